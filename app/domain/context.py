@@ -1,0 +1,203 @@
+"""Encounter contexts: the resources one encounter's claim is built from, indexed once.
+
+An :class:`EncounterContext` holds the Encounter and every resource it needs (Patient, Coverage,
+Practitioner, PractitionerRole, Organization, Location, Condition, ServiceRequest, MedicationRequest,
+Procedure, ChargeItem, DocumentReference, Observation ...), indexed by ``Type/id`` and by full URL, so
+mapping and rules resolve references in O(1) and FHIRPath runs on one resource at a time, never on a
+whole Bundle. Prior encounters of the same patient travel in ``history`` (new vs established patient).
+
+:func:`build_contexts` groups any bag of resources (a Bundle's entries, the stored mirror) into one
+context per Encounter. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Resource = dict[str, Any]
+
+# Resource types that point at their encounter, and the element that does it.
+ENCOUNTER_LINKS: dict[str, tuple[str, ...]] = {
+    "Condition": ("encounter",),
+    "ServiceRequest": ("encounter",),
+    "MedicationRequest": ("encounter",),
+    "MedicationAdministration": ("context",),
+    "Procedure": ("encounter",),
+    "ChargeItem": ("context",),
+    "Observation": ("encounter",),
+    "DiagnosticReport": ("encounter",),
+    "DocumentReference": ("context.encounter",),
+    "Composition": ("encounter",),
+    "Immunization": ("encounter",),
+}
+
+
+def reference_key(reference: str | None) -> str | None:
+    """Normalise a literal reference to ``Type/id`` (drops base URL and ``_history``)."""
+    if not reference:
+        return None
+    if reference.startswith(("urn:uuid:", "urn:oid:")):
+        return reference
+    parts = reference.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) < 2:
+        return None
+    return f"{parts[-2]}/{parts[-1]}"
+
+
+def ref_of(value: Any) -> str | None:
+    """The ``Type/id`` key of a Reference dict (or a plain string)."""
+    if isinstance(value, dict):
+        return reference_key(value.get("reference"))
+    if isinstance(value, str):
+        return reference_key(value)
+    return None
+
+
+def key_of(resource: Resource) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
+
+
+def _get_path(resource: Resource, path: str) -> list[Any]:
+    values: list[Any] = [resource]
+    for step in path.split("."):
+        nxt: list[Any] = []
+        for value in values:
+            if isinstance(value, dict) and step in value:
+                item = value[step]
+                nxt.extend(item if isinstance(item, list) else [item])
+        values = nxt
+    return values
+
+
+def linked_encounters(resource: Resource) -> list[str]:
+    """``Encounter/id`` keys a resource points at through its encounter link element."""
+    out: list[str] = []
+    for path in ENCOUNTER_LINKS.get(str(resource.get("resourceType")), ()):
+        for ref in _get_path(resource, path):
+            key = ref_of(ref)
+            if key and key.startswith("Encounter/"):
+                out.append(key)
+    return out
+
+
+@dataclass
+class ResourceIndex:
+    """Resources by ``Type/id`` and by full URL (for ``urn:uuid`` references inside Bundles)."""
+
+    by_key: dict[str, Resource] = field(default_factory=dict)
+    by_type: dict[str, list[Resource]] = field(default_factory=lambda: defaultdict(list))
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def add(self, resource: Resource, full_url: str | None = None) -> None:
+        key = key_of(resource)
+        if key not in self.by_key:
+            self.by_type[str(resource.get("resourceType"))].append(resource)
+        else:
+            lst = self.by_type[str(resource.get("resourceType"))]
+            lst[lst.index(self.by_key[key])] = resource
+        self.by_key[key] = resource
+        if full_url:
+            self.aliases[full_url] = key
+
+    def resolve(self, reference: Any) -> Resource | None:
+        raw = reference.get("reference") if isinstance(reference, dict) else reference
+        if not isinstance(raw, str):
+            return None
+        if raw in self.aliases:
+            return self.by_key.get(self.aliases[raw])
+        key = reference_key(raw)
+        return self.by_key.get(key) if key else None
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return list(self.by_type.get(resource_type, ()))
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.by_key.values())
+
+
+@dataclass(frozen=True)
+class EncounterContext:
+    """One encounter and everything its claim is built from."""
+
+    encounter: Resource
+    index: ResourceIndex
+    history: tuple[Resource, ...] = ()  # prior Encounters of the same patient
+
+    @property
+    def key(self) -> str:
+        return key_of(self.encounter)
+
+    def resolve(self, reference: Any) -> Resource | None:
+        return self.index.resolve(reference)
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return self.index.of_type(resource_type)
+
+    @property
+    def patient(self) -> Resource | None:
+        return self.resolve(self.encounter.get("subject"))
+
+    def linked(self, resource_type: str) -> list[Resource]:
+        """Resources of ``resource_type`` that point at this encounter."""
+        return [r for r in self.of_type(resource_type) if self.key in linked_encounters(r)]
+
+    def coverages(self) -> list[Resource]:
+        """Coverages whose beneficiary is this encounter's patient, ordered by ``Coverage.order``."""
+        patient = ref_of(self.encounter.get("subject"))
+        found = [c for c in self.of_type("Coverage") if ref_of(c.get("beneficiary")) == patient]
+        return sorted(found, key=lambda c: (c.get("order") is None, c.get("order") or 0, key_of(c)))
+
+
+def _patient_of(resource: Resource) -> str | None:
+    for element in ("subject", "patient", "beneficiary"):
+        key = ref_of(resource.get(element))
+        if key and key.startswith("Patient/"):
+            return key
+    return None
+
+
+def build_contexts(
+    resources: Iterable[Resource | tuple[Resource, str | None]],
+    *,
+    history: Iterable[Resource] = (),
+) -> list[EncounterContext]:
+    """Group resources (or ``(resource, fullUrl)`` pairs) into one context per Encounter.
+
+    Every context shares one index of all given resources (references resolve across the bag);
+    ``history`` adds prior Encounters (e.g. from storage) for new-vs-established decisions.
+    Encounters come out in a stable order (by ``Type/id``).
+    """
+    index = ResourceIndex()
+    for item in resources:
+        if isinstance(item, tuple):
+            index.add(item[0], item[1])
+        else:
+            index.add(item)
+    past: dict[str, list[Resource]] = defaultdict(list)
+    for enc in [*index.of_type("Encounter"), *history]:
+        patient = _patient_of(enc)
+        if patient:
+            past[patient].append(enc)
+    contexts = []
+    for encounter in sorted(index.of_type("Encounter"), key=key_of):
+        patient = _patient_of(encounter)
+        prior = tuple(
+            e for e in past.get(patient or "", ()) if key_of(e) != key_of(encounter)
+        )
+        contexts.append(EncounterContext(encounter=encounter, index=index, history=prior))
+    return contexts
+
+
+def resources_from_bundle(bundle: Resource) -> list[tuple[Resource, str | None]]:
+    """``(resource, fullUrl)`` pairs of a Bundle's entries that carry a resource."""
+    out: list[tuple[Resource, str | None]] = []
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType"):
+            out.append((resource, entry.get("fullUrl")))
+    return out
