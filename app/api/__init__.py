@@ -1,0 +1,7 @@
+"""The HTTP edge (FastAPI). Thin: verify, store, acknowledge; read models over the same tables.
+
+- :mod:`app.api.notifications`  ``POST /notifications`` and the plain rest-hook routes
+- :mod:`app.api.admin`          ``/api/...`` (bearer token): claims, findings, dead letters, subscriptions
+- :mod:`app.api.ops`            ``/healthz``, ``/readyz``, ``/metrics``
+- :mod:`app.api.outcomes`       OperationOutcome errors
+"""

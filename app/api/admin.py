@@ -1,0 +1,156 @@
+"""``/api/...``: read models and operator actions. Every route needs the admin bearer token."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.outcomes import OutcomeError
+from app.api.security import require_admin
+from app.db import claims_repo, outbox_repo, queue_repo, subscriptions_repo
+from app.db.sql import iso
+from app.services import Services
+
+router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@router.get("/claims")
+async def list_claims(
+    request: Request,
+    status: str | None = None,
+    payer: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[dict[str, Any]]:
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with services.engine.connect() as conn:
+            return claims_repo.list_claims(conn, status=status, payer=payer, limit=limit, offset=offset)
+
+    return await to_thread.run_sync(run)
+
+
+@router.get("/claims/{claim_id}")
+async def get_claim(request: Request, claim_id: str) -> dict[str, Any]:
+    services = _services(request)
+
+    def run() -> dict[str, Any] | None:
+        with services.engine.connect() as conn:
+            return claims_repo.get_claim(conn, claim_id)
+
+    claim = await to_thread.run_sync(run)
+    if claim is None:
+        raise OutcomeError(404, f"no claim {claim_id}")
+    return claim
+
+
+@router.get("/claims/{claim_id}/findings")
+async def claim_findings(request: Request, claim_id: str) -> list[dict[str, Any]]:
+    claim = await get_claim(request, claim_id)
+    findings: list[dict[str, Any]] = claim["findings"]
+    return findings
+
+
+@router.get("/findings")
+async def list_findings(
+    request: Request,
+    category: str | None = None,
+    payer: str | None = None,
+    severity: str | None = None,
+    limit: int = Query(500, ge=1, le=5000),
+) -> list[dict[str, Any]]:
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with services.engine.connect() as conn:
+            return claims_repo.list_findings(conn, category=category, payer=payer, severity=severity, limit=limit)
+
+    return await to_thread.run_sync(run)
+
+
+class OverrideRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+@router.post("/claims/{claim_id}/findings/{finding_id}/override")
+async def override_finding(
+    request: Request, claim_id: str, finding_id: int, body: OverrideRequest, user: str = Depends(require_admin)
+) -> dict[str, Any]:
+    services = _services(request)
+
+    def run() -> dict[str, Any] | None:
+        now = services.clock()
+        with services.engine.begin() as conn:
+            before = claims_repo.claim_status(conn, claim_id)
+            claim = claims_repo.override_finding(
+                conn, claim_id=claim_id, finding_id=finding_id, by=user, reason=body.reason, now=now
+            )
+            if claim is not None and before == "held" and claim["status"] == "ready":
+                outbox_repo.enqueue(
+                    conn,
+                    destination="clearinghouse",
+                    kind="claim",
+                    key=f"{claim_id}/{claim['version']}",
+                    payload={"claim_id": claim_id, "version": claim["version"], "claim": claim["claim"]},
+                    now=now,
+                )
+            return claim
+
+    claim = await to_thread.run_sync(run)
+    if claim is None:
+        raise OutcomeError(404, f"no finding {finding_id} on the current version of claim {claim_id}")
+    return claim
+
+
+@router.get("/dead-letters")
+async def dead_letters(request: Request) -> list[dict[str, Any]]:
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with services.engine.connect() as conn:
+            return [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
+
+    return await to_thread.run_sync(run)
+
+
+@router.post("/dead-letters/{job_id}/replay")
+async def replay_one(request: Request, job_id: int) -> dict[str, int]:
+    n = await _replay(_services(request), [job_id])
+    if n == 0:
+        raise OutcomeError(404, f"no dead letter {job_id}")
+    return {"replayed": n}
+
+
+@router.post("/dead-letters/replay")
+async def replay_all(request: Request) -> dict[str, int]:
+    return {"replayed": await _replay(_services(request), None)}
+
+
+async def _replay(services: Services, ids: list[int] | None) -> int:
+    def run() -> int:
+        with services.engine.begin() as conn:
+            return queue_repo.replay(conn, job_ids=ids, now=services.clock())
+
+    return await to_thread.run_sync(run)
+
+
+@router.get("/subscriptions")
+async def list_subscriptions(request: Request) -> list[dict[str, Any]]:
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with services.engine.connect() as conn:
+            return subscriptions_repo.list_subscriptions(conn)
+
+    return await to_thread.run_sync(run)

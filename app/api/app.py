@@ -1,0 +1,51 @@
+"""The FastAPI application: routers, error handlers, and (for ``serve``) the worker beside the API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api import admin, notifications, ops
+from app.api.notifications import SenderCache
+from app.api.outcomes import OutcomeError, http_error_handler, outcome_error_handler, validation_error_handler
+from app.services import Services
+
+
+def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(services.worker().run_forever(stop)) if run_worker else None
+        app.state.worker_stop = stop
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    production = services.settings.env == "production"
+    app = FastAPI(
+        title="claimbridge",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
+    )
+    app.state.services = services
+    app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
+    app.add_exception_handler(OutcomeError, outcome_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.include_router(notifications.router)
+    app.include_router(admin.router)
+    app.include_router(ops.router)
+    return app

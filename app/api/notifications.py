@@ -1,0 +1,157 @@
+"""``POST /notifications``: authenticate the sender, check the body, store it, acknowledge.
+
+Order of checks: content type (415), size (413), sender credential (401, nothing stored), body
+shape (400, nothing stored). Then the raw body and one job per new event are stored in one
+transaction before the 2xx. Handshakes and heartbeats only update the subscription's health.
+Duplicates (same subscription and event number, same bundle id, same resource version) are
+acknowledged with 200 and not processed again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.outcomes import OutcomeError, outcome_response
+from app.db import intake_repo
+from app.db.intake_repo import SenderSubscription
+from app.intake.auth import SIGNATURE_HEADER, bearer_token, secret_digest, signature_valid
+from app.intake.notification import InvalidNotification, Notification, parse_notification
+from app.logging import get_logger
+from app.services import Services
+
+router = APIRouter(tags=["notifications"])
+log = get_logger("claimbridge.intake")
+ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+
+
+@dataclass
+class SenderCache:
+    """Subscriptions by secret digest, kept for a few seconds so intake costs one query less."""
+
+    ttl: float
+    entries: dict[str, tuple[SenderSubscription, float]] = field(default_factory=dict)
+
+    def get(self, digest: str) -> SenderSubscription | None:
+        hit = self.entries.get(digest)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
+    def put(self, digest: str, sub: SenderSubscription) -> None:
+        if len(self.entries) > 10_000:
+            self.entries.clear()
+        self.entries[digest] = (sub, time.monotonic() + self.ttl)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise OutcomeError(413, f"notification body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise OutcomeError(413, f"notification body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_content_type(request: Request, body: bytes) -> str | None:
+    content_type = request.headers.get("content-type")
+    if body.strip() and (content_type is None or content_type.split(";")[0].strip().lower() not in ACCEPTED_TYPES):
+        raise OutcomeError(415, f"content type {content_type!r} not accepted; send application/fhir+json")
+    return content_type
+
+
+async def authenticate(request: Request, services: Services, body: bytes) -> SenderSubscription:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise OutcomeError(401, "missing bearer credential", headers={"WWW-Authenticate": "Bearer"})
+    digest = secret_digest(token)
+    cache: SenderCache = request.app.state.sender_cache
+    sub = cache.get(digest)
+    if sub is None:
+        sub = await to_thread.run_sync(_lookup, services, digest)
+        if sub is None:
+            raise OutcomeError(401, "unknown subscription credential", headers={"WWW-Authenticate": "Bearer"})
+        cache.put(digest, sub)
+    if sub.signing_secret and not signature_valid(body, sub.signing_secret, request.headers.get(SIGNATURE_HEADER)):
+        raise OutcomeError(401, "missing or invalid X-Signature (HMAC-SHA256 of the body)")
+    return sub
+
+
+def _lookup(services: Services, digest: str) -> SenderSubscription | None:
+    with services.engine.connect() as conn:
+        return intake_repo.find_subscription_by_digest(conn, digest)
+
+
+def _store(
+    services: Services, sub: SenderSubscription, note: Notification, body: bytes, content_type: str | None
+) -> intake_repo.Stored:
+    now = services.clock()
+    with services.engine.begin() as conn:
+        stored = intake_repo.Stored(None, 0, 0)
+        if note.carries_work or note.kind in ("ping", "delete"):
+            stored = intake_repo.store_notification(
+                conn, subscription_id=sub.id, note=note, body=body, content_type=content_type, now=now
+            )
+        intake_repo.record_status(conn, subscription_id=sub.id, note=note, now=now)
+    return stored
+
+
+async def receive(
+    request: Request, *, path_type: str | None = None, path_id: str | None = None, delete: bool = False
+) -> Response:
+    services: Services = request.app.state.services
+    body = await read_body(request, services.settings.intake.max_body_bytes)
+    content_type = check_content_type(request, body)
+    sub = await authenticate(request, services, body)
+    try:
+        if delete:
+            note = Notification(kind="delete", subscription_id=None)
+        else:
+            note = parse_notification(body, path_type=path_type, path_id=path_id)
+    except InvalidNotification as exc:
+        services.metrics.notifications_rejected.labels(reason="invalid").inc()
+        raise OutcomeError(400, str(exc)) from exc
+    if note.subscription_id is not None and note.subscription_id != sub.id:
+        raise OutcomeError(401, f"credential does not belong to Subscription/{note.subscription_id}")
+    stored = await to_thread.run_sync(_store, services, sub, note, body, content_type)
+    services.metrics.notifications.labels(type=note.kind).inc()
+    log.info(
+        "notification.received",
+        subscription=sub.id,
+        kind=note.kind,
+        bundle=note.bundle_id,
+        events=[e.number for e in note.events],
+        jobs=stored.jobs,
+        duplicates=stored.duplicates,
+    )
+    if stored.jobs:
+        return outcome_response(202, f"accepted {stored.jobs} event(s)", severity="information")
+    message = "duplicate, already received" if stored.duplicates else f"{note.kind} received"
+    return outcome_response(200, message, severity="information")
+
+
+@router.post("/notifications", status_code=202, summary="Subscription notification (backport or rest-hook)")
+async def post_notification(request: Request) -> Response:
+    return await receive(request)
+
+
+@router.api_route(
+    "/notifications/{resource_type}/{resource_id}",
+    methods=["POST", "PUT"],
+    summary="Plain R4 rest-hook delivery of one resource",
+)
+async def put_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    return await receive(request, path_type=resource_type, path_id=resource_id)
+
+
+@router.delete("/notifications/{resource_type}/{resource_id}", summary="Plain R4 rest-hook delete")
+async def delete_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    return await receive(request, delete=True)

@@ -1,0 +1,5 @@
+"""``python -m app.cli`` = ``claimbridge``."""
+
+from app.cli.main import main
+
+main()

@@ -1,0 +1,77 @@
+"""Shared CLI plumbing: settings and services from the environment, one-line errors, exit 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import orjson
+import typer
+from pydantic import ValidationError
+
+from app.adapters.registry import UnknownAdapter
+from app.config.errors import ConfigError
+from app.logging import configure_logging
+from app.settings import Settings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CliError(Exception):
+    """A user-facing problem: printed as one line, exit code 2."""
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"claimbridge: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def settings_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+    return f"invalid settings: {where}: {first.get('msg')}"  # never echo the input (may be a secret)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CliError as exc:
+            fail(str(exc))
+        except ConfigError as exc:
+            fail(str(exc))
+        except UnknownAdapter as exc:
+            fail(str(exc))
+        except ValidationError as exc:
+            fail(settings_error(exc))
+
+    return wrapper
+
+
+def get_settings(config_dir: Path | None = None, **overrides: Any) -> Settings:
+    if config_dir is not None:
+        overrides["config_dir"] = config_dir
+    settings = load_settings(**overrides)
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+@contextmanager
+def services_from_env(config_dir: Path | None = None, **overrides: Any) -> Iterator[Any]:
+    from app.services import build_services
+
+    services = build_services(get_settings(config_dir, **overrides))
+    try:
+        yield services
+    finally:
+        services.engine.dispose()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

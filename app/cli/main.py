@@ -1,0 +1,120 @@
+"""``claimbridge``: serve, worker, demo, check, config check, subscriptions, dlq, claims, db."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.cli import ops
+from app.cli.check import run_check
+from app.cli.common import CliError, get_settings, handles_errors, services_from_env
+
+app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(ops.subscriptions_app, name="subscriptions")
+app.add_typer(ops.dlq_app, name="dlq")
+app.add_typer(ops.claims_app, name="claims")
+app.add_typer(ops.db_app, name="db")
+
+ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default from settings: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings: 8000)")] = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the worker in this process")] = True,
+) -> None:
+    """Run the HTTP API (and, by default, the worker) in one process."""
+    import uvicorn
+
+    from app.api.app import create_app
+
+    with services_from_env() as services:
+        api = services.settings.api
+        uvicorn.run(
+            create_app(services, run_worker=worker),
+            host=host or api.host,
+            port=port or api.port,
+            access_log=False,
+            log_config=None,
+            server_header=False,
+        )
+
+
+@app.command("worker")
+@handles_errors
+def worker_command(
+    drain: Annotated[bool, typer.Option("--drain", help="Process what is queued, then exit")] = False,
+) -> None:
+    """Run workers alone (several processes may share one PostgreSQL database)."""
+    with services_from_env() as services:
+        runner = services.worker()
+        if drain:
+            typer.echo(f"processed {runner.drain()} job(s)")
+            return
+        stop = asyncio.Event()
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await runner.run_forever(stop)
+
+        asyncio.run(main())
+
+
+@app.command()
+@handles_errors
+def demo(
+    exit_when_done: Annotated[bool, typer.Option("--exit-when-done", help="Exit 0 once the queue drains")] = False,
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8000,
+    examples: Annotated[Path, typer.Option(help="Folder of sample encounter Bundles")] = Path("examples/bundles"),
+) -> None:
+    """Start the service on the embedded default and feed it the bundled sample EHR data."""
+    from app.cli.demo import run_demo
+
+    run_demo(settings=get_settings(), port=port, examples=examples, exit_when_done=exit_when_done)
+
+
+@app.command()
+@handles_errors
+def check(
+    bundle: Annotated[Path, typer.Argument(help="FHIR Bundle (collection, transaction or searchset)")],
+    json: Annotated[bool, typer.Option("--json", help="Print {claims, findings, alerts} as JSON")] = False,
+    config: ConfigDir = None,
+    as_of: Annotated[datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Date to check as of")] = None,
+) -> None:
+    """Map and check the encounters in a Bundle, offline (no network, no database)."""
+    settings = get_settings(config)
+    today = as_of.date() if as_of else date.today()
+    run_check(bundle, config_dir=settings.config_dir, refdata_dir=settings.refdata_dir, as_json=json, today=today)
+
+
+@config_app.command("check")
+@handles_errors
+def config_check(config: ConfigDir = None) -> None:
+    """Validate every configuration file (mappings, charge master, payers, rules, reference data)."""
+    from app.config.loader import load_config
+
+    settings = get_settings(config)
+    loaded = load_config(settings.config_dir, refdata_dirs=[settings.refdata_dir])
+    typer.echo(
+        f"configuration OK: {settings.config_dir} (hash {loaded.config_hash}, "
+        f"{len(loaded.payers.profiles)} payer profiles)"
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:  # pragma: no cover - commands wrap their own errors
+        typer.echo(f"claimbridge: error: {exc}", err=True)
+        raise SystemExit(2) from exc

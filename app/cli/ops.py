@@ -1,0 +1,190 @@
+"""Operator commands: subscriptions, dead letters, claims, database."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli.common import CliError, handles_errors, print_json, services_from_env
+from app.db import claims_repo, queue_repo, subscriptions_repo
+from app.db.sql import iso, utcnow
+from app.db.subscriptions_repo import SubscriptionConflict
+
+subscriptions_app = typer.Typer(help="Inbound subscriptions (EHR -> claimbridge).", no_args_is_help=True)
+dlq_app = typer.Typer(
+    help="Dead letters: jobs that failed for good, with their input and reason.", no_args_is_help=True
+)
+claims_app = typer.Typer(help="Stored claims.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+console = Console()
+
+
+@subscriptions_app.command("add")
+@handles_errors
+def subscriptions_add(
+    id: Annotated[str | None, typer.Option("--id", help="Subscription id on the EHR")] = None,
+    secret: Annotated[str | None, typer.Option(help="Shared secret the EHR sends as Authorization: Bearer")] = None,
+    ehr: Annotated[str | None, typer.Option(help="EHR name (for id-only/empty payloads)")] = None,
+    signing_secret: Annotated[str | None, typer.Option(help="Also require an X-Signature HMAC with this key")] = None,
+    content: Annotated[str | None, typer.Option(help="empty | id-only | full-resource")] = None,
+    from_file: Annotated[Path | None, typer.Option(help="Read id, secret and content from a Subscription JSON")] = None,
+) -> None:
+    """Register an inbound subscription created on the EHR side by its administrator."""
+    topic, heartbeat = None, None
+    if from_file is not None:
+        id, secret, content, topic, heartbeat = _from_subscription_file(from_file, id, secret, content)
+    if not id or not secret:
+        raise CliError("--id and --secret are required (or --from-file with a channel.header Authorization)")
+    if content not in (None, "empty", "id-only", "full-resource"):
+        raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
+    with services_from_env() as services, services.engine.begin() as conn:
+        try:
+            new = subscriptions_repo.add_subscription(
+                conn,
+                subscription_id=id,
+                secret=secret,
+                ehr=ehr,
+                signing_secret=signing_secret,
+                content=content,
+                topic=topic,
+                heartbeat_period=heartbeat,
+                now=utcnow(),
+            )
+        except SubscriptionConflict as exc:
+            raise CliError(str(exc)) from exc
+    typer.echo(f"{'added' if new else 'updated'} subscription {id}")
+
+
+def _from_subscription_file(
+    path: Path, sub_id: str | None, secret: str | None, content: str | None
+) -> tuple[str | None, str | None, str | None, str | None, int | None]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CliError(f"{path}: cannot read a Subscription: {exc}") from exc
+    if not isinstance(data, dict) or data.get("resourceType") != "Subscription":
+        raise CliError(f"{path}: not a Subscription resource")
+    channel = data.get("channel") or {}
+    for header in channel.get("header") or ():
+        name, _, value = str(header).partition(":")
+        if name.strip().lower() == "authorization" and value.strip().lower().startswith("bearer "):
+            secret = secret or value.strip()[7:].strip()
+    for ext in (channel.get("_payload") or {}).get("extension") or ():
+        if str(ext.get("url", "")).endswith("backport-payload-content"):
+            content = content or ext.get("valueCode")
+    heartbeat = next(
+        (
+            e.get("valueUnsignedInt")
+            for e in channel.get("extension") or ()
+            if str(e.get("url", "")).endswith("backport-heartbeat-period")
+        ),
+        None,
+    )
+    return sub_id or data.get("id"), secret, content, data.get("criteria"), heartbeat
+
+
+@subscriptions_app.command("list")
+@handles_errors
+def subscriptions_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show status, last event number, last heartbeat and health of each subscription."""
+    with services_from_env() as services, services.engine.connect() as conn:
+        rows = subscriptions_repo.list_subscriptions(conn)
+    if json:
+        print_json(rows)
+        return
+    table = Table("id", "ehr", "status", "health", "content", "last event", "last heartbeat")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["ehr"] or "-",
+            r["status"],
+            r["health"],
+            r["content"] or "-",
+            str(r["last_event_number"]),
+            r["last_heartbeat_at"] or "-",
+        )
+    console.print(table)
+
+
+@dlq_app.command("list")
+@handles_errors
+def dlq_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List dead letters with their input reference and the reason they failed."""
+    with services_from_env() as services, services.engine.connect() as conn:
+        rows = [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
+    if json:
+        print_json(rows)
+        return
+    table = Table("job", "inbox", "subscription", "focus", "event", "attempts", "reason")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["inbox_id"]),
+            r["subscription_id"],
+            r["focus"] or "-",
+            str(r["event_number"] or "-"),
+            str(r["attempts"]),
+            (r["reason"] or "")[:80],
+        )
+    console.print(table if rows else "no dead letters")
+
+
+@dlq_app.command("replay")
+@handles_errors
+def dlq_replay(
+    job_id: Annotated[int | None, typer.Argument(help="Dead letter (job) id")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter")] = False,
+) -> None:
+    """Put dead letters back in the queue (after fixing what made them fail)."""
+    if (job_id is None) == (not all_):
+        raise CliError("give a dead-letter ID or --all (not both)")
+    with services_from_env() as services, services.engine.begin() as conn:
+        n = queue_repo.replay(conn, job_ids=None if all_ else [job_id or 0], now=utcnow())
+    if n == 0 and not all_:
+        raise CliError(f"no dead letter {job_id}")
+    typer.echo(f"replayed {n} dead letter(s)")
+
+
+@claims_app.command("list")
+@handles_errors
+def claims_list(
+    json: Annotated[bool, typer.Option("--json")] = False,
+    status: Annotated[str | None, typer.Option(help="held | ready | submitted ...")] = None,
+    payer: Annotated[str | None, typer.Option(help="payer id")] = None,
+) -> None:
+    """List stored claims (current versions) with their findings."""
+    with services_from_env() as services, services.engine.connect() as conn:
+        rows = claims_repo.list_claims(conn, status=status, payer=payer, limit=1_000_000)
+    if json:
+        print_json(rows)
+        return
+    table = Table("claim", "encounter", "payer", "status", "v", "errors", "warnings", "total")
+    for r in rows:
+        sev = [f["severity"] for f in r["findings"]]
+        total = (r["claim"].get("total") or {}).get("value")
+        table.add_row(
+            r["id"],
+            r["encounter"],
+            r["payer"] or "-",
+            r["status"],
+            str(r["version"]),
+            str(sev.count("error")),
+            str(sev.count("warning")),
+            f"{total}" if total is not None else "-",
+        )
+    console.print(table)
+
+
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade() -> None:
+    """Apply database migrations up to the current head."""
+    with services_from_env():
+        pass
+    typer.echo("database schema is current")

@@ -1,0 +1,49 @@
+"""Load a whole configuration directory into one immutable :class:`ClaimConfig`.
+
+Layout (each part documented in its own loader): ``mappings/*.yaml`` (:mod:`app.config.mappings`),
+``chargemaster.yaml`` (:mod:`app.config.chargemaster`), ``payers/*.yaml`` (:mod:`app.config.payers`),
+``rules/*.yaml`` (:mod:`app.config.rulesets`) and ``refdata/`` (synthetic or operator-loaded reference
+tables, :mod:`app.refdata`). Any problem raises :class:`~app.config.errors.ConfigError` naming file,
+line and field; nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config.chargemaster import ChargeMaster, load_chargemaster
+from app.config.errors import ConfigError
+from app.config.hashing import config_hash
+from app.config.mappings import MappingSet, load_mappings
+from app.config.payers import PayerDirectory, load_payers
+from app.config.rulesets import RuleSets, load_rulesets
+from app.refdata import RefData, load_refdata
+
+
+@dataclass(frozen=True)
+class ClaimConfig:
+    directory: Path
+    config_hash: str
+    mappings: MappingSet
+    chargemaster: ChargeMaster
+    payers: PayerDirectory
+    rules: RuleSets
+    refdata: RefData
+
+
+def load_config(directory: Path, *, refdata_dirs: Sequence[Path] = ()) -> ClaimConfig:
+    """Read and check every configuration file under ``directory``."""
+    if not directory.is_dir():
+        raise ConfigError(directory, None, None, "configuration directory not found")
+    dirs = [directory / "refdata", *refdata_dirs]
+    return ClaimConfig(
+        directory=directory,
+        config_hash=config_hash(directory),
+        mappings=load_mappings(directory),
+        chargemaster=load_chargemaster(directory),
+        payers=load_payers(directory),
+        rules=load_rulesets(directory),
+        refdata=load_refdata([d for d in dirs if d.is_dir()]),
+    )

@@ -1,0 +1,235 @@
+"""Claim statements: versions, findings, overrides, and the read models the API and CLI use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from app.db.models import Claim, ClaimVersion, FindingRow
+from app.db.sql import iso
+from app.domain.findings import Finding
+
+CLAIM = Claim.__table__  # type: ignore[attr-defined]
+VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
+FINDING = FindingRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    claim_id: str
+    encounter: str
+    patient: str | None
+    payer_id: str | None
+    status: str
+    resource: dict[str, Any]
+    fingerprint: str
+    mapping_version: str | None
+    config_hash: str | None
+    em: dict[str, Any] | None
+    findings: list[Finding]
+    filing_deadline: date | None
+    source_job_id: int | None
+
+
+def latest_fingerprint(conn: Connection, claim_id: str) -> str | None:
+    stmt = (
+        select(VERSION.c.fingerprint).where(VERSION.c.claim_id == claim_id).order_by(VERSION.c.version.desc()).limit(1)
+    )
+    return conn.execute(stmt).scalar_one_or_none()
+
+
+def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> int:
+    """Insert the claim (first time) or bump its version; write the version and its findings."""
+    current = conn.execute(select(CLAIM.c.current_version).where(CLAIM.c.id == new.claim_id)).scalar_one_or_none()
+    values = {
+        "status": new.status,
+        "payer_id": new.payer_id,
+        "patient": new.patient,
+        "filing_deadline": new.filing_deadline,
+        "updated_at": now,
+    }
+    if current is None:
+        version = 1
+        conn.execute(
+            CLAIM.insert().values(id=new.claim_id, encounter=new.encounter, current_version=1, created_at=now, **values)
+        )
+    else:
+        version = current + 1
+        conn.execute(update(CLAIM).where(CLAIM.c.id == new.claim_id).values(current_version=version, **values))
+    conn.execute(
+        VERSION.insert().values(
+            claim_id=new.claim_id,
+            version=version,
+            fingerprint=new.fingerprint,
+            mapping_version=new.mapping_version,
+            config_hash=new.config_hash,
+            resource=new.resource,
+            em=new.em,
+            source_job_id=new.source_job_id,
+            created_at=now,
+        )
+    )
+    if new.findings:
+        conn.execute(
+            FINDING.insert(),
+            [{"claim_id": new.claim_id, "claim_version": version, **f.to_dict()} for f in new.findings],
+        )
+    return version
+
+
+def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_encounter: str) -> list[dict[str, Any]]:
+    if not patient:
+        return []
+    stmt = (
+        select(VERSION.c.resource)
+        .join(CLAIM, (CLAIM.c.id == VERSION.c.claim_id) & (CLAIM.c.current_version == VERSION.c.version))
+        .where(CLAIM.c.patient == patient, CLAIM.c.encounter != exclude_encounter)
+        .order_by(CLAIM.c.id)
+    )
+    return [dict(r) for r in conn.execute(stmt).scalars()]
+
+
+def claim_status(conn: Connection, claim_id: str) -> str | None:
+    return conn.execute(select(CLAIM.c.status).where(CLAIM.c.id == claim_id)).scalar_one_or_none()
+
+
+def set_status(conn: Connection, claim_id: str, status: str, *, now: datetime) -> None:
+    conn.execute(update(CLAIM).where(CLAIM.c.id == claim_id).values(status=status, updated_at=now))
+
+
+def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "encounter": row.encounter,
+        "patient": row.patient,
+        "payer": row.payer_id,
+        "status": row.status,
+        "version": row.current_version,
+        "filing_deadline": row.filing_deadline.isoformat() if row.filing_deadline else None,
+        "mapping_version": row.mapping_version,
+        "config_hash": row.config_hash,
+        "em": row.em,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "findings": findings,
+        "claim": dict(row.resource),
+    }
+
+
+def _views_stmt() -> Any:
+    return select(
+        CLAIM,
+        VERSION.c.resource,
+        VERSION.c.mapping_version,
+        VERSION.c.config_hash,
+        VERSION.c.em,
+    ).join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
+
+
+def list_claims(
+    conn: Connection, *, status: str | None = None, payer: str | None = None, limit: int = 1000, offset: int = 0
+) -> list[dict[str, Any]]:
+    stmt = _views_stmt()
+    if status:
+        stmt = stmt.where(CLAIM.c.status == status)
+    if payer:
+        stmt = stmt.where(CLAIM.c.payer_id == payer)
+    rows = conn.execute(stmt.order_by(CLAIM.c.created_at, CLAIM.c.id).limit(limit).offset(offset)).all()
+    findings = current_findings(conn, [r.id for r in rows])
+    return [_claim_view(r, findings.get(r.id, [])) for r in rows]
+
+
+def get_claim(conn: Connection, claim_id: str) -> dict[str, Any] | None:
+    row = conn.execute(_views_stmt().where(CLAIM.c.id == claim_id)).first()
+    if row is None:
+        return None
+    return _claim_view(row, current_findings(conn, [claim_id]).get(claim_id, []))
+
+
+def current_findings(conn: Connection, claim_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    if not claim_ids:
+        return {}
+    stmt = (
+        select(FINDING)
+        .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
+        .where(FINDING.c.claim_id.in_(claim_ids))
+        .order_by(FINDING.c.id)
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in conn.execute(stmt):
+        out.setdefault(r.claim_id, []).append(finding_view(r))
+    return out
+
+
+def finding_view(r: Any) -> dict[str, Any]:
+    view = {k: getattr(r, k) for k in ("id", "rule", "category", "severity", "message", "location", "source", "fix")}
+    if r.overridden_by:
+        view["override"] = {
+            "by": r.overridden_by,
+            "reason": r.override_reason,
+            "at": iso(r.overridden_at),
+        }
+    return view
+
+
+def count_claims(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(CLAIM)).scalar_one())
+
+
+def count_versions(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(VERSION)).scalar_one())
+
+
+def finding_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    stmt = (
+        select(FINDING.c.category, FINDING.c.severity, func.count())
+        .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
+        .group_by(FINDING.c.category, FINDING.c.severity)
+    )
+    return {(c, s): int(n) for c, s, n in conn.execute(stmt).all()}
+
+
+def list_findings(
+    conn: Connection, *, category: str | None, payer: str | None, severity: str | None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    stmt = select(FINDING, CLAIM.c.payer_id, CLAIM.c.encounter).join(
+        CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version)
+    )
+    if category:
+        stmt = stmt.where(FINDING.c.category == category)
+    if payer:
+        stmt = stmt.where(CLAIM.c.payer_id == payer)
+    if severity:
+        stmt = stmt.where(FINDING.c.severity == severity)
+    rows = conn.execute(stmt.order_by(FINDING.c.id).limit(limit)).all()
+    return [{**finding_view(r), "claim": r.claim_id, "payer": r.payer_id, "encounter": r.encounter} for r in rows]
+
+
+def override_finding(
+    conn: Connection, *, claim_id: str, finding_id: int, by: str, reason: str, now: datetime
+) -> dict[str, Any] | None:
+    """Record an override on a current-version finding; re-derive the claim's held/ready status."""
+    row = conn.execute(
+        select(FINDING)
+        .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
+        .where(FINDING.c.id == finding_id, FINDING.c.claim_id == claim_id)
+    ).first()
+    if row is None:
+        return None
+    conn.execute(
+        update(FINDING)
+        .where(FINDING.c.id == finding_id)
+        .values(overridden_by=by, override_reason=reason, overridden_at=now)
+    )
+    open_errors = conn.execute(
+        select(func.count())
+        .select_from(FINDING)
+        .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
+        .where(FINDING.c.claim_id == claim_id, FINDING.c.severity == "error", FINDING.c.overridden_by.is_(None))
+    ).scalar_one()
+    if open_errors == 0 and claim_status(conn, claim_id) == "held":
+        set_status(conn, claim_id, "ready", now=now)
+    return get_claim(conn, claim_id)

@@ -1,0 +1,181 @@
+"""The resource mirror: the latest known version of each EHR resource, and contexts built from it.
+
+A resource is written only when it is newer than what is stored (``meta.versionId`` compared as a
+number when both are numbers, else ``meta.lastUpdated``), so an older delivery never overwrites a
+newer one. Each row remembers the patient and encounter it belongs to, so an encounter's context is
+two or three indexed queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from app.db.models import Resource
+from app.domain.context import (
+    EncounterContext,
+    build_contexts,
+    key_of,
+    linked_encounters,
+    ref_of,
+)
+
+RES = Resource.__table__  # type: ignore[attr-defined]
+
+# Elements whose references must be resolved into the context (Practitioner, Organization, ...).
+REFERENCE_ELEMENTS = (
+    "serviceProvider",
+    "participant",
+    "individual",
+    "payor",
+    "requester",
+    "performer",
+    "location",
+    "practitioner",
+    "organization",
+    "managingOrganization",
+    "generalPractitioner",
+    "insurer",
+    "provider",
+    "subscriber",
+    "policyHolder",
+    "reasonReference",
+    "diagnosis",
+    "condition",
+    "author",
+    "custodian",
+)
+
+
+def version_of(resource: dict[str, Any]) -> tuple[str | None, str | None]:
+    meta = resource.get("meta") or {}
+    vid = meta.get("versionId")
+    return (str(vid) if vid is not None else None), meta.get("lastUpdated")
+
+
+def is_newer(new: tuple[str | None, str | None], old: tuple[str | None, str | None]) -> bool | None:
+    """True if ``new`` is newer, False if older, None if the same or not comparable."""
+    (nv, nl), (ov, ol) = new, old
+    if nv is not None and ov is not None and nv.isdigit() and ov.isdigit() and int(nv) != int(ov):
+        return int(nv) > int(ov)
+    if nv is not None and nv == ov:
+        return None
+    if nl and ol and nl != ol:
+        return nl > ol
+    return None
+
+
+def patient_of(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return key_of(resource)
+    for element in ("subject", "patient", "beneficiary"):
+        key = ref_of(resource.get(element))
+        if key and key.startswith("Patient/"):
+            return key
+    return None
+
+
+def upsert_resources(conn: Connection, resources: Iterable[dict[str, Any]], *, now: datetime) -> dict[str, str]:
+    """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale."""
+    outcome: dict[str, str] = {}
+    for resource in resources:
+        key = key_of(resource)
+        version = version_of(resource)
+        row = conn.execute(select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == key)).first()
+        values = {
+            "resource_type": resource["resourceType"],
+            "version_id": version[0],
+            "last_updated": version[1],
+            "patient": patient_of(resource),
+            "encounter": _encounter_of(resource),
+            "body": resource,
+            "updated_at": now,
+        }
+        if row is None:
+            conn.execute(RES.insert().values(key=key, **values))
+            outcome[key] = "new"
+            continue
+        newer = is_newer(version, (row.version_id, row.last_updated))
+        if newer is False:
+            outcome[key] = "stale"
+        elif newer is None and version[0] is not None and version[0] == row.version_id:
+            outcome[key] = "same"
+        else:
+            conn.execute(RES.update().where(RES.c.key == key).values(**values))
+            outcome[key] = "updated"
+    return outcome
+
+
+def _encounter_of(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Encounter":
+        return key_of(resource)
+    linked = linked_encounters(resource)
+    return linked[0] if linked else None
+
+
+def stored_version(conn: Connection, key: str) -> tuple[str | None, str | None] | None:
+    row = conn.execute(select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == key)).first()
+    return (row.version_id, row.last_updated) if row else None
+
+
+def get(conn: Connection, key: str) -> dict[str, Any] | None:
+    body = conn.execute(select(RES.c.body).where(RES.c.key == key)).scalar_one_or_none()
+    return dict(body) if body is not None else None
+
+
+def encounters_for(conn: Connection, key: str) -> list[str]:
+    """Encounters whose claims a change to resource ``key`` can affect."""
+    row = conn.execute(select(RES.c.resource_type, RES.c.encounter, RES.c.patient).where(RES.c.key == key)).first()
+    if row is None:
+        return []
+    if row.encounter:
+        return [row.encounter]
+    if row.resource_type in ("Coverage", "Patient", "CoverageEligibilityResponse") and row.patient:
+        stmt = select(RES.c.key).where(RES.c.resource_type == "Encounter", RES.c.patient == row.patient)
+        return sorted(conn.execute(stmt).scalars())
+    return []
+
+
+def load_context(conn: Connection, encounter_key: str) -> EncounterContext | None:
+    """The encounter, everything linked to it or its patient, and the resources they reference."""
+    encounter = get(conn, encounter_key)
+    if encounter is None:
+        return None
+    patient = patient_of(encounter)
+    clauses = [RES.c.encounter == encounter_key]
+    if patient:
+        own = or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter")
+        clauses += [and_(RES.c.patient == patient, own), RES.c.key == patient]
+    bodies = {r.key: dict(r.body) for r in conn.execute(select(RES.c.key, RES.c.body).where(or_(*clauses)))}
+    for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
+        wanted = {k for body in bodies.values() for k in _references(body)} - bodies.keys()
+        if not wanted:
+            break
+        for r in conn.execute(select(RES.c.key, RES.c.body).where(RES.c.key.in_(sorted(wanted)))):
+            bodies[r.key] = dict(r.body)
+    history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
+    current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
+    contexts = build_contexts(current, history=history)
+    return contexts[0] if contexts else None
+
+
+def _references(resource: dict[str, Any]) -> Iterable[str]:
+    for name in REFERENCE_ELEMENTS:
+        if name in resource:
+            yield from _walk_references(resource[name])
+
+
+def _walk_references(value: Any) -> Iterable[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _walk_references(item)
+    elif isinstance(value, dict):
+        key = ref_of(value) if isinstance(value.get("reference"), str) else None
+        if key and not key.startswith("urn:"):
+            yield key
+        for child in value.values():
+            if isinstance(child, dict | list):
+                yield from _walk_references(child)

@@ -1,0 +1,72 @@
+"""Outbox statements: side effects written with the claim, delivered and retried one by one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from app.db.models import Outbox
+
+OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    destination: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload: dict[str, Any], now: datetime) -> None:
+    conn.execute(
+        OUTBOX.insert().values(
+            destination=destination,
+            kind=kind,
+            key=key,
+            payload=payload,
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+        )
+    )
+
+
+def due(
+    conn: Connection, *, now: datetime, limit: int, skip_destinations: frozenset[str] = frozenset()
+) -> list[Delivery]:
+    stmt = (
+        select(OUTBOX)
+        .where(OUTBOX.c.status == "pending", OUTBOX.c.available_at <= now)
+        .order_by(OUTBOX.c.id)
+        .limit(limit)
+    )
+    if skip_destinations:
+        stmt = stmt.where(OUTBOX.c.destination.not_in(sorted(skip_destinations)))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [Delivery(r.id, r.destination, r.kind, r.key, dict(r.payload), r.attempts) for r in conn.execute(stmt)]
+
+
+def mark_delivered(conn: Connection, delivery_id: int, *, now: datetime) -> None:
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == delivery_id).values(status="delivered", delivered_at=now))
+
+
+def mark_failed(conn: Connection, delivery_id: int, *, error: str, retry_at: datetime | None) -> None:
+    values: dict[str, Any] = {"attempts": OUTBOX.c.attempts + 1, "last_error": error[:2000]}
+    if retry_at is None:
+        values["status"] = "dead"
+    else:
+        values["available_at"] = retry_at
+    conn.execute(update(OUTBOX).where(OUTBOX.c.id == delivery_id).values(**values))
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all()
+    return {s: int(n) for s, n in rows}

@@ -1,0 +1,166 @@
+"""Job queue statements: claim with leases, finish, fail with backoff, dead letters, replay.
+
+Claiming takes jobs whose lease is free, oldest first, and never a job that has an earlier pending
+job with the same ordering key (per-encounter order). On PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so several workers never take the same job; on SQLite the claim runs in a
+``BEGIN IMMEDIATE`` transaction, which serialises writers. A job is finished in the same transaction
+as its results, and only by the worker that still holds its lease: exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from app.db.models import Inbox, Job
+from app.db.sql import as_utc
+
+JOB = Job.__table__  # type: ignore[attr-defined]
+INBOX = Inbox.__table__  # type: ignore[attr-defined]
+
+
+class LeaseLost(RuntimeError):
+    """The job was finished or re-claimed by someone else; the caller must roll back."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    inbox_id: int
+    subscription_id: str
+    key: str
+    focus: str | None
+    version_id: str | None
+    event_number: int | None
+    attempts: int
+
+
+def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, limit: int) -> list[ClaimedJob]:
+    earlier = aliased(JOB)
+    blocked = (
+        select(earlier.c.id)
+        .where(earlier.c.key == JOB.c.key, earlier.c.status == "pending", earlier.c.id < JOB.c.id)
+        .exists()
+    )
+    stmt = (
+        select(JOB)
+        .where(
+            JOB.c.status == "pending",
+            JOB.c.available_at <= now,
+            or_(JOB.c.locked_until.is_(None), JOB.c.locked_until < now),
+            ~blocked,
+        )
+        .order_by(JOB.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=JOB)
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return []
+    until = now + timedelta(seconds=lease)
+    conn.execute(update(JOB).where(JOB.c.id.in_([r.id for r in rows])).values(locked_by=worker, locked_until=until))
+    return [
+        ClaimedJob(r.id, r.inbox_id, r.subscription_id, r.key, r.focus, r.version_id, r.event_number, r.attempts)
+        for r in rows
+    ]
+
+
+def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: datetime) -> None:
+    done = conn.execute(
+        update(JOB)
+        .where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.locked_by == worker)
+        .values(status="done", result=result[:200], finished_at=now, locked_by=None, locked_until=None)
+    )
+    if done.rowcount != 1:
+        raise LeaseLost(f"job {job_id} is no longer leased to {worker}")
+
+
+def fail_job(
+    conn: Connection, *, job_id: int, worker: str, error: str, retry_at: datetime | None, now: datetime
+) -> str:
+    """Record a failed attempt: back to pending at ``retry_at``, or dead when ``retry_at`` is None."""
+    values: dict[str, object] = {
+        "attempts": JOB.c.attempts + 1,
+        "last_error": error[:2000],
+        "locked_by": None,
+        "locked_until": None,
+    }
+    if retry_at is None:
+        values.update(status="dead", finished_at=now)
+    else:
+        values.update(available_at=retry_at)
+    conn.execute(
+        update(JOB).where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.locked_by == worker).values(**values)
+    )
+    return "dead" if retry_at is None else "retry"
+
+
+def inbox_body(conn: Connection, inbox_id: int) -> bytes:
+    return bytes(conn.execute(select(INBOX.c.body).where(INBOX.c.id == inbox_id)).scalar_one())
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    inbox_id: int
+    subscription_id: str
+    focus: str | None
+    version_id: str | None
+    event_number: int | None
+    attempts: int
+    reason: str | None
+    failed_at: datetime | None
+
+
+def list_dead(conn: Connection, *, limit: int = 500) -> list[DeadLetter]:
+    rows = conn.execute(select(JOB).where(JOB.c.status == "dead").order_by(JOB.c.id).limit(limit)).all()
+    return [
+        DeadLetter(
+            r.id,
+            r.inbox_id,
+            r.subscription_id,
+            r.focus,
+            r.version_id,
+            r.event_number,
+            r.attempts,
+            r.last_error,
+            as_utc(r.finished_at),
+        )
+        for r in rows
+    ]
+
+
+def replay(conn: Connection, *, job_ids: list[int] | None, now: datetime) -> int:
+    """Put dead jobs (the given ids, or all) back in the queue with a fresh attempt budget."""
+    where = [JOB.c.status == "dead"]
+    if job_ids is not None:
+        where.append(JOB.c.id.in_(job_ids))
+    result = conn.execute(
+        update(JOB)
+        .where(and_(*where))
+        .values(status="pending", attempts=0, available_at=now, finished_at=None, locked_by=None, locked_until=None)
+    )
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    pending: int
+    dead: int
+    oldest_pending_at: datetime | None
+
+
+def queue_stats(conn: Connection) -> QueueStats:
+    pending, oldest = conn.execute(
+        select(func.count(), func.min(JOB.c.created_at)).where(JOB.c.status == "pending")
+    ).one()
+    dead = conn.execute(select(func.count()).where(JOB.c.status == "dead")).scalar_one()
+    return QueueStats(int(pending), int(dead), as_utc(oldest))
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    return {s: int(n) for s, n in conn.execute(select(JOB.c.status, func.count()).group_by(JOB.c.status)).all()}

@@ -1,0 +1,75 @@
+"""Subscription registry statements (what `claimbridge subscriptions add|list` do)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from app.db.models import Subscription
+from app.db.sql import iso
+from app.intake.auth import secret_digest
+
+SUB = Subscription.__table__  # type: ignore[attr-defined]
+
+
+class SubscriptionConflict(ValueError):
+    pass
+
+
+def add_subscription(
+    conn: Connection,
+    *,
+    subscription_id: str,
+    secret: str,
+    ehr: str | None,
+    signing_secret: str | None,
+    content: str | None,
+    topic: str | None,
+    heartbeat_period: int | None,
+    now: datetime,
+) -> bool:
+    """Register (or update the secret of) an inbound subscription. Returns True if it was new."""
+    digest = secret_digest(secret)
+    clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256 == digest, SUB.c.id != subscription_id)).first()
+    if clash:
+        raise SubscriptionConflict("that secret is already used by another subscription; use one secret each")
+    values = {
+        "secret_sha256": digest,
+        "ehr": ehr,
+        "signing_secret": signing_secret,
+        "content": content,
+        "topic": topic,
+        "heartbeat_period_seconds": heartbeat_period,
+    }
+    exists = conn.execute(select(SUB.c.id).where(SUB.c.id == subscription_id)).first()
+    if exists:
+        conn.execute(SUB.update().where(SUB.c.id == subscription_id).values(**values))
+        return False
+    conn.execute(
+        SUB.insert().values(
+            id=subscription_id, status="active", health="ok", events_since_start=0, created_at=now, **values
+        )
+    )
+    return True
+
+
+def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(SUB).order_by(SUB.c.id)).all()
+    return [
+        {
+            "id": r.id,
+            "ehr": r.ehr,
+            "status": r.status,
+            "health": r.health,
+            "content": r.content,
+            "topic": r.topic,
+            "last_event_number": r.events_since_start,
+            "heartbeat_period": r.heartbeat_period_seconds,
+            "last_event_at": iso(r.last_event_at),
+            "last_heartbeat_at": iso(r.last_heartbeat_at),
+            "signed": bool(r.signing_secret),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,161 @@
+"""Map and check encounters: the pure core both the worker and ``claimbridge check`` run.
+
+``evaluate_encounter`` turns one :class:`~app.domain.context.EncounterContext` into a Claim with its
+findings (mapping findings first, then rule findings). ``check_resources`` runs a whole bag of
+resources (a Bundle) through it in a stable order, counting claims produced earlier in the same run
+as already billed. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from app.config.loader import ClaimConfig
+from app.domain.context import EncounterContext, Resource, build_contexts, ref_of
+from app.domain.findings import Category, Finding, Severity, blocks_submission
+from app.domain.history import History
+from app.mappers import map_encounter
+from app.rules import check_claim, filing_deadline
+
+# Who has to act on a finding of each category (alerts route to these work queues).
+AUDIENCE = {
+    Category.ELIGIBILITY: "front-desk",
+    Category.PRIOR_AUTH: "front-desk",
+    Category.MISSING_DATA: "billing",
+    Category.DUPLICATE: "billing",
+    Category.TIMELY_FILING: "billing",
+    Category.CODING: "coder",
+    Category.DOCUMENTATION: "clinician",
+    Category.CHARGE_CAPTURE: "clinician",
+    Category.UNDERCODING: "clinician",
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    claim: dict[str, Any]
+    findings: list[Finding]
+    em: dict[str, Any] | None
+    payer_id: str | None
+    encounter: str
+    patient: str | None
+    mapping_version: str
+    config_hash: str
+    filing_deadline: date | None
+    fingerprint: str = field(default="")
+
+    @property
+    def claim_id(self) -> str:
+        return str(self.claim["id"])
+
+    @property
+    def held(self) -> bool:
+        return blocks_submission(self.findings)
+
+
+def evaluate_encounter(
+    ctx: EncounterContext, *, config: ClaimConfig, history: History, today: date, now: datetime
+) -> Evaluation | None:
+    """Map one encounter to a Claim and run the rules over it; None when there is nothing to bill."""
+    mapped = map_encounter(ctx, mappings=config.mappings, chargemaster=config.chargemaster, created=now)
+    if mapped is None:
+        return None
+    findings = list(mapped.findings)
+    findings += check_claim(
+        mapped.claim,
+        ctx,
+        rules=config.rules,
+        payers=config.payers,
+        refdata=config.refdata,
+        history=history,
+        today=today,
+    )
+    profile = config.payers.profile_for(mapped.payer_id)
+    ev = Evaluation(
+        claim=mapped.claim,
+        findings=findings,
+        em=mapped.em,
+        payer_id=mapped.payer_id,
+        encounter=ctx.key,
+        patient=ref_of(ctx.encounter.get("subject")),
+        mapping_version=mapped.mapping_version,
+        config_hash=config.config_hash,
+        filing_deadline=filing_deadline(mapped.claim, profile),
+    )
+    return _with_fingerprint(ev)
+
+
+def _with_fingerprint(ev: Evaluation) -> Evaluation:
+    claim = {k: v for k, v in ev.claim.items() if k not in ("created", "meta")}
+    blob = orjson.dumps(
+        {"claim": claim, "findings": [f.to_dict() for f in ev.findings], "em": ev.em},
+        option=orjson.OPT_SORT_KEYS,
+    )
+    digest = hashlib.sha256(blob).hexdigest()[:32]
+    return Evaluation(**{**ev.__dict__, "fingerprint": digest})
+
+
+def alerts_for(ev: Evaluation) -> list[dict[str, Any]]:
+    """One alert per audience that has something to do on this claim (errors and warnings)."""
+    grouped: dict[str, list[Finding]] = {}
+    for f in ev.findings:
+        if f.severity is not Severity.INFO:
+            grouped.setdefault(AUDIENCE[f.category], []).append(f)
+    return [
+        {
+            "claim": ev.claim_id,
+            "encounter": ev.encounter,
+            "audience": audience,
+            "severity": "error" if any(f.severity is Severity.ERROR for f in fs) else "warning",
+            "message": "; ".join(f.message for f in fs),
+            "rules": [f.rule for f in fs],
+        }
+        for audience, fs in sorted(grouped.items())
+    ]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    evaluations: list[Evaluation]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claims": [ev.claim for ev in self.evaluations],
+            "findings": [
+                {**f.to_dict(), "claim": ev.claim_id, "encounter": ev.encounter}
+                for ev in self.evaluations
+                for f in ev.findings
+            ],
+            "alerts": [a for ev in self.evaluations for a in alerts_for(ev)],
+        }
+
+
+def check_resources(
+    resources: Iterable[Resource | tuple[Resource, str | None]], *, config: ClaimConfig, today: date, now: datetime
+) -> CheckReport:
+    """Evaluate every encounter in a bag of resources; earlier claims of the run count as billed."""
+    contexts = build_contexts(resources)
+    produced: dict[str, list[dict[str, Any]]] = {}
+    out = []
+    for ctx in contexts:
+        patient = ref_of(ctx.encounter.get("subject")) or ""
+        history = history_for(ctx, prior_claims=produced.get(patient, ()))
+        ev = evaluate_encounter(ctx, config=config, history=history, today=today, now=now)
+        if ev is None:
+            continue
+        out.append(ev)
+        produced.setdefault(patient, []).append(ev.claim)
+    return CheckReport(out)
+
+
+def history_for(ctx: EncounterContext, *, prior_claims: Iterable[dict[str, Any]]) -> History:
+    """History for one encounter: prior claims given by the caller, eligibility answers on file."""
+    patient = ref_of(ctx.encounter.get("subject"))
+    eligibility = tuple(r for r in ctx.of_type("CoverageEligibilityResponse") if ref_of(r.get("patient")) == patient)
+    return History(prior_claims=tuple(prior_claims), eligibility=eligibility)

@@ -1,0 +1,80 @@
+"""Structured logs (structlog, JSON by default) that never carry PHI or secrets.
+
+Log references, ids and versions as fields. A processor drops any field whose name says it holds a
+body, a resource or a credential, whatever the caller passed, and masks bearer tokens in strings.
+Standard-library loggers (uvicorn, alembic) go through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+SENSITIVE_KEYS = frozenset(
+    {
+        "body",
+        "resource",
+        "resources",
+        "payload",
+        "claim",
+        "bundle",
+        "authorization",
+        "headers",
+        "secret",
+        "token",
+        "password",
+        "patient_name",
+        "name",
+        "birthdate",
+        "address",
+        "signing_secret",
+        "admin_token",
+    }
+)
+_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
+
+
+def drop_sensitive(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event):
+        if key.lower() in SENSITIVE_KEYS:
+            event[key] = "[dropped]"
+        elif isinstance(event[key], str):
+            event[key] = _BEARER.sub("Bearer [dropped]", event[key])
+    return event
+
+
+def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        drop_sensitive,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "pyx12"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

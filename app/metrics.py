@@ -1,0 +1,76 @@
+"""Prometheus metrics. One :class:`Metrics` per process, on its own registry (tests make many).
+
+Counters count what this process did; queue depth and oldest pending age are read from the
+database at scrape time, so they are right whichever process does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    pending: int
+    dead: int
+    oldest_pending_age_seconds: float
+    outbox_pending: int
+    findings_by_category: dict[tuple[str, str], int]
+
+
+class _QueueCollector(Collector):
+    def __init__(self, read: Callable[[], QueueSnapshot]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._read()
+        yield GaugeMetricFamily("claimbridge_queue_depth", "Jobs waiting to be processed", value=snap.pending)
+        yield GaugeMetricFamily("claimbridge_dead_letters", "Jobs in the dead-letter state", value=snap.dead)
+        yield GaugeMetricFamily(
+            "claimbridge_oldest_pending_age_seconds",
+            "Age of the oldest pending job",
+            value=snap.oldest_pending_age_seconds,
+        )
+        yield GaugeMetricFamily("claimbridge_outbox_pending", "Deliveries waiting", value=snap.outbox_pending)
+        findings = GaugeMetricFamily(
+            "claimbridge_findings", "Findings on current claim versions", labels=["category", "severity"]
+        )
+        for (category, severity), n in sorted(snap.findings_by_category.items()):
+            findings.add_metric([category, severity], n)
+        yield findings
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.notifications = Counter(
+            "claimbridge_notifications_received", "Notifications received", ["type"], registry=r
+        )
+        self.notifications_rejected = Counter(
+            "claimbridge_notifications_rejected", "Notifications refused", ["reason"], registry=r
+        )
+        self.jobs_processed = Counter("claimbridge_jobs_processed", "Jobs finished", ["result"], registry=r)
+        self.jobs_retried = Counter("claimbridge_jobs_retried", "Job attempts that will be retried", registry=r)
+        self.jobs_dead = Counter("claimbridge_jobs_dead_lettered", "Jobs moved to dead letters", registry=r)
+        self.latency = Histogram(
+            "claimbridge_processing_seconds",
+            "Time to process one job",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.deliveries = Counter(
+            "claimbridge_outbox_deliveries", "Outbox deliveries", ["destination", "result"], registry=r
+        )
+        self.gaps = Counter("claimbridge_subscription_gaps", "Event-number gaps detected", ["subscription"], registry=r)
+
+    def watch_queue(self, read: Callable[[], QueueSnapshot]) -> None:
+        self.registry.register(_QueueCollector(read))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,105 @@
+"""Service settings: one pydantic-settings root with nested sections, read once and injected.
+
+Sources, highest first: environment (``CLAIMBRIDGE_*``, nested with ``__``, e.g.
+``CLAIMBRIDGE_WORKER__MAX_ATTEMPTS=8``), then the YAML settings file (``CLAIMBRIDGE_SETTINGS_FILE``,
+default ``config/claimbridge.yaml``), then defaults. ``CLAIMBRIDGE_DATABASE_URL`` chooses the database.
+Secrets are ``SecretStr``; with ``CLAIMBRIDGE_ENV=production`` placeholder secrets are refused.
+
+Integration engineers' files (mappings, payers, rules) are not settings: see :mod:`app.config`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-admin-token", "secret", "password"})
+DEFAULT_SETTINGS_FILE = "config/claimbridge.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    admin_token: SecretStr = SecretStr("dev-admin-token")
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
+class IntakeSettings(_Section):
+    max_body_bytes: int = Field(5_000_000, ge=1024)
+    auth_cache_seconds: float = Field(5.0, ge=0)
+
+
+class WorkerSettings(_Section):
+    max_attempts: int = Field(5, ge=1)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_cap_seconds: float = Field(300.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    poll_interval_seconds: float = Field(0.2, gt=0)
+    batch_size: int = Field(20, ge=1)
+
+
+class OutboxSettings(_Section):
+    max_attempts: int = Field(8, ge=1)
+    backoff_cap_seconds: float = Field(600.0, gt=0)
+
+
+class AdapterSettings(_Section):
+    writeback: str = "folder"
+    clearinghouse: str = "folder"
+    out_dir: Path = Path("var/out")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMBRIDGE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/claimbridge.db"
+    config_dir: Path = Path("config")
+    refdata_dir: Path = Path("var/refdata")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    api: ApiSettings = ApiSettings()
+    intake: IntakeSettings = IntakeSettings()
+    worker: WorkerSettings = WorkerSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    adapters: AdapterSettings = AdapterSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("CLAIMBRIDGE_SETTINGS_FILE", DEFAULT_SETTINGS_FILE)
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file)
+        return init_settings, env_settings, yaml_source
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        token = self.api.admin_token.get_secret_value().strip().lower()
+        if self.env == "production" and token in PLACEHOLDER_SECRETS:
+            raise ValueError("api.admin_token is a placeholder; set CLAIMBRIDGE_API__ADMIN_TOKEN in production")
+        return self
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings once (environment + YAML file); raise ``pydantic.ValidationError`` if invalid."""
+    return Settings(**overrides)

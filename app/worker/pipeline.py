@@ -1,0 +1,141 @@
+"""The one orchestrator: what happens to a job, step by step, inside one transaction.
+
+    1 gather   the notification's resources (validated once, here) -> the mirror; drop stale versions
+    2 map      each affected encounter's context -> an R4 Claim               (app.evaluate, pure)
+    3 check    rules over the claim -> findings                               (app.evaluate, pure)
+    4 persist  claim version + findings + outbox rows, then the job is done   (same transaction)
+
+Nothing commits half-way: the caller owns the transaction and rolls it back on any error.
+A resource version older than the stored one is "superseded"; re-delivered input that changes
+nothing yields no new claim version (same fingerprint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.config.loader import ClaimConfig
+from app.db import claims_repo, mirror_repo, outbox_repo, queue_repo
+from app.db.queue_repo import ClaimedJob
+from app.evaluate import Evaluation, evaluate_encounter, history_for
+from app.fhir.r4 import InvalidResource, validate_resource
+from app.intake.notification import InvalidNotification, parse_notification
+from app.worker.errors import FatalJobError
+from app.writeback import writeback_payload
+
+SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied"})
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the pipeline needs besides the transaction (injected, read once)."""
+
+    config: ClaimConfig
+    clock: Callable[[], datetime]
+    writeback_destination: str = "writeback"
+    clearinghouse_destination: str = "clearinghouse"
+    validate_inputs: bool = True
+
+
+def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> str:
+    """Run one job; returns a short result (claim ids and what happened to them)."""
+    now = runtime.clock()
+    resources = gather(conn, job, runtime=runtime)
+    mirror_repo.upsert_resources(conn, resources, now=now)
+    if job.focus is None:
+        return "no-focus"
+    if is_superseded(conn, job):
+        return "superseded"
+    if mirror_repo.get(conn, job.focus) is None:
+        raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
+    results = [
+        persist(conn, ev, job=job, runtime=runtime, now=now)
+        for encounter in mirror_repo.encounters_for(conn, job.focus)
+        if (ev := evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)) is not None
+    ]
+    return ",".join(results) or "no-claim"
+
+
+def gather(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> list[dict[str, Any]]:
+    """Step 1: the resources the notification carried, each validated against the R4 models."""
+    try:
+        note = parse_notification(queue_repo.inbox_body(conn, job.inbox_id))
+    except InvalidNotification as exc:  # stored bodies were checked at intake; this is corruption
+        raise FatalJobError(f"stored notification unreadable: {exc}") from exc
+    resources = [r for r, _ in note.resources]
+    if runtime.validate_inputs:
+        for resource in resources:
+            try:
+                validate_resource(resource)
+            except InvalidResource as exc:
+                raise FatalJobError(str(exc)) from exc
+    return resources
+
+
+def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
+    if job.focus is None or job.version_id is None:
+        return False
+    stored = mirror_repo.stored_version(conn, job.focus)
+    return stored is not None and mirror_repo.is_newer(stored, (job.version_id, None)) is True
+
+
+def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date, now: datetime) -> Evaluation | None:
+    """Steps 2 and 3 for one encounter, from the mirror and the stored claims of the patient."""
+    ctx = mirror_repo.load_context(conn, encounter)
+    if ctx is None:
+        return None
+    patient = mirror_repo.patient_of(ctx.encounter)
+    # Claims of this encounter are earlier versions of the same claim, not prior billing.
+    prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter)
+    history = history_for(ctx, prior_claims=prior)
+    return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
+
+
+def persist(conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runtime, now: datetime) -> str:
+    """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
+    if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
+        return f"{ev.claim_id}:unchanged"
+    previous = claims_repo.claim_status(conn, ev.claim_id)
+    status = "held" if ev.held else "ready"
+    if previous in SUBMITTED_STATES:
+        status = "needs-replacement" if not ev.held else "held"
+    version = claims_repo.save_version(
+        conn,
+        claims_repo.NewVersion(
+            claim_id=ev.claim_id,
+            encounter=ev.encounter,
+            patient=ev.patient,
+            payer_id=ev.payer_id,
+            status=status,
+            resource=ev.claim,
+            fingerprint=ev.fingerprint,
+            mapping_version=ev.mapping_version,
+            config_hash=ev.config_hash,
+            em=ev.em,
+            findings=ev.findings,
+            filing_deadline=ev.filing_deadline,
+            source_job_id=job.id,
+        ),
+        now=now,
+    )
+    key = f"{ev.claim_id}/{version}"
+    payload = writeback_payload(ev, version=version)
+    if payload is not None:
+        outbox_repo.enqueue(
+            conn, destination=runtime.writeback_destination, kind="task", key=key, payload=payload, now=now
+        )
+    if status == "ready":
+        outbox_repo.enqueue(
+            conn,
+            destination=runtime.clearinghouse_destination,
+            kind="claim",
+            key=key,
+            payload={"claim_id": ev.claim_id, "version": version, "claim": ev.claim},
+            now=now,
+        )
+    return f"{ev.claim_id}:v{version}:{status}"

@@ -1,0 +1,70 @@
+"""Shared fixtures: databases (SQLite and the real PostgreSQL), settings, services, API clients.
+
+Every test that touches SQL runs on both databases through the ``db_url`` fixture. PostgreSQL comes
+from ``CLAIMBRIDGE_TEST_POSTGRES_URL``; each test gets its own schema, dropped afterwards. Without
+that variable the PostgreSQL variants are skipped with a message, unless
+``CLAIMBRIDGE_REQUIRE_POSTGRES=1`` (as in ``.ci/run``), where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"
+PG_ENV = "CLAIMBRIDGE_TEST_POSTGRES_URL"
+
+# Tests never read the developer's settings file or environment overrides by accident.
+os.environ["CLAIMBRIDGE_SETTINGS_FILE"] = str(ROOT / "tests" / "fixtures" / "settings-test.yaml")
+for _name in list(os.environ):
+    if _name.startswith("CLAIMBRIDGE_") and _name not in (PG_ENV, "CLAIMBRIDGE_REQUIRE_POSTGRES",
+                                                          "CLAIMBRIDGE_SETTINGS_FILE"):
+        del os.environ[_name]
+
+
+def postgres_base_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if url:
+        return url
+    if os.environ.get("CLAIMBRIDGE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{PG_ENV} is not set but CLAIMBRIDGE_REQUIRE_POSTGRES=1: PostgreSQL is required")
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str | None:
+    url = postgres_base_url()
+    if url is None:
+        return None
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CLAIMBRIDGE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unreachable at {url}: {exc}")
+        return None
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None) -> Iterator[str]:
+    """A fresh, empty database URL: a SQLite file, or a private schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'claimbridge.db'}"
+        return
+    if pg_url is None:
+        pytest.skip(f"PostgreSQL variant skipped: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/test to run it")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in plain else "?"
+    yield f"{plain}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
