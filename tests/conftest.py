@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -23,8 +24,11 @@ PG_ENV = "CLAIMBRIDGE_TEST_POSTGRES_URL"
 # Tests never read the developer's settings file or environment overrides by accident.
 os.environ["CLAIMBRIDGE_SETTINGS_FILE"] = str(ROOT / "tests" / "fixtures" / "settings-test.yaml")
 for _name in list(os.environ):
-    if _name.startswith("CLAIMBRIDGE_") and _name not in (PG_ENV, "CLAIMBRIDGE_REQUIRE_POSTGRES",
-                                                          "CLAIMBRIDGE_SETTINGS_FILE"):
+    if _name.startswith("CLAIMBRIDGE_") and _name not in (
+        PG_ENV,
+        "CLAIMBRIDGE_REQUIRE_POSTGRES",
+        "CLAIMBRIDGE_SETTINGS_FILE",
+    ):
         del os.environ[_name]
 
 
@@ -52,6 +56,25 @@ def pg_url() -> str | None:
     return url
 
 
+@contextmanager
+def fresh_schema(pg_url: str) -> Iterator[str]:
+    """A private schema on the test PostgreSQL, dropped afterwards; yields a URL that uses it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in plain else "?"
+    try:
+        yield f"{plain}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def skip_without_postgres() -> None:
+    pytest.skip(f"PostgreSQL variant skipped: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/test to run it")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None) -> Iterator[str]:
     """A fresh, empty database URL: a SQLite file, or a private schema on PostgreSQL."""
@@ -59,12 +82,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None) -
         yield f"sqlite:///{tmp_path / 'claimbridge.db'}"
         return
     if pg_url is None:
-        pytest.skip(f"PostgreSQL variant skipped: set {PG_ENV}=postgresql://postgres@127.0.0.1:5432/test to run it")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in plain else "?"
-    yield f"{plain}{sep}options=-csearch_path%3D{schema}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        skip_without_postgres()
+    with fresh_schema(pg_url) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db_url(pg_url: str | None) -> Iterator[str]:
+    """Like ``db_url`` but PostgreSQL only (tests of several processes sharing one database)."""
+    if pg_url is None:
+        skip_without_postgres()
+    with fresh_schema(pg_url) as url:
+        yield url

@@ -73,7 +73,7 @@ def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: 
     done = conn.execute(
         update(JOB)
         .where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.locked_by == worker)
-        .values(status="done", result=result[:200], finished_at=now, locked_by=None, locked_until=None)
+        .values(status="done", result=result[:200], finished_at=now, locked_until=None)  # locked_by: who did it
     )
     if done.rowcount != 1:
         raise LeaseLost(f"job {job_id} is no longer leased to {worker}")

@@ -1,0 +1,245 @@
+"""Assembles one R4 professional Claim (a plain dict) from an encounter context. Pure.
+
+Line order: the billed E/M first, then completed orders, then drugs given in the office (each by
+resource id). Every line is priced from the charge master (the same for every payer): ``unitPrice``
+per unit, ``net`` = unit price × quantity, ``Claim.total`` = Σ net. A line whose code has no price
+is **left off the claim** and reported as a ``missing-data.no-charge-price`` error naming the code:
+an unpriced line would make the total and the 837P line charge meaningless, and the error blocks
+submission until the charge master is fixed, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from app.config.chargemaster import ChargeMaster
+from app.domain.context import EncounterContext, key_of
+from app.domain.findings import Finding
+from app.mappers.charges import Line, drug_lines, order_lines
+from app.mappers.diagnoses import Diagnoses, collect_diagnoses
+from app.mappers.em import BilledEm, EmInputs, evaluate_em, find_billed_em, patient_category, total_minutes
+from app.mappers.header import Header, add_supporting_info, collect_header
+from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
+from app.mappers.issues import make_finding
+from app.mappers.mdm import score_mdm
+from app.mappers.parties import CareTeam, add_referring, collect_insurance
+from app.mappers.spec import MappingSet
+from app.mappers.tables import MappedCode, TableEntry
+
+CPT = "http://www.ama-assn.org/go/cpt"
+HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+NDC = "http://hl7.org/fhir/sid/ndc"
+POS_SYSTEM = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+MAPPING_VERSION_TAG = "urn:claimbridge:mapping-version"
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class MappedClaim:
+    claim: dict[str, Any]
+    findings: list[Finding]
+    em: dict[str, Any] | None
+    payer_id: str | None
+    mapping_version: str
+
+
+@dataclass
+class _Build:
+    ctx: EncounterContext
+    spec: MappingSet
+    prices: ChargeMaster
+    header: Header
+    diagnoses: Diagnoses
+    team: CareTeam
+    findings: list[Finding] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    total: Decimal = Decimal(0)
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _money(value: Decimal, currency: str) -> dict[str, Any]:
+    return {"value": float(value.quantize(_CENT, rounding=ROUND_HALF_UP)), "currency": currency}
+
+
+def _modifier(code: str) -> dict[str, Any]:
+    return {"coding": [{"system": CPT if code.isdigit() else HCPCS, "code": code}]}
+
+
+def _em_line(build: _Build, billed: BilledEm) -> Line:
+    telehealth = build.spec.flag("encounter.telehealth", build.ctx.encounter)
+    modifier = build.spec.settings.telehealth_modifier
+    return Line(
+        code=MappedCode(CPT, billed.code, "em", CPT, billed.code, TableEntry(code=billed.code)),
+        quantity=Decimal(1),
+        source=billed.source,
+        location=f"{billed.source.split('/')[0]}.type",
+        modifiers=(modifier,) if telehealth and modifier else (),
+    )
+
+
+def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
+    price = build.prices.price(line.code.code)
+    if price is None:
+        build.findings.append(
+            make_finding(
+                "missing-data.no-charge-price",
+                message=f"{line.code.code} ({line.source}) has no charge-master price; the line is left off",
+                location=line.location,
+                source=line.source,
+            )
+        )
+        return False
+    currency = build.prices.currency
+    net = (price * line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP)
+    build.total += net
+    care = (
+        [build.team.add(build.header.rendering, system=_PRIMARY[0], role=_PRIMARY[1])] if build.header.rendering else []
+    )
+    referring = add_referring(build.team, _requester(build, line)) if care else None
+    item: dict[str, Any] = {"sequence": len(build.items) + 1}
+    if care:
+        item["careTeamSequence"] = list(dict.fromkeys([*care, *([referring] if referring else [])]))
+    if pointers:
+        item["diagnosisSequence"] = pointers
+    item["productOrService"] = {"coding": [line.code.coding()]}
+    if line.modifiers:
+        item["modifier"] = [_modifier(m) for m in line.modifiers]
+    served = line.date or build.header.start
+    if served:
+        item["servicedDate"] = served
+    if build.header.place_of_service:
+        item["locationCodeableConcept"] = {"coding": [{"system": POS_SYSTEM, "code": build.header.place_of_service}]}
+    item["quantity"] = {"value": _number(line.quantity)}
+    item["unitPrice"] = _money(price, currency)
+    item["net"] = _money(net, currency)
+    if line.code.entry.ndc:
+        item["detail"] = [_ndc_detail(line)]
+    item["encounter"] = [{"reference": build.ctx.key}]
+    build.items.append(item)
+    return True
+
+
+_PRIMARY = ("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "primary")
+
+
+def _requester(build: _Build, line: Line) -> str | None:
+    target = build.ctx.resolve(line.requester) if line.requester else None
+    if target is None or target.get("resourceType") not in ("Practitioner", "PractitionerRole"):
+        return None
+    return key_of(target)
+
+
+def _ndc_detail(line: Line) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "sequence": 1,
+        "productOrService": {"coding": [{"system": NDC, "code": line.code.entry.ndc}]},
+    }
+    if line.ndc_amount:
+        detail["quantity"] = line.ndc_amount
+    return detail
+
+
+def _line_pointers(build: _Build, line: Line) -> list[int]:
+    keys = [k for k in (key_of(c) for c in map(build.ctx.resolve, line.reason_refs) if c) if k]
+    return build.diagnoses.pointers(keys, list(line.reason_codes))
+
+
+def _em_result(build: _Build, billed: BilledEm, index: int | None) -> dict[str, Any]:
+    ctx, spec = build.ctx, build.spec
+    mdm = score_mdm(ctx, spec, conditions=build.diagnoses.conditions, billing_org=build.header.provider)
+    inputs = EmInputs(
+        billed=billed,
+        mdm=mdm,
+        minutes=total_minutes(ctx, spec, build.header.rendering),
+        category=patient_category(ctx, spec, build.header.provider),
+        location=f"Claim.item[{index}].productOrService" if index is not None else "Claim.item",
+        encounter=ctx.key,
+    )
+    result, findings = evaluate_em(inputs)
+    build.findings.extend(findings)
+    return result
+
+
+def map_encounter(
+    ctx: EncounterContext, *, mappings: MappingSet, chargemaster: ChargeMaster, created: datetime
+) -> MappedClaim | None:
+    """Map one encounter to a Claim; None when nothing at all is billable (see the package docs)."""
+    if created.tzinfo is None:
+        raise ValueError("created must be timezone-aware")
+    billed, em_findings = find_billed_em(ctx, mappings)
+    orders, order_findings, orders_seen = order_lines(ctx, mappings)
+    drugs, drug_findings, drugs_seen = drug_lines(ctx, mappings)
+    if billed is None and not orders_seen and not drugs_seen:
+        return None
+    header, header_findings = collect_header(ctx, mappings)
+    diagnoses, dx_findings = collect_diagnoses(ctx, mappings)
+    add_supporting_info(header, mappings, diagnoses.conditions[0] if diagnoses.conditions else None)
+    build = _Build(ctx, mappings, chargemaster, header, diagnoses, CareTeam())
+    build.findings += [*header_findings, *dx_findings, *em_findings]
+    em_index = None
+    if billed is not None:
+        all_dx = list(range(1, min(len(diagnoses.codes), 4) + 1))
+        em_index = 0 if _add_item(build, _em_line(build, billed), all_dx) else None
+    for line in [*orders, *drugs]:
+        _add_item(build, line, _line_pointers(build, line))
+    build.findings += [*order_findings, *drug_findings]
+    em = _em_result(build, billed, em_index) if billed is not None else None
+    if not diagnoses.codes:
+        build.findings.append(
+            make_finding(
+                "missing-data.no-diagnosis",
+                message="the encounter has no ICD-10-CM diagnosis",
+                location="Claim.diagnosis",
+                source=ctx.key,
+            )
+        )
+    insurance = collect_insurance(ctx, mappings)
+    build.findings += insurance.findings
+    claim = _claim_dict(build, insurance.entries, insurance.insurer, insurance.payer_id, created)
+    return MappedClaim(claim, build.findings, em, insurance.payer_id, mappings.version)
+
+
+def _claim_dict(
+    build: _Build, insurance: list[dict[str, Any]], insurer: str | None, payer_id: str | None, created: datetime
+) -> dict[str, Any]:
+    header = build.header
+    ident = claim_id(build.ctx.key, payer_id or "")
+    claim: dict[str, Any] = {
+        "resourceType": "Claim",
+        "id": ident,
+        "meta": {
+            "profile": [build.spec.profile],
+            "tag": [{"system": MAPPING_VERSION_TAG, "code": build.spec.version}],
+        },
+        "identifier": [{"system": CLAIM_ID_SYSTEM, "value": ident}],
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "use": "claim",
+        "patient": header.patient_reference,
+    }
+    if header.start:
+        claim["billablePeriod"] = {"start": header.start, "end": header.end or header.start}
+    claim["created"] = created.isoformat()
+    if insurer:
+        claim["insurer"] = {"reference": insurer}
+    claim["provider"] = header.provider_reference
+    claim["priority"] = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]
+    }
+    if build.team.members:
+        claim["careTeam"] = build.team.to_claim()
+    if header.supporting_info:
+        claim["supportingInfo"] = header.supporting_info
+    if build.diagnoses.codes:
+        claim["diagnosis"] = build.diagnoses.to_claim()
+    claim["insurance"] = insurance
+    if build.items:
+        claim["item"] = build.items
+    claim["total"] = _money(build.total, build.prices.currency)
+    return claim

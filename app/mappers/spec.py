@@ -1,0 +1,125 @@
+"""The compiled mapping spec the engine reads: named fields, code tables and a few settings.
+
+The engine asks for values by field name (``spec.one("encounter.start", encounter)``); where each
+value comes from (a FHIRPath expression on one resource, then named transforms) is data in
+``config/mappings/*.yaml``. :data:`FIELD_DEFS` is the closed list of fields the engine reads and the
+resource types each may be evaluated on; the loader rejects unknown names and missing required ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.mappers.fhirpath import CompiledPath
+from app.mappers.tables import CodeTable
+from app.mappers.transforms import Step, apply_steps
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    on: tuple[str, ...]  # resource types the field may be evaluated on (the first is the default)
+    meaning: str
+    required: bool = True
+
+
+_ENC, _COND, _SR, _MR = ("Encounter",), ("Condition",), ("ServiceRequest",), ("MedicationRequest",)
+
+FIELD_DEFS: dict[str, FieldDef] = {
+    "encounter.patient": FieldDef(_ENC, "the patient: Type/id reference"),
+    "encounter.start": FieldDef(_ENC, "date of service (from): YYYY-MM-DD"),
+    "encounter.end": FieldDef(_ENC, "date of service (through): YYYY-MM-DD"),
+    "encounter.place_of_service": FieldDef(_ENC, "place of service, a mapped code (POS table)"),
+    "encounter.telehealth": FieldDef(_ENC, "true for a telehealth visit"),
+    "encounter.inpatient": FieldDef(_ENC, "true for an inpatient stay (adds supportingInfo hospitalized)"),
+    "encounter.billing_provider": FieldDef(_ENC, "billing Organization reference"),
+    "encounter.rendering": FieldDef(_ENC, "rendering practitioner reference (primary performer)"),
+    "encounter.minutes": FieldDef(_ENC, "total time on the date of the encounter, minutes"),
+    "encounter.diagnosis": FieldDef(_ENC, "Encounter.diagnosis elements (condition, rank)"),
+    "encounter.reasons": FieldDef(_ENC, "reason Condition references"),
+    "encounter.independent_historian": FieldDef(_ENC, "true when an independent historian took part"),
+    "location.place_of_service": FieldDef(("Location",), "place of service from the Location", False),
+    "condition.icd10": FieldDef(_COND, "ICD-10-CM code of the Condition"),
+    "condition.problem_class": FieldDef(_COND, "chronic | minor (mapped), else acute"),
+    "condition.severity": FieldDef(_COND, "mild | moderate | severe (mapped)"),
+    "condition.undiagnosed": FieldDef(_COND, "true for a provisional/differential diagnosis"),
+    "condition.exacerbation": FieldDef(_COND, "true for a recurrence/relapse or worsening"),
+    "condition.onset": FieldDef(_COND, "onset date"),
+    "coverage.active": FieldDef(("Coverage",), "true when the Coverage may be billed"),
+    "coverage.payor": FieldDef(("Coverage",), "payer Organization reference"),
+    "payer.id": FieldDef(("Organization",), "payer id values of the payer Organization"),
+    "service_request.billable": FieldDef(_SR, "true when the order yields a charge line (done)"),
+    "service_request.code": FieldDef(_SR, "the billable code (mapped)"),
+    "service_request.quantity": FieldDef(_SR, "units"),
+    "service_request.modifiers": FieldDef(_SR, "modifiers (e.g. laterality from bodySite)"),
+    "service_request.date": FieldDef(_SR, "date of service of the line"),
+    "service_request.requester": FieldDef(_SR, "ordering/referring practitioner reference"),
+    "service_request.reason_refs": FieldDef(_SR, "reason Condition references"),
+    "service_request.reason_codes": FieldDef(_SR, "reason ICD-10-CM codes"),
+    "service_request.test_kind": FieldDef(_SR, "lab | imaging when the order is a test (mapped)"),
+    "service_request.risk": FieldDef(_SR, "E/M risk of the ordered service (mapped)"),
+    "service_request.referral": FieldDef(_SR, "true for a referral: never a charge line; E/M risk per settings"),
+    "medication_request.in_office": FieldDef(_MR, "true when administered in the office"),
+    "medication_request.prescription": FieldDef(_MR, "true for a prescription (E/M risk)"),
+    "medication_request.code": FieldDef(_MR, "billable drug code (mapped: HCPCS + NDC + unit)"),
+    "medication_request.medication": FieldDef(_MR, "Medication reference"),
+    "medication_request.dose": FieldDef(_MR, "dose Quantity"),
+    "medication_request.requester": FieldDef(_MR, "ordering practitioner reference"),
+    "medication_request.reason_refs": FieldDef(_MR, "reason Condition references"),
+    "medication_request.reason_codes": FieldDef(_MR, "reason ICD-10-CM codes"),
+    "medication_request.risk": FieldDef(_MR, "E/M risk of the drug (mapped)"),
+    "medication.code": FieldDef(("Medication",), "billable drug code of a Medication", False),
+    "document.custodian": FieldDef(("DocumentReference",), "custodian Organization reference", False),
+    "em.billed": FieldDef(("Encounter", "ChargeItem", "Procedure"), "the E/M code the clinician billed"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    telehealth_modifier: str | None = "95"  # added to the E/M line of a telehealth visit
+    established_lookback_years: int = 3
+    referral_risk: str = "low"  # E/M risk of a referral order
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    on: str
+    sources: tuple[CompiledPath, ...]  # alternatives: the first non-empty result wins
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingSet:
+    version: str
+    profile: str
+    fields: Mapping[str, FieldRule]
+    tables: Mapping[str, CodeTable]
+    settings: Settings = field(default_factory=Settings)
+
+    def on(self, name: str) -> str:
+        """The resource type field ``name`` is evaluated on."""
+        rule = self.fields.get(name)
+        return rule.on if rule else FIELD_DEFS[name].on[0]
+
+    def values(self, name: str, resource: dict[str, Any] | None) -> list[Any]:
+        rule = self.fields.get(name)
+        if rule is None:
+            if name not in FIELD_DEFS:
+                raise KeyError(f"unknown mapping field {name!r}")
+            return []
+        if resource is None or resource.get("resourceType") != rule.on:
+            return []
+        for source in rule.sources:
+            found = source(resource)
+            if found:
+                return apply_steps(found, rule.steps, self.tables)
+        return apply_steps([], rule.steps, self.tables)
+
+    def one(self, name: str, resource: dict[str, Any] | None) -> Any:
+        found = self.values(name, resource)
+        return found[0] if found else None
+
+    def flag(self, name: str, resource: dict[str, Any] | None) -> bool:
+        return self.one(name, resource) is True

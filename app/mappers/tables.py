@@ -1,0 +1,97 @@
+"""Code tables (ConceptMap-like): a source code (in one of the source systems) → a target code.
+
+A table maps, for example, LOINC lab orders to CPT, local order codes to CPT/HCPCS, RxNorm drugs to
+a HCPCS J-code plus NDC and billing unit, ICD-10-CM prefixes to problem classes, or
+``Encounter.class`` codes to a place of service. ``passthrough`` tables accept any code of their
+source systems unchanged (a ServiceRequest already coded in CPT). ``prefix`` tables match the
+longest key that starts the code (``E11`` matches ``E11.9``). Lookups return :class:`MappedCode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class TableEntry:
+    code: str
+    system: str | None = None  # overrides the table's target system (e.g. a CPT vaccine in a drug table)
+    ndc: str | None = None  # 11-digit NDC (5-4-2), drugs only
+    per: Decimal | None = None  # the billing unit of the code (J0696: 250 mg); None = one unit per line
+    per_unit: str | None = None  # UCUM unit of ``per`` (mg)
+    modifiers: tuple[str, ...] = ()
+    category: str | None = None  # lab | imaging | procedure | drug | vaccine | ... (overrides the table's)
+
+
+@dataclass(frozen=True, slots=True)
+class MappedCode:
+    """A code found in a table, with where it came from."""
+
+    system: str
+    code: str
+    table: str
+    source_system: str | None
+    source_code: str
+    entry: TableEntry
+
+    @property
+    def category(self) -> str | None:
+        return self.entry.category
+
+    def coding(self) -> dict[str, Any]:
+        return {"system": self.system, "code": self.code}
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    name: str
+    target: str
+    sources: tuple[str, ...] = ()  # empty: match bare codes whatever their system
+    entries: Mapping[str, TableEntry] = field(default_factory=dict)
+    passthrough: bool = False
+    match: Literal["exact", "prefix"] = "exact"
+    category: str | None = None
+
+    def _entry(self, code: str) -> TableEntry | None:
+        if self.match == "exact":
+            return self.entries.get(code)
+        for end in range(len(code), 0, -1):
+            hit = self.entries.get(code[:end])
+            if hit is not None:
+                return hit
+        return None
+
+    def lookup(self, system: str | None, code: str) -> MappedCode | None:
+        """Map one code; ``system`` None (a bare code) matches any table."""
+        if self.sources and system is not None and system not in self.sources:
+            return None
+        entry = self._entry(code)
+        if entry is None and self.passthrough:
+            entry = TableEntry(code=code)
+        if entry is None:
+            return None
+        if entry.category is None and self.category is not None:
+            entry = _with_category(entry, self.category)
+        return MappedCode(
+            system=entry.system or self.target,
+            code=entry.code,
+            table=self.name,
+            source_system=system,
+            source_code=code,
+            entry=entry,
+        )
+
+
+def _with_category(entry: TableEntry, category: str) -> TableEntry:
+    return TableEntry(
+        code=entry.code,
+        system=entry.system,
+        ndc=entry.ndc,
+        per=entry.per,
+        per_unit=entry.per_unit,
+        modifiers=entry.modifiers,
+        category=category,
+    )
