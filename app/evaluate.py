@@ -155,7 +155,14 @@ def check_resources(
 
 
 def history_for(ctx: EncounterContext, *, prior_claims: Iterable[dict[str, Any]]) -> History:
-    """History for one encounter: prior claims given by the caller, eligibility answers on file."""
+    """History for one encounter: prior claims given by the caller; eligibility answers and
+    authorizations (preauthorization ClaimResponses) on file for the patient."""
     patient = ref_of(ctx.encounter.get("subject"))
-    eligibility = tuple(r for r in ctx.of_type("CoverageEligibilityResponse") if ref_of(r.get("patient")) == patient)
-    return History(prior_claims=tuple(prior_claims), eligibility=eligibility)
+
+    def mine(resource_type: str) -> tuple[dict[str, Any], ...]:
+        return tuple(r for r in ctx.of_type(resource_type) if ref_of(r.get("patient")) == patient)
+
+    authorizations = tuple(r for r in mine("ClaimResponse") if r.get("use") == "preauthorization")
+    return History(
+        prior_claims=tuple(prior_claims), eligibility=mine("CoverageEligibilityResponse"), authorizations=authorizations
+    )

@@ -29,7 +29,7 @@ UCUM = "http://unitsofmeasure.org"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 TAXONOMY = "http://nucc.org/provider-taxonomy"
 SOPT = "https://nahdo.org/sopt"
-SAMPLE_TAG = "http://example.org/fhir/CodeSystem/sample-data"
+SAMPLE_TAG = "urn:claimbridge:encounter-role"  # = app.domain.context.HISTORY_TAG
 SHARED_UPDATED = "2026-09-15T08:00:00-04:00"
 
 

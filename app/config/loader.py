@@ -16,9 +16,10 @@ from pathlib import Path
 from app.config.chargemaster import ChargeMaster, load_chargemaster
 from app.config.errors import ConfigError
 from app.config.hashing import config_hash
-from app.config.mappings import MappingSet, load_mappings
+from app.config.mappings import load_mappings
 from app.config.payers import PayerDirectory, load_payers
 from app.config.rulesets import RuleSets, load_rulesets
+from app.mappers.spec import MappingSet
 from app.refdata import RefData, load_refdata
 
 

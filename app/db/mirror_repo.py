@@ -18,6 +18,7 @@ from app.db.models import Resource
 from app.domain.context import (
     EncounterContext,
     build_contexts,
+    is_history,
     key_of,
     linked_encounters,
     ref_of,
@@ -116,6 +117,10 @@ def _encounter_of(resource: dict[str, Any]) -> str | None:
     return linked[0] if linked else None
 
 
+# Patient-level resources: a change re-evaluates the patient's (non-history) encounters.
+PATIENT_LEVEL = frozenset({"Coverage", "Patient", "CoverageEligibilityResponse", "ClaimResponse"})
+
+
 def stored_version(conn: Connection, key: str) -> tuple[str | None, str | None] | None:
     row = conn.execute(select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == key)).first()
     return (row.version_id, row.last_updated) if row else None
@@ -133,9 +138,9 @@ def encounters_for(conn: Connection, key: str) -> list[str]:
         return []
     if row.encounter:
         return [row.encounter]
-    if row.resource_type in ("Coverage", "Patient", "CoverageEligibilityResponse") and row.patient:
-        stmt = select(RES.c.key).where(RES.c.resource_type == "Encounter", RES.c.patient == row.patient)
-        return sorted(conn.execute(stmt).scalars())
+    if row.resource_type in PATIENT_LEVEL and row.patient:
+        stmt = select(RES.c.key, RES.c.body).where(RES.c.resource_type == "Encounter", RES.c.patient == row.patient)
+        return sorted(key for key, body in conn.execute(stmt) if not is_history(dict(body)))
     return []
 
 

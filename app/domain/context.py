@@ -58,6 +58,18 @@ def ref_of(value: Any) -> str | None:
     return None
 
 
+# An Encounter tagged with this is context only (a prior visit sent so new-vs-established can be
+# judged): it is never billed, it joins the history of the patient's other encounters.
+HISTORY_TAG = ("urn:claimbridge:encounter-role", "history")
+
+
+def is_history(resource: Resource) -> bool:
+    tags = (resource.get("meta") or {}).get("tag") or ()
+    return any(
+        t.get("system") == HISTORY_TAG[0] and t.get("code") == HISTORY_TAG[1] for t in tags if isinstance(t, dict)
+    )
+
+
 def key_of(resource: Resource) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
@@ -166,10 +178,11 @@ def build_contexts(
     *,
     history: Iterable[Resource] = (),
 ) -> list[EncounterContext]:
-    """Group resources (or ``(resource, fullUrl)`` pairs) into one context per Encounter.
+    """Group resources (or ``(resource, fullUrl)`` pairs) into one context per billable Encounter.
 
     Every context shares one index of all given resources (references resolve across the bag);
-    ``history`` adds prior Encounters (e.g. from storage) for new-vs-established decisions.
+    ``history`` adds prior Encounters (e.g. from storage) for new-vs-established decisions, and so do
+    Encounters in the bag tagged :data:`HISTORY_TAG` (they get no context of their own).
     Encounters come out in a stable order (by ``Type/id``).
     """
     index = ResourceIndex()
@@ -185,10 +198,10 @@ def build_contexts(
             past[patient].append(enc)
     contexts = []
     for encounter in sorted(index.of_type("Encounter"), key=key_of):
+        if is_history(encounter):
+            continue
         patient = _patient_of(encounter)
-        prior = tuple(
-            e for e in past.get(patient or "", ()) if key_of(e) != key_of(encounter)
-        )
+        prior = tuple(e for e in past.get(patient or "", ()) if key_of(e) != key_of(encounter))
         contexts.append(EncounterContext(encounter=encounter, index=index, history=prior))
     return contexts
 

@@ -13,7 +13,7 @@ from app.fhir.r4 import validate_resource
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE = "http://ehr.example.org/fhir"
 PAYER_ID = "urn:claimbridge:payer-id"
-HISTORY = ("http://example.org/fhir/CodeSystem/sample-data", "history")
+HISTORY = ("urn:claimbridge:encounter-role", "history")
 
 
 def is_history(resource: dict[str, Any]) -> bool:

@@ -22,7 +22,7 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 PAYER_ID = "urn:claimbridge:payer-id"
 REFERRAL = "urn:claimbridge:referral-number"
-HISTORY = ("http://example.org/fhir/CodeSystem/sample-data", "history")
+HISTORY = ("urn:claimbridge:encounter-role", "history")
 _L = "[AC-HJKMNP-RT-Y]"  # MBI letters: no S, L, O, I, B, Z
 MBI = re.compile(rf"^[1-9]{_L}[AC-HJKMNP-RT-Y\d]\d{_L}[AC-HJKMNP-RT-Y\d]\d{_L}{{2}}\d{{2}}$")
 # Order codes the shared vocabulary maps to a billable code (LOINC, local), or CPT directly.
