@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from app.cli import ops
 from app.cli.check import run_check
 from app.cli.common import CliError, get_settings, handles_errors, services_from_env
+from app.cli.diff import diff_command
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -21,6 +23,7 @@ app.add_typer(ops.subscriptions_app, name="subscriptions")
 app.add_typer(ops.dlq_app, name="dlq")
 app.add_typer(ops.claims_app, name="claims")
 app.add_typer(ops.db_app, name="db")
+app.command("diff")(diff_command)
 
 ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]
 
@@ -80,8 +83,12 @@ def demo(
 ) -> None:
     """Start the service on the embedded default and feed it the bundled sample EHR data."""
     from app.cli.demo import run_demo
+    from app.logging import configure_logging
 
-    run_demo(settings=get_settings(), port=port, examples=examples, exit_when_done=exit_when_done)
+    settings = get_settings()
+    if "CLAIMBRIDGE_LOG_LEVEL" not in os.environ:  # keep the demo's terminal readable
+        configure_logging(level="WARNING", fmt="console")
+    run_demo(settings=settings, port=port, examples=examples, exit_when_done=exit_when_done)
 
 
 @app.command()
