@@ -1,0 +1,198 @@
+"""Payer profiles (``config/payers/*.yaml``): ids, filing rules, prior-auth lists, contracted rates.
+
+Each file holds one profile, schema-checked at load (unknown keys are errors naming file and line).
+:func:`load_payers` returns a :class:`PayerDirectory`; ``profile_for(payer_id)`` answers the payer's
+:class:`PayerProfile` or, for a payer without a file, a conservative default profile
+(``is_default=True``) that the rules report as an ``info`` finding.
+
+Runtime profiles are plain frozen dataclasses with precompiled patterns: the rules read them on the
+hot path, so no pydantic model is touched after loading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.config.errors import ConfigError
+from app.config.yamlfile import load_yaml, validate_data
+
+FilingIndicator = Literal[
+    "09", "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM", "LM", "MA",
+    "MB", "MC", "OF", "TV", "VA", "WC", "ZZ",
+]  # fmt: skip
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriorAuthItem(_Strict):
+    """One prior-auth list entry: a code or an inclusive code range, optionally by POS and units."""
+
+    code: str | None = None
+    range: tuple[str, str] | None = None
+    pos: list[str] | None = None
+    min_units: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PriorAuthItem:
+        if (self.code is None) == (self.range is None):
+            raise ValueError("give exactly one of 'code' or 'range'")
+        if self.range and self.range[0] > self.range[1]:
+            raise ValueError("range start is after its end")
+        return self
+
+
+class PayerProfileFile(_Strict):
+    """The schema of one ``config/payers/*.yaml`` file."""
+
+    payer_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    aliases: list[str] = []  # other payer ids that mean this payer
+    claim_filing_indicator: FilingIndicator
+    timely_filing_days: int = Field(gt=0, le=3650)
+    eligibility_max_age_days: int = Field(ge=0, le=3650)
+    prior_auth: list[PriorAuthItem] = []
+    referral_required: bool = False
+    subscriber_id_pattern: str | None = None
+    subscriber_id_format: Literal["pattern", "mbi"] = "pattern"
+    visit_note_required: bool = False
+    ndc_required: bool = True
+    allowed: dict[str, float] = {}
+
+    @field_validator("subscriber_id_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAuthRule:
+    low: str
+    high: str
+    pos: frozenset[str] | None
+    min_units: float | None
+
+    def matches(self, code: str, pos: str | None, units: float | None) -> bool:
+        if not (self.low <= code <= self.high and len(code) == len(self.low)):
+            return False
+        if self.pos is not None and pos not in self.pos:
+            return False
+        return self.min_units is None or (units or 0) >= self.min_units
+
+
+@dataclass(frozen=True)
+class PayerProfile:
+    """What the rules know about one payer."""
+
+    payer_id: str
+    name: str
+    claim_filing_indicator: str
+    timely_filing_days: int
+    eligibility_max_age_days: int
+    prior_auth: tuple[PriorAuthRule, ...] = ()
+    referral_required: bool = False
+    subscriber_id_regex: re.Pattern[str] | None = None
+    subscriber_id_format: str = "pattern"
+    visit_note_required: bool = False
+    ndc_required: bool = True
+    allowed: dict[str, float] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    is_default: bool = False
+    source: str | None = None
+
+    def prior_auth_rule(self, code: str, pos: str | None, units: float | None) -> PriorAuthRule | None:
+        """The prior-auth list entry that covers this service, if any."""
+        for rule in self.prior_auth:
+            if rule.low <= code <= rule.high and rule.matches(code, pos, units):
+                return rule
+        return None
+
+
+DEFAULT_PROFILE = PayerProfile(
+    payer_id="",
+    name="Unknown payer (conservative default profile)",
+    claim_filing_indicator="ZZ",
+    timely_filing_days=90,  # the shortest common commercial window
+    eligibility_max_age_days=30,
+    subscriber_id_regex=re.compile(r"^[A-Za-z0-9-]{2,80}$"),
+    is_default=True,
+)
+
+
+def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> PayerProfile:
+    rules = tuple(
+        PriorAuthRule(
+            low=item.code or (item.range[0] if item.range else ""),
+            high=item.code or (item.range[1] if item.range else ""),
+            pos=frozenset(item.pos) if item.pos is not None else None,
+            min_units=item.min_units,
+        )
+        for item in spec.prior_auth
+    )
+    pattern = spec.subscriber_id_pattern
+    return PayerProfile(
+        payer_id=spec.payer_id,
+        name=spec.name,
+        claim_filing_indicator=spec.claim_filing_indicator,
+        timely_filing_days=spec.timely_filing_days,
+        eligibility_max_age_days=spec.eligibility_max_age_days,
+        prior_auth=rules,
+        referral_required=spec.referral_required,
+        subscriber_id_regex=re.compile(pattern) if pattern else None,
+        subscriber_id_format=spec.subscriber_id_format,
+        visit_note_required=spec.visit_note_required,
+        ndc_required=spec.ndc_required,
+        allowed=dict(spec.allowed),
+        aliases=tuple(spec.aliases),
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class PayerDirectory:
+    """Profiles by payer id (and alias); unknown payers get the default profile."""
+
+    profiles: dict[str, PayerProfile] = field(default_factory=dict)
+    default: PayerProfile = DEFAULT_PROFILE
+
+    def profile_for(self, payer_id: str | None) -> PayerProfile:
+        return self.profiles.get(payer_id or "", self.default)
+
+    def find(self, payer_ids: Iterable[str]) -> PayerProfile:
+        """The profile of the first id that has one, else the default profile."""
+        for payer_id in payer_ids:
+            profile = self.profiles.get(payer_id)
+            if profile is not None:
+                return profile
+        return self.default
+
+
+def load_payers(directory: Path) -> PayerDirectory:
+    """Read ``directory/payers/*.yaml``; a payer id (or alias) defined twice is an error."""
+    profiles: dict[str, PayerProfile] = {}
+    folder = directory / "payers"
+    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    for path in paths:
+        data, lines = load_yaml(path)
+        spec = validate_data(path, data, lines, PayerProfileFile)
+        profile = profile_from_file(spec, source=str(path))
+        for key in (spec.payer_id, *spec.aliases):
+            if key in profiles:
+                raise ConfigError(
+                    path, lines.line_for(("payer_id",)), "payer_id",
+                    f"payer id {key!r} already defined in {profiles[key].source}",
+                )  # fmt: skip
+            profiles[key] = profile
+    return PayerDirectory(profiles=profiles)

@@ -1,0 +1,29 @@
+"""The scrubbing catalogue: importing this package registers every rule (one module per family)."""
+
+from app.rules.catalogue import (
+    diagnoses,
+    duplicates,
+    edits,
+    eligibility,
+    lines,
+    modifiers,
+    parties,
+    prior_auth,
+    procedures,
+    records,
+    timely,
+)
+
+__all__ = [
+    "diagnoses",
+    "duplicates",
+    "edits",
+    "eligibility",
+    "lines",
+    "modifiers",
+    "parties",
+    "prior_auth",
+    "procedures",
+    "records",
+    "timely",
+]
