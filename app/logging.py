@@ -72,7 +72,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "pyx12"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "pyx12", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,0 +1,172 @@
+"""The ``claimbridge`` command: contracts others rely on, exit codes, and `serve` readiness."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from tests.spine.helpers import ROOT, SECRET, make_services, notification, sample_bundles
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CLAIMBRIDGE_DATABASE_URL", db_url)
+    monkeypatch.setenv("CLAIMBRIDGE_ADAPTERS__OUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("CLAIMBRIDGE_REFDATA_DIR", str(tmp_path / "refdata"))
+    return db_url
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_subscriptions_add_list_and_claims_list_json(env: str, tmp_path: Path) -> None:
+    code, out, _ = run("subscriptions", "add", "--id", "claimbridge-demo", "--secret", SECRET)
+    assert (code, out.strip()) == (0, "added subscription claimbridge-demo")
+    code, out, _ = run("subscriptions", "list", "--json")
+    assert code == 0
+    assert [s["id"] for s in json.loads(out)] == ["claimbridge-demo"]
+    services = make_services(env, tmp_path)
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+
+    with TestClient(create_app(services)) as client:
+        headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+        for i, bundle in enumerate(sample_bundles(3), start=1):
+            assert (
+                client.post(
+                    "/notifications", content=orjson.dumps(notification(bundle, i)), headers=headers
+                ).status_code
+                == 202
+            )
+    services.worker(worker_id="w").drain()
+    services.engine.dispose()
+    code, out, _ = run("claims", "list", "--json")
+    claims = json.loads(out)
+    assert code == 0
+    assert len(claims) == 3
+    for claim in claims:
+        assert {"id", "encounter", "payer", "status", "findings", "claim"} <= claim.keys()
+        assert claim["claim"]["resourceType"] == "Claim"
+
+
+def test_subscription_from_an_inferno_subscription_file(env: str) -> None:
+    path = ROOT / "tests" / "fixtures" / "conformance" / "Subscription_id-only.json"
+    code, _, err = run("subscriptions", "add", "--from-file", str(path))
+    assert code == 2  # the sample has no id yet (the EHR assigns it)
+    assert "--id" in err
+    code, _, err = run("subscriptions", "add", "--from-file", str(path), "--id", "inferno-1")
+    assert code == 0, err
+    subs = json.loads(run("subscriptions", "list", "--json")[1])
+    assert (subs[0]["id"], subs[0]["content"]) == ("inferno-1", "id-only")
+
+
+def test_dlq_list_and_replay_errors(env: str) -> None:
+    assert run("dlq", "list", "--json")[:2] == (0, "[]\n")
+    code, _, err = run("dlq", "replay", "42")
+    assert code == 2
+    assert err.strip() == "claimbridge: error: no dead letter 42"
+    code, _, err = run("dlq", "replay")
+    assert code == 2
+    assert "give a dead-letter ID or --all" in err
+    assert run("dlq", "replay", "--all")[:2] == (0, "replayed 0 dead letter(s)\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"resourceType": "Patient", "id": "p"}', "not a FHIR Bundle"),
+        (b'{"resourceType": "Bundle", "type": "message", "entry": []}', "is not collection"),
+        (b'{"resourceType": "Bundle", "type": "collection", "entry": []}', "no Encounter"),
+        (
+            orjson.dumps(
+                {
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [{"resource": {"resourceType": "Patient", "id": "p", "birthDate": "yesterday"}}],
+                }
+            ),
+            "Patient/p",
+        ),
+    ],
+)
+def test_check_refuses_bad_input_with_one_line_and_exit_2(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_bytes(content)
+    code, out, err = run("check", str(path), "--json")
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert needle in err
+
+
+def test_check_json_has_exactly_claims_findings_alerts(tmp_path: Path) -> None:
+    code, out, err = run(
+        "check", str(ROOT / "examples" / "bundles" / "encounter-001.json"), "--json", "--as-of", "2026-11-20"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == {"claims", "findings", "alerts"}
+    assert len(report["claims"]) == 1
+    for finding in report["findings"]:
+        assert {"rule", "category", "severity", "message", "location", "source", "fix"} <= finding.keys()
+    assert run("check", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_config_check_names_file_and_line(tmp_path: Path) -> None:
+    assert run("config", "check")[0] == 0
+    bad = tmp_path / "config"
+    subprocess.run(["cp", "-r", str(ROOT / "config"), str(bad)], check=True)
+    payer = next((bad / "payers").glob("*.yaml"))
+    payer.write_text(payer.read_text() + "\nnot_a_key: 1\n")
+    code, _, err = run("config", "check", "--config", str(bad))
+    assert code == 2
+    assert f"{payer}:" in err
+    assert "not_a_key" in err
+
+
+def test_serve_listens_and_is_ready_within_10_seconds(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMBRIDGE_")}
+    env.update(
+        CLAIMBRIDGE_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
+        CLAIMBRIDGE_LOG_LEVEL="WARNING",
+        CLAIMBRIDGE_SETTINGS_FILE=str(ROOT / "tests" / "fixtures" / "settings-test.yaml"),
+        CLAIMBRIDGE_REFDATA_DIR=str(tmp_path / "refdata"),
+    )
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
+    try:
+        started, ready = time.monotonic(), False
+        while time.monotonic() - started < 10 and proc.poll() is None:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                ready = False
+            if ready:
+                break
+            time.sleep(0.1)
+        assert ready, (tmp_path / "serve.log").read_text()[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
