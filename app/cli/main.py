@@ -11,10 +11,11 @@ from typing import Annotated
 
 import typer
 
-from app.cli import ops
+from app.cli import ehr, ops
 from app.cli.check import run_check
 from app.cli.common import CliError, get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
+from app.cli.x12 import x12_app
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -23,6 +24,9 @@ app.add_typer(ops.subscriptions_app, name="subscriptions")
 app.add_typer(ops.dlq_app, name="dlq")
 app.add_typer(ops.claims_app, name="claims")
 app.add_typer(ops.db_app, name="db")
+app.add_typer(x12_app, name="x12")
+app.add_typer(ehr.ehrs_app, name="ehrs")
+app.add_typer(ehr.keys_app, name="keys")
 app.command("diff")(diff_command)
 
 ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]

@@ -12,7 +12,8 @@ unfinished encounter still maps (the rules engine reports its status); missing e
 Modules: ``fhirpath`` (checked, compiled expressions), ``transforms`` (closed transform registry),
 ``tables`` (code tables), ``spec`` (field registry, MappingSet), ``header``/``parties``/
 ``diagnoses``/``charges`` (claim parts), ``mdm``/``em`` (E/M level), ``issues`` (finding ids),
-``ids`` (deterministic claim ids), ``claim`` (assembly).
+``referrals`` (Claim.referral, its number and the referring provider), ``ids`` (deterministic claim
+ids), ``claim`` (assembly).
 """
 
 from app.mappers.claim import MappedClaim, map_encounter

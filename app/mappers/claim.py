@@ -26,6 +26,7 @@ from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 from app.mappers.issues import make_finding
 from app.mappers.mdm import score_mdm
 from app.mappers.parties import CareTeam, add_referring, collect_insurance
+from app.mappers.referrals import Referral, find_referral
 from app.mappers.spec import MappingSet
 from app.mappers.tables import MappedCode, TableEntry
 
@@ -54,6 +55,7 @@ class _Build:
     header: Header
     diagnoses: Diagnoses
     team: CareTeam
+    referral: Referral | None = None
     findings: list[Finding] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     total: Decimal = Decimal(0)
@@ -199,10 +201,24 @@ def map_encounter(
                 source=ctx.key,
             )
         )
+    _add_referral(build, find_referral(ctx, mappings))
     insurance = collect_insurance(ctx, mappings)
     build.findings += insurance.findings
     claim = _claim_dict(build, insurance.entries, insurance.insurer, insurance.payer_id, created)
     return MappedClaim(claim, build.findings, em, insurance.payer_id, mappings.version)
+
+
+def _add_referral(build: _Build, referral: Referral | None) -> None:
+    """``Claim.referral``, the referral number as supportingInfo, the referring provider (claim level)."""
+    if referral is None:
+        return
+    build.referral = referral
+    build.findings += referral.findings
+    info = referral.supporting_info(len(build.header.supporting_info) + 1)
+    if info is not None:
+        build.header.supporting_info.append(info)
+    if referral.requester:
+        add_referring(build.team, referral.requester)
 
 
 def _claim_dict(
@@ -232,6 +248,8 @@ def _claim_dict(
     claim["priority"] = {
         "coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]
     }
+    if build.referral is not None:
+        claim["referral"] = {"reference": build.referral.reference}
     if build.team.members:
         claim["careTeam"] = build.team.to_claim()
     if header.supporting_info:

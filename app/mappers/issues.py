@@ -53,6 +53,9 @@ MAPPER_RULES: dict[str, RuleDef] = {
     "missing-data.drug-dose": RuleDef(
         MISSING, W, "Record the administered dose (dosageInstruction.doseAndRate.doseQuantity) in mg/g/mcg."
     ),
+    "missing-data.referral-number": RuleDef(
+        MISSING, W, "Record the payer's referral number on the referral (ServiceRequest.identifier)."
+    ),
     "charge-capture.unmapped-order": RuleDef(
         CAPTURE, W, "Add the order code to a code table in config/mappings, or code the order in CPT/HCPCS."
     ),

@@ -190,6 +190,36 @@ def service_request(
     return sr
 
 
+REFERRAL_NUMBER = "urn:claimbridge:referral-number"
+
+
+def referral(
+    rid: str,
+    pat: Resource,
+    *,
+    number: str | None = "SCR00012345",
+    requester: Resource | None = None,
+    category: str = "3457005",
+    number_system: str = REFERRAL_NUMBER,
+) -> Resource:
+    """An HMO referral (not linked to the encounter: the Encounter's ``basedOn`` points at it)."""
+    sr: Resource = {
+        "resourceType": "ServiceRequest",
+        "id": rid,
+        "status": "active",
+        "intent": "order",
+        "category": [{"coding": [{"system": SNOMED, "code": category}]}],
+        "code": {"text": "Referral to orthopedics"},
+        "subject": ref(pat),
+        "occurrencePeriod": {"start": "2024-10-01", "end": "2024-12-31"},
+    }
+    if number is not None:
+        sr["identifier"] = [{"system": number_system, "value": number}]
+    if requester is not None:
+        sr["requester"] = ref(requester)
+    return sr
+
+
 def medication_request(
     mid: str,
     pat: Resource,
