@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from app.db.models import Claim, ClaimVersion, FindingRow
 from app.db.sql import iso
@@ -81,13 +81,21 @@ def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> int:
 
 
 def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_encounter: str) -> list[dict[str, Any]]:
+    """Current versions of the patient's claims billed before this encounter's claim.
+
+    Claims of the encounter itself are its own earlier versions, not prior billing; claims first
+    stored after it are not "already billed" when it is re-evaluated (a later duplicate must not
+    turn the original into a duplicate).
+    """
     if not patient:
         return []
+    first = select(func.min(CLAIM.c.created_at)).where(CLAIM.c.encounter == exclude_encounter).scalar_subquery()
     stmt = (
         select(VERSION.c.resource)
         .join(CLAIM, (CLAIM.c.id == VERSION.c.claim_id) & (CLAIM.c.current_version == VERSION.c.version))
         .where(CLAIM.c.patient == patient, CLAIM.c.encounter != exclude_encounter)
-        .order_by(CLAIM.c.id)
+        .where(or_(first.is_(None), CLAIM.c.created_at < first))
+        .order_by(CLAIM.c.created_at, CLAIM.c.id)
     )
     return [dict(r) for r in conn.execute(stmt).scalars()]
 

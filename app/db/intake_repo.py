@@ -67,7 +67,11 @@ def store_notification(
     content_type: str | None,
     now: datetime,
 ) -> Stored:
-    """Store the raw notification and one job per new event; duplicates store nothing new."""
+    """Store the raw notification and one job per new event; duplicates store nothing new.
+
+    A plain R4 ping (empty POST) becomes one focus-less job when the subscription has an EHR to
+    pull from (a notified pull); without one there is nothing to do but record it.
+    """
     keys = [dedupe_key(subscription_id, note, i) for i in range(len(note.events))]
     known = {k for k in keys if k} and set(
         conn.execute(select(JOB.c.dedupe_key).where(JOB.c.dedupe_key.in_([k for k in keys if k]))).scalars()
@@ -107,8 +111,30 @@ def store_notification(
         for i in fresh
         if note.carries_work
     ]
+    if note.kind == "ping" and _has_ehr(conn, subscription_id):
+        jobs.append(_pull_job(inbox_id, subscription_id, now))
     created = _insert_jobs(conn, jobs)
     return Stored(inbox_id, created, len(keys) - created)
+
+
+def _has_ehr(conn: Connection, subscription_id: str) -> bool:
+    return conn.execute(select(SUB.c.ehr).where(SUB.c.id == subscription_id)).scalar_one_or_none() is not None
+
+
+def _pull_job(inbox_id: int, subscription_id: str, now: datetime) -> dict[str, object]:
+    return {
+        "inbox_id": inbox_id,
+        "subscription_id": subscription_id,
+        "dedupe_key": None,
+        "event_number": None,
+        "key": f"subscription:{subscription_id}",
+        "focus": None,
+        "version_id": None,
+        "status": "pending",
+        "attempts": 0,
+        "available_at": now,
+        "created_at": now,
+    }
 
 
 def _insert_jobs(conn: Connection, jobs: list[dict[str, object]]) -> int:
@@ -133,6 +159,10 @@ def record_status(conn: Connection, *, subscription_id: str, note: Notification,
         values["health"] = "degraded"
     if values:
         conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(**values))
+    if note.kind == "handshake" and note.events_since_start == 0:  # a fresh start: count events from 1
+        conn.execute(
+            update(SUB).where(SUB.c.id == subscription_id, SUB.c.events_checked.is_(None)).values(events_checked=0)
+        )
     if note.events_since_start is not None:
         conn.execute(
             update(SUB)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from app.db.models import Resource
 from app.domain.context import (
@@ -79,13 +79,39 @@ def patient_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+_SELECT_VERSIONS = select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(
+    RES.c.key.in_(bindparam("keys", expanding=True))
+)
+_INSERT = RES.insert()
+_UPDATE = (
+    RES.update()
+    .where(RES.c.key == bindparam("k"))
+    .values(
+        {
+            c: bindparam(c)
+            for c in ("resource_type", "version_id", "last_updated", "patient", "encounter", "body", "updated_at")
+        }
+    )
+)
+
+
 def upsert_resources(conn: Connection, resources: Iterable[dict[str, Any]], *, now: datetime) -> dict[str, str]:
-    """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale."""
-    outcome: dict[str, str] = {}
-    for resource in resources:
+    """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale.
+
+    One query reads the stored versions of all of them; inserts and updates go out as two batches.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for resource in resources:  # a notification may carry the same resource twice: keep the newest
         key = key_of(resource)
+        if key not in latest or is_newer(version_of(resource), version_of(latest[key])) is True:
+            latest[key] = resource
+    if not latest:
+        return {}
+    stored = {r.key: (r.version_id, r.last_updated) for r in conn.execute(_SELECT_VERSIONS, {"keys": list(latest)})}
+    outcome: dict[str, str] = {}
+    inserts, updates = [], []
+    for key, resource in latest.items():
         version = version_of(resource)
-        row = conn.execute(select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == key)).first()
         values = {
             "resource_type": resource["resourceType"],
             "version_id": version[0],
@@ -95,18 +121,22 @@ def upsert_resources(conn: Connection, resources: Iterable[dict[str, Any]], *, n
             "body": resource,
             "updated_at": now,
         }
-        if row is None:
-            conn.execute(RES.insert().values(key=key, **values))
+        if key not in stored:
+            inserts.append({"key": key, **values})
             outcome[key] = "new"
             continue
-        newer = is_newer(version, (row.version_id, row.last_updated))
+        newer = is_newer(version, stored[key])
         if newer is False:
             outcome[key] = "stale"
-        elif newer is None and version[0] is not None and version[0] == row.version_id:
+        elif newer is None and version[0] is not None and version[0] == stored[key][0]:
             outcome[key] = "same"
         else:
-            conn.execute(RES.update().where(RES.c.key == key).values(**values))
+            updates.append({"k": key, **values})
             outcome[key] = "updated"
+    if inserts:
+        conn.execute(_INSERT, inserts)
+    if updates:
+        conn.execute(_UPDATE, updates)
     return outcome
 
 

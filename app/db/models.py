@@ -6,6 +6,8 @@
 - ``resource``      the latest known version of each EHR resource (the mirror contexts are built from).
 - ``claim`` / ``claim_version`` / ``finding``  claims, their immutable versions and findings.
 - ``outbox``        side effects (write-back, clearinghouse) written in the same transaction as the claim.
+- ``ehr``           registered EHRs: base URL, how to authenticate, what the server supports.
+- ``subscription_gap``  missed events and silences found per subscription, and when they were repaired.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ class Subscription(SQLModel, table=True):
     last_event_at: datetime | None = None
     last_heartbeat_at: datetime | None = None
     created_at: datetime
+    # Gap tracking: every event number <= events_checked was received or recovered.
+    events_checked: int | None = None
+    gap_seen_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    resource_types: str | None = Field(default=None, max_length=200)  # comma list, for notified pulls
+    pulled_through: str | None = Field(default=None, max_length=40)  # EHR instant of the last pull
 
 
 class Inbox(SQLModel, table=True):
@@ -157,3 +165,33 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime
     delivered_at: datetime | None = None
+
+
+class Ehr(SQLModel, table=True):
+    __tablename__ = "ehr"
+
+    name: str = Field(primary_key=True, max_length=100)
+    base_url: str = Field(max_length=500)
+    auth: str = Field(default="none", max_length=20)  # none | smart-backend
+    client_id: str | None = Field(default=None, max_length=200)
+    key_path: str | None = Field(default=None, max_length=500)
+    supports_events: bool = False
+    plain_criteria: bool = False
+    topics: dict[str, Any] | None = json_col()  # resource type -> SubscriptionTopic canonical
+    created_at: datetime
+
+
+class SubscriptionGap(SQLModel, table=True):
+    __tablename__ = "subscription_gap"
+    __table_args__ = (Index("ix_gap_subscription_status", "subscription_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: str = Field(max_length=200)
+    kind: str = Field(max_length=20)  # events | silence
+    first_number: int | None = None
+    last_number: int | None = None
+    status: str = Field(default="open", max_length=20)  # open | repaired
+    detected_at: datetime
+    repaired_at: datetime | None = None
+    attempts: int = 0
+    detail: str | None = Field(default=None, max_length=500)

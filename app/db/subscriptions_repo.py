@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from app.db.models import Subscription
+from app.db.models import Subscription, SubscriptionGap
 from app.db.sql import iso
 from app.intake.auth import secret_digest
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
+GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
 
 
 class SubscriptionConflict(ValueError):
@@ -29,8 +30,14 @@ def add_subscription(
     topic: str | None,
     heartbeat_period: int | None,
     now: datetime,
+    resource_types: tuple[str, ...] = (),
+    fresh: bool = False,
 ) -> bool:
-    """Register (or update the secret of) an inbound subscription. Returns True if it was new."""
+    """Register (or update the secret of) an inbound subscription. Returns True if it was new.
+
+    ``resource_types`` are what a notified pull searches (default: every type claimbridge uses);
+    ``fresh`` says the subscription was just created on the EHR, so its events are counted from 1.
+    """
     digest = secret_digest(secret)
     clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256 == digest, SUB.c.id != subscription_id)).first()
     if clash:
@@ -42,6 +49,7 @@ def add_subscription(
         "content": content,
         "topic": topic,
         "heartbeat_period_seconds": heartbeat_period,
+        "resource_types": ",".join(resource_types) or None,
     }
     exists = conn.execute(select(SUB.c.id).where(SUB.c.id == subscription_id)).first()
     if exists:
@@ -49,7 +57,13 @@ def add_subscription(
         return False
     conn.execute(
         SUB.insert().values(
-            id=subscription_id, status="active", health="ok", events_since_start=0, created_at=now, **values
+            id=subscription_id,
+            status="active",
+            health="ok",
+            events_since_start=0,
+            events_checked=0 if fresh else None,
+            created_at=now,
+            **values,
         )
     )
     return True
@@ -57,6 +71,8 @@ def add_subscription(
 
 def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(SUB).order_by(SUB.c.id)).all()
+    open_gaps = select(GAP.c.subscription_id, func.count()).where(GAP.c.status == "open")
+    gaps: dict[str, int] = {sid: int(n) for sid, n in conn.execute(open_gaps.group_by(GAP.c.subscription_id))}
     return [
         {
             "id": r.id,
@@ -69,6 +85,11 @@ def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
             "heartbeat_period": r.heartbeat_period_seconds,
             "last_event_at": iso(r.last_event_at),
             "last_heartbeat_at": iso(r.last_heartbeat_at),
+            "last_checked_at": iso(r.last_checked_at),
+            "events_checked": r.events_checked,
+            "open_gaps": int(gaps.get(r.id, 0)),
+            "degraded": r.health != "ok",
+            "resource_types": r.resource_types,
             "signed": bool(r.signing_secret),
         }
         for r in rows

@@ -123,3 +123,38 @@ def test_id_only_without_an_ehr_is_a_dead_letter_not_a_retry_loop(client: TestCl
     services.worker(worker_id="w").drain()
     dead = client.get("/api/dead-letters", headers=ADMIN_AUTH).json()
     assert len(dead) == 1 and "no EHR is configured" in dead[0]["reason"] and dead[0]["attempts"] == 1
+
+
+def test_reprocessing_the_original_does_not_make_it_a_duplicate_of_a_later_copy(
+    client: TestClient, services: Services
+) -> None:
+    from tests.spine.helpers import clone_bundle
+
+    original = sample_bundles(1)[0]
+    copy_bundle = clone_bundle(original, "copy")
+    # the copy keeps the same patient and coverage so that its lines duplicate the original's
+    patient_id = next(e["resource"]["id"] for e in original["entry"] if e["resource"]["resourceType"] == "Patient")
+    copy_bundle = orjson.loads(orjson.dumps(copy_bundle).replace(f"{patient_id}-copy".encode(), patient_id.encode()))
+    worker = services.worker(worker_id="w")
+    assert post(client, notification(original, 1)) == 202
+    worker.drain()
+    assert post(client, notification(copy_bundle, 2)) == 202
+    worker.drain()
+    with services.engine.connect() as conn:
+        claims = {c["encounter"]: c for c in claims_repo.list_claims(conn)}
+    rules = {key: {f["rule"] for f in c["findings"]} for key, c in claims.items()}
+    copy_key = next(k for k in claims if k.endswith("-copy"))
+    original_key = next(k for k in claims if not k.endswith("-copy"))
+    assert "duplicate.line-already-billed" in rules[copy_key]
+    assert "duplicate.line-already-billed" not in rules[original_key]
+    # a newer version of the original's encounter re-evaluates it: still not a duplicate
+    bumped = copy.deepcopy(original)
+    enc = next(e["resource"] for e in bumped["entry"] if e["resource"]["resourceType"] == "Encounter")
+    enc["meta"] = {**enc.get("meta", {}), "versionId": "9"}
+    enc["length"] = {"value": 44, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}
+    assert post(client, notification(bumped, 3)) == 202
+    worker.drain()
+    with services.engine.connect() as conn:
+        again = next(c for c in claims_repo.list_claims(conn) if c["encounter"] == original_key)
+    assert again["version"] == 2
+    assert "duplicate.line-already-billed" not in {f["rule"] for f in again["findings"]}

@@ -1,0 +1,295 @@
+"""EHR connectivity statements: the EHR registry, per-subscription gap tracking, pulls and deferrals.
+
+- ``ehr``               what ``claimbridge ehrs add|list`` store and the worker reads (cached per process);
+- ``subscription``      gap-tracking columns (``events_checked``, ``gap_seen_at``, ``last_checked_at``,
+                        ``pulled_through``) read and moved by the worker's sweep;
+- ``subscription_gap``  one row per gap found (missed event numbers, or a silence), closed when repaired;
+- ``job``               the few job statements that belong to EHR work: which event numbers arrived,
+                        coalescing pending notified-pull jobs that a pull just covered, and honouring
+                        a server's ``Retry-After`` on a retried job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from app.db.models import Ehr, Job, Subscription, SubscriptionGap
+from app.db.sql import as_utc
+
+EHR = Ehr.__table__  # type: ignore[attr-defined]
+SUB = Subscription.__table__  # type: ignore[attr-defined]
+GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
+JOB = Job.__table__  # type: ignore[attr-defined]
+DEFAULT_TYPES = ("Encounter", "Coverage", "ServiceRequest", "MedicationRequest")
+
+
+@dataclass(frozen=True)
+class EhrRecord:
+    name: str
+    base_url: str
+    auth: str  # none | smart-backend
+    client_id: str | None = None
+    key_path: str | None = None
+    supports_events: bool = False
+    plain_criteria: bool = False
+    topics: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class SubscriptionInfo:
+    id: str
+    ehr: str | None
+    content: str | None
+    resource_types: tuple[str, ...]
+    pulled_through: str | None
+
+
+@dataclass(frozen=True)
+class SweepState:
+    id: str
+    ehr: str | None
+    status: str
+    health: str
+    events_since_start: int
+    events_checked: int | None
+    gap_seen_at: datetime | None
+    heartbeat_period: int | None
+    last_contact: datetime
+    resource_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Gap:
+    id: int
+    subscription_id: str
+    kind: str  # events | silence
+    first_number: int | None
+    last_number: int | None
+    detected_at: datetime
+    attempts: int
+
+
+# -- EHR registry -------------------------------------------------------------------------------
+
+
+def add_ehr(conn: Connection, record: EhrRecord, *, now: datetime) -> bool:
+    """Register an EHR, or replace the settings of one with that name. True if it was new."""
+    values: dict[str, Any] = {
+        "base_url": record.base_url.rstrip("/"),
+        "auth": record.auth,
+        "client_id": record.client_id,
+        "key_path": record.key_path,
+        "supports_events": record.supports_events,
+        "plain_criteria": record.plain_criteria,
+        "topics": dict(record.topics or {}),
+    }
+    if conn.execute(select(EHR.c.name).where(EHR.c.name == record.name)).first():
+        conn.execute(update(EHR).where(EHR.c.name == record.name).values(**values))
+        return False
+    conn.execute(EHR.insert().values(name=record.name, created_at=now, **values))
+    return True
+
+
+def get_ehr(conn: Connection, name: str) -> EhrRecord | None:
+    row = conn.execute(select(EHR).where(EHR.c.name == name)).first()
+    return _ehr(row) if row else None
+
+
+def list_ehrs(conn: Connection) -> list[EhrRecord]:
+    return [_ehr(r) for r in conn.execute(select(EHR).order_by(EHR.c.name))]
+
+
+def _ehr(row: Any) -> EhrRecord:
+    return EhrRecord(
+        name=row.name,
+        base_url=row.base_url,
+        auth=row.auth,
+        client_id=row.client_id,
+        key_path=row.key_path,
+        supports_events=bool(row.supports_events),
+        plain_criteria=bool(row.plain_criteria),
+        topics={str(k): str(v) for k, v in (row.topics or {}).items()},
+    )
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+
+
+def parse_types(value: str | None) -> tuple[str, ...]:
+    types = tuple(t.strip() for t in (value or "").split(",") if t.strip())
+    return types or DEFAULT_TYPES
+
+
+def subscription_info(conn: Connection, subscription_id: str) -> SubscriptionInfo | None:
+    row = conn.execute(
+        select(SUB.c.id, SUB.c.ehr, SUB.c.content, SUB.c.resource_types, SUB.c.pulled_through).where(
+            SUB.c.id == subscription_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return SubscriptionInfo(row.id, row.ehr, row.content, parse_types(row.resource_types), row.pulled_through)
+
+
+def sweep_states(conn: Connection, *, subscription_id: str | None = None) -> list[SweepState]:
+    stmt = select(SUB).order_by(SUB.c.id)
+    if subscription_id is not None:
+        stmt = stmt.where(SUB.c.id == subscription_id)
+    out = []
+    for r in conn.execute(stmt):
+        contacts = [as_utc(t) for t in (r.last_heartbeat_at, r.last_event_at, r.last_checked_at, r.created_at)]
+        out.append(
+            SweepState(
+                id=r.id,
+                ehr=r.ehr,
+                status=r.status,
+                health=r.health,
+                events_since_start=int(r.events_since_start or 0),
+                events_checked=r.events_checked,
+                gap_seen_at=as_utc(r.gap_seen_at),
+                heartbeat_period=r.heartbeat_period_seconds,
+                last_contact=max(t for t in contacts if t is not None),
+                resource_types=parse_types(r.resource_types),
+            )
+        )
+    return out
+
+
+def set_checked(conn: Connection, subscription_id: str, *, checked: int, gap_seen_at: datetime | None) -> None:
+    conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(events_checked=checked, gap_seen_at=gap_seen_at))
+
+
+def set_health(conn: Connection, subscription_id: str, health: str) -> None:
+    conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(health=health))
+
+
+def record_remote_status(
+    conn: Connection, subscription_id: str, *, status: str, events_since_start: int | None, now: datetime
+) -> None:
+    """What the EHR's ``$status`` said: its status, its event counter (kept as a high-water mark)."""
+    conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(status=status, last_checked_at=now))
+    if events_since_start is not None:
+        conn.execute(
+            update(SUB)
+            .where(SUB.c.id == subscription_id, SUB.c.events_since_start < events_since_start)
+            .values(events_since_start=events_since_start)
+        )
+
+
+def received_numbers(conn: Connection, subscription_id: str, *, above: int, upto: int) -> set[int]:
+    """Event numbers in ``(above, upto]`` that have a job (received, or recovered)."""
+    stmt = select(JOB.c.event_number).where(
+        JOB.c.subscription_id == subscription_id, JOB.c.event_number > above, JOB.c.event_number <= upto
+    )
+    return {int(n) for n in conn.execute(stmt).scalars()}
+
+
+def inbox_of_event(conn: Connection, subscription_id: str, number: int) -> int | None:
+    stmt = select(JOB.c.inbox_id).where(JOB.c.subscription_id == subscription_id, JOB.c.event_number == number)
+    value = conn.execute(stmt.limit(1)).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+def first_number(conn: Connection, subscription_id: str) -> int | None:
+    stmt = select(func.min(JOB.c.event_number)).where(JOB.c.subscription_id == subscription_id)
+    value = conn.execute(stmt).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+# -- gaps ---------------------------------------------------------------------------------------
+
+
+def open_gaps(conn: Connection, subscription_id: str) -> list[Gap]:
+    stmt = select(GAP).where(GAP.c.subscription_id == subscription_id, GAP.c.status == "open").order_by(GAP.c.id)
+    return [
+        Gap(
+            r.id,
+            r.subscription_id,
+            r.kind,
+            r.first_number,
+            r.last_number,
+            as_utc(r.detected_at) or r.detected_at,
+            r.attempts,
+        )
+        for r in conn.execute(stmt)
+    ]
+
+
+def record_gap(
+    conn: Connection,
+    subscription_id: str,
+    *,
+    kind: str,
+    first: int | None,
+    last: int | None,
+    now: datetime,
+    detail: str | None = None,
+) -> int:
+    values = {
+        "subscription_id": subscription_id,
+        "kind": kind,
+        "first_number": first,
+        "last_number": last,
+        "status": "open",
+        "detected_at": now,
+        "attempts": 0,
+        "detail": detail,
+    }
+    return int(conn.execute(GAP.insert().values(**values).returning(GAP.c.id)).scalar_one())
+
+
+def close_gap(conn: Connection, gap_id: int, *, now: datetime, detail: str) -> None:
+    conn.execute(update(GAP).where(GAP.c.id == gap_id).values(status="repaired", repaired_at=now, detail=detail[:500]))
+
+
+def note_gap_attempt(conn: Connection, gap_id: int, *, detail: str) -> None:
+    conn.execute(update(GAP).where(GAP.c.id == gap_id).values(attempts=GAP.c.attempts + 1, detail=detail[:500]))
+
+
+def list_gaps(conn: Connection, *, limit: int = 200) -> list[dict[str, Any]]:
+    rows = conn.execute(select(GAP).order_by(GAP.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+def finish_pull(
+    conn: Connection, *, subscription_id: str, job_id: int, key: str, mark: str | None, started_at: datetime
+) -> int:
+    """After a notified pull: advance the pull mark, and finish the pending pull jobs it covered.
+
+    A pending focus-less job of the same subscription stored before the pull began stands for a
+    change the EHR had already made, so the pull's search saw it. Returns how many were coalesced.
+    """
+    if mark is not None:
+        row = conn.execute(select(SUB.c.pulled_through).where(SUB.c.id == subscription_id)).first()
+        if row is not None and (row.pulled_through is None or row.pulled_through < mark):
+            conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(pulled_through=mark))
+    covered = conn.execute(
+        update(JOB)
+        .where(
+            JOB.c.subscription_id == subscription_id,
+            JOB.c.key == key,
+            JOB.c.focus.is_(None),
+            JOB.c.status == "pending",
+            JOB.c.id != job_id,
+            JOB.c.created_at <= started_at,
+            JOB.c.locked_until.is_(None),
+        )
+        .values(status="done", result=f"coalesced:{job_id}", finished_at=started_at)
+    )
+    return int(covered.rowcount)
+
+
+def defer_job(conn: Connection, job_id: int, *, not_before: datetime) -> None:
+    """Push a pending job's next attempt to ``not_before`` (a server's Retry-After), never earlier."""
+    conn.execute(
+        update(JOB)
+        .where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.available_at < not_before)
+        .values(available_at=not_before)
+    )
