@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from app.db.models import Claim, ClaimVersion, FindingRow
 from app.db.sql import iso
@@ -34,50 +34,61 @@ class NewVersion:
     source_job_id: int | None
 
 
+_ID: Any = bindparam("claim_id")
+_LATEST_FINGERPRINT = (
+    select(VERSION.c.fingerprint).where(VERSION.c.claim_id == _ID).order_by(VERSION.c.version.desc()).limit(1)
+)
+_CURRENT_VERSION = select(CLAIM.c.current_version).where(CLAIM.c.id == _ID)
+_STATUS = select(CLAIM.c.status).where(CLAIM.c.id == _ID)
+_CLAIM_COLUMNS = ("status", "payer_id", "patient", "filing_deadline", "updated_at")
+_INSERT_CLAIM = CLAIM.insert()
+_UPDATE_CLAIM = (
+    update(CLAIM)
+    .where(CLAIM.c.id == bindparam("k"))
+    .values({c: bindparam(c) for c in (*_CLAIM_COLUMNS, "current_version")})
+)
+_INSERT_VERSION = VERSION.insert()
+_INSERT_FINDING = FINDING.insert()
+_FIRST_CLAIM_OF_ENCOUNTER = (
+    select(func.min(CLAIM.c.created_at)).where(CLAIM.c.encounter == bindparam("encounter")).scalar_subquery()
+)
+_PRIOR_CLAIMS = (
+    select(VERSION.c.resource)
+    .join(CLAIM, (CLAIM.c.id == VERSION.c.claim_id) & (CLAIM.c.current_version == VERSION.c.version))
+    .where(CLAIM.c.patient == bindparam("patient"), CLAIM.c.encounter != bindparam("encounter"))
+    .where(or_(_FIRST_CLAIM_OF_ENCOUNTER.is_(None), CLAIM.c.created_at < _FIRST_CLAIM_OF_ENCOUNTER))
+    .order_by(CLAIM.c.created_at, CLAIM.c.id)
+)
+
+
 def latest_fingerprint(conn: Connection, claim_id: str) -> str | None:
-    stmt = (
-        select(VERSION.c.fingerprint).where(VERSION.c.claim_id == claim_id).order_by(VERSION.c.version.desc()).limit(1)
-    )
-    return conn.execute(stmt).scalar_one_or_none()
+    return conn.execute(_LATEST_FINGERPRINT, {"claim_id": claim_id}).scalar_one_or_none()
 
 
 def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> int:
     """Insert the claim (first time) or bump its version; write the version and its findings."""
-    current = conn.execute(select(CLAIM.c.current_version).where(CLAIM.c.id == new.claim_id)).scalar_one_or_none()
-    values = {
-        "status": new.status,
-        "payer_id": new.payer_id,
-        "patient": new.patient,
-        "filing_deadline": new.filing_deadline,
-        "updated_at": now,
-    }
+    current = conn.execute(_CURRENT_VERSION, {"claim_id": new.claim_id}).scalar_one_or_none()
+    values = {"status": new.status, "payer_id": new.payer_id, "patient": new.patient,
+              "filing_deadline": new.filing_deadline, "updated_at": now}  # fmt: skip
+    version = 1 if current is None else current + 1
     if current is None:
-        version = 1
-        conn.execute(
-            CLAIM.insert().values(id=new.claim_id, encounter=new.encounter, current_version=1, created_at=now, **values)
-        )
+        conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "encounter": new.encounter, "current_version": 1,
+                                     "created_at": now, **values})  # fmt: skip
     else:
-        version = current + 1
-        conn.execute(update(CLAIM).where(CLAIM.c.id == new.claim_id).values(current_version=version, **values))
-    conn.execute(
-        VERSION.insert().values(
-            claim_id=new.claim_id,
-            version=version,
-            fingerprint=new.fingerprint,
-            mapping_version=new.mapping_version,
-            config_hash=new.config_hash,
-            resource=new.resource,
-            em=new.em,
-            source_job_id=new.source_job_id,
-            created_at=now,
-        )
-    )
+        conn.execute(_UPDATE_CLAIM, {"k": new.claim_id, "current_version": version, **values})
+    conn.execute(_INSERT_VERSION, {
+        "claim_id": new.claim_id, "version": version, "fingerprint": new.fingerprint,
+        "mapping_version": new.mapping_version, "config_hash": new.config_hash, "resource": new.resource,
+        "em": new.em, "source_job_id": new.source_job_id, "created_at": now,
+    })  # fmt: skip
     if new.findings:
-        conn.execute(
-            FINDING.insert(),
-            [{"claim_id": new.claim_id, "claim_version": version, **f.to_dict()} for f in new.findings],
-        )
+        conn.execute(_INSERT_FINDING, [_finding_row(new.claim_id, version, f) for f in new.findings])
     return version
+
+
+def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:
+    return {"claim_id": claim_id, "claim_version": version, "overridden_by": None, "override_reason": None,
+            "overridden_at": None, **finding.to_dict()}  # fmt: skip
 
 
 def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_encounter: str) -> list[dict[str, Any]]:
@@ -89,19 +100,12 @@ def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_e
     """
     if not patient:
         return []
-    first = select(func.min(CLAIM.c.created_at)).where(CLAIM.c.encounter == exclude_encounter).scalar_subquery()
-    stmt = (
-        select(VERSION.c.resource)
-        .join(CLAIM, (CLAIM.c.id == VERSION.c.claim_id) & (CLAIM.c.current_version == VERSION.c.version))
-        .where(CLAIM.c.patient == patient, CLAIM.c.encounter != exclude_encounter)
-        .where(or_(first.is_(None), CLAIM.c.created_at < first))
-        .order_by(CLAIM.c.created_at, CLAIM.c.id)
-    )
-    return [dict(r) for r in conn.execute(stmt).scalars()]
+    rows = conn.execute(_PRIOR_CLAIMS, {"patient": patient, "encounter": exclude_encounter}).scalars()
+    return [dict(r) for r in rows]
 
 
 def claim_status(conn: Connection, claim_id: str) -> str | None:
-    return conn.execute(select(CLAIM.c.status).where(CLAIM.c.id == claim_id)).scalar_one_or_none()
+    return conn.execute(_STATUS, {"claim_id": claim_id}).scalar_one_or_none()
 
 
 def set_status(conn: Connection, claim_id: str, status: str, *, now: datetime) -> None:

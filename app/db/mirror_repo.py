@@ -151,26 +151,47 @@ def _encounter_of(resource: dict[str, Any]) -> str | None:
 PATIENT_LEVEL = frozenset({"Coverage", "Patient", "CoverageEligibilityResponse", "ClaimResponse"})
 
 
+_K: Any = bindparam("k")
+_SELECT_VERSION = select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == _K)
+_SELECT_BODY = select(RES.c.body).where(RES.c.key == _K)
+_SELECT_LINKS = select(RES.c.resource_type, RES.c.encounter, RES.c.patient).where(RES.c.key == _K)
+_SELECT_PATIENT_ENCOUNTERS = select(RES.c.key, RES.c.body).where(
+    RES.c.resource_type == "Encounter", RES.c.patient == bindparam("patient")
+)
+_SELECT_ENCOUNTER_ONLY = select(RES.c.key, RES.c.body).where(RES.c.encounter == bindparam("encounter"))
+_SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, RES.c.body).where(
+    or_(
+        RES.c.encounter == bindparam("encounter"),
+        and_(
+            RES.c.patient == bindparam("patient"),
+            or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
+        ),
+        RES.c.key == bindparam("patient"),
+    )
+)
+_SELECT_BODIES = select(RES.c.key, RES.c.body).where(RES.c.key.in_(bindparam("keys", expanding=True)))
+
+
 def stored_version(conn: Connection, key: str) -> tuple[str | None, str | None] | None:
-    row = conn.execute(select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == key)).first()
+    row = conn.execute(_SELECT_VERSION, {"k": key}).first()
     return (row.version_id, row.last_updated) if row else None
 
 
 def get(conn: Connection, key: str) -> dict[str, Any] | None:
-    body = conn.execute(select(RES.c.body).where(RES.c.key == key)).scalar_one_or_none()
+    body = conn.execute(_SELECT_BODY, {"k": key}).scalar_one_or_none()
     return dict(body) if body is not None else None
 
 
 def encounters_for(conn: Connection, key: str) -> list[str]:
     """Encounters whose claims a change to resource ``key`` can affect."""
-    row = conn.execute(select(RES.c.resource_type, RES.c.encounter, RES.c.patient).where(RES.c.key == key)).first()
+    row = conn.execute(_SELECT_LINKS, {"k": key}).first()
     if row is None:
         return []
     if row.encounter:
         return [row.encounter]
     if row.resource_type in PATIENT_LEVEL and row.patient:
-        stmt = select(RES.c.key, RES.c.body).where(RES.c.resource_type == "Encounter", RES.c.patient == row.patient)
-        return sorted(key for key, body in conn.execute(stmt) if not is_history(dict(body)))
+        rows = conn.execute(_SELECT_PATIENT_ENCOUNTERS, {"patient": row.patient})
+        return sorted(key for key, body in rows if not is_history(dict(body)))
     return []
 
 
@@ -180,16 +201,16 @@ def load_context(conn: Connection, encounter_key: str) -> EncounterContext | Non
     if encounter is None:
         return None
     patient = patient_of(encounter)
-    clauses = [RES.c.encounter == encounter_key]
     if patient:
-        own = or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter")
-        clauses += [and_(RES.c.patient == patient, own), RES.c.key == patient]
-    bodies = {r.key: dict(r.body) for r in conn.execute(select(RES.c.key, RES.c.body).where(or_(*clauses)))}
+        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, {"encounter": encounter_key, "patient": patient})
+    else:
+        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"encounter": encounter_key})
+    bodies = {r.key: dict(r.body) for r in rows}
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
         wanted = {k for body in bodies.values() for k in _references(body)} - bodies.keys()
         if not wanted:
             break
-        for r in conn.execute(select(RES.c.key, RES.c.body).where(RES.c.key.in_(sorted(wanted)))):
+        for r in conn.execute(_SELECT_BODIES, {"keys": sorted(wanted)}):
             bodies[r.key] = dict(r.body)
     history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
     current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]

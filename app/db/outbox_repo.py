@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select, update
 from app.db.models import Outbox
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
+_INSERT = OUTBOX.insert()
 
 
 @dataclass(frozen=True)

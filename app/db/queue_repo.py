@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from app.db.models import Inbox, Job
@@ -20,6 +20,14 @@ from app.db.sql import as_utc
 
 JOB = Job.__table__  # type: ignore[attr-defined]
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
+
+
+_INBOX_BODY = select(INBOX.c.body).where(INBOX.c.id == bindparam("id"))
+_FINISH = (
+    update(JOB)
+    .where(JOB.c.id == bindparam("job_id"), JOB.c.status == "pending", JOB.c.locked_by == bindparam("worker"))
+    .values(status="done", result=bindparam("result"), finished_at=bindparam("now"), locked_until=None)
+)
 
 
 class LeaseLost(RuntimeError):
@@ -70,11 +78,8 @@ def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, li
 
 
 def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: datetime) -> None:
-    done = conn.execute(
-        update(JOB)
-        .where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.locked_by == worker)
-        .values(status="done", result=result[:200], finished_at=now, locked_until=None)  # locked_by: who did it
-    )
+    # locked_by stays: it records which worker did the job
+    done = conn.execute(_FINISH, {"job_id": job_id, "worker": worker, "result": result[:200], "now": now})
     if done.rowcount != 1:
         raise LeaseLost(f"job {job_id} is no longer leased to {worker}")
 
@@ -100,7 +105,7 @@ def fail_job(
 
 
 def inbox_body(conn: Connection, inbox_id: int) -> bytes:
-    return bytes(conn.execute(select(INBOX.c.body).where(INBOX.c.id == inbox_id)).scalar_one())
+    return bytes(conn.execute(_INBOX_BODY, {"id": inbox_id}).scalar_one())
 
 
 @dataclass(frozen=True)
