@@ -18,6 +18,7 @@ from typing import Any
 from app.config.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext, key_of
 from app.domain.findings import Finding
+from app.mappers.authorizations import attach_authorizations
 from app.mappers.charges import Line, drug_lines, order_lines
 from app.mappers.diagnoses import Diagnoses, collect_diagnoses
 from app.mappers.em import BilledEm, EmInputs, evaluate_em, find_billed_em, patient_category, total_minutes
@@ -205,6 +206,7 @@ def map_encounter(
     insurance = collect_insurance(ctx, mappings)
     build.findings += insurance.findings
     claim = _claim_dict(build, insurance.entries, insurance.insurer, insurance.payer_id, created)
+    attach_authorizations(claim, ctx)
     return MappedClaim(claim, build.findings, em, insurance.payer_id, mappings.version)
 
 
