@@ -13,11 +13,10 @@ from app.config.loader import ClaimConfig, load_config
 from app.db import claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine
 from app.db.sql import utcnow
+from app.ehr.gateway import EhrGateway
 from app.metrics import Metrics, QueueSnapshot
 from app.settings import Settings
-from app.worker.outbox import OutboxDispatcher
 from app.worker.pipeline import Runtime
-from app.worker.policy import RetryPolicy
 from app.worker.runner import Worker
 
 
@@ -28,26 +27,22 @@ class Services:
     config: ClaimConfig
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
+    ehr: EhrGateway | None = None  # calls to registered EHRs; created on first use
 
     def runtime(self) -> Runtime:
-        return Runtime(config=self.config, clock=self.clock)
+        return Runtime(
+            config=self.config, clock=self.clock, writeback_per_ehr=self.settings.adapters.writeback == "ehr"
+        )
+
+    def ehr_gateway(self) -> EhrGateway:
+        if self.ehr is None:
+            self.ehr = EhrGateway(engine=self.engine, settings=self.settings.ehr)
+        return self.ehr
 
     def worker(self, *, worker_id: str = "") -> Worker:
-        outbox = OutboxDispatcher(
-            engine=self.engine,
-            adapters=build_adapters(self.settings),
-            policy=RetryPolicy(self.settings.outbox.max_attempts, 1.0, self.settings.outbox.backoff_cap_seconds),
-            metrics=self.metrics,
-            clock=self.clock,
-        )
-        return Worker(
-            engine=self.engine,
-            runtime=self.runtime(),
-            settings=self.settings.worker,
-            metrics=self.metrics,
-            outbox=outbox,
-            worker_id=worker_id,
-        )
+        from app.ehr.worker import build_worker  # the worker wires EHR calls, gap sweep and outbox
+
+        return build_worker(self, worker_id=worker_id)
 
     def queue_snapshot(self) -> QueueSnapshot:
         with self.engine.connect() as conn:

@@ -62,10 +62,26 @@ class AdapterSettings(_Section):
     out_dir: Path = Path("var/out")
 
 
+class EhrSettings(_Section):
+    """Calls to registered EHRs (id-only fetch, notified pull, gap recovery, write-back)."""
+
+    fetch_attempts: int = Field(2, ge=1)
+    writeback_attempts: int = Field(2, ge=1)
+    max_inline_retry_after_seconds: float = Field(2.0, ge=0)
+    timeout_seconds: float = Field(10.0, gt=0)
+    call_timeout_seconds: float = Field(60.0, gt=0)
+    max_connections: int = Field(10, ge=1)
+    heartbeat_tolerance: float = Field(2.0, ge=1)
+    sweep_interval_seconds: float = Field(30.0, ge=0)
+    gap_grace_seconds: float = Field(10.0, ge=0)
+    pull_margin_seconds: float = Field(5.0, ge=0)
+    pull_lookback_seconds: float = Field(3600.0, gt=0)
+    writeback_ehr: str | None = None
+    allow_insecure_endpoints: bool = False
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CLAIMBRIDGE_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CLAIMBRIDGE_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/claimbridge.db"
@@ -78,6 +94,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     outbox: OutboxSettings = OutboxSettings()
     adapters: AdapterSettings = AdapterSettings()
+    ehr: EhrSettings = EhrSettings()
 
     @classmethod
     def settings_customise_sources(

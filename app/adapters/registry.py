@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.adapters.base import Adapter
+from app.adapters.ehr import EhrWritebackAdapter
 from app.adapters.folder import FolderAdapter
 from app.settings import Settings
 
@@ -12,6 +13,7 @@ AdapterFactory = Callable[[str, Settings], Adapter]
 
 ADAPTERS: dict[str, AdapterFactory] = {
     "folder": lambda destination, settings: FolderAdapter(name=destination, out_dir=settings.adapters.out_dir),
+    "ehr": lambda destination, settings: EhrWritebackAdapter(name=destination, ehr_name=settings.ehr.writeback_ehr),
 }
 
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
-from app.db import claims_repo, queue_repo, subscriptions_repo
+from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.sql import iso, utcnow
 from app.db.subscriptions_repo import SubscriptionConflict
 
@@ -44,6 +44,8 @@ def subscriptions_add(
     if content not in (None, "empty", "id-only", "full-resource"):
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
     with services_from_env() as services, services.engine.begin() as conn:
+        if ehr is not None and ehr_repo.get_ehr(conn, ehr) is None:
+            raise CliError(f"--ehr {ehr!r} is not registered (claimbridge ehrs add --name {ehr} ...)")
         try:
             new = subscriptions_repo.add_subscription(
                 conn,
@@ -98,18 +100,56 @@ def subscriptions_list(json: Annotated[bool, typer.Option("--json")] = False) ->
     if json:
         print_json(rows)
         return
-    table = Table("id", "ehr", "status", "health", "content", "last event", "last heartbeat")
+    table = Table("id", "ehr", "status", "health", "open gaps", "content", "last event", "last heartbeat")
     for r in rows:
         table.add_row(
             r["id"],
             r["ehr"] or "-",
             r["status"],
             r["health"],
+            str(r["open_gaps"]),
             r["content"] or "-",
             str(r["last_event_number"]),
             r["last_heartbeat_at"] or "-",
         )
     console.print(table)
+
+
+@subscriptions_app.command("create")
+@handles_errors
+def subscriptions_create(
+    ehr: Annotated[str, typer.Option(help="Registered EHR name (claimbridge ehrs add)")],
+    endpoint: Annotated[str, typer.Option(help="Our public notification URL, e.g. https://cb.example/notifications")],
+    content: Annotated[str, typer.Option(help="empty | id-only | full-resource")] = "id-only",
+    plain: Annotated[bool, typer.Option("--plain", help="Plain R4 criteria instead of backport topics")] = False,
+    heartbeat: Annotated[int | None, typer.Option(help="Heartbeat period in seconds (topics only)")] = 3600,
+) -> None:
+    """Create Subscriptions for Encounter, Coverage, ServiceRequest and MedicationRequest on the EHR."""
+    from app.ehr.provision import create_subscriptions
+    from app.fhir.errors import FhirError
+    from app.fhir.subscriptions import SubscriptionSpecError
+
+    if content not in ("empty", "id-only", "full-resource"):
+        raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
+    with services_from_env() as services:
+        gateway = services.ehr_gateway()
+        try:
+            created = create_subscriptions(
+                services.engine,
+                gateway,
+                ehr=ehr,
+                endpoint=endpoint,
+                content=content,  # type: ignore[arg-type]
+                plain=plain,
+                heartbeat=heartbeat,
+                now=utcnow(),
+            )
+        except (FhirError, SubscriptionSpecError) as exc:
+            raise CliError(str(exc)) from exc
+        finally:
+            gateway.close()
+    for sub in created:
+        typer.echo(f"created Subscription/{sub.id} ({sub.resource_type}, {sub.content}): {sub.status}")
 
 
 @dlq_app.command("list")

@@ -43,9 +43,7 @@ def _construct(node: yaml.Node, loader: _Loader, path: str, lines: LineMap) -> A
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key in out:
-                raise ConfigError(
-                    loader.name, key_node.start_mark.line + 1, _join(path, key), "duplicate key"
-                )
+                raise ConfigError(loader.name, key_node.start_mark.line + 1, _join(path, key), "duplicate key")
             child = _join(path, key)
             lines[child] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, loader, child, lines)

@@ -1,34 +1,59 @@
 """The one orchestrator: what happens to a job, step by step, inside one transaction.
 
-    1 gather   the notification's resources (validated once, here) -> the mirror; drop stale versions
+    1 gather   the notification's resources, plus what step 1b fetched from the EHR (current
+               versions), each validated once, here -> the mirror; drop stale versions
     2 map      each affected encounter's context -> an R4 Claim               (app.evaluate, pure)
     3 check    rules over the claim -> findings                               (app.evaluate, pure)
     4 persist  claim version + findings + outbox rows, then the job is done   (same transaction)
 
+Step 1b (:mod:`app.ehr.prefetch`) runs before the transaction: for an id-only focus, an empty
+payload or a recovered gap the worker fetches from the subscription's EHR and hands the result
+over through :class:`PreparedJobs`. A focus the EHR no longer has finishes the job as ``gone``.
+
 Nothing commits half-way: the caller owns the transaction and rolls it back on any error.
-A resource version older than the stored one is "superseded"; re-delivered input that changes
-nothing yields no new claim version (same fingerprint).
+A resource version older than the stored one is "superseded" (unless it was just fetched: fetched
+resources are the EHR's current version); re-delivered input that changes nothing yields no new
+claim version (same fingerprint).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from app.config.loader import ClaimConfig
-from app.db import claims_repo, mirror_repo, outbox_repo, queue_repo
+from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
+from app.ehr.fetch import Fetched
+from app.ehr.prefetch import Prepared
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
-from app.intake.notification import InvalidNotification, parse_notification
+from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.worker.errors import FatalJobError
 from app.writeback import writeback_payload
 
 SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied"})
+
+
+class PreparedJobs:
+    """Step 1b results, handed from the worker (outside the transaction) to :func:`process_job`."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, Prepared] = {}
+        self._lock = threading.Lock()
+
+    def put(self, job_id: int, prepared: Prepared) -> None:
+        with self._lock:
+            self._items[job_id] = prepared
+
+    def take(self, job_id: int) -> Prepared | None:
+        with self._lock:
+            return self._items.pop(job_id, None)
 
 
 @dataclass(frozen=True)
@@ -40,34 +65,62 @@ class Runtime:
     writeback_destination: str = "writeback"
     clearinghouse_destination: str = "clearinghouse"
     validate_inputs: bool = True
+    #: Write-back goes to the job's own EHR (destination ``ehr:<name>``) when it has one.
+    writeback_per_ehr: bool = False
+    prepared: PreparedJobs = field(default_factory=PreparedJobs)
+
+    def writeback_for(self, ehr: str | None) -> str:
+        return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
 
 
 def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> str:
     """Run one job; returns a short result (claim ids and what happened to them)."""
     now = runtime.clock()
-    resources = gather(conn, job, runtime=runtime)
+    prepared = runtime.prepared.take(job.id)
+    fetched = prepared.fetched if prepared else None
+    if fetched is not None and fetched.gone is not None:
+        return "gone"
+    resources = gather(conn, job, runtime=runtime, prepared=prepared)
     mirror_repo.upsert_resources(conn, resources, now=now)
-    if job.focus is None:
-        return "no-focus"
-    if is_superseded(conn, job):
-        return "superseded"
-    if mirror_repo.get(conn, job.focus) is None:
-        raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
+    foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
+    if fetched is None and job.focus is not None:
+        if is_superseded(conn, job):
+            return "superseded"
+        if mirror_repo.get(conn, job.focus) is None:
+            raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
+    encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus)})
+    destination = runtime.writeback_for(prepared.ehr if prepared else None)
     results = [
-        persist(conn, ev, job=job, runtime=runtime, now=now)
-        for encounter in mirror_repo.encounters_for(conn, job.focus)
+        persist(conn, ev, job=job, runtime=runtime, now=now, writeback=destination)
+        for encounter in encounters
         if (ev := evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)) is not None
     ]
+    if fetched is not None and fetched.pulled:
+        finish_pull(conn, job, fetched, now=now)
+        return "pulled:" + (",".join(results) or "nothing-new")
+    if not foci:
+        return "no-focus"
     return ",".join(results) or "no-claim"
 
 
-def gather(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> list[dict[str, Any]]:
-    """Step 1: the resources the notification carried, each validated against the R4 models."""
-    try:
-        note = parse_notification(queue_repo.inbox_body(conn, job.inbox_id))
-    except InvalidNotification as exc:  # stored bodies were checked at intake; this is corruption
-        raise FatalJobError(f"stored notification unreadable: {exc}") from exc
+def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: datetime) -> None:
+    """A notified pull covers every pull job of its subscription stored before it began."""
+    ehr_repo.finish_pull(
+        conn,
+        subscription_id=job.subscription_id,
+        job_id=job.id,
+        key=job.key,
+        mark=fetched.pull_mark,
+        started_at=fetched.started_at or now,
+    )
+
+
+def gather(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None) -> list[dict[str, Any]]:
+    """Step 1: the resources the notification carried and those fetched, validated against R4."""
+    note = prepared.note if prepared else read_notification(conn, job)
     resources = [r for r, _ in note.resources]
+    if prepared and prepared.fetched:
+        resources += prepared.fetched.resources
     if runtime.validate_inputs:
         for resource in resources:
             try:
@@ -75,6 +128,13 @@ def gather(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> list[dict[
             except InvalidResource as exc:
                 raise FatalJobError(str(exc)) from exc
     return resources
+
+
+def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
+    try:
+        return parse_notification(queue_repo.inbox_body(conn, job.inbox_id))
+    except InvalidNotification as exc:  # stored bodies were checked at intake; this is corruption
+        raise FatalJobError(f"stored notification unreadable: {exc}") from exc
 
 
 def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
@@ -96,7 +156,9 @@ def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date,
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
-def persist(conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runtime, now: datetime) -> str:
+def persist(
+    conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runtime, now: datetime, writeback: str
+) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
     if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
         return f"{ev.claim_id}:unchanged"
@@ -126,9 +188,7 @@ def persist(conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runti
     key = f"{ev.claim_id}/{version}"
     payload = writeback_payload(ev, version=version)
     if payload is not None:
-        outbox_repo.enqueue(
-            conn, destination=runtime.writeback_destination, kind="task", key=key, payload=payload, now=now
-        )
+        outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
     if status == "ready":
         outbox_repo.enqueue(
             conn,

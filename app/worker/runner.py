@@ -8,11 +8,12 @@ from asyncio until asked to stop, so ``claimbridge serve`` can run it beside the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -41,7 +42,7 @@ class Worker:
     metrics: Metrics
     outbox: OutboxDispatcher | None = None
     worker_id: str = ""
-    rng: random.Random = random.Random()  # noqa: RUF009  (jitter only; seeded in tests)
+    rng: random.Random = field(default_factory=random.Random)  # jitter only, not security
 
     def __post_init__(self) -> None:
         self.worker_id = self.worker_id or default_worker_id()
@@ -121,10 +122,8 @@ class Worker:
                 log.error("worker.loop_error", error=f"{type(exc).__name__}: {exc}")
                 done = 0
             if done == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
-                except TimeoutError:
-                    pass
         log.info("worker.stopped", worker=self.worker_id)
 
 

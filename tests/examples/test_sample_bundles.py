@@ -70,8 +70,9 @@ def test_shared_resources_are_identical_and_all_encounters_is_their_union(datase
             res = entry["resource"]
             key = f"{res['resourceType']}/{res['id']}"
             assert seen.setdefault(key, res) == res, f"{key} differs in {name}"
-    union = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"]
-             for e in dataset.everything["entry"]}
+    union = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in dataset.everything["entry"]
+    }
     assert len(union) == len(dataset.everything["entry"])
     assert union == seen
 
@@ -99,8 +100,9 @@ def test_each_bundle_is_one_encounter_context_with_patient_and_coverages(dataset
         assert ctx.resolve(ctx.encounter["serviceProvider"])["resourceType"] == "Organization"
         assert len(ctx.linked("Condition")) == len(ctx.encounter["diagnosis"])
         assert all(ref_of(h["subject"]) == ref_of(ctx.encounter["subject"]) for h in ctx.history)
-        assert all(h["status"] == "finished" and h["period"]["start"] < ctx.encounter["period"]["start"]
-                   for h in ctx.history)
+        assert all(
+            h["status"] == "finished" and h["period"]["start"] < ctx.encounter["period"]["start"] for h in ctx.history
+        )
 
 
 def test_established_codes_always_have_a_prior_visit(dataset: Any) -> None:
@@ -123,10 +125,22 @@ def test_the_mix_covers_payers_visit_kinds_and_codes(dataset: Any) -> None:
     codes = {e["type"][0]["coding"][0]["code"] for e in encounters}
     assert {"99202", "99203", "99204", "99205", "99211", "99212", "99213", "99214", "99215"} <= codes
     types = {e["resource"]["resourceType"] for b in dataset.bundles.values() for e in b["entry"]}
-    assert {"ServiceRequest", "MedicationRequest", "DocumentReference", "CoverageEligibilityResponse",
-            "ClaimResponse", "RelatedPerson", "PractitionerRole"} <= types
-    orders = [sorted(c["order"] for c in covs) for covs in (
-        [e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Coverage"]
-        for b in dataset.bundles.values()) if len(covs) > 1]
+    assert {
+        "ServiceRequest",
+        "MedicationRequest",
+        "DocumentReference",
+        "CoverageEligibilityResponse",
+        "ClaimResponse",
+        "RelatedPerson",
+        "PractitionerRole",
+    } <= types
+    orders = [
+        sorted(c["order"] for c in covs)
+        for covs in (
+            [e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Coverage"]
+            for b in dataset.bundles.values()
+        )
+        if len(covs) > 1
+    ]
     assert orders
     assert all(o == [1, 2] for o in orders)

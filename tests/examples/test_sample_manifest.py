@@ -26,20 +26,57 @@ HISTORY = ("urn:claimbridge:encounter-role", "history")
 _L = "[AC-HJKMNP-RT-Y]"  # MBI letters: no S, L, O, I, B, Z
 MBI = re.compile(rf"^[1-9]{_L}[AC-HJKMNP-RT-Y\d]\d{_L}[AC-HJKMNP-RT-Y\d]\d{_L}{{2}}\d{{2}}$")
 # Order codes the shared vocabulary maps to a billable code (LOINC, local), or CPT directly.
-MAPPED_ORDERS = {"24323-8", "58410-2", "4548-4", "57698-3", "3016-3", "24356-8", "XR-CHEST-2V", "MRI-LSPINE-WO",
-                 "MRI-BRAIN-WWO", "CT-HEAD-WO", "VENIPUNCTURE", "EKG-12", "INJ-IM", "JOINT-INJ-MAJOR",
-                 "FLU-VAX-ADMIN"}
+MAPPED_ORDERS = {
+    "24323-8",
+    "58410-2",
+    "4548-4",
+    "57698-3",
+    "3016-3",
+    "24356-8",
+    "XR-CHEST-2V",
+    "MRI-LSPINE-WO",
+    "MRI-BRAIN-WWO",
+    "CT-HEAD-WO",
+    "VENIPUNCTURE",
+    "EKG-12",
+    "INJ-IM",
+    "JOINT-INJ-MAJOR",
+    "FLU-VAX-ADMIN",
+}
 # Payers whose profiles put MRI 72148 / 70553 on the prior-auth list (the vocabulary names 60054; the payer
 # profiles in config/payers add Medicaid, Lakeshore and the HMO). Medicare needs none.
 PA_PAYERS = {"60054", "MCDOH", "LKSH1", "SCHMO"}
 PA_ORDERS = {"MRI-LSPINE-WO": "72148", "MRI-BRAIN-WWO": "70553", "72148": "72148", "70553": "70553"}
-EM_MINUTES = {"99202": 15, "99203": 30, "99204": 45, "99205": 60,
-              "99211": 0, "99212": 10, "99213": 20, "99214": 30, "99215": 40}
+EM_MINUTES = {
+    "99202": 15,
+    "99203": 30,
+    "99204": 45,
+    "99205": 60,
+    "99211": 0,
+    "99212": 10,
+    "99213": 20,
+    "99214": 30,
+    "99215": 40,
+}
 REQUIRED_TAGS = {
-    "npi-invalid", "icd10-not-billable", "external-cause-principal", "em-undercoded", "em-overcoded",
-    "order-unmappable", "prior-auth-missing", "encounter-not-finished", "coverage-inactive",
-    "subscriber-id-not-mbi", "dob-after-dos", "duplicate-encounter", "coverage-missing", "eligibility-stale",
-    "eligibility-missing", "drug-dose-missing", "referral-missing", "note-not-final",
+    "npi-invalid",
+    "icd10-not-billable",
+    "external-cause-principal",
+    "em-undercoded",
+    "em-overcoded",
+    "order-unmappable",
+    "prior-auth-missing",
+    "encounter-not-finished",
+    "coverage-inactive",
+    "subscriber-id-not-mbi",
+    "dob-after-dos",
+    "duplicate-encounter",
+    "coverage-missing",
+    "eligibility-stale",
+    "eligibility-missing",
+    "drug-dose-missing",
+    "referral-missing",
+    "note-not-final",
     "em-new-patient-established",
 }
 
@@ -72,8 +109,11 @@ class View:
         return self.payer_id(self.coverages[0]) if self.coverages else None
 
     def history(self) -> list[Resource]:
-        return [e for e in self.of("Encounter") if any((t["system"], t["code"]) == HISTORY
-                                                        for t in e["meta"].get("tag", []))]
+        return [
+            e
+            for e in self.of("Encounter")
+            if any((t["system"], t["code"]) == HISTORY for t in e["meta"].get("tag", []))
+        ]
 
 
 def day(value: str) -> date:
@@ -122,7 +162,8 @@ def em_new_patient_established(view: View, _: list[View]) -> bool:
     provider = ref_of(view.encounter["serviceProvider"])
     return view.code.startswith("9920") and any(
         ref_of(h["serviceProvider"]) == provider and (view.dos - day(h["period"]["start"])).days <= 3 * 365
-        for h in view.history())
+        for h in view.history()
+    )
 
 
 def order_unmappable(view: View, _: list[View]) -> bool:
@@ -133,11 +174,19 @@ def order_unmappable(view: View, _: list[View]) -> bool:
 def prior_auth_missing(view: View, _: list[View]) -> bool:
     if view.primary_payer() not in PA_PAYERS:
         return False
-    needed = {PA_ORDERS[c["code"]] for sr in view.linked("ServiceRequest") for c in sr["code"]["coding"]
-              if c["code"] in PA_ORDERS}
-    granted = {i["productOrService"]["coding"][0]["code"] for cr in view.of("ClaimResponse")
-               if cr["use"] == "preauthorization" and day(cr["preAuthPeriod"]["start"]) <= view.dos
-               <= day(cr["preAuthPeriod"]["end"]) for i in cr.get("addItem", [])}
+    needed = {
+        PA_ORDERS[c["code"]]
+        for sr in view.linked("ServiceRequest")
+        for c in sr["code"]["coding"]
+        if c["code"] in PA_ORDERS
+    }
+    granted = {
+        i["productOrService"]["coding"][0]["code"]
+        for cr in view.of("ClaimResponse")
+        if cr["use"] == "preauthorization"
+        and day(cr["preAuthPeriod"]["start"]) <= view.dos <= day(cr["preAuthPeriod"]["end"])
+        for i in cr.get("addItem", [])
+    }
     return bool(needed - granted)
 
 
@@ -145,9 +194,12 @@ def referral_missing(view: View, _: list[View]) -> bool:
     if view.primary_payer() != "SCHMO":
         return False
     referrals = [view.index.resolve(b) for b in view.encounter.get("basedOn", [])]
-    return not any(r and any(i["system"] == REFERRAL for i in r.get("identifier", []))
-                   and day(r["occurrencePeriod"]["start"]) <= view.dos <= day(r["occurrencePeriod"]["end"])
-                   for r in referrals)
+    return not any(
+        r
+        and any(i["system"] == REFERRAL for i in r.get("identifier", []))
+        and day(r["occurrencePeriod"]["start"]) <= view.dos <= day(r["occurrencePeriod"]["end"])
+        for r in referrals
+    )
 
 
 def note_not_final(view: View, _: list[View]) -> bool:
@@ -156,8 +208,10 @@ def note_not_final(view: View, _: list[View]) -> bool:
 
 
 def coverage_inactive(view: View, _: list[View]) -> bool:
-    return any(day(c["period"]["start"]) > view.dos or ("end" in c["period"] and day(c["period"]["end"]) < view.dos)
-               for c in view.coverages)
+    return any(
+        day(c["period"]["start"]) > view.dos or ("end" in c["period"] and day(c["period"]["end"]) < view.dos)
+        for c in view.coverages
+    )
 
 
 def subscriber_id_not_mbi(view: View, _: list[View]) -> bool:
@@ -176,8 +230,11 @@ def duplicate_encounter(view: View, views: list[View]) -> bool:
 
 def eligibility_answers(view: View) -> list[Resource]:
     primary = f"Coverage/{view.coverages[0]['id']}"
-    return [e for e in view.of("CoverageEligibilityResponse")
-            if any(ref_of(i["coverage"]) == primary for i in e["insurance"])]
+    return [
+        e
+        for e in view.of("CoverageEligibilityResponse")
+        if any(ref_of(i["coverage"]) == primary for i in e["insurance"])
+    ]
 
 
 def eligibility_stale(view: View, _: list[View]) -> bool:
@@ -190,22 +247,36 @@ def eligibility_missing(view: View, _: list[View]) -> bool:
 
 
 def drug_dose_missing(view: View, _: list[View]) -> bool:
-    in_office = [m for m in view.linked("MedicationRequest")
-                 if m["category"][0]["coding"][0]["code"] in ("inpatient", "outpatient")]
-    return any(not any("doseQuantity" in r for d in m["dosageInstruction"] for r in d.get("doseAndRate", []))
-               for m in in_office)
+    in_office = [
+        m
+        for m in view.linked("MedicationRequest")
+        if m["category"][0]["coding"][0]["code"] in ("inpatient", "outpatient")
+    ]
+    return any(
+        not any("doseQuantity" in r for d in m["dosageInstruction"] for r in d.get("doseAndRate", []))
+        for m in in_office
+    )
 
 
 PREDICATES: dict[str, Callable[[View, list[View]], bool]] = {
-    "npi-invalid": npi_invalid, "icd10-not-billable": icd10_not_billable,
-    "external-cause-principal": external_cause_principal, "em-undercoded": em_undercoded,
-    "em-overcoded": em_overcoded, "em-new-patient-established": em_new_patient_established,
-    "order-unmappable": order_unmappable, "prior-auth-missing": prior_auth_missing,
-    "referral-missing": referral_missing, "encounter-not-finished": lambda v, _: v.encounter["status"] != "finished",
-    "note-not-final": note_not_final, "coverage-inactive": coverage_inactive,
-    "subscriber-id-not-mbi": subscriber_id_not_mbi, "dob-after-dos": dob_after_dos,
-    "duplicate-encounter": duplicate_encounter, "coverage-missing": lambda v, _: not v.coverages,
-    "eligibility-stale": eligibility_stale, "eligibility-missing": eligibility_missing,
+    "npi-invalid": npi_invalid,
+    "icd10-not-billable": icd10_not_billable,
+    "external-cause-principal": external_cause_principal,
+    "em-undercoded": em_undercoded,
+    "em-overcoded": em_overcoded,
+    "em-new-patient-established": em_new_patient_established,
+    "order-unmappable": order_unmappable,
+    "prior-auth-missing": prior_auth_missing,
+    "referral-missing": referral_missing,
+    "encounter-not-finished": lambda v, _: v.encounter["status"] != "finished",
+    "note-not-final": note_not_final,
+    "coverage-inactive": coverage_inactive,
+    "subscriber-id-not-mbi": subscriber_id_not_mbi,
+    "dob-after-dos": dob_after_dos,
+    "duplicate-encounter": duplicate_encounter,
+    "coverage-missing": lambda v, _: not v.coverages,
+    "eligibility-stale": eligibility_stale,
+    "eligibility-missing": eligibility_missing,
     "drug-dose-missing": drug_dose_missing,
 }
 

@@ -1,0 +1,79 @@
+"""The EHR write-back adapter: outbox ``task`` payloads become FHIR Tasks on a registered EHR.
+
+Idempotent on the Task's identifier (``urn:claimbridge:task|<claim id>``): a conditional create
+(``If-None-Exist``) makes the Task once; when it exists already with other content (a new claim
+version) it is updated in place under ``If-Match`` of the version just read, keeping the status the
+clinic may have moved it to. Every call goes through the EHR's shared client on the gateway loop,
+with the write-back retry policy (``ehr.writeback_attempts``, Retry-After honoured) inside one
+delivery, then the outbox's backoff and this destination's circuit breaker between deliveries.
+
+Destinations: ``writeback`` (with ``adapters.writeback: ehr``, writes to ``ehr.writeback_ehr``) and
+``ehr:<name>`` for each registered EHR (the pipeline routes a job's Task to its subscription's EHR),
+so one failing EHR only opens its own breaker.
+
+Errors: temporary FHIR errors and version races -> :class:`TemporaryDeliveryError`; anything the
+EHR refuses (4xx), an unknown EHR or a payload of another kind -> :class:`FatalDeliveryError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
+from app.fhir.client import FhirClient
+from app.fhir.errors import FatalFhirError, TemporaryFhirError, VersionConflict
+from app.worker.errors import FatalJobError
+
+if TYPE_CHECKING:
+    from app.ehr.gateway import EhrGateway
+
+KEEP_FROM_EXISTING = ("id", "status", "owner", "meta")
+
+
+class EhrWritebackAdapter:
+    def __init__(self, *, name: str, ehr_name: str | None) -> None:
+        self.name = name
+        self.ehr_name = ehr_name
+        self._gateway: EhrGateway | None = None
+
+    def bind(self, gateway: EhrGateway) -> None:
+        self._gateway = gateway
+
+    def deliver(self, *, kind: str, key: str, payload: dict[str, Any]) -> None:
+        if kind != "task":
+            raise FatalDeliveryError(f"the ehr adapter writes Tasks, not {kind!r} deliveries")
+        if self._gateway is None or not self.ehr_name:
+            raise FatalDeliveryError(f"{self.name}: no EHR to write to (set ehr.writeback_ehr)")
+        ehr = self.ehr_name
+        try:
+            self._gateway.call(ehr, lambda connection: write_task(connection.writer, payload))
+        except (TemporaryFhirError, VersionConflict) as exc:
+            raise TemporaryDeliveryError(f"{ehr}: {exc}") from exc
+        except (FatalFhirError, FatalJobError) as exc:
+            raise FatalDeliveryError(f"{ehr}: {exc}") from exc
+
+
+async def write_task(client: FhirClient, task: dict[str, Any]) -> str:
+    """Create the Task once; update it when its content changed. Returns created|unchanged|updated."""
+    result = await client.create_unique(task)
+    existing = result.resource
+    if result.created or existing is None:
+        return "created"
+    if all(existing.get(k) == v for k, v in task.items() if k not in KEEP_FROM_EXISTING):
+        return "unchanged"
+    merged = {**task, **{k: existing[k] for k in KEEP_FROM_EXISTING if k in existing and k != "meta"}}
+    await client.update(merged, if_match_version=result.version_id)
+    return "updated"
+
+
+def bind_ehr_adapters(adapters: dict[str, Adapter], gateway: EhrGateway) -> dict[str, Adapter]:
+    """Bind configured EHR adapters and add an ``ehr:<name>`` destination per registered EHR."""
+    out = dict(adapters)
+    for adapter in out.values():
+        if isinstance(adapter, EhrWritebackAdapter):
+            adapter.bind(gateway)
+    for name in gateway.names():
+        per_ehr = EhrWritebackAdapter(name=f"ehr:{name}", ehr_name=name)
+        per_ehr.bind(gateway)
+        out[per_ehr.name] = per_ehr
+    return out

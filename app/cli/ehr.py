@@ -1,0 +1,125 @@
+"""EHR commands: ``ehrs add|list`` (the EHR registry) and ``keys generate`` (SMART backend keys)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Literal
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli.common import CliError, handles_errors, print_json, services_from_env
+from app.db import ehr_repo
+from app.db.ehr_repo import EhrRecord
+from app.db.sql import utcnow
+from app.ehr.discovery import Capabilities, discover, type_for_topic
+from app.fhir.errors import FhirError
+from app.fhir.keys import ALGORITHMS, KeyFileError, generate_keys, load_signing_key
+
+ehrs_app = typer.Typer(help="EHRs claimbridge calls (id-only fetch, gap recovery, write-back).", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys for SMART Backend Services.", no_args_is_help=True)
+console = Console()
+
+
+@ehrs_app.command("add")
+@handles_errors
+def ehrs_add(
+    name: Annotated[str, typer.Option(help="Short name subscriptions refer to")],
+    base_url: Annotated[str, typer.Option("--base-url", help="FHIR base URL, e.g. https://ehr.example/fhir")],
+    auth: Annotated[str, typer.Option(help="none | smart-backend")] = "none",
+    client_id: Annotated[str | None, typer.Option("--client-id", help="SMART backend client id")] = None,
+    key: Annotated[Path | None, typer.Option(help="Private key file (PEM or private JWKS)")] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Subscribe with plain R4 criteria, not topics")] = False,
+    topic: Annotated[list[str] | None, typer.Option(help="TYPE=URL topic canonical (repeatable)")] = None,
+    discover_: Annotated[bool, typer.Option("--discover/--no-discover", help="Read the CapabilityStatement")] = True,
+) -> None:
+    """Register an EHR (learns $events support and topics from its CapabilityStatement)."""
+    record = checked_record(name, base_url, auth, client_id, key, plain)
+    caps = discover_capabilities(base_url) if discover_ else Capabilities(False, {}, None)
+    topics = {**caps.topics, **parse_topics(topic or [])}
+    record = EhrRecord(**{**record.__dict__, "supports_events": caps.supports_events, "topics": topics})
+    with services_from_env() as services, services.engine.begin() as conn:
+        new = ehr_repo.add_ehr(conn, record, now=utcnow())
+    events = "supports $events" if record.supports_events else "no $events (recovery by search)"
+    typer.echo(f"{'added' if new else 'updated'} EHR {name}: {events}, {len(topics)} topic(s)")
+
+
+def checked_record(
+    name: str, base_url: str, auth: str, client_id: str | None, key: Path | None, plain: bool
+) -> EhrRecord:
+    if auth not in ("none", "smart-backend"):
+        raise CliError(f"--auth must be none or smart-backend, not {auth!r}")
+    if not base_url.startswith(("https://", "http://")):
+        raise CliError("--base-url must be an http(s) URL")
+    key_path = None
+    if auth == "smart-backend":
+        if not client_id or key is None:
+            raise CliError("--auth smart-backend needs --client-id and --key")
+        try:
+            load_signing_key(key)
+        except (OSError, KeyFileError) as exc:
+            raise CliError(f"--key: {exc}") from exc
+        key_path = str(key.resolve())
+    return EhrRecord(name, base_url.rstrip("/"), auth, client_id, key_path, False, plain, None)
+
+
+def discover_capabilities(base_url: str) -> Capabilities:
+    async def run() -> Capabilities:
+        async with httpx.AsyncClient(timeout=15) as http:
+            return await discover(http, base_url)
+
+    try:
+        return asyncio.run(run())
+    except FhirError as exc:
+        raise CliError(f"cannot read {base_url}/metadata: {exc} (use --no-discover to skip)") from exc
+
+
+def parse_topics(values: list[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        resource_type, sep, url = value.partition("=")
+        if not sep or not url:
+            raise CliError(f"--topic {value!r} is not TYPE=URL")
+        out[resource_type or (type_for_topic(url) or "")] = url
+    return out
+
+
+@ehrs_app.command("list")
+@handles_errors
+def ehrs_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the registered EHRs."""
+    with services_from_env() as services, services.engine.connect() as conn:
+        rows = [r.__dict__ for r in ehr_repo.list_ehrs(conn)]
+    if json:
+        print_json(rows)
+        return
+    table = Table("name", "base url", "auth", "client id", "$events", "criteria", "topics")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["base_url"],
+            r["auth"],
+            r["client_id"] or "-",
+            "yes" if r["supports_events"] else "no",
+            "plain R4" if r["plain_criteria"] else "topics",
+            str(len(r["topics"] or {})),
+        )
+    console.print(table if rows else "no EHRs registered")
+
+
+@keys_app.command("generate")
+@handles_errors
+def keys_generate(
+    alg: Annotated[str, typer.Option(help="RS384 | ES384")] = "ES384",
+    out: Annotated[Path, typer.Option(help="Directory to write the key and the public JWKS")] = Path("var/keys"),
+) -> None:
+    """Write a private key (0600) and the public JWKS to register with the EHR."""
+    if alg not in ALGORITHMS:
+        raise CliError(f"--alg must be one of {', '.join(ALGORITHMS)}")
+    chosen: Literal["RS384", "ES384"] = "RS384" if alg == "RS384" else "ES384"
+    private, jwks = generate_keys(out, chosen)
+    kid = load_signing_key(private).kid
+    typer.echo(f"private key: {private}\npublic JWKS: {jwks}\nkid: {kid}")

@@ -1,0 +1,179 @@
+"""Calls to registered EHRs from synchronous code: one event loop thread, one HTTP client per EHR.
+
+The worker is synchronous and may run on any thread (``asyncio.to_thread``), while an
+``httpx.AsyncClient`` belongs to the event loop that first used it. So the gateway owns one private
+event loop on a daemon thread, started on first use, and every EHR call runs there
+(:meth:`EhrGateway.call` blocks the caller until it is done, with a timeout). Each EHR gets one
+bounded ``AsyncClient`` (SMART backend auth when registered so), created once and shared by every
+job; :meth:`EhrGateway.close` closes the clients and stops the loop.
+
+Two :class:`~app.fhir.client.FhirClient` views share that client: ``reader`` (id-only fetch, pulls,
+gap recovery) and ``writer`` (write-back), each with its own retry policy from settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy import Engine
+
+from app.db import ehr_repo
+from app.db.ehr_repo import EhrRecord
+from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, SmartBackendAuth, scopes_for
+from app.fhir.client import FhirClient, RetryPolicy, build_http_client
+from app.fhir.errors import FhirNetworkError
+from app.fhir.keys import KeyFileError, load_signing_key
+from app.settings import EhrSettings
+from app.worker.errors import FatalJobError
+
+T = TypeVar("T")
+#: Read what claims are built from; create/update the write-back Tasks and our Subscriptions.
+SCOPES = (*scopes_for(DEFAULT_READ_TYPES), *scopes_for(("Task", "Subscription"), access="crus"))
+TransportFactory = Callable[[EhrRecord], httpx.AsyncBaseTransport | None]
+
+
+class UnknownEhr(FatalJobError):
+    """A subscription names an EHR that is not registered (``claimbridge ehrs add``)."""
+
+
+class LoopThread:
+    """A private asyncio event loop on a daemon thread."""
+
+    def __init__(self, name: str = "claimbridge-ehr") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise FhirNetworkError(f"EHR call took longer than {timeout:.0f} s") from exc
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+@dataclass
+class EhrConnection:
+    record: EhrRecord
+    http: httpx.AsyncClient
+    reader: FhirClient
+    writer: FhirClient
+    auth: SmartBackendAuth | None
+
+
+class EhrGateway:
+    """Registered EHRs by name, their clients, and a way to call them from sync code."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: EhrSettings,
+        transport: TransportFactory | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        auth_clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._transport = transport
+        self._sleep = sleep
+        self._auth_clock = auth_clock
+        self._lock = threading.Lock()
+        self._loop: LoopThread | None = None
+        self._connections: dict[str, EhrConnection] = {}
+
+    def record(self, name: str) -> EhrRecord:
+        return self.connection(name).record
+
+    def names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r.name for r in ehr_repo.list_ehrs(conn)]
+
+    def connection(self, name: str) -> EhrConnection:
+        with self._lock:
+            found = self._connections.get(name)
+            if found is None:
+                found = self._connections[name] = self._connect(name)
+            return found
+
+    def call(self, name: str, work: Callable[[EhrConnection], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work(connection)`` on the gateway's loop and wait for it (bounded by settings)."""
+        connection = self.connection(name)
+        return self._loop_thread().run(work(connection), timeout=self.settings.call_timeout_seconds)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run any coroutine (e.g. several calls gathered) on the gateway's loop."""
+        return self._loop_thread().run(coro, timeout=self.settings.call_timeout_seconds)
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+            loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        for connection in connections:
+            asyncio.run_coroutine_threadsafe(connection.http.aclose(), loop.loop).result(10)
+        loop.stop()
+
+    def _loop_thread(self) -> LoopThread:
+        with self._lock:
+            if self._loop is None:
+                self._loop = LoopThread()
+            return self._loop
+
+    def _connect(self, name: str) -> EhrConnection:
+        with self.engine.connect() as conn:
+            record = ehr_repo.get_ehr(conn, name)
+        if record is None:
+            raise UnknownEhr(f"EHR {name!r} is not registered (claimbridge ehrs add --name {name} ...)")
+        auth = smart_auth(record, clock=self._auth_clock) if record.auth == "smart-backend" else None
+        http = build_http_client(
+            auth=auth,
+            timeout=self.settings.timeout_seconds,
+            max_connections=self.settings.max_connections,
+            transport=self._transport(record) if self._transport else None,
+        )
+        limit = self.settings.max_inline_retry_after_seconds
+        extra: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
+        reader = FhirClient(
+            http,
+            base_url=record.base_url,
+            retry=RetryPolicy(attempts=self.settings.fetch_attempts, max_retry_after=limit),
+            **extra,
+        )
+        writer = FhirClient(
+            http,
+            base_url=record.base_url,
+            retry=RetryPolicy(attempts=self.settings.writeback_attempts, max_retry_after=limit),
+            **extra,
+        )
+        return EhrConnection(record, http, reader, writer, auth)
+
+
+def smart_auth(record: EhrRecord, *, clock: Callable[[], float] | None = None) -> SmartBackendAuth:
+    """The SMART Backend Services auth flow for a registered EHR (its key file read now)."""
+    if not record.client_id or not record.key_path:
+        raise UnknownEhr(f"EHR {record.name!r} uses smart-backend auth but has no client id or key file")
+    try:
+        key = load_signing_key(Path(record.key_path))
+    except (OSError, KeyFileError) as exc:
+        raise UnknownEhr(f"EHR {record.name!r}: cannot load its signing key: {exc}") from exc
+    config = BackendServicesConfig(client_id=record.client_id, fhir_base=record.base_url, key=key, scopes=SCOPES)
+    return SmartBackendAuth(config, clock=clock) if clock else SmartBackendAuth(config)

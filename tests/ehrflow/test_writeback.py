@@ -1,0 +1,95 @@
+"""Write-back of Tasks to the EHR through the outbox: idempotent, and isolated when the EHR fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from sqlalchemy import select
+
+from app.db.models import Outbox
+from app.db.subscriptions_repo import add_subscription
+from tests.ehrflow.harness import EHR_NAME, ENDPOINT, Flow, running_flow
+from tests.spine.helpers import clone_bundle, notification, sample_bundles
+
+SECRET = "demo-secret-for-the-writeback-test"
+
+
+def register_demo(flow: Flow) -> None:
+    with flow.services.engine.begin() as conn:
+        add_subscription(
+            conn,
+            subscription_id="claimbridge-demo",
+            secret=SECRET,
+            ehr=EHR_NAME,
+            signing_secret=None,
+            content="full-resource",
+            topic=None,
+            heartbeat_period=None,
+            now=flow.clock.now(),
+        )
+
+
+async def post_samples(flow: Flow, count: int, *, wave: int = 0, first: int = 1) -> None:
+    headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+    for number, bundle in enumerate(sample_bundles(count), start=first):
+        body = orjson.dumps(notification(clone_bundle(bundle, f"w{wave}"), number))
+        assert (await flow.notifier.post(ENDPOINT, content=body, headers=headers)).status_code == 202
+
+
+def outbox(flow: Flow) -> list[Outbox]:
+    with flow.services.engine.connect() as conn:
+        return list(conn.execute(select(Outbox).order_by(Outbox.id)).all())
+
+
+def tasks_in_ehr(flow: Flow) -> list[dict]:
+    return flow.ehr.store.all_of("Task")
+
+
+async def test_a_failing_ehr_does_not_hold_back_the_clearinghouse(db_url: str, tmp_path: Path) -> None:
+    async with running_flow(db_url, tmp_path, adapters={"writeback": "ehr", "clearinghouse": "folder"}) as flow:
+        register_demo(flow)
+        await post_samples(flow, 30)
+        flow.ehr.fail_next(1000, status=503)
+        flow.worker.drain()
+        assert flow.worker.outbox is not None
+        assert flow.worker.outbox.breakers[f"ehr:{EHR_NAME}"].opened_at is not None  # 5 failures in a row
+        first_wave = {r.id for r in outbox(flow)}
+        await post_samples(flow, 20, wave=1, first=31)
+        flow.worker.drain()
+        rows = outbox(flow)
+        tasks = [r for r in rows if r.kind == "task"]
+        claims = [r for r in rows if r.kind == "claim"]
+        assert len(tasks) > 5 and claims
+        assert {r.destination for r in tasks} == {f"ehr:{EHR_NAME}"}
+        assert all(r.status == "delivered" for r in claims)
+        files = list((tmp_path / "out" / "clearinghouse" / "claim").glob("*.json"))
+        assert len(files) == len(claims)
+        assert all(r.status == "pending" for r in tasks) and tasks_in_ehr(flow) == []
+        assert all(r.attempts == 0 for r in tasks if r.id not in first_wave)  # skipped while the breaker is open
+
+        flow.ehr.faults.fail_next = 0
+        flow.clock.advance(3600)
+        flow.worker.drain()
+        assert all(r.status == "delivered" for r in outbox(flow))
+        written = tasks_in_ehr(flow)
+        assert len(written) == len(tasks)
+        assert {t["identifier"][0]["value"] for t in written} == {r.payload["identifier"][0]["value"] for r in tasks}
+
+
+async def test_task_write_back_is_idempotent_and_updates_in_place(db_url: str, tmp_path: Path) -> None:
+    async with running_flow(db_url, tmp_path, adapters={"writeback": "ehr"}) as flow:
+        register_demo(flow)
+        await post_samples(flow, 6)
+        flow.worker.drain()
+        task_row = next(r for r in outbox(flow) if r.kind == "task")
+        assert flow.worker.outbox is not None
+        adapter = flow.worker.outbox.adapters[f"ehr:{EHR_NAME}"]
+        count = len(tasks_in_ehr(flow))
+        adapter.deliver(kind="task", key=task_row.key, payload=task_row.payload)  # at-least-once redelivery
+        assert len(tasks_in_ehr(flow)) == count
+        changed = {**task_row.payload, "description": "new findings"}
+        adapter.deliver(kind="task", key=task_row.key + "-v2", payload=changed)
+        value = task_row.payload["identifier"][0]["value"]
+        (task,) = [t for t in tasks_in_ehr(flow) if t["identifier"][0]["value"] == value]
+        assert (len(tasks_in_ehr(flow)), task["description"], task["meta"]["versionId"]) == (count, "new findings", "2")
