@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import admin, notifications, ops
+from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import OutcomeError, http_error_handler, outcome_error_handler, validation_error_handler
 from app.services import Services
@@ -26,6 +27,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
         try:
             yield
         finally:
+            app.state.intake_writer.close()
             stop.set()
             if task is not None:
                 with suppress(asyncio.CancelledError):
@@ -42,6 +44,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     )
     app.state.services = services
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
+    app.state.intake_writer = IntakeWriter(services.engine, services.clock)
     app.add_exception_handler(OutcomeError, outcome_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -16,6 +16,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.intake_writer import IntakeWriter, Pending
 from app.api.outcomes import OutcomeError, outcome_response
 from app.db import intake_repo
 from app.db.intake_repo import SenderSubscription
@@ -90,20 +91,6 @@ def _lookup(services: Services, digest: str) -> SenderSubscription | None:
         return intake_repo.find_subscription_by_digest(conn, digest)
 
 
-def _store(
-    services: Services, sub: SenderSubscription, note: Notification, body: bytes, content_type: str | None
-) -> intake_repo.Stored:
-    now = services.clock()
-    with services.engine.begin() as conn:
-        stored = intake_repo.Stored(None, 0, 0)
-        if note.carries_work or note.kind in ("ping", "delete"):
-            stored = intake_repo.store_notification(
-                conn, subscription_id=sub.id, note=note, body=body, content_type=content_type, now=now
-            )
-        intake_repo.record_status(conn, subscription_id=sub.id, note=note, now=now)
-    return stored
-
-
 async def receive(
     request: Request, *, path_type: str | None = None, path_id: str | None = None, delete: bool = False
 ) -> Response:
@@ -121,7 +108,12 @@ async def receive(
         raise OutcomeError(400, str(exc)) from exc
     if note.subscription_id is not None and note.subscription_id != sub.id:
         raise OutcomeError(401, f"credential does not belong to Subscription/{note.subscription_id}")
-    stored = await to_thread.run_sync(_store, services, sub, note, body, content_type)
+    writer: IntakeWriter = request.app.state.intake_writer
+    try:
+        stored = await writer.store(Pending(sub.id, note, body, content_type))
+    except Exception as exc:
+        log.error("notification.store_failed", subscription=sub.id, error=type(exc).__name__)
+        raise OutcomeError(503, "could not store the notification; retry later", headers={"Retry-After": "1"}) from exc
     services.metrics.notifications.labels(type=note.kind).inc()
     log.info(
         "notification.received",
