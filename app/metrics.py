@@ -45,6 +45,47 @@ class _QueueCollector(Collector):
         yield findings
 
 
+@dataclass(frozen=True)
+class BillingSnapshot:
+    """Revenue-cycle figures read from the database at scrape time."""
+
+    kpis: dict[tuple[str, str], float]  # (kpi, payer or "all") -> value, trailing window
+    window_days: int
+    open_denials: dict[tuple[str, str], int]  # (category, payer) -> open entries
+    open_underpayments: int
+    unmatched_payments: int
+
+
+class _BillingCollector(Collector):
+    def __init__(self, read: Callable[[], BillingSnapshot]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._read()
+        kpis = GaugeMetricFamily(
+            "claimbridge_kpi",
+            f"Revenue-cycle KPIs over the last {snap.window_days} days (ratios 0-1, days, dollars)",
+            labels=["kpi", "payer"],
+        )
+        for (kpi, payer), value in sorted(snap.kpis.items()):
+            kpis.add_metric([kpi, payer], value)
+        yield kpis
+        denials = GaugeMetricFamily(
+            "claimbridge_denials_open", "Open denial-queue entries", labels=["category", "payer"]
+        )
+        for (category, payer), n in sorted(snap.open_denials.items()):
+            denials.add_metric([category, payer], n)
+        yield denials
+        yield GaugeMetricFamily(
+            "claimbridge_underpayment_alerts_open", "Open underpayment alerts", value=snap.open_underpayments
+        )
+        yield GaugeMetricFamily(
+            "claimbridge_unmatched_claim_payments",
+            "835 claim payments matching no claim",
+            value=snap.unmatched_payments,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -71,6 +112,9 @@ class Metrics:
 
     def watch_queue(self, read: Callable[[], QueueSnapshot]) -> None:
         self.registry.register(_QueueCollector(read))
+
+    def watch_billing(self, read: Callable[[], BillingSnapshot]) -> None:
+        self.registry.register(_BillingCollector(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

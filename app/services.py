@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from app.adapters.registry import build_adapters
+from app.billing.kpis import kpi_table, kpi_values
+from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
-from app.db import claims_repo, migrate, outbox_repo, queue_repo
+from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine
 from app.db.sql import utcnow
 from app.ehr.gateway import EhrGateway
-from app.metrics import Metrics, QueueSnapshot
+from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
 from app.settings import Settings
+from app.worker.ingest import Ingester
 from app.worker.pipeline import Runtime
+from app.worker.remit import RemittancePoster
 from app.worker.runner import Worker
+from app.worker.submit import Submitter
 
 
 @dataclass
@@ -28,6 +33,28 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
     ehr: EhrGateway | None = None  # calls to registered EHRs; created on first use
+    clearing: ClearinghouseConfig | None = None  # config/clearinghouse.yaml, read at start-up
+
+    def clearinghouse(self) -> ClearinghouseConfig:
+        if self.clearing is None:
+            self.clearing = load_clearinghouse(self.settings.config_dir)
+        return self.clearing
+
+    def submitter(self) -> Submitter:
+        """The batch submitter (ready claims → one 837P) of the worker and ``claimbridge x12 submit``."""
+        return Submitter(
+            engine=self.engine,
+            clearing=self.clearinghouse(),
+            payers=self.config.payers,
+            settings=self.settings.clearinghouse,
+            clock=self.clock,
+            destination=self.runtime().clearinghouse_destination,
+        )
+
+    def ingester(self) -> Ingester:
+        """The inbound X12 ingester of the worker's poller and ``claimbridge x12 ingest``."""
+        poster = RemittancePoster(payers=self.config.payers, clearing=self.clearinghouse())
+        return Ingester(engine=self.engine, poster=poster, writeback_for=self.runtime().writeback_for, clock=self.clock)
 
     def runtime(self) -> Runtime:
         return Runtime(
@@ -44,6 +71,9 @@ class Services:
 
         return build_worker(self, worker_id=worker_id)
 
+    def billing_snapshot(self) -> BillingSnapshot:
+        return billing_snapshot_of(self.engine, today=self.clock().date())
+
     def queue_snapshot(self) -> QueueSnapshot:
         with self.engine.connect() as conn:
             stats = queue_repo.queue_stats(conn)
@@ -53,13 +83,33 @@ class Services:
         return QueueSnapshot(stats.pending, stats.dead, max(age, 0.0), outbox.get("pending", 0), findings)
 
 
+KPI_WINDOW_DAYS = 30
+
+
+def billing_snapshot_of(engine: Engine, *, today: date) -> BillingSnapshot:
+    """KPIs of the last :data:`KPI_WINDOW_DAYS` days (all payers and each payer) and open work queues."""
+    with engine.connect() as conn:
+        book = billing_views.revenue_book(conn)
+        counts = billing_views.billing_counts(conn)
+    start = today - timedelta(days=KPI_WINDOW_DAYS - 1)
+    kpis: dict[tuple[str, str], float] = {}
+    for row in kpi_table(book, periods=[(start, today)], as_of=today):
+        for name, value in kpi_values(row).items():
+            kpis[(name, row.payer_id or "all")] = value
+    return BillingSnapshot(
+        kpis, KPI_WINDOW_DAYS, counts["denials"], counts["underpayments"], counts["unmatched_payments"]
+    )
+
+
 def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     """Engine, migrations (to head), configuration files, metrics; fails loudly on any problem."""
     config = load_config(settings.config_dir, refdata_dirs=[settings.refdata_dir])
+    clearing = load_clearinghouse(settings.config_dir)
     build_adapters(settings)  # unknown adapter names fail at start-up, not at first delivery
     engine = make_engine(settings.database_url)
     if upgrade:
         migrate.upgrade(engine)
-    services = Services(settings=settings, engine=engine, config=config)
+    services = Services(settings=settings, engine=engine, config=config, clearing=clearing)
     services.metrics.watch_queue(services.queue_snapshot)
+    services.metrics.watch_billing(services.billing_snapshot)
     return services

@@ -51,15 +51,62 @@ class WorkerSettings(_Section):
     batch_size: int = Field(20, ge=1)
 
 
+class DestinationPolicy(_Section):
+    """Retry and circuit-breaker policy of one outbox destination (``clearinghouse``, ``ehr:<name>`` ...)."""
+
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_seconds: float = Field(1.0, gt=0)
+    backoff_cap_seconds: float = Field(600.0, gt=0)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown_seconds: float = Field(30.0, ge=0)
+
+
 class OutboxSettings(_Section):
     max_attempts: int = Field(8, ge=1)
     backoff_cap_seconds: float = Field(600.0, gt=0)
+    #: Per-destination policies; a destination not listed uses ``max_attempts`` / ``backoff_cap_seconds``.
+    destinations: dict[str, DestinationPolicy] = {}
+
+    def policy_for(self, destination: str) -> DestinationPolicy:
+        default = DestinationPolicy(max_attempts=self.max_attempts, backoff_cap_seconds=self.backoff_cap_seconds)
+        return self.destinations.get(destination, default)
 
 
 class AdapterSettings(_Section):
     writeback: str = "folder"
     clearinghouse: str = "folder"
     out_dir: Path = Path("var/out")
+
+
+class ClearinghouseApiSettings(_Section):
+    """The HTTP clearinghouse API (``adapters.clearinghouse: http``): OAuth2 client credentials."""
+
+    base_url: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    scope: str = ""
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    submit_path: str = "/claims"
+    responses_path: str = "/responses"
+    timeout_seconds: float = Field(30.0, gt=0)
+
+
+class ClearinghouseSettings(_Section):
+    """Batch submission of ready claims (837P) and pick-up of responses (999/277CA/835)."""
+
+    #: How often the worker submits the claims that became ready (0: only ``claimbridge x12 submit``).
+    submit_interval_seconds: float = Field(300.0, ge=0)
+    #: A claim is submitted once it has been ready this long (lets same-day corrections land first).
+    hold_seconds: float = Field(0.0, ge=0)
+    max_claims_per_file: int = Field(5000, ge=1)
+    #: How often the worker picks up response files (0: only ``claimbridge x12 ingest``).
+    poll_interval_seconds: float = Field(60.0, ge=0)
+    #: Folder transport: 837P files go to ``outbox_dir``, responses are read from ``inbox_dir``
+    #: (defaults: ``<adapters.out_dir>/clearinghouse/837p`` and ``.../inbox``).
+    outbox_dir: Path | None = None
+    inbox_dir: Path | None = None
+    api: ClearinghouseApiSettings = ClearinghouseApiSettings()
 
 
 class EhrSettings(_Section):
@@ -95,6 +142,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = OutboxSettings()
     adapters: AdapterSettings = AdapterSettings()
     ehr: EhrSettings = EhrSettings()
+    clearinghouse: ClearinghouseSettings = ClearinghouseSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -114,7 +162,18 @@ class Settings(BaseSettings):
         token = self.api.admin_token.get_secret_value().strip().lower()
         if self.env == "production" and token in PLACEHOLDER_SECRETS:
             raise ValueError("api.admin_token is a placeholder; set CLAIMBRIDGE_API__ADMIN_TOKEN in production")
+        secret = self.clearinghouse.api.client_secret.get_secret_value().strip().lower()
+        if self.env == "production" and self.adapters.clearinghouse == "http" and secret in PLACEHOLDER_SECRETS:
+            raise ValueError("clearinghouse.api.client_secret is a placeholder; set it in production")
         return self
+
+    @property
+    def clearinghouse_outbox_dir(self) -> Path:
+        return self.clearinghouse.outbox_dir or self.adapters.out_dir / "clearinghouse" / "837p"
+
+    @property
+    def clearinghouse_inbox_dir(self) -> Path:
+        return self.clearinghouse.inbox_dir or self.adapters.out_dir / "clearinghouse" / "inbox"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,7 +1,7 @@
 """The adapter port and its error tree.
 
 DeliveryError
- ├── TemporaryDeliveryError   retried with backoff; counts toward the destination's circuit breaker
+ ├── TemporaryDeliveryError   retried with backoff (at least ``retry_after``); counts toward the breaker
  └── FatalDeliveryError       the delivery is dead; an operator fixes and replays it
 """
 
@@ -15,7 +15,9 @@ class DeliveryError(Exception):
 
 
 class TemporaryDeliveryError(DeliveryError):
-    pass
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the receiver asked us to wait (Retry-After)
 
 
 class FatalDeliveryError(DeliveryError):

@@ -1,4 +1,5 @@
-"""The EHR write-back adapter: outbox ``task`` payloads become FHIR Tasks on a registered EHR.
+"""The EHR write-back adapter: outbox ``task`` payloads become FHIR Tasks on a registered EHR, and
+``claim-response`` payloads (999 / 277CA / 835 answers) ClaimResponses, created once.
 
 Idempotent on the Task's identifier (``urn:claimbridge:task|<claim id>``): a conditional create
 (``If-None-Exist``) makes the Task once; when it exists already with other content (a new claim
@@ -17,6 +18,7 @@ EHR refuses (4xx), an unknown EHR or a payload of another kind -> :class:`FatalD
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
@@ -40,13 +42,14 @@ class EhrWritebackAdapter:
         self._gateway = gateway
 
     def deliver(self, *, kind: str, key: str, payload: dict[str, Any]) -> None:
-        if kind != "task":
-            raise FatalDeliveryError(f"the ehr adapter writes Tasks, not {kind!r} deliveries")
+        writer = WRITERS.get(kind)
+        if writer is None:
+            raise FatalDeliveryError(f"the ehr adapter writes Tasks and ClaimResponses, not {kind!r} deliveries")
         if self._gateway is None or not self.ehr_name:
             raise FatalDeliveryError(f"{self.name}: no EHR to write to (set ehr.writeback_ehr)")
         ehr = self.ehr_name
         try:
-            self._gateway.call(ehr, lambda connection: write_task(connection.writer, payload))
+            self._gateway.call(ehr, lambda connection: writer(connection.writer, payload))
         except (TemporaryFhirError, VersionConflict) as exc:
             raise TemporaryDeliveryError(f"{ehr}: {exc}") from exc
         except (FatalFhirError, FatalJobError) as exc:
@@ -64,6 +67,18 @@ async def write_task(client: FhirClient, task: dict[str, Any]) -> str:
     merged = {**task, **{k: existing[k] for k in KEEP_FROM_EXISTING if k in existing and k != "meta"}}
     await client.update(merged, if_match_version=result.version_id)
     return "updated"
+
+
+async def write_claim_response(client: FhirClient, response: dict[str, Any]) -> str:
+    """Create the ClaimResponse once (conditional create on its claimbridge identifier); never update it."""
+    result = await client.create_unique(response)
+    return "created" if result.created else "unchanged"
+
+
+WRITERS: dict[str, Callable[[FhirClient, dict[str, Any]], Coroutine[Any, Any, str]]] = {
+    "task": write_task,
+    "claim-response": write_claim_response,
+}
 
 
 def bind_ehr_adapters(adapters: dict[str, Adapter], gateway: EhrGateway) -> dict[str, Adapter]:

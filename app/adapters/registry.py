@@ -1,20 +1,55 @@
-"""The explicit adapter registry: destination kinds by name, checked at start-up."""
+"""The explicit adapter registries: destination kinds by name, checked at start-up.
+
+``adapters.writeback``: ``folder`` (JSON files) or ``ehr`` (FHIR write-back).
+``adapters.clearinghouse``: ``folder`` (837P files into ``clearinghouse.outbox_dir``, responses from
+``clearinghouse.inbox_dir``) or ``http`` (the clearinghouse API, OAuth2 client credentials).
+:func:`build_response_source` gives the matching source of inbound 999/277CA/835 files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from app.adapters.base import Adapter
+from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpAdapter, HttpResponseSource
 from app.adapters.ehr import EhrWritebackAdapter
 from app.adapters.folder import FolderAdapter
+from app.adapters.x12_folder import FolderResponseSource, InboundItem, X12FolderAdapter
 from app.settings import Settings
 
 AdapterFactory = Callable[[str, Settings], Adapter]
 
-ADAPTERS: dict[str, AdapterFactory] = {
-    "folder": lambda destination, settings: FolderAdapter(name=destination, out_dir=settings.adapters.out_dir),
+
+class ResponseSource(Protocol):
+    name: str
+
+    def pending(self) -> list[InboundItem]:
+        """Inbound files waiting to be ingested."""
+
+    def finish(self, item: InboundItem) -> None:
+        """Called once ``item`` is stored: it is not offered again."""
+
+
+def _folder(destination: str, settings: Settings) -> Adapter:
+    return FolderAdapter(name=destination, out_dir=settings.adapters.out_dir)
+
+
+def _x12_folder(destination: str, settings: Settings) -> Adapter:
+    fallback = FolderAdapter(name=destination, out_dir=settings.adapters.out_dir)
+    return X12FolderAdapter(name=destination, outbox_dir=settings.clearinghouse_outbox_dir, fallback=fallback)
+
+
+def _http(destination: str, settings: Settings) -> Adapter:
+    return ClearinghouseHttpAdapter(name=destination, api=ClearinghouseApi(settings.clearinghouse.api))
+
+
+WRITEBACK_ADAPTERS: dict[str, AdapterFactory] = {
+    "folder": _folder,
     "ehr": lambda destination, settings: EhrWritebackAdapter(name=destination, ehr_name=settings.ehr.writeback_ehr),
 }
+CLEARINGHOUSE_ADAPTERS: dict[str, AdapterFactory] = {"folder": _x12_folder, "http": _http}
+ADAPTERS = {"writeback": WRITEBACK_ADAPTERS, "clearinghouse": CLEARINGHOUSE_ADAPTERS}
 
 
 class UnknownAdapter(ValueError):
@@ -26,9 +61,20 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     chosen = {"writeback": settings.adapters.writeback, "clearinghouse": settings.adapters.clearinghouse}
     out: dict[str, Adapter] = {}
     for destination, kind in chosen.items():
-        factory = ADAPTERS.get(kind)
+        factory = ADAPTERS[destination].get(kind)
         if factory is None:
-            known = ", ".join(sorted(ADAPTERS))
+            known = ", ".join(sorted(ADAPTERS[destination]))
             raise UnknownAdapter(f"adapters.{destination}: unknown adapter {kind!r} (known: {known})")
-        out[destination] = factory(destination, settings)
+        try:
+            out[destination] = factory(destination, settings)
+        except ValueError as exc:
+            raise UnknownAdapter(f"adapters.{destination}: {exc}") from exc
     return out
+
+
+def build_response_source(settings: Settings, adapters: dict[str, Adapter]) -> ResponseSource:
+    """Where response files come from: the API of the ``http`` adapter, else the inbox folder."""
+    adapter = adapters.get("clearinghouse")
+    if isinstance(adapter, ClearinghouseHttpAdapter):
+        return HttpResponseSource(adapter.api)
+    return FolderResponseSource(settings.clearinghouse_inbox_dir)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
-from app.db import claims_repo, outbox_repo, queue_repo, subscriptions_repo
+from app.db import claims_repo, queue_repo, subscriptions_repo
 from app.db.sql import iso
 from app.services import Services
 
@@ -90,22 +90,10 @@ async def override_finding(
     services = _services(request)
 
     def run() -> dict[str, Any] | None:
-        now = services.clock()
-        with services.engine.begin() as conn:
-            before = claims_repo.claim_status(conn, claim_id)
-            claim = claims_repo.override_finding(
-                conn, claim_id=claim_id, finding_id=finding_id, by=user, reason=body.reason, now=now
+        with services.engine.begin() as conn:  # a claim left with no open error becomes ready for the submitter
+            return claims_repo.override_finding(
+                conn, claim_id=claim_id, finding_id=finding_id, by=user, reason=body.reason, now=services.clock()
             )
-            if claim is not None and before == "held" and claim["status"] == "ready":
-                outbox_repo.enqueue(
-                    conn,
-                    destination="clearinghouse",
-                    kind="claim",
-                    key=f"{claim_id}/{claim['version']}",
-                    payload={"claim_id": claim_id, "version": claim["version"], "claim": claim["claim"]},
-                    now=now,
-                )
-            return claim
 
     claim = await to_thread.run_sync(run)
     if claim is None:

@@ -115,7 +115,7 @@ async def receive(
         log.error("notification.store_failed", subscription=sub.id, error=type(exc).__name__)
         raise OutcomeError(503, "could not store the notification; retry later", headers={"Retry-After": "1"}) from exc
     services.metrics.notifications.labels(type=note.kind).inc()
-    log.info(
+    log.debug(  # per-notification detail; counts are in /metrics
         "notification.received",
         subscription=sub.id,
         kind=note.kind,

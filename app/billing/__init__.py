@@ -1,11 +1,14 @@
 """Billing after the scrubber: 837P submission planning, inbound X12 summaries, denials, underpayment, KPIs.
 
 Owns what happens to a claim once it is checked: which claims go into an 837P and in which order
-(:mod:`submission`), interchange control numbers kept in a state file (:mod:`control_file`, the
-only module here that does I/O), readable summaries of 999/277CA/835 (:mod:`summary`), denial
-decisions and the denial queue (:mod:`denials`), underpayment alerts (:mod:`underpayment`), and the
-revenue-cycle KPIs over plain records (:mod:`records`, :mod:`kpis`). No database access: callers
-(the CLI today, the service in phase 2) load the inputs and store the results.
+(:mod:`submission`; a stored claim's 837P input in :mod:`batch`), interchange control numbers kept in
+a state file for the offline ``x12 build`` (:mod:`control_file`, the only module here that does
+I/O; the service uses a database sequence), readable summaries of 999/277CA/835 (:mod:`summary`),
+what each answer does to a claim (:mod:`answers`: status transitions, ClaimResponse references,
+row values), denial decisions and the denial queue (:mod:`denials`), underpayment alerts
+(:mod:`underpayment`), and the revenue-cycle KPIs over plain records (:mod:`records`, :mod:`kpis`).
+No database access: the service (:mod:`app.worker.submit`, :mod:`app.worker.ingest`) and the CLI load
+the inputs and store the results.
 
 Public API::
 
@@ -22,6 +25,8 @@ Public API::
     adjudication_from_835(claim_payment, *, claim_id, adjudicated_on) -> Adjudication
     compute_kpis(book, *, start, end, as_of=None, payer_id=None) -> Kpis
     kpi_table(book, *, periods, by_payer=True, as_of=None) -> list[Kpis]
+    kpi_values(kpis) -> dict[str, float]                                # headline figures (gauges)
+    prepare_claim(candidate, *, payers) -> Prepared | Refused           # app.billing.batch
 """
 
 from __future__ import annotations

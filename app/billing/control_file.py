@@ -4,8 +4,9 @@
 locks the file, reads the last ISA13 used (one integer; a missing or empty file means none yet),
 writes the next one back atomically and returns it. Successive runs, and concurrent ones on the same
 machine, therefore get unique, increasing numbers. Numbers are consumed when the writer asks for one,
-so a run that fails afterwards leaves a gap, never a reuse. Phase 2 replaces this with a database
-sequence; this file is for ``claimbridge x12 build`` and the folder adapter.
+so a run that fails afterwards leaves a gap, never a reuse. This file serves the offline
+``claimbridge x12 build``; the service's submitter uses the database sequence
+(:func:`app.db.billing_repo.next_control_number`).
 """
 
 from __future__ import annotations

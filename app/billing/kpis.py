@@ -251,3 +251,23 @@ def kpi_table(
         for start, end in periods
         for payer in payers
     ]
+
+
+def kpi_values(kpis: Kpis) -> dict[str, float]:
+    """The headline figures of one :class:`Kpis` as plain numbers (gauges); undefined ratios left out."""
+    s, d, r, c = kpis.submission, kpis.denials, kpis.receivables, kpis.collections
+    values: dict[str, float | Decimal | int | None] = {
+        "claims_submitted": s.claims_submitted,
+        "clean_claim_rate": s.clean_claim_rate,
+        "days_to_submit": s.days_to_submit,
+        "claims_adjudicated": d.claims_adjudicated,
+        "claims_denied": d.claims_denied,
+        "denial_rate": d.denial_rate,
+        "denial_rate_amount": d.denial_rate_amount,
+        "open_ar": r.open_ar,
+        "days_in_ar": r.days_in_ar,
+        "ar_over_120_rate": r.ar_over_120_rate,
+        "payments": c.payments,
+        "net_collection_rate": c.net_collection_rate,
+    }
+    return {name: float(v) for name, v in values.items() if v is not None}

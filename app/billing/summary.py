@@ -126,7 +126,8 @@ def _summarize_277(ack: Ack277) -> Json:
     }
 
 
-def _claim_835(c: ClaimPayment) -> Json:
+def summarize_claim_payment(c: ClaimPayment) -> Json:
+    """One 835 claim payment: amounts, adjustments with categories, lines, the denial decision, problems."""
     decision = classify_claim_payment(c)
     return {
         "patient_control_number": c.patient_control_number,
@@ -177,7 +178,7 @@ def _summarize_835(remit: Remittance835) -> Json:
                     "date": h.payment_date.isoformat() if h.payment_date else None,
                     "trace_number": h.trace_number,
                 },
-                "claims": [_claim_835(c) for c in t.claims],
+                "claims": [summarize_claim_payment(c) for c in t.claims],
             }
         )
     claims = remit.claims

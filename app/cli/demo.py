@@ -148,7 +148,14 @@ def run_demo(*, settings: Settings, port: int, examples: Path, exit_when_done: b
     try:
         post_all(base, secret, bundles, first=first)
         wait_for_drain(services)
+        submitted = services.submitter().submit()  # the worker would do this on its schedule
+        wait_for_drain(services)  # delivers the 837P through the clearinghouse adapter
         print_summary(services)
+        if submitted.file_name:
+            console.print(
+                f"837P batch {submitted.file_name}: {len(submitted.submitted)} claim(s) submitted, "
+                f"{len(submitted.held)} refused by the X12 builder"
+            )
         if exit_when_done:
             return
         console.print(
@@ -204,9 +211,11 @@ def print_summary(services: Services) -> None:
     for c in claims:
         by_payer.setdefault(c["payer"] or "-", Counter())[c["status"]] += 1
         categories.update((f["category"], f["severity"]) for f in c["findings"])
-    table = Table("payer", "claims", "ready", "held", title="Claims by payer")
+    table = Table("payer", "claims", "submitted", "ready", "held", title="Claims by payer")
     for payer, counts in sorted(by_payer.items()):
-        table.add_row(payer, str(sum(counts.values())), str(counts["ready"]), str(counts["held"]))
+        table.add_row(
+            payer, str(sum(counts.values())), str(counts["submitted"]), str(counts["ready"]), str(counts["held"])
+        )
     console.print(table)
     findings = Table("category", "errors", "warnings", "info", title="Findings by category")
     for cat in sorted({c for c, _ in categories}):

@@ -1,4 +1,4 @@
-"""``claimbridge x12 build|read``: write an 837P from a Bundle; read a 999, 277CA or 835.
+"""``claimbridge x12 build|read|submit|ingest``: 837P files out, 999 / 277CA / 835 in.
 
 ``build`` runs the same mapping and rules as ``claimbridge check``, writes one streamed 837P of the
 claims without ``error`` findings (earliest timely-filing deadline first) and lists the claims it
@@ -8,6 +8,11 @@ one line when the input, the configuration or the state file cannot be used.
 
 ``read`` prints a summary (or ``--json``) of an inbound file, including everything the reader could
 not understand. Exit 0 when something was read, 2 when nothing readable was found.
+
+``submit`` and ``ingest`` work on the service's database (settings as for ``serve``): ``submit`` runs
+the worker's batch submitter now (the ready claims → one 837P, recorded, queued and, unless
+``--no-deliver``, delivered at once); ``ingest FILE...`` stores and applies response files exactly
+as the worker's inbox poller does (the same file twice changes nothing). Both exit 0 when they ran.
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ from typing import Annotated, Any
 
 import typer
 
+from app.adapters.registry import build_adapters
 from app.billing.control_file import ControlNumberError, FileControlNumbers
 from app.billing.submission import LeftOut, SubmissionPlan, plan_submission, refused_by_writer
 from app.billing.summary import summarize_x12
 from app.cli.check import read_bundle
-from app.cli.common import CliError, get_settings, handles_errors, print_json
+from app.cli.common import CliError, get_settings, handles_errors, print_json, services_from_env
 from app.config.clearinghouse import load_clearinghouse
 from app.config.loader import load_config
+from app.db.outbox_repo import Delivery
 from app.domain.context import build_contexts
 from app.evaluate import check_resources
+from app.worker.outbox import OutboxDispatcher
+from app.worker.policy import RetryPolicy
 from app.x12 import WriteSummary, read_x12, write_837p
 
-x12_app = typer.Typer(help="X12 files: build an 837P from a Bundle; read a 999, 277CA or 835.", no_args_is_help=True)
+x12_app = typer.Typer(
+    help="X12 files: build or submit 837Ps; read or ingest 999, 277CA and 835 responses.", no_args_is_help=True
+)
 
 
 @dataclass(frozen=True)
@@ -207,3 +218,98 @@ def read_command(
         print_summary(summary)
     if not summary["readable"]:
         raise CliError(f"{file}: nothing readable as a 999, 277CA or 835")
+
+
+def deliver_now(services: Any, delivery: Delivery) -> str:
+    """Deliver the batch's outbox row through the clearinghouse adapter (the worker retries a failure)."""
+    adapter = build_adapters(services.settings)["clearinghouse"]
+    settings = services.settings.outbox
+    dispatcher = OutboxDispatcher(
+        engine=services.engine,
+        adapters={delivery.destination: adapter},
+        policy=RetryPolicy(settings.max_attempts, 1.0, settings.backoff_cap_seconds),
+        metrics=services.metrics,
+        clock=services.clock,
+        settings=settings,
+    )
+    dispatcher.deliver(delivery)
+    return dispatcher.last_result
+
+
+@x12_app.command("submit")
+@handles_errors
+def submit_command(
+    config: Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")] = None,
+    deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="Deliver the file now")] = True,
+    json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Submit the ready claims now: one 837P, earliest filing deadline first."""
+    with services_from_env(config) as services:
+        result = services.submitter().submit()
+        delivered = deliver_now(services, result.delivery) if deliver and result.delivery else "queued"
+    out = {
+        "batch": result.batch_id,
+        "interchange_control_number": result.interchange_control_number,
+        "file_name": result.file_name,
+        "delivery": delivered if result.delivery else None,
+        "submitted": [{"claim": c, "patient_control_number": p} for c, p in result.submitted],
+        "held": [{"claim": c, "reasons": list(r)} for c, r in result.held],
+    }
+    if json:
+        print_json(out)
+        return
+    if result.batch_id is None:
+        typer.echo("no claim is ready to submit")
+    else:
+        typer.echo(
+            f"batch {result.batch_id}: {len(result.submitted)} claim(s) in {result.file_name} "
+            f"(ISA13 {result.interchange_control_number}), {delivered}"
+        )
+        for claim, pcn in result.submitted:
+            typer.echo(f"  {claim}  CLM01 {pcn}")
+    for claim, reasons in result.held:
+        typer.echo(f"held {claim}: " + "; ".join(reasons))
+
+
+@x12_app.command("ingest")
+@handles_errors
+def ingest_command(
+    files: Annotated[list[Path], typer.Argument(help="999, 277CA or 835 files")],
+    config: Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+) -> None:
+    """Store and apply response files: claim statuses, ClaimResponses, payments, denials, underpayments."""
+    contents = [(f.name, read_bytes(f)) for f in files]
+    with services_from_env(config) as services:
+        ingester = services.ingester()
+        results = [ingester.ingest(raw, name=name, source="cli") for name, raw in contents]
+    rows = [
+        {
+            "file": name,
+            "file_id": r.file_id,
+            "kind": r.kind,
+            "duplicate": r.duplicate,
+            "matched": r.matched,
+            "unmatched": r.unmatched,
+            "parse_issues": r.parse_issues,
+        }
+        for (name, _), r in zip(contents, results, strict=True)
+    ]
+    if json:
+        print_json(rows)
+        return
+    for row in rows:
+        state = "already ingested, nothing changed" if row["duplicate"] else f"{row['matched']} claim answer(s)"
+        typer.echo(
+            f"{row['file']}: {row['kind']}, {state}, {len(row['unmatched'])} unmatched, "
+            f"{row['parse_issues']} parse issue(s)"
+        )
+        for item in row["unmatched"]:
+            typer.echo("  unmatched " + " ".join(f"{k}={v}" for k, v in item.items()))
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from exc

@@ -245,3 +245,9 @@ def override_finding(
     if open_errors == 0 and claim_status(conn, claim_id) == "held":
         set_status(conn, claim_id, "ready", now=now)
     return get_claim(conn, claim_id)
+
+
+def add_findings(conn: Connection, *, claim_id: str, version: int, findings: list[Finding]) -> None:
+    """Findings raised after the claim version was stored (e.g. the X12 builder's refusal)."""
+    if findings:
+        conn.execute(_INSERT_FINDING, [_finding_row(claim_id, version, f) for f in findings])

@@ -8,6 +8,16 @@
 - ``outbox``        side effects (write-back, clearinghouse) written in the same transaction as the claim.
 - ``ehr``           registered EHRs: base URL, how to authenticate, what the server supports.
 - ``subscription_gap``  missed events and silences found per subscription, and when they were repaired.
+
+Clearinghouse (money is integer cents; ``claim_id`` is NULL where an answer matched no claim of ours):
+
+- ``x12_control_number``  named counters (ISA13), incremented in the submitting transaction.
+- ``submission_batch`` / ``claim_submission``  each 837P interchange and the claims (CLM01, ST02) in it.
+- ``inbound_file``  every 999 / 277CA / 835 received, by content hash (idempotent), with its parse issues.
+- ``ack_999`` / ``ack_277ca``  per-transaction and per-claim acknowledgements.
+- ``remittance`` / ``claim_payment`` / ``payment_posting``  835 payments, claim adjudications, money posted.
+- ``claim_response``  the ClaimResponse made from each answer (also written back to the EHR).
+- ``denial_queue_entry`` / ``underpayment_alert``  work queues derived from 835 claim payments.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -114,6 +124,8 @@ class Claim(SQLModel, table=True):
     filing_deadline: date | None = None
     created_at: datetime
     updated_at: datetime
+    patient_control_number: str | None = Field(default=None, max_length=20, unique=True, index=True)  # CLM01
+    encounter_closed_at: datetime | None = None
 
 
 class ClaimVersion(SQLModel, table=True):
@@ -195,3 +207,191 @@ class SubscriptionGap(SQLModel, table=True):
     repaired_at: datetime | None = None
     attempts: int = 0
     detail: str | None = Field(default=None, max_length=500)
+
+
+def cents_col(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(BigInteger, nullable=nullable))
+
+
+class X12ControlNumber(SQLModel, table=True):
+    __tablename__ = "x12_control_number"
+
+    name: str = Field(primary_key=True, max_length=40)
+    last_value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class SubmissionBatch(SQLModel, table=True):
+    __tablename__ = "submission_batch"
+
+    id: int | None = Field(default=None, primary_key=True)
+    interchange_control_number: int = Field(unique=True, index=True)
+    file_name: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    destination: str = Field(max_length=50)
+    claim_count: int
+    line_count: int
+    total_charge_cents: int = cents_col(nullable=False)
+    transactions: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))  # ST02 -> CLM01s
+    created_at: datetime
+
+
+class ClaimSubmission(SQLModel, table=True):
+    __tablename__ = "claim_submission"
+    __table_args__ = (UniqueConstraint("batch_id", "claim_id", name="uq_claim_submission"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="submission_batch.id", index=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    claim_version: int
+    patient_control_number: str = Field(max_length=20, index=True)
+    transaction_control_number: str = Field(max_length=9)
+    charge_cents: int = cents_col(nullable=False)
+    service_date: date | None = None
+    ack_999: str | None = Field(default=None, max_length=20)  # accepted | rejected
+    ack_999_at: datetime | None = None
+    ack_277ca: str | None = Field(default=None, max_length=20)  # accepted | rejected | other
+    ack_277ca_at: datetime | None = None
+    submitted_at: datetime
+
+
+class InboundFile(SQLModel, table=True):
+    __tablename__ = "inbound_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=300)
+    source: str = Field(max_length=30)  # cli | folder | http
+    kind: str = Field(max_length=20)  # 999 | 277CA | 835 | unsupported
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    parse_issues: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    outcome: dict[str, Any] | None = json_col()  # matched / unmatched counts
+    received_at: datetime
+
+
+class Ack999(SQLModel, table=True):
+    __tablename__ = "ack_999"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="inbound_file.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="submission_batch.id", index=True)
+    group_control_number: str = Field(max_length=9)
+    transaction_control_number: str = Field(max_length=9)
+    status: str | None = Field(default=None, max_length=2)
+    accepted: bool
+    errors: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime
+
+
+class Ack277ca(SQLModel, table=True):
+    __tablename__ = "ack_277ca"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="inbound_file.id", index=True)
+    claim_id: str | None = Field(default=None, foreign_key="claim.id", max_length=64, index=True)
+    patient_control_number: str = Field(max_length=40)
+    payer_claim_control_number: str = Field(default="", max_length=50)
+    disposition: str = Field(max_length=20)
+    statuses: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime
+
+
+class Remittance(SQLModel, table=True):
+    __tablename__ = "remittance"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="inbound_file.id", index=True)
+    transaction_control_number: str = Field(max_length=9)
+    payer_id: str = Field(default="", max_length=80)
+    payer_name: str = Field(default="", max_length=100)
+    payment_cents: int | None = cents_col()
+    payment_method: str = Field(default="", max_length=3)
+    payment_date: date | None = None
+    trace_number: str = Field(default="", max_length=50)
+    reconciliation: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # PaymentReconciliation
+    created_at: datetime
+
+
+class ClaimPaymentRow(SQLModel, table=True):
+    __tablename__ = "claim_payment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    remittance_id: int = Field(foreign_key="remittance.id", index=True)
+    claim_id: str | None = Field(default=None, foreign_key="claim.id", max_length=64, index=True)
+    patient_control_number: str = Field(max_length=40, index=True)
+    payer_id: str = Field(default="", max_length=80)
+    status: str = Field(max_length=3)  # CLP02
+    charge_cents: int | None = cents_col()
+    paid_cents: int | None = cents_col()
+    patient_responsibility_cents: int | None = cents_col()
+    contractual_cents: int = cents_col(nullable=False)
+    denied: bool = False
+    denied_cents: int = cents_col(nullable=False)
+    denial_categories: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    payer_claim_control_number: str = Field(default="", max_length=50)
+    detail: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # lines, adjustments, problems
+    adjudicated_on: date
+    created_at: datetime
+
+
+class PaymentPosting(SQLModel, table=True):
+    __tablename__ = "payment_posting"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_payment_id: int = Field(foreign_key="claim_payment.id", unique=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    amount_cents: int = cents_col(nullable=False)
+    posted_on: date
+    created_at: datetime
+
+
+class ClaimResponseRow(SQLModel, table=True):
+    __tablename__ = "claim_response"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    file_id: int = Field(foreign_key="inbound_file.id", index=True)
+    source: str = Field(max_length=10)  # 999 | 277CA | 835
+    outcome: str = Field(max_length=20)
+    resource: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime
+
+
+class DenialQueueEntry(SQLModel, table=True):
+    __tablename__ = "denial_queue_entry"
+    __table_args__ = (Index("ix_denial_category_payer", "category", "payer_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_payment_id: int = Field(foreign_key="claim_payment.id", index=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    patient_control_number: str = Field(max_length=40)
+    payer_id: str = Field(max_length=80)
+    category: str = Field(max_length=40)
+    carcs: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    remark_codes: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    amount_cents: int = cents_col(nullable=False)
+    lines: list[int | None] = Field(sa_column=Column(JSONType, nullable=False))
+    whole_claim: bool
+    scrubbing: str = Field(max_length=20)  # flagged | passed | not-covered
+    expected_by: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    findings: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    documentation: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    status: str = Field(default="open", max_length=20)
+    created_at: datetime
+
+
+class UnderpaymentAlert(SQLModel, table=True):
+    __tablename__ = "underpayment_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_payment_id: int = Field(foreign_key="claim_payment.id", index=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    payer_id: str = Field(max_length=80, index=True)
+    line: int
+    procedure: str = Field(max_length=10)
+    modifiers: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    expected_cents: int = cents_col(nullable=False)
+    actual_cents: int = cents_col(nullable=False)
+    shortfall_cents: int = cents_col(nullable=False)
+    basis: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    status: str = Field(default="open", max_length=20)
+    created_at: datetime

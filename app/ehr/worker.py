@@ -8,7 +8,9 @@ database transaction:
   (:func:`~app.worker.pipeline.process_job`) with its result, or fails with the fetch's error
   (temporary: the worker's backoff; fatal, e.g. a 401 after re-authorization: dead letter);
 - a temporary error that carried ``Retry-After`` defers the job's next attempt at least that long;
-- every ``ehr.sweep_interval_seconds`` the subscription sweep (:class:`~app.ehr.recovery.Sweeper`).
+- every ``ehr.sweep_interval_seconds`` the subscription sweep (:class:`~app.ehr.recovery.Sweeper`);
+- the clearinghouse duties on their own periods (:class:`~app.worker.clearinghouse.ClearinghouseCycle`):
+  batch submission of ready claims (837P) and pick-up of 999/277CA/835 responses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from app.adapters.ehr import bind_ehr_adapters
-from app.adapters.registry import build_adapters
+from app.adapters.registry import build_adapters, build_response_source
 from app.db import ehr_repo
 from app.db.queue_repo import ClaimedJob
 from app.ehr.gateway import EhrGateway
@@ -27,6 +29,7 @@ from app.ehr.prefetch import Outcome, prefetch_batch
 from app.ehr.recovery import Sweeper
 from app.fhir.errors import FhirError
 from app.logging import get_logger
+from app.worker.clearinghouse import ClearinghouseCycle
 from app.worker.errors import is_temporary
 from app.worker.outbox import OutboxDispatcher
 from app.worker.policy import RetryPolicy
@@ -42,6 +45,7 @@ log = get_logger("claimbridge.worker")
 class EhrWorker(Worker):
     gateway: EhrGateway | None = None
     sweeper: Sweeper | None = None
+    clearinghouse: ClearinghouseCycle | None = None
 
     def run_once(self) -> int:
         swept = self.sweeper.run_if_due() if self.sweeper else 0
@@ -49,8 +53,9 @@ class EhrWorker(Worker):
         outcomes = self.prepare(jobs)
         for job in jobs:
             self.run_prepared(job, outcomes.get(job.id))
+        billed = self.clearinghouse.run_if_due() if self.clearinghouse else 0
         delivered = self.outbox.run_once() if self.outbox else 0
-        return len(jobs) + delivered + swept
+        return len(jobs) + delivered + swept + billed
 
     def prepare(self, jobs: Sequence[ClaimedJob]) -> dict[int, Outcome]:
         if not jobs or self.gateway is None:
@@ -91,14 +96,23 @@ class EhrWorker(Worker):
 
 
 def build_worker(services: Services, *, worker_id: str = "") -> EhrWorker:
-    """The worker of ``claimbridge worker``/``serve``: jobs, EHR fetches, gap sweep, outbox."""
+    """The worker of ``claimbridge worker``/``serve``: jobs, EHR fetches, gap sweep, clearinghouse, outbox."""
     settings = services.settings
     gateway = services.ehr_gateway()
+    adapters = build_adapters(settings)
     outbox = OutboxDispatcher(
         engine=services.engine,
-        adapters=bind_ehr_adapters(build_adapters(settings), gateway),
+        adapters=bind_ehr_adapters(adapters, gateway),
         policy=RetryPolicy(settings.outbox.max_attempts, 1.0, settings.outbox.backoff_cap_seconds),
         metrics=services.metrics,
+        clock=services.clock,
+        settings=settings.outbox,
+    )
+    cycle = ClearinghouseCycle(
+        submitter=services.submitter(),
+        ingester=services.ingester(),
+        source=build_response_source(settings, adapters),
+        settings=settings.clearinghouse,
         clock=services.clock,
     )
     sweeper = Sweeper(
@@ -113,4 +127,5 @@ def build_worker(services: Services, *, worker_id: str = "") -> EhrWorker:
         worker_id=worker_id,
         gateway=gateway,
         sweeper=sweeper,
+        clearinghouse=cycle,
     )

@@ -1,6 +1,10 @@
 """Outbox delivery: each row delivered on its own, with its destination's retry policy and a
 circuit breaker per destination (a failing EHR does not hold back the clearinghouse).
 
+Per-destination attempts, backoff and breaker thresholds come from ``outbox.destinations``
+(:class:`~app.settings.OutboxSettings`); a destination not listed uses ``policy`` and the default
+breaker. A temporary error's ``retry_after`` (the receiver's Retry-After) delays the next attempt.
+
 Delivery is at-least-once; adapters are idempotent on the row key.
 """
 
@@ -9,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -17,6 +21,7 @@ from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryErro
 from app.db import outbox_repo
 from app.logging import get_logger
 from app.metrics import Metrics
+from app.settings import OutboxSettings
 from app.worker.policy import CircuitBreaker, RetryPolicy
 
 log = get_logger("claimbridge.outbox")
@@ -32,6 +37,22 @@ class OutboxDispatcher:
     batch_size: int = 50
     rng: random.Random = field(default_factory=random.Random)
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    settings: OutboxSettings | None = None  # per-destination policies; None: ``policy`` everywhere
+    last_result: str = ""  # "delivered" | "failed" | "dead" (of the last delivery)
+
+    def policy_for(self, destination: str) -> RetryPolicy:
+        if self.settings is None or destination not in self.settings.destinations:
+            return self.policy
+        p = self.settings.destinations[destination]
+        return RetryPolicy(p.max_attempts, p.backoff_base_seconds, p.backoff_cap_seconds)
+
+    def breaker_for(self, destination: str) -> CircuitBreaker:
+        breaker = self.breakers.get(destination)
+        if breaker is None:
+            p = self.settings.policy_for(destination) if self.settings is not None else None
+            breaker = CircuitBreaker(p.breaker_threshold, p.breaker_cooldown_seconds) if p else CircuitBreaker()
+            self.breakers[destination] = breaker
+        return breaker
 
     def run_once(self) -> int:
         now = self.clock()
@@ -43,7 +64,7 @@ class OutboxDispatcher:
         return len(batch)
 
     def deliver(self, delivery: outbox_repo.Delivery) -> None:
-        breaker = self.breakers.setdefault(delivery.destination, CircuitBreaker())
+        breaker = self.breaker_for(delivery.destination)
         now = self.clock()
         adapter = self.adapters.get(delivery.destination)
         try:
@@ -54,12 +75,11 @@ class OutboxDispatcher:
             temporary = isinstance(exc, TemporaryDeliveryError)
             if temporary:
                 breaker.record_failure(now)
-            retry_at = (
-                self.policy.next_retry(attempts=delivery.attempts + 1, now=now, rng=self.rng) if temporary else None
-            )
+            retry_at = self.retry_at(delivery, exc, now) if temporary else None
             with self.engine.begin() as conn:
                 outbox_repo.mark_failed(conn, delivery.id, error=str(exc), retry_at=retry_at)
             self.metrics.deliveries.labels(destination=delivery.destination, result="failed").inc()
+            self.last_result = "failed" if retry_at is not None else "dead"
             log.warning(
                 "outbox.failed",
                 delivery=delivery.id,
@@ -72,3 +92,12 @@ class OutboxDispatcher:
         with self.engine.begin() as conn:
             outbox_repo.mark_delivered(conn, delivery.id, now=now)
         self.metrics.deliveries.labels(destination=delivery.destination, result="delivered").inc()
+        self.last_result = "delivered"
+
+    def retry_at(self, delivery: outbox_repo.Delivery, exc: Exception, now: datetime) -> datetime | None:
+        policy = self.policy_for(delivery.destination)
+        retry_at = policy.next_retry(attempts=delivery.attempts + 1, now=now, rng=self.rng)
+        wait = getattr(exc, "retry_after", None)
+        if retry_at is not None and wait:
+            retry_at = max(retry_at, now + timedelta(seconds=float(wait)))
+        return retry_at

@@ -6,6 +6,9 @@
     3 check    rules over the claim -> findings                               (app.evaluate, pure)
     4 persist  claim version + findings + outbox rows, then the job is done   (same transaction)
 
+A ``ready`` claim is not sent from here: the batch submitter (:mod:`app.worker.submit`) collects the
+ready claims into one 837P per run.
+
 Step 1b (:mod:`app.ehr.prefetch`) runs before the transaction: for an id-only focus, an empty
 payload or a recovered gap the worker fetches from the subscription's EHR and hands the result
 over through :class:`PreparedJobs`. A focus the EHR no longer has finishes the job as ``gone``.
@@ -37,7 +40,7 @@ from app.intake.notification import InvalidNotification, Notification, parse_not
 from app.worker.errors import FatalJobError
 from app.writeback import writeback_payload
 
-SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied"})
+SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied"})  # "rejected": fix, resubmit as new
 
 
 class PreparedJobs:
@@ -189,13 +192,5 @@ def persist(
     payload = writeback_payload(ev, version=version)
     if payload is not None:
         outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
-    if status == "ready":
-        outbox_repo.enqueue(
-            conn,
-            destination=runtime.clearinghouse_destination,
-            kind="claim",
-            key=key,
-            payload={"claim_id": ev.claim_id, "version": version, "claim": ev.claim},
-            now=now,
-        )
+    # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
     return f"{ev.claim_id}:v{version}:{status}"

@@ -57,14 +57,18 @@ async def test_a_failing_ehr_does_not_hold_back_the_clearinghouse(db_url: str, t
         first_wave = {r.id for r in outbox(flow)}
         await post_samples(flow, 20, wave=1, first=31)
         flow.worker.drain()
+        assert flow.worker.clearinghouse is not None
+        flow.worker.clearinghouse.submitter.submit()  # the periodic 837P batch, run now
+        flow.worker.drain()
         rows = outbox(flow)
         tasks = [r for r in rows if r.kind == "task"]
-        claims = [r for r in rows if r.kind == "claim"]
-        assert len(tasks) > 5 and claims
+        batches = [r for r in rows if r.kind == "837p"]
+        assert len(tasks) > 5 and len(batches) == 1
         assert {r.destination for r in tasks} == {f"ehr:{EHR_NAME}"}
-        assert all(r.status == "delivered" for r in claims)
-        files = list((tmp_path / "out" / "clearinghouse" / "claim").glob("*.json"))
-        assert len(files) == len(claims)
+        assert all(r.status == "delivered" for r in batches)
+        assert [f.name for f in (tmp_path / "out" / "clearinghouse" / "837p").iterdir()] == [
+            batches[0].payload["file_name"]
+        ]
         assert all(r.status == "pending" for r in tasks) and tasks_in_ehr(flow) == []
         assert all(r.attempts == 0 for r in tasks if r.id not in first_wave)  # skipped while the breaker is open
 

@@ -66,10 +66,9 @@ def test_sample_encounters_become_stored_valid_claims(client: TestClient, servic
         outbox = conn.execute(select(Outbox.destination, func.count()).group_by(Outbox.destination)).all()
         done = conn.execute(select(func.count()).select_from(Job).where(Job.status == "done")).scalar_one()
     assert done == len(bundles)
-    ready = sum(1 for c in claims if c["status"] == "ready")
-    assert dict(outbox).get("clearinghouse", 0) == ready
-    out = services.settings.adapters.out_dir / "clearinghouse" / "claim"
-    assert len(list(out.glob("*.json"))) == ready
+    # Ready claims wait for the periodic batch submitter (tests/clearinghouse): nothing is sent per claim.
+    assert any(c["status"] == "ready" for c in claims)
+    assert dict(outbox).get("clearinghouse", 0) == 0
 
 
 def test_redelivery_and_stale_versions_never_add_claim_versions(client: TestClient, services: Services) -> None:

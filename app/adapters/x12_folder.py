@@ -1,0 +1,89 @@
+"""The clearinghouse folder transport (embedded default): 837P files out, response files in.
+
+:class:`X12FolderAdapter` delivers outbox ``837p`` rows as ``<outbox_dir>/<file name>`` (written to a
+temporary file and renamed: a reader never sees half a file; a re-delivery rewrites the same name).
+Other kinds (legacy JSON deliveries) go to the plain :class:`~app.adapters.folder.FolderAdapter`.
+
+:class:`FolderResponseSource` lists the files dropped into ``<inbox_dir>`` (oldest name first,
+skipping hidden and partial files); once a file is ingested it moves to ``processed/``, and a file
+that could not be stored stays where it is and is tried again at the next poll.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.adapters.base import FatalDeliveryError, TemporaryDeliveryError
+from app.adapters.folder import FolderAdapter
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+SKIPPED_SUFFIXES = (".partial", ".tmp")
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class X12FolderAdapter:
+    def __init__(self, *, name: str, outbox_dir: Path, fallback: FolderAdapter) -> None:
+        self.name = name
+        self.outbox_dir = outbox_dir
+        self.fallback = fallback
+
+    def deliver(self, *, kind: str, key: str, payload: dict[str, Any]) -> None:
+        if kind != "837p":
+            self.fallback.deliver(kind=kind, key=key, payload=payload)
+            return
+        file_name, text = payload.get("file_name"), payload.get("x12")
+        if not isinstance(file_name, str) or not _SAFE_NAME.match(file_name) or not isinstance(text, str):
+            raise FatalDeliveryError(f"{key}: an 837p delivery needs a safe file_name and the x12 text")
+        try:
+            write_atomically(self.outbox_dir / file_name, text.encode("utf-8"))
+        except OSError as exc:
+            raise TemporaryDeliveryError(f"cannot write {file_name}: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    name: str
+    content: bytes
+    handle: str  # what ``finish`` needs to find the item again
+
+
+class FolderResponseSource:
+    name = "folder"
+
+    def __init__(self, inbox_dir: Path) -> None:
+        self.inbox_dir = inbox_dir
+
+    def pending(self) -> list[InboundItem]:
+        if not self.inbox_dir.is_dir():
+            return []
+        items = []
+        for path in sorted(self.inbox_dir.iterdir()):
+            if path.is_file() and not path.name.startswith(".") and not path.name.endswith(SKIPPED_SUFFIXES):
+                items.append(InboundItem(path.name, path.read_bytes(), str(path)))
+        return items
+
+    def finish(self, item: InboundItem) -> None:
+        """Move an ingested file to ``processed/`` (a name already there gets a numeric suffix)."""
+        source = Path(item.handle)
+        done = self.inbox_dir / "processed"
+        done.mkdir(parents=True, exist_ok=True)
+        target, n = done / source.name, 1
+        while target.exists():
+            target, n = done / f"{source.name}.{n}", n + 1
+        os.replace(source, target)

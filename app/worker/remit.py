@@ -1,0 +1,159 @@
+"""835 posting inside the ingest transaction: remittances, claim payments, postings, work queues.
+
+For each 835 transaction: a ``remittance`` row (BPR/TRN, and the PaymentReconciliation built once its
+claims are known); for each CLP a ``claim_payment`` row, matched to our claim by CLM01 or stored
+unmatched (``claim_id`` NULL, listed by the API) — never dropped. A matched claim payment also gets
+a ``payment_posting`` (reversals are not posted), the claim's new status (``paid`` / ``denied``), a
+ClaimResponse with line adjudication (through ``respond``), its denial-queue entries (category, payer,
+related findings, documentation, and whether the denial passed scrubbing) and underpayment alerts
+(expected allowed from the payer profile vs the 835; CO-253 sequestration never alerts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.billing import answers
+from app.billing.denials import RemittedClaim, build_denial_queue
+from app.billing.underpayment import check_underpayment
+from app.config.clearinghouse import ClearinghouseConfig
+from app.config.payers import PayerDirectory
+from app.db import billing_repo, claims_repo
+from app.db.billing_repo import ClaimLink
+from app.domain.findings import Finding
+from app.rules import RuleSpec
+from app.x12 import ClaimPayment, Remittance835, claim_response_from_835_claim, payment_reconciliation_from_835
+from app.x12.remit_835 import RemittanceHeader, RemittanceTransaction
+
+Respond = Callable[[ClaimLink, dict[str, Any], str], None]
+
+
+def apply_verdict(conn: Connection, claim_id: str, verdict: str | None, *, now: datetime) -> None:
+    """Move the claim as :data:`app.billing.answers.TRANSITIONS` says (no move for other verdicts)."""
+    transition = answers.TRANSITIONS.get(verdict or "")
+    if transition is not None:
+        status, only_from = transition
+        billing_repo.set_claim_status(conn, claim_id, status, now=now, only_from=only_from)
+
+
+def references(link: ClaimLink) -> dict[str, Any]:
+    return {
+        "patient": answers.patient_reference(link.patient),
+        "insurer": answers.insurer_reference(link.resource, link.payer_id),
+        "request": answers.claim_reference(link.claim_id),
+    }
+
+
+@dataclass
+class _Posting:
+    conn: Connection
+    header: RemittanceHeader
+    respond: Respond
+    now: datetime
+
+    @property
+    def paid_on(self) -> date:
+        return answers.adjudicated_on(self.header.payment_date or self.header.production_date, self.now)
+
+
+@dataclass
+class RemittancePoster:
+    payers: PayerDirectory
+    clearing: ClearinghouseConfig
+    rules: Sequence[RuleSpec] | None = None  # None: every registered rule
+
+    def post(
+        self,
+        conn: Connection,
+        remit: Remittance835,
+        *,
+        file_id: int,
+        respond: Respond,
+        unmatched: list[dict[str, str]],
+        now: datetime,
+    ) -> None:
+        for transaction in remit.transactions:
+            self._transaction(_Posting(conn, transaction.header, respond, now), transaction, file_id, unmatched)
+
+    def _transaction(
+        self, p: _Posting, t: RemittanceTransaction, file_id: int, unmatched: list[dict[str, str]]
+    ) -> None:
+        h = p.header
+        remittance_id = billing_repo.record_remittance(
+            p.conn,
+            file_id=file_id,
+            transaction_control_number=h.transaction_control_number[:9],
+            payer_id=h.payer_id[:80],
+            payer_name=h.payer_name[:100],
+            payment_cents=answers.cents(h.payment_amount),
+            payment_method=h.payment_method[:3],
+            payment_date=h.payment_date or h.production_date,
+            trace_number=h.trace_number[:50],
+            reconciliation={},
+            created_at=p.now,
+        )
+        links = billing_repo.links_by_pcn(p.conn, (c.patient_control_number for c in t.claims))
+        requests: dict[str, dict[str, Any]] = {}
+        for claim in t.claims:
+            link = links.get(claim.patient_control_number)
+            payer = (link.payer_id if link else None) or h.payer_id
+            values = answers.claim_payment_values(
+                claim, claim_id=link.claim_id if link else None, payer_id=payer, adjudicated=p.paid_on
+            )
+            payment_id = billing_repo.record_claim_payment(
+                p.conn, remittance_id=remittance_id, created_at=p.now, **values
+            )
+            if link is None:
+                unmatched.append(
+                    {
+                        "kind": "835",
+                        "patient_control_number": claim.patient_control_number,
+                        "paid": str(claim.paid) if claim.paid is not None else "",
+                    }
+                )
+                continue
+            requests[claim.patient_control_number] = answers.claim_reference(link.claim_id)
+            self._claim(p, claim, link, payer, payment_id)
+        resource = payment_reconciliation_from_835(
+            h, t.claims, created=p.now.isoformat(), trailer=t.trailer, claim_references=requests
+        )
+        billing_repo.set_reconciliation(p.conn, remittance_id, resource)
+
+    def _claim(self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int) -> None:
+        if claim.paid is not None and claim.status != answers.REVERSAL:
+            billing_repo.record_posting(
+                p.conn,
+                claim_payment_id=payment_id,
+                claim_id=link.claim_id,
+                amount_cents=answers.cents(claim.paid),
+                posted_on=p.paid_on,
+                created_at=p.now,
+            )
+        apply_verdict(p.conn, link.claim_id, answers.payment_verdict(claim), now=p.now)
+        response = claim_response_from_835_claim(claim, created=p.now.isoformat(), header=p.header, **references(link))
+        p.respond(link, response, "835")
+        self._queues(p, claim, link, payer, payment_id)
+
+    def _queues(self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int) -> None:
+        views = claims_repo.current_findings(p.conn, [link.claim_id]).get(link.claim_id, [])
+        finding_ids = {Finding.from_dict(v): int(v["id"]) for v in views}
+        documentation = tuple(billing_repo.documentation_refs(p.conn, link.encounter))
+        remitted = RemittedClaim(claim, link.claim_id, payer, tuple(finding_ids), documentation)
+        entries = build_denial_queue([remitted], rules=self.rules)
+        billing_repo.record_denials(
+            p.conn, answers.denial_rows(entries, claim_payment_id=payment_id, finding_ids=finding_ids, now=p.now)
+        )
+        report = check_underpayment(
+            claim,
+            payer_id=payer,
+            allowed=self.payers.profile_for(payer).allowed,
+            policy=self.clearing.policy_for(payer),
+        )
+        billing_repo.record_underpayments(
+            p.conn, answers.underpayment_rows(report, claim_payment_id=payment_id, claim_id=link.claim_id, now=p.now)
+        )

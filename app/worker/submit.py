@@ -1,0 +1,183 @@
+"""Batch submission: the ready claims → ONE streamed 837P, recorded and queued in one transaction.
+
+:meth:`Submitter.submit` (run by the worker every ``clearinghouse.submit_interval_seconds`` and by
+``claimbridge x12 submit``), inside one transaction:
+
+1. takes the ``ready`` claims (no open ``error`` finding) that have been ready at least
+   ``clearinghouse.hold_seconds``, earliest timely-filing deadline first (locked with
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two submitters never batch the same claim);
+2. gives each its patient control number (CLM01, ≤ 20 characters, unique) and builds its 837P input
+   from the mirror's encounter context; a claim the X12 layer refuses is put back to ``held`` with
+   an ``x12.refused`` finding saying why;
+3. streams the others into one 837P whose ISA13 comes from the database sequence;
+4. records ``submission_batch`` + one ``claim_submission`` per claim (with its ST02), marks the
+   claims ``submitted``, and queues the file for the clearinghouse destination (outbox ``837p``).
+
+A failure anywhere rolls all of it back (the sequence number too): nothing is half-submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine
+
+from app.billing.batch import Candidate, Prepared, Refused, pcn_candidates, prepare_claim, refusal_finding
+from app.config.clearinghouse import ClearinghouseConfig
+from app.config.payers import PayerDirectory
+from app.db import billing_repo, claims_repo, mirror_repo
+from app.db.billing_repo import ReadyRow, SubmittedItem
+from app.db.outbox_repo import Delivery
+from app.logging import get_logger
+from app.settings import ClearinghouseSettings
+from app.x12 import WriteSummary, write_837p
+
+log = get_logger("claimbridge.submit")
+FILE_KIND = "837p"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    batch_id: int | None
+    interchange_control_number: int | None
+    file_name: str | None
+    outbox_id: int | None
+    submitted: tuple[tuple[str, str], ...]  # (claim id, CLM01) in file order
+    held: tuple[tuple[str, tuple[str, ...]], ...]  # (claim id, reasons)
+    delivery: Delivery | None = None  # the queued outbox row (``claimbridge x12 submit`` delivers it at once)
+
+
+@dataclass
+class Submitter:
+    engine: Engine
+    clearing: ClearinghouseConfig
+    payers: PayerDirectory
+    settings: ClearinghouseSettings
+    clock: Callable[[], datetime]
+    destination: str = "clearinghouse"
+
+    def submit(self) -> SubmitResult:
+        """Submit every claim that is ready now (one file, or nothing when none is)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            result = self._submit(conn, now)
+        if result.submitted or result.held:
+            log.info(
+                "x12.submitted",
+                batch=result.batch_id,
+                isa13=result.interchange_control_number,
+                claims=len(result.submitted),
+                held=len(result.held),
+            )
+        return result
+
+    def _submit(self, conn: Connection, now: datetime) -> SubmitResult:
+        rows = billing_repo.ready_claims(
+            conn,
+            ready_before=now - timedelta(seconds=self.settings.hold_seconds),
+            limit=self.settings.max_claims_per_file,
+        )
+        prepared: list[Prepared] = []
+        refused: list[Refused] = []
+        for row in rows:
+            outcome = prepare_claim(self._candidate(conn, row), payers=self.payers)
+            if isinstance(outcome, Prepared):
+                prepared.append(outcome)
+            else:
+                refused.append(outcome)
+        stream = io.StringIO()
+        envelope = self.clearing.envelope(created=now, control_numbers=lambda: billing_repo.next_control_number(conn))
+        summary = write_837p((p.claim_input for p in prepared), stream, envelope=envelope, on_error="skip")
+        by_pcn = {p.claim_input.claim_id: p for p in prepared}
+        refused += [
+            Refused(by_pcn[e.claim_id].claim_id, by_pcn[e.claim_id].version, e.reasons)
+            for e in summary.refused
+            if e.claim_id in by_pcn
+        ]
+        for item in refused:
+            hold(conn, item, now=now)
+        held = tuple((r.claim_id, r.reasons) for r in refused)
+        if not summary.claim_count:
+            return SubmitResult(None, None, None, None, (), held)
+        return self._record(conn, summary, stream.getvalue(), by_pcn, held=held, now=now)
+
+    def _candidate(self, conn: Connection, row: ReadyRow) -> Candidate:
+        pcn = row.patient_control_number or self._free_pcn(conn, row)
+        context = mirror_repo.load_context(conn, row.encounter)
+        return Candidate(row.claim_id, row.version, row.payer_id, row.resource, context, pcn)
+
+    def _free_pcn(self, conn: Connection, row: ReadyRow) -> str:
+        options = pcn_candidates(row.resource)
+        for option in options:
+            owner = billing_repo.pcn_owner(conn, option)
+            if owner is None or owner == row.claim_id:
+                return option
+        return options[-1]  # both taken: the unique index refuses the batch, loudly
+
+    def _record(
+        self,
+        conn: Connection,
+        summary: WriteSummary,
+        text: str,
+        by_pcn: dict[str, Prepared],
+        *,
+        held: tuple[tuple[str, tuple[str, ...]], ...],
+        now: datetime,
+    ) -> SubmitResult:
+        icn = int(summary.interchange_control_number)
+        items = []
+        for t in summary.transactions:
+            for pcn in t.claim_ids:
+                p = by_pcn[pcn]
+                items.append(
+                    SubmittedItem(
+                        p.claim_id,
+                        p.version,
+                        pcn,
+                        t.control_number,
+                        p.charge_cents,
+                        p.service_date,
+                        p.encounter_closed_at,
+                    )
+                )
+        file_name = f"claimbridge-{icn:09d}.837"
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        transactions = [{"st02": t.control_number, "claims": list(t.claim_ids)} for t in summary.transactions]
+        batch_id = billing_repo.record_batch(
+            conn,
+            interchange_control_number=icn,
+            file_name=file_name,
+            sha256=sha,
+            destination=self.destination,
+            line_count=summary.line_count,
+            transactions=transactions,
+            items=items,
+            now=now,
+        )
+        payload = {
+            "batch_id": batch_id,
+            "file_name": file_name,
+            "interchange_control_number": icn,
+            "claims": len(items),
+            "sha256": sha,
+            "x12": text,
+        }
+        key = f"batch-{icn:09d}"
+        outbox_id = billing_repo.enqueue_file(
+            conn, destination=self.destination, kind=FILE_KIND, key=key, payload=payload, now=now
+        )
+        submitted = tuple((i.claim_id, i.patient_control_number) for i in items)
+        delivery = Delivery(outbox_id, self.destination, FILE_KIND, key, payload, 0)
+        return SubmitResult(batch_id, icn, file_name, outbox_id, submitted, held, delivery)
+
+
+def hold(conn: Connection, refused: Refused, *, now: datetime) -> None:
+    """Put a refused claim back to ``held`` with the finding that says why."""
+    claims_repo.add_findings(
+        conn, claim_id=refused.claim_id, version=refused.version, findings=[refusal_finding(refused.reasons)]
+    )
+    billing_repo.set_claim_status(conn, refused.claim_id, "held", now=now, only_from=frozenset({"ready"}))
