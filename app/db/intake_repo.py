@@ -20,7 +20,7 @@ JOB = Job.__table__  # type: ignore[attr-defined]
 
 # Intake is the hottest path: every statement is built once (building one costs ~90 us).
 _BY_DIGEST = select(SUB.c.id, SUB.c.signing_secret, SUB.c.ehr).where(SUB.c.secret_sha256 == bindparam("digest"))
-_KNOWN_KEYS = select(JOB.c.dedupe_key).where(JOB.c.dedupe_key.in_(bindparam("keys", expanding=True)))
+_DELETE_INBOX = INBOX.delete().where(INBOX.c.id == bindparam("id"))
 _INSERT_INBOX = INBOX.insert().returning(INBOX.c.id)
 _INSERT_JOBS = JOB.insert()
 _HAS_EHR = select(SUB.c.ehr).where(SUB.c.id == bindparam("sid"))
@@ -91,11 +91,6 @@ def store_notification(
     pull from (a notified pull); without one there is nothing to do but record it.
     """
     keys = [dedupe_key(subscription_id, note, i) for i in range(len(note.events))]
-    wanted = [k for k in keys if k]
-    known = set(conn.execute(_KNOWN_KEYS, {"keys": wanted}).scalars()) if wanted else set()
-    fresh = [i for i, k in enumerate(keys) if k is None or k not in known]
-    if note.events and not fresh:
-        return Stored(None, 0, len(keys))
     inbox_row = {
         "subscription_id": subscription_id,
         "bundle_id": note.bundle_id,
@@ -125,12 +120,15 @@ def store_notification(
             "available_at": now,
             "created_at": now,
         }
-        for i in fresh
+        for i in range(len(keys))
         if note.carries_work
     ]
     if note.kind == "ping" and _has_ehr(conn, subscription_id):
         jobs.append(_pull_job(inbox_id, subscription_id, now))
-    created = _insert_jobs(conn, jobs)
+    created = _insert_jobs(conn, jobs)  # duplicates (same event number or resource version) are skipped
+    if note.events and created == 0:  # nothing new at all: keep no copy (the rare path)
+        conn.execute(_DELETE_INBOX, {"id": inbox_id})
+        return Stored(None, 0, len(keys))
     return Stored(inbox_id, created, len(keys) - created)
 
 
