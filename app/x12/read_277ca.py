@@ -10,7 +10,7 @@ service-line status (2220D). Statuses above the claim level (2200B/2200C: batch 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TextIO
 
 from app.x12.tokenizer import EnvelopeTracker, Problem, Segment, SegmentReader
@@ -74,19 +74,8 @@ class Ack277:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _amount(seg: Segment, position: int, problems: list[Problem]) -> Decimal | None:
-    raw = seg[position]
-    if not raw:
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        problems.append(seg.problem(f"{seg.tag}{position:02d} {raw!r} is not an amount"))
-        return None
-
-
 def _statuses(seg: Segment, problems: list[Problem]) -> list[StatusInfo]:
-    amount = _amount(seg, 4, problems)
+    amount = seg.decimal(4, problems)
     out = []
     for position in (1, 10, 11):
         parts = [*seg.components(position), "", ""]
@@ -120,7 +109,7 @@ class _Reader:
             return  # payer / receiver / provider level details are not needed
         elif tag == "SVC":
             proc = seg.components(1)
-            self.line = LineStatus(proc[1] if len(proc) > 1 else proc[0], _amount(seg, 2, self.ack.problems))
+            self.line = LineStatus(proc[1] if len(proc) > 1 else proc[0], seg.decimal(2, self.ack.problems))
         else:
             self._claim_detail(seg, claim)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
 from app.x12.remit_835 import (
@@ -28,17 +27,6 @@ from app.x12.remit_835 import (
 from app.x12.tokenizer import EnvelopeTracker, Problem, Segment, SegmentReader
 
 IGNORED = frozenset({"CUR", "N2", "N3", "N4", "PER", "TS3", "TS2", "QTY", "RDM", "LX"})
-
-
-def _decimal(seg: Segment, position: int, problems: list[Problem]) -> Decimal | None:
-    raw = seg[position]
-    if not raw:
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        problems.append(seg.problem(f"{seg.tag}{position:02d} {raw!r} is not a number"))
-        return None
 
 
 def _date(seg: Segment, position: int, problems: list[Problem]) -> date | None:
@@ -60,7 +48,7 @@ def _adjustments(seg: Segment, problems: list[Problem]) -> list[Adjustment]:
     for start in range(2, 20, 3):
         if seg[start]:
             out.append(
-                Adjustment(group, seg[start], _decimal(seg, start + 1, problems), _decimal(seg, start + 2, problems))
+                Adjustment(group, seg[start], seg.decimal(start + 1, problems), seg.decimal(start + 2, problems))
             )
     if not out:
         problems.append(seg.problem("CAS has no adjustment reason"))
@@ -158,7 +146,7 @@ class RemittanceReader:
         if h is not None:
             p = h.problems
             h.handling_code, h.credit_debit, h.payment_method = seg[1], seg[3], seg[4]
-            h.payment_amount, h.payment_date = _decimal(seg, 2, p), _date(seg, 16, p)
+            h.payment_amount, h.payment_date = seg.decimal(2, p), _date(seg, 16, p)
 
     def _trn(self, seg: Segment) -> None:
         h = self._header_or_problem(seg)
@@ -204,8 +192,8 @@ class RemittanceReader:
         problems: list[Problem] = []
         st02 = self._header.transaction_control_number if self._header else ""
         self._claim = ClaimPayment(
-            patient_control_number=seg[1], status=seg[2], charge=_decimal(seg, 3, problems),
-            paid=_decimal(seg, 4, problems), patient_responsibility=_decimal(seg, 5, problems),
+            patient_control_number=seg[1], status=seg[2], charge=seg.decimal(3, problems),
+            paid=seg.decimal(4, problems), patient_responsibility=seg.decimal(5, problems),
             filing_indicator=seg[6], payer_claim_control_number=seg[7], facility_code=seg[8],
             frequency=seg[9], transaction_control_number=st02, problems=problems,
         )  # fmt: skip
@@ -247,7 +235,7 @@ class RemittanceReader:
         original = _procedure(seg, 6, p) if seg[6] else ["", ""]
         self._line = ServicePayment(
             qualifier=proc[0], procedure=proc[1], modifiers=tuple(m for m in proc[2:6] if m),
-            charge=_decimal(seg, 2, p), paid=_decimal(seg, 3, p), units=_decimal(seg, 5, p),
+            charge=seg.decimal(2, p), paid=seg.decimal(3, p), units=seg.decimal(5, p),
             original_procedure=original[1] if len(original) > 1 else "",
         )  # fmt: skip
         claim.lines.append(self._line)
@@ -258,7 +246,7 @@ class RemittanceReader:
 
     def _amt(self, seg: Segment) -> None:
         if self._line is not None and seg[1] == "B6":
-            self._line.allowed = _decimal(seg, 2, self._line_problems())
+            self._line.allowed = seg.decimal(2, self._line_problems())
 
     def _line_problems(self) -> list[Problem]:
         return self._claim.problems if self._claim is not None else self.problems
@@ -278,7 +266,7 @@ class RemittanceReader:
                 reason = seg.components(start)
                 self._trailer.provider_adjustments.append(ProviderAdjustment(
                     seg[1], seg[2], reason[0], reason[1] if len(reason) > 1 else "",
-                    _decimal(seg, start + 1, self._trailer.problems),
+                    seg.decimal(start + 1, self._trailer.problems),
                 ))  # fmt: skip
 
 

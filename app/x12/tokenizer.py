@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
 CHUNK_SIZE = 1 << 16
@@ -55,6 +56,17 @@ class Segment:
 
     def problem(self, message: str) -> Problem:
         return Problem(self.index, self.tag, message)
+
+    def decimal(self, position: int, problems: list[Problem]) -> Decimal | None:
+        """Element ``position`` as a Decimal; None when empty; a Problem (and None) when not a number."""
+        raw = self[position]
+        if not raw:
+            return None
+        try:
+            return Decimal(raw)
+        except InvalidOperation:
+            problems.append(self.problem(f"{self.tag}{position:02d} {raw!r} is not a number"))
+            return None
 
     def __repr__(self) -> str:
         return f"Segment({self.index}, {'*'.join(self.elements)!r})"
