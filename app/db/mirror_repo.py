@@ -95,10 +95,32 @@ _UPDATE = (
 )
 
 
-def upsert_resources(conn: Connection, resources: Iterable[dict[str, Any]], *, now: datetime) -> dict[str, str]:
+def stored_versions(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+    """``(versionId, lastUpdated)`` of the stored copies of ``keys`` (absent keys are not in the result)."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    return {r.key: (r.version_id, r.last_updated) for r in conn.execute(_SELECT_VERSIONS, {"keys": wanted})}
+
+
+def is_known(resource: dict[str, Any], stored: dict[str, tuple[str | None, str | None]]) -> bool:
+    """True when this exact version (by ``meta.versionId``) is already stored, hence already validated."""
+    vid = version_of(resource)[0]
+    known = stored.get(key_of(resource))
+    return vid is not None and known is not None and known[0] == vid
+
+
+def upsert_resources(
+    conn: Connection,
+    resources: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    stored: dict[str, tuple[str | None, str | None]] | None = None,
+) -> dict[str, str]:
     """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale.
 
-    One query reads the stored versions of all of them; inserts and updates go out as two batches.
+    One query reads the stored versions of all of them (unless ``stored`` already holds them);
+    inserts and updates go out as two batches.
     """
     latest: dict[str, dict[str, Any]] = {}
     for resource in resources:  # a notification may carry the same resource twice: keep the newest
@@ -107,7 +129,8 @@ def upsert_resources(conn: Connection, resources: Iterable[dict[str, Any]], *, n
             latest[key] = resource
     if not latest:
         return {}
-    stored = {r.key: (r.version_id, r.last_updated) for r in conn.execute(_SELECT_VERSIONS, {"keys": list(latest)})}
+    if stored is None:
+        stored = stored_versions(conn, latest)
     outcome: dict[str, str] = {}
     inserts, updates = [], []
     for key, resource in latest.items():

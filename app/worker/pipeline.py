@@ -83,8 +83,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> str:
     fetched = prepared.fetched if prepared else None
     if fetched is not None and fetched.gone is not None:
         return "gone"
-    resources = gather(conn, job, runtime=runtime, prepared=prepared)
-    mirror_repo.upsert_resources(conn, resources, now=now)
+    resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
+    mirror_repo.upsert_resources(conn, resources, now=now, stored=stored)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
         if is_superseded(conn, job):
@@ -118,19 +118,29 @@ def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: dat
     )
 
 
-def gather(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None) -> list[dict[str, Any]]:
-    """Step 1: the resources the notification carried and those fetched, validated against R4."""
+def gather(
+    conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None
+) -> tuple[list[dict[str, Any]], dict[str, tuple[str | None, str | None]]]:
+    """Step 1: the resources the notification carried and those fetched, validated against R4.
+
+    A resource version already in the mirror was validated when it entered and is not validated
+    again (Practitioners, Organizations, Patients repeat in every notification). Returns the
+    resources and the stored versions read to decide that.
+    """
     note = prepared.note if prepared else read_notification(conn, job)
     resources = [r for r, _ in note.resources]
     if prepared and prepared.fetched:
         resources += prepared.fetched.resources
+    stored = mirror_repo.stored_versions(conn, (f"{r.get('resourceType')}/{r.get('id')}" for r in resources))
     if runtime.validate_inputs:
         for resource in resources:
+            if mirror_repo.is_known(resource, stored):
+                continue
             try:
                 validate_resource(resource)
             except InvalidResource as exc:
                 raise FatalJobError(str(exc)) from exc
-    return resources
+    return resources, stored
 
 
 def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
