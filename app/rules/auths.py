@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from app.domain.context import ref_of
 from app.rules.facts import read_lines
-from app.rules.values import code_in, key_of, number, obj, parse_date
+from app.rules.values import code_in, key_of, number, obj, parse_date, ref_key
 
 if TYPE_CHECKING:
     from app.rules.facts import ClaimFacts
@@ -55,7 +54,7 @@ def _from_claim_response(resp: dict[str, Any]) -> Authorization | None:
     )
     return Authorization(
         number=resp["preAuthRef"], start=parse_date(period.get("start")), end=parse_date(period.get("end")),
-        codes=codes, units=units, source=key_of(resp), patient=ref_of(resp.get("patient")),
+        codes=codes, units=units, source=key_of(resp), patient=ref_key(resp.get("patient")),
     )  # fmt: skip
 
 
@@ -73,7 +72,7 @@ def _from_record(rec: dict[str, Any]) -> Authorization | None:
         units = dict.fromkeys(codes, each)
     return Authorization(
         number=num, start=parse_date(period.get("start")), end=parse_date(period.get("end")),
-        codes=codes, units=units, source=f"authorization/{num}", patient=ref_of(rec.get("patient")),
+        codes=codes, units=units, source=f"authorization/{num}", patient=ref_key(rec.get("patient")),
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from app.config.payers import PayerDirectory, PayerProfile
-from app.domain.context import EncounterContext, ref_of
+from app.domain.context import EncounterContext
 from app.domain.history import History
 from app.refdata.tables import RefData
 from app.rules.claimlines import Line, read_line, read_lines
@@ -27,14 +27,17 @@ from app.rules.values import (
     obj,
     parse_date,
     preferred_code,
+    ref_key,
 )
 from app.rules.who import Provider, billing_provider, payer_ids_of, referring_providers, rendering_providers
 
 _INACTIVE_CLAIM = frozenset({"cancelled", "entered-in-error"})
+_ICD_ONLY = (ICD10CM,)
+_UNREAD: Any = object()  # sentinel: a default date not parsed yet
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnosis:
+@dataclass(slots=True)
+class Diagnosis:  # not frozen (like Line): frozen construction costs ~1.5 us more per instance
     index: int
     path: str
     sequence: Any
@@ -45,18 +48,25 @@ class Diagnosis:
 
 
 def _read_dx(ctx: EncounterContext, claim: Resource) -> tuple[Diagnosis, ...]:
+    """The diagnoses in ``sequence`` order (integer sequences first, then listing order)."""
     out = []
+    ordered, last = True, None  # integer sequences already ascending need no sort (the usual case)
     for n, dx in enumerate(claim.get("diagnosis") or ()):
         if not isinstance(dx, dict):
             continue
         concept, source = dx.get("diagnosisCodeableConcept"), None
         if concept is None and dx.get("diagnosisReference"):
             condition = ctx.resolve(dx["diagnosisReference"])
-            concept, source = (condition or {}).get("code"), ref_of(dx["diagnosisReference"])
-        found = preferred_code(concept, (ICD10CM,))
+            concept, source = (condition or {}).get("code"), ref_key(dx["diagnosisReference"])
+        found = preferred_code(concept, _ICD_ONLY)
         system, raw = found if found else ("", "")
-        code = raw.replace(".", "").upper()
-        out.append(Diagnosis(n, f"Claim.diagnosis[{n}]", dx.get("sequence"), code, raw, system, source))
+        sequence = dx.get("sequence")
+        if ordered:
+            ordered = isinstance(sequence, int) and (last is None or last <= sequence)
+            last = sequence
+        out.append(Diagnosis(n, f"Claim.diagnosis[{n}]", sequence, raw.replace(".", "").upper(), raw, system, source))
+    if ordered:
+        return tuple(out)
     return tuple(sorted(out, key=lambda d: (not isinstance(d.sequence, int), d.sequence or 0, d.index)))
 
 
@@ -92,6 +102,8 @@ class ClaimFacts:
     birth_date: date | None
     dos: date | None
     lines: tuple[Line, ...]
+    modified_lines: tuple[Line, ...]  # the lines that carry modifiers (most carry none), in order
+    em_lines: tuple[Line, ...]  # the E/M lines (Line.is_em), in order
     dx: tuple[Diagnosis, ...]
     billing: Provider
     rendering: tuple[Provider, ...]
@@ -104,21 +116,19 @@ class ClaimFacts:
     encounter: Resource
     encounter_keys: frozenset[str]
     site_keys: tuple[str, ...]
+    patient_key: str | None  # Type/id of the patient and of the coverage (None when absent)
+    coverage_key: str | None
     related: tuple[Resource, ...] = field(default=())
     memo: dict[str, Any] = field(default_factory=dict)  # results rules share (e.g. NCCI pairs)
 
     @property
-    def patient_key(self) -> str | None:
-        return key_of(self.patient)
-
-    @property
-    def coverage_key(self) -> str | None:
-        return key_of(self.coverage)
-
-    @property
     def is_replacement(self) -> bool:
         """A replacement (frequency 7) names a prior claim in ``Claim.related``."""
-        return any(c.get("code") == "prior" for r in self.related for c in codings(r.get("relationship")))
+        for related in self.related:  # usually none
+            for coding in codings(related.get("relationship")):
+                if coding.get("code") == "prior":
+                    return True
+        return False
 
     @property
     def other_claims(self) -> tuple[Resource, ...]:
@@ -130,7 +140,7 @@ class ClaimFacts:
 
     def _other_claims(self) -> tuple[Resource, ...]:
         own_id = self.claim.get("id")
-        replaced = {ref_of(r.get("claim")) for r in self.related if r.get("claim")}
+        replaced = {ref_key(r.get("claim")) for r in self.related if r.get("claim")}
         out = []
         for other in self.history.prior_claims:
             if other is self.claim or (own_id and other.get("id") == own_id):
@@ -151,15 +161,21 @@ class ClaimFacts:
 
     def _history_lines(self) -> tuple[tuple[Resource, Line], ...]:
         dates = {line.dos for line in self.lines if line.dos}
+        if not dates:
+            return ()  # no line of another claim can be on one of this claim's dates
         texts = {d.isoformat() for d in dates}
         out = []
         for n, other in enumerate(self.other_claims):
-            default = parse_date(obj(other.get("billablePeriod")).get("start"))
-            items = [item for item in other.get("item") or () if isinstance(item, dict)]
-            for i, item in enumerate(items):
-                served = item.get("servicedDate")
-                if isinstance(served, str) and served[:10] not in texts:
+            i, default = -1, _UNREAD
+            for item in other.get("item") or ():
+                if item.__class__ is not dict and not isinstance(item, dict):
                     continue
+                i += 1  # index among the object items, as read_lines counts them
+                served = item.get("servicedDate")
+                if (served.__class__ is str or isinstance(served, str)) and served[:10] not in texts:
+                    continue  # another date: skipped before it is parsed (the usual case)
+                if default is _UNREAD:
+                    default = parse_date(obj(other.get("billablePeriod")).get("start"))
                 line = read_line(item, i, default, f"Claim[{n}]")
                 if line.dos in dates:
                     out.append((other, line))
@@ -178,14 +194,14 @@ def build_facts(
     """Read a claim once. Pure: resolves references only through ``ctx``."""
     patient = ctx.resolve(claim.get("patient")) or ctx.patient
     lines = read_lines(claim)
-    dates = [line.dos for line in lines if line.dos]
+    dates, modified, em, encounters = _line_groups(lines)
     enc_period = obj(ctx.encounter.get("period"))
     dos = min(dates) if dates else parse_date(enc_period.get("start"))
     ins_index, insurance = _focal_insurance(claim)
     coverage = ctx.resolve(insurance.get("coverage")) if insurance else None
     payer_ids = payer_ids_of(ctx, coverage, claim)
     billing = billing_provider(ctx, claim)
-    encounter_keys = frozenset(k for line in lines for k in line.encounters) or frozenset({ctx.key})
+    encounter_keys = frozenset(encounters) or frozenset({ctx.key})
     return ClaimFacts(
         claim=claim,
         ctx=ctx,
@@ -198,6 +214,8 @@ def build_facts(
         birth_date=parse_date((patient or {}).get("birthDate")),
         dos=dos,
         lines=lines,
+        modified_lines=tuple(modified),
+        em_lines=tuple(em),
         dx=_read_dx(ctx, claim),
         billing=billing,
         rendering=rendering_providers(ctx, claim),
@@ -210,15 +228,36 @@ def build_facts(
         encounter=ctx.encounter,
         encounter_keys=encounter_keys,
         site_keys=_site_keys(ctx, billing),
+        patient_key=key_of(patient),
+        coverage_key=key_of(coverage),
         related=tuple(r for r in claim.get("related") or () if isinstance(r, dict)),
     )
 
 
+def _line_groups(lines: tuple[Line, ...]) -> tuple[list[date], list[Line], list[Line], list[str]]:
+    """One pass over the lines: their dates, the lines with modifiers, the E/M lines and the
+    encounter keys they name."""
+    dates: list[date] = []
+    modified: list[Line] = []
+    em: list[Line] = []
+    encounters: list[str] = []
+    for line in lines:
+        if line.dos:
+            dates.append(line.dos)
+        if line.modifiers:
+            modified.append(line)
+        if line.is_em:
+            em.append(line)
+        if line.encounters:
+            encounters.extend(line.encounters)
+    return dates, modified, em, encounters
+
+
 def _site_keys(ctx: EncounterContext, billing: Provider) -> tuple[str, ...]:
-    keys = [billing.npi, billing.source, ref_of(ctx.encounter.get("serviceProvider"))]
+    keys = [billing.npi, billing.source, ref_key(ctx.encounter.get("serviceProvider"))]
     for loc in ctx.encounter.get("location") or ():
         if isinstance(loc, dict):
-            keys.append(ref_of(loc.get("location")))
+            keys.append(ref_key(loc.get("location")))
     return tuple(dict.fromkeys(k for k in keys if k))
 
 

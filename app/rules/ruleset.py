@@ -50,7 +50,7 @@ class RuleSets:
 
     def plan_for(self, payer_id: str | None, site_keys: tuple[str, ...] = ()) -> tuple[PlannedRule, ...]:
         """The enabled rules, in id order, for a payer and the site keys that apply."""
-        sites = tuple(k for k in site_keys if k in self.sites)
+        sites = tuple([k for k in site_keys if k in self.sites]) if self.sites else ()
         key = (payer_id if payer_id in self.payers else None, sites)
         plan = self._plans.get(key)
         if plan is None:

@@ -9,9 +9,15 @@ from typing import Any
 
 from stdnum import luhn
 
+from app.domain.context import ref_of, reference_key
 from app.rules.codes import NPI
 
 Resource = dict[str, Any]
+_MEMO_LIMIT = 16384
+# Exact-string memos for the hot readers (dates and references repeat across lines and claims);
+# DATES is read inline by the line reader (a hit there is parse_date's answer for that string).
+DATES: dict[str, date | None] = {}
+_REFS: dict[str, str | None] = {}
 
 
 def obj(value: Any) -> Resource:
@@ -21,17 +27,36 @@ def obj(value: Any) -> Resource:
 
 def parse_date(value: Any) -> date | None:
     """A full ``YYYY-MM-DD`` date (a dateTime is cut to its date); partial or bad dates -> None."""
+    if value.__class__ is str:
+        try:
+            return DATES[value]
+        except KeyError:
+            pass
     if not isinstance(value, str) or len(value) < 10:
         return None
-    return _date(value[:10])
-
-
-@lru_cache(maxsize=16384)
-def _date(text: str) -> date | None:
     try:
-        return date.fromisoformat(text)
+        found: date | None = date.fromisoformat(value[:10])
     except ValueError:
-        return None
+        found = None
+    if value.__class__ is str:
+        if len(DATES) >= _MEMO_LIMIT:
+            DATES.clear()
+        DATES[value] = found
+    return found
+
+
+def ref_key(value: Any) -> str | None:
+    """:func:`app.domain.context.ref_of` with an exact-string memo (same results, same errors)."""
+    raw = value.get("reference") if value.__class__ is dict else value if value.__class__ is str else None
+    if raw.__class__ is str:
+        try:
+            return _REFS[raw]
+        except KeyError:
+            if len(_REFS) >= _MEMO_LIMIT:
+                _REFS.clear()
+            key = _REFS[raw] = reference_key(raw)
+            return key
+    return ref_of(value)
 
 
 def number(value: Any) -> float | None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.domain.context import EncounterContext, ref_of
+from app.domain.context import EncounterContext
 from app.rules.codes import NPI, PAYER_ID
-from app.rules.values import Resource, code_in, identifier_values, npi_of
+from app.rules.values import Resource, code_in, npi_of, ref_key
 
 REFERRING_ROLES = frozenset({"referring", "DN"})
 
 
-@dataclass(frozen=True, slots=True)
-class Provider:
+@dataclass(slots=True)
+class Provider:  # not frozen (like Line): frozen construction is measurably slower on the hot path
     role: str  # billing | rendering | referring
     path: str  # FHIRPath of the reference in the Claim
     source: str | None  # Type/id of the resolved resource (or the literal reference)
@@ -41,7 +41,7 @@ def _provider(ctx: EncounterContext, reference: Any, role: str, path: str) -> Pr
         npi = npi_of(ctx.resolve(resource.get("practitioner")))
     if npi is None:
         npi = _logical_npi(reference)
-    source = ref_of(reference) if resource is None else f"{resource['resourceType']}/{resource.get('id')}"
+    source = ref_key(reference) if resource is None else f"{resource['resourceType']}/{resource.get('id')}"
     return Provider(role, path, source, npi, resource)
 
 
@@ -83,8 +83,12 @@ def payer_ids_of(ctx: EncounterContext, coverage: Resource | None, claim: Resour
         if not isinstance(ref, dict):
             continue
         org = ctx.resolve(ref)
-        first.extend(identifier_values(org, PAYER_ID))
-        rest.extend(identifier_values(org))
+        for ident in (org.get("identifier") or ()) if org else ():  # identifier_values, both lists in one pass
+            if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                value = ident["value"].strip()
+                if ident.get("system") == PAYER_ID:
+                    first.append(value)
+                rest.append(value)
         ident = ref.get("identifier")
         if isinstance(ident, dict) and isinstance(ident.get("value"), str):
             (first if ident.get("system") == PAYER_ID else rest).append(ident["value"])

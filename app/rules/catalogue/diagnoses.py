@@ -126,13 +126,17 @@ def check_pointer_present(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 def check_pointer_range(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     sequences = {dx.sequence for dx in f.dx}
     for line in f.lines:
-        bad = [ptr for ptr in line.dx_pointers if ptr not in sequences or ptr.__class__ is bool]
-        if bad:
-            yield Hit(f"Line {line.code} points at missing diagnosis {bad}.", f"{line.path}.diagnosisSequence",
-                      f.claim_key)  # fmt: skip
-        elif len(line.dx_pointers) > MAX_POINTERS:
-            yield Hit(f"Line {line.code} has more than {MAX_POINTERS} diagnosis pointers.",
-                      f"{line.path}.diagnosisSequence", f.claim_key)  # fmt: skip
+        pointers = line.dx_pointers
+        for ptr in pointers:  # a plain loop: no per-line list unless a pointer is bad
+            if ptr not in sequences or ptr.__class__ is bool:
+                bad = [p for p in pointers if p not in sequences or p.__class__ is bool]
+                yield Hit(f"Line {line.code} points at missing diagnosis {bad}.",
+                          f"{line.path}.diagnosisSequence", f.claim_key)  # fmt: skip
+                break
+        else:
+            if len(pointers) > MAX_POINTERS:
+                yield Hit(f"Line {line.code} has more than {MAX_POINTERS} diagnosis pointers.",
+                          f"{line.path}.diagnosisSequence", f.claim_key)  # fmt: skip
 
 
 @register(

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from app.domain.context import EncounterContext, ref_of
+from app.domain.context import EncounterContext
 from app.domain.findings import Category, Severity
 from app.rules.codes import REPEAT
 from app.rules.facts import ClaimFacts, Line, member_id_of
 from app.rules.registry import Hit, Params, register
-from app.rules.values import Resource, key_of, npi_of, obj
+from app.rules.values import Resource, key_of, npi_of, obj, ref_key
 
 DU = Category.DUPLICATE
 ERR, WARN = Severity.ERROR, Severity.WARNING
@@ -19,21 +19,32 @@ LineKey = tuple[str | None, str | None, date | None, str, tuple[str, ...], float
 
 
 def _focal_coverage(claim: Resource) -> str | None:
-    insurances = [obj(i) for i in claim.get("insurance") or ()]
-    focal = next((i for i in insurances if i.get("focal") is True), insurances[0] if insurances else {})
-    return ref_of(focal.get("coverage"))
+    """The coverage of the focal insurance, else of the first one."""
+    first: Resource | None = None
+    for entry in claim.get("insurance") or ():
+        insurance = obj(entry)
+        if insurance.get("focal") is True:
+            return ref_key(insurance.get("coverage"))
+        if first is None:
+            first = insurance
+    return ref_key((first or {}).get("coverage"))
 
 
-def _encounters(claim: Resource) -> set[str]:
-    return {k for item in claim.get("item") or () for e in obj(item).get("encounter") or () if (k := ref_of(e))}
+def _shares_encounter(claim: Resource, keys: frozenset[str]) -> bool:
+    """Whether any line of ``claim`` names one of the encounters ``keys`` (stops at the first)."""
+    for item in claim.get("item") or ():
+        for ref in obj(item).get("encounter") or ():
+            if ref_key(ref) in keys:
+                return True
+    return False
 
 
 def _same_payer(f: ClaimFacts, other: Resource) -> bool:
     cov = _focal_coverage(other)
     if cov and f.coverage_key:
         return cov == f.coverage_key
-    insurer = ref_of(other.get("insurer"))
-    return insurer is not None and insurer == ref_of(f.claim.get("insurer"))
+    insurer = ref_key(other.get("insurer"))
+    return insurer is not None and insurer == ref_key(f.claim.get("insurer"))
 
 
 @register(
@@ -45,7 +56,7 @@ def check_original_exists(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if f.is_replacement:
         return
     for other in f.other_claims:
-        if _encounters(other) & f.encounter_keys and _same_payer(f, other):
+        if _shares_encounter(other, f.encounter_keys) and _same_payer(f, other):
             yield Hit("An original claim for this encounter and payer already exists.", "Claim.related",
                       key_of(other))  # fmt: skip
             return
@@ -71,7 +82,7 @@ class _Providers:
         self.seen: dict[Any, str | None] = {}
 
     def _identity(self, ref: Any) -> str | None:
-        return npi_of(self.ctx.resolve(ref)) or ref_of(ref)
+        return npi_of(self.ctx.resolve(ref)) or ref_key(ref)
 
     def of(self, line: Line) -> str | None:
         if not line.care_team:
@@ -133,13 +144,14 @@ def check_line_billed(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 )  # fmt: skip
 def check_repeat_modifier(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     history = _history_keys(f)
-    exact = {key for _, _, key in history}
+    exact = {key for _, _, key in history}  # those are reported as line-already-billed
     earlier = {(line.code, line.dos) for _, line, _ in history}
-    keys = _current_keys(f) if exact else [None] * len(f.lines)
-    for line, key in zip(f.lines, keys, strict=True):
+    keys = _current_keys(f) if exact else None
+    for n, line in enumerate(f.lines):
         slot = (line.code, line.dos)
-        already = key in exact  # reported as line-already-billed
-        if slot in earlier and not already and not REPEAT.intersection(line.modifiers):
-            yield Hit(f"{line.code} on {line.dos} is billed again without a repeat modifier.",
-                      f"{line.path}.modifier", f.claim_key)  # fmt: skip
-        earlier.add(slot)
+        if slot in earlier and (keys is None or keys[n] not in exact):
+            if not line.modifiers or REPEAT.isdisjoint(line.modifiers):
+                yield Hit(f"{line.code} on {line.dos} is billed again without a repeat modifier.",
+                          f"{line.path}.modifier", f.claim_key)  # fmt: skip
+        else:
+            earlier.add(slot)

@@ -10,12 +10,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 
-from app.domain.context import ref_of
 from app.domain.findings import Category, Severity
-from app.refdata.tables import PtpEdit
+from app.refdata.tables import MueEntry, PtpEdit
 from app.rules.codes import NCCI_BYPASS
 from app.rules.facts import ClaimFacts, Line
 from app.rules.registry import Hit, Params, register
+from app.rules.values import ref_key
 
 CO = Category.CODING
 ERR = Severity.ERROR
@@ -28,11 +28,11 @@ def same_day_lines(f: ClaimFacts) -> list[tuple[Line, bool]]:
     if cached is not None:
         return cached
     out = [(line, True) for line in f.lines]
-    if f.history.prior_claims:
+    if f.history.prior_claims and f.history_lines:
         dates = {line.dos for line in f.lines if line.dos}
-        provider = ref_of(f.claim.get("provider"))
+        provider = ref_key(f.claim.get("provider"))
         for other, line in f.history_lines:
-            if line.dos in dates and ref_of(other.get("provider")) == provider:
+            if line.dos in dates and ref_key(other.get("provider")) == provider:
                 out.append((line, False))
     f.memo["same_day"] = out
     return out
@@ -46,9 +46,10 @@ def ptp_pairs(f: ClaimFacts) -> list[Pair]:
     index = f.refdata.ptp_partners
     if index:
         lines = same_day_lines(f)
+        codes = {line.code for line, _ in lines}
         for a, a_here in lines:
             partners = index.get(a.code)
-            if not partners or not a.dos:
+            if not partners or not a.dos or partners.isdisjoint(codes):
                 continue
             for b, b_here in lines:
                 if (a_here or b_here) and b.code in partners and a.dos == b.dos:
@@ -96,11 +97,11 @@ def check_ptp_one(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Check the units; bill the excess only with documentation per payer policy (MAI 2 cannot be appealed).",
 )  # fmt: skip
 def check_mue(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    if not f.refdata.mue:
+    table = f.refdata.mue
+    if not table:
         return
     per_day: dict[tuple[str, date], float] = defaultdict(float)
-    first_here: dict[tuple[str, date], Line] = {}
-    table = f.refdata.mue
+    first_here: dict[tuple[str, date], tuple[Line, MueEntry]] = {}
     for line, here in same_day_lines(f):
         if line.dos is None or line.code not in table:
             continue
@@ -114,10 +115,9 @@ def check_mue(f: ClaimFacts, p: Params) -> Iterator[Hit]:
             continue
         key = (line.code, line.dos)
         per_day[key] += line.units or 0
-        if here:
-            first_here.setdefault(key, line)
-    for key, line in first_here.items():
-        entry = f.refdata.mue_for(*key)
-        if entry and per_day[key] > entry.value:
+        if here and key not in first_here:
+            first_here[key] = (line, entry)  # the same (code, date) always finds the same entry
+    for key, (line, entry) in first_here.items():
+        if per_day[key] > entry.value:
             yield Hit(f"{per_day[key]:g} units of {key[0]} on {key[1]} exceed the MUE of {entry.value} per day.",
                       f"{line.path}.quantity", f.claim_key)  # fmt: skip

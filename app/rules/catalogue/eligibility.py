@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from app.domain.context import ref_of
 from app.domain.findings import Category, Severity
 from app.rules.facts import ClaimFacts
 from app.rules.registry import Hit, Params, register
-from app.rules.values import key_of, obj, parse_date
+from app.rules.values import key_of, obj, parse_date, ref_key
 
 EL = Category.ELIGIBILITY
 ERR, WARN = Severity.ERROR, Severity.WARNING
@@ -69,8 +68,8 @@ def _find_responses(f: ClaimFacts) -> list[tuple[date, dict[str, Any]]]:
     for resp in f.history.eligibility:
         if resp.get("status") not in _LIVE or resp.get("outcome") not in _VERIFIED:
             continue
-        named = {ref_of(obj(i).get("coverage")) for i in resp.get("insurance") or ()} - {None}
-        if (cov in named) if named else ref_of(resp.get("patient")) == patient:
+        named = {ref_key(obj(i).get("coverage")) for i in resp.get("insurance") or ()} - {None}
+        if (cov in named) if named else ref_key(resp.get("patient")) == patient:
             created = parse_date(resp.get("created"))
             if created:
                 out.append((created, resp))
@@ -109,7 +108,7 @@ def check_verification_inforce(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     latest = found[-1][1]
     for n, ins in enumerate(latest.get("insurance") or ()):
         ins = obj(ins)
-        mine = ref_of(ins.get("coverage")) in (f.coverage_key, None)
+        mine = ref_key(ins.get("coverage")) in (f.coverage_key, None)
         if mine and ins.get("inforce") is False:
             yield Hit("The payer's latest eligibility response says the coverage is not in force.",
                       f"CoverageEligibilityResponse.insurance[{n}].inforce", key_of(latest))  # fmt: skip
@@ -129,11 +128,14 @@ def _in_force(coverage: dict[str, Any], dos: date) -> bool:
 def check_cob_order(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if f.dos is None:
         return
-    if len(f.ctx.index.by_type.get("Coverage", ())) < 2:
+    coverages = f.ctx.index.by_type.get("Coverage", ())
+    if len(coverages) < 2:
         return
-    dos = f.dos
-    live = [c for c in f.ctx.coverages() if _in_force(c, dos)]
+    dos, patient = f.dos, ref_key(f.encounter.get("subject"))
+    # ctx.coverages() without its sort: the order only matters for the finding's source
+    live = [c for c in coverages if ref_key(c.get("beneficiary")) == patient and _in_force(c, dos)]
     orders = [c.get("order") for c in live]
     if len(live) > 1 and (None in orders or len(set(orders)) != len(orders)):
+        first = next(c for c in f.ctx.coverages() if _in_force(c, dos))
         yield Hit(f"{len(live)} coverages are in force without a distinct order.", "Coverage.order",
-                  key_of(live[0]))  # fmt: skip
+                  key_of(first))  # fmt: skip

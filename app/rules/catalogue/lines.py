@@ -21,7 +21,7 @@ ERR = Severity.ERROR
 )  # fmt: skip
 def check_total(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     total = number(f.claim.get("total"))
-    lines_sum = sum(line.charge or 0.0 for line in f.lines)
+    lines_sum = sum([line.charge or 0.0 for line in f.lines])
     if total is None:
         yield Hit("Claim has no total.", "Claim.total", f.claim_key)
     elif round(total - lines_sum, 2) != 0:

@@ -27,9 +27,7 @@ _GLOBAL_PROCEDURE = frozenset({"000", "010", "090"})
     fix="Correct the modifier codes; move extra modifiers to a second line per payer policy.",
 )  # fmt: skip
 def check_modifier_format(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    for line in f.lines:
-        if not line.modifiers:
-            continue
+    for line in f.modified_lines:
         bad = [m for m in line.modifiers if not MODIFIER.match(m)]
         if bad:
             yield Hit(f"Line {line.code} has malformed modifier(s) {bad}.", f"{line.path}.modifier", f.claim_key)
@@ -46,8 +44,8 @@ def check_modifier_format(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 )  # fmt: skip
 def check_modifier_known(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     cpt, hcpcs = p["cpt_modifiers"], f.refdata.hcpcs
-    for line in f.lines:
-        for mod in line.modifiers:  # most lines have none
+    for line in f.modified_lines:
+        for mod in line.modifiers:
             if not MODIFIER.match(mod):
                 continue
             unknown = mod not in cpt if mod.isdigit() else bool(hcpcs) and mod not in hcpcs
@@ -62,7 +60,7 @@ def check_modifier_known(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Keep one of the two modifiers (bill LT and RT on separate lines, or 50, as the payer wants).",
 )  # fmt: skip
 def check_modifier_pairs(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    for line in f.lines:
+    for line in f.modified_lines:
         if len(line.modifiers) < 2:
             continue
         mods = set(line.modifiers)
@@ -85,9 +83,13 @@ def is_procedure(f: ClaimFacts, line: Line) -> bool:
     fix="Add modifier 25 to the E/M if it was significant and separately identifiable; else drop the E/M.",
 )  # fmt: skip
 def check_modifier_25(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    procedure_days = {line.dos for line in f.lines if not line.is_em and is_procedure(f, line)}
-    for line in f.lines:
-        if line.code in OFFICE_EM and line.dos in procedure_days and "25" not in line.modifiers:
+    office = [line for line in f.em_lines if line.code in OFFICE_EM and "25" not in line.modifiers]
+    if not office:
+        return
+    global_days = f.refdata.global_days  # is_procedure, inlined
+    procedure_days = {ln.dos for ln in f.lines if not ln.is_em and global_days.get(ln.code) in _GLOBAL_PROCEDURE}
+    for line in office:
+        if line.dos in procedure_days:
             yield Hit(f"E/M {line.code} is billed with a same-day procedure but has no modifier 25.",
                       f"{line.path}.modifier", f.claim_key)  # fmt: skip
 
@@ -98,7 +100,7 @@ def check_modifier_25(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Remove modifier 25 from the non-E/M line.",
 )  # fmt: skip
 def check_modifier_25_on_em(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    for line in f.lines:
+    for line in f.modified_lines:
         if "25" in line.modifiers and not line.is_em:
             yield Hit(f"Modifier 25 on {line.code}, which is not an E/M code.", f"{line.path}.modifier",
                       f.claim_key)  # fmt: skip
@@ -110,7 +112,7 @@ def check_modifier_25_on_em(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Replace the distinct-service modifier on the E/M with 25 where appropriate.",
 )  # fmt: skip
 def check_distinct_on_em(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    for line in f.lines:
-        if line.is_em and line.modifiers and not DISTINCT.isdisjoint(line.modifiers):
+    for line in f.modified_lines:
+        if line.is_em and not DISTINCT.isdisjoint(line.modifiers):
             found = "/".join(sorted(DISTINCT.intersection(line.modifiers)))
             yield Hit(f"E/M {line.code} carries {found}.", f"{line.path}.modifier", f.claim_key)

@@ -19,7 +19,7 @@ ERR = Severity.ERROR
     fix="Obtain the authorization (PAS / 278 / payer portal) and add its number to insurance.preAuthRef.",
 )  # fmt: skip
 def check_prior_auth(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    if f.pre_auth_refs:
+    if f.pre_auth_refs or not f.profile.prior_auth:  # no list: prior_auth_rule finds nothing
         return
     for line in f.lines:
         if f.profile.prior_auth_rule(line.code, line.pos, line.units):

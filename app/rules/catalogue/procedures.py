@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 from app.domain.findings import Category, Severity
+from app.refdata.tables import RefData
 from app.rules.codes import HCPCS_LEVEL2, HOSPITAL_EM, OFFICE_EM, PROCEDURE_CODE, PROCEDURE_SYSTEMS
 from app.rules.facts import ClaimFacts
 from app.rules.registry import Hit, Params, register
 from app.rules.values import age_on
 
 CO = Category.CODING
+_Answers = dict[str, dict[str, Any]]  # kind (dx|px) -> code -> answer
+_LAST: list[tuple[RefData | None, _Answers, _Answers]] = [(None, {}, {})]
+_MISSING: Any = object()
+_MEMO_LIMIT = 16384
+_LEVEL2_FIRST = frozenset("ABCEFGHIJKLMNOPQRSTUV")  # what HCPCS_LEVEL2 allows first: a cheap pre-check
 ERR, WARN = Severity.ERROR, Severity.WARNING
 
 
@@ -54,7 +61,7 @@ def check_hcpcs_known(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not table:
         return
     for line in f.lines:
-        if HCPCS_LEVEL2.match(line.code) and line.code not in table:
+        if line.code[:1] in _LEVEL2_FIRST and HCPCS_LEVEL2.match(line.code) and line.code not in table:
             yield Hit(f"HCPCS {line.code} is not in the HCPCS table.", f"{line.path}.productOrService",
                       f.claim_key)  # fmt: skip
 
@@ -67,7 +74,7 @@ def check_hcpcs_known(f: ClaimFacts, p: Params) -> Iterator[Hit]:
             "hospital_em_pos": ["19", "21", "22", "23", "51", "61"]},
 )  # fmt: skip
 def check_em_pos(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    for line in f.lines:
+    for line in f.em_lines:  # office and hospital E/M codes are E/M codes
         if line.pos is None:
             continue
         if line.code in OFFICE_EM and line.pos in p["office_em_forbidden_pos"]:
@@ -88,9 +95,12 @@ def check_age(f: ClaimFacts, p: Params) -> Iterator[Hit]:
         return
     if not f.refdata.age_edits:
         return
-    age = age_on(f.birth_date, f.dos)
+    age, memo = age_on(f.birth_date, f.dos), _answers(f.refdata)[0]
     for kind, code, where, raw in _coded(f):
-        limit = f.refdata.age_limit(kind, code)
+        known = memo[kind]
+        limit = known.get(code, _MISSING)
+        if limit is _MISSING:
+            limit = known[code] = f.refdata.age_limit(kind, code)
         if limit and not limit.min_age <= age <= limit.max_age:
             yield Hit(f"{raw} is for ages {limit.min_age}-{limit.max_age}; the patient is {age}.",
                       _path(kind, where), f.claim_key)  # fmt: skip
@@ -105,12 +115,31 @@ def check_sex(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     sex = (f.patient or {}).get("gender")
     if not f.refdata.sex_edits or sex not in ("male", "female"):
         return
-    if any("KX" in line.modifiers for line in f.lines):
-        return
+    for line in f.modified_lines:
+        if "KX" in line.modifiers:
+            return
+    memo = _answers(f.refdata)[1]
     for kind, code, where, raw in _coded(f):
-        wanted = f.refdata.sex_for(kind, code)
+        known = memo[kind]
+        wanted = known.get(code, _MISSING)
+        if wanted is _MISSING:
+            wanted = known[code] = f.refdata.sex_for(kind, code)
         if wanted and wanted != sex:
             yield Hit(f"{raw} is a {wanted}-only code; the patient is {sex}.", _path(kind, where), f.claim_key)
+
+
+def _answers(refdata: RefData) -> tuple[_Answers, _Answers]:
+    """``refdata.age_limit`` and ``refdata.sex_for`` answers by kind then code, for the last RefData
+    seen: the rules read them with one str-keyed dict hit per code instead of a method call."""
+    state = _LAST[0]
+    if state[0] is not refdata:
+        state = (refdata, {"dx": {}, "px": {}}, {"dx": {}, "px": {}})
+        _LAST[0] = state  # one tuple swapped whole: a concurrent reader sees old or new, never a mix
+    for memo in state[1:]:
+        if len(memo["dx"]) + len(memo["px"]) > _MEMO_LIMIT:
+            memo["dx"].clear()
+            memo["px"].clear()
+    return state[1], state[2]
 
 
 def _coded(f: ClaimFacts) -> list[tuple[str, str, str, str]]:

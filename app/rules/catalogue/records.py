@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+from app.domain.context import linked_encounters
 from app.domain.findings import Category, Severity
 from app.rules.codes import DRUG_CODE, NDC11
 from app.rules.facts import ClaimFacts
@@ -16,6 +17,8 @@ DOC = Category.DOCUMENTATION
 ERR, WARN = Severity.ERROR, Severity.WARNING
 _FINAL_DOC = frozenset({"final", "amended"})
 _FINAL_COMPOSITION = frozenset({"final", "amended"})
+_MEMO_LIMIT = 8192
+_NOTE_TYPES = ("DocumentReference", "Composition")
 
 
 @register(
@@ -33,8 +36,9 @@ def check_encounter_finished(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 def visit_notes(f: ClaimFacts, note_types: list[str]) -> list[Resource]:
     """DocumentReference / Composition resources about this encounter (optionally of given types)."""
     notes: list[Resource] | None = f.memo.get("notes")
-    if notes is None:
-        notes = [*f.ctx.linked("DocumentReference"), *f.ctx.linked("Composition")]
+    if notes is None:  # ctx.linked("DocumentReference") + ctx.linked("Composition"), in one pass
+        key, by_type = f.ctx.key, f.ctx.index.by_type
+        notes = [r for kind in _NOTE_TYPES for r in by_type.get(kind, ()) if key in linked_encounters(r)]
         f.memo["notes"] = notes
     if not note_types:
         return notes
@@ -84,7 +88,7 @@ def check_ndc_present(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not f.profile.ndc_required:
         return
     for line in f.lines:
-        if DRUG_CODE.match(line.code) and not line.ndcs:
+        if line.code[:1] == "J" and DRUG_CODE.match(line.code) and not line.ndcs:  # J-codes only
             yield Hit(f"Drug line {line.code} has no NDC.", f"{line.path}.detail", f.claim_key)
 
 
@@ -95,6 +99,8 @@ def check_ndc_present(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 )  # fmt: skip
 def check_ndc_format(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     for line in f.lines:
+        if not line.ndcs:  # the usual case: no enumerate per line
+            continue
         for n, ndc in enumerate(line.ndcs):
             if not NDC11.match(ndc):
                 yield Hit(f"NDC on {line.code} is not 11 digits (5-4-2).", f"{line.path}.detail[{n}]",
@@ -104,6 +110,21 @@ def check_ndc_format(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 @lru_cache(maxsize=64)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
+
+
+@lru_cache(maxsize=64)
+def _matches(pattern: str) -> dict[str, bool]:
+    """Memo of ``pattern`` matched against codes (codes repeat across claims; a dict hit is cheaper
+    than a regex match)."""
+    return {}
+
+
+def _match(pattern: str, code: str) -> bool:
+    memo = _matches(pattern)
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    found = memo[code] = _compiled(pattern).match(code) is not None
+    return found
 
 
 def _has_attachment(claim: Resource) -> bool:
@@ -125,9 +146,12 @@ def _has_attachment(claim: Resource) -> bool:
 def check_attachment(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if _has_attachment(f.claim):
         return
-    unlisted = _compiled(p["unlisted_pattern"])
+    unlisted = _matches(p["unlisted_pattern"])
     mods = frozenset(p["modifiers"])
     for line in f.lines:
-        if unlisted.match(line.code) or (line.modifiers and not mods.isdisjoint(line.modifiers)):
+        matched = unlisted.get(line.code)
+        if matched is None:
+            matched = _match(p["unlisted_pattern"], line.code)
+        if matched or (line.modifiers and not mods.isdisjoint(line.modifiers)):
             yield Hit(f"{line.code} needs supporting documentation attached.", "Claim.supportingInfo",
                       f.claim_key)  # fmt: skip
