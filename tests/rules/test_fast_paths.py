@@ -1,0 +1,288 @@
+"""The engine's fast paths give exactly what the general paths give.
+
+Facts and rules take shortcuts for the usual shapes (a line read by subscripts, memoized dates and
+references, dx order without a sort, a history claim skipped by its dates, memoized code-table
+answers, Findings built positionally). Each test here feeds both the usual shape and the shapes
+that must fall back, and compares with the general reader or with the rule's documented result.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict, defaultdict
+from datetime import date
+from typing import Any
+
+import pytest
+
+from app.domain.context import build_contexts, ref_of
+from app.domain.findings import Category, Severity
+from app.domain.history import History
+from app.refdata import RefData
+from app.rules import all_rules, build_facts
+from app.rules.claimlines import _read_any, _read_usual, read_line, read_lines
+from app.rules.ruleset import RuleOverride, RuleSets
+from app.rules.values import parse_date, ref_key
+from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
+
+DEFAULT_DOS = date(2026, 3, 1)
+
+
+def _usual() -> dict[str, Any]:
+    return item(4, "99213", net=120.0, dx=(1, 2), modifiers=("25",))
+
+
+def _set(path: str, value: Any) -> Any:
+    """A change that sets (or, for ``...``, deletes) one element of the usual item."""
+
+    def change(line: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = line
+        for step in parents:
+            target = target[int(step)] if step.isdigit() else target[step]
+        if value is ...:
+            del target[last]
+        else:
+            target[int(last) if last.isdigit() else last] = value
+
+    change.__name__ = f"{path}={value!r}"
+    return change
+
+
+SHAPES = [
+    _set("productOrService.coding", ({"system": CPT, "code": "99213"},)),  # a tuple, not a list
+    _set("productOrService.coding.0.system", ...),
+    _set("productOrService.coding.0.code", ""),
+    _set("productOrService.coding.0.code", " 99213 ".lower()),
+    _set("productOrService.coding", [{"system": "http://x", "code": "A1"}, {"system": CPT, "code": "99214"}]),
+    _set("productOrService", OrderedDict(coding=[{"system": CPT, "code": "99213"}])),
+    _set("quantity.value", True),
+    _set("quantity.value", "2"),
+    _set("quantity.value", 2.5),
+    _set("quantity", ...),
+    _set("net", ...),
+    _set("net.value", None),
+    _set("servicedDate", "2026-03-02T10:30:00-05:00"),
+    _set("servicedDate", "2026-02-30"),
+    _set("servicedDate", ...),
+    _set("servicedDate", 20260302),
+    _set("locationCodeableConcept.coding.0.code", ""),
+    _set("locationCodeableConcept.coding", [{"system": POS, "code": "11"}, {"system": POS, "code": "22"}]),
+    _set("locationCodeableConcept.coding", {"code": "11"}),
+    _set("encounter", ({"reference": "Encounter/e1"},)),
+    _set("encounter", [{"reference": "Encounter/e2"}, {"reference": "Encounter/e1"}]),
+    _set("encounter", [{"reference": "https://ehr.example/fhir/Encounter/e1/_history/3"}]),
+    _set("encounter", []),
+    _set("encounter", [{"display": "visit"}]),
+    _set("encounter", ["Encounter/e1"]),
+    _set("sequence", "4"),
+    _set("diagnosisSequence", ...),
+    _set("careTeamSequence", "12"),
+    _set("detail", [{"productOrService": coding("http://hl7.org/fhir/sid/ndc", "00409-4888-02")}]),
+]
+
+
+def test_the_usual_item_takes_the_fast_path() -> None:
+    line = _read_usual(_usual(), 0, DEFAULT_DOS, "Claim")
+    assert line is not None
+    assert line == _read_any(_usual(), 0, DEFAULT_DOS, "Claim")
+    assert (line.code, line.units, line.charge, line.dos, line.pos) == ("99213", 1.0, 120.0, DOS, "11")
+    assert (line.modifiers, line.dx_pointers, line.encounters, line.is_em) == (("25",), (1, 2), ("Encounter/e1",), True)
+
+
+@pytest.mark.parametrize("change", SHAPES, ids=lambda c: c.__name__)
+def test_every_other_shape_reads_as_the_general_reader_does(change: Any) -> None:
+    line = _usual()
+    change(line)
+    for index, prefix in ((0, "Claim"), (3, "Claim[1]")):
+        assert read_line(copy.deepcopy(line), index, DEFAULT_DOS, prefix) == _read_any(line, index, DEFAULT_DOS, prefix)
+
+
+def _missing_net() -> defaultdict[str, Any]:
+    return defaultdict(lambda: {"value": 9}, {k: v for k, v in _usual().items() if k != "net"})
+
+
+@pytest.mark.parametrize("make", [lambda: OrderedDict(_usual()), _missing_net], ids=["OrderedDict", "defaultdict"])
+def test_dict_subclasses_are_read_as_the_general_reader_does(make: Any) -> None:
+    expected = _read_any(make(), 0, DEFAULT_DOS, "Claim")
+    assert read_line(make(), 0, DEFAULT_DOS) == expected
+
+
+@pytest.mark.parametrize(
+    ("refs", "keys"),
+    [
+        ([{"reference": "Encounter/e1"}], ("Encounter/e1",)),
+        ([{"reference": "http://x/fhir/Encounter/e1/_history/2"}], ("Encounter/e1",)),
+        ([{"reference": "Encounter"}], ()),
+        ([{"reference": ""}], ()),
+        ([{"reference": "Encounter"}, {"reference": "Encounter/e2"}], ("Encounter/e2",)),
+        ({"reference": "Encounter/e1"}, ()),
+    ],
+)
+def test_encounter_keys_of_a_line(refs: Any, keys: tuple[str, ...]) -> None:
+    line = _usual()
+    line["encounter"] = refs
+    for _ in range(2):  # the second read answers from the memo
+        assert read_line(copy.deepcopy(line), 0, DEFAULT_DOS).encounters == keys
+
+
+def test_read_lines_counts_object_items_only() -> None:
+    claim = {"billablePeriod": {"start": "2026-03-01"}, "item": [None, _usual(), "x", _usual()]}
+    claim["item"][3].pop("servicedDate")
+    lines = read_lines(claim)
+    assert [ln.path for ln in lines] == ["Claim.item[0]", "Claim.item[1]"]
+    assert [ln.dos for ln in lines] == [DOS, DEFAULT_DOS]  # no servicedDate: billablePeriod.start
+
+
+@pytest.mark.parametrize("value", ["2026-03-02", "2026-03-02T23:59:59Z", "2026-02-30", "2026-03", "", None, 5, ["x"]])
+def test_parse_date_answers_the_same_every_time(value: Any) -> None:
+    first = parse_date(value)
+    assert parse_date(value) == first == parse_date(copy.copy(value))
+    if isinstance(value, str) and len(value) >= 10 and value[:10] != "2026-02-30":
+        assert first == date.fromisoformat(value[:10])
+    else:
+        assert first is None
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"reference": "Encounter/e1"},
+        {"reference": "https://x/fhir/Patient/p1/_history/2"},
+        {"reference": "urn:uuid:1234"},
+        {"reference": "Patient"},
+        {"reference": ""},
+        {"display": "no reference"},
+        "Organization/o1",
+        _Text("Organization/o2"),
+        None,
+        7,
+    ],
+)
+def test_ref_key_is_ref_of(value: Any) -> None:
+    assert ref_key(value) == ref_key(value) == ref_of(value)
+
+
+def test_ref_key_fails_where_ref_of_fails() -> None:
+    with pytest.raises(AttributeError):
+        ref_of({"reference": 5})
+    with pytest.raises(AttributeError):
+        ref_key({"reference": 5})
+
+
+def _facts(sc: Scenario) -> Any:
+    ctx = build_contexts(list(sc.res.values()))[0]
+    history = History(prior_claims=tuple(sc.prior_claims), eligibility=tuple(sc.eligibility))
+    return build_facts(sc.claim, ctx, history=history, payers=sc.payers, refdata=sc.refdata, today=sc.today)
+
+
+@pytest.mark.parametrize(
+    "sequences", [[1, 2, 3], [3, 1, 2], [1, 1, 2], ["2", 1], [True, 1, 3], [2, None, 1], [0, 2, 1]]
+)
+def test_diagnoses_come_in_sequence_order(sequences: list[Any], refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    sc.claim["diagnosis"] = [
+        {"sequence": s, "diagnosisCodeableConcept": coding("http://hl7.org/fhir/sid/icd-10-cm", f"E11.{n}")}
+        for n, s in enumerate(sequences)
+    ]
+    listed = [(not isinstance(s, int), s or 0, n) for n, s in enumerate(sequences)]
+    expected = [f"Claim.diagnosis[{n}]" for *_, n in sorted(listed)]
+    assert [d.path for d in _facts(sc).dx] == expected
+
+
+def test_history_lines_skip_other_dates_and_index_object_items(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    other = sc.copy_claim("old1")
+    same_day, timed = copy.deepcopy(other["item"][0]), copy.deepcopy(other["item"][1])
+    timed["servicedDate"] = DOS.isoformat() + "T16:00:00Z"
+    for line in other["item"]:
+        line["servicedDate"] = "2026-02-01"
+    other["item"] = ["junk", other["item"][0], same_day, None, timed]
+    sc.prior_claims = [sc.copy_claim("old0", item=[item(1, "99213", net=1.0, dos=date(2026, 1, 5))]), other]
+    found = _facts(sc).history_lines
+    assert [(claim["id"], line.path, line.code) for claim, line in found] == [
+        ("old1", "Claim[1].item[1]", "99213"),
+        ("old1", "Claim[1].item[2]", "36415"),
+    ]
+
+
+def test_a_boolean_pointer_is_invalid_even_when_its_number_exists(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    sc.items[1]["diagnosisSequence"] = [True]
+    sc.items[2]["diagnosisSequence"] = [1, 2, 1, 2, 1]
+    found = [(f.location, f.message) for f in sc.findings() if f.rule == "coding.dx-pointer-invalid"]
+    assert found == [
+        ("Claim.item[1].diagnosisSequence", "Line 36415 points at missing diagnosis [True]."),
+        ("Claim.item[2].diagnosisSequence", "Line 80053 has more than 4 diagnosis pointers."),
+    ]
+
+
+def test_code_edit_answers_follow_the_reference_data(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    sc.claim["diagnosis"][1]["diagnosisCodeableConcept"]["coding"][0]["code"] = "N40.0"  # male only
+    conflict = {"coding.sex-conflict"}
+    female_n40 = RefData(sex_edits={("dx", "N40"): "female"})  # other tables, other answers
+    for tables, expected in ((refdata, conflict), (RefData(), set()), (female_n40, set()), (refdata, conflict)):
+        sc.refdata = tables
+        assert sc.rule_ids() & conflict == expected
+
+
+def test_unlisted_pattern_answers_are_kept_per_pattern(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    sc.add_item("17999", net=80.0)
+    assert "documentation.attachment-missing" in sc.rule_ids()
+    override = RuleOverride(params={"unlisted_pattern": r"^\d{3}98$"})
+    sc.rules = RuleSets(global_layer={"documentation.attachment-missing": override})
+    assert "documentation.attachment-missing" not in sc.rule_ids()
+    sc.items[-1]["productOrService"] = coding(CPT, "17998")
+    assert "documentation.attachment-missing" in sc.rule_ids()
+
+
+def test_cob_finding_names_the_first_coverage_in_order(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    second = copy.deepcopy(sc.res["coverage"])
+    second["id"] = "cov0"  # same order 1: ties are broken by Type/id
+    sc.res = {"coverage2": second, **sc.res}
+    found = [f for f in sc.findings() if f.rule == "eligibility.cob-order-missing"]
+    assert [(f.source, f.message) for f in found] == [
+        ("Coverage/cov0", "2 coverages are in force without a distinct order.")
+    ]
+
+
+def test_an_identical_line_is_a_duplicate_not_a_missing_repeat_modifier(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    other = sc.copy_claim("old1", insurance=[{"focal": True, "coverage": {"reference": "Coverage/cov1"}}])
+    other["item"] = [copy.deepcopy(sc.items[2]), copy.deepcopy(sc.items[1])]
+    other["item"][1]["quantity"] = {"value": 2}  # same code and day, other units: a repeat
+    other["item"][1]["net"] = other["item"][1]["unitPrice"] = {"value": 7.5}
+    sc.prior_claims = [other]
+    sc.claim["related"] = [{"claim": {"reference": "Claim/other"}, "relationship": coding("x", "prior")}]
+    found = {(f.rule, f.location) for f in sc.findings() if f.rule.startswith("duplicate.")}
+    assert found == {
+        ("duplicate.line-already-billed", "Claim.item[2]"),
+        ("duplicate.repeat-service-modifier-missing", "Claim.item[1].modifier"),
+        ("duplicate.replacement-missing-payer-claim-number", "Claim.related.reference"),
+    }
+
+
+def test_an_original_claim_is_found_before_a_malformed_later_line(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    other = sc.copy_claim("old1")
+    other["item"].append({"encounter": 5})  # not a list: the search stops at the first shared encounter
+    sc.prior_claims = [other]
+    found = [f for f in sc.findings() if f.rule == "duplicate.original-claim-exists"]
+    assert [(f.location, f.source) for f in found] == [("Claim.related", "Claim/old1")]
+
+
+def test_findings_carry_every_field_in_place(refdata: RefData) -> None:
+    sc = scenario(VARIANTS[0], refdata)
+    sc.res["patient"].pop("gender")
+    spec = next(s for s in all_rules() if s.id == "missing-data.patient-sex-missing")
+    (finding,) = [f for f in sc.findings() if f.rule == spec.id]
+    assert finding.category is Category.MISSING_DATA and finding.severity is Severity.ERROR
+    assert finding.message == "Patient has no administrative gender."
+    assert (finding.location, finding.source, finding.fix) == ("Patient.gender", "Patient/p1", spec.fix)
