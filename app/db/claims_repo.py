@@ -187,14 +187,6 @@ def finding_view(r: Any) -> dict[str, Any]:
     return view
 
 
-def count_claims(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(CLAIM)).scalar_one())
-
-
-def count_versions(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(VERSION)).scalar_one())
-
-
 def finding_counts(conn: Connection) -> dict[tuple[str, str], int]:
     stmt = (
         select(FINDING.c.category, FINDING.c.severity, func.count())
