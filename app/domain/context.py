@@ -74,9 +74,14 @@ def key_of(resource: Resource) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
-def _get_path(resource: Resource, path: str) -> list[Any]:
+_LINK_STEPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    rtype: tuple(tuple(path.split(".")) for path in paths) for rtype, paths in ENCOUNTER_LINKS.items()
+}
+
+
+def _get_path(resource: Resource, steps: tuple[str, ...]) -> list[Any]:
     values: list[Any] = [resource]
-    for step in path.split("."):
+    for step in steps:
         nxt: list[Any] = []
         for value in values:
             if isinstance(value, dict) and step in value:
@@ -89,8 +94,8 @@ def _get_path(resource: Resource, path: str) -> list[Any]:
 def linked_encounters(resource: Resource) -> list[str]:
     """``Encounter/id`` keys a resource points at through its encounter link element."""
     out: list[str] = []
-    for path in ENCOUNTER_LINKS.get(str(resource.get("resourceType")), ()):
-        for ref in _get_path(resource, path):
+    for steps in _LINK_STEPS.get(str(resource.get("resourceType")), ()):
+        for ref in _get_path(resource, steps):
             key = ref_of(ref)
             if key and key.startswith("Encounter/"):
                 out.append(key)
@@ -139,6 +144,8 @@ class EncounterContext:
     encounter: Resource
     index: ResourceIndex
     history: tuple[Resource, ...] = ()  # prior Encounters of the same patient
+    # Memo of linked(); a context is not changed after it is built.
+    _linked: dict[str, list[Resource]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -155,8 +162,13 @@ class EncounterContext:
         return self.resolve(self.encounter.get("subject"))
 
     def linked(self, resource_type: str) -> list[Resource]:
-        """Resources of ``resource_type`` that point at this encounter."""
-        return [r for r in self.of_type(resource_type) if self.key in linked_encounters(r)]
+        """Resources of ``resource_type`` that point at this encounter (a new list each call)."""
+        found = self._linked.get(resource_type)
+        if found is None:
+            key = self.key
+            found = [r for r in self.of_type(resource_type) if key in linked_encounters(r)]
+            self._linked[resource_type] = found
+        return list(found)
 
     def coverages(self) -> list[Resource]:
         """Coverages whose beneficiary is this encounter's patient, ordered by ``Coverage.order``."""
