@@ -1,4 +1,4 @@
-"""``claimbridge``: serve, worker, demo, check, config check, subscriptions, dlq, claims, db."""
+"""``claimbridge``: the FHIR-to-billing bridge (service, worker, offline tools, operations)."""
 
 from __future__ import annotations
 
