@@ -13,7 +13,7 @@ from app.billing.kpis import kpi_table, kpi_values
 from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
 from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
-from app.db.engine import make_engine
+from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
 from app.ehr.gateway import EhrGateway
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
@@ -75,7 +75,7 @@ class Services:
         return billing_snapshot_of(self.engine, today=self.clock().date())
 
     def queue_snapshot(self) -> QueueSnapshot:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             stats = queue_repo.queue_stats(conn)
             outbox = outbox_repo.counts(conn)
             findings = claims_repo.finding_counts(conn)
@@ -88,7 +88,7 @@ KPI_WINDOW_DAYS = 30
 
 def billing_snapshot_of(engine: Engine, *, today: date) -> BillingSnapshot:
     """KPIs of the last :data:`KPI_WINDOW_DAYS` days (all payers and each payer) and open work queues."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         book = billing_views.revenue_book(conn)
         counts = billing_views.billing_counts(conn)
     start = today - timedelta(days=KPI_WINDOW_DAYS - 1)

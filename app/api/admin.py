@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.db import claims_repo, queue_repo, subscriptions_repo
+from app.db.engine import read_only
 from app.db.sql import iso
 from app.services import Services
 
@@ -34,7 +35,7 @@ async def list_claims(
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return claims_repo.list_claims(conn, status=status, payer=payer, limit=limit, offset=offset)
 
     return await to_thread.run_sync(run)
@@ -45,7 +46,7 @@ async def get_claim(request: Request, claim_id: str) -> dict[str, Any]:
     services = _services(request)
 
     def run() -> dict[str, Any] | None:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return claims_repo.get_claim(conn, claim_id)
 
     claim = await to_thread.run_sync(run)
@@ -72,7 +73,7 @@ async def list_findings(
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return claims_repo.list_findings(conn, category=category, payer=payer, severity=severity, limit=limit)
 
     return await to_thread.run_sync(run)
@@ -106,7 +107,7 @@ async def dead_letters(request: Request) -> list[dict[str, Any]]:
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
 
     return await to_thread.run_sync(run)
@@ -138,7 +139,7 @@ async def list_subscriptions(request: Request) -> list[dict[str, Any]]:
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return subscriptions_repo.list_subscriptions(conn)
 
     return await to_thread.run_sync(run)

@@ -24,6 +24,7 @@ from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.billing.kpis import compute_kpis
 from app.db import billing_views
+from app.db.engine import read_only
 from app.services import KPI_WINDOW_DAYS, Services
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
@@ -53,7 +54,7 @@ async def denials(
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return billing_views.list_denials(conn, category=category, payer=payer, limit=limit)
 
     return await to_thread.run_sync(run)
@@ -66,7 +67,7 @@ async def underpayments(
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return billing_views.list_underpayments(conn, payer=payer, limit=limit)
 
     return await to_thread.run_sync(run)
@@ -87,7 +88,7 @@ async def kpis(
         raise OutcomeError(400, f"period end {last} is before its start {first}")
 
     def run() -> dict[str, Any]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             book = billing_views.revenue_book(conn)
         result: dict[str, Any] = _plain(asdict(compute_kpis(book, start=first, end=last, as_of=as_of, payer_id=payer)))
         return result
@@ -100,7 +101,7 @@ async def unmatched(request: Request, limit: int = Query(500, ge=1, le=5000)) ->
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return billing_views.list_unmatched(conn, limit=limit)
 
     return await to_thread.run_sync(run)
@@ -111,7 +112,7 @@ async def batches(request: Request, limit: int = Query(100, ge=1, le=1000)) -> l
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return billing_views.list_batches(conn, limit=limit)
 
     return await to_thread.run_sync(run)
@@ -122,7 +123,7 @@ async def responses(request: Request, claim_id: str) -> list[dict[str, Any]]:
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
-        with services.engine.connect() as conn:
+        with read_only(services.engine) as conn:
             return billing_views.claim_responses(conn, claim_id)
 
     return await to_thread.run_sync(run)

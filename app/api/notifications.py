@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from app.api.intake_writer import IntakeWriter, Pending
 from app.api.outcomes import OutcomeError, outcome_response
 from app.db import intake_repo
+from app.db.engine import read_only
 from app.db.intake_repo import SenderSubscription
 from app.intake.auth import SIGNATURE_HEADER, bearer_token, secret_digest, signature_valid
 from app.intake.notification import InvalidNotification, Notification, parse_notification
@@ -87,7 +88,7 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
 
 
 def _lookup(services: Services, digest: str) -> SenderSubscription | None:
-    with services.engine.connect() as conn:
+    with read_only(services.engine) as conn:
         return intake_repo.find_subscription_by_digest(conn, digest)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.db import migrate
+from app.db.engine import read_only
 from app.services import Services
 
 router = APIRouter(tags=["operations"])
@@ -31,7 +32,7 @@ async def readyz(request: Request) -> dict[str, str]:
 
     def check() -> str | None:
         try:
-            with services.engine.connect() as conn:
+            with read_only(services.engine) as conn:
                 conn.execute(text("SELECT 1"))
             if not migrate.is_current(services.engine):
                 return "database schema is not at the current migration (run `claimbridge db upgrade`)"

@@ -27,6 +27,7 @@ from rich.table import Table
 from app.api.app import create_app
 from app.cli.common import CliError
 from app.db import claims_repo, outbox_repo, queue_repo, subscriptions_repo
+from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.domain.context import key_of
 from app.fhir.notifications_build import NotificationEvent, SubscriptionState, build_notification_bundle
@@ -189,7 +190,7 @@ def wait_for_drain(services: Services, timeout: float = 300.0) -> None:
     with Progress(console=console) as bar:
         task = bar.add_task("processing", total=None)
         while time.monotonic() < deadline:
-            with services.engine.connect() as conn:
+            with read_only(services.engine) as conn:
                 stats = queue_repo.queue_stats(conn)
                 outbox = outbox_repo.counts(conn).get("pending", 0)
                 counts = queue_repo.count_by_status(conn)
@@ -202,7 +203,7 @@ def wait_for_drain(services: Services, timeout: float = 300.0) -> None:
 
 
 def print_summary(services: Services) -> None:
-    with services.engine.connect() as conn:
+    with read_only(services.engine) as conn:
         claims = claims_repo.list_claims(conn, limit=1_000_000)
         dead = queue_repo.list_dead(conn)
     by_status = Counter(c["status"] for c in claims)

@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from app.cli.common import CliError, get_settings, handles_errors, print_json
 from app.config.loader import ClaimConfig, load_config
 from app.db import claims_repo, migrate, mirror_repo
-from app.db.engine import is_sqlite, make_engine, normalise_url
+from app.db.engine import is_sqlite, make_engine, normalise_url, read_only
 from app.domain.context import is_history
 from app.whatif import ClaimDiff, ClaimSnapshot, DiffReport, diff_claims, snapshot_replayed, snapshot_stored
 from app.worker.pipeline import Runtime, evaluate
@@ -94,7 +94,7 @@ def open_read_only(url: str) -> Engine:
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection whose transaction is always rolled back (and read-only on PostgreSQL)."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(postgresql_readonly=True)
         try:

@@ -14,6 +14,7 @@ from rich.table import Table
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
 from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
+from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.ehr.discovery import Capabilities, discover, type_for_topic
 from app.fhir.errors import FhirError
@@ -91,7 +92,7 @@ def parse_topics(values: list[str]) -> dict[str, str]:
 @handles_errors
 def ehrs_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the registered EHRs."""
-    with services_from_env() as services, services.engine.connect() as conn:
+    with services_from_env() as services, read_only(services.engine) as conn:
         rows = [r.__dict__ for r in ehr_repo.list_ehrs(conn)]
     if json:
         print_json(rows)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
 from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
+from app.db.engine import read_only
 from app.db.sql import iso, utcnow
 from app.db.subscriptions_repo import SubscriptionConflict
 
@@ -95,7 +96,7 @@ def _from_subscription_file(
 @handles_errors
 def subscriptions_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show status, last event number, last heartbeat and health of each subscription."""
-    with services_from_env() as services, services.engine.connect() as conn:
+    with services_from_env() as services, read_only(services.engine) as conn:
         rows = subscriptions_repo.list_subscriptions(conn)
     if json:
         print_json(rows)
@@ -156,7 +157,7 @@ def subscriptions_create(
 @handles_errors
 def dlq_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List dead letters with their input reference and the reason they failed."""
-    with services_from_env() as services, services.engine.connect() as conn:
+    with services_from_env() as services, read_only(services.engine) as conn:
         rows = [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
     if json:
         print_json(rows)
@@ -199,7 +200,7 @@ def claims_list(
     payer: Annotated[str | None, typer.Option(help="payer id")] = None,
 ) -> None:
     """List stored claims (current versions) with their findings."""
-    with services_from_env() as services, services.engine.connect() as conn:
+    with services_from_env() as services, read_only(services.engine) as conn:
         rows = claims_repo.list_claims(conn, status=status, payer=payer, limit=1_000_000)
     if json:
         print_json(rows)

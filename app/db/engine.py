@@ -1,17 +1,22 @@
 """The database engine: SQLite (WAL, the embedded default) or PostgreSQL (production).
 
 SQLite transactions start with ``BEGIN IMMEDIATE`` so a writer takes the write lock up front and waits
-(``busy_timeout``) instead of failing half-way; WAL lets readers run beside it.
-``postgresql://`` URLs are routed to psycopg 3.
+(``busy_timeout``) instead of failing half-way. Read paths open their connection with
+:func:`read_only`: on SQLite that is a deferred ``BEGIN`` that never touches the write lock (WAL lets it
+read beside a busy writer instead of queueing behind it); on PostgreSQL the transaction is
+``READ ONLY``, so a read path that tries to write fails loudly. ``postgresql://`` URLs are routed to
+psycopg 3.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
@@ -30,6 +35,19 @@ JSON_ARGS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer"
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+_READ_ONLY = "claimbridge_read_only"
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection for a read path: never queues behind (or blocks) the SQLite writer."""
+    with engine.connect() as conn:
+        if is_sqlite(engine.url.drivername):
+            yield conn.execution_options(**{_READ_ONLY: True})
+        else:
+            yield conn.execution_options(postgresql_readonly=True)
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -57,6 +75,7 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
     return engine

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
+from app.db.engine import read_only
 from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, SmartBackendAuth, scopes_for
 from app.fhir.client import FhirClient, RetryPolicy, build_http_client
 from app.fhir.errors import FhirNetworkError
@@ -103,7 +104,7 @@ class EhrGateway:
         return self.connection(name).record
 
     def names(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return [r.name for r in ehr_repo.list_ehrs(conn)]
 
     def connection(self, name: str) -> EhrConnection:
@@ -139,7 +140,7 @@ class EhrGateway:
             return self._loop
 
     def _connect(self, name: str) -> EhrConnection:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             record = ehr_repo.get_ehr(conn, name)
         if record is None:
             raise UnknownEhr(f"EHR {name!r} is not registered (claimbridge ehrs add --name {name} ...)")

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from app.db import ehr_repo, queue_repo
 from app.db.ehr_repo import SubscriptionInfo
+from app.db.engine import read_only
 from app.db.queue_repo import ClaimedJob
 from app.ehr.fetch import CONTEXT_TYPES, Fetched, fetch_focus, pull_changes
 from app.ehr.gateway import EhrGateway
@@ -53,7 +54,7 @@ def prefetch_batch(
     """Prepare every job of a batch; EHR fetches run concurrently."""
     out: dict[int, Outcome] = {}
     plans: list[tuple[ClaimedJob, Prepared, Coroutine[Any, Any, Fetched]]] = []
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = [
             (job, queue_repo.inbox_body(conn, job.inbox_id), ehr_repo.subscription_info(conn, job.subscription_id))
             for job in jobs

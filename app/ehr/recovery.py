@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from app.db import ehr_repo, intake_repo, queue_repo
 from app.db.ehr_repo import Gap, SweepState
+from app.db.engine import read_only
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import gaps_repaired
 from app.ehr.prefetch import instant
@@ -67,7 +68,7 @@ class Sweeper:
 
     def sweep(self) -> int:
         """One pass over every subscription; returns how many recovered jobs were stored."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             states = ehr_repo.sweep_states(conn)
         stored = 0
         for state in states:
@@ -159,7 +160,7 @@ class Sweeper:
     # -- 3 recovery -------------------------------------------------------------------------------
 
     def repair_events(self, state: SweepState, now: datetime) -> int:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             gaps = [g for g in ehr_repo.open_gaps(conn, state.id) if g.kind == "events"]
         stored = 0
         for gap in gaps:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.api.app import create_app
+from app.db.engine import read_only
 from app.db.models import ClaimVersion, Job
 from app.services import Services
 from tests.spine.helpers import ROOT, SECRET, clone_bundle, make_services, notification, register, sample_bundles
@@ -57,7 +58,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def done_count(services: Services) -> int:
-    with services.engine.connect() as conn:
+    with read_only(services.engine) as conn:  # never queues behind the worker's write lock
         return conn.execute(select(func.count()).select_from(Job).where(Job.status == "done")).scalar_one()
 
 
@@ -82,7 +83,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def assert_exactly_once(services: Services, count: int) -> None:
-    with services.engine.connect() as conn:
+    with read_only(services.engine) as conn:
         statuses = dict(conn.execute(select(Job.status, func.count()).group_by(Job.status)).all())
         versions = conn.execute(select(func.count()).select_from(ClaimVersion)).scalar_one()
         jobs_with_versions = conn.execute(select(func.count(func.distinct(ClaimVersion.source_job_id)))).scalar_one()
@@ -95,7 +96,7 @@ def assert_exactly_once(services: Services, count: int) -> None:
 
 
 def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url: str, tmp_path: Path) -> None:
-    count = 150
+    count = 400  # several seconds of work: the poll below sees it part-done
     services = make_services(db_url, tmp_path)
     register(services, sub_id="claimbridge-demo")
     enqueue(services, count)
