@@ -27,7 +27,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
         try:
             yield
         finally:
-            app.state.intake_writer.close()
+            await app.state.intake_writer.drain()
             stop.set()
             if task is not None:
                 with suppress(asyncio.CancelledError):
