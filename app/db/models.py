@@ -62,10 +62,11 @@ class Subscription(SQLModel, table=True):
 
 class Inbox(SQLModel, table=True):
     __tablename__ = "inbox"
+    # the unique (subscription_id, bundle_id) also serves lookups by subscription
     __table_args__ = (UniqueConstraint("subscription_id", "bundle_id", name="uq_inbox_bundle"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    subscription_id: str = Field(max_length=200, index=True)
+    subscription_id: str = Field(max_length=200)
     bundle_id: str | None = Field(default=None, max_length=200)
     kind: str = Field(max_length=30)
     content_type: str | None = Field(default=None, max_length=100)
@@ -78,6 +79,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_job_claimable", "status", "available_at"),
         Index("ix_job_key_status", "key", "status"),
+        Index("ix_job_subscription_event", "subscription_id", "event_number"),  # the gap sweep's range reads
     )
 
     id: int | None = Field(default=None, primary_key=True)
