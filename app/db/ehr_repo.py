@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from app.db.models import Ehr, Job, Subscription, SubscriptionGap
 from app.db.sql import as_utc
@@ -157,6 +157,17 @@ def sweep_states(conn: Connection, *, subscription_id: str | None = None) -> lis
             )
         )
     return out
+
+
+def claim_sweep(conn: Connection, subscription_id: str, *, now: datetime, until: datetime) -> bool:
+    """Take the subscription's sweep until ``until`` unless another worker holds it; True if taken."""
+    free = or_(SUB.c.sweep_until.is_(None), SUB.c.sweep_until <= now)
+    result = conn.execute(update(SUB).where(SUB.c.id == subscription_id, free).values(sweep_until=until))
+    return result.rowcount == 1
+
+
+def set_sweep_until(conn: Connection, subscription_id: str, until: datetime) -> None:
+    conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(sweep_until=until))
 
 
 def set_checked(conn: Connection, subscription_id: str, *, checked: int, gap_seen_at: datetime | None) -> None:

@@ -58,6 +58,7 @@ class Subscription(SQLModel, table=True):
     last_checked_at: datetime | None = None
     resource_types: str | None = Field(default=None, max_length=200)  # comma list, for notified pulls
     pulled_through: str | None = Field(default=None, max_length=40)  # EHR instant of the last pull
+    sweep_until: datetime | None = None  # the worker sweeping it holds it until then (several workers)
 
 
 class Inbox(SQLModel, table=True):

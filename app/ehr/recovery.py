@@ -50,6 +50,9 @@ MAX_SPAN = 10_000  # event numbers examined per subscription and sweep
 FHIR_JSON = "application/fhir+json"
 
 
+SWEEP_LEASE_SECONDS = 300.0
+
+
 @dataclass
 class Sweeper:
     engine: Engine
@@ -64,19 +67,41 @@ class Sweeper:
         if self.last_run is not None and (now - self.last_run).total_seconds() < self.settings.sweep_interval_seconds:
             return 0
         self.last_run = now
-        return self.sweep()
+        return self.sweep(shared=True)
 
-    def sweep(self) -> int:
-        """One pass over every subscription; returns how many recovered jobs were stored."""
+    def sweep(self, *, shared: bool = False) -> int:
+        """One pass over every subscription; returns how many recovered jobs were stored.
+
+        ``shared`` (the workers' schedule): sweep only the subscriptions whose sweep lease this worker
+        takes, so with several workers each subscription is swept once per interval, not once per
+        worker (no duplicate ``$status``/``$events`` calls, no duplicate gaps).
+        """
         with read_only(self.engine) as conn:
             states = ehr_repo.sweep_states(conn)
         stored = 0
         for state in states:
+            if shared and not self.take_lease(state.id):
+                continue
             try:
                 stored += self.sweep_one(state)
+                if shared:
+                    self.release_lease(state.id)
             except Exception as exc:  # one subscription's trouble must not stop the others
                 log.error("subscription.sweep_failed", subscription=state.id, error=f"{type(exc).__name__}: {exc}")
         return stored
+
+    def take_lease(self, subscription_id: str) -> bool:
+        """Hold the subscription while sweeping it (a worker that dies mid-sweep holds it ``SWEEP_LEASE``)."""
+        now = self.clock()
+        until = now + timedelta(seconds=max(self.settings.sweep_interval_seconds, SWEEP_LEASE_SECONDS))
+        with self.engine.begin() as conn:
+            return ehr_repo.claim_sweep(conn, subscription_id, now=now, until=until)
+
+    def release_lease(self, subscription_id: str) -> None:
+        """Swept: the next sweep of it is due one interval from now, by whichever worker comes first."""
+        until = self.clock() + timedelta(seconds=self.settings.sweep_interval_seconds)
+        with self.engine.begin() as conn:
+            ehr_repo.set_sweep_until(conn, subscription_id, until)
 
     def sweep_one(self, state: SweepState) -> int:
         now = self.clock()

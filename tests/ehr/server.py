@@ -19,6 +19,7 @@ reproducible. Not part of the application: never import it from ``app/``.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,9 +84,14 @@ class EhrServer:
         self.require_auth = require_auth
         self.requests: list[tuple[str, str]] = []
         self._sleep = sleep
+        self._holds: dict[str, threading.Event] = {}
         self.app = self._build_app(origin.path.rstrip("/"))
 
     # -- knobs and seeding -------------------------------------------------------------------------
+
+    def hold(self, path_suffix: str, gate: threading.Event) -> None:
+        """Requests to paths ending in ``path_suffix`` are recorded, then wait until ``gate`` is set (≤ 30 s)."""
+        self._holds[path_suffix] = gate
 
     def register_client(self, client_id: str, jwks: dict[str, Any]) -> None:
         self.tokens.register(client_id, jwks)
@@ -137,6 +143,9 @@ class EhrServer:
         async def gatekeeper(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             path = request.url.path
             self.requests.append((request.method, path))
+            for suffix, gate in self._holds.items():
+                if path.endswith(suffix):
+                    await asyncio.to_thread(gate.wait, 30)
             if self.faults.delay_seconds:
                 await self._sleep(self.faults.delay_seconds)
             if path in open_paths:

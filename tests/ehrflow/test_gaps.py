@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -158,3 +162,42 @@ async def test_a_large_gap_without_events_support_costs_one_pull(db_url: str, tm
         assert sum(r.startswith("pulled:") for r in results) == 1
         assert sum(r.startswith("coalesced:") for r in results) == 297
         assert {c["encounter"] for c in flow.claims()} == {f"Encounter/{first['id']}", f"Encounter/{late['id']}"}
+
+
+async def test_two_workers_sweep_each_subscription_once_per_interval(db_url: str, tmp_path: Path) -> None:
+    async with running_flow(db_url, tmp_path, heartbeat=60) as flow:
+        sid = flow.sub("Encounter")
+        first = flow.worker.sweeper
+        assert first is not None
+        second = dataclasses.replace(first, last_run=None)  # another worker process's sweeper, same database
+        assert await flow.ehr.send_heartbeat(sid)
+        flow.clock.advance(500)  # silent for longer than 60 s x tolerance: both workers' sweeps are due
+        status_path = f"/fhir/Subscription/{sid}/$status"
+
+        gate = threading.Event()
+        flow.ehr.hold(status_path, gate)  # the first worker's $status for it stays in flight ...
+        one = threading.Thread(target=first.run_if_due)
+        one.start()
+        assert wait_for(lambda: flow.ehr.count("GET", status_path) == 1)
+        two = threading.Thread(target=second.run_if_due)  # ... while the second worker's sweep is due too
+        two.start()
+        assert wait_for(lambda: not two.is_alive() or flow.ehr.count("GET", status_path) > 1)
+        asked_twice = flow.ehr.count("GET", status_path) > 1
+        gate.set()
+        one.join(30)
+        two.join(30)
+        assert not asked_twice, "both workers swept the same subscription in one interval"
+        assert flow.ehr.count("GET", status_path) == 1
+        with flow.services.engine.connect() as conn:
+            gaps = [g for g in ehr_repo.list_gaps(conn) if g["subscription_id"] == sid]
+        assert [g["kind"] for g in gaps] == ["silence"]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
