@@ -34,6 +34,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     ehr: EhrGateway | None = None  # calls to registered EHRs; created on first use
     clearing: ClearinghouseConfig | None = None  # config/clearinghouse.yaml, read at start-up
+    _billing: tuple[datetime, BillingSnapshot] | None = field(default=None, repr=False)
 
     def clearinghouse(self) -> ClearinghouseConfig:
         if self.clearing is None:
@@ -72,7 +73,14 @@ class Services:
         return build_worker(self, worker_id=worker_id)
 
     def billing_snapshot(self) -> BillingSnapshot:
-        return billing_snapshot_of(self.engine, today=self.clock().date())
+        """The KPIs and work queues for ``/metrics``: computed at most once per ``api.billing_metrics_seconds``."""
+        now = self.clock()
+        cached = self._billing
+        if cached is not None and (now - cached[0]).total_seconds() < self.settings.api.billing_metrics_seconds:
+            return cached[1]
+        snapshot = billing_snapshot_of(self.engine, today=now.date())
+        self._billing = (now, snapshot)
+        return snapshot
 
     def queue_snapshot(self) -> QueueSnapshot:
         with read_only(self.engine) as conn:

@@ -35,6 +35,8 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("dev-admin-token")
     public_base_url: str = "http://127.0.0.1:8000"
+    # /metrics reuses the billing KPIs it computed for this long (they read every submitted claim)
+    billing_metrics_seconds: float = Field(60.0, ge=0)
 
 
 class IntakeSettings(_Section):
