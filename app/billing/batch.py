@@ -19,7 +19,7 @@ from app.config.payers import PayerDirectory
 from app.domain.context import EncounterContext
 from app.domain.findings import Category, Finding, Severity
 from app.x12 import ClaimInput, X12BuildError, claim_input_from_fhir
-from app.x12.systems import PATIENT_CONTROL_NUMBER
+from app.x12.systems import PATIENT_CONTROL_NUMBER, RELATED_CLAIM_RELATIONSHIP
 
 REFUSED_RULE = "x12.refused"
 
@@ -85,6 +85,15 @@ def encounter_closed_at(ctx: EncounterContext | None) -> datetime | None:
 def with_pcn(claim: dict[str, Any], pcn: str) -> dict[str, Any]:
     identifiers = [i for i in claim.get("identifier") or () if i.get("system") != PATIENT_CONTROL_NUMBER]
     return {**claim, "identifier": [*identifiers, {"system": PATIENT_CONTROL_NUMBER, "value": pcn}]}
+
+
+def with_replacement(claim: dict[str, Any], payer_icn: str) -> dict[str, Any]:
+    """The claim as a replacement of the one the payer holds as ``payer_icn`` (837P frequency 7, REF*F8)."""
+    prior = {
+        "relationship": {"coding": [{"system": RELATED_CLAIM_RELATIONSHIP, "code": "prior"}]},
+        "reference": {"value": payer_icn},
+    }
+    return {**claim, "related": [prior]}
 
 
 def prepare_claim(candidate: Candidate, *, payers: PayerDirectory) -> Prepared | Refused:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
 from app.db.models import (
     Ack277ca,
@@ -74,6 +74,7 @@ class ReadyRow:
     filing_deadline: date | None
     patient_control_number: str | None
     resource: dict[str, Any]
+    payer_icn: str | None = None  # set: the payer holds an earlier version; send a replacement (freq. 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,24 @@ class ClaimLink:
     ehr: str | None
 
 
+# The payer's claim control number (ICN) of the claim's latest adjudication (835 CLP07), else of its
+# latest 277CA acceptance (REF*1K): the claim is in the payer's system and a change is a replacement.
+_PAYER_ICN = func.coalesce(
+    select(PAYMENT.c.payer_claim_control_number)
+    .where(PAYMENT.c.claim_id == CLAIM.c.id, PAYMENT.c.payer_claim_control_number != "")
+    .order_by(PAYMENT.c.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+    select(ACK277.c.payer_claim_control_number)
+    .where(
+        ACK277.c.claim_id == CLAIM.c.id,
+        ACK277.c.disposition == "accepted",
+        ACK277.c.payer_claim_control_number != "",
+    )
+    .order_by(ACK277.c.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
 _READY_BASE = (
     select(
         CLAIM.c.id,
@@ -110,9 +129,13 @@ _READY_BASE = (
         CLAIM.c.filing_deadline,
         CLAIM.c.patient_control_number,
         VERSION.c.resource,
+        _PAYER_ICN.label("payer_icn"),
     )
     .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
-    .where(CLAIM.c.status == "ready", CLAIM.c.updated_at <= bindparam("ready_before"))
+    .where(
+        or_(CLAIM.c.status == "ready", and_(CLAIM.c.status == "needs-replacement", _PAYER_ICN.is_not(None))),
+        CLAIM.c.updated_at <= bindparam("ready_before"),
+    )
     .order_by(CLAIM.c.filing_deadline.asc().nulls_last(), CLAIM.c.id)
     .limit(bindparam("limit"))
 )
@@ -155,12 +178,24 @@ _LINKS_BY_ID = _LINKS.where(CLAIM.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def ready_claims(conn: Connection, *, ready_before: datetime, limit: int) -> list[ReadyRow]:
-    """Ready claims (no open error finding), earliest filing deadline first; locked on PostgreSQL."""
+    """Claims to send, earliest filing deadline first; locked on PostgreSQL.
+
+    ``ready`` claims (no open error finding), and ``needs-replacement`` ones (changed after the payer
+    received them) once the payer's claim control number is known: a replacement must name it. Each
+    row carries that number when there is one.
+    """
     stmt = _READY.get(conn.dialect.name, _READY_BASE)
     rows = conn.execute(stmt, {"ready_before": ready_before, "limit": limit}).all()
     return [
         ReadyRow(
-            r.id, r.version, r.encounter, r.payer_id, r.filing_deadline, r.patient_control_number, dict(r.resource)
+            r.id,
+            r.version,
+            r.encounter,
+            r.payer_id,
+            r.filing_deadline,
+            r.patient_control_number,
+            dict(r.resource),
+            r.payer_icn or None,
         )
         for r in rows
     ]

@@ -40,7 +40,8 @@ from app.intake.notification import InvalidNotification, Notification, parse_not
 from app.worker.errors import FatalJobError
 from app.writeback import writeback_payload
 
-SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied"})  # "rejected": fix, resubmit as new
+# The payer has (or may have) the claim: a change must go as a replacement. "rejected": fix, resubmit as new.
+SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied", "needs-replacement"})
 
 
 class PreparedJobs:

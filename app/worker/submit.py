@@ -26,7 +26,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
-from app.billing.batch import Candidate, Prepared, Refused, pcn_candidates, prepare_claim, refusal_finding
+from app.billing.batch import (
+    Candidate,
+    Prepared,
+    Refused,
+    pcn_candidates,
+    prepare_claim,
+    refusal_finding,
+    with_replacement,
+)
 from app.config.clearinghouse import ClearinghouseConfig
 from app.config.payers import PayerDirectory
 from app.db import billing_repo, claims_repo, mirror_repo
@@ -108,7 +116,8 @@ class Submitter:
     def _candidate(self, conn: Connection, row: ReadyRow) -> Candidate:
         pcn = row.patient_control_number or self._free_pcn(conn, row)
         context = mirror_repo.load_context(conn, row.encounter)
-        return Candidate(row.claim_id, row.version, row.payer_id, row.resource, context, pcn)
+        claim = with_replacement(row.resource, row.payer_icn) if row.payer_icn else row.resource
+        return Candidate(row.claim_id, row.version, row.payer_id, claim, context, pcn)
 
     def _free_pcn(self, conn: Connection, row: ReadyRow) -> str:
         options = pcn_candidates(row.resource)

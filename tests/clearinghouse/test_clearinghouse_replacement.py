@@ -1,0 +1,99 @@
+"""A claim that changes after the payer has it goes out as a replacement (frequency 7, REF*F8), never again as new."""
+
+from __future__ import annotations
+
+import copy
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.clearinghouse.answers import ClaimVerdict, ack_277ca, clm01s
+from tests.clearinghouse.conftest import NOTIFY, Flow
+from tests.clearinghouse.test_clearinghouse_flow import drop, submitted_pcns
+from tests.spine.helpers import notification, sample_bundles
+from tests.x12.x12_pyx12 import assert_valid_837p
+
+SAMPLES = 12
+
+
+def amended(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The encounter coded again after review: its first diagnosis corrected (a new version of everything)."""
+    changed = copy.deepcopy(bundle)
+    first = True
+    for entry in changed["entry"]:
+        resource = entry["resource"]
+        resource["meta"] = {**resource.get("meta", {}), "versionId": "2"}
+        if resource["resourceType"] == "Condition" and first:
+            coding = resource["code"]["coding"][0]
+            coding["code"], coding["display"] = "R51.9", "Headache, unspecified"
+            first = False
+    return changed
+
+
+def files(flow: Flow) -> list[Path]:
+    return sorted(flow.outbox_dir.iterdir()) if flow.outbox_dir.exists() else []
+
+
+def claim_block(x12: str, pcn: str) -> str:
+    """The segments of one claim's 2300 loop (CLM up to the next CLM or the SE)."""
+    segments = x12.replace("\n", "").split("~")
+    start = next(i for i, s in enumerate(segments) if s.startswith(f"CLM*{pcn}*"))
+    end = next(i for i in range(start + 1, len(segments)) if segments[i].startswith(("CLM*", "SE*")))
+    return "~".join(segments[start:end])
+
+
+def test_a_changed_claim_is_replaced_once_the_payer_icn_is_known(flow: Flow) -> None:
+    worker = flow.services.worker(worker_id="w")
+    flow.post_samples(SAMPLES)
+    worker.drain()
+    flow.clock.advance(301)
+    worker.drain()
+    (first_file,) = files(flow)
+    pcns = submitted_pcns(flow)
+    claims = flow.claims()
+    with_icn, without_icn = sorted(pcns)[:2]
+    today = flow.clock.now().date()
+    verdicts = [
+        ClaimVerdict(pcns[k], Decimal(str(claims[k]["claim"]["total"]["value"])), payer_icn="PAYER7001")
+        if k == with_icn
+        else ClaimVerdict(pcns[k], Decimal(str(claims[k]["claim"]["total"]["value"])))
+        for k in (with_icn, without_icn)
+    ]
+    drop(flow, "1-claims.277", ack_277ca(verdicts, when=today))
+    flow.clock.advance(61)
+    worker.drain()
+    assert {flow.claims()[k]["status"] for k in (with_icn, without_icn)} == {"accepted"}
+
+    bundles = {
+        f"Encounter/{e['resource']['id']}": b
+        for b in sample_bundles(SAMPLES)
+        for e in b["entry"]
+        if e["resource"]["resourceType"] == "Encounter"
+    }
+    for number, key in enumerate((with_icn, without_icn), start=SAMPLES + 1):
+        bundle = amended(bundles[claims[key]["encounter"]])
+        response = flow.client.post(
+            "/notifications", content=orjson.dumps(notification(bundle, number)), headers=NOTIFY
+        )
+        assert response.status_code == 202
+    worker.drain()
+    after = flow.claims()
+    assert [after[k]["status"] for k in (with_icn, without_icn)] == ["needs-replacement"] * 2
+    assert [after[k]["version"] for k in (with_icn, without_icn)] == [2, 2]
+
+    flow.clock.advance(301)
+    worker.drain()
+    new_files = [f for f in files(flow) if f != first_file]
+    assert len(new_files) == 1, "the replacement goes in the next batch"
+    text = new_files[0].read_text()
+    assert_valid_837p(text)
+    assert clm01s(text) == [pcns[with_icn]]  # the claim without a payer ICN waits for one
+    block = claim_block(text, pcns[with_icn])
+    assert re.match(rf"CLM\*{pcns[with_icn]}\*[0-9.]+\*\*\*[0-9]{{2}}:B:7\*", block), block
+    assert "~REF*F8*PAYER7001" in block
+    final = flow.claims()
+    assert final[with_icn]["status"] == "submitted"
+    assert final[without_icn]["status"] == "needs-replacement"
