@@ -8,13 +8,24 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from app.db.models import Claim, ClaimVersion, FindingRow
+from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
 from app.domain.findings import Finding
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
 FINDING = FindingRow.__table__  # type: ignore[attr-defined]
+SUBMISSION = ClaimSubmission.__table__  # type: ignore[attr-defined]
+# A submission the clearinghouse or payer did not reject: the payer has (or may have) the claim.
+_WITH_PAYER = (
+    select(SUBMISSION.c.id)
+    .where(
+        SUBMISSION.c.claim_id == bindparam("claim_id"),
+        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
+        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,16 @@ def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_e
         return []
     rows = conn.execute(_PRIOR_CLAIMS, {"patient": patient, "encounter": exclude_encounter}).scalars()
     return [dict(r) for r in rows]
+
+
+def with_payer(conn: Connection, claim_id: str) -> bool:
+    """Whether a submission of the claim was not rejected: a change must then go as a replacement."""
+    return conn.execute(_WITH_PAYER, {"claim_id": claim_id}).first() is not None
+
+
+def sendable_status(conn: Connection, claim_id: str) -> str:
+    """The status of a claim with no open error: ``ready``, or ``needs-replacement`` if the payer has it."""
+    return "needs-replacement" if with_payer(conn, claim_id) else "ready"
 
 
 def claim_status(conn: Connection, claim_id: str) -> str | None:
@@ -235,7 +256,7 @@ def override_finding(
         .where(FINDING.c.claim_id == claim_id, FINDING.c.severity == "error", FINDING.c.overridden_by.is_(None))
     ).scalar_one()
     if open_errors == 0 and claim_status(conn, claim_id) == "held":
-        set_status(conn, claim_id, "ready", now=now)
+        set_status(conn, claim_id, sendable_status(conn, claim_id), now=now)
     return get_claim(conn, claim_id)
 
 

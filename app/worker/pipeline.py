@@ -177,9 +177,14 @@ def persist(
     if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
         return f"{ev.claim_id}:unchanged"
     previous = claims_repo.claim_status(conn, ev.claim_id)
-    status = "held" if ev.held else "ready"
-    if previous in SUBMITTED_STATES:
-        status = "needs-replacement" if not ev.held else "held"
+    if ev.held:
+        status = "held"
+    elif previous in SUBMITTED_STATES:
+        status = "needs-replacement"
+    elif previous == "held":  # held after it was sent? then the payer still has the earlier version
+        status = claims_repo.sendable_status(conn, ev.claim_id)
+    else:
+        status = "ready"
     version = claims_repo.save_version(
         conn,
         claims_repo.NewVersion(

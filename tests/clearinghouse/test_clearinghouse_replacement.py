@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from tests.clearinghouse.answers import ClaimVerdict, ack_277ca, clm01s
-from tests.clearinghouse.conftest import NOTIFY, Flow
+from tests.clearinghouse.conftest import ADMIN_AUTH, NOTIFY, Flow
 from tests.clearinghouse.test_clearinghouse_flow import drop, submitted_pcns
 from tests.spine.helpers import notification, sample_bundles
 from tests.x12.x12_pyx12 import assert_valid_837p
@@ -97,3 +97,49 @@ def test_a_changed_claim_is_replaced_once_the_payer_icn_is_known(flow: Flow) -> 
     final = flow.claims()
     assert final[with_icn]["status"] == "submitted"
     assert final[without_icn]["status"] == "needs-replacement"
+
+
+def test_a_held_change_released_by_override_still_goes_as_a_replacement(flow: Flow) -> None:
+    worker = flow.services.worker(worker_id="w")
+    flow.post_samples(SAMPLES)
+    worker.drain()
+    flow.clock.advance(301)
+    worker.drain()
+    (first_file,) = files(flow)
+    pcns = submitted_pcns(flow)
+    claims = flow.claims()
+    key = sorted(pcns)[0]
+    charge = Decimal(str(claims[key]["claim"]["total"]["value"]))
+    drop(flow, "1-claims.277", ack_277ca([ClaimVerdict(pcns[key], charge)], when=flow.clock.now().date()))
+    flow.clock.advance(61)
+    worker.drain()
+    assert flow.claims()[key]["status"] == "accepted"  # with the payer, no payer claim number yet
+
+    bundle = next(
+        b
+        for b in sample_bundles(SAMPLES)
+        if any(e["resource"].get("id") == claims[key]["encounter"].split("/")[1] for e in b["entry"])
+    )
+    broken = amended(bundle)
+    for entry in broken["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"].pop("birthDate", None)  # an error finding: the new version is held
+    body = orjson.dumps(notification(broken, SAMPLES + 1))
+    assert flow.client.post("/notifications", content=body, headers=NOTIFY).status_code == 202
+    worker.drain()
+    held = flow.claims()[key]
+    assert held["status"] == "held"
+    errors = [f for f in held["findings"] if f["severity"] == "error" and not f.get("overridden_by")]
+    assert errors
+    for finding in errors:
+        response = flow.client.post(
+            f"/api/claims/{key}/findings/{finding['id']}/override",
+            json={"reason": "date of birth confirmed by phone"},
+            headers=ADMIN_AUTH,
+        )
+        assert response.status_code == 200, response.text
+    assert flow.claims()[key]["status"] == "needs-replacement"  # not "ready": never a second original
+
+    flow.clock.advance(301)
+    worker.drain()
+    assert [f for f in files(flow) if f != first_file] == []  # waits for the payer's claim number
