@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.evaluate import Evaluation
-from app.worker.pipeline import SUBMITTED_STATES
+from app.worker.pipeline import next_status
 
 _IGNORED = frozenset({"created", "meta"})
 _SUMMARISED = frozenset({"item", "total", "insurer", "id", "identifier"})
@@ -76,20 +76,18 @@ def snapshot_stored(view: dict[str, Any]) -> ClaimSnapshot:
     )
 
 
-def replay_status(*, held: bool, previous: str | None) -> str:
-    """The status the worker gives a new version (see ``app.worker.pipeline.persist``)."""
-    if previous in SUBMITTED_STATES:
-        return "held" if held else "needs-replacement"
-    return "held" if held else "ready"
+def replay_status(*, held: bool, previous: str | None, with_payer: bool = False) -> str:
+    """The status the worker gives a new version (:func:`app.worker.pipeline.next_status`)."""
+    return next_status(held=held, previous=previous, with_payer=lambda: with_payer)
 
 
-def snapshot_replayed(ev: Evaluation, *, previous_status: str | None) -> ClaimSnapshot:
+def snapshot_replayed(ev: Evaluation, *, previous_status: str | None, with_payer: bool = False) -> ClaimSnapshot:
     """A replayed evaluation as a snapshot (status as the worker would set it)."""
     return ClaimSnapshot(
         claim_id=ev.claim_id,
         encounter=ev.encounter,
         payer=ev.payer_id,
-        status=replay_status(held=ev.held, previous=previous_status),
+        status=replay_status(held=ev.held, previous=previous_status, with_payer=with_payer),
         claim=ev.claim,
         findings=_finding_map((f.rule, f.location, f.severity.value) for f in ev.findings),
     )

@@ -142,7 +142,9 @@ def replay(
                 for runtime, out in zip(runtimes, replayed, strict=True):
                     ev = evaluate(conn, encounter, runtime=runtime, today=today, now=now)
                     if ev is not None:
-                        out.append(snapshot_replayed(ev, previous_status=previous.get(ev.claim_id)))
+                        was = previous.get(ev.claim_id)
+                        sent = was == "held" and claims_repo.with_payer(conn, ev.claim_id)
+                        out.append(snapshot_replayed(ev, previous_status=was, with_payer=sent))
     return diff_claims(
         found.stored,
         replayed[0],

@@ -170,6 +170,19 @@ def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date,
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
+def next_status(*, held: bool, previous: str | None, with_payer: Callable[[], bool]) -> str:
+    """The status of a new claim version: ``held``, ``ready``, or ``needs-replacement`` if the payer has it.
+
+    ``with_payer`` (was a submission of the claim not rejected?) is asked only for a claim held
+    before, which may have been sent before it was held.
+    """
+    if held:
+        return "held"
+    if previous in SUBMITTED_STATES or (previous == "held" and with_payer()):
+        return "needs-replacement"
+    return "ready"
+
+
 def persist(
     conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runtime, now: datetime, writeback: str
 ) -> str:
@@ -177,14 +190,7 @@ def persist(
     if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
         return f"{ev.claim_id}:unchanged"
     previous = claims_repo.claim_status(conn, ev.claim_id)
-    if ev.held:
-        status = "held"
-    elif previous in SUBMITTED_STATES:
-        status = "needs-replacement"
-    elif previous == "held":  # held after it was sent? then the payer still has the earlier version
-        status = claims_repo.sendable_status(conn, ev.claim_id)
-    else:
-        status = "ready"
+    status = next_status(held=ev.held, previous=previous, with_payer=lambda: claims_repo.with_payer(conn, ev.claim_id))
     version = claims_repo.save_version(
         conn,
         claims_repo.NewVersion(

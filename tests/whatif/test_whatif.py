@@ -96,18 +96,20 @@ def test_other_claim_elements_are_named() -> None:
 
 
 @pytest.mark.parametrize(
-    ("held", "previous", "expected"),
+    ("held", "previous", "with_payer", "expected"),
     [
-        (True, None, "held"),
-        (False, None, "ready"),
-        (False, "held", "ready"),
-        (True, "ready", "held"),
-        (False, "submitted", "needs-replacement"),
-        (True, "paid", "held"),
+        (True, None, False, "held"),
+        (False, None, False, "ready"),
+        (False, "held", False, "ready"),
+        (False, "held", True, "needs-replacement"),  # held after it was sent: the payer has it
+        (True, "ready", False, "held"),
+        (False, "submitted", False, "needs-replacement"),
+        (False, "needs-replacement", False, "needs-replacement"),
+        (True, "paid", False, "held"),
     ],
 )
-def test_replay_status_follows_the_worker(held: bool, previous: str | None, expected: str) -> None:
-    assert replay_status(held=held, previous=previous) == expected
+def test_replay_status_follows_the_worker(held: bool, previous: str | None, with_payer: bool, expected: str) -> None:
+    assert replay_status(held=held, previous=previous, with_payer=with_payer) == expected
 
 
 def test_payer_change_pairs_claims_of_the_same_encounter_and_extra_ones_are_added_or_removed() -> None:
