@@ -16,7 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from tests.clearinghouse.answers import clm01s
 from tests.spine.helpers import ROOT, SECRET, make_services, notification, sample_bundles
+from tests.x12.x12_pyx12 import assert_valid_837p
 
 runner = CliRunner()
 
@@ -170,3 +172,29 @@ def test_serve_listens_and_is_ready_within_10_seconds(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_demo_runs_the_main_job_on_the_embedded_default_and_exits_when_done(tmp_path: Path) -> None:
+    """What `make demo` runs: the sample EHR data through the real endpoint to a valid 837P batch."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMBRIDGE_")}
+    env.update(
+        CLAIMBRIDGE_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}",
+        CLAIMBRIDGE_ADAPTERS__OUT_DIR=str(tmp_path / "out"),
+        CLAIMBRIDGE_SETTINGS_FILE=str(ROOT / "tests" / "fixtures" / "settings-test.yaml"),
+        CLAIMBRIDGE_REFDATA_DIR=str(tmp_path / "refdata"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo", "--exit-when-done", "--port", str(port)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    manifest = json.loads((ROOT / "examples" / "manifest.json").read_text())
+    assert f"{len(manifest)} claims:" in done.stdout and "dead letters: 0" in done.stdout
+    batches = sorted((tmp_path / "out").rglob("*.837"))
+    assert len(batches) == 1, done.stdout[-2000:]
+    text = batches[0].read_text()
+    assert_valid_837p(text)
+    assert len(clm01s(text)) > len(manifest) // 2  # most sample visits are clean and go out
