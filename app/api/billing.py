@@ -3,6 +3,9 @@
 - ``GET /api/denials?category=&payer=``       denial queue (category, payer, CARCs, findings, documentation,
                                                 ``passed_scrubbing``: a rule expecting the CARC exists but did not fire)
 - ``GET /api/underpayments?payer=``            underpayment alerts (expected vs actual allowed, per 835 line)
+- ``POST /api/denials/{id}``, ``POST /api/underpayments/{id}``  record what was done: ``{"status", "note"}``
+                                                (who from ``X-Claimbridge-User``); lists show ``status=open``
+                                                unless asked for another status or ``all``
 - ``GET /api/kpis?start=&end=&payer=&as_of=``  KPIs from stored data (default: the last 30 days, all payers)
 - ``GET /api/x12/unmatched``                   answers that matched no claim (never dropped)
 - ``GET /api/x12/batches``                     submitted 837P batches
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,6 +23,7 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
@@ -47,28 +52,82 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class WorkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str = Field(max_length=20)
+    note: str | None = Field(None, max_length=2000)
+
+
+def _status_filter(status: str, allowed: tuple[str, ...]) -> str | None:
+    if status == "all":
+        return None
+    return _allowed(status, allowed, extra=" or all")
+
+
+def _allowed(status: str, allowed: tuple[str, ...], *, extra: str = "") -> str:
+    if status not in allowed:
+        raise OutcomeError(400, f"status {status!r} is not one of {', '.join(allowed)}{extra}")
+    return status
+
+
 @router.get("/denials")
 async def denials(
-    request: Request, category: str | None = None, payer: str | None = None, limit: int = Query(500, ge=1, le=5000)
+    request: Request,
+    category: str | None = None,
+    payer: str | None = None,
+    status: str = "open",
+    limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     services = _services(request)
+    wanted = _status_filter(status, billing_views.DENIAL_STATUSES)
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
-            return billing_views.list_denials(conn, category=category, payer=payer, limit=limit)
+            return billing_views.list_denials(conn, category=category, payer=payer, status=wanted, limit=limit)
 
     return await to_thread.run_sync(run)
 
 
+WORKLISTS = {"denials": billing_views.DENIAL_STATUSES, "underpayments": billing_views.UNDERPAYMENT_STATUSES}
+
+
+def _work_route(queue: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``POST /api/{queue}/{id}``: record what was done with a denial or an underpayment alert."""
+
+    async def work(request: Request, item_id: int, body: WorkRequest, user: str = Depends(require_admin)) -> Any:
+        services = _services(request)
+        status = _allowed(body.status, WORKLISTS[queue])
+
+        def run() -> dict[str, Any] | None:
+            with services.engine.begin() as conn:
+                return billing_views.work_item(
+                    conn, queue=queue, item_id=item_id, status=status, by=user, note=body.note, now=services.clock()
+                )
+
+        item = await to_thread.run_sync(run)
+        if item is None:
+            raise OutcomeError(404, f"no {queue} entry {item_id}")
+        return item
+
+    return work
+
+
+for _queue in WORKLISTS:
+    router.add_api_route(
+        f"/{_queue}/{{item_id}}", _work_route(_queue), methods=["POST"], summary=f"Work an entry of {_queue}"
+    )
+
+
 @router.get("/underpayments")
 async def underpayments(
-    request: Request, payer: str | None = None, limit: int = Query(500, ge=1, le=5000)
+    request: Request, payer: str | None = None, status: str = "open", limit: int = Query(500, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
     services = _services(request)
+    wanted = _status_filter(status, billing_views.UNDERPAYMENT_STATUSES)
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
-            return billing_views.list_underpayments(conn, payer=payer, limit=limit)
+            return billing_views.list_underpayments(conn, payer=payer, status=wanted, limit=limit)
 
     return await to_thread.run_sync(run)
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 
 from app.billing.records import Acknowledgement, Adjudication, Payment, RevenueBook, SubmittedClaim
 from app.db.billing_repo import (
@@ -40,12 +40,27 @@ def _day(value: datetime | date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+DENIAL_STATUSES = ("open", "appealed", "corrected", "written-off", "closed")
+UNDERPAYMENT_STATUSES = ("open", "disputed", "recovered", "accepted", "closed")
+
+
 def list_denials(
-    conn: Connection, *, category: str | None = None, payer: str | None = None, limit: int = 1000
+    conn: Connection,
+    *,
+    category: str | None = None,
+    payer: str | None = None,
+    status: str | None = "open",
+    limit: int = 1000,
+    item_id: int | None = None,
 ) -> list[dict[str, Any]]:
+    """The denial queue; ``status`` None lists every entry, worked ones included."""
     stmt = select(DENIAL, CLAIM.c.encounter, CLAIM.c.status.label("claim_status")).join(
         CLAIM, CLAIM.c.id == DENIAL.c.claim_id
     )
+    if item_id is not None:
+        stmt = stmt.where(DENIAL.c.id == item_id)
+    if status:
+        stmt = stmt.where(DENIAL.c.status == status)
     if category:
         stmt = stmt.where(DENIAL.c.category == category)
     if payer:
@@ -70,15 +85,31 @@ def list_denials(
             "expected_by": r.expected_by,
             "findings": r.findings,
             "documentation": r.documentation,
-            "status": r.status,
+            **_worked(r),
             "created_at": iso(r.created_at),
         }
         for r in rows
     ]
 
 
-def list_underpayments(conn: Connection, *, payer: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def _worked(r: Any) -> dict[str, Any]:
+    return {"status": r.status, "worked_by": r.worked_by, "worked_at": iso(r.worked_at), "note": r.note}
+
+
+def list_underpayments(
+    conn: Connection,
+    *,
+    payer: str | None = None,
+    status: str | None = "open",
+    limit: int = 1000,
+    item_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Underpayment alerts; ``status`` None lists every alert, worked ones included."""
     stmt = select(UNDERPAYMENT)
+    if item_id is not None:
+        stmt = stmt.where(UNDERPAYMENT.c.id == item_id)
+    if status:
+        stmt = stmt.where(UNDERPAYMENT.c.status == status)
     if payer:
         stmt = stmt.where(UNDERPAYMENT.c.payer_id == payer)
     rows = conn.execute(stmt.order_by(UNDERPAYMENT.c.id).limit(limit)).all()
@@ -94,7 +125,7 @@ def list_underpayments(conn: Connection, *, payer: str | None = None, limit: int
             "actual": money(r.actual_cents),
             "shortfall": money(r.shortfall_cents),
             "basis": r.basis,
-            "status": r.status,
+            **_worked(r),
             "created_at": iso(r.created_at),
         }
         for r in rows
@@ -247,3 +278,17 @@ def billing_counts(conn: Connection) -> dict[str, Any]:
         "underpayments": int(under.scalar_one()),
         "unmatched_payments": int(unmatched.scalar_one()),
     }
+
+
+def work_item(
+    conn: Connection, *, queue: str, item_id: int, status: str, by: str, note: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """Record what was done with a denial (``queue="denials"``) or an underpayment alert; None if unknown."""
+    table = DENIAL if queue == "denials" else UNDERPAYMENT
+    done = conn.execute(
+        update(table).where(table.c.id == item_id).values(status=status, worked_by=by, worked_at=now, note=note)
+    )
+    if done.rowcount != 1:
+        return None
+    lister = list_denials if queue == "denials" else list_underpayments
+    return lister(conn, status=None, item_id=item_id)[0]

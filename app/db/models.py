@@ -378,7 +378,10 @@ class DenialQueueEntry(SQLModel, table=True):
     expected_by: list[str] = Field(sa_column=Column(JSONType, nullable=False))
     findings: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     documentation: list[str] = Field(sa_column=Column(JSONType, nullable=False))
-    status: str = Field(default="open", max_length=20)
+    status: str = Field(default="open", max_length=20)  # open | appealed | corrected | written-off | closed
+    worked_by: str | None = Field(default=None, max_length=200)
+    worked_at: datetime | None = None
+    note: str | None = None
     created_at: datetime
 
 
@@ -396,5 +399,8 @@ class UnderpaymentAlert(SQLModel, table=True):
     actual_cents: int = cents_col(nullable=False)
     shortfall_cents: int = cents_col(nullable=False)
     basis: list[str] = Field(sa_column=Column(JSONType, nullable=False))
-    status: str = Field(default="open", max_length=20)
+    status: str = Field(default="open", max_length=20)  # open | disputed | recovered | accepted | closed
+    worked_by: str | None = Field(default=None, max_length=200)
+    worked_at: datetime | None = None
+    note: str | None = None
     created_at: datetime

@@ -78,7 +78,8 @@ def drop(flow: Flow, name: str, text: str) -> None:
     (flow.inbox_dir / name).write_text(text)
 
 
-def test_batch_submission_and_answers_end_to_end(flow: Flow) -> None:
+def submitted_and_answered(flow: Flow) -> tuple[Any, dict[str, dict[str, Any]], list[Any], list[Any]]:
+    """12 sample encounters submitted in one 837P, then its 999, 277CA (one rejection) and 835 ingested."""
     worker = flow.services.worker(worker_id="w")
     flow.post_samples(12)
     worker.drain()
@@ -126,7 +127,11 @@ def test_batch_submission_and_answers_end_to_end(flow: Flow) -> None:
         "2-claims.277",
         "3-remit.835",
     ]
+    return worker, by_encounter, ready, adjudicated
 
+
+def test_batch_submission_and_answers_end_to_end(flow: Flow) -> None:
+    worker, by_encounter, ready, adjudicated = submitted_and_answered(flow)
     check_statuses(flow, by_encounter)
     check_responses(flow, by_encounter, expected=len(ready) * 2 + len(adjudicated))
     check_queues(flow, by_encounter)

@@ -1,4 +1,4 @@
-"""Gap sweep: index job (subscription_id, event_number), a per-subscription sweep lease; drop a redundant index.
+"""Gap sweep index and lease; who worked a denial or underpayment, when, with what note; drop a redundant index.
 
 Revision ID: 4c342d34eec9
 Revises: ac5d5739b56c
@@ -17,7 +17,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+WORKED = ("denial_queue_entry", "underpayment_alert")
+
+
 def upgrade() -> None:
+    for table in WORKED:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("worked_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+            batch_op.add_column(sa.Column("worked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+            batch_op.add_column(sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sweep_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
@@ -29,6 +37,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table in WORKED:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("note")
+            batch_op.drop_column("worked_at")
+            batch_op.drop_column("worked_by")
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.drop_column("sweep_until")
 
