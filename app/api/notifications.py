@@ -136,13 +136,18 @@ async def post_notification(request: Request) -> Response:
     return await receive(request)
 
 
-@router.api_route(
-    "/notifications/{resource_type}/{resource_id}",
-    methods=["POST", "PUT"],
-    summary="Plain R4 rest-hook delivery of one resource",
-)
-async def put_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+async def deliver_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     return await receive(request, path_type=resource_type, path_id=resource_id)
+
+
+for _method in ("POST", "PUT"):  # one route each: their OpenAPI operation ids must differ
+    router.add_api_route(
+        "/notifications/{resource_type}/{resource_id}",
+        deliver_resource,
+        methods=[_method],
+        operation_id=f"{_method.lower()}_resource_notification",
+        summary="Plain R4 rest-hook delivery of one resource",
+    )
 
 
 @router.delete("/notifications/{resource_type}/{resource_id}", summary="Plain R4 rest-hook delete")
