@@ -54,6 +54,7 @@ class BillingSnapshot:
     open_denials: dict[tuple[str, str], int]  # (category, payer) -> open entries
     open_underpayments: int
     unmatched_payments: int
+    unbalanced_remittances: int  # 835 transactions whose payment != claims paid - PLB adjustments
 
 
 class _BillingCollector(Collector):
@@ -83,6 +84,11 @@ class _BillingCollector(Collector):
             "claimbridge_unmatched_claim_payments",
             "835 claim payments matching no claim",
             value=snap.unmatched_payments,
+        )
+        yield GaugeMetricFamily(
+            "claimbridge_remittances_unbalanced",
+            "835 transactions whose payment is not the claims paid less the PLB adjustments",
+            value=snap.unbalanced_remittances,
         )
 
 

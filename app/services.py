@@ -105,7 +105,12 @@ def billing_snapshot_of(engine: Engine, *, today: date) -> BillingSnapshot:
         for name, value in kpi_values(row).items():
             kpis[(name, row.payer_id or "all")] = value
     return BillingSnapshot(
-        kpis, KPI_WINDOW_DAYS, counts["denials"], counts["underpayments"], counts["unmatched_payments"]
+        kpis,
+        KPI_WINDOW_DAYS,
+        counts["denials"],
+        counts["underpayments"],
+        counts["unmatched_payments"],
+        counts["unbalanced_remittances"],
     )
 
 

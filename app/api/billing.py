@@ -8,6 +8,7 @@
                                                 unless asked for another status or ``all``
 - ``GET /api/kpis?start=&end=&payer=&as_of=``  KPIs from stored data (default: the last 30 days, all payers)
 - ``GET /api/x12/unmatched``                   answers that matched no claim (never dropped)
+- ``GET /api/x12/remittances?balanced=``       835 transactions: payment, claims paid, PLB adjustments, balance
 - ``GET /api/x12/batches``                     submitted 837P batches
 - ``GET /api/claims/{id}/responses``           the ClaimResponses made for a claim
 - ``POST /api/x12/submit``                     run the batch submitter now
@@ -151,6 +152,19 @@ async def kpis(
             book = billing_views.revenue_book(conn)
         result: dict[str, Any] = _plain(asdict(compute_kpis(book, start=first, end=last, as_of=as_of, payer_id=payer)))
         return result
+
+    return await to_thread.run_sync(run)
+
+
+@router.get("/x12/remittances")
+async def remittances(
+    request: Request, balanced: bool | None = None, limit: int = Query(500, ge=1, le=5000)
+) -> list[dict[str, Any]]:
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with read_only(services.engine) as conn:
+            return billing_views.list_remittances(conn, balanced=balanced, limit=limit)
 
     return await to_thread.run_sync(run)
 

@@ -397,8 +397,9 @@ def record_remittance(conn: Connection, **values: Any) -> int:
     return int(conn.execute(REMITTANCE.insert().returning(REMITTANCE.c.id), values).scalar_one())
 
 
-def set_reconciliation(conn: Connection, remittance_id: int, resource: dict[str, Any]) -> None:
-    conn.execute(update(REMITTANCE).where(REMITTANCE.c.id == remittance_id).values(reconciliation=resource))
+def set_reconciliation(conn: Connection, remittance_id: int, resource: dict[str, Any], **balance: Any) -> None:
+    """The transaction's PaymentReconciliation, and its balance (claims paid, PLB total, balanced)."""
+    conn.execute(update(REMITTANCE).where(REMITTANCE.c.id == remittance_id).values(reconciliation=resource, **balance))
 
 
 def record_claim_payment(conn: Connection, **values: Any) -> int:

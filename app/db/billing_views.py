@@ -273,11 +273,39 @@ def billing_counts(conn: Connection) -> dict[str, Any]:
     ).all()
     under = conn.execute(select(func.count()).select_from(UNDERPAYMENT).where(UNDERPAYMENT.c.status == "open"))
     unmatched = conn.execute(select(func.count()).select_from(PAYMENT).where(PAYMENT.c.claim_id.is_(None)))
+    unbalanced = conn.execute(select(func.count()).select_from(REMITTANCE).where(REMITTANCE.c.balanced.is_(False)))
     return {
         "denials": {(c, p): int(n) for c, p, n in denials},
         "underpayments": int(under.scalar_one()),
         "unmatched_payments": int(unmatched.scalar_one()),
+        "unbalanced_remittances": int(unbalanced.scalar_one()),
     }
+
+
+def list_remittances(conn: Connection, *, balanced: bool | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """835 transactions, newest first: payment, claims paid, PLB adjustments, balance."""
+    stmt = select(REMITTANCE)
+    if balanced is not None:
+        stmt = stmt.where(REMITTANCE.c.balanced.is_(balanced))
+    rows = conn.execute(stmt.order_by(REMITTANCE.c.id.desc()).limit(limit)).all()
+    return [
+        {
+            "id": r.id,
+            "transaction_control_number": r.transaction_control_number,
+            "payer": r.payer_id,
+            "payer_name": r.payer_name,
+            "trace_number": r.trace_number,
+            "payment_method": r.payment_method,
+            "payment_date": r.payment_date.isoformat() if r.payment_date else None,
+            "payment": money(r.payment_cents),
+            "claims_paid": money(r.claims_paid_cents),
+            "provider_adjustments": money(r.provider_adjustment_cents),
+            "provider_adjustment_details": r.provider_adjustments or [],
+            "balanced": r.balanced,
+            "created_at": iso(r.created_at),
+        }
+        for r in rows
+    ]
 
 
 def work_item(

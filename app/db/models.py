@@ -311,6 +311,11 @@ class Remittance(SQLModel, table=True):
     payment_date: date | None = None
     trace_number: str = Field(default="", max_length=50)
     reconciliation: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # PaymentReconciliation
+    claims_paid_cents: int | None = cents_col()  # sum of CLP04
+    provider_adjustment_cents: int | None = cents_col()  # sum of PLB amounts (they reduce the payment)
+    provider_adjustments: list[dict[str, Any]] | None = json_col()  # PLB: provider, period, reason, reference, amount
+    # BPR02 == claims paid - provider adjustments; None when the 835 carries no payment amount
+    balanced: bool | None = None
     created_at: datetime
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,9 +27,12 @@ from app.config.payers import PayerDirectory
 from app.db import billing_repo, claims_repo
 from app.db.billing_repo import ClaimLink
 from app.domain.findings import Finding
+from app.logging import get_logger
 from app.rules import RuleSpec
 from app.x12 import ClaimPayment, Remittance835, claim_response_from_835_claim, payment_reconciliation_from_835
 from app.x12.remit_835 import RemittanceHeader, RemittanceTransaction
+
+log = get_logger("claimbridge.remit")
 
 Respond = Callable[[ClaimLink, dict[str, Any], str], None]
 
@@ -59,6 +63,29 @@ class _Posting:
     @property
     def paid_on(self) -> date:
         return answers.adjudicated_on(self.header.payment_date or self.header.production_date, self.now)
+
+
+def remittance_balance(h: RemittanceHeader, t: RemittanceTransaction) -> dict[str, Any]:
+    """Whether the payment (BPR02) equals the claims paid (Σ CLP04) less the PLB adjustments (Σ PLB amounts)."""
+    paid = sum((c.paid for c in t.claims if c.paid is not None), Decimal(0))
+    adjustments = t.trailer.provider_adjustments if t.trailer else []
+    plb = sum((a.amount for a in adjustments if a.amount is not None), Decimal(0))
+    balanced = None if h.payment_amount is None else h.payment_amount == paid - plb
+    return {
+        "claims_paid_cents": answers.cents(paid),
+        "provider_adjustment_cents": answers.cents(plb),
+        "provider_adjustments": [
+            {
+                "provider": a.provider_id,
+                "fiscal_period_date": a.fiscal_period_date,
+                "reason": a.reason,
+                "reference": a.reference,
+                "amount": None if a.amount is None else str(a.amount),
+            }
+            for a in adjustments
+        ],
+        "balanced": balanced,
+    }
 
 
 @dataclass
@@ -122,7 +149,17 @@ class RemittancePoster:
         resource = payment_reconciliation_from_835(
             h, t.claims, created=p.now.isoformat(), trailer=t.trailer, claim_references=requests
         )
-        billing_repo.set_reconciliation(p.conn, remittance_id, resource)
+        balance = remittance_balance(h, t)
+        billing_repo.set_reconciliation(p.conn, remittance_id, resource, **balance)
+        if balance["balanced"] is False:
+            log.warning(
+                "remittance.unbalanced",
+                remittance=remittance_id,
+                transaction=h.transaction_control_number,
+                payment_cents=answers.cents(h.payment_amount),
+                claims_paid_cents=balance["claims_paid_cents"],
+                provider_adjustment_cents=balance["provider_adjustment_cents"],
+            )
 
     def _claim(self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int) -> None:
         if claim.paid is not None and claim.status != answers.REVERSAL:

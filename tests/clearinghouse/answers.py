@@ -119,8 +119,17 @@ def _cas(adjustments: tuple[Adj, ...]) -> list[str]:
     return [f"CAS*{a.group}*{a.reason}*{a.amount}" for a in adjustments]
 
 
-def remit_835(payments: list[Payment], *, when: date, payer_id: str = "60054", control: int = 9003) -> str:
-    total = sum((p.paid for p in payments), Decimal(0))
+def remit_835(
+    payments: list[Payment],
+    *,
+    when: date,
+    payer_id: str = "60054",
+    control: int = 9003,
+    plb: tuple[tuple[str, str, Decimal], ...] = (),  # (reason, reference, amount): PLB*...*reason:reference*amount
+    payment: Decimal | None = None,  # BPR02; default: what balances (claims paid less the PLB amounts)
+) -> str:
+    total = sum((p.paid for p in payments), Decimal(0)) - sum((a for _, _, a in plb), Decimal(0))
+    total = total if payment is None else payment
     body = [
         f"BPR*I*{total}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999988880*DA*98765*{when:%Y%m%d}",
         "TRN*1*EFT000123*1512345678", f"DTM*405*{when:%Y%m%d}", f"N1*PR*DEMO PAYER*XV*{payer_id}",
@@ -139,6 +148,8 @@ def remit_835(payments: list[Payment], *, when: date, payer_id: str = "60054", c
             body += [f"SVC*HC:{ln.code}*{ln.charge}*{ln.paid}**1", f"DTM*472*{ln.service_date}", *_cas(ln.adjustments)]
             if ln.allowed is not None:
                 body.append(f"AMT*B6*{ln.allowed}")
+    for reason, reference, amount in plb:
+        body.append(f"PLB*1234567893*{when.year}1231*{reason}:{reference}*{amount}")
     return interchange("HP", "005010X221A1", "835", body, control=control, when=when, st_implementation=False)
 
 

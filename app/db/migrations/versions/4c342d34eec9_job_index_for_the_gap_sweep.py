@@ -1,4 +1,4 @@
-"""Gap sweep index and lease; who worked a denial or underpayment, when, with what note; drop a redundant index.
+"""Gap sweep index and lease; worked denials/underpayments; remittance balance; drop a redundant index.
 
 Revision ID: 4c342d34eec9
 Revises: ac5d5739b56c
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "4c342d34eec9"
 down_revision: str | None = "ac5d5739b56c"
@@ -21,6 +22,17 @@ WORKED = ("denial_queue_entry", "underpayment_alert")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("remittance", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("claims_paid_cents", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("provider_adjustment_cents", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "provider_adjustments",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
+        batch_op.add_column(sa.Column("balanced", sa.Boolean(), nullable=True))
     for table in WORKED:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("worked_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
@@ -37,6 +49,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("remittance", schema=None) as batch_op:
+        batch_op.drop_column("balanced")
+        batch_op.drop_column("provider_adjustments")
+        batch_op.drop_column("provider_adjustment_cents")
+        batch_op.drop_column("claims_paid_cents")
     for table in WORKED:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("note")
