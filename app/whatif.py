@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.claim_status import next_status
 from app.evaluate import Evaluation
-from app.worker.pipeline import next_status
 
 _IGNORED = frozenset({"created", "meta"})
 _SUMMARISED = frozenset({"item", "total", "insurer", "id", "identifier"})
@@ -77,7 +77,7 @@ def snapshot_stored(view: dict[str, Any]) -> ClaimSnapshot:
 
 
 def replay_status(*, held: bool, previous: str | None, with_payer: bool = False) -> str:
-    """The status the worker gives a new version (:func:`app.worker.pipeline.next_status`)."""
+    """The status the worker gives a new version (:func:`app.domain.claim_status.next_status`)."""
     return next_status(held=held, previous=previous, with_payer=lambda: with_payer)
 
 

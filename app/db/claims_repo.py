@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
+from app.domain.claim_status import next_status
 from app.domain.findings import Finding
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -118,11 +119,6 @@ def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_e
 def with_payer(conn: Connection, claim_id: str) -> bool:
     """Whether a submission of the claim was not rejected: a change must then go as a replacement."""
     return conn.execute(_WITH_PAYER, {"claim_id": claim_id}).first() is not None
-
-
-def sendable_status(conn: Connection, claim_id: str) -> str:
-    """The status of a claim with no open error: ``ready``, or ``needs-replacement`` if the payer has it."""
-    return "needs-replacement" if with_payer(conn, claim_id) else "ready"
 
 
 def claim_status(conn: Connection, claim_id: str) -> str | None:
@@ -256,7 +252,8 @@ def override_finding(
         .where(FINDING.c.claim_id == claim_id, FINDING.c.severity == "error", FINDING.c.overridden_by.is_(None))
     ).scalar_one()
     if open_errors == 0 and claim_status(conn, claim_id) == "held":
-        set_status(conn, claim_id, sendable_status(conn, claim_id), now=now)
+        released = next_status(held=False, previous="held", with_payer=lambda: with_payer(conn, claim_id))
+        set_status(conn, claim_id, released, now=now)
     return get_claim(conn, claim_id)
 
 

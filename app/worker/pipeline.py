@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 from app.config.loader import ClaimConfig
 from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
+from app.domain.claim_status import next_status
 from app.ehr.fetch import Fetched
 from app.ehr.prefetch import Prepared
 from app.evaluate import Evaluation, evaluate_encounter, history_for
@@ -39,9 +40,6 @@ from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.worker.errors import FatalJobError
 from app.writeback import writeback_payload
-
-# The payer has (or may have) the claim: a change must go as a replacement. "rejected": fix, resubmit as new.
-SUBMITTED_STATES = frozenset({"submitted", "accepted", "paid", "denied", "needs-replacement"})
 
 
 class PreparedJobs:
@@ -168,19 +166,6 @@ def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date,
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter)
     history = history_for(ctx, prior_claims=prior)
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
-
-
-def next_status(*, held: bool, previous: str | None, with_payer: Callable[[], bool]) -> str:
-    """The status of a new claim version: ``held``, ``ready``, or ``needs-replacement`` if the payer has it.
-
-    ``with_payer`` (was a submission of the claim not rejected?) is asked only for a claim held
-    before, which may have been sent before it was held.
-    """
-    if held:
-        return "held"
-    if previous in SUBMITTED_STATES or (previous == "held" and with_payer()):
-        return "needs-replacement"
-    return "ready"
 
 
 def persist(
