@@ -2,7 +2,7 @@
 
 The test EHR (``tests/ehr``, in-process over ``httpx.ASGITransport``, SMART backend auth) answers every
 FHIR request after a fixed delay (``--delays``, default 5 ms and 25 ms). Per delay, on a fresh SQLite
-database, with the real API (``POST /notifications``) and the real worker (``EhrWorker``):
+database, with the real API (``POST /notifications``) and the real worker (``build_worker``'s ``Worker``):
 
 - throughput: ``--count`` id-only notifications stored, then ``drain()`` timed -> notifications/s;
 - EHR round trips per notification (FHIR API requests only; the token is fetched once);
@@ -146,18 +146,18 @@ class Bench:
 async def run_one(delay: float, count: int, rate: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        services = build_services(settings(tmp))
+        ehr = EhrServer()
+        services = build_services(
+            settings(tmp),
+            gateway=lambda engine, s: EhrGateway(
+                engine=engine, settings=s.ehr, transport=lambda _record: httpx.ASGITransport(app=ehr.app)
+            ),
+        )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(services)), base_url="http://cb"
         ) as api:
-            ehr = EhrServer()
             private, jwks = generate_keys(tmp / "keys", "ES384")
             ehr.register_client("claimbridge", json.loads(jwks.read_text()))
-            services.ehr = EhrGateway(
-                engine=services.engine,
-                settings=services.settings.ehr,
-                transport=lambda _record: httpx.ASGITransport(app=ehr.app),
-            )
             with services.engine.begin() as conn:
                 record = EhrRecord("bench", ehr.base_url, "smart-backend", "claimbridge", str(private), True, False, {})
                 ehr_repo.add_ehr(conn, record, now=datetime.now(UTC))
@@ -180,8 +180,7 @@ async def run_one(delay: float, count: int, rate: float) -> dict[str, float]:
             await bench.throughput(warm)  # token, connection, caches
             rate_per_s, trips = await bench.throughput(batch_a)
             latencies = sorted(await bench.latency(batch_b, rate))
-            services.ehr.close()
-            services.engine.dispose()
+            services.close()
     return {
         "delay_ms": delay * 1000,
         "notifications_per_s": rate_per_s,

@@ -171,7 +171,7 @@ def open_store(tmp: Path, name: str) -> Store:
         )  # fmt: skip
     worker = Worker(
         engine=services.engine,
-        runtime=services.runtime(),
+        runtime=services.runtime,
         settings=services.settings.worker,
         metrics=services.metrics,
         worker_id="bench",
@@ -238,7 +238,7 @@ def run_case(orders: int, count: int, warmup: int, tmp: Path, profile: cProfile.
     store = open_store(tmp, f"case{orders}")
     end_to_end_seconds(store, warm, None)
     seconds, counts = end_to_end_seconds(store, timed, profile)
-    store.services.engine.dispose()
+    store.services.close()
     expected = warmup + count
     if counts["jobs_done"] != expected or counts["jobs_other"] or counts["claim_versions"] != expected:
         raise SystemExit(f"case {orders} orders: not every job made a claim: {counts}")
@@ -265,7 +265,7 @@ def print_breakdown(count: int, warmup: int, cases: list[int]) -> None:
             for label in totals:
                 totals[label] = 0.0
             seconds, _ = end_to_end_seconds(store, encounters(orders, count, f"bt{orders}-"), None)
-            store.services.engine.dispose()
+            store.services.close()
             parts = ", ".join(f"{label} {1000 * v / count:.2f}" for label, v in totals.items())
             rest = 1000 * (seconds - sum(totals.values())) / count
             print(f"{orders:>2} order(s) ms/encounter: {parts}, other (commits, SQL of run_job) {rest:.2f}")

@@ -1,27 +1,28 @@
-"""The adapter port and its error tree.
+"""The adapter port and its branch of the error tree (:mod:`app.errors`).
 
 DeliveryError
- ├── TemporaryDeliveryError   retried with backoff (at least ``retry_after``); counts toward the breaker
- └── FatalDeliveryError       the delivery is dead; an operator fixes and replays it
+ ├── TemporaryDeliveryError   also a TemporaryError: retried with the destination's backoff (or exactly
+ │                            ``retry_after``); counts toward the destination's circuit breaker
+ └── FatalDeliveryError       also a FatalError: the delivery is dead; an operator fixes and replays it
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-
-class DeliveryError(Exception):
-    pass
+from app.errors import ClaimbridgeError, FatalError, TemporaryError
 
 
-class TemporaryDeliveryError(DeliveryError):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after  # seconds the receiver asked us to wait (Retry-After)
+class DeliveryError(ClaimbridgeError):
+    """A side effect could not be delivered."""
 
 
-class FatalDeliveryError(DeliveryError):
-    pass
+class TemporaryDeliveryError(DeliveryError, TemporaryError):
+    """Worth delivering again later."""
+
+
+class FatalDeliveryError(DeliveryError, FatalError):
+    """The destination refused it; retrying unchanged will not help."""
 
 
 class Adapter(Protocol):

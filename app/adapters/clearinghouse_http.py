@@ -13,10 +13,12 @@ Tokens: the client-credentials grant (RFC 6749 §4.4) with authlib's client auth
 client; a token is reused until 30 seconds before it expires, and a 401 drops it and re-authorizes
 exactly once.
 
-Errors (the outbox's tree, :mod:`app.adapters.base`): connection failures, timeouts, 408, 429 and 5xx
-are :class:`TemporaryDeliveryError` (with the server's ``Retry-After``), so the outbox retries them
-with the destination's policy and they count toward its circuit breaker; any other refusal (4xx,
-a token endpoint that refuses our credentials, a second 401) is :class:`FatalDeliveryError`.
+Errors (the outbox's branch of the tree, :mod:`app.adapters.base`), by the one HTTP policy
+(:func:`app.http_policy.classify`): connection failures, timeouts, 408, 425, 429 and 5xx are
+:class:`TemporaryDeliveryError` (with the server's ``Retry-After``, seconds or HTTP date), so the
+outbox retries them with the destination's policy and they count toward its circuit breaker; any
+other refusal (4xx, a token endpoint that refuses our credentials, a second 401) is
+:class:`FatalDeliveryError`.
 """
 
 from __future__ import annotations
@@ -31,24 +33,20 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from app.adapters.base import FatalDeliveryError, TemporaryDeliveryError
 from app.adapters.x12_folder import InboundItem
+from app.http_policy import Verdict, classify, retry_after_header
 from app.settings import ClearinghouseApiSettings
 
 TOKEN_LEEWAY_SECONDS = 30
-TEMPORARY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 X12_MEDIA_TYPE = "application/edi-x12"
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.strip().isdigit() else None
-
-
 def check(response: httpx.Response, what: str) -> httpx.Response:
-    if response.is_success:
+    verdict = classify(response.status_code, reauthorized=True)
+    if verdict is Verdict.OK:
         return response
     message = f"{what}: HTTP {response.status_code}"
-    if response.status_code in TEMPORARY_STATUSES:
-        raise TemporaryDeliveryError(message, retry_after=retry_after(response))
+    if verdict is Verdict.TEMPORARY:
+        raise TemporaryDeliveryError(message, retry_after=retry_after_header(response.headers))
     raise FatalDeliveryError(message)
 
 
@@ -109,11 +107,12 @@ class ClearinghouseApi:
         for attempt in (1, 2):
             headers["Authorization"] = f"Bearer {self.token()}"
             response = self._send(method, self.url(path), what, headers=headers, **kwargs)
-            if response.status_code != 401:
+            verdict = classify(response.status_code, reauthorized=attempt == 2)
+            if verdict is not Verdict.REAUTHORIZE:
+                if response.status_code == 401:
+                    raise FatalDeliveryError(f"{what}: HTTP 401 after re-authorizing")
                 return check(response, what)
             self._token = None
-            if attempt == 2:
-                raise FatalDeliveryError(f"{what}: HTTP 401 after re-authorizing")
         raise AssertionError("unreachable")
 
 

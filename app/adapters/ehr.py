@@ -22,9 +22,9 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
+from app.errors import FatalError, TemporaryError
 from app.fhir.client import FhirClient
-from app.fhir.errors import FatalFhirError, TemporaryFhirError, VersionConflict
-from app.worker.errors import FatalJobError
+from app.fhir.errors import VersionConflict
 
 if TYPE_CHECKING:
     from app.ehr.gateway import EhrGateway
@@ -50,9 +50,9 @@ class EhrWritebackAdapter:
         ehr = self.ehr_name
         try:
             self._gateway.call(ehr, lambda connection: writer(connection.writer, payload))
-        except (TemporaryFhirError, VersionConflict) as exc:
-            raise TemporaryDeliveryError(f"{ehr}: {exc}") from exc
-        except (FatalFhirError, FatalJobError) as exc:
+        except (TemporaryError, VersionConflict) as exc:  # a version race: read again and retry
+            raise TemporaryDeliveryError(f"{ehr}: {exc}", retry_after=exc.retry_after) from exc
+        except FatalError as exc:  # the EHR refused it, or the EHR is not registered
             raise FatalDeliveryError(f"{ehr}: {exc}") from exc
 
 

@@ -29,9 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.billing.kpis import compute_kpis
+from app.billing.snapshot import KPI_WINDOW_DAYS
 from app.db import billing_views
 from app.db.engine import read_only
-from app.services import KPI_WINDOW_DAYS, Services
+from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 

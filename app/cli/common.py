@@ -70,7 +70,7 @@ def services_from_env(config_dir: Path | None = None, **overrides: Any) -> Itera
     try:
         yield services
     finally:
-        services.engine.dispose()
+        services.close()
 
 
 def print_json(data: Any) -> None:

@@ -169,7 +169,7 @@ def run_demo(*, settings: Settings, port: int, examples: Path, exit_when_done: b
         console.print("stopping")
     finally:
         server.stop()
-        services.engine.dispose()
+        services.close()
 
 
 def post_all(base: str, secret: str, bundles: list[dict[str, Any]], *, first: int) -> None:

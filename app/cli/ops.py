@@ -133,7 +133,7 @@ def subscriptions_create(
     if content not in ("empty", "id-only", "full-resource"):
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
     with services_from_env() as services:
-        gateway = services.ehr_gateway()
+        gateway = services.gateway
         try:
             created = create_subscriptions(
                 services.engine,

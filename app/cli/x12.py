@@ -36,8 +36,8 @@ from app.config.loader import load_config
 from app.db.outbox_repo import Delivery
 from app.domain.context import build_contexts
 from app.evaluate import check_resources
+from app.retry import RetryPolicy
 from app.worker.outbox import OutboxDispatcher
-from app.worker.policy import RetryPolicy
 from app.x12 import WriteSummary, read_x12, write_837p
 
 x12_app = typer.Typer(

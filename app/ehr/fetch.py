@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.fhir.client import ENCOUNTER_INCLUDES, ENCOUNTER_REVINCLUDES, FhirClient
@@ -141,3 +141,24 @@ def _matches(bundle: Resource) -> Iterable[tuple[Resource, str | None]]:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType"):
             yield resource, (entry.get("search") or {}).get("mode")
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant (UTC, milliseconds, ``Z``) for search parameters such as ``_lastUpdated``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def shift_instant(stamp: str, seconds: float) -> str | None:
+    """``stamp`` (an EHR instant) moved by ``seconds``, normalised to UTC; None if unparseable."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return instant(moment + timedelta(seconds=seconds))
+
+
+def instant_sort_key(stamp: str) -> str:
+    """Sort EHR instants by the moment they name, whatever their offset."""
+    return shift_instant(stamp, 0) or stamp

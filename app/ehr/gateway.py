@@ -27,12 +27,13 @@ from sqlalchemy import Engine
 from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
+from app.errors import FatalError
 from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, SmartBackendAuth, scopes_for
-from app.fhir.client import FhirClient, RetryPolicy, build_http_client
+from app.fhir.client import FhirClient, build_http_client
 from app.fhir.errors import FhirNetworkError
 from app.fhir.keys import KeyFileError, load_signing_key
+from app.retry import RetryPolicy
 from app.settings import EhrSettings
-from app.worker.errors import FatalJobError
 
 T = TypeVar("T")
 #: Read what claims are built from; create/update the write-back Tasks and our Subscriptions.
@@ -40,7 +41,7 @@ SCOPES = (*scopes_for(DEFAULT_READ_TYPES), *scopes_for(("Task", "Subscription"),
 TransportFactory = Callable[[EhrRecord], httpx.AsyncBaseTransport | None]
 
 
-class UnknownEhr(FatalJobError):
+class UnknownEhr(FatalError, LookupError):
     """A subscription names an EHR that is not registered (``claimbridge ehrs add``)."""
 
 
@@ -156,13 +157,13 @@ class EhrGateway:
         reader = FhirClient(
             http,
             base_url=record.base_url,
-            retry=RetryPolicy(attempts=self.settings.fetch_attempts, max_retry_after=limit),
+            retry=RetryPolicy(max_attempts=self.settings.fetch_attempts, max_retry_after=limit),
             **extra,
         )
         writer = FhirClient(
             http,
             base_url=record.base_url,
-            retry=RetryPolicy(attempts=self.settings.writeback_attempts, max_retry_after=limit),
+            retry=RetryPolicy(max_attempts=self.settings.writeback_attempts, max_retry_after=limit),
             **extra,
         )
         return EhrConnection(record, http, reader, writer, auth)

@@ -1,6 +1,6 @@
 """The subscription sweep: find missed events and silences, recover them, report health.
 
-Run periodically by the worker (:class:`~app.ehr.worker.EhrWorker`, every
+Run periodically by the worker (a duty of :class:`~app.worker.runner.Worker`, every
 ``ehr.sweep_interval_seconds``). Per subscription:
 
 1. **silence / stopped** — no notification for ``heartbeat period x tolerance``, or the EHR said
@@ -34,9 +34,9 @@ from sqlalchemy import Engine
 from app.db import ehr_repo, intake_repo, queue_repo
 from app.db.ehr_repo import Gap, SweepState
 from app.db.engine import read_only
+from app.ehr.fetch import instant
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import gaps_repaired
-from app.ehr.prefetch import instant
 from app.ehr.status import fetch_events, remote_status
 from app.fhir.errors import FatalFhirError, FhirError
 from app.fhir.notifications_build import NotificationEvent, SubscriptionState, build_notification_bundle

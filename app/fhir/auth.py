@@ -28,8 +28,9 @@ from typing import Any
 import httpx
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 
-from app.fhir.errors import AuthError, InvalidFhirResponse, error_for_status, parse_retry_after
+from app.fhir.errors import AuthError, InvalidFhirResponse, error_for_status
 from app.fhir.keys import SigningKey
+from app.http_policy import Verdict, classify, retry_after_header
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300
@@ -95,7 +96,7 @@ class SmartBackendAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         stale: str | None = None
-        for _ in range(2):
+        for attempt in (1, 2):
             token = self._usable_token(stale)
             if token is None:
                 async with self._lock:
@@ -110,8 +111,8 @@ class SmartBackendAuth(httpx.Auth):
                         token = self._store_token(answer)
             request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
-            if response.status_code != 401:
-                return
+            if classify(response.status_code, reauthorized=attempt == 2) is not Verdict.REAUTHORIZE:
+                return  # the client maps a second 401 (fatal) and every other status
             await response.aread()
             stale = token
 
@@ -190,7 +191,7 @@ def _json_or_raise(response: httpx.Response, *, where: str) -> dict[str, Any]:
             detail = f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
             if response.status_code in (400, 401, 403):
                 raise AuthError(f"{where} -> HTTP {response.status_code}: {detail}", status=response.status_code)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = retry_after_header(response.headers)
         raise error_for_status(response.status_code, body=body, where=where, retry_after=retry_after)
     if not isinstance(body, dict):
         raise InvalidFhirResponse(f"{where} -> HTTP {response.status_code}: not a JSON object")

@@ -5,8 +5,9 @@ the app lifespan with :func:`build_http_client`, closed there too). Every call:
 
 - sends FHIR JSON (``Accept``/``Content-Type: application/fhir+json``);
 - maps failures to the error tree of :mod:`app.fhir.errors` (messages from the OperationOutcome);
-- retries only temporary errors (5xx, 429, network), at most ``RetryPolicy.attempts`` tries, with
-  exponential backoff and full jitter, or exactly the server's ``Retry-After`` when it sent one.
+- retries only temporary errors (:func:`app.http_policy.classify`: 408, 425, 429, 5xx, network), at
+  most ``RetryPolicy.max_attempts`` tries, with the one :class:`app.retry.RetryPolicy` (exponential
+  backoff, full jitter, or exactly the server's ``Retry-After`` when it sent one).
   A plain create is not retried when the server may already have acted on it (read timeout, 500,
   502, 504); use :meth:`FhirClient.create` with ``if_none_exist`` to make write-back idempotent.
 
@@ -34,8 +35,9 @@ from app.fhir.errors import (
     ResourceGone,
     TemporaryFhirError,
     error_for_status,
-    parse_retry_after,
 )
+from app.http_policy import Verdict, classify, retry_after_header
+from app.retry import RetryPolicy
 
 FHIR_JSON = "application/fhir+json"
 Resource = dict[str, Any]
@@ -56,22 +58,8 @@ ENCOUNTER_REVINCLUDES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries of temporary errors: exponential backoff, full jitter, Retry-After honoured."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = 120.0
-
-    def delay(self, attempt: int, error: TemporaryFhirError, rand: Callable[[], float]) -> float | None:
-        """Seconds to wait before try ``attempt + 1``, or None to give up."""
-        if attempt >= self.attempts:
-            return None
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= self.max_retry_after else None
-        return rand() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+#: Inline retries of one call; a longer Retry-After hands the job back to the queue's backoff.
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_seconds=0.5, cap_seconds=20.0, max_retry_after=120.0)
 
 
 @dataclass(frozen=True)
@@ -124,7 +112,7 @@ class FhirClient:
         http: httpx.AsyncClient,
         *,
         base_url: str,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -276,7 +264,7 @@ class FhirClient:
             try:
                 return await self._send_once(method, url, where=where, **kwargs)
             except TemporaryFhirError as error:
-                delay = self._retry.delay(attempt, error, self._rand)
+                delay = self._retry.delay(attempts=attempt, rand=self._rand, retry_after=error.retry_after)
                 if delay is None or (error.maybe_processed and not idempotent):
                     raise
             await self._sleep(delay)
@@ -288,9 +276,9 @@ class FhirClient:
             error = FhirNetworkError(f"{where}: {type(exc).__name__}", url=where)
             error.maybe_processed = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
             raise error from exc
-        if response.status_code >= 400:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if classify(response.status_code, reauthorized=True) is not Verdict.OK:  # 401: auth flow re-authorized
             body = _maybe_json(response)
+            retry_after = retry_after_header(response.headers)
             raise error_for_status(response.status_code, body=body, where=where, retry_after=retry_after)
         return response
 

@@ -1,15 +1,16 @@
-"""The one error tree for every call claimbridge makes to an EHR's FHIR API or token endpoint.
+"""The FHIR branch of the error tree (:mod:`app.errors`): calls to an EHR's FHIR API or token endpoint.
 
 Callers decide what to do from the class alone: a temporary error may succeed later (the client
 already retried it a bounded number of times), a fatal one will not succeed without a change.
+Which status is which comes from the one HTTP policy (:func:`app.http_policy.classify`).
 
 ::
 
     FhirError                       base: status (or None), message, outcome, url
-     ├── TemporaryFhirError         retried with backoff: 5xx, 429, network errors, timeouts
+     ├── TemporaryFhirError         also a TemporaryError: 408, 425, 5xx, network errors, timeouts
      │    ├── RateLimited           429 (retry_after from the server)
      │    └── FhirNetworkError      no HTTP answer: connect / read / write / pool timeouts
-     └── FatalFhirError             never retried: the request itself is wrong (4xx)
+     └── FatalFhirError             also a FatalError: the request itself is wrong (4xx)
           ├── ResourceGone          404 / 410: the resource does not exist (any more)
           ├── AuthError             401 / 403, or the token endpoint refused us (invalid_client ...)
           ├── VersionConflict       409 / 412: If-Match on a stale version, duplicate conditional match
@@ -24,12 +25,13 @@ bodies (no PHI): only the status, the server's diagnostics and the request's met
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from app.errors import ClaimbridgeError, FatalError, TemporaryError
+from app.http_policy import Verdict, classify, maybe_processed
 
-class FhirError(Exception):
+
+class FhirError(ClaimbridgeError):
     """Any failure talking to a FHIR server."""
 
     def __init__(
@@ -49,8 +51,8 @@ class FhirError(Exception):
         self.retry_after = retry_after
 
 
-class TemporaryFhirError(FhirError):
-    """May succeed if tried again later (5xx, 429, network)."""
+class TemporaryFhirError(FhirError, TemporaryError):
+    """May succeed if tried again later (408, 425, 429, 5xx, network)."""
 
     #: True when the server may have acted on the request before failing (read timeouts, 500/502/504);
     #: non-idempotent requests (plain create) are then not retried.
@@ -67,7 +69,7 @@ class FhirNetworkError(TemporaryFhirError):
     """No HTTP answer at all (connection refused, timeouts, broken connection)."""
 
 
-class FatalFhirError(FhirError):
+class FatalFhirError(FhirError, FatalError):
     """Will not succeed if retried unchanged (4xx)."""
 
 
@@ -103,22 +105,6 @@ def outcome_message(body: Any) -> str | None:
     return "; ".join(texts)[:500] or None
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date); None if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 def error_for_status(
     status: int,
     *,
@@ -133,9 +119,9 @@ def error_for_status(
     kwargs: dict[str, Any] = {"status": status, "outcome": outcome, "url": where, "retry_after": retry_after}
     if status == 429:
         return RateLimited(message, **kwargs)
-    if status >= 500:
+    if classify(status, reauthorized=True) is Verdict.TEMPORARY:
         error = TemporaryFhirError(message, **kwargs)
-        error.maybe_processed = status != 503
+        error.maybe_processed = maybe_processed(status)
         return error
     if status in (404, 410):
         return ResourceGone(message, **kwargs)

@@ -1,38 +1,20 @@
-"""The worker's error tree. Only temporary errors are retried.
+"""The worker's branch of the error tree (:mod:`app.errors`), for conditions only a job can meet.
 
-    JobError
-     ├── TemporaryJobError    retried with exponential backoff and jitter (EHR 5xx/429, database busy)
-     └── FatalJobError        dead-lettered at once (invalid resource, nothing to fetch from, a bug)
+    TemporaryJobError    a TemporaryError: e.g. the EHR answered an older version than it notified
+    FatalJobError        a FatalError: nothing to fetch from, a stored notification unreadable
 
-:func:`is_temporary` classifies any exception the pipeline raised, including library ones.
+Whether a failure is retried is decided once, by :func:`app.errors.is_temporary`, for these and for
+every other error the pipeline may raise.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
-from app.fhir.errors import TemporaryFhirError
+from app.errors import FatalError, TemporaryError
 
 
-class JobError(Exception):
-    """A job could not be processed."""
-
-
-class TemporaryJobError(JobError):
+class TemporaryJobError(TemporaryError):
     """Worth retrying later."""
 
 
-class FatalJobError(JobError):
+class FatalJobError(FatalError):
     """Retrying will not help; needs a fix, then a replay."""
-
-
-def is_temporary(exc: BaseException) -> bool:
-    if isinstance(exc, TemporaryJobError):
-        return True
-    if isinstance(exc, FatalJobError):
-        return False
-    if isinstance(exc, OperationalError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, TemporaryFhirError | TimeoutError | ConnectionError)

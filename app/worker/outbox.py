@@ -3,7 +3,8 @@ circuit breaker per destination (a failing EHR does not hold back the clearingho
 
 Per-destination attempts, backoff and breaker thresholds come from ``outbox.destinations``
 (:class:`~app.settings.OutboxSettings`); a destination not listed uses ``policy`` and the default
-breaker. A temporary error's ``retry_after`` (the receiver's Retry-After) delays the next attempt.
+breaker. A temporary error's ``retry_after`` (the receiver's Retry-After) sets the next attempt
+(:class:`app.retry.RetryPolicy`: exactly that wait, else the jittered backoff).
 
 Delivery is at-least-once; adapters are idempotent on the row key.
 """
@@ -13,16 +14,17 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
 from app.db import outbox_repo
+from app.errors import retry_after_of
 from app.logging import get_logger
 from app.metrics import Metrics
+from app.retry import CircuitBreaker, RetryPolicy
 from app.settings import OutboxSettings
-from app.worker.policy import CircuitBreaker, RetryPolicy
 
 log = get_logger("claimbridge.outbox")
 
@@ -54,7 +56,12 @@ class OutboxDispatcher:
             self.breakers[destination] = breaker
         return breaker
 
+    def run_if_due(self) -> int:
+        """A worker duty: due every round."""
+        return self.run_once()
+
     def run_once(self) -> int:
+        """Deliver one batch of due rows (destinations with an open breaker are skipped)."""
         now = self.clock()
         closed = frozenset(d for d, b in self.breakers.items() if not b.allows(now))
         with self.engine.begin() as conn:
@@ -96,8 +103,6 @@ class OutboxDispatcher:
 
     def retry_at(self, delivery: outbox_repo.Delivery, exc: Exception, now: datetime) -> datetime | None:
         policy = self.policy_for(delivery.destination)
-        retry_at = policy.next_retry(attempts=delivery.attempts + 1, now=now, rng=self.rng)
-        wait = getattr(exc, "retry_after", None)
-        if retry_at is not None and wait:
-            retry_at = max(retry_at, now + timedelta(seconds=float(wait)))
-        return retry_at
+        return policy.next_retry(
+            attempts=delivery.attempts + 1, now=now, rand=self.rng.random, retry_after=retry_after_of(exc)
+        )

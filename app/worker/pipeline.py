@@ -9,9 +9,9 @@
 A ``ready`` claim is not sent from here: the batch submitter (:mod:`app.worker.submit`) collects the
 ready claims into one 837P per run.
 
-Step 1b (:mod:`app.ehr.prefetch`) runs before the transaction: for an id-only focus, an empty
-payload or a recovered gap the worker fetches from the subscription's EHR and hands the result
-over through :class:`PreparedJobs`. A focus the EHR no longer has finishes the job as ``gone``.
+Step 1b (:mod:`app.worker.prefetch`) runs before the transaction: for an id-only focus, an empty
+payload or a recovered gap the worker fetches from the subscription's EHR and passes the result to
+:func:`process_job` as ``prepared``. A focus the EHR no longer has finishes the job as ``gone``.
 
 Nothing commits half-way: the caller owns the transaction and rolls it back on any error.
 A resource version older than the stored one is "superseded" (unless it was just fetched: fetched
@@ -21,9 +21,8 @@ claim version (same fingerprint).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -34,28 +33,12 @@ from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
 from app.domain.claim_status import next_status
 from app.ehr.fetch import Fetched
-from app.ehr.prefetch import Prepared
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.worker.errors import FatalJobError
+from app.worker.prefetch import Prepared
 from app.writeback import writeback_payload
-
-
-class PreparedJobs:
-    """Step 1b results, handed from the worker (outside the transaction) to :func:`process_job`."""
-
-    def __init__(self) -> None:
-        self._items: dict[int, Prepared] = {}
-        self._lock = threading.Lock()
-
-    def put(self, job_id: int, prepared: Prepared) -> None:
-        with self._lock:
-            self._items[job_id] = prepared
-
-    def take(self, job_id: int) -> Prepared | None:
-        with self._lock:
-            return self._items.pop(job_id, None)
 
 
 @dataclass(frozen=True)
@@ -69,16 +52,14 @@ class Runtime:
     validate_inputs: bool = True
     #: Write-back goes to the job's own EHR (destination ``ehr:<name>``) when it has one.
     writeback_per_ehr: bool = False
-    prepared: PreparedJobs = field(default_factory=PreparedJobs)
 
     def writeback_for(self, ehr: str | None) -> str:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
 
 
-def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime) -> str:
-    """Run one job; returns a short result (claim ids and what happened to them)."""
+def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None = None) -> str:
+    """Run one job (with step 1b's result, if any); returns a short result (claim ids and what happened)."""
     now = runtime.clock()
-    prepared = runtime.prepared.take(job.id)
     fetched = prepared.fetched if prepared else None
     if fetched is not None and fetched.gone is not None:
         return "gone"

@@ -1,8 +1,24 @@
-"""The job loop: claim a batch, run each job in its own transaction, record failures.
+"""The one worker: claim a batch, prefetch outside any transaction, run each job in its own
+transaction, record failures, then the periodic duties.
 
-``Worker.run_once`` is synchronous (one thread, one connection at a time); ``run_forever`` drives it
-from asyncio until asked to stop, so ``claimbridge serve`` can run it beside the API and
-``claimbridge worker`` alone. Several worker processes may share a PostgreSQL database.
+::
+
+    run_once
+      1 claim       a batch of due jobs, leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL)
+      2 prefetch    step 1b (:mod:`app.worker.prefetch`): what the notifications lack, from the EHR,
+                    concurrently and outside any transaction; its result is handed to each job
+      3 run         :func:`~app.worker.pipeline.process_job` per job, one transaction each
+      4 duties      each periodic duty in order (gap sweep, clearinghouse submit and poll, outbox);
+                    each decides itself whether it is due
+
+Collaborators are injected (:func:`app.services.build_worker` wires them); the worker knows no EHR,
+adapter or clearinghouse type. Failures are classified once by :func:`app.errors.is_temporary`: a
+temporary one goes back to the queue at the one :class:`~app.retry.RetryPolicy`'s time (exactly
+the server's Retry-After when it sent one), a fatal one is dead-lettered with its reason.
+
+``run_once`` is synchronous (one thread, one connection at a time); ``run_forever`` drives it from
+asyncio until asked to stop, so ``claimbridge serve`` runs it beside the API and ``claimbridge
+worker`` alone. Several worker processes may share a PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -13,21 +29,35 @@ import os
 import random
 import socket
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 
 from app.db import queue_repo
 from app.db.queue_repo import ClaimedJob, LeaseLost
+from app.errors import is_temporary, retry_after_of
 from app.logging import get_logger
 from app.metrics import Metrics
+from app.retry import RetryPolicy
 from app.settings import WorkerSettings
-from app.worker.errors import is_temporary
-from app.worker.outbox import OutboxDispatcher
 from app.worker.pipeline import Runtime, process_job
-from app.worker.policy import RetryPolicy
+from app.worker.prefetch import Outcome, Prepared
 
 log = get_logger("claimbridge.worker")
+T = TypeVar("T")
+
+#: Step 1b: the claimed batch and the time -> each job's prepared input, or the error it met.
+Prefetch = Callable[[Sequence[ClaimedJob], datetime], Mapping[int, Outcome]]
+
+
+class Duty(Protocol):
+    """A periodic task of the worker (gap sweep, clearinghouse cycle, outbox delivery)."""
+
+    def run_if_due(self) -> int:
+        """Do the work if its period has come; returns how many things were done."""
 
 
 def default_worker_id() -> str:
@@ -40,7 +70,8 @@ class Worker:
     runtime: Runtime
     settings: WorkerSettings
     metrics: Metrics
-    outbox: OutboxDispatcher | None = None
+    prefetch: Prefetch | None = None
+    duties: Sequence[Duty] = ()
     worker_id: str = ""
     rng: random.Random = field(default_factory=random.Random)  # jitter only, not security
 
@@ -49,6 +80,13 @@ class Worker:
         self.policy = RetryPolicy(
             self.settings.max_attempts, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds
         )
+
+    def duty(self, kind: type[T]) -> T:
+        """The duty of type ``kind`` (for operators' commands and tests)."""
+        found = next((d for d in self.duties if isinstance(d, kind)), None)
+        if found is None:
+            raise LookupError(f"this worker has no {kind.__name__} duty")
+        return found
 
     def claim(self) -> list[ClaimedJob]:
         with self.engine.begin() as conn:
@@ -61,18 +99,40 @@ class Worker:
             )
 
     def run_once(self) -> int:
-        """Process one batch of jobs and one round of deliveries; returns how many things were done."""
+        """One batch of jobs, then one round of the duties; returns how many things were done."""
         jobs = self.claim()
+        prepared = self.prepare(jobs)
         for job in jobs:
-            self.run_job(job)
-        delivered = self.outbox.run_once() if self.outbox else 0
-        return len(jobs) + delivered
+            outcome = prepared.get(job.id)
+            if isinstance(outcome, BaseException):
+                self.record_failure(job, outcome)
+            else:
+                self.run_job(job, outcome)
+        return len(jobs) + sum(d.run_if_due() for d in self.duties)
 
-    def run_job(self, job: ClaimedJob) -> None:
+    def prepare(self, jobs: Sequence[ClaimedJob]) -> Mapping[int, Outcome]:
+        if not jobs or self.prefetch is None:
+            return {}
+        try:
+            return self.prefetch(jobs, self.runtime.clock())
+        except Exception as exc:  # the database or the gateway itself failed: every job retries
+            return {job.id: exc for job in jobs}
+
+    def run_job(self, job: ClaimedJob, prepared: Prepared | None = None) -> None:
+        if prepared is not None and prepared.fetched is not None:
+            fetched = prepared.fetched
+            log.info(
+                "job.fetched",
+                job=job.id,
+                focus=job.focus,
+                ehr=prepared.ehr,
+                round_trips=fetched.round_trips,
+                gone=fetched.gone,
+            )
         started = time.perf_counter()
         try:
             with self.engine.begin() as conn:
-                result = process_job(conn, job, runtime=self.runtime)
+                result = process_job(conn, job, runtime=self.runtime, prepared=prepared)
                 queue_repo.finish_job(
                     conn, job_id=job.id, worker=self.worker_id, result=result, now=self.runtime.clock()
                 )
@@ -87,10 +147,18 @@ class Worker:
         self.metrics.jobs_processed.labels(result=_result_kind(result)).inc()
         log.info("job.done", job=job.id, focus=job.focus, version=job.version_id, result=result)
 
-    def record_failure(self, job: ClaimedJob, exc: Exception) -> None:
+    def record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit: not a job failure
         now = self.runtime.clock()
         temporary = is_temporary(exc)
-        retry_at = self.policy.next_retry(attempts=job.attempts + 1, now=now, rng=self.rng) if temporary else None
+        retry_at = (
+            self.policy.next_retry(
+                attempts=job.attempts + 1, now=now, rand=self.rng.random, retry_after=retry_after_of(exc)
+            )
+            if temporary
+            else None
+        )
         reason = f"{type(exc).__name__}: {exc}"
         with self.engine.begin() as conn:
             outcome = queue_repo.fail_job(
@@ -104,7 +172,7 @@ class Worker:
             log.warning("job.retry", job=job.id, focus=job.focus, reason=reason, retry_at=retry_at)
 
     def drain(self, *, max_rounds: int = 100_000) -> int:
-        """Run until nothing is claimable (jobs waiting for a backoff are left); returns jobs run."""
+        """Run until nothing is claimable (jobs waiting for a backoff are left); returns things done."""
         total = 0
         for _ in range(max_rounds):
             done = self.run_once()

@@ -11,12 +11,11 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def test_billing_snapshot_is_reused_within_the_interval_and_recomputed_after(db_url: str, tmp_path: Path) -> None:
-    services = make_services(db_url, tmp_path)  # api.billing_metrics_seconds: the default, 60
     now = [T0]
-    services.clock = lambda: now[0]
+    services = make_services(db_url, tmp_path, clock=lambda: now[0])  # api.billing_metrics_seconds: the default, 60
     first = services.billing_snapshot()
     now[0] = T0 + timedelta(seconds=59)
     assert services.billing_snapshot() is first
     now[0] = T0 + timedelta(seconds=60)
     assert services.billing_snapshot() is not first
-    services.engine.dispose()
+    services.close()

@@ -77,10 +77,9 @@ def flow(db_url: str, tmp_path: Path) -> Iterator[Flow]:
     """Services whose clock the test moves (a non-UTC business day, mid-afternoon)."""
     clock = Clock(datetime(2026, 11, 20, 20, 30, tzinfo=UTC))  # in the past: CLI runs use the real clock
     services = make_services(
-        db_url, tmp_path, clearinghouse={"submit_interval_seconds": 300, "poll_interval_seconds": 60}
+        db_url, tmp_path, clock=clock.now, clearinghouse={"submit_interval_seconds": 300, "poll_interval_seconds": 60}
     )
-    services.clock = clock.now
     register(services, sub_id="claimbridge-demo")
     with TestClient(create_app(services)) as client:
         yield Flow(services, client, clock, tmp_path)
-    services.engine.dispose()
+    services.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.db.models import Outbox
+from app.worker.outbox import OutboxDispatcher
 from tests.clearinghouse.answers import TransactionVerdict, ack_999
 from tests.ehrflow.harness import EHR_NAME, running_flow
 from tests.ehrflow.test_writeback import post_samples, register_demo
@@ -31,7 +32,7 @@ async def test_claim_responses_are_written_to_the_subscription_ehr(db_url: str, 
         written = flow.ehr.store.all_of("ClaimResponse")
         assert sorted(r["identifier"][0]["value"] for r in written) == sorted(r.key for r in rows)
         assert {r["outcome"] for r in written} == {"queued"}
-        adapter = flow.worker.outbox.adapters[f"ehr:{EHR_NAME}"] if flow.worker.outbox else None
+        adapter = flow.worker.duty(OutboxDispatcher).adapters[f"ehr:{EHR_NAME}"]
         assert adapter is not None
         adapter.deliver(kind="claim-response", key=rows[0].key, payload=dict(rows[0].payload))  # re-delivery
         assert len(flow.ehr.store.all_of("ClaimResponse")) == len(written)

@@ -20,9 +20,9 @@ from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpA
 from app.adapters.registry import UnknownAdapter, build_adapters, build_response_source
 from app.db import billing_repo
 from app.db.models import Outbox
+from app.retry import RetryPolicy
 from app.settings import ClearinghouseApiSettings, DestinationPolicy, OutboxSettings, Settings
 from app.worker.outbox import OutboxDispatcher
-from app.worker.policy import RetryPolicy
 from tests.clearinghouse.conftest import Flow
 
 BASE = "https://clearinghouse.example.test/api"

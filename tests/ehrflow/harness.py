@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from app.api.app import create_app
 from app.db import claims_repo, ehr_repo, subscriptions_repo
@@ -25,10 +25,10 @@ from app.db.models import Job
 from app.ehr.discovery import discover
 from app.ehr.gateway import EhrGateway
 from app.ehr.provision import CreatedSubscription, create_subscriptions
-from app.ehr.worker import EhrWorker
 from app.fhir.keys import generate_keys
 from app.services import Services, build_services
 from app.settings import Settings
+from app.worker.runner import Worker
 from tests.ehr.server import EhrServer
 from tests.spine.helpers import ADMIN, ROOT, clone_bundle, sample_bundles
 
@@ -69,14 +69,12 @@ class Flow:
     sleeps: Sleeps
     notifier: httpx.AsyncClient
     subscriptions: dict[str, CreatedSubscription] = field(default_factory=dict)
-    _worker: EhrWorker | None = None
+    _worker: Worker | None = None
 
     @property
-    def worker(self) -> EhrWorker:
+    def worker(self) -> Worker:
         if self._worker is None:
-            worker = self.services.worker(worker_id="w")
-            assert isinstance(worker, EhrWorker)
-            self._worker = worker
+            self._worker = self.services.worker(worker_id="w")
         return self._worker
 
     def sub(self, resource_type: str) -> str:
@@ -112,7 +110,7 @@ class Flow:
             record = ehr_repo.get_ehr(conn, EHR_NAME)
             assert record is not None
             ehr_repo.add_ehr(conn, EhrRecord(**{**record.__dict__, "supports_events": value}), now=self.clock.now())
-        gateway = self.services.ehr_gateway()
+        gateway = self.services.gateway
         gateway.connection(EHR_NAME).record = EhrRecord(
             **{**gateway.record(EHR_NAME).__dict__, "supports_events": value}
         )
@@ -156,25 +154,27 @@ async def running_flow(
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     clock, sleeps = Clock(), Sleeps()
-    services = build_services(flow_settings(db_url, tmp, **sections))
-    services.clock = clock.now
+
+    def gateway(engine: Engine, settings: Settings) -> EhrGateway:
+        return EhrGateway(
+            engine=engine,
+            settings=settings.ehr,
+            transport=lambda _record: httpx.ASGITransport(app=ehr.app),  # the test EHR, created below
+            sleep=sleeps,
+            auth_clock=clock.epoch,
+        )
+
+    services = build_services(flow_settings(db_url, tmp, **sections), clock=clock.now, gateway=gateway)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services))) as notifier:
         ehr = EhrServer(notifier=notifier, clock=clock.epoch)
         private, jwks = generate_keys(tmp / "keys", "ES384")
         ehr.register_client(CLIENT_ID, json.loads(jwks.read_text()))
-        services.ehr = EhrGateway(
-            engine=services.engine,
-            settings=services.settings.ehr,
-            transport=lambda _record: httpx.ASGITransport(app=ehr.app),
-            sleep=sleeps,
-            auth_clock=clock.epoch,
-        )
         flow = Flow(services, ehr, clock, sleeps, notifier)
         try:
             await register_ehr(flow, private)
             created = create_subscriptions(
                 services.engine,
-                services.ehr,
+                services.gateway,
                 ehr=EHR_NAME,
                 endpoint=ENDPOINT,
                 content=content,  # type: ignore[arg-type]
@@ -185,8 +185,7 @@ async def running_flow(
             flow.subscriptions = {c.resource_type: c for c in created}
             yield flow
         finally:
-            services.ehr.close()
-            services.engine.dispose()
+            services.close()
 
 
 async def register_ehr(flow: Flow, private: Path) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from app.db import ehr_repo
 from app.db.models import ClaimVersion
+from app.ehr.recovery import Sweeper
 from app.fhir.notifications_build import build_notification_bundle
 from tests.ehrflow.harness import Flow, running_flow
 
@@ -100,7 +101,7 @@ async def test_without_events_support_a_gap_is_recovered_by_a_search(db_url: str
 async def test_heartbeat_stops_then_degraded_then_reactivated_and_recovered(db_url: str, tmp_path: Path) -> None:
     async with running_flow(db_url, tmp_path, heartbeat=60) as flow:
         sid = flow.sub("Encounter")
-        sweeper = flow.worker.sweeper
+        sweeper = flow.worker.duty(Sweeper)
         assert sweeper is not None
         assert await flow.ehr.send_heartbeat(sid)
         flow.clock.advance(100)
@@ -167,7 +168,7 @@ async def test_a_large_gap_without_events_support_costs_one_pull(db_url: str, tm
 async def test_two_workers_sweep_each_subscription_once_per_interval(db_url: str, tmp_path: Path) -> None:
     async with running_flow(db_url, tmp_path, heartbeat=60) as flow:
         sid = flow.sub("Encounter")
-        first = flow.worker.sweeper
+        first = flow.worker.duty(Sweeper)
         assert first is not None
         second = dataclasses.replace(first, last_run=None)  # another worker process's sweeper, same database
         assert await flow.ehr.send_heartbeat(sid)

@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from app.db.models import Outbox
 from app.db.subscriptions_repo import add_subscription
+from app.worker.clearinghouse import ClearinghouseCycle
+from app.worker.outbox import OutboxDispatcher
 from tests.ehrflow.harness import EHR_NAME, ENDPOINT, Flow, running_flow
 from tests.spine.helpers import clone_bundle, notification, sample_bundles
 
@@ -52,13 +54,13 @@ async def test_a_failing_ehr_does_not_hold_back_the_clearinghouse(db_url: str, t
         await post_samples(flow, 30)
         flow.ehr.fail_next(1000, status=503)
         flow.worker.drain()
-        assert flow.worker.outbox is not None
-        assert flow.worker.outbox.breakers[f"ehr:{EHR_NAME}"].opened_at is not None  # 5 failures in a row
+        assert (
+            flow.worker.duty(OutboxDispatcher).breakers[f"ehr:{EHR_NAME}"].opened_at is not None
+        )  # 5 failures in a row
         first_wave = {r.id for r in outbox(flow)}
         await post_samples(flow, 20, wave=1, first=31)
         flow.worker.drain()
-        assert flow.worker.clearinghouse is not None
-        flow.worker.clearinghouse.submitter.submit()  # the periodic 837P batch, run now
+        flow.worker.duty(ClearinghouseCycle).submitter.submit()  # the periodic 837P batch, run now
         flow.worker.drain()
         rows = outbox(flow)
         tasks = [r for r in rows if r.kind == "task"]
@@ -87,8 +89,7 @@ async def test_task_write_back_is_idempotent_and_updates_in_place(db_url: str, t
         await post_samples(flow, 6)
         flow.worker.drain()
         task_row = next(r for r in outbox(flow) if r.kind == "task")
-        assert flow.worker.outbox is not None
-        adapter = flow.worker.outbox.adapters[f"ehr:{EHR_NAME}"]
+        adapter = flow.worker.duty(OutboxDispatcher).adapters[f"ehr:{EHR_NAME}"]
         count = len(tasks_in_ehr(flow))
         adapter.deliver(kind="task", key=task_row.key, payload=task_row.payload)  # at-least-once redelivery
         assert len(tasks_in_ehr(flow)) == count

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.fhir.auth import BackendServicesConfig, SmartBackendAuth
-from app.fhir.client import FhirClient, RetryPolicy, build_http_client
+from app.fhir.client import DEFAULT_RETRY, FhirClient, build_http_client
 from app.fhir.keys import SigningKey, public_jwks
 from tests.ehr.receiver import Receiver
 from tests.ehr.server import EhrServer
@@ -37,5 +37,5 @@ async def running_ehr(key: SigningKey, *, clock, sleep) -> AsyncIterator[Harness
         )
         http = build_http_client(auth=auth, transport=httpx.ASGITransport(app=ehr.app))
         async with http:
-            client = FhirClient(http, base_url=ehr.base_url, retry=RetryPolicy(), sleep=sleep, rand=lambda: 0.5)
+            client = FhirClient(http, base_url=ehr.base_url, retry=DEFAULT_RETRY, sleep=sleep, rand=lambda: 0.5)
             yield Harness(ehr=ehr, receiver=receiver, client=client, auth=auth)

@@ -9,8 +9,9 @@ import httpx
 import respx
 
 from app.fhir.auth import BackendServicesConfig, SmartBackendAuth
-from app.fhir.client import FhirClient, RetryPolicy, build_http_client
+from app.fhir.client import FhirClient, build_http_client
 from app.fhir.keys import SigningKey
+from app.retry import RetryPolicy
 
 BASE = "https://ehr.example/fhir"
 TOKEN_URL = "https://ehr.example/oauth/token"
@@ -51,6 +52,10 @@ def make_client(
         config = BackendServicesConfig(client_id=CLIENT_ID, fhir_base=BASE, key=key, scopes=scopes)
     http = build_http_client(auth=SmartBackendAuth(config, clock=clock))
     client = FhirClient(
-        http, base_url=BASE, retry=RetryPolicy(attempts=4, base_delay=0.5), sleep=sleep, rand=lambda: 0.5
+        http,
+        base_url=BASE,
+        retry=RetryPolicy(max_attempts=4, base_seconds=0.5, max_retry_after=120.0),
+        sleep=sleep,
+        rand=lambda: 0.5,
     )
     return client, http

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime
 
 import pytest
 from joserfc.jwk import ECKey, RSAKey
@@ -18,7 +17,6 @@ from app.fhir.errors import (
     VersionConflict,
     error_for_status,
     outcome_message,
-    parse_retry_after,
 )
 from app.fhir.keys import KeyFileError, generate_keys, load_signing_key
 
@@ -56,14 +54,6 @@ def test_outcome_message_prefers_diagnostics_then_details_then_code():
     }
     assert outcome_message(body) == "first; second; processing"
     assert outcome_message({"resourceType": "Patient"}) is None
-
-
-def test_retry_after_seconds_and_http_date():
-    now = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
-    assert parse_retry_after("12") == 12.0
-    assert parse_retry_after("Fri, 01 Mar 2024 12:01:00 GMT", now=now) == 60.0
-    assert parse_retry_after("Fri, 01 Mar 2024 11:00:00 GMT", now=now) == 0.0
-    assert parse_retry_after("soon") is None
 
 
 @pytest.mark.parametrize(("alg", "key_type"), [("RS384", RSAKey), ("ES384", ECKey)])

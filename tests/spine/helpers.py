@@ -19,7 +19,7 @@ ADMIN = "test-admin-token-0123456789"
 SECRET = "SAMPLE_TOKEN"
 
 
-def make_services(db_url: str, tmp: Path, **overrides: Any) -> Services:
+def make_services(db_url: str, tmp: Path, *, clock: Any = utcnow, **overrides: Any) -> Services:
     settings = Settings(
         env="test",
         database_url=db_url,
@@ -29,7 +29,7 @@ def make_services(db_url: str, tmp: Path, **overrides: Any) -> Services:
         adapters={"out_dir": str(tmp / "out")},
         **overrides,
     )
-    return build_services(settings)
+    return build_services(settings, clock=clock)
 
 
 def register(services: Services, sub_id: str = "123", secret: str = SECRET, **kw: Any) -> None:

@@ -57,7 +57,7 @@ def test_subscriptions_add_list_and_claims_list_json(env: str, tmp_path: Path) -
                 == 202
             )
     services.worker(worker_id="w").drain()
-    services.engine.dispose()
+    services.close()
     code, out, _ = run("claims", "list", "--json")
     claims = json.loads(out)
     assert code == 0

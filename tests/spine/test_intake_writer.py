@@ -39,7 +39,7 @@ def test_concurrent_notifications_and_duplicates_inside_one_batch(db_url: str, t
     statuses = asyncio.run(post_all(app, bodies + bodies))  # every notification twice, all at once
     assert sorted(statuses) == [200] * 10 + [202] * 10
     assert counts(services) == (10, 10)
-    services.engine.dispose()
+    services.close()
 
 
 def test_a_failed_batch_answers_503_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
@@ -56,4 +56,4 @@ def test_a_failed_batch_answers_503_and_stores_nothing(db_url: str, tmp_path: Pa
     assert counts(services) == (0, 0)
     assert asyncio.run(post_all(app, [body])) == [202]  # the sender's retry is stored
     assert counts(services) == (1, 1)
-    services.engine.dispose()
+    services.close()

@@ -32,7 +32,7 @@ def test_no_phi_or_secrets_in_logs(tmp_path: Path, capfd: pytest.CaptureFixture[
         assert client.post("/notifications", content=b"{broken", headers=headers).status_code == 400
     services.worker(worker_id="w").drain()
     get_logger("test").info("direct", body={"name": family}, authorization=f"Bearer {SECRET}", note=f"Bearer {SECRET}")
-    services.engine.dispose()
+    services.close()
     err = capfd.readouterr().err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     events = {line["event"] for line in lines}

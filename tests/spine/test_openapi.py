@@ -21,4 +21,4 @@ def test_openapi_renders_with_unique_operation_ids(tmp_path: Path) -> None:
     rest_hook = spec["paths"]["/notifications/{resource_type}/{resource_id}"]
     assert set(rest_hook) == {"post", "put", "delete"}
     assert {"/api/denials/{item_id}", "/api/underpayments/{item_id}"} <= set(spec["paths"])
-    services.engine.dispose()
+    services.close()

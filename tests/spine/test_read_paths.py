@@ -75,7 +75,7 @@ def test_sqlite_reads_run_beside_a_writer_holding_the_lock(tmp_path: Path) -> No
         with TestClient(create_app(services)) as client:
             response = finishes(lambda: client.get("/api/dead-letters", headers={"Authorization": f"Bearer {ADMIN}"}))
     assert response.status_code == 200, response.text
-    services.engine.dispose()
+    services.close()
 
 
 def test_postgres_read_path_cannot_write_and_leaves_the_pool_writable(postgres_db_url: str, tmp_path: Path) -> None:
@@ -85,4 +85,4 @@ def test_postgres_read_path_cannot_write_and_leaves_the_pool_writable(postgres_d
         conn.execute(text("UPDATE subscription SET status = status"))
     with services.engine.begin() as conn:  # the one pooled connection, back to read-write
         assert conn.execute(text("UPDATE subscription SET status = status")).rowcount == 1
-    services.engine.dispose()
+    services.close()

@@ -111,7 +111,7 @@ def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url:
     wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
     stop(second)
     assert_exactly_once(services, count)
-    services.engine.dispose()
+    services.close()
 
 
 def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_url: str, tmp_path: Path) -> None:
@@ -129,4 +129,4 @@ def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_
     with services.engine.connect() as conn:
         by_worker = dict(conn.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all())
     assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
-    services.engine.dispose()
+    services.close()

@@ -41,7 +41,7 @@ def stored(db_url: str, tmp_path: Path) -> Iterator[Stored]:
         claims = claims_repo.list_claims(conn)
     assert len(claims) == BUNDLES
     yield Stored(services, db_url, claims)
-    services.engine.dispose()
+    services.close()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Step 1b of the pipeline, run OUTSIDE the job's transaction: fetch what the notification lacks.
+"""Step 1b of the pipeline, run by the worker OUTSIDE the job's transaction: fetch what the notification lacks.
 
 For each claimed job: read its stored notification and its subscription (short read), then
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ from app.db import ehr_repo, queue_repo
 from app.db.ehr_repo import SubscriptionInfo
 from app.db.engine import read_only
 from app.db.queue_repo import ClaimedJob
-from app.ehr.fetch import CONTEXT_TYPES, Fetched, fetch_focus, pull_changes
+from app.ehr.fetch import CONTEXT_TYPES, Fetched, fetch_focus, instant, instant_sort_key, pull_changes, shift_instant
 from app.ehr.gateway import EhrGateway
 from app.fhir.errors import ResourceGone
 from app.intake.notification import InvalidNotification, Notification, parse_notification
@@ -139,26 +139,8 @@ def pull_since(note: Notification, job: ClaimedJob, sub: SubscriptionInfo, *, ma
     candidates = [sub.pulled_through] if sub.pulled_through else []
     stamp = next((e.timestamp for e in note.events if e.number == job.event_number and e.timestamp), None)
     if stamp:
-        shifted = _shift(stamp, -margin)
+        shifted = shift_instant(stamp, -margin)
         candidates.append(shifted or stamp)
     if not candidates:
         return instant(fallback)
-    return min(candidates, key=_sort_key)
-
-
-def instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _shift(stamp: str, seconds: float) -> str | None:
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return instant(moment + timedelta(seconds=seconds))
-
-
-def _sort_key(stamp: str) -> str:
-    return _shift(stamp, 0) or stamp
+    return min(candidates, key=instant_sort_key)

@@ -1,0 +1,94 @@
+"""The one error tree: every error claimbridge raises on purpose descends from :class:`ClaimbridgeError`.
+
+Callers decide from the class alone. A :class:`TemporaryError` may succeed later unchanged (it is
+retried, at least ``retry_after`` seconds later when the other side said so); a :class:`FatalError`
+will not succeed without a change (dead letter, a 4xx answer, a one-line CLI error with exit 2).
+
+::
+
+    ClaimbridgeError                      root; str() is one line, never a resource body (no PHI)
+     ├── TemporaryError                   retried with backoff; ``retry_after`` (seconds) or None
+     │    ├── TemporaryFhirError          app.fhir.errors: EHR 5xx / 408 / 425, maybe processed
+     │    │    ├── RateLimited            429
+     │    │    └── FhirNetworkError       no HTTP answer (connect / read / pool timeouts)
+     │    ├── TemporaryDeliveryError      app.adapters.base: an outbox delivery to retry
+     │    ├── TemporaryJobError           app.worker.errors: e.g. the EHR answered an older version
+     │    └── LeaseLost                   app.db.queue_repo: another worker holds the job now
+     └── FatalError                       retrying unchanged will not help
+          ├── FatalFhirError              app.fhir.errors: 4xx from an EHR
+          │    ├── ResourceGone           404 / 410
+          │    ├── AuthError              401 after one re-authorization, 403, token refused
+          │    ├── VersionConflict        409 / 412
+          │    └── InvalidFhirResponse    not the FHIR JSON expected, a next link off-origin
+          ├── FatalDeliveryError          app.adapters.base: the destination refused the delivery
+          ├── FatalJobError               app.worker.errors: nothing to fetch from, unreadable input
+          ├── UnknownEhr                  app.ehr.gateway: a subscription names an unregistered EHR
+          ├── InvalidResource             app.fhir.r4: an inbound resource is not valid R4
+          ├── InvalidNotification         app.intake.notification: not a notification we accept
+          ├── ConfigError                 app.config.errors: file:line: field: problem
+          │    └── UnknownAdapter         app.adapters.registry: an adapter name nobody registered
+          ├── RegistryError               app.rules.registry: a rule registered twice or badly
+          ├── ExpressionError             app.mappers.fhirpath: a FHIRPath that does not compile
+          ├── TransformError              app.mappers.transforms: an unknown or misused transform
+          ├── SubscriptionSpecError       app.fhir.subscriptions: a Subscription we cannot build
+          ├── SubscriptionConflict        app.db.subscriptions_repo
+          ├── KeyFileError                app.fhir.keys: a signing key that cannot be read
+          ├── X12Error                    app.x12.errors
+          │    ├── GuideViolation         a 005010X222A1 invariant broken
+          │    ├── X12BuildError          a claim refused before any of it was written
+          │    └── MissingPart            app.x12.fhir_parts: the FHIR claim lacks a needed part
+          ├── ControlNumberError          app.billing.control_file
+          ├── ControlNumbersExhausted     app.db.billing_repo
+          ├── OutcomeError                app.api.outcomes: an HTTP answer already decided (status)
+          └── CliError                    app.cli.common
+
+Errors that were ``ValueError``/``LookupError`` before keep that base too, so ``except ValueError``
+around parsing still works. Three readers of this tree, each in one place: the worker's retry
+decision (:func:`is_temporary`, :func:`retry_after_of`), the API's OperationOutcome mapping
+(:func:`app.api.outcomes.claimbridge_error_handler`) and the CLI (:func:`app.cli.common.handles_errors`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+
+class ClaimbridgeError(Exception):
+    """Root of every error claimbridge raises on purpose."""
+
+    #: Seconds the other side asked us to wait before trying again (Retry-After); None when unknown.
+    retry_after: float | None = None
+
+
+class TemporaryError(ClaimbridgeError):
+    """May succeed if tried again later, unchanged."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FatalError(ClaimbridgeError):
+    """Will not succeed if retried unchanged: needs a fix (then a replay)."""
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """The worker's retry decision: our tree first, then the few library errors that are transient.
+
+    Database connectivity (``OperationalError``, an invalidated connection), timeouts and broken
+    connections are temporary; anything else unknown is a bug and fatal (dead letter, with its reason).
+    """
+    if isinstance(exc, ClaimbridgeError):
+        return isinstance(exc, TemporaryError)
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+def retry_after_of(exc: BaseException) -> float | None:
+    """The wait a temporary error carries (the server's Retry-After), or None."""
+    if isinstance(exc, TemporaryError) and exc.retry_after is not None and exc.retry_after > 0:
+        return exc.retry_after
+    return None
