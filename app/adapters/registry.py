@@ -16,6 +16,7 @@ from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpA
 from app.adapters.ehr import EhrWritebackAdapter
 from app.adapters.folder import FolderAdapter
 from app.adapters.x12_folder import FolderResponseSource, InboundItem, X12FolderAdapter
+from app.errors import FatalError
 from app.settings import Settings
 
 AdapterFactory = Callable[[str, Settings], Adapter]
@@ -52,8 +53,8 @@ CLEARINGHOUSE_ADAPTERS: dict[str, AdapterFactory] = {"folder": _x12_folder, "htt
 ADAPTERS = {"writeback": WRITEBACK_ADAPTERS, "clearinghouse": CLEARINGHOUSE_ADAPTERS}
 
 
-class UnknownAdapter(ValueError):
-    pass
+class UnknownAdapter(FatalError, ValueError):
+    """An adapter kind nobody registered, or one whose settings are incomplete."""
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:

@@ -14,7 +14,12 @@ from app import __version__
 from app.api import admin, billing, notifications, ops
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
-from app.api.outcomes import OutcomeError, http_error_handler, outcome_error_handler, validation_error_handler
+from app.api.outcomes import (
+    claimbridge_error_handler,
+    http_error_handler,
+    validation_error_handler,
+)
+from app.errors import ClaimbridgeError
 from app.services import Services
 
 
@@ -45,7 +50,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.services = services
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
-    app.add_exception_handler(OutcomeError, outcome_error_handler)
+    app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(notifications.router)

@@ -1,4 +1,10 @@
-"""Errors toward FHIR clients: an OperationOutcome with the right status code."""
+"""Errors toward FHIR clients: an OperationOutcome with the right status code.
+
+The API's one reading of the error tree (:mod:`app.errors`), in :func:`status_for`: an
+:class:`OutcomeError` carries the answer already decided; a :class:`~app.errors.TemporaryError` is
+503 with ``Retry-After``; input the caller sent that we cannot use is 400/409/422; any other
+:class:`~app.errors.FatalError` that escapes a route is a 500 (logged, message without bodies).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.db.subscriptions_repo import SubscriptionConflict
+from app.errors import ClaimbridgeError, FatalError, TemporaryError
+from app.fhir.r4 import InvalidResource
+from app.intake.notification import InvalidNotification
+from app.logging import get_logger
+from app.x12.errors import X12Error
 
 FHIR_JSON = "application/fhir+json"
 
@@ -26,7 +39,7 @@ ISSUE_CODES = {
 }
 
 
-class OutcomeError(Exception):
+class OutcomeError(FatalError):
     def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -48,9 +61,33 @@ def outcome_response(
     return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
-async def outcome_error_handler(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OutcomeError)
-    return outcome_response(exc.status, exc.message, headers=exc.headers)
+#: Fatal errors that mean "the request was wrong", by the status they answer (first match wins).
+INPUT_ERRORS: tuple[tuple[type[FatalError], int], ...] = (
+    (InvalidNotification, 400),
+    (InvalidResource, 422),
+    (SubscriptionConflict, 409),
+    (X12Error, 422),
+)
+log = get_logger("claimbridge.api")
+
+
+def status_for(exc: ClaimbridgeError) -> int:
+    if isinstance(exc, OutcomeError):
+        return exc.status
+    if isinstance(exc, TemporaryError):
+        return 503
+    return next((status for cls, status in INPUT_ERRORS if isinstance(exc, cls)), 500)
+
+
+async def claimbridge_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ClaimbridgeError)
+    status = status_for(exc)
+    if isinstance(exc, OutcomeError):
+        return outcome_response(status, exc.message, headers=exc.headers)
+    headers = {"Retry-After": str(max(1, round(exc.retry_after or 1)))} if status == 503 else None
+    if status >= 500:
+        log.error("api.error", error=type(exc).__name__, status=status)
+    return outcome_response(status, str(exc) or type(exc).__name__, headers=headers)
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> Response:

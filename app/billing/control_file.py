@@ -15,10 +15,11 @@ import fcntl
 import os
 from pathlib import Path
 
+from app.errors import FatalError
 from app.x12.envelope import MAX_CONTROL_NUMBER
 
 
-class ControlNumberError(RuntimeError):
+class ControlNumberError(FatalError, RuntimeError):
     """The state file cannot be read or written, holds garbage, or the numbers ran out."""
 
 

@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: settings and services from the environment, one-line errors, exit 2."""
+"""Shared CLI plumbing: settings and services from the environment, one-line errors.
+
+:func:`handles_errors` reads the error tree (:mod:`app.errors`) once for every command: a
+:class:`~app.errors.FatalError` (bad input, bad configuration, a refusal) prints one line and exits
+2; a :class:`~app.errors.TemporaryError` (a partner or the database is unavailable) prints one line
+saying to try again and exits 1. Invalid settings exit 2 without echoing the value (it may be a secret).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 
-from app.adapters.registry import UnknownAdapter
-from app.config.errors import ConfigError
+from app.errors import ClaimbridgeError, FatalError, TemporaryError
 from app.logging import configure_logging
 from app.settings import Settings, load_settings
 
@@ -22,13 +27,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class CliError(Exception):
+class CliError(FatalError):
     """A user-facing problem: printed as one line, exit code 2."""
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, *, code: int = 2) -> NoReturn:
     typer.echo(f"claimbridge: error: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def settings_error(exc: ValidationError) -> str:
@@ -42,12 +47,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except CliError as exc:
-            fail(str(exc))
-        except ConfigError as exc:
-            fail(str(exc))
-        except UnknownAdapter as exc:
-            fail(str(exc))
+        except TemporaryError as exc:
+            fail(f"{exc} (temporary: try again later)", code=1)
+        except ClaimbridgeError as exc:
+            fail(str(exc) or type(exc).__name__)
         except ValidationError as exc:
             fail(settings_error(exc))
 

@@ -13,7 +13,7 @@ import typer
 
 from app.cli import ehr, ops
 from app.cli.check import run_check
-from app.cli.common import CliError, get_settings, handles_errors, services_from_env
+from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
 from app.cli.refdata import refdata_app
 from app.cli.x12 import x12_app
@@ -46,6 +46,9 @@ def serve(
 
     from app.api.app import create_app
 
+    stopping: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn re-raises the signal after its graceful stop:
+        signal.signal(sig, lambda number, _frame: stopping.append(number))  # land here, then close services
     with services_from_env() as services:
         api = services.settings.api
         uvicorn.run(
@@ -126,8 +129,4 @@ def config_check(config: ConfigDir = None) -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except CliError as exc:  # pragma: no cover - commands wrap their own errors
-        typer.echo(f"claimbridge: error: {exc}", err=True)
-        raise SystemExit(2) from exc
+    app()  # every command is wrapped by handles_errors: one line and exit 2 (fatal) or 1 (temporary)

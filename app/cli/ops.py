@@ -15,7 +15,6 @@ from app.cli.common import CliError, handles_errors, print_json, services_from_e
 from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso, utcnow
-from app.db.subscriptions_repo import SubscriptionConflict
 
 subscriptions_app = typer.Typer(help="Inbound subscriptions (EHR -> claimbridge).", no_args_is_help=True)
 dlq_app = typer.Typer(
@@ -47,20 +46,17 @@ def subscriptions_add(
     with services_from_env() as services, services.engine.begin() as conn:
         if ehr is not None and ehr_repo.get_ehr(conn, ehr) is None:
             raise CliError(f"--ehr {ehr!r} is not registered (claimbridge ehrs add --name {ehr} ...)")
-        try:
-            new = subscriptions_repo.add_subscription(
-                conn,
-                subscription_id=id,
-                secret=secret,
-                ehr=ehr,
-                signing_secret=signing_secret,
-                content=content,
-                topic=topic,
-                heartbeat_period=heartbeat,
-                now=utcnow(),
-            )
-        except SubscriptionConflict as exc:
-            raise CliError(str(exc)) from exc
+        new = subscriptions_repo.add_subscription(  # a SubscriptionConflict is one line (handles_errors)
+            conn,
+            subscription_id=id,
+            secret=secret,
+            ehr=ehr,
+            signing_secret=signing_secret,
+            content=content,
+            topic=topic,
+            heartbeat_period=heartbeat,
+            now=utcnow(),
+        )
     typer.echo(f"{'added' if new else 'updated'} subscription {id}")
 
 
@@ -127,28 +123,20 @@ def subscriptions_create(
 ) -> None:
     """Create Subscriptions for Encounter, Coverage, ServiceRequest and MedicationRequest on the EHR."""
     from app.ehr.provision import create_subscriptions
-    from app.fhir.errors import FhirError
-    from app.fhir.subscriptions import SubscriptionSpecError
 
     if content not in ("empty", "id-only", "full-resource"):
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
-    with services_from_env() as services:
-        gateway = services.gateway
-        try:
-            created = create_subscriptions(
-                services.engine,
-                gateway,
-                ehr=ehr,
-                endpoint=endpoint,
-                content=content,  # type: ignore[arg-type]
-                plain=plain,
-                heartbeat=heartbeat,
-                now=utcnow(),
-            )
-        except (FhirError, SubscriptionSpecError) as exc:
-            raise CliError(str(exc)) from exc
-        finally:
-            gateway.close()
+    with services_from_env() as services:  # FHIR and subscription errors: one line (handles_errors)
+        created = create_subscriptions(
+            services.engine,
+            services.gateway,
+            ehr=ehr,
+            endpoint=endpoint,
+            content=content,  # type: ignore[arg-type]
+            plain=plain,
+            heartbeat=heartbeat,
+            now=utcnow(),
+        )
     for sub in created:
         typer.echo(f"created Subscription/{sub.id} ({sub.resource_type}, {sub.content}): {sub.status}")
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.errors import FatalError
 
-class ConfigError(ValueError):
+
+class ConfigError(FatalError, ValueError):
     """A configuration file that cannot be used. ``str()`` is one line: ``file:line: field: problem``."""
 
     def __init__(self, path: Path | str, line: int | None, field: str | None, problem: str) -> None:

@@ -27,7 +27,6 @@ from app.db.models import (
     DenialQueueEntry,
     InboundFile,
     Job,
-    Outbox,
     PaymentPosting,
     Remittance,
     Resource,
@@ -37,13 +36,13 @@ from app.db.models import (
     X12ControlNumber,
 )
 from app.db.sql import insert_ignore
+from app.errors import FatalError
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 RES = Resource.__table__  # type: ignore[attr-defined]
-OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 CONTROL = X12ControlNumber.__table__  # type: ignore[attr-defined]
 BATCH = SubmissionBatch.__table__  # type: ignore[attr-defined]
 SUBMISSION = ClaimSubmission.__table__  # type: ignore[attr-defined]
@@ -61,7 +60,7 @@ ISA13 = "isa13"
 MAX_CONTROL_NUMBER = 999_999_999
 
 
-class ControlNumbersExhausted(RuntimeError):
+class ControlNumbersExhausted(FatalError, RuntimeError):
     pass
 
 
@@ -271,24 +270,6 @@ def record_batch(
         ],
     )
     return batch_id
-
-
-def enqueue_file(
-    conn: Connection, *, destination: str, kind: str, key: str, payload: dict[str, Any], now: datetime
-) -> int:
-    """An outbox row for a file delivery; returns its id (the CLI may deliver it at once)."""
-    stmt = OUTBOX.insert().returning(OUTBOX.c.id)
-    values = {
-        "destination": destination,
-        "kind": kind,
-        "key": key,
-        "payload": payload,
-        "status": "pending",
-        "attempts": 0,
-        "available_at": now,
-        "created_at": now,
-    }
-    return int(conn.execute(stmt, values).scalar_one())
 
 
 # -- inbound -------------------------------------------------------------------------------------

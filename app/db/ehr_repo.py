@@ -266,41 +266,11 @@ def list_gaps(conn: Connection, *, limit: int = 200) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-# -- jobs ---------------------------------------------------------------------------------------
+# -- pull mark ----------------------------------------------------------------------------------
 
 
-def finish_pull(
-    conn: Connection, *, subscription_id: str, job_id: int, key: str, mark: str | None, started_at: datetime
-) -> int:
-    """After a notified pull: advance the pull mark, and finish the pending pull jobs it covered.
-
-    A pending focus-less job of the same subscription stored before the pull began stands for a
-    change the EHR had already made, so the pull's search saw it. Returns how many were coalesced.
-    """
-    if mark is not None:
-        row = conn.execute(select(SUB.c.pulled_through).where(SUB.c.id == subscription_id)).first()
-        if row is not None and (row.pulled_through is None or row.pulled_through < mark):
-            conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(pulled_through=mark))
-    covered = conn.execute(
-        update(JOB)
-        .where(
-            JOB.c.subscription_id == subscription_id,
-            JOB.c.key == key,
-            JOB.c.focus.is_(None),
-            JOB.c.status == "pending",
-            JOB.c.id != job_id,
-            JOB.c.created_at <= started_at,
-            JOB.c.locked_until.is_(None),
-        )
-        .values(status="done", result=f"coalesced:{job_id}", finished_at=started_at)
-    )
-    return int(covered.rowcount)
-
-
-def defer_job(conn: Connection, job_id: int, *, not_before: datetime) -> None:
-    """Push a pending job's next attempt to ``not_before`` (a server's Retry-After), never earlier."""
-    conn.execute(
-        update(JOB)
-        .where(JOB.c.id == job_id, JOB.c.status == "pending", JOB.c.available_at < not_before)
-        .values(available_at=not_before)
-    )
+def advance_pull_mark(conn: Connection, subscription_id: str, mark: str) -> None:
+    """Move the subscription's pull mark forward to ``mark`` (never back)."""
+    row = conn.execute(select(SUB.c.pulled_through).where(SUB.c.id == subscription_id)).first()
+    if row is not None and (row.pulled_through is None or row.pulled_through < mark):
+        conn.execute(update(SUB).where(SUB.c.id == subscription_id).values(pulled_through=mark))

@@ -24,19 +24,20 @@ class Delivery:
     attempts: int
 
 
-def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload: dict[str, Any], now: datetime) -> None:
-    conn.execute(
-        OUTBOX.insert().values(
-            destination=destination,
-            kind=kind,
-            key=key,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            available_at=now,
-            created_at=now,
-        )
-    )
+def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload: dict[str, Any], now: datetime) -> int:
+    """One pending delivery (a side effect of the caller's transaction); returns its id."""
+    stmt = OUTBOX.insert().returning(OUTBOX.c.id)
+    values = {
+        "destination": destination,
+        "kind": kind,
+        "key": key,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "available_at": now,
+        "created_at": now,
+    }
+    return int(conn.execute(stmt, values).scalar_one())
 
 
 def due(

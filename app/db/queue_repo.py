@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.models import Inbox, Job
 from app.db.sql import as_utc
+from app.errors import TemporaryError
 
 JOB = Job.__table__  # type: ignore[attr-defined]
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
@@ -30,7 +31,7 @@ _FINISH = (
 )
 
 
-class LeaseLost(RuntimeError):
+class LeaseLost(TemporaryError, RuntimeError):
     """The job was finished or re-claimed by someone else; the caller must roll back."""
 
 
@@ -169,3 +170,25 @@ def queue_stats(conn: Connection) -> QueueStats:
 
 def count_by_status(conn: Connection) -> dict[str, int]:
     return {s: int(n) for s, n in conn.execute(select(JOB.c.status, func.count()).group_by(JOB.c.status)).all()}
+
+
+def coalesce_pull_jobs(conn: Connection, *, subscription_id: str, job_id: int, key: str, started_at: datetime) -> int:
+    """Finish the pending pull jobs a notified pull covered; returns how many.
+
+    A pending focus-less job of the same subscription stored before the pull began stands for a
+    change the EHR had already made, so the pull's search saw it.
+    """
+    covered = conn.execute(
+        update(JOB)
+        .where(
+            JOB.c.subscription_id == subscription_id,
+            JOB.c.key == key,
+            JOB.c.focus.is_(None),
+            JOB.c.status == "pending",
+            JOB.c.id != job_id,
+            JOB.c.created_at <= started_at,
+            JOB.c.locked_until.is_(None),
+        )
+        .values(status="done", result=f"coalesced:{job_id}", finished_at=started_at)
+    )
+    return int(covered.rowcount)

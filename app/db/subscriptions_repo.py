@@ -9,13 +9,14 @@ from sqlalchemy import Connection, func, select
 
 from app.db.models import Subscription, SubscriptionGap
 from app.db.sql import iso
+from app.errors import FatalError
 from app.intake.auth import secret_digest
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
 
 
-class SubscriptionConflict(ValueError):
+class SubscriptionConflict(FatalError, ValueError):
     pass
 
 

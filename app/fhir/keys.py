@@ -17,12 +17,14 @@ from typing import Any, Literal
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from app.errors import FatalError
+
 Algorithm = Literal["RS384", "ES384"]
 ALGORITHMS: tuple[Algorithm, ...] = ("RS384", "ES384")
 RSA_KEY_BITS = 3072
 
 
-class KeyFileError(ValueError):
+class KeyFileError(FatalError, ValueError):
     """A key file that cannot be used for signing client assertions."""
 
 

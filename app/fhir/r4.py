@@ -13,11 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.errors import FatalError
+
 FHIR_VERSION = "4.0.1"
 MODEL_PACKAGE = "fhir.resources.R4B"
 
 
-class InvalidResource(ValueError):
+class InvalidResource(FatalError, ValueError):
     """A resource that does not validate against the pinned R4 models."""
 
 

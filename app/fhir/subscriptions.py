@@ -19,6 +19,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from app.errors import FatalError
+
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport"
 PROFILE_BACKPORT_SUBSCRIPTION = f"{BACKPORT}/StructureDefinition/backport-subscription"
 EXT_FILTER_CRITERIA = f"{BACKPORT}/StructureDefinition/backport-filter-criteria"
@@ -40,7 +42,7 @@ DEFAULT_CRITERIA: dict[str, str] = {
 REACTIVATE_FROM = frozenset({"error", "off"})
 
 
-class SubscriptionSpecError(ValueError):
+class SubscriptionSpecError(FatalError, ValueError):
     """A subscription request claimbridge refuses to build."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from app.domain.context import reference_key
+from app.errors import FatalError
 
 NOTIFICATION_TYPES = frozenset({"handshake", "heartbeat", "event-notification", "query-status", "query-event"})
 WORK_TYPES = frozenset({"event-notification", "query-event"})
@@ -48,7 +49,7 @@ PROCESSED_TYPES = frozenset(
 SUBSCRIPTION_STATUSES = frozenset({"requested", "active", "error", "off", "entered-in-error"})
 
 
-class InvalidNotification(ValueError):
+class InvalidNotification(FatalError, ValueError):
     """The body is not an acceptable notification; the message says why (one line)."""
 
 

@@ -28,6 +28,8 @@ from fhirpathpy.parser import parse
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
+from app.errors import FatalError
+
 _IDENT = r"[a-z][A-Za-z0-9]*"
 _WHERE = rf"where\(({_IDENT}(?:\.{_IDENT})*) = '([^'\\]*)'\)"
 _STEP = re.compile(rf"\.(?:{_WHERE}|({_IDENT}))")
@@ -36,7 +38,7 @@ PLAIN_PATH = re.compile(rf"^[A-Z][A-Za-z]*(?:\.(?:{_WHERE}|{_IDENT}))+$")
 _OPERATOR_NAMES = frozenset({"is", "as", "in", "contains", "and", "or", "xor", "implies", "div", "mod"})
 
 
-class ExpressionError(ValueError):
+class ExpressionError(FatalError, ValueError):
     """An expression that cannot be used: bad syntax, an unknown function, the wrong resource type."""
 
 

@@ -35,6 +35,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from app.domain.context import ref_of
+from app.errors import FatalError
 from app.mappers.tables import CodeTable, MappedCode
 
 Tables = Mapping[str, CodeTable]
@@ -43,7 +44,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _CENT = Decimal("0.01")
 
 
-class TransformError(ValueError):
+class TransformError(FatalError, ValueError):
     """A transform step that cannot be used (raised at load time only)."""
 
 

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from app.domain.findings import Category, Severity
+from app.errors import FatalError
 
 if TYPE_CHECKING:
     from app.rules.facts import ClaimFacts
@@ -34,7 +35,7 @@ Params = Mapping[str, Any]
 Check = Callable[["ClaimFacts", Params], Iterable[Hit]]
 
 
-class RegistryError(RuntimeError):
+class RegistryError(FatalError, RuntimeError):
     """A rule declared twice or declared badly: raised at import time, never at run time."""
 
 

@@ -88,13 +88,10 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
 
 def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: datetime) -> None:
     """A notified pull covers every pull job of its subscription stored before it began."""
-    ehr_repo.finish_pull(
-        conn,
-        subscription_id=job.subscription_id,
-        job_id=job.id,
-        key=job.key,
-        mark=fetched.pull_mark,
-        started_at=fetched.started_at or now,
+    if fetched.pull_mark is not None:
+        ehr_repo.advance_pull_mark(conn, job.subscription_id, fetched.pull_mark)
+    queue_repo.coalesce_pull_jobs(
+        conn, subscription_id=job.subscription_id, job_id=job.id, key=job.key, started_at=fetched.started_at or now
     )
 
 

@@ -37,7 +37,7 @@ from app.billing.batch import (
 )
 from app.config.clearinghouse import ClearinghouseConfig
 from app.config.payers import PayerDirectory
-from app.db import billing_repo, claims_repo, mirror_repo
+from app.db import billing_repo, claims_repo, mirror_repo, outbox_repo
 from app.db.billing_repo import ReadyRow, SubmittedItem
 from app.db.outbox_repo import Delivery
 from app.logging import get_logger
@@ -176,7 +176,7 @@ class Submitter:
             "x12": text,
         }
         key = f"batch-{icn:09d}"
-        outbox_id = billing_repo.enqueue_file(
+        outbox_id = outbox_repo.enqueue(
             conn, destination=self.destination, kind=FILE_KIND, key=key, payload=payload, now=now
         )
         submitted = tuple((i.claim_id, i.patient_control_number) for i in items)

@@ -1,4 +1,4 @@
-"""The X12 error tree.
+"""The X12 branch of the error tree (:mod:`app.errors`): every X12Error is a FatalError.
 
 ::
 
@@ -11,8 +11,10 @@ Readers never raise on broken input: they record :class:`app.x12.tokenizer.Probl
 
 from __future__ import annotations
 
+from app.errors import FatalError
 
-class X12Error(Exception):
+
+class X12Error(FatalError):
     """Base class of the errors raised by :mod:`app.x12`."""
 
 

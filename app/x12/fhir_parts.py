@@ -11,12 +11,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from app.errors import FatalError
 from app.x12.inputs import Address, PersonName
 
 Resource = dict[str, Any]
 
 
-class MissingPart(ValueError):
+class MissingPart(FatalError, ValueError):
     """A required part of a FHIR resource is missing or unusable."""
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.adapters.base import FatalDeliveryError
 from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpAdapter, HttpResponseSource
 from app.adapters.registry import UnknownAdapter, build_adapters, build_response_source
-from app.db import billing_repo
+from app.db import outbox_repo
 from app.db.models import Outbox
 from app.retry import RetryPolicy
 from app.settings import ClearinghouseApiSettings, DestinationPolicy, OutboxSettings, Settings
@@ -63,7 +63,7 @@ def dispatcher(flow: Flow, api: ClearinghouseApi, policy: DestinationPolicy) -> 
 
 def queue_file(flow: Flow) -> int:
     with flow.services.engine.begin() as conn:
-        return billing_repo.enqueue_file(
+        return outbox_repo.enqueue(
             conn, destination="clearinghouse", kind="837p", key="batch-000000007", payload=PAYLOAD, now=flow.clock.now()
         )
 
