@@ -21,7 +21,7 @@ from app.fhir.subscriptions import (
     reactivation,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "conformance"  # one copy of each example
 SECRET = "0123456789abcdef-secret"
 ENDPOINT = "https://claimbridge.example/notifications"
 
