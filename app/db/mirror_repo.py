@@ -20,9 +20,9 @@ from app.domain.context import (
     build_contexts,
     is_history,
     key_of,
-    linked_encounters,
     ref_of,
 )
+from app.domain.resources import encounter_of, is_newer, patient_of, version_of
 
 RES = Resource.__table__  # type: ignore[attr-defined]
 
@@ -49,34 +49,6 @@ REFERENCE_ELEMENTS = (
     "author",
     "custodian",
 )
-
-
-def version_of(resource: dict[str, Any]) -> tuple[str | None, str | None]:
-    meta = resource.get("meta") or {}
-    vid = meta.get("versionId")
-    return (str(vid) if vid is not None else None), meta.get("lastUpdated")
-
-
-def is_newer(new: tuple[str | None, str | None], old: tuple[str | None, str | None]) -> bool | None:
-    """True if ``new`` is newer, False if older, None if the same or not comparable."""
-    (nv, nl), (ov, ol) = new, old
-    if nv is not None and ov is not None and nv.isdigit() and ov.isdigit() and int(nv) != int(ov):
-        return int(nv) > int(ov)
-    if nv is not None and nv == ov:
-        return None
-    if nl and ol and nl != ol:
-        return nl > ol
-    return None
-
-
-def patient_of(resource: dict[str, Any]) -> str | None:
-    if resource.get("resourceType") == "Patient":
-        return key_of(resource)
-    for element in ("subject", "patient", "beneficiary"):
-        key = ref_of(resource.get(element))
-        if key and key.startswith("Patient/"):
-            return key
-    return None
 
 
 _SELECT_VERSIONS = select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(
@@ -140,7 +112,7 @@ def upsert_resources(
             "version_id": version[0],
             "last_updated": version[1],
             "patient": patient_of(resource),
-            "encounter": _encounter_of(resource),
+            "encounter": encounter_of(resource),
             "body": resource,
             "updated_at": now,
         }
@@ -161,13 +133,6 @@ def upsert_resources(
     if updates:
         conn.execute(_UPDATE, updates)
     return outcome
-
-
-def _encounter_of(resource: dict[str, Any]) -> str | None:
-    if resource.get("resourceType") == "Encounter":
-        return key_of(resource)
-    linked = linked_encounters(resource)
-    return linked[0] if linked else None
 
 
 # Patient-level resources: a change re-evaluates the patient's (non-history) encounters.

@@ -177,7 +177,10 @@ class EncounterContext:
         return sorted(found, key=lambda c: (c.get("order") is None, c.get("order") or 0, key_of(c)))
 
 
-def _patient_of(resource: Resource) -> str | None:
+def patient_of(resource: Resource) -> str | None:
+    """``Patient/id`` a resource is, or is about (subject, patient or beneficiary)."""
+    if resource.get("resourceType") == "Patient":
+        return key_of(resource)
     for element in ("subject", "patient", "beneficiary"):
         key = ref_of(resource.get(element))
         if key and key.startswith("Patient/"):
@@ -205,14 +208,14 @@ def build_contexts(
             index.add(item)
     past: dict[str, list[Resource]] = defaultdict(list)
     for enc in [*index.of_type("Encounter"), *history]:
-        patient = _patient_of(enc)
+        patient = patient_of(enc)
         if patient:
             past[patient].append(enc)
     contexts = []
     for encounter in sorted(index.of_type("Encounter"), key=key_of):
         if is_history(encounter):
             continue
-        patient = _patient_of(encounter)
+        patient = patient_of(encounter)
         prior = tuple(e for e in past.get(patient or "", ()) if key_of(e) != key_of(encounter))
         contexts.append(EncounterContext(encounter=encounter, index=index, history=prior))
     return contexts

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.domain.resources import encounter_of
 from app.fhir.client import ENCOUNTER_INCLUDES, ENCOUNTER_REVINCLUDES, FhirClient
 from app.fhir.errors import ResourceGone
 
@@ -113,19 +114,6 @@ async def pull_changes(client: FhirClient, *, resource_types: Sequence[str], sin
         pulled=True,
         pull_mark=max(marks) if marks else None,
     )
-
-
-def encounter_of(resource: Resource) -> str | None:
-    """``Encounter/id`` an encounter is, or an order/diagnosis belongs to."""
-    if resource.get("resourceType") == "Encounter":
-        return f"Encounter/{resource.get('id')}"
-    for element in ("encounter", "context"):
-        ref = resource.get(element)
-        reference = ref.get("reference") if isinstance(ref, dict) else None
-        if isinstance(reference, str) and "Encounter/" in reference:
-            tail = reference.split("Encounter/", 1)[1].split("/")[0]
-            return f"Encounter/{tail}" if tail else None
-    return None
 
 
 async def _collect(client: FhirClient, resource_type: str, params: dict[str, Any], into: _Collected) -> int:

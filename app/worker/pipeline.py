@@ -32,6 +32,7 @@ from app.config.loader import ClaimConfig
 from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
 from app.domain.claim_status import next_status
+from app.domain.resources import is_newer, patient_of
 from app.ehr.fetch import Fetched
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
@@ -131,7 +132,7 @@ def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
     if job.focus is None or job.version_id is None:
         return False
     stored = mirror_repo.stored_version(conn, job.focus)
-    return stored is not None and mirror_repo.is_newer(stored, (job.version_id, None)) is True
+    return stored is not None and is_newer(stored, (job.version_id, None)) is True
 
 
 def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date, now: datetime) -> Evaluation | None:
@@ -139,7 +140,7 @@ def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date,
     ctx = mirror_repo.load_context(conn, encounter)
     if ctx is None:
         return None
-    patient = mirror_repo.patient_of(ctx.encounter)
+    patient = patient_of(ctx.encounter)
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter)
     history = history_for(ctx, prior_claims=prior)
