@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from app.db.claims_repo import apply_transition
+from app.db.claims_repo import apply_transitions
 from app.db.models import (
     Ack277ca,
     Ack999,
@@ -258,9 +258,11 @@ def record_batch(
             for i in items
         ],
     )
-    for i in items:
-        values = {"patient_control_number": i.patient_control_number, "encounter_closed_at": i.encounter_closed_at}
-        apply_transition(conn, i.claim_id, ClaimEvent.SUBMITTED, now=now, values=values)
+    changes = {
+        i.claim_id: {"patient_control_number": i.patient_control_number, "encounter_closed_at": i.encounter_closed_at}
+        for i in items
+    }
+    apply_transitions(conn, ClaimEvent.SUBMITTED, changes, now=now)
     return batch_id
 
 

@@ -1,11 +1,11 @@
 """Claim statements: versions, findings, overrides, and the read models the API and CLI use.
 
-Every write of ``claim.status`` goes through the lifecycle table (:mod:`app.domain.claim_status`):
-:func:`apply_transition` for an existing claim, :func:`save_version` (which uses it) for a new version.
-"""
+Every ``claim.status`` write goes through the lifecycle table (:mod:`app.domain.claim_status`) in
+:func:`apply_transitions` (:func:`save_version` uses it; a new claim's first status is looked up)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Select, bindparam, func, or_, select, update
 
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
-from app.domain.claim_status import ClaimEvent, ClaimStatus, IllegalTransition, cleared, transition, version_event
+from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
 from app.domain.findings import Finding
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -56,6 +56,7 @@ _LATEST_FINGERPRINT = (
 )
 _HEAD = select(CLAIM.c.current_version, CLAIM.c.status).where(CLAIM.c.id == _ID)
 _STATUS = select(CLAIM.c.status).where(CLAIM.c.id == _ID)
+_STATUSES = select(CLAIM.c.id, CLAIM.c.status).where(CLAIM.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_CLAIM = CLAIM.insert()
 _INSERT_VERSION = VERSION.insert()
 _INSERT_FINDING = FINDING.insert()
@@ -126,7 +127,7 @@ def with_payer(conn: Connection, claim_id: str) -> bool:
 
 def claim_status(conn: Connection, claim_id: str) -> ClaimStatus | None:
     status = conn.execute(_STATUS, {"claim_id": claim_id}).scalar_one_or_none()
-    return None if status is None else ClaimStatus(status)
+    return ClaimStatus(status) if status else None
 
 
 class UnknownClaim(LookupError):
@@ -141,24 +142,33 @@ def _locked(conn: Connection, stmt: Select[Any]) -> Select[Any]:
 def apply_transition(
     conn: Connection, claim_id: str, event: ClaimEvent, *, now: datetime, values: dict[str, Any] | None = None
 ) -> ClaimStatus:
-    """Move a stored claim as the lifecycle table says for ``event``; its status afterwards.
+    """One claim through :func:`apply_transitions`; its status afterwards."""
+    return apply_transitions(conn, event, {claim_id: values or {}}, now=now)[claim_id]
 
-    Reads the status (the row locked on PostgreSQL), looks the pair up, and writes the new status
-    with ``updated_at`` and ``values`` (other claim columns of the same change) in one UPDATE. A claim
-    the event leaves as it is (a late answer) is not written unless ``values`` are given. An illegal
-    pair raises :class:`~app.domain.claim_status.IllegalTransition` and writes nothing.
+
+def apply_transitions(
+    conn: Connection, event: ClaimEvent, changes: Mapping[str, Mapping[str, Any]], *, now: datetime
+) -> dict[str, ClaimStatus]:
+    """Move stored claims as the lifecycle table says for ``event``; each one's status afterwards.
+
+    ``changes``: claim id → other columns written with the status and ``updated_at`` (may be empty).
+    Reads the statuses (rows locked on PostgreSQL), looks every pair up, then writes: an illegal pair
+    (:class:`~app.domain.claim_status.IllegalTransition`) or an unknown claim raises with nothing
+    written. A claim the event leaves as it is (a late answer) is written only for its ``changes``.
     """
-    current = conn.execute(_locked(conn, _STATUS), {"claim_id": claim_id}).scalar_one_or_none()
-    if current is None:
-        raise UnknownClaim(f"claim {claim_id} is not stored (event {event})")
-    try:
-        status = transition(current, event)
-    except IllegalTransition as exc:
-        raise IllegalTransition(exc.state, event, claim_id=claim_id) from None
-    if status != current or values:
-        changes = {"status": status, "updated_at": now, **(values or {})}
-        conn.execute(update(CLAIM).where(CLAIM.c.id == claim_id).values(changes))
-    return status
+    current = {r.id: r.status for r in conn.execute(_locked(conn, _STATUSES), {"ids": sorted(changes)})}
+    if missing := sorted(set(changes) - set(current)):
+        raise UnknownClaim(f"not stored: claim {', '.join(missing)} (event {event})")
+    after = {claim_id: transition(current[claim_id], event, claim_id=claim_id) for claim_id in changes}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one executemany per set of columns
+    for claim_id, values in changes.items():
+        if values or after[claim_id] != current[claim_id]:
+            row = {"status": after[claim_id], "updated_at": now, **values}
+            groups.setdefault(tuple(row), []).append({"k": claim_id, **{f"v_{c}": v for c, v in row.items()}})
+    for columns, rows in groups.items():
+        stmt = update(CLAIM).where(CLAIM.c.id == bindparam("k")).values({c: bindparam(f"v_{c}") for c in columns})
+        conn.execute(stmt, rows)
+    return after
 
 
 def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,13 +191,9 @@ def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _views_stmt() -> Any:
-    return select(
-        CLAIM,
-        VERSION.c.resource,
-        VERSION.c.mapping_version,
-        VERSION.c.config_hash,
-        VERSION.c.em,
-    ).join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
+    return select(CLAIM, VERSION.c.resource, VERSION.c.mapping_version, VERSION.c.config_hash, VERSION.c.em).join(
+        VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version)
+    )
 
 
 def list_claims(
@@ -228,11 +234,7 @@ def current_findings(conn: Connection, claim_ids: list[str]) -> dict[str, list[d
 def finding_view(r: Any) -> dict[str, Any]:
     view = {k: getattr(r, k) for k in ("id", "rule", "category", "severity", "message", "location", "source", "fix")}
     if r.overridden_by:
-        view["override"] = {
-            "by": r.overridden_by,
-            "reason": r.override_reason,
-            "at": iso(r.overridden_at),
-        }
+        view["override"] = {"by": r.overridden_by, "reason": r.override_reason, "at": iso(r.overridden_at)}
     return view
 
 
@@ -272,11 +274,8 @@ def override_finding(
     ).first()
     if row is None:
         return None
-    conn.execute(
-        update(FINDING)
-        .where(FINDING.c.id == finding_id)
-        .values(overridden_by=by, override_reason=reason, overridden_at=now)
-    )
+    overridden = {"overridden_by": by, "override_reason": reason, "overridden_at": now}
+    conn.execute(update(FINDING).where(FINDING.c.id == finding_id).values(overridden))
     open_errors = conn.execute(
         select(func.count())
         .select_from(FINDING)

@@ -102,13 +102,16 @@ class IllegalTransition(Exception):
         super().__init__(f"{where}event {event} is not allowed from status {state or '(no claim)'}")
 
 
-def transition(state: str | None, event: ClaimEvent) -> ClaimStatus:
-    """The status after ``event`` from ``state`` (``None``: no claim yet); :class:`IllegalTransition` if none."""
+def transition(state: str | None, event: ClaimEvent, *, claim_id: str | None = None) -> ClaimStatus:
+    """The status after ``event`` from ``state`` (``None``: no claim yet); :class:`IllegalTransition` if none.
+
+    ``claim_id`` only names the claim in the error.
+    """
     current = None if state is None else ClaimStatus(state)
     try:
         return TRANSITIONS[(current, event)]
     except KeyError:
-        raise IllegalTransition(current, event) from None
+        raise IllegalTransition(current, event, claim_id=claim_id) from None
 
 
 def cleared(*, with_payer: bool) -> ClaimEvent:

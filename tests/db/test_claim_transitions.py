@@ -84,7 +84,8 @@ def test_an_answer_that_does_not_move_the_claim_writes_nothing(engine: Engine) -
 
 
 def test_a_transition_of_an_unknown_claim_is_refused(engine: Engine) -> None:
-    with engine.begin() as conn, pytest.raises(claims_repo.UnknownClaim, match="claim nope is not stored"):
+    refused = pytest.raises(claims_repo.UnknownClaim, match=r"not stored: claim nope \(event 835-paid\)")
+    with engine.begin() as conn, refused:
         claims_repo.apply_transition(conn, "nope", ClaimEvent.PAID_835, now=T0)
 
 
@@ -102,3 +103,20 @@ def test_new_versions_follow_the_table(engine: Engine) -> None:
             seen.append(step(conn))
     assert seen == ["ready", "submitted", "needs-replacement"]
     assert row(engine, "c1")["current_version"] == 3
+
+
+def test_one_illegal_claim_in_a_batch_writes_none_of_them(engine: Engine) -> None:
+    """The submitter marks a whole batch at once: a held claim among ready ones leaves every one as it was."""
+    for claim_id, held in (("a", False), ("b", True), ("c", False)):
+        stored(engine, claim_id, held=held)
+    before = {c: row(engine, c) for c in "abc"}
+    changes = {c: {"patient_control_number": f"PCN-{c}"} for c in "abc"}
+    refused = pytest.raises(IllegalTransition, match="claim b: event submitted is not allowed from status held")
+    with engine.begin() as conn, refused:
+        claims_repo.apply_transitions(conn, ClaimEvent.SUBMITTED, changes, now=T0 + timedelta(hours=1))
+    assert {c: row(engine, c) for c in "abc"} == before
+    del changes["b"]
+    with engine.begin() as conn:
+        moved = claims_repo.apply_transitions(conn, ClaimEvent.SUBMITTED, changes, now=T0 + timedelta(hours=1))
+    assert moved == {"a": "submitted", "c": "submitted"}
+    assert [row(engine, c)["patient_control_number"] for c in "abc"] == ["PCN-a", None, "PCN-c"]

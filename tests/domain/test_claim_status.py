@@ -94,8 +94,10 @@ def test_an_unknown_stored_status_is_refused() -> None:
 
 
 def test_the_illegal_transition_names_the_claim() -> None:
-    error = IllegalTransition(ClaimStatus.PAID, ClaimEvent.SUBMITTED, claim_id="c1")
-    assert str(error) == "claim c1: event submitted is not allowed from status paid"
+    with pytest.raises(IllegalTransition) as refused:
+        transition("paid", ClaimEvent.SUBMITTED, claim_id="c1")
+    assert str(refused.value) == "claim c1: event submitted is not allowed from status paid"
+    assert (refused.value.state, refused.value.event, refused.value.claim_id) == ("paid", "submitted", "c1")
 
 
 @pytest.mark.parametrize("previous", COLUMNS)
