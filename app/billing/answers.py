@@ -1,7 +1,8 @@
 """What a 999 / 277CA / 835 answer does to a claim, as plain values (pure).
 
 The service's ingester (:mod:`app.worker.ingest`) matches answers to claims and stores what these
-functions return: the claim status each verdict moves to (and from which statuses), the FHIR
+functions return: the lifecycle event of each verdict (what it does to the claim's status is the
+table in :mod:`app.domain.claim_status`), the FHIR
 references and stable identifier of each ClaimResponse (so an EHR write is idempotent), the row
 values of an 835 claim payment, its denial-queue entries and underpayment alerts.
 """
@@ -18,6 +19,7 @@ from app.billing.denials import DenialQueueEntry, classify_claim_payment
 from app.billing.records import adjudication_from_835
 from app.billing.summary import summarize_claim_payment
 from app.billing.underpayment import UnderpaymentReport
+from app.domain.claim_status import ClaimEvent
 from app.domain.findings import Finding
 from app.x12 import ClaimPayment, Problem, StatusInfo
 from app.x12.read_999 import TransactionAck
@@ -25,16 +27,17 @@ from app.x12.systems import PAYER_ID
 
 CLAIM_SYSTEM = "urn:claimbridge:claim"
 RESPONSE_SYSTEM = "urn:claimbridge:claim-response"
-IN_FLIGHT = frozenset({"submitted", "accepted"})
-#: (new status, statuses it may replace) per verdict.
-TRANSITIONS: dict[str, tuple[str, frozenset[str]]] = {
-    "999:rejected": ("rejected", frozenset({"submitted"})),
-    "277CA:accepted": ("accepted", frozenset({"submitted"})),
-    "277CA:rejected": ("rejected", IN_FLIGHT),
-    "835:paid": ("paid", IN_FLIGHT | {"rejected", "denied"}),
-    "835:denied": ("denied", IN_FLIGHT | {"rejected"}),
-}
+#: The claim's lifecycle event per 277CA claim disposition (``accepted`` / ``rejected`` / ``other``).
+EVENTS_277CA = {"accepted": ClaimEvent.ACCEPTED_277CA, "rejected": ClaimEvent.REJECTED_277CA}
 REVERSAL = "22"
+
+
+def event_999(accepted: bool) -> ClaimEvent:
+    return ClaimEvent.ACCEPTED_999 if accepted else ClaimEvent.REJECTED_999
+
+
+def event_277ca(disposition: str) -> ClaimEvent:
+    return EVENTS_277CA.get(disposition, ClaimEvent.OTHER_277CA)
 
 
 def cents(value: Decimal | None) -> int | None:
@@ -102,11 +105,11 @@ def statuses_json(statuses: Iterable[StatusInfo]) -> list[dict[str, Any]]:
     ]
 
 
-def payment_verdict(claim: ClaimPayment) -> str | None:
-    """``835:denied`` (whole claim denied), ``835:paid``, or ``None`` for a reversal."""
+def payment_event(claim: ClaimPayment) -> ClaimEvent:
+    """The claim's event for an 835 CLP: whole claim denied, paid, or a reversal (CLP02 22)."""
     if claim.status == REVERSAL:
-        return None
-    return "835:denied" if classify_claim_payment(claim).whole_claim else "835:paid"
+        return ClaimEvent.REVERSED_835
+    return ClaimEvent.DENIED_835 if classify_claim_payment(claim).whole_claim else ClaimEvent.PAID_835
 
 
 def adjudicated_on(remit_date: date | None, now: datetime) -> date:

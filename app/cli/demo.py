@@ -29,6 +29,7 @@ from app.cli.common import CliError
 from app.db import claims_repo, outbox_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
+from app.domain.claim_status import ClaimStatus
 from app.domain.context import key_of
 from app.fhir.notifications_build import NotificationEvent, SubscriptionState, build_notification_bundle
 from app.services import Services, build_services
@@ -212,11 +213,10 @@ def print_summary(services: Services) -> None:
     for c in claims:
         by_payer.setdefault(c["payer"] or "-", Counter())[c["status"]] += 1
         categories.update((f["category"], f["severity"]) for f in c["findings"])
-    table = Table("payer", "claims", "submitted", "ready", "held", title="Claims by payer")
+    shown = (ClaimStatus.SUBMITTED, ClaimStatus.READY, ClaimStatus.HELD)
+    table = Table("payer", "claims", *shown, title="Claims by payer")
     for payer, counts in sorted(by_payer.items()):
-        table.add_row(
-            payer, str(sum(counts.values())), str(counts["submitted"]), str(counts["ready"]), str(counts["held"])
-        )
+        table.add_row(payer, str(sum(counts.values())), *(str(counts[s]) for s in shown))
     console.print(table)
     findings = Table("category", "errors", "warnings", "info", title="Findings by category")
     for cat in sorted({c for c, _ in categories}):

@@ -35,6 +35,7 @@ from app.cli.common import CliError, get_settings, handles_errors, print_json
 from app.config.loader import ClaimConfig, load_config
 from app.db import claims_repo, migrate, mirror_repo
 from app.db.engine import is_sqlite, make_engine, normalise_url, read_only
+from app.domain.claim_status import ClaimStatus
 from app.domain.context import is_history
 from app.whatif import ClaimDiff, ClaimSnapshot, DiffReport, diff_claims, snapshot_replayed, snapshot_stored
 from app.worker.pipeline import Runtime, evaluate
@@ -143,7 +144,7 @@ def replay(
                     ev = evaluate(conn, encounter, runtime=runtime, today=today, now=now)
                     if ev is not None:
                         was = previous.get(ev.claim_id)
-                        sent = was == "held" and claims_repo.with_payer(conn, ev.claim_id)
+                        sent = was == ClaimStatus.HELD and claims_repo.with_payer(conn, ev.claim_id)
                         out.append(snapshot_replayed(ev, previous_status=was, with_payer=sent))
     return diff_claims(
         found.stored,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
+from app.db.claims_repo import apply_transitions
 from app.db.models import (
     Ack277ca,
     Ack999,
@@ -36,6 +37,7 @@ from app.db.models import (
     X12ControlNumber,
 )
 from app.db.sql import insert_ignore
+from app.domain.claim_status import ClaimEvent, ClaimStatus
 from app.errors import FatalError
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -92,7 +94,7 @@ class ClaimLink:
     """What an answer needs to know about the claim it matched."""
 
     claim_id: str
-    status: str
+    status: ClaimStatus
     patient: str | None
     payer_id: str | None
     encounter: str
@@ -132,7 +134,10 @@ _READY_BASE = (
     )
     .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
     .where(
-        or_(CLAIM.c.status == "ready", and_(CLAIM.c.status == "needs-replacement", _PAYER_ICN.is_not(None))),
+        or_(
+            CLAIM.c.status == ClaimStatus.READY,
+            and_(CLAIM.c.status == ClaimStatus.NEEDS_REPLACEMENT, _PAYER_ICN.is_not(None)),
+        ),
         CLAIM.c.updated_at <= bindparam("ready_before"),
     )
     .order_by(CLAIM.c.filing_deadline.asc().nulls_last(), CLAIM.c.id)
@@ -145,16 +150,6 @@ _NEXT_CONTROL = (
     .where(CONTROL.c.name == bindparam("n"))
     .values(last_value=CONTROL.c.last_value + 1)
     .returning(CONTROL.c.last_value)
-)
-_MARK_SUBMITTED = (
-    update(CLAIM)
-    .where(CLAIM.c.id == bindparam("k"))
-    .values(
-        status="submitted",
-        patient_control_number=bindparam("pcn"),
-        encounter_closed_at=bindparam("closed"),
-        updated_at=bindparam("now"),
-    )
 )
 _LINK_COLUMNS = (
     CLAIM.c.id,
@@ -262,13 +257,11 @@ def record_batch(
             for i in items
         ],
     )
-    conn.execute(
-        _MARK_SUBMITTED,
-        [
-            {"k": i.claim_id, "pcn": i.patient_control_number, "closed": i.encounter_closed_at, "now": now}
-            for i in items
-        ],
-    )
+    changes = {
+        i.claim_id: {"patient_control_number": i.patient_control_number, "encounter_closed_at": i.encounter_closed_at}
+        for i in items
+    }
+    apply_transitions(conn, ClaimEvent.SUBMITTED, changes, now=now)
     return batch_id
 
 
@@ -330,7 +323,14 @@ def claims_in_transaction(conn: Connection, batch_id: int, st02: str) -> list[st
 
 def _link(r: Any) -> ClaimLink:
     return ClaimLink(
-        r.id, r.status, r.patient, r.payer_id, r.encounter, r.patient_control_number, dict(r.resource), r.ehr
+        r.id,
+        ClaimStatus(r.status),
+        r.patient,
+        r.payer_id,
+        r.encounter,
+        r.patient_control_number,
+        dict(r.resource),
+        r.ehr,
     )
 
 
@@ -347,16 +347,6 @@ def links_by_id(conn: Connection, claim_ids: Iterable[str]) -> dict[str, ClaimLi
     if not wanted:
         return {}
     return {r.id: _link(r) for r in conn.execute(_LINKS_BY_ID, {"ids": wanted}).all()}
-
-
-def set_claim_status(conn: Connection, claim_id: str, status: str, *, now: datetime, only_from: frozenset[str]) -> bool:
-    """Move a claim to ``status`` if it is in one of ``only_from``; whether it moved."""
-    stmt = (
-        update(CLAIM)
-        .where(CLAIM.c.id == claim_id, CLAIM.c.status.in_(sorted(only_from)))
-        .values(status=status, updated_at=now)
-    )
-    return bool(conn.execute(stmt).rowcount)
 
 
 def set_submission_ack(conn: Connection, claim_id: str, *, kind: str, value: str, now: datetime) -> None:

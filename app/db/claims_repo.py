@@ -1,16 +1,20 @@
-"""Claim statements: versions, findings, overrides, and the read models the API and CLI use."""
+"""Claim statements: versions, findings, overrides, and the read models the API and CLI use.
+
+Every ``claim.status`` write goes through the lifecycle table (:mod:`app.domain.claim_status`) in
+:func:`apply_transitions` (:func:`save_version` uses it; a new claim's first status is looked up)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, func, or_, select, update
 
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
-from app.domain.claim_status import next_status
+from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
 from app.domain.findings import Finding
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -35,7 +39,7 @@ class NewVersion:
     encounter: str
     patient: str | None
     payer_id: str | None
-    status: str
+    held: bool  # an open error finding
     resource: dict[str, Any]
     fingerprint: str
     mapping_version: str | None
@@ -50,15 +54,10 @@ _ID: Any = bindparam("claim_id")
 _LATEST_FINGERPRINT = (
     select(VERSION.c.fingerprint).where(VERSION.c.claim_id == _ID).order_by(VERSION.c.version.desc()).limit(1)
 )
-_CURRENT_VERSION = select(CLAIM.c.current_version).where(CLAIM.c.id == _ID)
+_HEAD = select(CLAIM.c.current_version, CLAIM.c.status).where(CLAIM.c.id == _ID)
 _STATUS = select(CLAIM.c.status).where(CLAIM.c.id == _ID)
-_CLAIM_COLUMNS = ("status", "payer_id", "patient", "filing_deadline", "updated_at")
+_STATUSES = select(CLAIM.c.id, CLAIM.c.status).where(CLAIM.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_CLAIM = CLAIM.insert()
-_UPDATE_CLAIM = (
-    update(CLAIM)
-    .where(CLAIM.c.id == bindparam("k"))
-    .values({c: bindparam(c) for c in (*_CLAIM_COLUMNS, "current_version")})
-)
 _INSERT_VERSION = VERSION.insert()
 _INSERT_FINDING = FINDING.insert()
 _FIRST_CLAIM_OF_ENCOUNTER = (
@@ -77,17 +76,22 @@ def latest_fingerprint(conn: Connection, claim_id: str) -> str | None:
     return conn.execute(_LATEST_FINGERPRINT, {"claim_id": claim_id}).scalar_one_or_none()
 
 
-def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> int:
-    """Insert the claim (first time) or bump its version; write the version and its findings."""
-    current = conn.execute(_CURRENT_VERSION, {"claim_id": new.claim_id}).scalar_one_or_none()
-    values = {"status": new.status, "payer_id": new.payer_id, "patient": new.patient,
-              "filing_deadline": new.filing_deadline, "updated_at": now}  # fmt: skip
-    version = 1 if current is None else current + 1
-    if current is None:
+def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> tuple[int, ClaimStatus]:
+    """Insert the claim (first time) or bump its version; write the version and its findings.
+
+    The status follows :func:`app.domain.claim_status.version_event`; returns (version, status).
+    """
+    head = conn.execute(_locked(conn, _HEAD), {"claim_id": new.claim_id}).first()
+    previous = None if head is None else head.status
+    event = version_event(held=new.held, previous=previous, with_payer=lambda: with_payer(conn, new.claim_id))
+    values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}
+    if head is None:
+        version, status = 1, transition(None, event)
         conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "encounter": new.encounter, "current_version": 1,
-                                     "created_at": now, **values})  # fmt: skip
+                                     "status": status, "created_at": now, "updated_at": now, **values})  # fmt: skip
     else:
-        conn.execute(_UPDATE_CLAIM, {"k": new.claim_id, "current_version": version, **values})
+        version = head.current_version + 1
+        status = apply_transition(conn, new.claim_id, event, now=now, values={**values, "current_version": version})
     conn.execute(_INSERT_VERSION, {
         "claim_id": new.claim_id, "version": version, "fingerprint": new.fingerprint,
         "mapping_version": new.mapping_version, "config_hash": new.config_hash, "resource": new.resource,
@@ -95,7 +99,7 @@ def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> int:
     })  # fmt: skip
     if new.findings:
         conn.execute(_INSERT_FINDING, [_finding_row(new.claim_id, version, f) for f in new.findings])
-    return version
+    return version, status
 
 
 def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:
@@ -121,12 +125,50 @@ def with_payer(conn: Connection, claim_id: str) -> bool:
     return conn.execute(_WITH_PAYER, {"claim_id": claim_id}).first() is not None
 
 
-def claim_status(conn: Connection, claim_id: str) -> str | None:
-    return conn.execute(_STATUS, {"claim_id": claim_id}).scalar_one_or_none()
+def claim_status(conn: Connection, claim_id: str) -> ClaimStatus | None:
+    status = conn.execute(_STATUS, {"claim_id": claim_id}).scalar_one_or_none()
+    return ClaimStatus(status) if status else None
 
 
-def set_status(conn: Connection, claim_id: str, status: str, *, now: datetime) -> None:
-    conn.execute(update(CLAIM).where(CLAIM.c.id == claim_id).values(status=status, updated_at=now))
+class UnknownClaim(LookupError):
+    """A transition for a claim that is not stored."""
+
+
+def _locked(conn: Connection, stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` locking the claim row on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` serialises writers)."""
+    return stmt.with_for_update(of=CLAIM) if conn.dialect.name == "postgresql" else stmt
+
+
+def apply_transition(
+    conn: Connection, claim_id: str, event: ClaimEvent, *, now: datetime, values: dict[str, Any] | None = None
+) -> ClaimStatus:
+    """One claim through :func:`apply_transitions`; its status afterwards."""
+    return apply_transitions(conn, event, {claim_id: values or {}}, now=now)[claim_id]
+
+
+def apply_transitions(
+    conn: Connection, event: ClaimEvent, changes: Mapping[str, Mapping[str, Any]], *, now: datetime
+) -> dict[str, ClaimStatus]:
+    """Move stored claims as the lifecycle table says for ``event``; each one's status afterwards.
+
+    ``changes``: claim id → other columns written with the status and ``updated_at`` (may be empty).
+    Reads the statuses (rows locked on PostgreSQL), looks every pair up, then writes: an illegal pair
+    (:class:`~app.domain.claim_status.IllegalTransition`) or an unknown claim raises with nothing
+    written. A claim the event leaves as it is (a late answer) is written only for its ``changes``.
+    """
+    current = {r.id: r.status for r in conn.execute(_locked(conn, _STATUSES), {"ids": sorted(changes)})}
+    if missing := sorted(set(changes) - set(current)):
+        raise UnknownClaim(f"not stored: claim {', '.join(missing)} (event {event})")
+    after = {claim_id: transition(current[claim_id], event, claim_id=claim_id) for claim_id in changes}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # one executemany per set of columns
+    for claim_id, values in changes.items():
+        if values or after[claim_id] != current[claim_id]:
+            row = {"status": after[claim_id], "updated_at": now, **values}
+            groups.setdefault(tuple(row), []).append({"k": claim_id, **{f"v_{c}": v for c, v in row.items()}})
+    for columns, rows in groups.items():
+        stmt = update(CLAIM).where(CLAIM.c.id == bindparam("k")).values({c: bindparam(f"v_{c}") for c in columns})
+        conn.execute(stmt, rows)
+    return after
 
 
 def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,13 +191,9 @@ def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _views_stmt() -> Any:
-    return select(
-        CLAIM,
-        VERSION.c.resource,
-        VERSION.c.mapping_version,
-        VERSION.c.config_hash,
-        VERSION.c.em,
-    ).join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
+    return select(CLAIM, VERSION.c.resource, VERSION.c.mapping_version, VERSION.c.config_hash, VERSION.c.em).join(
+        VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version)
+    )
 
 
 def list_claims(
@@ -196,11 +234,7 @@ def current_findings(conn: Connection, claim_ids: list[str]) -> dict[str, list[d
 def finding_view(r: Any) -> dict[str, Any]:
     view = {k: getattr(r, k) for k in ("id", "rule", "category", "severity", "message", "location", "source", "fix")}
     if r.overridden_by:
-        view["override"] = {
-            "by": r.overridden_by,
-            "reason": r.override_reason,
-            "at": iso(r.overridden_at),
-        }
+        view["override"] = {"by": r.overridden_by, "reason": r.override_reason, "at": iso(r.overridden_at)}
     return view
 
 
@@ -240,20 +274,16 @@ def override_finding(
     ).first()
     if row is None:
         return None
-    conn.execute(
-        update(FINDING)
-        .where(FINDING.c.id == finding_id)
-        .values(overridden_by=by, override_reason=reason, overridden_at=now)
-    )
+    overridden = {"overridden_by": by, "override_reason": reason, "overridden_at": now}
+    conn.execute(update(FINDING).where(FINDING.c.id == finding_id).values(overridden))
     open_errors = conn.execute(
         select(func.count())
         .select_from(FINDING)
         .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
         .where(FINDING.c.claim_id == claim_id, FINDING.c.severity == "error", FINDING.c.overridden_by.is_(None))
     ).scalar_one()
-    if open_errors == 0 and claim_status(conn, claim_id) == "held":
-        released = next_status(held=False, previous="held", with_payer=lambda: with_payer(conn, claim_id))
-        set_status(conn, claim_id, released, now=now)
+    if open_errors == 0 and claim_status(conn, claim_id) == ClaimStatus.HELD:
+        apply_transition(conn, claim_id, cleared(with_payer=with_payer(conn, claim_id)), now=now)
     return get_claim(conn, claim_id)
 
 

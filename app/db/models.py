@@ -29,6 +29,8 @@ from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Text, Uniqu
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from app.domain.claim_status import ClaimStatus
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -122,7 +124,7 @@ class Claim(SQLModel, table=True):
     encounter: str = Field(max_length=200, index=True)
     patient: str | None = Field(default=None, max_length=200, index=True)
     payer_id: str | None = Field(default=None, max_length=100, index=True)
-    status: str = Field(default="held", max_length=20, index=True)
+    status: str = Field(default=ClaimStatus.HELD, max_length=20, index=True)  # a ClaimStatus
     current_version: int = 1
     filing_deadline: date | None = None
     created_at: datetime

@@ -30,10 +30,10 @@ from sqlalchemy import Connection, Engine
 
 from app.billing import answers
 from app.billing.summary import summarize_x12
-from app.db import billing_repo, outbox_repo
+from app.db import billing_repo, claims_repo, outbox_repo
 from app.db.billing_repo import ClaimLink
 from app.logging import get_logger
-from app.worker.remit import RemittancePoster, apply_verdict, references
+from app.worker.remit import RemittancePoster, references
 from app.x12 import (
     Ack277,
     Ack999,
@@ -166,7 +166,7 @@ class Ingester:
         verdict = "accepted" if t.accepted else "rejected"
         for link in billing_repo.links_by_id(ctx.conn, claim_ids).values():
             billing_repo.set_submission_ack(ctx.conn, link.claim_id, kind="999", value=verdict, now=ctx.now)
-            apply_verdict(ctx.conn, link.claim_id, f"999:{verdict}", now=ctx.now)
+            claims_repo.apply_transition(ctx.conn, link.claim_id, answers.event_999(t.accepted), now=ctx.now)
             response = claim_response_from_999(t, created=ctx.created, **references(link))
             self.respond(ctx, link, response, "999")
 
@@ -190,7 +190,7 @@ class Ingester:
             billing_repo.set_submission_ack(
                 ctx.conn, link.claim_id, kind="277CA", value=status.disposition, now=ctx.now
             )
-            apply_verdict(ctx.conn, link.claim_id, f"277CA:{status.disposition}", now=ctx.now)
+            claims_repo.apply_transition(ctx.conn, link.claim_id, answers.event_277ca(status.disposition), now=ctx.now)
             response = claim_response_from_277ca(status, created=ctx.created, **references(link))
             self.respond(ctx, link, response, "277CA")
 

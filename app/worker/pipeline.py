@@ -31,7 +31,6 @@ from sqlalchemy import Connection
 from app.config.loader import ClaimConfig
 from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
-from app.domain.claim_status import next_status
 from app.domain.resources import is_newer, patient_of
 from app.ehr.fetch import Fetched
 from app.evaluate import Evaluation, evaluate_encounter, history_for
@@ -153,16 +152,14 @@ def persist(
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
     if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
         return f"{ev.claim_id}:unchanged"
-    previous = claims_repo.claim_status(conn, ev.claim_id)
-    status = next_status(held=ev.held, previous=previous, with_payer=lambda: claims_repo.with_payer(conn, ev.claim_id))
-    version = claims_repo.save_version(
+    version, status = claims_repo.save_version(
         conn,
         claims_repo.NewVersion(
             claim_id=ev.claim_id,
             encounter=ev.encounter,
             patient=ev.patient,
             payer_id=ev.payer_id,
-            status=status,
+            held=ev.held,
             resource=ev.claim,
             fingerprint=ev.fingerprint,
             mapping_version=ev.mapping_version,

@@ -37,14 +37,6 @@ log = get_logger("claimbridge.remit")
 Respond = Callable[[ClaimLink, dict[str, Any], str], None]
 
 
-def apply_verdict(conn: Connection, claim_id: str, verdict: str | None, *, now: datetime) -> None:
-    """Move the claim as :data:`app.billing.answers.TRANSITIONS` says (no move for other verdicts)."""
-    transition = answers.TRANSITIONS.get(verdict or "")
-    if transition is not None:
-        status, only_from = transition
-        billing_repo.set_claim_status(conn, claim_id, status, now=now, only_from=only_from)
-
-
 def references(link: ClaimLink) -> dict[str, Any]:
     return {
         "patient": answers.patient_reference(link.patient),
@@ -171,7 +163,7 @@ class RemittancePoster:
                 posted_on=p.paid_on,
                 created_at=p.now,
             )
-        apply_verdict(p.conn, link.claim_id, answers.payment_verdict(claim), now=p.now)
+        claims_repo.apply_transition(p.conn, link.claim_id, answers.payment_event(claim), now=p.now)
         response = claim_response_from_835_claim(claim, created=p.now.isoformat(), header=p.header, **references(link))
         p.respond(link, response, "835")
         self._queues(p, claim, link, payer, payment_id)

@@ -40,6 +40,7 @@ from app.config.payers import PayerDirectory
 from app.db import billing_repo, claims_repo, mirror_repo, outbox_repo
 from app.db.billing_repo import ReadyRow, SubmittedItem
 from app.db.outbox_repo import Delivery
+from app.domain.claim_status import ClaimEvent
 from app.logging import get_logger
 from app.settings import ClearinghouseSettings
 from app.x12 import WriteSummary, write_837p
@@ -185,8 +186,8 @@ class Submitter:
 
 
 def hold(conn: Connection, refused: Refused, *, now: datetime) -> None:
-    """Put a refused claim back to ``held`` with the finding that says why."""
+    """Put a refused claim back to ``held`` with the finding that says why (a replacement keeps its status)."""
     claims_repo.add_findings(
         conn, claim_id=refused.claim_id, version=refused.version, findings=[refusal_finding(refused.reasons)]
     )
-    billing_repo.set_claim_status(conn, refused.claim_id, "held", now=now, only_from=frozenset({"ready"}))
+    claims_repo.apply_transition(conn, refused.claim_id, ClaimEvent.REFUSED, now=now)

@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
-from app.db import billing_repo
+from app.db import billing_repo, claims_repo
 from app.db.models import Ack999, ClaimSubmission, ClaimVersion
+from app.domain.claim_status import ClaimEvent
 from app.fhir.r4 import validate_resource
 from tests.clearinghouse.answers import TransactionVerdict, ack_999, clm01s
 from tests.clearinghouse.conftest import Flow
@@ -48,8 +49,9 @@ def test_refused_claims_stay_held_with_the_reason_and_numbers_increase(flow: Flo
 
     nothing = submitter.submit()  # submitted claims are not sent again; the held one stays held
     assert (nothing.batch_id, nothing.submitted, nothing.held) == (None, (), ())
-    with flow.services.engine.begin() as conn:  # made ready again (as after a fix): the next ISA13
-        billing_repo.set_claim_status(conn, ready[1], "ready", now=flow.clock.now(), only_from=frozenset({"submitted"}))
+    with flow.services.engine.begin() as conn:  # rejected by the 999, then fixed: ready again, the next ISA13
+        for event in (ClaimEvent.REJECTED_999, ClaimEvent.VERSION_CLEAN):
+            claims_repo.apply_transition(conn, ready[1], event, now=flow.clock.now())
     second = submitter.submit()
     assert first.interchange_control_number is not None and second.interchange_control_number is not None
     assert second.interchange_control_number == first.interchange_control_number + 1
