@@ -2,9 +2,9 @@
 
 The service's ingester (:mod:`app.worker.ingest`) matches answers to claims and stores what these
 functions return: the lifecycle event of each verdict (what it does to the claim's status is the
-table in :mod:`app.domain.claim_status`), the FHIR
-references and stable identifier of each ClaimResponse (so an EHR write is idempotent), the row
-values of an 835 claim payment, its denial-queue entries and underpayment alerts.
+table in :mod:`app.domain.claim_status`), the FHIR references and stable identifier of each
+ClaimResponse (so an EHR write is idempotent), the row values of an 835 claim payment, its
+denial-queue entries and underpayment alerts.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 A pair missing from the table is an illegal transition (:class:`IllegalTransition`). An answer from
 the clearinghouse or payer (999, 277CA, 835) is defined for every existing claim: where it does not
 move the claim (a late or repeated answer) the claim keeps its status. The repository applies the
-table (:func:`app.db.claims_repo.apply_transition`); docs/architecture.md draws it.
+table (:func:`app.db.claims_repo.apply_transitions`); docs/architecture.md draws it.
 
 :func:`next_status` is the status a new claim version gets (``held``, ``ready``, or
 ``needs-replacement`` when the payer has the claim): the worker, finding overrides and the what-if
