@@ -37,6 +37,8 @@ will not succeed without a change (dead letter, a 4xx answer, a one-line CLI err
           │    ├── GuideViolation         a 005010X222A1 invariant broken
           │    ├── X12BuildError          a claim refused before any of it was written
           │    └── MissingPart            app.x12.fhir_parts: the FHIR claim lacks a needed part
+          ├── IllegalTransition           app.domain.claim_status: a status change the lifecycle forbids
+          ├── UnknownClaim                app.db.claims_repo: a transition for a claim that does not exist
           ├── ControlNumberError          app.billing.control_file
           ├── ControlNumbersExhausted     app.db.billing_repo
           ├── OutcomeError                app.api.outcomes: an HTTP answer already decided (status)

@@ -16,6 +16,7 @@ from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
 from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
 from app.domain.findings import Finding
+from app.errors import FatalError
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
@@ -130,7 +131,7 @@ def claim_status(conn: Connection, claim_id: str) -> ClaimStatus | None:
     return ClaimStatus(status) if status else None
 
 
-class UnknownClaim(LookupError):
+class UnknownClaim(FatalError, LookupError):
     """A transition for a claim that is not stored."""
 
 

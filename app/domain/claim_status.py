@@ -18,6 +18,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from app.errors import FatalError
+
 
 class ClaimStatus(StrEnum):
     """A claim's status as stored in ``claim.status`` and shown in JSON (the values are the contract)."""
@@ -93,7 +95,7 @@ TRANSITIONS: Final[Mapping[Key, ClaimStatus]] = MappingProxyType(
 )
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(FatalError):
     """An event the lifecycle does not allow from the claim's status (a bug in the caller)."""
 
     def __init__(self, state: ClaimStatus | None, event: ClaimEvent, *, claim_id: str | None = None) -> None:
