@@ -152,6 +152,7 @@ async def running_flow(
     content: str = "id-only",
     heartbeat: int | None = None,
     plain: bool = False,
+    subscribe: bool = True,
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     clock, sleeps = Clock(), Sleeps()
@@ -174,15 +175,19 @@ async def running_flow(
         flow = Flow(services, ehr, clock, sleeps, notifier)
         try:
             await register_ehr(flow, private)
-            created = create_subscriptions(
-                services.engine,
-                services.gateway,
-                ehr=EHR_NAME,
-                endpoint=ENDPOINT,
-                content=content,  # type: ignore[arg-type]
-                plain=plain,
-                heartbeat=heartbeat,
-                now=clock.now(),
+            created = (
+                []
+                if not subscribe
+                else create_subscriptions(
+                    services.engine,
+                    services.gateway,
+                    ehr=EHR_NAME,
+                    endpoint=ENDPOINT,
+                    content=content,  # type: ignore[arg-type]
+                    plain=plain,
+                    heartbeat=heartbeat,
+                    now=clock.now(),
+                )
             )
             flow.subscriptions = {c.resource_type: c for c in created}
             yield flow
