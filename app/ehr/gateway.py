@@ -155,7 +155,7 @@ class EhrGateway:
         grant = self.call(name, _authorize)
         missing = grant.lacks(needed)
         if missing:
-            raise ScopesNotGranted(f"EHR {name!r} did not grant {' '.join(missing)} (asked for it; see ehrs list)")
+            raise ScopesNotGranted(f"EHR {name!r} did not grant {' '.join(missing)} (see claimbridge ehrs list)")
 
     def _record_grants(self) -> None:
         """Store what each EHR's token granted when it changed (outside the caller's transactions)."""

@@ -131,9 +131,7 @@ def choose_topics(
         match = _TYPED.match(value)
         if match:
             chosen[match.group(1)] = match.group(2)
-        elif value in chosen.values():
-            chosen.update({t: u for t, u in (record.topics or {}).items() if u == value})
-        else:
+        elif value not in (record.topics or {}).values():  # a topic ehrs add did not pick: read its definition
             untyped.append(value)
     if untyped:
         definitions = {t.url: t for t in gateway.call(record.name, discover_topics)}
