@@ -117,7 +117,8 @@ async def test_a_narrower_grant_degrades_the_ehr_and_fails_those_deliveries(
 
 async def test_jwks_is_public_and_serves_both_keys_during_a_rollover(db_url: str, tmp_path: Path) -> None:
     next_private, next_jwks = generate_keys(tmp_path / "next", "RS384")
-    async with running_flow(db_url, tmp_path, ehr={"published_key_files": [str(next_jwks)]}) as flow:
+    published = [str(next_jwks), str(tmp_path / "retired-and-deleted.pem")]  # a missing file is skipped, logged
+    async with running_flow(db_url, tmp_path, ehr={"published_key_files": published}) as flow:
         response = await flow.notifier.get(f"{CB}/.well-known/jwks.json")  # no Authorization header
         assert response.status_code == 200
         assert "max-age" in response.headers["cache-control"]
