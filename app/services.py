@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.adapters.base import Adapter
-from app.adapters.ehr import bind_ehr_adapters
+from app.adapters.ehr import bind_ehr_adapters, ehr_scopes
 from app.adapters.registry import build_adapters, build_response_source
 from app.billing.records import RevenueBook
 from app.billing.snapshot import BillingSnapshots
@@ -27,6 +27,7 @@ from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
 from app.ehr.gateway import EhrGateway
+from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
 from app.retry import RetryPolicy
@@ -45,7 +46,7 @@ GatewayFactory = Callable[[Engine, Settings], EhrGateway]
 
 
 def default_gateway(engine: Engine, settings: Settings) -> EhrGateway:
-    return EhrGateway(engine=engine, settings=settings.ehr)
+    return EhrGateway(engine=engine, settings=settings.ehr, scopes=ehr_scopes(settings))
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def build_services(
     )
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
+    watch_ehrs(services.metrics, engine)
     return services
 
 

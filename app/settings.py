@@ -127,6 +127,9 @@ class EhrSettings(_Section):
     pull_lookback_seconds: float = Field(3600.0, gt=0)
     writeback_ehr: str | None = None
     allow_insecure_endpoints: bool = False
+    #: Key files published at /.well-known/jwks.json beside the registered EHRs' signing keys: the
+    #: next key before a rotation, the previous one until its assertions have expired.
+    published_key_files: tuple[Path, ...] = ()
 
 
 class Settings(BaseSettings):

@@ -12,8 +12,14 @@ Destinations: ``writeback`` (with ``adapters.writeback: ehr``, writes to ``ehr.w
 ``ehr:<name>`` for each registered EHR (the pipeline routes a job's Task to its subscription's EHR),
 so one failing EHR only opens its own breaker.
 
+Scopes: each kind names the SMART scopes it needs (:data:`WRITE_SCOPES`; the gateway asks for them
+when ``adapters.writeback: ehr``, see :func:`ehr_scopes`). Before writing, the adapter checks the
+EHR's grant: when the EHR granted less, the delivery fails fatally with the missing scopes as its
+reason (a retry would be refused the same way) and the EHR shows as degraded.
+
 Errors: temporary FHIR errors and version races -> :class:`TemporaryDeliveryError`; anything the
-EHR refuses (4xx), an unknown EHR or a payload of another kind -> :class:`FatalDeliveryError`.
+EHR refuses (4xx), scopes it did not grant, an unknown EHR or a payload of another kind ->
+:class:`FatalDeliveryError`.
 """
 
 from __future__ import annotations
@@ -23,13 +29,34 @@ from typing import TYPE_CHECKING, Any
 
 from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
 from app.errors import FatalError, TemporaryError
+from app.fhir.auth import DEFAULT_READ_TYPES, scopes_for
 from app.fhir.client import FhirClient
 from app.fhir.errors import VersionConflict
+from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.ehr.gateway import EhrGateway
 
 KEEP_FROM_EXISTING = ("id", "status", "owner", "meta")
+#: Read what claims are built from; create, read, reactivate and delete our Subscriptions ($status, $events).
+BASE_SCOPES = (
+    *scopes_for(DEFAULT_READ_TYPES),
+    *scopes_for(("Subscription",), access="cruds"),
+    *scopes_for(("SubscriptionTopic", "Basic"), access="rs"),  # topic definitions (discovery)
+)
+#: What each write-back kind does on the EHR: Tasks are conditional-created, read and updated in
+#: place; ClaimResponses are conditional-created once (the condition is a search).
+WRITE_SCOPES: dict[str, tuple[str, ...]] = {
+    "task": scopes_for(("Task",), access="crus"),
+    "claim-response": scopes_for(("ClaimResponse",), access="cs"),
+}
+
+
+def ehr_scopes(settings: Settings) -> tuple[str, ...]:
+    """The scopes to ask every EHR for: the base ones, plus the write-back kinds when the EHR is written to."""
+    if settings.adapters.writeback != "ehr":
+        return BASE_SCOPES
+    return tuple(dict.fromkeys([*BASE_SCOPES, *(s for scopes in WRITE_SCOPES.values() for s in scopes)]))
 
 
 class EhrWritebackAdapter:
@@ -49,10 +76,11 @@ class EhrWritebackAdapter:
             raise FatalDeliveryError(f"{self.name}: no EHR to write to (set ehr.writeback_ehr)")
         ehr = self.ehr_name
         try:
+            self._gateway.require_scopes(ehr, WRITE_SCOPES[kind])
             self._gateway.call(ehr, lambda connection: writer(connection.writer, payload))
         except (TemporaryError, VersionConflict) as exc:  # a version race: read again and retry
             raise TemporaryDeliveryError(f"{ehr}: {exc}", retry_after=exc.retry_after) from exc
-        except FatalError as exc:  # the EHR refused it, or the EHR is not registered
+        except FatalError as exc:  # the EHR refused it, did not grant the scopes, or is not registered
             raise FatalDeliveryError(f"{ehr}: {exc}") from exc
 
 

@@ -16,7 +16,7 @@ from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.db.sql import utcnow
-from app.ehr.discovery import Capabilities, discover, type_for_topic
+from app.ehr.discovery import NO_CAPABILITIES, Capabilities, discover, learn_topics
 from app.fhir.errors import FhirError
 from app.fhir.keys import ALGORITHMS, KeyFileError, generate_keys, load_signing_key
 
@@ -37,15 +37,26 @@ def ehrs_add(
     topic: Annotated[list[str] | None, typer.Option(help="TYPE=URL topic canonical (repeatable)")] = None,
     discover_: Annotated[bool, typer.Option("--discover/--no-discover", help="Read the CapabilityStatement")] = True,
 ) -> None:
-    """Register an EHR (learns $events support and topics from its CapabilityStatement)."""
+    """Register an EHR (learns $events support and topics from its CapabilityStatement and topic definitions)."""
     record = checked_record(name, base_url, auth, client_id, key, plain)
-    caps = discover_capabilities(base_url) if discover_ else Capabilities(False, {}, None)
-    topics = {**caps.topics, **parse_topics(topic or [])}
-    record = EhrRecord(**{**record.__dict__, "supports_events": caps.supports_events, "topics": topics})
-    with services_from_env() as services, services.engine.begin() as conn:
-        new = ehr_repo.add_ehr(conn, record, now=utcnow())
+    named = parse_topics(topic or [])
+    caps = discover_capabilities(base_url) if discover_ else NO_CAPABILITIES
+    record = EhrRecord(**{**record.__dict__, "supports_events": caps.supports_events, "topics": named})
+    with services_from_env() as services:
+        with services.engine.begin() as conn:
+            new = ehr_repo.add_ehr(conn, record, now=utcnow())
+        report = learn_topics(services.gateway, name, caps)
+        topics = {**report.topics, **named}
+        with services.engine.begin() as conn:
+            ehr_repo.set_topics(conn, name, topics)
     events = "supports $events" if record.supports_events else "no $events (recovery by search)"
     typer.echo(f"{'added' if new else 'updated'} EHR {name}: {events}, {len(topics)} topic(s)")
+    for resource_type, url in sorted(topics.items()):
+        typer.echo(f"  {resource_type}: {url}")
+    left = [url for url in report.unresolved if url not in topics.values()]
+    if left:
+        why = f" ({report.problem})" if report.problem else ""
+        typer.echo(f"advertised topics of unknown type{why}: {', '.join(left)}; name them with --topic TYPE=URL")
 
 
 def checked_record(
@@ -82,9 +93,9 @@ def parse_topics(values: list[str]) -> dict[str, str]:
     out = {}
     for value in values:
         resource_type, sep, url = value.partition("=")
-        if not sep or not url:
-            raise CliError(f"--topic {value!r} is not TYPE=URL")
-        out[resource_type or (type_for_topic(url) or "")] = url
+        if not sep or not url or not resource_type[:1].isupper() or not resource_type.isalpha():
+            raise CliError(f"--topic {value!r} is not TYPE=URL (e.g. Encounter=https://ehr.example/topics/x)")
+        out[resource_type] = url
     return out
 
 
@@ -93,11 +104,11 @@ def parse_topics(values: list[str]) -> dict[str, str]:
 def ehrs_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the registered EHRs."""
     with services_from_env() as services, read_only(services.engine) as conn:
-        rows = [r.__dict__ for r in ehr_repo.list_ehrs(conn)]
+        rows = [{**r.__dict__, "degraded": r.degraded} for r in ehr_repo.list_ehrs(conn)]
     if json:
         print_json(rows)
         return
-    table = Table("name", "base url", "auth", "client id", "$events", "criteria", "topics")
+    table = Table("name", "base url", "auth", "client id", "$events", "criteria", "topics", "scopes")
     for r in rows:
         table.add_row(
             r["name"],
@@ -107,8 +118,16 @@ def ehrs_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
             "yes" if r["supports_events"] else "no",
             "plain R4" if r["plain_criteria"] else "topics",
             str(len(r["topics"] or {})),
+            scope_state(r["missing_scopes"]),
         )
     console.print(table if rows else "no EHRs registered")
+
+
+def scope_state(missing: tuple[str, ...] | None) -> str:
+    """``ok``, ``degraded: missing ...`` or ``-`` (no token asked for yet)."""
+    if missing is None:
+        return "-"
+    return f"degraded: missing {' '.join(missing)}" if missing else "ok"
 
 
 @keys_app.command("generate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -120,12 +121,24 @@ def subscriptions_create(
     content: Annotated[str, typer.Option(help="empty | id-only | full-resource")] = "id-only",
     plain: Annotated[bool, typer.Option("--plain", help="Plain R4 criteria instead of backport topics")] = False,
     heartbeat: Annotated[int | None, typer.Option(help="Heartbeat period in seconds (topics only)")] = 3600,
+    type_: Annotated[list[str] | None, typer.Option("--type", help="Resource type to subscribe (repeatable)")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Topic to use: URL or TYPE=URL (repeatable)")] = None,
+    filter_: Annotated[
+        list[str] | None, typer.Option("--filter", help="filterBy, e.g. Encounter.patient=Patient/1 (repeatable)")
+    ] = None,
+    timeout: Annotated[int | None, typer.Option(min=1, help="Seconds the EHR waits for our answer")] = None,
+    max_count: Annotated[int | None, typer.Option("--max-count", min=1, help="Events per notification")] = None,
+    end: Annotated[str | None, typer.Option(help="When the EHR turns them off (ISO 8601 with a zone)")] = None,
 ) -> None:
-    """Create Subscriptions for Encounter, Coverage, ServiceRequest and MedicationRequest on the EHR."""
-    from app.ehr.provision import create_subscriptions
+    """Create Subscriptions (Encounter, Coverage, ServiceRequest, MedicationRequest by default) on the EHR.
+
+    All or nothing: every type is checked first, and those created before a failure are deleted again.
+    """
+    from app.ehr.provision import Options, create_subscriptions
 
     if content not in ("empty", "id-only", "full-resource"):
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
+    options = Options(tuple(filter_ or ()), timeout, max_count, checked_end(end))
     with services_from_env() as services:  # FHIR and subscription errors: one line (handles_errors)
         created = create_subscriptions(
             services.engine,
@@ -136,9 +149,28 @@ def subscriptions_create(
             plain=plain,
             heartbeat=heartbeat,
             now=utcnow(),
+            types=type_ or None,
+            topics=tuple(topic or ()),
+            options=options,
         )
+    if created and created[0].plain:
+        why = "--plain" if plain else f"EHR {ehr} is registered with --plain"
+        typer.echo(f"plain R4 criteria, not topics ({why})")
     for sub in created:
-        typer.echo(f"created Subscription/{sub.id} ({sub.resource_type}, {sub.content}): {sub.status}")
+        typer.echo(f"created Subscription/{sub.id} ({sub.resource_type}, {sub.content}, {sub.criteria}): {sub.status}")
+
+
+def checked_end(value: str | None) -> str | None:
+    """``--end`` as an R4 instant: ISO 8601 with a time zone, else a one-line error."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise CliError(f"--end {value!r} is not an ISO 8601 date-time") from exc
+    if parsed.tzinfo is None:
+        raise CliError(f"--end {value!r} needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+    return parsed.isoformat().replace("+00:00", "Z")
 
 
 @dlq_app.command("list")

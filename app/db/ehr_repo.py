@@ -1,6 +1,7 @@
 """EHR connectivity statements: the EHR registry, per-subscription gap tracking, pulls and deferrals.
 
-- ``ehr``               what ``claimbridge ehrs add|list`` store and the worker reads (cached per process);
+- ``ehr``               what ``claimbridge ehrs add|list`` store and the worker reads (cached per process),
+                        and the scopes its last token lacked (``missing_scopes``; empty: all granted);
 - ``subscription``      gap-tracking columns (``events_checked``, ``gap_seen_at``, ``last_checked_at``,
                         ``pulled_through``) read and moved by the worker's sweep;
 - ``subscription_gap``  one row per gap found (missed event numbers, or a silence), closed when repaired;
@@ -37,6 +38,12 @@ class EhrRecord:
     supports_events: bool = False
     plain_criteria: bool = False
     topics: dict[str, str] | None = None
+    missing_scopes: tuple[str, ...] | None = None  # None: no token seen yet; () all granted
+
+    @property
+    def degraded(self) -> bool:
+        """The EHR granted less than claimbridge asked for: some work will be refused."""
+        return bool(self.missing_scopes)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ def add_ehr(conn: Connection, record: EhrRecord, *, now: datetime) -> bool:
         "supports_events": record.supports_events,
         "plain_criteria": record.plain_criteria,
         "topics": dict(record.topics or {}),
+        "missing_scopes": None if record.missing_scopes is None else list(record.missing_scopes),
     }
     if conn.execute(select(EHR.c.name).where(EHR.c.name == record.name)).first():
         conn.execute(update(EHR).where(EHR.c.name == record.name).values(**values))
@@ -113,7 +121,24 @@ def _ehr(row: Any) -> EhrRecord:
         supports_events=bool(row.supports_events),
         plain_criteria=bool(row.plain_criteria),
         topics={str(k): str(v) for k, v in (row.topics or {}).items()},
+        missing_scopes=None if row.missing_scopes is None else tuple(str(s) for s in row.missing_scopes),
     )
+
+
+def set_topics(conn: Connection, name: str, topics: dict[str, str]) -> None:
+    """Store the topic chosen for each resource type (after reading the EHR's topic definitions)."""
+    conn.execute(update(EHR).where(EHR.c.name == name).values(topics=dict(topics)))
+
+
+def set_missing_scopes(conn: Connection, name: str, missing: tuple[str, ...]) -> None:
+    """Record what the EHR's latest token lacked (empty: everything asked for was granted)."""
+    conn.execute(update(EHR).where(EHR.c.name == name).values(missing_scopes=list(missing)))
+
+
+def delete_subscription(conn: Connection, subscription_id: str) -> None:
+    """Forget a subscription this process registered a moment ago (its create was rolled back)."""
+    conn.execute(GAP.delete().where(GAP.c.subscription_id == subscription_id))
+    conn.execute(SUB.delete().where(SUB.c.id == subscription_id))
 
 
 # -- subscriptions ------------------------------------------------------------------------------

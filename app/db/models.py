@@ -195,6 +195,7 @@ class Ehr(SQLModel, table=True):
     supports_events: bool = False
     plain_criteria: bool = False
     topics: dict[str, Any] | None = json_col()  # resource type -> SubscriptionTopic canonical
+    missing_scopes: list[str] | None = json_col()  # what its last token lacked; NULL: none seen yet
     created_at: datetime
 
 

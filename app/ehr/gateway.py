@@ -9,6 +9,11 @@ job; :meth:`EhrGateway.close` closes the clients and stops the loop.
 
 Two :class:`~app.fhir.client.FhirClient` views share that client: ``reader`` (id-only fetch, pulls,
 gap recovery) and ``writer`` (write-back), each with its own retry policy from settings.
+
+Scopes: every EHR is asked for ``scopes`` (what the configured adapters need, see
+:func:`app.adapters.ehr.ehr_scopes`). What a token grants is recorded on the EHR's row after each
+call (``ehr.missing_scopes``: degraded when not empty; ``claimbridge ehrs list``, ``/metrics``), and
+:meth:`EhrGateway.require_scopes` refuses work the grant does not cover with :class:`ScopesNotGranted`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +33,7 @@ from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.errors import FatalError
-from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, SmartBackendAuth, scopes_for
+from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, Grant, SmartBackendAuth, scopes_for
 from app.fhir.client import FhirClient, build_http_client
 from app.fhir.errors import FhirNetworkError
 from app.fhir.keys import KeyFileError, load_signing_key
@@ -36,13 +41,23 @@ from app.retry import RetryPolicy
 from app.settings import EhrSettings
 
 T = TypeVar("T")
-#: Read what claims are built from; create/update the write-back Tasks and our Subscriptions.
-SCOPES = (*scopes_for(DEFAULT_READ_TYPES), *scopes_for(("Task", "Subscription"), access="crus"))
+#: Asked for when the caller names no scopes: reads, our Subscriptions and every write-back kind.
+SCOPES = (
+    *scopes_for(DEFAULT_READ_TYPES),
+    *scopes_for(("Task",), access="crus"),
+    *scopes_for(("Subscription",), access="cruds"),
+    *scopes_for(("SubscriptionTopic", "Basic"), access="rs"),
+    *scopes_for(("ClaimResponse",), access="cs"),
+)
 TransportFactory = Callable[[EhrRecord], httpx.AsyncBaseTransport | None]
 
 
 class UnknownEhr(FatalError, LookupError):
     """A subscription names an EHR that is not registered (``claimbridge ehrs add``)."""
+
+
+class ScopesNotGranted(FatalError):
+    """The EHR's token grant lacks scopes this work needs: retrying will be refused the same way."""
 
 
 class LoopThread:
@@ -78,6 +93,7 @@ class EhrConnection:
     reader: FhirClient
     writer: FhirClient
     auth: SmartBackendAuth | None
+    recorded_missing: tuple[str, ...] | None = None  # what ehr.missing_scopes holds, as far as we know
 
 
 class EhrGateway:
@@ -91,9 +107,11 @@ class EhrGateway:
         transport: TransportFactory | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         auth_clock: Callable[[], float] | None = None,
+        scopes: Sequence[str] = SCOPES,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        self.scopes = tuple(scopes)
         self._transport = transport
         self._sleep = sleep
         self._auth_clock = auth_clock
@@ -118,11 +136,39 @@ class EhrGateway:
     def call(self, name: str, work: Callable[[EhrConnection], Coroutine[Any, Any, T]]) -> T:
         """Run ``work(connection)`` on the gateway's loop and wait for it (bounded by settings)."""
         connection = self.connection(name)
-        return self._loop_thread().run(work(connection), timeout=self.settings.call_timeout_seconds)
+        try:
+            return self._loop_thread().run(work(connection), timeout=self.settings.call_timeout_seconds)
+        finally:
+            self._record_grants()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run any coroutine (e.g. several calls gathered) on the gateway's loop."""
-        return self._loop_thread().run(coro, timeout=self.settings.call_timeout_seconds)
+        try:
+            return self._loop_thread().run(coro, timeout=self.settings.call_timeout_seconds)
+        finally:
+            self._record_grants()
+
+    def require_scopes(self, name: str, needed: Sequence[str]) -> None:
+        """Raise :class:`ScopesNotGranted` unless the EHR's grant covers ``needed`` (a token is fetched if none)."""
+        if self.connection(name).auth is None:
+            return
+        grant = self.call(name, _authorize)
+        missing = grant.lacks(needed)
+        if missing:
+            raise ScopesNotGranted(f"EHR {name!r} did not grant {' '.join(missing)} (see claimbridge ehrs list)")
+
+    def _record_grants(self) -> None:
+        """Store what each EHR's token granted when it changed (outside the caller's transactions)."""
+        with self._lock:
+            changed = [
+                (name, c, c.auth.grant.missing)
+                for name, c in self._connections.items()
+                if c.auth is not None and c.auth.grant is not None and c.auth.grant.missing != c.recorded_missing
+            ]
+        for name, connection, missing in changed:
+            with self.engine.begin() as conn:
+                ehr_repo.set_missing_scopes(conn, name, missing)
+            connection.recorded_missing = missing
 
     def close(self) -> None:
         with self._lock:
@@ -145,7 +191,9 @@ class EhrGateway:
             record = ehr_repo.get_ehr(conn, name)
         if record is None:
             raise UnknownEhr(f"EHR {name!r} is not registered (claimbridge ehrs add --name {name} ...)")
-        auth = smart_auth(record, clock=self._auth_clock) if record.auth == "smart-backend" else None
+        auth = (
+            smart_auth(record, scopes=self.scopes, clock=self._auth_clock) if record.auth == "smart-backend" else None
+        )
         http = build_http_client(
             auth=auth,
             timeout=self.settings.timeout_seconds,
@@ -166,10 +214,17 @@ class EhrGateway:
             retry=RetryPolicy(max_attempts=self.settings.writeback_attempts, max_retry_after=limit),
             **extra,
         )
-        return EhrConnection(record, http, reader, writer, auth)
+        return EhrConnection(record, http, reader, writer, auth, record.missing_scopes)
 
 
-def smart_auth(record: EhrRecord, *, clock: Callable[[], float] | None = None) -> SmartBackendAuth:
+async def _authorize(connection: EhrConnection) -> Grant:
+    assert connection.auth is not None
+    return await connection.auth.authorize(connection.http)
+
+
+def smart_auth(
+    record: EhrRecord, *, scopes: Sequence[str] = SCOPES, clock: Callable[[], float] | None = None
+) -> SmartBackendAuth:
     """The SMART Backend Services auth flow for a registered EHR (its key file read now)."""
     if not record.client_id or not record.key_path:
         raise UnknownEhr(f"EHR {record.name!r} uses smart-backend auth but has no client id or key file")
@@ -177,5 +232,5 @@ def smart_auth(record: EhrRecord, *, clock: Callable[[], float] | None = None) -
         key = load_signing_key(Path(record.key_path))
     except (OSError, KeyFileError) as exc:
         raise UnknownEhr(f"EHR {record.name!r}: cannot load its signing key: {exc}") from exc
-    config = BackendServicesConfig(client_id=record.client_id, fhir_base=record.base_url, key=key, scopes=SCOPES)
+    config = BackendServicesConfig(client_id=record.client_id, fhir_base=record.base_url, key=key, scopes=tuple(scopes))
     return SmartBackendAuth(config, clock=clock) if clock else SmartBackendAuth(config)

@@ -10,7 +10,11 @@
 3. the token is cached until ``refresh_margin`` seconds before it expires (one refresh at a time,
    concurrent requests wait for it);
 4. a 401 from the FHIR API drops that token and re-authorizes exactly once; a second 401 is handed
-   back to the caller (the client turns it into :class:`~app.fhir.errors.AuthError`).
+   back to the caller (the client turns it into :class:`~app.fhir.errors.AuthError`);
+5. the token response's ``scope`` is compared with what was asked (:mod:`app.fhir.scopes`): the
+   :class:`Grant` says what is missing, and a narrower grant is logged once (one warning naming the
+   missing scopes) each time what is missing changes. :meth:`SmartBackendAuth.authorize` gets a
+   token outside any request, so a caller can check the grant before it writes.
 
 Token endpoint refusals raise :class:`~app.fhir.errors.AuthError`; its 5xx/429 raise the temporary
 errors, so the FHIR client's retry policy applies to them too. Tokens never appear in logs or errors.
@@ -21,19 +25,22 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import structlog
 from authlib.oauth2.rfc7523 import private_key_jwt_sign
 
 from app.fhir.errors import AuthError, InvalidFhirResponse, error_for_status
 from app.fhir.keys import SigningKey
+from app.fhir.scopes import missing_scopes
 from app.http_policy import Verdict, classify, retry_after_header
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300
+log = structlog.get_logger(__name__)
 #: Resource types the claim mappings read; narrow further per deployment.
 DEFAULT_READ_TYPES: tuple[str, ...] = (
     "Encounter",
@@ -80,6 +87,19 @@ class _Token:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class Grant:
+    """What the token endpoint granted (``None``: it did not say, so what was asked) and what is missing."""
+
+    requested: tuple[str, ...]
+    granted: str | None
+    missing: tuple[str, ...]
+
+    def lacks(self, needed: Iterable[str]) -> tuple[str, ...]:
+        """The scopes of ``needed`` this grant does not cover."""
+        return missing_scopes(tuple(needed), self.granted if self.granted is not None else " ".join(self.requested))
+
+
 class SmartBackendAuth(httpx.Auth):
     """``httpx.Auth`` flow adding a cached SMART backend access token to every request."""
 
@@ -90,6 +110,7 @@ class SmartBackendAuth(httpx.Auth):
         self._token: _Token | None = None
         self._lock = asyncio.Lock()
         self.token_requests = 0
+        self.grant: Grant | None = None
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:
         raise RuntimeError("SmartBackendAuth is async only; use it with httpx.AsyncClient")
@@ -102,19 +123,45 @@ class SmartBackendAuth(httpx.Auth):
                 async with self._lock:
                     token = self._usable_token(stale)
                     if token is None:
-                        if self._token_url is None:
-                            discovery = yield self._discovery_request()
-                            await discovery.aread()
-                            self._token_url = self._read_discovery(discovery)
-                        answer = yield self._token_request(self._token_url)
-                        await answer.aread()
-                        token = self._store_token(answer)
+                        steps = self._token_steps()
+                        outgoing = next(steps)
+                        while True:
+                            answer = yield outgoing
+                            await answer.aread()
+                            try:
+                                outgoing = steps.send(answer)
+                            except StopIteration as done:
+                                token = done.value
+                                break
             request.headers["Authorization"] = f"Bearer {token}"
             response = yield request
             if classify(response.status_code, reauthorized=attempt == 2) is not Verdict.REAUTHORIZE:
                 return  # the client maps a second 401 (fatal) and every other status
             await response.aread()
             stale = token
+
+    async def authorize(self, http: httpx.AsyncClient) -> Grant:
+        """Make sure a token is held (asking for one through ``http`` if not) and say what it grants."""
+        async with self._lock:
+            if self._usable_token(None) is None or self.grant is None:
+                steps = self._token_steps()
+                outgoing = next(steps)
+                while True:
+                    answer = await http.send(outgoing, auth=None)
+                    try:
+                        outgoing = steps.send(answer)
+                    except StopIteration:
+                        break
+        assert self.grant is not None
+        return self.grant
+
+    def _token_steps(self) -> Generator[httpx.Request, httpx.Response, str]:
+        """Discovery (once) and the token request, as requests to send; returns the new token."""
+        if self._token_url is None:
+            discovery = yield self._discovery_request()
+            self._token_url = self._read_discovery(discovery)
+        answer = yield self._token_request(self._token_url)
+        return self._store_token(answer)
 
     def client_assertion(self, token_url: str) -> str:
         """A signed private_key_jwt assertion for ``token_url`` (fresh ``jti`` each call)."""
@@ -178,7 +225,17 @@ class SmartBackendAuth(httpx.Auth):
         expires_in = body.get("expires_in", 300)
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 300.0
         self._token = _Token(value=value, expires_at=self._clock() + lifetime)
+        self._note_grant(body.get("scope"))
         return value
+
+    def _note_grant(self, scope: Any) -> None:
+        requested = tuple(self.config.scopes)
+        granted = scope if isinstance(scope, str) else None
+        missing = missing_scopes(requested, granted)
+        previous = self.grant.missing if self.grant is not None else ()
+        self.grant = Grant(requested=requested, granted=granted, missing=missing)
+        if missing and missing != previous:
+            log.warning("smart.scopes_narrower", fhir_base=self.config.fhir_base, missing=list(missing))
 
 
 def _json_or_raise(response: httpx.Response, *, where: str) -> dict[str, Any]:

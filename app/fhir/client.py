@@ -239,6 +239,13 @@ class FhirClient:
         response = await self._send("PUT", url, content=orjson.dumps(resource), headers=headers)
         return _write_result(response)
 
+    async def delete(self, resource_type: str, resource_id: str) -> None:
+        """DELETE a resource; one already gone (404/410) counts as deleted."""
+        try:
+            await self._send("DELETE", self._url(resource_type, resource_id))
+        except ResourceGone:
+            return
+
     # -- transport ---------------------------------------------------------------------------------
 
     def _url(self, resource_type: str, *parts: str) -> str:

@@ -2,8 +2,10 @@
 
 ``generate_keys`` writes a private key (PEM, mode 0600) and the public JWKS an operator registers
 with the EHR. ``load_signing_key`` reads either form back (a PEM file, or a JWKS file holding a
-private key) as a :class:`SigningKey`. The ``kid`` is the RFC 7638 JWK thumbprint, so the same key
-always has the same id. Supported algorithms are the two SMART requires: RS384 and ES384.
+private key) as a :class:`SigningKey`; ``public_keys_in`` reads the public half of any key file
+(private PEM, private or public JWKS) for the JWKS claimbridge publishes. The ``kid`` is the
+RFC 7638 JWK thumbprint, so the same key always has the same id. Supported algorithms are the two
+SMART requires: RS384 and ES384.
 """
 
 from __future__ import annotations
@@ -71,6 +73,27 @@ def generate_keys(out_dir: Path, alg: Algorithm) -> tuple[Path, Path]:
 def public_jwks(*keys: SigningKey) -> dict[str, Any]:
     """A JWKS document publishing the public halves of ``keys``."""
     return {"keys": [key.public_jwk() for key in keys]}
+
+
+def public_keys_in(path: Path) -> list[dict[str, Any]]:
+    """The public JWKs of a key file: a private PEM, or a JWKS (private parts are never returned)."""
+    data = path.read_bytes()
+    if path.suffix.lower() != ".json":
+        return [_from_pem(data, where=str(path)).public_jwk()]
+    try:
+        document = json.loads(data)
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("no 'keys' list")
+        keyset = KeySet.import_key_set({"keys": document["keys"]})
+    except (ValueError, TypeError, KeyError, JoseError) as exc:
+        raise KeyFileError(f"{path}: not a JWKS document ({type(exc).__name__})") from exc
+    out = []
+    for jwk, key in zip(document["keys"], keyset.keys, strict=True):
+        public = dict(key.as_dict(private=False))
+        public.update({k: jwk[k] for k in ("kid", "alg", "use") if k in jwk})
+        public.setdefault("kid", key.thumbprint())
+        out.append(public)
+    return out
 
 
 def load_signing_key(path: Path, *, kid: str | None = None) -> SigningKey:

@@ -103,6 +103,7 @@ def build_criteria_subscription(
     secret: str,
     criteria: str | None = None,
     with_payload: bool = True,
+    end: str | None = None,
     allow_insecure_endpoint: bool = False,
 ) -> dict[str, Any]:
     """A plain R4 criteria Subscription, e.g. ``Encounter?status=finished`` (the default per type)."""
@@ -114,13 +115,16 @@ def build_criteria_subscription(
     channel: dict[str, Any] = {"type": "rest-hook", "endpoint": endpoint, "header": [_bearer_header(secret)]}
     if with_payload:
         channel["payload"] = FHIR_JSON
-    return {
+    subscription: dict[str, Any] = {
         "resourceType": "Subscription",
         "status": "requested",
         "reason": f"claimbridge: {resource_type} changes for billing",
         "criteria": criteria,
         "channel": channel,
     }
+    if end:
+        subscription["end"] = end
+    return subscription
 
 
 def needs_reactivation(subscription: dict[str, Any]) -> bool:

@@ -10,7 +10,8 @@ themselves. Use it over ``httpx.ASGITransport(app=ehr.app)`` (no sockets)::
 FHIR API under ``{base_url}`` (default ``https://ehr.test/fhir``): ``metadata``,
 ``.well-known/smart-configuration``, read, vread, search (paging with ``_count`` and ``link[next]``,
 ``_id``, ``_include``/``_revinclude``, ``_lastUpdated``), create (``If-None-Exist``), update
-(``If-Match``), ``Subscription`` create/update, ``$status``, ``$events``. Token endpoint:
+(``If-Match``), delete, ``Subscription`` create/update/delete, ``$status``, ``$events``, topic
+definitions as backport ``Basic`` resources (``Basic?code=…|SubscriptionTopic``). Token endpoint:
 ``https://ehr.test/auth/token``. Fault knobs (``fail_next``, ``rate_limit_next``,
 ``reject_token_once``, ``delete``, ``drop_notifications``, ``delay_seconds``) make failure paths
 reproducible. Not part of the application: never import it from ``app/``.
@@ -31,8 +32,8 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from tests.ehr import search_api
-from tests.ehr.metadata import capability_statement, smart_configuration
-from tests.ehr.smart import TokenIssuer, TokenRefused
+from tests.ehr.metadata import capability_statement, smart_configuration, topic_definitions
+from tests.ehr.smart import TokenIssuer, TokenRefused, permits
 from tests.ehr.store import Gone, SearchError, Store
 from tests.ehr.subs import SubscriptionHub, SubscriptionRejected
 
@@ -86,6 +87,7 @@ class EhrServer:
         self._sleep = sleep
         self._holds: dict[str, threading.Event] = {}
         self.app = self._build_app(origin.path.rstrip("/"))
+        self.seed(*topic_definitions())
 
     # -- knobs and seeding -------------------------------------------------------------------------
 
@@ -172,8 +174,12 @@ class EhrServer:
         if not self.require_auth:
             return None
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or self.tokens.bearer(token) is None:
+        issued = self.tokens.bearer(token) if scheme.lower() == "bearer" else None
+        if issued is None:
             return outcome(401, "login", "missing, unknown or expired bearer token", {"WWW-Authenticate": "Bearer"})
+        resource_type = request.url.path.removeprefix(httpx.URL(self.base_url).path).strip("/").split("/")[0]
+        if not permits(issued.scope, request.method, resource_type):
+            return outcome(403, "forbidden", f"the token's scopes do not allow {request.method} {resource_type}")
         return None
 
     async def _token(self, request: Request) -> Response:
@@ -196,6 +202,7 @@ class EhrServer:
         router.add_api_route("/{rtype}/{rid}/_history/{vid}", self._vread, methods=["GET"])
         router.add_api_route("/{rtype}/{rid}", self._read, methods=["GET"])
         router.add_api_route("/{rtype}/{rid}", self._update, methods=["PUT"])
+        router.add_api_route("/{rtype}/{rid}", self._delete, methods=["DELETE"])
         router.add_api_route("/{rtype}", self._search, methods=["GET"])
         router.add_api_route("/{rtype}", self._create, methods=["POST"])
         return router
@@ -261,6 +268,14 @@ class EhrServer:
             return await self._subscribe(resource, 200 if current else 201)
         stored = await self.save(resource)
         return self._written(stored, 201 if stored["meta"]["versionId"] == "1" else 200)
+
+    async def _delete(self, rtype: str, rid: str) -> Response:
+        if self.store.by_key(f"{rtype}/{rid}") is None:
+            return outcome(404, "not-found", f"{rtype}/{rid} is not known")
+        self.store.delete(rtype, rid)
+        if rtype == "Subscription":
+            self.hub.channels.pop(rid, None)
+        return Response(status_code=204)
 
     async def _subscribe(self, resource: dict[str, Any], status: int) -> Response:
         try:

@@ -5,7 +5,9 @@ the client's registered JWKS (joserfc), ``kid`` present and registered, ``typ`` 
 = a registered client id, ``aud`` = this token endpoint, ``exp`` in the future and at most 5 minutes
 ahead, ``jti`` never seen before for that client (remembered until the assertion expires). Failures
 answer ``401 {"error": "invalid_client"}``; a malformed request answers 400. Issued bearer tokens
-are random and short-lived (``token_lifetime`` seconds on the server clock).
+are random and short-lived (``token_lifetime`` seconds on the server clock). ``grant`` (when set)
+is the scope granted whatever was asked, the way an administrator narrows a client; :func:`permits`
+says whether a token's scope allows a method on a resource type (SMART v2 letters, ``*`` types).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class TokenIssuer:
     seen_jti: dict[tuple[str, str], float] = field(default_factory=dict)
     tokens: dict[str, IssuedToken] = field(default_factory=dict)
     issued: int = 0
+    grant: str | None = None
+    asked: list[str] = field(default_factory=list)
 
     def register(self, client_id: str, jwks: Mapping[str, Any]) -> None:
         """Register a client's public JWKS (every key needs a ``kid``)."""
@@ -71,6 +75,8 @@ class TokenIssuer:
         if not scope or any(not s.startswith("system/") for s in scope.split()):
             raise TokenRefused(400, "invalid_scope", "backend services need system/ scopes")
         client_id = self.verify_assertion(form["client_assertion"])
+        self.asked.append(scope)
+        scope = self.grant if self.grant is not None else scope
         token = secrets.token_urlsafe(24)
         self.tokens[token] = IssuedToken(client_id, scope, self.clock() + self.token_lifetime)
         self.issued += 1
@@ -124,6 +130,20 @@ class TokenIssuer:
         if (client_id, jti) in self.seen_jti:
             raise _invalid("jti was already used")
         self.seen_jti[(client_id, jti)] = float(exp)
+
+
+METHOD_LETTERS = {"GET": "rs", "POST": "c", "PUT": "u", "DELETE": "d"}
+
+
+def permits(scope: str, method: str, resource_type: str) -> bool:
+    """True when a ``system/`` scope of ``scope`` allows ``method`` on ``resource_type``."""
+    needed = METHOD_LETTERS.get(method, "")
+    for granted in scope.split():
+        context, _, rest = granted.partition("/")
+        rtype, _, letters = rest.partition(".")
+        if context == "system" and rtype in (resource_type, "*") and any(ch in letters for ch in needed):
+            return True
+    return not needed
 
 
 def _invalid(description: str) -> TokenRefused:

@@ -30,6 +30,7 @@ SEARCH_PARAMS: dict[tuple[str, str], tuple[str, str]] = {
     ("Coverage", "payor"): ("payor", "reference"),
     ("Coverage", "status"): ("status", "token"),
     ("Subscription", "status"): ("status", "token"),
+    ("Basic", "code"): ("code.coding.code", "token"),
 }
 for _type in ("ServiceRequest", "MedicationRequest", "Condition"):
     SEARCH_PARAMS[(_type, "encounter")] = ("encounter", "reference")
@@ -87,7 +88,8 @@ class Store:
     def write(self, resource: Resource) -> tuple[Resource, bool]:
         """Store a new version (assigning an id if missing); returns (stored copy, created)."""
         stored = copy.deepcopy(resource)
-        stored.setdefault("id", self.new_id(stored["resourceType"]))
+        if not stored.get("id"):
+            stored["id"] = self.new_id(stored["resourceType"])
         key = f"{stored['resourceType']}/{stored['id']}"
         history = self.versions.setdefault(key, [])
         self.deleted.discard(key)

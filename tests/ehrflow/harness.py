@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, func, select
 
+from app.adapters.ehr import ehr_scopes
 from app.api.app import create_app
 from app.db import claims_repo, ehr_repo, subscriptions_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.models import Job
-from app.ehr.discovery import discover
+from app.ehr.discovery import discover, learn_topics
 from app.ehr.gateway import EhrGateway
 from app.ehr.provision import CreatedSubscription, create_subscriptions
 from app.fhir.keys import generate_keys
@@ -151,6 +152,7 @@ async def running_flow(
     content: str = "id-only",
     heartbeat: int | None = None,
     plain: bool = False,
+    subscribe: bool = True,
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     clock, sleeps = Clock(), Sleeps()
@@ -162,6 +164,7 @@ async def running_flow(
             transport=lambda _record: httpx.ASGITransport(app=ehr.app),  # the test EHR, created below
             sleep=sleeps,
             auth_clock=clock.epoch,
+            scopes=ehr_scopes(settings),
         )
 
     services = build_services(flow_settings(db_url, tmp, **sections), clock=clock.now, gateway=gateway)
@@ -172,15 +175,19 @@ async def running_flow(
         flow = Flow(services, ehr, clock, sleeps, notifier)
         try:
             await register_ehr(flow, private)
-            created = create_subscriptions(
-                services.engine,
-                services.gateway,
-                ehr=EHR_NAME,
-                endpoint=ENDPOINT,
-                content=content,  # type: ignore[arg-type]
-                plain=plain,
-                heartbeat=heartbeat,
-                now=clock.now(),
+            created = (
+                []
+                if not subscribe
+                else create_subscriptions(
+                    services.engine,
+                    services.gateway,
+                    ehr=EHR_NAME,
+                    endpoint=ENDPOINT,
+                    content=content,  # type: ignore[arg-type]
+                    plain=plain,
+                    heartbeat=heartbeat,
+                    now=clock.now(),
+                )
             )
             flow.subscriptions = {c.resource_type: c for c in created}
             yield flow
@@ -199,7 +206,10 @@ async def register_ehr(flow: Flow, private: Path) -> None:
         key_path=str(private),
         supports_events=caps.supports_events,
         plain_criteria=False,
-        topics=caps.topics,
+        topics={},
     )
     with flow.services.engine.begin() as conn:
         ehr_repo.add_ehr(conn, record, now=flow.clock.now())
+    report = learn_topics(flow.services.gateway, EHR_NAME, caps)  # what `claimbridge ehrs add` does
+    with flow.services.engine.begin() as conn:
+        ehr_repo.set_topics(conn, EHR_NAME, report.topics)

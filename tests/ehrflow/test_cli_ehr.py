@@ -58,7 +58,13 @@ def test_ehrs_add_list_and_subscriptions_tied_to_them(env: Path) -> None:
         "--topic",
         "Encounter=https://ehr.example/topics/encounter-finished",
     )
-    assert (code, out.strip()) == (0, "added EHR epic: no $events (recovery by search), 1 topic(s)")
+    assert (code, out.splitlines()) == (
+        0,
+        [
+            "added EHR epic: no $events (recovery by search), 1 topic(s)",
+            "  Encounter: https://ehr.example/topics/encounter-finished",
+        ],
+    )
     code, out, _ = run("ehrs", "list", "--json")
     (ehr,) = json.loads(out)
     assert (ehr["base_url"], ehr["auth"], ehr["key_path"]) == ("https://ehr.example/fhir", "smart-backend", str(key))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.ehr.gateway import SCOPES
 from app.fhir.auth import BackendServicesConfig, SmartBackendAuth
 from app.fhir.client import DEFAULT_RETRY, FhirClient, build_http_client
 from app.fhir.keys import SigningKey, public_jwks
@@ -33,7 +34,7 @@ async def running_ehr(key: SigningKey, *, clock, sleep) -> AsyncIterator[Harness
         ehr = EhrServer(notifier=notifier, clock=clock)
         ehr.register_client(CLIENT_ID, public_jwks(key))
         auth = SmartBackendAuth(
-            BackendServicesConfig(client_id=CLIENT_ID, fhir_base=ehr.base_url, key=key), clock=clock
+            BackendServicesConfig(client_id=CLIENT_ID, fhir_base=ehr.base_url, key=key, scopes=SCOPES), clock=clock
         )
         http = build_http_client(auth=auth, transport=httpx.ASGITransport(app=ehr.app))
         async with http:
