@@ -125,7 +125,7 @@ def subscriptions_create(
     plain: Annotated[bool, typer.Option("--plain", help="Plain R4 criteria instead of backport topics")] = False,
     heartbeat: Annotated[int | None, typer.Option(help="Heartbeat period in seconds (topics only)")] = 3600,
 ) -> None:
-    """Create Subscriptions for Encounter, Coverage, ServiceRequest and MedicationRequest on the EHR."""
+    """Create Subscriptions for Encounter, Coverage, ServiceRequest, MedicationRequest (+ ChargeItem, Procedure)."""
     from app.ehr.provision import create_subscriptions
     from app.fhir.errors import FhirError
     from app.fhir.subscriptions import SubscriptionSpecError

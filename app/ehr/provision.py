@@ -1,7 +1,8 @@
 """``claimbridge subscriptions create``: ask an EHR for our Subscriptions and register them locally.
 
 One Subscription per resource type claimbridge bills from (Encounter, Coverage, ServiceRequest,
-MedicationRequest), each with a fresh random secret the EHR replays as ``Authorization: Bearer``:
+MedicationRequest, and ChargeItem and Procedure when the EHR has topics for them or with plain
+criteria), each with a fresh random secret the EHR replays as ``Authorization: Bearer``:
 backport topic-based (the EHR's advertised topics) or plain R4 criteria when the EHR is registered
 with ``plain_criteria`` (or has no topics, or ``plain=True``). Plain R4 has no id-only level: with
 ``full-resource`` the EHR PUTs the resource, otherwise it POSTs an empty ping (a notified pull).
@@ -25,6 +26,7 @@ from app.db import subscriptions_repo
 from app.ehr.gateway import EhrConnection, EhrGateway
 from app.fhir.subscriptions import (
     DEFAULT_CRITERIA,
+    OPTIONAL_TYPES,
     PayloadContent,
     SubscriptionSpecError,
     build_criteria_subscription,
@@ -68,6 +70,8 @@ def create_subscriptions(
                 allow_insecure_endpoint=gateway.settings.allow_insecure_endpoints,
             )
         else:
+            if resource_type not in topics and resource_type in OPTIONAL_TYPES:
+                continue
             if resource_type not in topics:
                 raise SubscriptionSpecError(f"EHR {ehr!r} advertises no topic for {resource_type}; use --plain")
             body = build_topic_subscription(
