@@ -18,6 +18,7 @@ from typing import Any
 Resource = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
 CPT = "http://www.ama-assn.org/go/cpt"
+PART_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 _NS = uuid.UUID("6f1c1d2e-9a0b-4c3d-8e7f-112233445566")
 
@@ -92,13 +93,7 @@ def add_billing(bundle: Resource, *, em: str = "99213") -> Resource:
         enc["serviceProvider"] = {"reference": urn("clinic")}
         enc["participant"] = [
             {
-                "type": [
-                    {
-                        "coding": [
-                            {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF"}
-                        ]
-                    }
-                ],
+                "type": [{"coding": [{"system": PART_TYPE, "code": "PPRF"}]}],
                 "individual": {"reference": clinician},
             }
         ]
