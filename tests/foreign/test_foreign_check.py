@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.config.loader import ClaimConfig, load_config
-from app.domain.context import resources_from_bundle
-from app.evaluate import CheckReport, check_resources
+from app.domain.context import build_contexts, resources_from_bundle
+from app.domain.history import History
+from app.evaluate import CheckReport, check_resources, evaluate_encounter
 from app.fhir.r4 import validate_resource
 from tests.foreign.layer import CPT, add_billing, first_url, load, urn, with_ids
 
@@ -186,3 +187,13 @@ def test_the_em_charge_on_the_generated_visit_is_what_the_calculator_checks(conf
     charge = first_url(bundle, "ChargeItem").removeprefix("urn:uuid:")
     assert ev.claim["item"][0]["productOrService"]["coding"] == [{"system": CPT, "code": "99215"}]
     assert any(f.source == f"ChargeItem/{charge}" for f in ev.findings if f.rule == "coding.em-overcoded")
+
+
+def test_a_replacement_bills_the_charges_already_billed(config: ClaimConfig) -> None:
+    bundle = add_billing(load("carebundle-hypertension-seed7.json"))
+    _billed_charge(bundle)
+    (ctx,) = build_contexts(resources_from_bundle(bundle))
+    first = evaluate_encounter(ctx, config=config, history=History(), today=TODAY, now=NOW)
+    again = evaluate_encounter(ctx, config=config, history=History(replacing=True), today=TODAY, now=NOW)
+    assert first is not None and billed_codes(first.claim) == ["93000"]
+    assert again is not None and billed_codes(again.claim) == ["99213", "93000"]
