@@ -5,7 +5,8 @@ when ≤ 20 characters) → CLM01; ``total``; ``diagnosis`` (ICD-10-CM, by ``seq
 (CPT/HCPCS ``productOrService``, ``modifier``, ``quantity``, ``net``, ``servicedDate``,
 ``locationCodeableConcept`` POS, ``diagnosisSequence``, NDC in ``detail.productOrService``);
 ``provider`` (Organization, or Practitioner for a sole proprietor: NPI, TIN, address);
-``careTeam`` (rendering Practitioner, role ``primary`` first; NUCC taxonomy in ``qualification``);
+``careTeam`` (rendering Practitioner, role ``primary`` first; NUCC taxonomy in ``qualification``;
+a line whose first ``careTeamSequence`` is a ``performing`` member gets it as its 2420A);
 ``insurance`` (``focal`` → Coverage → payer Organization with ``urn:claimbridge:payer-id``;
 ``preAuthRef`` → REF*G1); ``related`` with relationship ``prior`` and ``reference.value`` → REF*F8,
 frequency 7 (8 when ``Claim.status`` is ``cancelled``).
@@ -19,6 +20,7 @@ in one :class:`~app.x12.errors.X12BuildError`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -123,20 +125,29 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
 
 def _rendering(claim: Resource, ctx: EncounterContext) -> RenderingProvider | None:
     team = sorted(claim.get("careTeam") or (), key=lambda c: c.get("sequence", 0))
-    team.sort(
-        key=lambda c: coding_code(c.get("role"), "http://terminology.hl7.org/CodeSystem/claimcareteamrole") != "primary"
-    )
-    for member in team:
-        practitioner = ctx.resolve(member.get("provider"))
-        if practitioner is None or practitioner.get("resourceType") != "Practitioner":
-            continue
-        where = f"Practitioner/{practitioner.get('id')}"
-        npi = identifier_value(practitioner, sy.NPI)
-        if not npi:
-            raise MissingPart(f"{where}.identifier has no NPI ({sy.NPI})")
-        taxonomy = coding_code(member.get("qualification"), sy.NUCC_TAXONOMY) or ""
-        return RenderingProvider(npi=npi, name=person_name(practitioner, where), taxonomy=taxonomy)
-    return None
+    team.sort(key=lambda c: coding_code(c.get("role"), sy.CARE_TEAM_ROLE) != "primary")
+    return next((found for member in team if (found := _provider(member, ctx)) is not None), None)
+
+
+def _provider(member: Resource, ctx: EncounterContext) -> RenderingProvider | None:
+    practitioner = ctx.resolve(member.get("provider"))
+    if practitioner is None or practitioner.get("resourceType") != "Practitioner":
+        return None
+    where = f"Practitioner/{practitioner.get('id')}"
+    npi = identifier_value(practitioner, sy.NPI)
+    if not npi:
+        raise MissingPart(f"{where}.identifier has no NPI ({sy.NPI})")
+    taxonomy = coding_code(member.get("qualification"), sy.NUCC_TAXONOMY) or ""
+    return RenderingProvider(npi=npi, name=person_name(practitioner, where), taxonomy=taxonomy)
+
+
+def _line_rendering(item: Resource, claim: Resource, ctx: EncounterContext) -> RenderingProvider | None:
+    """2420A: the line's first care-team member when it is a ``performing`` Practitioner."""
+    sequences = item.get("careTeamSequence") or ()
+    member = next((m for m in claim.get("careTeam") or () if sequences and m.get("sequence") == sequences[0]), None)
+    if member is None or coding_code(member.get("role"), sy.C4BB_CARE_TEAM_ROLE) != "performing":
+        return None
+    return _provider(member, ctx)
 
 
 def _filing_indicator(coverage: Resource) -> str | None:
@@ -298,7 +309,11 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
         problems.append("Claim.item is empty")
     elif claim_pos is None:
         problems.append("Claim.item.locationCodeableConcept has no place of service code")
-    lines = [ln for i in items if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))]
+    lines = [
+        replace(ln, rendering_provider=_try(problems, partial(_line_rendering, i, claim, ctx)))
+        for i in items
+        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
+    ]
     indicator = filing_indicator or (cov["filing_indicator"] if cov else None)
     if cov and not indicator:
         problems.append("Coverage.type gives no claim filing indicator (SBR09) and none was configured")

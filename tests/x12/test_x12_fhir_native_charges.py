@@ -72,3 +72,39 @@ def test_visit_billed_by_fhir_native_charges_writes_a_valid_837p(kind: str, tmp_
     assert [s[2] for s in sv1] == ["170.0", "60.0"]
     clm = next(seg.elements for seg in SegmentReader(text) if seg.tag == "CLM")
     assert clm[2] == "230.0"
+
+
+NURSE = {
+    "resourceType": "Practitioner",
+    "id": "prac-rn",
+    "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1679576722"}],
+    "name": [{"family": "OKAFOR", "given": ["ADA"]}],
+}
+
+
+@pytest.mark.parametrize("kind", ["ChargeItem", "Procedure"])
+def test_a_line_performed_by_another_clinician_has_its_own_2420a(kind: str, tmp_path: Path) -> None:
+    bundle = billed_by(kind)
+    ekg = bundle["entry"][-1]["resource"]
+    ekg["performer"] = [{"actor": {"reference": "Practitioner/prac-rn"}}]
+    bundle["entry"].append({"resource": NURSE})
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    out = tmp_path / "claims.837"
+    result = run_build(
+        path, out=out, config_dir=ROOT / "config", refdata_dir=tmp_path / "none", today=date(2026, 11, 25),
+        state_file=tmp_path / "isa13",
+    )  # fmt: skip
+    assert not result.left_out, result.left_out
+    text = out.read_text()
+    assert_valid_837p(text)
+    segs = [seg.elements for seg in SegmentReader(text) if seg.tag in ("LX", "SV1", "NM1")]
+    after_clm = segs[[s[1] for s in segs].index("82") :]
+    assert [(s[0], s[1], s[-1] if s[0] == "NM1" else "") for s in after_clm] == [
+        ("NM1", "82", "1260489731"),  # 2310B: the encounter's rendering provider
+        ("LX", "1", ""),
+        ("SV1", "HC:99203", ""),
+        ("LX", "2", ""),
+        ("SV1", "HC:93000", ""),
+        ("NM1", "82", "1679576722"),  # 2420A: who did the EKG
+    ]
