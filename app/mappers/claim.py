@@ -30,7 +30,7 @@ from app.mappers.em import BilledEm, EmInputs, em_location, evaluate_em, patient
 from app.mappers.header import Header, add_supporting_info, collect_header
 from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 from app.mappers.issues import make_finding
-from app.mappers.lines import collect_charges
+from app.mappers.lines import collect_charges, line_price
 from app.mappers.mdm import score_mdm
 from app.mappers.parties import REFERRING_ROLE, CareTeam, add_referring, collect_insurance
 from app.mappers.referrals import Referral, find_referral
@@ -99,20 +99,8 @@ def _em_line(build: _Build, billed: BilledEm) -> Line:
     )
 
 
-def _prices(build: _Build, line: Line) -> tuple[Decimal, Decimal] | None:
-    """(unit price, net) of a line: an honoured override, else the charge master (None: no price)."""
-    if line.charge is not None:
-        return (line.charge / line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP), line.charge
-    price = build.prices.price(line.code.code)
-    if price is None:
-        return None
-    if line.factor is not None:
-        price = (price * line.factor).quantize(_CENT, rounding=ROUND_HALF_UP)
-    return price, (price * line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
 def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
-    priced = _prices(build, line)
+    priced = line_price(build.prices, line)
     if priced is None:
         build.findings.append(
             make_finding(

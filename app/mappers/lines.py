@@ -10,7 +10,9 @@ one line (:mod:`app.mappers.dedupe`). Pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
+from app.config.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext
 from app.domain.findings import Finding
 from app.mappers.charge_items import charge_item_lines, is_office_em, procedure_lines
@@ -18,6 +20,8 @@ from app.mappers.charges import Line, drug_lines, order_lines
 from app.mappers.dedupe import merge_same_services
 from app.mappers.em import BilledEm, find_billed_em
 from app.mappers.spec import MappingSet
+
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -46,3 +50,15 @@ def collect_charges(ctx: EncounterContext, spec: MappingSet, *, replacement: boo
         line_findings=[*order_findings, *drug_findings, *item_findings, *procedure_findings, *merge_findings],
         seen=billed is not None or orders_seen or drugs_seen or items_seen or procedures_seen,
     )
+
+
+def line_price(prices: ChargeMaster, line: Line) -> tuple[Decimal, Decimal] | None:
+    """(unit price, net) of a line: an honoured override, else the charge master (None: no price)."""
+    if line.charge is not None:
+        return (line.charge / line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP), line.charge
+    price = prices.price(line.code.code)
+    if price is None:
+        return None
+    if line.factor is not None:
+        price = (price * line.factor).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return price, (price * line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP)

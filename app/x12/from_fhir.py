@@ -42,13 +42,13 @@ from app.x12.fhir_parts import (
     person_name,
     sex_code,
 )
+from app.x12.fhir_providers import claim_rendering, line_rendering
 from app.x12.inputs import (
     BillingProvider,
     ClaimInput,
     DrugInput,
     Patient,
     Payer,
-    RenderingProvider,
     ServiceLineInput,
     Subscriber,
 )
@@ -121,33 +121,6 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
     return BillingProvider(
         npi=npi, tin=tin.replace("-", ""), address=address(org, where), organization_name=organization_name(org, where)
     )
-
-
-def _rendering(claim: Resource, ctx: EncounterContext) -> RenderingProvider | None:
-    team = sorted(claim.get("careTeam") or (), key=lambda c: c.get("sequence", 0))
-    team.sort(key=lambda c: coding_code(c.get("role"), sy.CARE_TEAM_ROLE) != "primary")
-    return next((found for member in team if (found := _provider(member, ctx)) is not None), None)
-
-
-def _provider(member: Resource, ctx: EncounterContext) -> RenderingProvider | None:
-    practitioner = ctx.resolve(member.get("provider"))
-    if practitioner is None or practitioner.get("resourceType") != "Practitioner":
-        return None
-    where = f"Practitioner/{practitioner.get('id')}"
-    npi = identifier_value(practitioner, sy.NPI)
-    if not npi:
-        raise MissingPart(f"{where}.identifier has no NPI ({sy.NPI})")
-    taxonomy = coding_code(member.get("qualification"), sy.NUCC_TAXONOMY) or ""
-    return RenderingProvider(npi=npi, name=person_name(practitioner, where), taxonomy=taxonomy)
-
-
-def _line_rendering(item: Resource, claim: Resource, ctx: EncounterContext) -> RenderingProvider | None:
-    """2420A: the line's first care-team member when it is a ``performing`` Practitioner."""
-    sequences = item.get("careTeamSequence") or ()
-    member = next((m for m in claim.get("careTeam") or () if sequences and m.get("sequence") == sequences[0]), None)
-    if member is None or coding_code(member.get("role"), sy.C4BB_CARE_TEAM_ROLE) != "performing":
-        return None
-    return _provider(member, ctx)
 
 
 def _filing_indicator(coverage: Resource) -> str | None:
@@ -299,7 +272,7 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
     claim_id = _try(problems, lambda: _patient_control_number(claim))
     patient = _try(problems, lambda: _resolve(ctx, claim.get("patient"), "Claim.patient", "Patient"))
     billing = _try(problems, lambda: _billing_provider(claim, ctx))
-    rendering = _try(problems, lambda: _rendering(claim, ctx))
+    rendering = _try(problems, lambda: claim_rendering(claim, ctx))
     cov = _try(problems, lambda: _coverage_parts(claim, ctx, patient)) if patient is not None else None
     pat = _try(problems, lambda: _patient(patient, cov["relationship"])) if patient and cov else None
     dx = _try(problems, lambda: _diagnoses(claim))
@@ -310,7 +283,7 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
     elif claim_pos is None:
         problems.append("Claim.item.locationCodeableConcept has no place of service code")
     lines = [
-        replace(ln, rendering_provider=_try(problems, partial(_line_rendering, i, claim, ctx)))
+        replace(ln, rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)))
         for i in items
         if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
     ]
