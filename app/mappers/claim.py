@@ -32,7 +32,14 @@ from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 from app.mappers.issues import make_finding
 from app.mappers.lines import collect_charges, line_price
 from app.mappers.mdm import score_mdm
-from app.mappers.parties import REFERRING_ROLE, CareTeam, add_referring, collect_insurance
+from app.mappers.parties import (
+    REFERRING_ROLE,
+    CareTeam,
+    add_referring,
+    collect_insurance,
+    practitioner_key,
+    same_clinician,
+)
 from app.mappers.referrals import Referral, find_referral
 from app.mappers.spec import MappingSet
 from app.mappers.tables import MappedCode, TableEntry
@@ -144,8 +151,8 @@ _PRIMARY = ("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "primary"
 
 def _line_care(build: _Build, line: Line) -> list[int]:
     """The line's rendering provider first: its performer when that differs from the claim's."""
-    performer = _practitioner(build, line.performer)
-    if performer and performer != build.header.rendering:
+    performer = practitioner_key(build.ctx, line.performer)
+    if performer and not same_clinician(build.ctx, performer, build.header.rendering):
         return [build.team.add(performer, system=REFERRING_ROLE, role="performing")]
     if build.header.rendering:
         return [build.team.add(build.header.rendering, system=_PRIMARY[0], role=_PRIMARY[1])]
@@ -153,14 +160,7 @@ def _line_care(build: _Build, line: Line) -> list[int]:
 
 
 def _requester(build: _Build, line: Line) -> str | None:
-    return _practitioner(build, line.requester)
-
-
-def _practitioner(build: _Build, reference: Any) -> str | None:
-    target = build.ctx.resolve(reference) if reference else None
-    if target is None or target.get("resourceType") not in ("Practitioner", "PractitionerRole"):
-        return None
-    return key_of(target)
+    return practitioner_key(build.ctx, line.requester)
 
 
 def _ndc_detail(line: Line) -> dict[str, Any]:

@@ -320,3 +320,13 @@ def test_procedure_performer_reference_to_an_organization_is_not_a_line_provider
     assert line(result, "93000")["careTeamSequence"] == [1] and ref(visit.prac) == {
         "reference": result.claim["careTeam"][0]["provider"]["reference"]
     }
+
+
+def test_performer_given_as_the_rendering_clinicians_role_is_the_same_clinician(run) -> None:
+    visit = Visit()
+    role = {"resourceType": "PractitionerRole", "id": "role-1", "practitioner": ref(visit.prac)}
+    item = charge_item("ci-1", visit.pat, visit.enc, CPT, "96372")
+    item["performer"] = [{"actor": ref(role)}]
+    visit.extra += [role, item]
+    result = run(visit.context())
+    assert len(result.claim["careTeam"]) == 1 and line(result, "96372")["careTeamSequence"] == [1]
