@@ -63,7 +63,9 @@ def evaluate_encounter(
     ctx: EncounterContext, *, config: ClaimConfig, history: History, today: date, now: datetime
 ) -> Evaluation | None:
     """Map one encounter to a Claim and run the rules over it; None when there is nothing to bill."""
-    mapped = map_encounter(ctx, mappings=config.mappings, chargemaster=config.chargemaster, created=now)
+    mapped = map_encounter(
+        ctx, mappings=config.mappings, chargemaster=config.chargemaster, created=now, replacement=history.replacing
+    )
     if mapped is None:
         return None
     findings = list(mapped.findings)

@@ -130,7 +130,7 @@ def subscriptions_create(
     max_count: Annotated[int | None, typer.Option("--max-count", min=1, help="Events per notification")] = None,
     end: Annotated[str | None, typer.Option(help="When the EHR turns them off (ISO 8601 with a zone)")] = None,
 ) -> None:
-    """Create Subscriptions (Encounter, Coverage, ServiceRequest, MedicationRequest by default) on the EHR.
+    """Create Subscriptions (Encounter, Coverage, ServiceRequest, MedicationRequest, + ChargeItem, Procedure).
 
     All or nothing: every type is checked first, and those created before a failure are deleted again.
     """

@@ -25,7 +25,7 @@ EHR = Ehr.__table__  # type: ignore[attr-defined]
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
-DEFAULT_TYPES = ("Encounter", "Coverage", "ServiceRequest", "MedicationRequest")
+DEFAULT_TYPES = ("Encounter", "Coverage", "ServiceRequest", "MedicationRequest", "ChargeItem", "Procedure")
 
 
 @dataclass(frozen=True)

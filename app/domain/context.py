@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain.bundles import identify_entries
+
 Resource = dict[str, Any]
 
 # Resource types that point at their encounter, and the element that does it.
@@ -222,10 +224,15 @@ def build_contexts(
 
 
 def resources_from_bundle(bundle: Resource) -> list[tuple[Resource, str | None]]:
-    """``(resource, fullUrl)`` pairs of a Bundle's entries that carry a resource."""
+    """``(resource, fullUrl)`` pairs of a Bundle's entries that carry a resource.
+
+    Id-less resources and ``urn:uuid`` references (transaction Bundles) come out id-ful, with
+    ``Type/id`` references (:func:`app.domain.bundles.identify_entries`).
+    """
     out: list[tuple[Resource, str | None]] = []
     for entry in bundle.get("entry") or ():
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType"):
-            out.append((resource, entry.get("fullUrl")))
-    return out
+            full_url = entry.get("fullUrl")
+            out.append((resource, full_url if isinstance(full_url, str) else None))
+    return identify_entries(out)

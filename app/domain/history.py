@@ -19,3 +19,5 @@ class History:
     eligibility: tuple[dict[str, Any], ...] = ()
     # Authorizations on file (ClaimResponse with preAuthRef, or local records), for prior-auth checks.
     authorizations: tuple[dict[str, Any], ...] = field(default=())
+    # True when this claim replaces one the payer holds: ChargeItems already `billed` are billed again.
+    replacing: bool = False

@@ -2,7 +2,8 @@
 
 - :func:`fetch_focus`       an id-only focus at its CURRENT version, with the context claims need:
                             ``Encounter`` -> :func:`fetch_encounter`; ``ServiceRequest``,
-                            ``MedicationRequest``, ``Condition`` -> read, then the encounter it names;
+                            ``MedicationRequest``, ``Condition``, ``ChargeItem`` (``context``),
+                            ``Procedure`` -> read, then the encounter it names;
                             anything else (``Coverage``, ``Patient`` ...) -> read alone (the affected
                             encounters' contexts are already in the mirror).
 - :func:`fetch_encounter`   an encounter and its context in **2 round trips** whatever the number of
@@ -29,7 +30,7 @@ from app.fhir.client import ENCOUNTER_INCLUDES, ENCOUNTER_REVINCLUDES, FhirClien
 from app.fhir.errors import ResourceGone
 
 Resource = dict[str, Any]
-CONTEXT_TYPES = frozenset({"ServiceRequest", "MedicationRequest", "Condition"})
+CONTEXT_TYPES = frozenset({"ServiceRequest", "MedicationRequest", "Condition", "ChargeItem", "Procedure"})
 PULL_PAGE = "100"
 
 

@@ -1,7 +1,8 @@
 """``claimbridge subscriptions create``: ask an EHR for our Subscriptions and register them locally.
 
 One Subscription per resource type claimbridge bills from (Encounter, Coverage, ServiceRequest,
-MedicationRequest by default; ``types`` narrows them), each with a fresh random secret the EHR
+MedicationRequest by default, and ChargeItem and Procedure when the EHR has topics for them or with
+plain criteria; ``types`` names them explicitly), each with a fresh random secret the EHR
 replays as ``Authorization: Bearer``: backport topic-based (the EHR's discovered topics, or topics
 the operator names, ``URL`` or ``TYPE=URL``) or plain R4 criteria when asked (``plain=True``) or
 when the EHR is registered with ``plain_criteria`` (the result says so: ``plain``). A type without
@@ -40,6 +41,7 @@ from app.errors import ClaimbridgeError, FatalError
 from app.fhir.auth import scopes_for
 from app.fhir.subscriptions import (
     DEFAULT_CRITERIA,
+    OPTIONAL_TYPES,
     PayloadContent,
     SubscriptionSpecError,
     build_criteria_subscription,
@@ -108,6 +110,9 @@ def create_subscriptions(
             f"no subscription for {', '.join(unknown)}; supported: {', '.join(DEFAULT_CRITERIA)}"
         )
     use_plain = plain or record.plain_criteria
+    if not use_plain and types is None:  # by default, charge resources only where the EHR has a topic
+        known = {**(record.topics or {}), **{m.group(1): m.group(2) for t in topics if (m := _TYPED.match(t))}}
+        wanted = tuple(t for t in wanted if t not in OPTIONAL_TYPES or t in known)
     chosen = {} if use_plain else choose_topics(gateway, record, wanted, topics)
     settings = (endpoint, content, heartbeat, gateway.settings.allow_insecure_endpoints)
     planned = [_plan(t, chosen.get(t), settings, options) for t in wanted]

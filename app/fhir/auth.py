@@ -48,6 +48,8 @@ DEFAULT_READ_TYPES: tuple[str, ...] = (
     "Coverage",
     "ServiceRequest",
     "MedicationRequest",
+    "ChargeItem",
+    "Procedure",
     "Condition",
     "Practitioner",
     "PractitionerRole",

@@ -55,6 +55,8 @@ ENCOUNTER_REVINCLUDES: tuple[str, ...] = (
     "ServiceRequest:encounter",
     "MedicationRequest:encounter",
     "Condition:encounter",
+    "ChargeItem:context",
+    "Procedure:encounter",
 )
 
 

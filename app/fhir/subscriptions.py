@@ -38,7 +38,13 @@ DEFAULT_CRITERIA: dict[str, str] = {
     "Coverage": "Coverage?status=active",
     "ServiceRequest": "ServiceRequest?status=active",
     "MedicationRequest": "MedicationRequest?status=active",
+    # Charges the EHR records itself; every status, so a charge that stops being billable re-bills.
+    "ChargeItem": "ChargeItem?status=billable,billed,not-billable,aborted,entered-in-error",
+    "Procedure": "Procedure?status=completed,entered-in-error",
 }
+#: Types subscribed to only when the EHR advertises a topic for them (or with plain criteria); without
+#: a subscription their changes still arrive with the encounter's context (``_revinclude``).
+OPTIONAL_TYPES = frozenset({"ChargeItem", "Procedure"})
 REACTIVATE_FROM = frozenset({"error", "off"})
 
 

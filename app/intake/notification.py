@@ -10,6 +10,8 @@ Accepted shapes (Subscriptions R5 Backport IG STU 1.1.0, R4 profile; plain R4 re
 
 Anything else raises :class:`InvalidNotification` with a message naming the problem (HTTP 400).
 Full validation of the carried resources against the R4 models happens in the worker, once.
+Carried resources without ids, and ``urn:uuid`` references between them (a focus too), come out
+id-ful with ``Type/id`` references (:func:`app.domain.bundles.identify_entries`), as in ``check``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from app.domain.bundles import identify_entries
 from app.domain.context import reference_key
 from app.errors import FatalError
 
@@ -134,8 +137,10 @@ def parse_notification_bundle(bundle: dict[str, Any]) -> Notification:
     parsed = parse_status(status)
     others = entries[1:]
     content = _content_of(parsed, others)
-    resources = tuple((e["resource"], e.get("fullUrl")) for e in others if isinstance(e.get("resource"), dict))
-    events = tuple(_with_version(ev, resources, others) for ev in parsed.events)
+    resources = tuple(
+        identify_entries((e["resource"], e.get("fullUrl")) for e in others if isinstance(e.get("resource"), dict))
+    )
+    events = tuple(_with_version(_focus_by_id(ev, resources), resources, others) for ev in parsed.events)
     return Notification(
         kind=parsed.kind,
         subscription_id=parsed.subscription_id,
@@ -256,6 +261,17 @@ def _content_of(status: StatusParameters, others: list[dict[str, Any]]) -> str:
             raise InvalidNotification("empty notification (no focus) must not carry other entries")
         return "empty"
     return "full-resource" if any("resource" in e for e in others) else "id-only"
+
+
+def _focus_by_id(event: Event, resources: tuple[tuple[dict[str, Any], str | None], ...]) -> Event:
+    """A focus given as an entry's ``urn:uuid`` fullUrl becomes that resource's ``Type/id``."""
+    if event.focus is None or not event.focus.startswith("urn:"):
+        return event
+    for resource, full_url in resources:
+        if full_url == event.focus:
+            key = f"{resource.get('resourceType')}/{resource.get('id')}"
+            return Event(event.number, key, event.focus_version, event.timestamp)
+    return event
 
 
 def _with_version(

@@ -38,6 +38,10 @@ class Line:
     reason_refs: tuple[Any, ...] = ()
     reason_codes: tuple[str, ...] = ()
     ndc_amount: dict[str, Any] | None = None  # the NDC detail's quantity (drugs)
+    performer: Any = None  # who performed it, when recorded (line rendering provider if it differs)
+    links: tuple[str, ...] = ()  # Type/id of resources this line says it is the same service as
+    charge: Decimal | None = None  # an honoured price override: the line's total charge
+    factor: Decimal | None = None  # an honoured factor override of the charge-master price
 
 
 def _order_label(resource: dict[str, Any], element: str) -> str:
@@ -61,7 +65,7 @@ def order_lines(ctx: EncounterContext, spec: MappingSet) -> tuple[list[Line], li
         seen = True
         code = spec.one("service_request.code", order)
         if not isinstance(code, MappedCode):
-            findings.append(_unmapped("charge-capture.unmapped-order", order, "code"))
+            findings.append(unmapped("charge-capture.unmapped-order", order, "code"))
             continue
         quantity = spec.one("service_request.quantity", order)
         lines.append(
@@ -70,7 +74,7 @@ def order_lines(ctx: EncounterContext, spec: MappingSet) -> tuple[list[Line], li
                 quantity=quantity if isinstance(quantity, Decimal) and quantity > 0 else Decimal(1),
                 source=key_of(order),
                 location="ServiceRequest.code",
-                modifiers=_modifiers(code, spec.values("service_request.modifiers", order)),
+                modifiers=modifiers_of(code, spec.values("service_request.modifiers", order)),
                 date=spec.one("service_request.date", order),
                 requester=spec.one("service_request.requester", order),
                 reason_refs=tuple(spec.values("service_request.reason_refs", order)),
@@ -80,12 +84,12 @@ def order_lines(ctx: EncounterContext, spec: MappingSet) -> tuple[list[Line], li
     return lines, findings, seen
 
 
-def _modifiers(code: MappedCode, extra: list[Any]) -> tuple[str, ...]:
+def modifiers_of(code: MappedCode, extra: list[Any]) -> tuple[str, ...]:
     found = [*code.entry.modifiers, *(m.code if isinstance(m, MappedCode) else m for m in extra)]
     return tuple(dict.fromkeys(m for m in found if isinstance(m, str)))[:4]
 
 
-def _unmapped(rule: str, order: dict[str, Any], element: str) -> Finding:
+def unmapped(rule: str, order: dict[str, Any], element: str) -> Finding:
     key = key_of(order)
     label = _order_label(order, element)
     return make_finding(
@@ -107,7 +111,7 @@ def drug_lines(ctx: EncounterContext, spec: MappingSet) -> tuple[list[Line], lis
         seen = True
         code = _drug_code(ctx, spec, order)
         if code is None:
-            findings.append(_unmapped("charge-capture.unmapped-drug", order, "medicationCodeableConcept"))
+            findings.append(unmapped("charge-capture.unmapped-drug", order, "medicationCodeableConcept"))
             continue
         units, amount, problem = drug_units(code, spec.one("medication_request.dose", order))
         if problem:

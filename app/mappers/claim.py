@@ -1,9 +1,14 @@
 """Assembles one R4 professional Claim (a plain dict) from an encounter context. Pure.
 
-Line order: the billed E/M first, then completed orders, then drugs given in the office (each by
-resource id). Every line is priced from the charge master (the same for every payer): ``unitPrice``
-per unit, ``net`` = unit price × quantity, ``Claim.total`` = Σ net. A line whose code has no price
-is **left off the claim** and reported as a ``missing-data.no-charge-price`` error naming the code:
+Line order: the billed E/M first, then completed orders, drugs given in the office, billable
+ChargeItems and completed Procedures (each by resource id; one line per service, see
+:mod:`app.mappers.lines`). A line whose performer differs from the claim's rendering provider
+points at that performer first (care team role ``performing``).
+
+Every line is priced from the charge master (the same for every payer), unless a ChargeItem
+override with a reason is honoured: ``unitPrice`` per unit, ``net`` = unit price × quantity (an
+overridden total is the net as given), ``Claim.total`` = Σ net. A line whose code has no price is
+**left off the claim** and reported as a ``missing-data.no-charge-price`` error naming the code:
 an unpriced line would make the total and the 837P line charge meaningless, and the error blocks
 submission until the charge master is fixed, so nothing is lost silently.
 """
@@ -19,14 +24,22 @@ from app.config.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext, key_of
 from app.domain.findings import Finding
 from app.mappers.authorizations import attach_authorizations
-from app.mappers.charges import Line, drug_lines, order_lines
+from app.mappers.charges import Line
 from app.mappers.diagnoses import Diagnoses, collect_diagnoses
-from app.mappers.em import BilledEm, EmInputs, evaluate_em, find_billed_em, patient_category, total_minutes
+from app.mappers.em import BilledEm, EmInputs, em_location, evaluate_em, patient_category, total_minutes
 from app.mappers.header import Header, add_supporting_info, collect_header
 from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 from app.mappers.issues import make_finding
+from app.mappers.lines import collect_charges, line_price
 from app.mappers.mdm import score_mdm
-from app.mappers.parties import CareTeam, add_referring, collect_insurance
+from app.mappers.parties import (
+    REFERRING_ROLE,
+    CareTeam,
+    add_referring,
+    collect_insurance,
+    practitioner_key,
+    same_clinician,
+)
 from app.mappers.referrals import Referral, find_referral
 from app.mappers.spec import MappingSet
 from app.mappers.tables import MappedCode, TableEntry
@@ -75,20 +88,27 @@ def _modifier(code: str) -> dict[str, Any]:
 
 
 def _em_line(build: _Build, billed: BilledEm) -> Line:
+    """The E/M line (one unit); a ChargeItem/Procedure of that code gives performer, date, override."""
     telehealth = build.spec.flag("encounter.telehealth", build.ctx.encounter)
     modifier = build.spec.settings.telehealth_modifier
+    charge = billed.line
+    modifiers = (*(charge.modifiers if charge else ()), *((modifier,) if telehealth and modifier else ()))
     return Line(
         code=MappedCode(CPT, billed.code, "em", CPT, billed.code, TableEntry(code=billed.code)),
         quantity=Decimal(1),
         source=billed.source,
-        location=f"{billed.source.split('/')[0]}.type",
-        modifiers=(modifier,) if telehealth and modifier else (),
+        location=em_location(billed),
+        modifiers=tuple(dict.fromkeys(modifiers))[:4],
+        date=charge.date if charge else None,
+        performer=charge.performer if charge else None,
+        charge=charge.charge if charge else None,
+        factor=charge.factor if charge else None,
     )
 
 
 def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
-    price = build.prices.price(line.code.code)
-    if price is None:
+    priced = line_price(build.prices, line)
+    if priced is None:
         build.findings.append(
             make_finding(
                 "missing-data.no-charge-price",
@@ -99,11 +119,9 @@ def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
         )
         return False
     currency = build.prices.currency
-    net = (price * line.quantity).quantize(_CENT, rounding=ROUND_HALF_UP)
+    price, net = priced
     build.total += net
-    care = (
-        [build.team.add(build.header.rendering, system=_PRIMARY[0], role=_PRIMARY[1])] if build.header.rendering else []
-    )
+    care = _line_care(build, line)
     referring = add_referring(build.team, _requester(build, line)) if care else None
     item: dict[str, Any] = {"sequence": len(build.items) + 1}
     if care:
@@ -131,11 +149,18 @@ def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
 _PRIMARY = ("http://terminology.hl7.org/CodeSystem/claimcareteamrole", "primary")
 
 
+def _line_care(build: _Build, line: Line) -> list[int]:
+    """The line's rendering provider first: its performer when that differs from the claim's."""
+    performer = practitioner_key(build.ctx, line.performer)
+    if performer and not same_clinician(build.ctx, performer, build.header.rendering):
+        return [build.team.add(performer, system=REFERRING_ROLE, role="performing")]
+    if build.header.rendering:
+        return [build.team.add(build.header.rendering, system=_PRIMARY[0], role=_PRIMARY[1])]
+    return []
+
+
 def _requester(build: _Build, line: Line) -> str | None:
-    target = build.ctx.resolve(line.requester) if line.requester else None
-    if target is None or target.get("resourceType") not in ("Practitioner", "PractitionerRole"):
-        return None
-    return key_of(target)
+    return practitioner_key(build.ctx, line.requester)
 
 
 def _ndc_detail(line: Line) -> dict[str, Any]:
@@ -170,28 +195,36 @@ def _em_result(build: _Build, billed: BilledEm, index: int | None) -> dict[str, 
 
 
 def map_encounter(
-    ctx: EncounterContext, *, mappings: MappingSet, chargemaster: ChargeMaster, created: datetime
+    ctx: EncounterContext,
+    *,
+    mappings: MappingSet,
+    chargemaster: ChargeMaster,
+    created: datetime,
+    replacement: bool = False,
 ) -> MappedClaim | None:
-    """Map one encounter to a Claim; None when nothing at all is billable (see the package docs)."""
+    """Map one encounter to a Claim; None when nothing at all is billable (see the package docs).
+
+    ``replacement``: the claim replaces one the payer holds, so ChargeItems already ``billed`` are
+    billed again on it (otherwise they are left off with an info finding).
+    """
     if created.tzinfo is None:
         raise ValueError("created must be timezone-aware")
-    billed, em_findings = find_billed_em(ctx, mappings)
-    orders, order_findings, orders_seen = order_lines(ctx, mappings)
-    drugs, drug_findings, drugs_seen = drug_lines(ctx, mappings)
-    if billed is None and not orders_seen and not drugs_seen:
+    charges = collect_charges(ctx, mappings, replacement=replacement)
+    if not charges.seen:
         return None
+    billed = charges.billed
     header, header_findings = collect_header(ctx, mappings)
     diagnoses, dx_findings = collect_diagnoses(ctx, mappings)
     add_supporting_info(header, mappings, diagnoses.conditions[0] if diagnoses.conditions else None)
     build = _Build(ctx, mappings, chargemaster, header, diagnoses, CareTeam())
-    build.findings += [*header_findings, *dx_findings, *em_findings]
+    build.findings += [*header_findings, *dx_findings, *charges.em_findings]
     em_index = None
     if billed is not None:
         all_dx = list(range(1, min(len(diagnoses.codes), 4) + 1))
         em_index = 0 if _add_item(build, _em_line(build, billed), all_dx) else None
-    for line in [*orders, *drugs]:
+    for line in charges.lines:
         _add_item(build, line, _line_pointers(build, line))
-    build.findings += [*order_findings, *drug_findings]
+    build.findings += charges.line_findings
     em = _em_result(build, billed, em_index) if billed is not None else None
     if not diagnoses.codes:
         build.findings.append(

@@ -5,7 +5,9 @@ clinician's participant periods; 2024+ single minimums) and the MDM level (:mod:
 on a tie the basis is ``mdm``. New vs established: a finished prior encounter (``ctx.history``) of
 the same billing organization within ``settings.established_lookback_years`` ⇒ established; with no
 history at all the billed code's category is followed and nothing is raised. The billed code is the
-first office E/M code found by the ``em.billed`` field (Encounter, ChargeItem or Procedure).
+first office E/M code found, in this order: the ``em.billed`` field (by default ``Encounter.type``),
+then billable ChargeItems, then completed Procedures of the encounter (each by id). Whichever carried
+it, the calculator and its findings are the same.
 
 Findings are advisory (MDM judgement stays with the clinician): billed below the supported level →
 ``undercoding.em-level``; above → ``coding.em-overcoded``; wrong new/established category →
@@ -16,12 +18,14 @@ than straightforward MDM or time is supported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from app.domain.context import EncounterContext, key_of, reference_key
 from app.domain.findings import Finding
+from app.mappers.charges import Line
 from app.mappers.issues import make_finding
 from app.mappers.mdm import Mdm
 from app.mappers.parties import reference_of_field
@@ -37,6 +41,7 @@ ESTABLISHED_MINUTES = ((40, 4), (30, 3), (20, 2), (10, 1))
 class BilledEm:
     code: str
     source: str  # Type/id of the resource the code came from
+    line: Line | None = None  # the ChargeItem/Procedure charge of that code (performer, price override)
 
 
 def em_score(code: str) -> tuple[str, int]:
@@ -50,7 +55,12 @@ def em_code(category: str, score: int) -> str:
     return NEW_CODES[score - 1] if category == "new" else ESTABLISHED_CODES[score]
 
 
-def find_billed_em(ctx: EncounterContext, spec: MappingSet) -> tuple[BilledEm | None, list[Finding]]:
+def find_billed_em(
+    ctx: EncounterContext, spec: MappingSet, carriers: Sequence[Line] = ()
+) -> tuple[BilledEm | None, list[Finding]]:
+    """The billed office E/M: the ``em.billed`` field first, then ``carriers`` (E/M charge lines of
+    billable ChargeItems, then completed Procedures, each by id). The first code found is billed;
+    the same code on another resource is the same service; a different code is a finding."""
     on = spec.on("em.billed")
     sources = [ctx.encounter] if on == "Encounter" else sorted(ctx.linked(on), key=key_of)
     found = [
@@ -59,20 +69,38 @@ def find_billed_em(ctx: EncounterContext, spec: MappingSet) -> tuple[BilledEm | 
         for code in spec.values("em.billed", resource)
         if code in NEW_CODES or code in ESTABLISHED_CODES
     ]
+    found += [BilledEm(code=line.code.code, source=line.source, line=line) for line in carriers]
     if not found:
         return None, []
+    first = found[0]
+    line = next((b.line for b in found if b.line is not None and b.code == first.code), None)
     findings = []
     distinct = sorted({b.code for b in found})
     if len(distinct) > 1:
         findings.append(
             make_finding(
                 "coding.em-multiple-billed",
-                message=f"several E/M codes billed ({', '.join(distinct)}); {found[0].code} is used",
-                location=f"{on}.type" if on == "Encounter" else f"{on}.code",
-                source=found[0].source,
+                message=f"several E/M codes billed ({', '.join(distinct)}); {first.code} is used",
+                location=em_location(first),
+                source=first.source,
             )
         )
-    return found[0], findings
+    same = sorted({b.source for b in found if b.code == first.code and b.source != first.source})
+    if same:
+        findings.append(
+            make_finding(
+                "duplicate.same-service",
+                message=f"{', '.join(same)} and {first.source} record one E/M service ({first.code}); billed once",
+                location=em_location(first),
+                source=first.source,
+            )
+        )
+    return BilledEm(code=first.code, source=first.source, line=line), findings
+
+
+def em_location(billed: BilledEm) -> str:
+    kind = billed.source.split("/", 1)[0]
+    return f"{kind}.type" if kind == "Encounter" else f"{kind}.code"
 
 
 def _minutes_between(period: Any) -> float:

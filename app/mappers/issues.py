@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from app.domain.findings import Category, Finding, Severity
 
-E, W = Severity.ERROR, Severity.WARNING
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 MISSING, CAPTURE, CODING = Category.MISSING_DATA, Category.CHARGE_CAPTURE, Category.CODING
 
 
@@ -72,6 +72,26 @@ MAPPER_RULES: dict[str, RuleDef] = {
         CODING, W, "Bill the new-patient (9920x) or established-patient (9921x) code the history supports."
     ),
     "coding.em-multiple-billed": RuleDef(CODING, W, "Bill one office/outpatient E/M code per encounter."),
+    "charge-capture.unmapped-charge-item": RuleDef(
+        CAPTURE, W, "Code the ChargeItem in CPT/HCPCS, or add its code to a code table in config/mappings."
+    ),
+    "charge-capture.unmapped-procedure": RuleDef(
+        CAPTURE, W, "Code the Procedure in CPT/HCPCS (or add its code to a code table) if it is billable."
+    ),
+    "charge-capture.charge-item-status": RuleDef(
+        CAPTURE, W, "Set the ChargeItem status to billable (or not-billable / entered-in-error if it is not)."
+    ),
+    "charge-capture.charge-already-billed": RuleDef(
+        CAPTURE, INFO, "Nothing to do if another system billed it; otherwise set the ChargeItem back to billable."
+    ),
+    "missing-data.price-override-reason": RuleDef(
+        MISSING, W, "Record why the price was overridden (ChargeItem.overrideReason), or remove the override."
+    ),
+    "coding.price-override": RuleDef(CODING, INFO, "None: the ChargeItem's override (with its reason) is billed."),
+    "duplicate.same-service": RuleDef(Category.DUPLICATE, INFO, "None: the service is billed once."),
+    "coding.charge-code-differs": RuleDef(
+        CODING, W, "Check which code is right: the same service is recorded with two codes; the first is billed."
+    ),
 }
 
 

@@ -35,6 +35,26 @@ def resolved_reference(ctx: EncounterContext, ref: Any, resource_type: str) -> s
     return key_of(target)
 
 
+def practitioner_key(ctx: EncounterContext, reference: Any) -> str | None:
+    """``Type/id`` of the Practitioner or PractitionerRole ``reference`` points at, if in the context."""
+    target = ctx.resolve(reference) if reference else None
+    if target is None or target.get("resourceType") not in ("Practitioner", "PractitionerRole"):
+        return None
+    return key_of(target)
+
+
+def same_clinician(ctx: EncounterContext, a: str | None, b: str | None) -> bool:
+    """True when two Practitioner/PractitionerRole keys name one clinician (a role is its practitioner)."""
+
+    def person(key: str | None) -> str | None:
+        target = ctx.resolve(key) if key else None
+        if target is not None and target.get("resourceType") == "PractitionerRole":
+            return practitioner_key(ctx, target.get("practitioner")) or key
+        return key
+
+    return person(a) == person(b)
+
+
 @dataclass
 class CareTeam:
     members: list[tuple[str, str, str]] = field(default_factory=list)  # (reference, system, role)

@@ -25,6 +25,7 @@ class FieldDef:
 
 
 _ENC, _COND, _SR, _MR = ("Encounter",), ("Condition",), ("ServiceRequest",), ("MedicationRequest",)
+_CI, _PR = ("ChargeItem",), ("Procedure",)
 
 FIELD_DEFS: dict[str, FieldDef] = {
     "encounter.patient": FieldDef(_ENC, "the patient: Type/id reference"),
@@ -74,6 +75,26 @@ FIELD_DEFS: dict[str, FieldDef] = {
     "medication.code": FieldDef(("Medication",), "billable drug code of a Medication", False),
     "document.custodian": FieldDef(("DocumentReference",), "custodian Organization reference", False),
     "em.billed": FieldDef(("Encounter", "ChargeItem", "Procedure"), "the E/M code the clinician billed"),
+    # ChargeItem and Procedure charge sources; optional, so older mapping sets still load (no such lines).
+    "charge_item.status": FieldDef(_CI, "ChargeItem.status (billable | billed | ...)", False),
+    "charge_item.code": FieldDef(_CI, "the billable code (mapped)", False),
+    "charge_item.quantity": FieldDef(_CI, "units", False),
+    "charge_item.modifiers": FieldDef(_CI, "modifiers (e.g. laterality from bodysite)", False),
+    "charge_item.date": FieldDef(_CI, "date of service of the line", False),
+    "charge_item.performer": FieldDef(_CI, "who performed the service (line rendering provider)", False),
+    "charge_item.reason_codes": FieldDef(_CI, "reason ICD-10-CM codes", False),
+    "charge_item.service": FieldDef(_CI, "references to what was charged (ServiceRequest, Procedure ...)", False),
+    "charge_item.price_override": FieldDef(_CI, "priceOverride: the line's total charge, Money", False),
+    "charge_item.factor_override": FieldDef(_CI, "factorOverride: multiplies the charge-master price", False),
+    "charge_item.override_reason": FieldDef(_CI, "why the price was overridden", False),
+    "procedure.billable": FieldDef(_PR, "true when the Procedure yields a charge line (completed)", False),
+    "procedure.code": FieldDef(_PR, "the billable CPT/HCPCS code (mapped)", False),
+    "procedure.modifiers": FieldDef(_PR, "modifiers (e.g. laterality from bodySite)", False),
+    "procedure.date": FieldDef(_PR, "date of service of the line", False),
+    "procedure.performer": FieldDef(_PR, "who performed it (line rendering provider)", False),
+    "procedure.reason_refs": FieldDef(_PR, "reason Condition references (diagnosis pointers)", False),
+    "procedure.reason_codes": FieldDef(_PR, "reason ICD-10-CM codes", False),
+    "procedure.based_on": FieldDef(_PR, "the order(s) the Procedure fulfils (ServiceRequest references)", False),
 }
 
 

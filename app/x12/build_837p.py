@@ -86,7 +86,8 @@ def build_2400(number: int, line: ServiceLineInput, claim_pos: str) -> Loop2400:
     drug = None
     if line.drug is not None:
         drug = Loop2410(LIN(line.drug.ndc), CTP(line.drug.quantity, line.drug.unit))
-    return Loop2400(number, sv1, line.service_date, drug)
+    rendering = build_2310b(line.rendering_provider) if line.rendering_provider is not None else None
+    return Loop2400(number, sv1, line.service_date, drug, rendering)
 
 
 def build_2300(claim: ClaimInput, lines: tuple[Loop2400, ...], rendering: Loop2310B | None) -> Loop2300:

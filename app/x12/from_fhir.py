@@ -5,7 +5,8 @@ when ≤ 20 characters) → CLM01; ``total``; ``diagnosis`` (ICD-10-CM, by ``seq
 (CPT/HCPCS ``productOrService``, ``modifier``, ``quantity``, ``net``, ``servicedDate``,
 ``locationCodeableConcept`` POS, ``diagnosisSequence``, NDC in ``detail.productOrService``);
 ``provider`` (Organization, or Practitioner for a sole proprietor: NPI, TIN, address);
-``careTeam`` (rendering Practitioner, role ``primary`` first; NUCC taxonomy in ``qualification``);
+``careTeam`` (rendering Practitioner, role ``primary`` first; NUCC taxonomy in ``qualification``;
+a line whose first ``careTeamSequence`` is a ``performing`` member gets it as its 2420A);
 ``insurance`` (``focal`` → Coverage → payer Organization with ``urn:claimbridge:payer-id``;
 ``preAuthRef`` → REF*G1); ``related`` with relationship ``prior`` and ``reference.value`` → REF*F8,
 frequency 7 (8 when ``Claim.status`` is ``cancelled``).
@@ -19,6 +20,7 @@ in one :class:`~app.x12.errors.X12BuildError`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -40,13 +42,13 @@ from app.x12.fhir_parts import (
     person_name,
     sex_code,
 )
+from app.x12.fhir_providers import claim_rendering, line_rendering
 from app.x12.inputs import (
     BillingProvider,
     ClaimInput,
     DrugInput,
     Patient,
     Payer,
-    RenderingProvider,
     ServiceLineInput,
     Subscriber,
 )
@@ -119,24 +121,6 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
     return BillingProvider(
         npi=npi, tin=tin.replace("-", ""), address=address(org, where), organization_name=organization_name(org, where)
     )
-
-
-def _rendering(claim: Resource, ctx: EncounterContext) -> RenderingProvider | None:
-    team = sorted(claim.get("careTeam") or (), key=lambda c: c.get("sequence", 0))
-    team.sort(
-        key=lambda c: coding_code(c.get("role"), "http://terminology.hl7.org/CodeSystem/claimcareteamrole") != "primary"
-    )
-    for member in team:
-        practitioner = ctx.resolve(member.get("provider"))
-        if practitioner is None or practitioner.get("resourceType") != "Practitioner":
-            continue
-        where = f"Practitioner/{practitioner.get('id')}"
-        npi = identifier_value(practitioner, sy.NPI)
-        if not npi:
-            raise MissingPart(f"{where}.identifier has no NPI ({sy.NPI})")
-        taxonomy = coding_code(member.get("qualification"), sy.NUCC_TAXONOMY) or ""
-        return RenderingProvider(npi=npi, name=person_name(practitioner, where), taxonomy=taxonomy)
-    return None
 
 
 def _filing_indicator(coverage: Resource) -> str | None:
@@ -288,7 +272,7 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
     claim_id = _try(problems, lambda: _patient_control_number(claim))
     patient = _try(problems, lambda: _resolve(ctx, claim.get("patient"), "Claim.patient", "Patient"))
     billing = _try(problems, lambda: _billing_provider(claim, ctx))
-    rendering = _try(problems, lambda: _rendering(claim, ctx))
+    rendering = _try(problems, lambda: claim_rendering(claim, ctx))
     cov = _try(problems, lambda: _coverage_parts(claim, ctx, patient)) if patient is not None else None
     pat = _try(problems, lambda: _patient(patient, cov["relationship"])) if patient and cov else None
     dx = _try(problems, lambda: _diagnoses(claim))
@@ -298,7 +282,11 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
         problems.append("Claim.item is empty")
     elif claim_pos is None:
         problems.append("Claim.item.locationCodeableConcept has no place of service code")
-    lines = [ln for i in items if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))]
+    lines = [
+        replace(ln, rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)))
+        for i in items
+        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
+    ]
     indicator = filing_indicator or (cov["filing_indicator"] if cov else None)
     if cov and not indicator:
         problems.append("Coverage.type gives no claim filing indicator (SBR09) and none was configured")

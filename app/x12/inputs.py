@@ -94,6 +94,7 @@ class ServiceLineInput:
     modifiers: tuple[str, ...] = ()
     place_of_service: str = ""  # empty: same as the claim's
     drug: DrugInput | None = None
+    rendering_provider: RenderingProvider | None = None  # 2420A: only when not the claim's (2310B)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ Loop2010CA patient (NM1*QC, N3, N4, DMG) — 2000C exists only when patient ≠ 
 Loop2000C  patient level: PAT + 2010CA
 Loop2310B  rendering provider (NM1*82 person, PRV*PE)
 Loop2410   drug identification (LIN*N4 + CTP)
-Loop2400   service line (LX, SV1, DTP*472, 2410)
+Loop2400   service line (LX, SV1, DTP*472, 2410, 2420A rendering provider as NM1*82 / PRV*PE)
 Loop2300   claim (CLM, REF*G1, REF*F8, HI, 2310B, 2400s): CLM02 = Σ SV102, pointers in range
 ClaimLoops one claim's 2000A/2000B/2000C/2300, consistent with each other
 =========  ==============================================================
@@ -174,11 +174,14 @@ class Loop2400:
     sv1: SV1
     dtp_472: date
     drug: Loop2410 | None = None
+    rendering_provider: Loop2310B | None = None  # 2420A: the same NM1*82 / PRV*PE shape as 2310B
 
     def segments(self, out: list[str]) -> None:
         out += (f"LX*{self.lx}", self.sv1.render(), "DTP*472*D8*" + format_date(self.dtp_472))
         if self.drug is not None:
             out += (self.drug.lin.render(), self.drug.ctp.render())
+        if self.rendering_provider is not None:
+            out += self.rendering_provider.rendered
 
 
 @dataclass(slots=True)

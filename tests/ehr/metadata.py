@@ -52,7 +52,16 @@ def capability_statement(base_url: str, token_url: str) -> dict[str, Any]:
     ]
     resources = [
         {"type": t, "interaction": [{"code": c} for c in ("read", "vread", "search-type", "create", "update")]}
-        for t in ("Encounter", "Patient", "Coverage", "ServiceRequest", "MedicationRequest", "Condition")
+        for t in (
+            "Encounter",
+            "Patient",
+            "Coverage",
+            "ServiceRequest",
+            "MedicationRequest",
+            "ChargeItem",
+            "Procedure",
+            "Condition",
+        )
     ]
     resources.append({"type": "Basic", "interaction": [{"code": c} for c in ("read", "search-type")]})
     resources.append(

@@ -36,8 +36,13 @@ for _type in ("ServiceRequest", "MedicationRequest", "Condition"):
     SEARCH_PARAMS[(_type, "encounter")] = ("encounter", "reference")
     SEARCH_PARAMS[(_type, "patient")] = ("subject", "reference")
     SEARCH_PARAMS[(_type, "subject")] = ("subject", "reference")
-for _type in ("ServiceRequest", "MedicationRequest"):
+for _type in ("ServiceRequest", "MedicationRequest", "ChargeItem", "Procedure"):
     SEARCH_PARAMS[(_type, "status")] = ("status", "token")
+SEARCH_PARAMS[("Procedure", "encounter")] = ("encounter", "reference")
+SEARCH_PARAMS[("ChargeItem", "context")] = ("context", "reference")
+for _type in ("ChargeItem", "Procedure"):
+    SEARCH_PARAMS[(_type, "patient")] = ("subject", "reference")
+    SEARCH_PARAMS[(_type, "subject")] = ("subject", "reference")
 
 
 class SearchError(ValueError):

@@ -39,6 +39,8 @@ TOPICS: dict[str, str] = {
     f"{TOPIC_BASE}/coverage": "Coverage",
     f"{TOPIC_BASE}/service-request": "ServiceRequest",
     f"{TOPIC_BASE}/medication-request": "MedicationRequest",
+    f"{TOPIC_BASE}/charge-item": "ChargeItem",
+    f"{TOPIC_BASE}/procedure": "Procedure",
 }
 CONTENTS = ("empty", "id-only", "full-resource")
 

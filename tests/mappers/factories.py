@@ -313,3 +313,81 @@ class Visit:
             rng.shuffle(resources)
         contexts = build_contexts(resources, history=self.history)
         return next(c for c in contexts if c.key == "Encounter/enc-1")
+
+
+def charge_item(
+    cid: str,
+    pat: Resource,
+    enc: Resource,
+    system: str,
+    code: str,
+    *,
+    status: str = "billable",
+    quantity: float | None = None,
+    performer: Resource | None = None,
+    service: list[Resource] = (),  # type: ignore[assignment]
+    date: str | None = None,
+    price_override: float | None = None,
+    factor_override: float | None = None,
+    override_reason: str | None = None,
+    reason_codes: list[str] = (),  # type: ignore[assignment]
+) -> Resource:
+    """An R4 ChargeItem whose ``context`` is the encounter."""
+    ci: Resource = {
+        "resourceType": "ChargeItem",
+        "id": cid,
+        "status": status,
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": ref(pat),
+        "context": ref(enc),
+    }
+    if date:
+        ci["occurrenceDateTime"] = date
+    if performer is not None:
+        ci["performer"] = [{"actor": ref(performer)}]
+    if quantity is not None:
+        ci["quantity"] = {"value": quantity}
+    if factor_override is not None:
+        ci["factorOverride"] = factor_override
+    if price_override is not None:
+        ci["priceOverride"] = {"value": price_override, "currency": "USD"}
+    if override_reason is not None:
+        ci["overrideReason"] = override_reason
+    if reason_codes:
+        ci["reason"] = [{"coding": [{"system": ICD10, "code": c}]} for c in reason_codes]
+    if service:
+        ci["service"] = [ref(s) for s in service]
+    return ci
+
+
+def procedure(
+    pid: str,
+    pat: Resource,
+    enc: Resource,
+    system: str,
+    code: str,
+    *,
+    status: str = "completed",
+    performer: Resource | None = None,
+    reasons: list[Resource] = (),  # type: ignore[assignment]
+    based_on: list[Resource] = (),  # type: ignore[assignment]
+    date: str | None = "2024-11-20T09:20:00-05:00",
+) -> Resource:
+    """An R4 Procedure done in the encounter."""
+    proc: Resource = {
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": status,
+        "code": {"coding": [{"system": system, "code": code}]},
+        "subject": ref(pat),
+        "encounter": ref(enc),
+    }
+    if date:
+        proc["performedDateTime"] = date
+    if performer is not None:
+        proc["performer"] = [{"actor": ref(performer)}]
+    if reasons:
+        proc["reasonReference"] = [ref(r) for r in reasons]
+    if based_on:
+        proc["basedOn"] = [ref(b) for b in based_on]
+    return proc
