@@ -248,6 +248,7 @@ def record_gap(
         "status": "open",
         "detected_at": now,
         "attempts": 0,
+        "failures": 0,
         "detail": detail,
     }
     return int(conn.execute(GAP.insert().values(**values).returning(GAP.c.id)).scalar_one())
@@ -257,8 +258,29 @@ def close_gap(conn: Connection, gap_id: int, *, now: datetime, detail: str) -> N
     conn.execute(update(GAP).where(GAP.c.id == gap_id).values(status="repaired", repaired_at=now, detail=detail[:500]))
 
 
-def note_gap_attempt(conn: Connection, gap_id: int, *, detail: str) -> None:
-    conn.execute(update(GAP).where(GAP.c.id == gap_id).values(attempts=GAP.c.attempts + 1, detail=detail[:500]))
+def note_gap_attempt(conn: Connection, gap_id: int, *, detail: str, fatal: bool = False, limit: int = 0) -> str:
+    """Count a failed recovery; the ``limit``-th non-temporary (``fatal``) one marks the gap ``failed``."""
+    failures = GAP.c.failures + (1 if fatal else 0)
+    conn.execute(
+        update(GAP)
+        .where(GAP.c.id == gap_id)
+        .values(attempts=GAP.c.attempts + 1, failures=failures, detail=detail[:500])
+    )
+    if fatal:
+        conn.execute(
+            update(GAP)
+            .where(GAP.c.id == gap_id, GAP.c.status == "open", GAP.c.failures >= limit)
+            .values(status="failed")
+        )
+    return str(conn.execute(select(GAP.c.status).where(GAP.c.id == gap_id)).scalar_one())
+
+
+def failed_gap_count(conn: Connection, subscription_id: str | None = None) -> int:
+    """Gaps whose recovery stopped (``failed``): of one subscription, or of all."""
+    stmt = select(func.count()).select_from(GAP).where(GAP.c.status == "failed")
+    if subscription_id is not None:
+        stmt = stmt.where(GAP.c.subscription_id == subscription_id)
+    return int(conn.execute(stmt).scalar_one())
 
 
 def list_gaps(conn: Connection, *, limit: int = 200) -> list[dict[str, Any]]:
