@@ -20,6 +20,7 @@ from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
 from app.settings import Settings
 from app.worker.ingest import Ingester
 from app.worker.pipeline import Runtime
+from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
 from app.worker.runner import Worker
 from app.worker.submit import Submitter
@@ -125,4 +126,5 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     services = Services(settings=settings, engine=engine, config=config, clearing=clearing)
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
+    services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services

@@ -27,13 +27,18 @@ from sqlalchemy import Engine
 
 from app.adapters.registry import ResponseSource
 from app.adapters.x12_folder import InboundItem
-from app.db import quarantine_repo
+from app.db import ehr_repo, quarantine_repo
 from app.db.engine import read_only
 from app.db.quarantine_repo import Failure, FileKey
 from app.logging import get_logger, safe_error
+from app.metrics import QuarantineSnapshot
 from app.worker.errors import is_temporary
 
 log = get_logger("claimbridge.quarantine")
+
+
+class NoSuchFile(LookupError):
+    """No failing inbound file is recorded under that id."""
 
 
 class NotQuarantined(LookupError):
@@ -81,11 +86,11 @@ class InboundQuarantine:
 
 
 def release(engine: Engine, source: ResponseSource, failure_id: int, *, by: str, now: datetime) -> dict[str, Any]:
-    """Offer a quarantined file again (``by`` is recorded); raises :class:`NotQuarantined` or ``KeyError``."""
+    """Offer a quarantined file again (``by`` is recorded); raises :class:`NoSuchFile`, :class:`NotQuarantined`."""
     with read_only(engine) as conn:
         row = quarantine_repo.get(conn, failure_id)
     if row is None:
-        raise KeyError(failure_id)
+        raise NoSuchFile(f"no inbound file {failure_id} is recorded as failing")
     if row["status"] != "quarantined":
         raise NotQuarantined(f"inbound file {failure_id} is {row['status']}, not quarantined")
     if row["source"] != source.name:
@@ -101,3 +106,9 @@ def release(engine: Engine, source: ResponseSource, failure_id: int, *, by: str,
     log.info("x12.released", id=failure_id, file=row["name"], source=row["source"], by=by)
     assert released is not None
     return released
+
+
+def quarantine_snapshot(engine: Engine) -> QuarantineSnapshot:
+    """Quarantined files per source and stopped recoveries, for ``/metrics``."""
+    with read_only(engine) as conn:
+        return QuarantineSnapshot(quarantine_repo.quarantined_counts(conn), ehr_repo.failed_gap_count(conn))
