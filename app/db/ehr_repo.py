@@ -214,8 +214,10 @@ def first_number(conn: Connection, subscription_id: str) -> int | None:
 # -- gaps ---------------------------------------------------------------------------------------
 
 
-def open_gaps(conn: Connection, subscription_id: str) -> list[Gap]:
-    stmt = select(GAP).where(GAP.c.subscription_id == subscription_id, GAP.c.status == "open").order_by(GAP.c.id)
+def open_gaps(conn: Connection, subscription_id: str, *, with_failed: bool = False) -> list[Gap]:
+    """The gaps still to repair (``with_failed``: and those whose recovery stopped)."""
+    statuses = ("open", "failed") if with_failed else ("open",)
+    stmt = select(GAP).where(GAP.c.subscription_id == subscription_id, GAP.c.status.in_(statuses)).order_by(GAP.c.id)
     return [
         Gap(
             r.id,

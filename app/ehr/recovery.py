@@ -182,7 +182,7 @@ class Sweeper:
                 return
             covered = {
                 n
-                for g in ehr_repo.open_gaps(conn, subscription_id)
+                for g in ehr_repo.open_gaps(conn, subscription_id, with_failed=True)  # a stopped one too
                 if g.kind == "events"
                 for n in range(g.first_number or 0, (g.last_number or -1) + 1)
             }
