@@ -285,9 +285,21 @@ def failed_gap_count(conn: Connection, subscription_id: str | None = None) -> in
     return int(conn.execute(stmt).scalar_one())
 
 
-def list_gaps(conn: Connection, *, limit: int = 200) -> list[dict[str, Any]]:
-    rows = conn.execute(select(GAP).order_by(GAP.c.id.desc()).limit(limit)).all()
+def list_gaps(conn: Connection, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    stmt = select(GAP).order_by(GAP.c.id.desc()).limit(limit)
+    rows = conn.execute(stmt if status is None else stmt.where(GAP.c.status == status)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def gap_status(conn: Connection, gap_id: int) -> str | None:
+    value = conn.execute(select(GAP.c.status).where(GAP.c.id == gap_id)).scalar_one_or_none()
+    return str(value) if value is not None else None
+
+
+def retry_gap(conn: Connection, gap_id: int) -> bool:
+    """Reopen a ``failed`` gap (after a fix) with a fresh count; False when it is not failed."""
+    stmt = update(GAP).where(GAP.c.id == gap_id, GAP.c.status == "failed").values(status="open", failures=0)
+    return bool(conn.execute(stmt).rowcount)
 
 
 # -- jobs ---------------------------------------------------------------------------------------

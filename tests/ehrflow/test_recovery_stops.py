@@ -1,4 +1,5 @@
-"""A gap recovery that keeps failing for good stops after ``ehr.recovery_max_attempts``, visibly."""
+"""A gap recovery that keeps failing for good stops after ``ehr.recovery_max_attempts``, visibly, and
+an operator retries it once the cause is fixed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 from app.db import ehr_repo
 from tests.ehrflow.harness import Flow, running_flow
+from tests.spine.helpers import ADMIN
 
+API = "http://claimbridge.test/api"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
 SEARCH_BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}  # not a notification
 
 
@@ -39,8 +43,26 @@ async def test_a_recovery_failing_for_good_stops_after_n_attempts_and_is_listed(
             assert [g["status"] for g in ehr_repo.list_gaps(conn) if g["subscription_id"] == sid] == ["failed"]
         row = flow.subscription_row(sid)
         assert (row["health"], row["open_gaps"], row["failed_gaps"]) == ("degraded", 0, 1)
-        stopped = flow.services.metrics.registry.get_sample_value("claimbridge_subscription_recoveries_stopped")
-        assert stopped == 1
+        assert stopped(flow) == 1
+
+        gap_id = events_gap(flow, sid)["id"]
+        (listed,) = (await flow.notifier.get(f"{API}/gaps", headers=AUTH)).json()
+        assert (listed["id"], listed["status"], listed["failures"]) == (gap_id, "failed", 2)
+        assert (await flow.notifier.get(f"{API}/gaps")).status_code == 401
+        flow.ehr.answer_events_with(None)  # the EHR's $events is fixed; the operator retries the gap
+        assert (await flow.notifier.post(f"{API}/gaps/{gap_id}/retry", headers=AUTH)).status_code == 200
+        assert (await flow.notifier.post(f"{API}/gaps/{gap_id}/retry", headers=AUTH)).status_code == 409
+        assert (await flow.notifier.post(f"{API}/gaps/9999/retry", headers=AUTH)).status_code == 404
+        flow.settle()
+        assert counts(flow, sid)[0] == "repaired"
+        assert sorted(j.event_number for j in flow.jobs()) == list(range(1, 11))
+        row = flow.subscription_row(sid)
+        assert (row["health"], row["open_gaps"], row["failed_gaps"]) == ("ok", 0, 0)
+        assert stopped(flow) == 0
+
+
+def stopped(flow: Flow) -> float | None:
+    return flow.services.metrics.registry.get_sample_value("claimbridge_subscription_recoveries_stopped")
 
 
 def events_gap(flow: Flow, sid: str) -> dict[str, Any]:
