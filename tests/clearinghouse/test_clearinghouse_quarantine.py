@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from app.api.app import create_app
 from app.cli.main import app as cli
+from app.logging import safe_error
 from app.services import Services, build_services
 from app.settings import Settings
 from app.worker.clearinghouse import ClearinghouseCycle
@@ -220,3 +221,8 @@ def test_the_cli_lists_and_releases_a_quarantined_file(
     assert again.exit_code == 2 and "not quarantined" in again.stderr
     wrong = runner.invoke(cli, ["x12", "quarantine", "list", "--status", "lost"])
     assert wrong.exit_code == 2 and len(wrong.stderr.strip().splitlines()) == 1
+
+
+def test_the_kept_error_quotes_no_data() -> None:
+    error = ValueError("bad segment NM1*QC*1*DOE*JANE~ for 'Jane Doe' (\"1985-02-01\")\nsecond line")
+    assert safe_error(error) == ("ValueError", "bad segment … for … (…)")
