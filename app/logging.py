@@ -2,6 +2,7 @@
 
 Log references, ids and versions as fields. A processor drops any field whose name says it holds a
 body, a resource or a credential, whatever the caller passed, and masks bearer tokens in strings.
+:func:`safe_error` describes an exception without the data it may quote (for logs and error records).
 Standard-library loggers (uvicorn, alembic) go through the same processors.
 """
 
@@ -13,6 +14,7 @@ import sys
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import StatementError
 
 SENSITIVE_KEYS = frozenset(
     {
@@ -79,3 +81,18 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_X12_SHAPED = re.compile(r"\S*[*~^|]\S*")
+MESSAGE_CHARS = 200
+
+
+def safe_error(exc: BaseException) -> tuple[str, str]:
+    """``(class name, message)`` fit to store and log: no SQL parameters, no quoted values, no segments."""
+    inner: BaseException = exc
+    if isinstance(exc, StatementError) and isinstance(exc.orig, BaseException):
+        inner = exc.orig  # the driver's own error, without the statement and its parameters
+    lines = str(inner).strip().splitlines()
+    message = _X12_SHAPED.sub("…", _QUOTED.sub("…", lines[0] if lines else ""))
+    return type(inner).__name__, message[:MESSAGE_CHARS]

@@ -92,6 +92,37 @@ class _BillingCollector(Collector):
         )
 
 
+@dataclass(frozen=True)
+class QuarantineSnapshot:
+    """What keeps failing, read from the database at scrape time (every worker writes the same rows)."""
+
+    files: dict[str, int]  # source (folder, http) -> quarantined inbound files
+    stopped_recoveries: int  # subscription gaps whose recovery stopped
+
+
+class _QuarantineCollector(Collector):
+    SOURCES = ("folder", "http")
+
+    def __init__(self, read: Callable[[], QuarantineSnapshot]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._read()
+        files = GaugeMetricFamily(
+            "claimbridge_x12_quarantined_files",
+            "Inbound X12 files quarantined after repeated ingestion failures",
+            labels=["source"],
+        )
+        for source in sorted({*self.SOURCES, *snap.files}):
+            files.add_metric([source], snap.files.get(source, 0))
+        yield files
+        yield GaugeMetricFamily(
+            "claimbridge_subscription_recoveries_stopped",
+            "Subscription gaps whose recovery failed too often and was stopped",
+            value=snap.stopped_recoveries,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -121,6 +152,9 @@ class Metrics:
 
     def watch_billing(self, read: Callable[[], BillingSnapshot]) -> None:
         self.registry.register(_BillingCollector(read))
+
+    def watch_quarantine(self, read: Callable[[], QuarantineSnapshot]) -> None:
+        self.registry.register(_QuarantineCollector(read))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

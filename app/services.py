@@ -37,6 +37,7 @@ from app.worker.ingest import Ingester
 from app.worker.outbox import OutboxDispatcher
 from app.worker.pipeline import Runtime
 from app.worker.prefetch import prefetch_batch
+from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
 from app.worker.runner import Duty, Worker
 from app.worker.submit import Submitter
@@ -133,6 +134,7 @@ def build_services(
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
     watch_ehrs(services.metrics, engine)
+    services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services
 
 

@@ -108,6 +108,9 @@ class ClearinghouseSettings(_Section):
     #: (defaults: ``<adapters.out_dir>/clearinghouse/837p`` and ``.../inbox``).
     outbox_dir: Path | None = None
     inbox_dir: Path | None = None
+    #: A response file whose ingestion failed this many times (a bug, not a database outage) is
+    #: quarantined: moved to ``<inbox_dir>/quarantine/`` (the API's file is no longer fetched).
+    quarantine_after_attempts: int = Field(5, ge=1)
     api: ClearinghouseApiSettings = ClearinghouseApiSettings()
 
 
@@ -125,6 +128,8 @@ class EhrSettings(_Section):
     gap_grace_seconds: float = Field(10.0, ge=0)
     pull_margin_seconds: float = Field(5.0, ge=0)
     pull_lookback_seconds: float = Field(3600.0, gt=0)
+    #: A gap whose recovery failed this many times with a non-temporary error is marked ``failed``.
+    recovery_max_attempts: int = Field(5, ge=1)
     writeback_ehr: str | None = None
     allow_insecure_endpoints: bool = False
     #: Key files published at /.well-known/jwks.json beside the registered EHRs' signing keys: the

@@ -8,6 +8,9 @@ The API it speaks (``clearinghouse.api`` settings; paths are configurable)::
     GET  {base_url}{responses_path}/{id}    -> the file's bytes (999, 277CA, 835)
     DELETE {base_url}{responses_path}/{id}  acknowledge: we stored it
 
+A file the worker quarantined (it kept failing) is left at the API, unacknowledged, and no longer
+downloaded: ``pending`` skips its id until an operator releases it.
+
 Tokens: the client-credentials grant (RFC 6749 §4.4) with authlib's client authentication
 (``client_secret_basic`` or ``client_secret_post``) and token bookkeeping, over our own ``httpx``
 client; a token is reused until 30 seconds before it expires, and a 401 drops it and re-authorizes
@@ -23,6 +26,7 @@ other refusal (4xx, a token endpoint that refuses our credentials, a second 401)
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any
 from urllib.parse import quote
 
@@ -138,13 +142,16 @@ class HttpResponseSource:
     def __init__(self, api: ClearinghouseApi) -> None:
         self.api = api
 
-    def pending(self) -> list[InboundItem]:
+    def pending(self, skip: Set[str] = frozenset()) -> list[InboundItem]:
+        """The files listed at the API, downloaded, except those whose id is in ``skip`` (quarantined)."""
         path = self.api.settings.responses_path
         listing = self.api.call("GET", path, "response listing", headers={"Accept": "application/json"}).json()
         items = []
         for entry in listing if isinstance(listing, list) else []:
             if isinstance(entry, dict) and str(entry.get("id", "")).strip():
                 ident = quote(str(entry["id"]), safe="")
+                if ident in skip:
+                    continue
                 body = self.api.call("GET", f"{path.rstrip('/')}/{ident}", "response download").content
                 items.append(InboundItem(str(entry.get("name") or ident), body, ident))
         return items
@@ -152,3 +159,10 @@ class HttpResponseSource:
     def finish(self, item: InboundItem) -> None:
         path = self.api.settings.responses_path
         self.api.call("DELETE", f"{path.rstrip('/')}/{item.handle}", "response acknowledgement")
+
+    def quarantine(self, item: InboundItem) -> str:
+        """Nothing moves at the API: the file stays unacknowledged, and its id is skipped from now on."""
+        return item.handle
+
+    def release(self, handle: str) -> None:
+        """Nothing to do at the API: the released id is downloaded again at the next poll."""

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from typing import Protocol
 
 from app.adapters.base import Adapter
@@ -25,11 +25,17 @@ AdapterFactory = Callable[[str, Settings], Adapter]
 class ResponseSource(Protocol):
     name: str
 
-    def pending(self) -> list[InboundItem]:
-        """Inbound files waiting to be ingested."""
+    def pending(self, skip: Set[str] = frozenset()) -> list[InboundItem]:
+        """Inbound files waiting to be ingested (not fetching those whose handle is in ``skip``)."""
 
     def finish(self, item: InboundItem) -> None:
         """Called once ``item`` is stored: it is not offered again."""
+
+    def quarantine(self, item: InboundItem) -> str:
+        """Set aside a file that keeps failing; returns the handle that :meth:`release` takes."""
+
+    def release(self, handle: str) -> None:
+        """Offer a quarantined file again (raises ``FileNotFoundError`` when it is gone)."""
 
 
 def _folder(destination: str, settings: Settings) -> Adapter:

@@ -6,7 +6,8 @@ Other kinds (legacy JSON deliveries) go to the plain :class:`~app.adapters.folde
 
 :class:`FolderResponseSource` lists the files dropped into ``<inbox_dir>`` (oldest name first,
 skipping hidden and partial files); once a file is ingested it moves to ``processed/``, and a file
-that could not be stored stays where it is and is tried again at the next poll.
+that could not be stored stays where it is and is tried again at the next poll, until the worker
+quarantines it: it moves to ``quarantine/`` until an operator releases it back into the inbox.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,13 +65,28 @@ class InboundItem:
     handle: str  # what ``finish`` needs to find the item again
 
 
+def move_aside(source: Path, folder: Path) -> Path:
+    """Move ``source`` into ``folder`` under its name (a name already there gets a numeric suffix)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target, n = folder / source.name, 1
+    while target.exists():
+        target, n = folder / f"{source.name}.{n}", n + 1
+    os.replace(source, target)
+    return target
+
+
 class FolderResponseSource:
     name = "folder"
 
     def __init__(self, inbox_dir: Path) -> None:
         self.inbox_dir = inbox_dir
 
-    def pending(self) -> list[InboundItem]:
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.inbox_dir / "quarantine"
+
+    def pending(self, skip: Set[str] = frozenset()) -> list[InboundItem]:
+        """The files waiting in the inbox (``skip`` is for sources that cannot move files aside)."""
         if not self.inbox_dir.is_dir():
             return []
         items = []
@@ -79,11 +96,19 @@ class FolderResponseSource:
         return items
 
     def finish(self, item: InboundItem) -> None:
-        """Move an ingested file to ``processed/`` (a name already there gets a numeric suffix)."""
+        """Move an ingested file to ``processed/``."""
+        move_aside(Path(item.handle), self.inbox_dir / "processed")
+
+    def quarantine(self, item: InboundItem) -> str:
+        """Move a file that keeps failing to ``quarantine/``; returns its name there."""
         source = Path(item.handle)
-        done = self.inbox_dir / "processed"
-        done.mkdir(parents=True, exist_ok=True)
-        target, n = done / source.name, 1
-        while target.exists():
-            target, n = done / f"{source.name}.{n}", n + 1
-        os.replace(source, target)
+        if not source.exists():  # another worker moved it already
+            return source.name
+        return move_aside(source, self.quarantine_dir).name
+
+    def release(self, handle: str) -> None:
+        """Put a quarantined file (``handle``: its name in ``quarantine/``) back into the inbox."""
+        path = self.quarantine_dir / Path(handle).name
+        if not path.is_file():
+            raise FileNotFoundError(f"{Path(handle).name} is no longer in {self.quarantine_dir}")
+        move_aside(path, self.inbox_dir)

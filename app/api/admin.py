@@ -1,4 +1,6 @@
-"""``/api/...``: read models and operator actions. Every route needs the admin bearer token."""
+"""``/api/...``: read models and operator actions (claims, findings, dead letters, subscriptions and their
+gaps). Every route needs the admin bearer token.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
-from app.db import claims_repo, queue_repo, subscriptions_repo
+from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso
 from app.services import Services
@@ -143,3 +145,40 @@ async def list_subscriptions(request: Request) -> list[dict[str, Any]]:
             return subscriptions_repo.list_subscriptions(conn)
 
     return await to_thread.run_sync(run)
+
+
+GAP_STATUSES = ("open", "repaired", "failed")
+
+
+@router.get("/gaps")
+async def list_gaps(
+    request: Request, status: str = "failed", limit: int = Query(200, ge=1, le=5000)
+) -> list[dict[str, Any]]:
+    """Subscription gaps (``status``: failed (default: recovery stopped), open, repaired or all)."""
+    if status != "all" and status not in GAP_STATUSES:
+        raise OutcomeError(400, f"status {status!r} is not one of {', '.join(GAP_STATUSES)} or all")
+    services = _services(request)
+
+    def run() -> list[dict[str, Any]]:
+        with read_only(services.engine) as conn:
+            rows = ehr_repo.list_gaps(conn, status=None if status == "all" else status, limit=limit)
+        return [{**r, "detected_at": iso(r["detected_at"]), "repaired_at": iso(r["repaired_at"])} for r in rows]
+
+    return await to_thread.run_sync(run)
+
+
+@router.post("/gaps/{gap_id}/retry")
+async def retry_gap(request: Request, gap_id: int) -> dict[str, Any]:
+    """Reopen a gap whose recovery stopped (after fixing the cause): the next sweep recovers it."""
+    services = _services(request)
+
+    def run() -> tuple[bool, str | None]:
+        with services.engine.begin() as conn:
+            return ehr_repo.retry_gap(conn, gap_id), ehr_repo.gap_status(conn, gap_id)
+
+    reopened, status = await to_thread.run_sync(run)
+    if status is None:
+        raise OutcomeError(404, f"no gap {gap_id}")
+    if not reopened:
+        raise OutcomeError(409, f"gap {gap_id} is {status}, not failed")
+    return {"gap": gap_id, "status": status}

@@ -17,6 +17,7 @@ from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
 from app.cli.refdata import refdata_app
 from app.cli.x12 import x12_app
+from app.cli.x12_quarantine import quarantine_app
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.add_typer(ops.subscriptions_app, name="subscriptions")
 app.add_typer(ops.dlq_app, name="dlq")
 app.add_typer(ops.claims_app, name="claims")
 app.add_typer(ops.db_app, name="db")
+x12_app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(x12_app, name="x12")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(ehr.ehrs_app, name="ehrs")

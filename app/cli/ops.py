@@ -98,7 +98,8 @@ def subscriptions_list(json: Annotated[bool, typer.Option("--json")] = False) ->
     if json:
         print_json(rows)
         return
-    table = Table("id", "ehr", "status", "health", "open gaps", "content", "last event", "last heartbeat")
+    columns = ("id", "ehr", "status", "health", "open gaps", "failed gaps", "content", "last event", "last heartbeat")
+    table = Table(*columns)
     for r in rows:
         table.add_row(
             r["id"],
@@ -106,6 +107,7 @@ def subscriptions_list(json: Annotated[bool, typer.Option("--json")] = False) ->
             r["status"],
             r["health"],
             str(r["open_gaps"]),
+            str(r["failed_gaps"]),
             r["content"] or "-",
             str(r["last_event_number"]),
             r["last_heartbeat_at"] or "-",

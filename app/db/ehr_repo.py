@@ -239,8 +239,10 @@ def first_number(conn: Connection, subscription_id: str) -> int | None:
 # -- gaps ---------------------------------------------------------------------------------------
 
 
-def open_gaps(conn: Connection, subscription_id: str) -> list[Gap]:
-    stmt = select(GAP).where(GAP.c.subscription_id == subscription_id, GAP.c.status == "open").order_by(GAP.c.id)
+def open_gaps(conn: Connection, subscription_id: str, *, with_failed: bool = False) -> list[Gap]:
+    """The gaps still to repair (``with_failed``: and those whose recovery stopped)."""
+    statuses = ("open", "failed") if with_failed else ("open",)
+    stmt = select(GAP).where(GAP.c.subscription_id == subscription_id, GAP.c.status.in_(statuses)).order_by(GAP.c.id)
     return [
         Gap(
             r.id,
@@ -273,6 +275,7 @@ def record_gap(
         "status": "open",
         "detected_at": now,
         "attempts": 0,
+        "failures": 0,
         "detail": detail,
     }
     return int(conn.execute(GAP.insert().values(**values).returning(GAP.c.id)).scalar_one())
@@ -282,13 +285,46 @@ def close_gap(conn: Connection, gap_id: int, *, now: datetime, detail: str) -> N
     conn.execute(update(GAP).where(GAP.c.id == gap_id).values(status="repaired", repaired_at=now, detail=detail[:500]))
 
 
-def note_gap_attempt(conn: Connection, gap_id: int, *, detail: str) -> None:
-    conn.execute(update(GAP).where(GAP.c.id == gap_id).values(attempts=GAP.c.attempts + 1, detail=detail[:500]))
+def note_gap_attempt(conn: Connection, gap_id: int, *, detail: str, fatal: bool = False, limit: int = 0) -> str:
+    """Count a failed recovery; the ``limit``-th non-temporary (``fatal``) one marks the gap ``failed``."""
+    failures = GAP.c.failures + (1 if fatal else 0)
+    conn.execute(
+        update(GAP)
+        .where(GAP.c.id == gap_id)
+        .values(attempts=GAP.c.attempts + 1, failures=failures, detail=detail[:500])
+    )
+    if fatal:
+        conn.execute(
+            update(GAP)
+            .where(GAP.c.id == gap_id, GAP.c.status == "open", GAP.c.failures >= limit)
+            .values(status="failed")
+        )
+    return str(conn.execute(select(GAP.c.status).where(GAP.c.id == gap_id)).scalar_one())
 
 
-def list_gaps(conn: Connection, *, limit: int = 200) -> list[dict[str, Any]]:
-    rows = conn.execute(select(GAP).order_by(GAP.c.id.desc()).limit(limit)).all()
+def failed_gap_count(conn: Connection, subscription_id: str | None = None) -> int:
+    """Gaps whose recovery stopped (``failed``): of one subscription, or of all."""
+    stmt = select(func.count()).select_from(GAP).where(GAP.c.status == "failed")
+    if subscription_id is not None:
+        stmt = stmt.where(GAP.c.subscription_id == subscription_id)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def list_gaps(conn: Connection, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    stmt = select(GAP).order_by(GAP.c.id.desc()).limit(limit)
+    rows = conn.execute(stmt if status is None else stmt.where(GAP.c.status == status)).all()
     return [dict(r._mapping) for r in rows]
+
+
+def gap_status(conn: Connection, gap_id: int) -> str | None:
+    value = conn.execute(select(GAP.c.status).where(GAP.c.id == gap_id)).scalar_one_or_none()
+    return str(value) if value is not None else None
+
+
+def retry_gap(conn: Connection, gap_id: int) -> bool:
+    """Reopen a ``failed`` gap (after a fix) with a fresh count; False when it is not failed."""
+    stmt = update(GAP).where(GAP.c.id == gap_id, GAP.c.status == "failed").values(status="open", failures=0)
+    return bool(conn.execute(stmt).rowcount)
 
 
 # -- pull mark ----------------------------------------------------------------------------------

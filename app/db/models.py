@@ -14,6 +14,7 @@ Clearinghouse (money is integer cents; ``claim_id`` is NULL where an answer matc
 - ``x12_control_number``  named counters (ISA13), incremented in the submitting transaction.
 - ``submission_batch`` / ``claim_submission``  each 837P interchange and the claims (CLM01, ST02) in it.
 - ``inbound_file``  every 999 / 277CA / 835 received, by content hash (idempotent), with its parse issues.
+- ``inbound_failure``  inbound files whose ingestion failed (per source + name + hash), quarantined after N.
 - ``ack_999`` / ``ack_277ca``  per-transaction and per-claim acknowledgements.
 - ``remittance`` / ``claim_payment`` / ``payment_posting``  835 payments, claim adjudications, money posted.
 - ``claim_response``  the ClaimResponse made from each answer (also written back to the EHR).
@@ -208,10 +209,11 @@ class SubscriptionGap(SQLModel, table=True):
     kind: str = Field(max_length=20)  # events | silence
     first_number: int | None = None
     last_number: int | None = None
-    status: str = Field(default="open", max_length=20)  # open | repaired
+    status: str = Field(default="open", max_length=20)  # open | repaired | failed (recovery stopped)
     detected_at: datetime
     repaired_at: datetime | None = None
     attempts: int = 0
+    failures: int = 0  # non-temporary recovery failures; at ``ehr.recovery_max_attempts`` the gap is ``failed``
     detail: str | None = Field(default=None, max_length=500)
 
 
@@ -272,6 +274,28 @@ class InboundFile(SQLModel, table=True):
     parse_issues: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     outcome: dict[str, Any] | None = json_col()  # matched / unmatched counts
     received_at: datetime
+
+
+class InboundFailure(SQLModel, table=True):
+    """An inbound file the ingester failed on (no content kept: the error's class and a PHI-free message)."""
+
+    __tablename__ = "inbound_failure"
+    __table_args__ = (UniqueConstraint("source", "name", "sha256", name="uq_inbound_failure"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=30)  # folder | http
+    name: str = Field(max_length=300)
+    sha256: str = Field(max_length=64)
+    handle: str = Field(max_length=500)  # where the source finds it (quarantine file name, API id)
+    status: str = Field(default="failing", max_length=20, index=True)  # failing | quarantined | released
+    attempts: int = 0
+    error_class: str = Field(max_length=100)
+    error: str = Field(max_length=500)
+    first_failed_at: datetime
+    last_failed_at: datetime
+    quarantined_at: datetime | None = None
+    released_at: datetime | None = None
+    released_by: str | None = Field(default=None, max_length=100)
 
 
 class Ack999(SQLModel, table=True):

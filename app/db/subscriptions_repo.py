@@ -72,8 +72,10 @@ def add_subscription(
 
 def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(SUB).order_by(SUB.c.id)).all()
-    open_gaps = select(GAP.c.subscription_id, func.count()).where(GAP.c.status == "open")
-    gaps: dict[str, int] = {sid: int(n) for sid, n in conn.execute(open_gaps.group_by(GAP.c.subscription_id))}
+    counts = select(GAP.c.subscription_id, GAP.c.status, func.count()).where(GAP.c.status.in_(("open", "failed")))
+    gaps: dict[tuple[str, str], int] = {
+        (sid, status): int(n) for sid, status, n in conn.execute(counts.group_by(GAP.c.subscription_id, GAP.c.status))
+    }
     return [
         {
             "id": r.id,
@@ -88,7 +90,8 @@ def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
             "last_heartbeat_at": iso(r.last_heartbeat_at),
             "last_checked_at": iso(r.last_checked_at),
             "events_checked": r.events_checked,
-            "open_gaps": int(gaps.get(r.id, 0)),
+            "open_gaps": gaps.get((r.id, "open"), 0),
+            "failed_gaps": gaps.get((r.id, "failed"), 0),  # recovery stopped: see ehr.recovery_max_attempts
             "degraded": r.health != "ok",
             "resource_types": r.resource_types,
             "signed": bool(r.signing_secret),

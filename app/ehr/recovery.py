@@ -15,9 +15,15 @@ Run periodically by the worker (a duty of :class:`~app.worker.runner.Worker`, ev
    (or every number, without ``$events``) are stored as empty events, whose jobs do a notified pull
    (``_lastUpdated`` search since the last event before the gap).
 
-Health is ``degraded`` while a gap is open and ``ok`` again once all are repaired. Each gap found
-and repaired is counted (``claimbridge_subscription_gaps``, ``..._gaps_repaired``) and logged. No
-HTTP call is made inside a database transaction.
+A recovery that fails with a temporary error (EHR 5xx/429, unreachable, database busy) is tried at
+the next sweep, however often. One that fails otherwise (the EHR's answer is unusable, or it trips
+a bug) is counted per gap (``failures``); at ``ehr.recovery_max_attempts`` the gap is marked
+``failed`` and no longer retried (``subscription.recovery_stopped`` is logged, the subscription lists
+it under ``failed_gaps`` and ``claimbridge_subscription_recoveries_stopped`` counts it).
+
+Health is ``degraded`` while a gap is open or failed and ``ok`` again once all are repaired. Each gap
+found and repaired is counted (``claimbridge_subscription_gaps``, ``..._gaps_repaired``) and logged.
+No HTTP call is made inside a database transaction.
 """
 
 from __future__ import annotations
@@ -38,10 +44,11 @@ from app.ehr.fetch import instant
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import gaps_repaired
 from app.ehr.status import fetch_events, remote_status
+from app.errors import is_temporary
 from app.fhir.errors import FatalFhirError, FhirError
 from app.fhir.notifications_build import NotificationEvent, SubscriptionState, build_notification_bundle
 from app.intake.notification import InvalidNotification, parse_notification, parse_notification_bundle
-from app.logging import get_logger
+from app.logging import get_logger, safe_error
 from app.metrics import Metrics
 from app.settings import EhrSettings
 
@@ -174,7 +181,7 @@ class Sweeper:
                 return
             covered = {
                 n
-                for g in ehr_repo.open_gaps(conn, subscription_id)
+                for g in ehr_repo.open_gaps(conn, subscription_id, with_failed=True)  # a stopped one too
                 if g.kind == "events"
                 for n in range(g.first_number or 0, (g.last_number or -1) + 1)
             }
@@ -191,11 +198,20 @@ class Sweeper:
         for gap in gaps:
             try:
                 stored += self.repair_gap(state, gap, now)
-            except FhirError as exc:
-                with self.engine.begin() as conn:
-                    ehr_repo.note_gap_attempt(conn, gap.id, detail=f"{type(exc).__name__}: {exc}")
-                log.warning("subscription.gap_repair_failed", subscription=state.id, gap=gap.id, error=str(exc))
+            except Exception as exc:  # counted: a gap that keeps failing stops
+                self.repair_failed(state, gap, exc)
         return stored
+
+    def repair_failed(self, state: SweepState, gap: Gap, exc: Exception) -> None:
+        """Count the failure; a non-temporary one, ``ehr.recovery_max_attempts`` times, stops the recovery."""
+        fatal = not is_temporary(exc)
+        detail = ": ".join(safe_error(exc))
+        limit = self.settings.recovery_max_attempts
+        with self.engine.begin() as conn:
+            status = ehr_repo.note_gap_attempt(conn, gap.id, detail=detail, fatal=fatal, limit=limit)
+        log.warning("subscription.gap_repair_failed", subscription=state.id, gap=gap.id, fatal=fatal, error=detail)
+        if status == "failed":
+            log.error("subscription.recovery_stopped", subscription=state.id, gap=gap.id, error=detail)
 
     def repair_gap(self, state: SweepState, gap: Gap, now: datetime) -> int:
         assert self.gateway is not None and state.ehr is not None
@@ -277,8 +293,8 @@ class Sweeper:
 
     def update_health(self, subscription_id: str) -> None:
         with self.engine.begin() as conn:
-            still_open = ehr_repo.open_gaps(conn, subscription_id)
-            ehr_repo.set_health(conn, subscription_id, "degraded" if still_open else "ok")
+            unrepaired = ehr_repo.open_gaps(conn, subscription_id) or ehr_repo.failed_gap_count(conn, subscription_id)
+            ehr_repo.set_health(conn, subscription_id, "degraded" if unrepaired else "ok")
 
 
 def empty_events_bundle(state: SweepState, numbers: list[int], *, timestamp: str, base_url: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""The folder transport: 837P files out (atomic, idempotent), response files in (ordered, moved once stored)."""
+"""The folder transport: 837P files out (atomic, idempotent), response files in (ordered, moved once stored).
+
+A file that fails to be stored: ``test_clearinghouse_quarantine.py``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -12,9 +13,6 @@ import pytest
 from app.adapters.base import FatalDeliveryError
 from app.adapters.folder import FolderAdapter
 from app.adapters.x12_folder import FolderResponseSource, X12FolderAdapter
-from app.settings import ClearinghouseSettings
-from app.worker.clearinghouse import ClearinghouseCycle
-from app.worker.ingest import IngestResult
 
 
 def adapter(tmp_path: Path) -> X12FolderAdapter:
@@ -49,37 +47,3 @@ def test_the_inbox_offers_files_in_name_order_and_moves_them_once_stored(tmp_pat
     source.finish(source.pending()[0])
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["1-a.999", "1-a.999.1"]
     assert FolderResponseSource(tmp_path / "missing").pending() == []
-
-
-@dataclass
-class FlakyIngester:
-    """Stands in for the database: fails on one file name, succeeds on the others."""
-
-    failing: str
-    seen: list[str] = field(default_factory=list)
-
-    def ingest(self, raw: bytes, *, name: str, source: str) -> IngestResult:
-        self.seen.append(name)
-        if name == self.failing:
-            raise RuntimeError("database is down")
-        return IngestResult(file_id=len(self.seen), kind="999")
-
-
-def test_a_file_that_could_not_be_stored_stays_for_the_next_poll(tmp_path: Path) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for name in ("1.999", "2.999"):
-        (inbox / name).write_text("ISA~")
-    ingester = FlakyIngester(failing="1.999")
-    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
-    settings = ClearinghouseSettings(submit_interval_seconds=0, poll_interval_seconds=60)
-    cycle = ClearinghouseCycle(
-        submitter=None,  # submission is off (interval 0)
-        ingester=ingester,
-        source=FolderResponseSource(inbox),
-        settings=settings,
-        clock=lambda: now,
-    )
-    assert cycle.run_if_due() == 1
-    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["1.999"]
-    assert cycle.run_if_due() == 0 and ingester.seen == ["1.999", "2.999"]  # not due again within the minute

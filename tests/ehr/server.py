@@ -50,6 +50,7 @@ class Faults:
     retry_after: str = "1"
     unauthorized_next: int = 0
     delay_seconds: float = 0.0
+    events_answer: dict[str, Any] | None = None  # a broken $events implementation answers this instead
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -113,6 +114,10 @@ class EhrServer:
 
     def rate_limit_next(self, count: int = 1, *, retry_after: str = "1") -> None:
         self.faults.rate_limit_next, self.faults.retry_after = count, retry_after
+
+    def answer_events_with(self, body: dict[str, Any] | None) -> None:
+        """``$events`` answers ``body`` (e.g. a Bundle that is no notification) until set back to None."""
+        self.faults.events_answer = body
 
     def reject_token_once(self) -> None:
         self.faults.unauthorized_next = 1
@@ -303,6 +308,8 @@ class EhrServer:
     async def _events(self, sid: str, request: Request) -> Response:
         if sid not in self.hub.channels:
             return outcome(404, "not-found", f"Subscription/{sid} is not known")
+        if self.faults.events_answer is not None:
+            return fhir_response(self.faults.events_answer)
         params = request.query_params
         total = len(self.hub.channels[sid].events)
         try:
