@@ -2,6 +2,7 @@
 
 - :mod:`app.api.notifications`  ``POST /notifications`` and the plain rest-hook routes
 - :mod:`app.api.admin`          ``/api/...`` (bearer token): claims, findings, dead letters, subscriptions
+- :mod:`app.api.encounters`     ``/api/encounters`` (bearer token): each encounter's claim or why none
 - :mod:`app.api.ops`            ``/healthz``, ``/readyz``, ``/metrics``
 - :mod:`app.api.outcomes`       OperationOutcome errors
 """

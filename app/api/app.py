@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, billing, notifications, ops
+from app.api import admin, billing, encounters, notifications, ops
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import OutcomeError, http_error_handler, outcome_error_handler, validation_error_handler
@@ -52,4 +52,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(ops.router)
     app.include_router(billing.router)
+    app.include_router(encounters.router)
     return app

@@ -118,14 +118,19 @@ def test_check_refuses_bad_input_with_one_line_and_exit_2(tmp_path: Path, conten
     assert needle in err
 
 
-def test_check_json_has_exactly_claims_findings_alerts(tmp_path: Path) -> None:
+def test_check_json_has_claims_findings_alerts_and_encounters(tmp_path: Path) -> None:
     code, out, err = run(
         "check", str(ROOT / "examples" / "bundles" / "encounter-001.json"), "--json", "--as-of", "2026-11-20"
     )
     assert code == 0, err
     report = json.loads(out)
-    assert set(report) == {"claims", "findings", "alerts"}
+    assert set(report) == {"claims", "findings", "alerts", "encounters"}
     assert len(report["claims"]) == 1
+    billed = [e for e in report["encounters"] if e["claim"]]
+    assert [(e["encounter"], e["outcome"], e["claim"]) for e in billed] == [
+        ("Encounter/enc-001", "claim", report["claims"][0]["id"])
+    ]
+    assert {e["outcome"] for e in report["encounters"] if not e["claim"]} <= {"history"}
     for finding in report["findings"]:
         assert {"rule", "category", "severity", "message", "location", "source", "fix"} <= finding.keys()
     assert run("check", str(tmp_path / "missing.json"))[0] == 2
