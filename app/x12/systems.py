@@ -19,6 +19,7 @@ PAYER_ID = "urn:claimbridge:payer-id"
 POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 NUCC_TAXONOMY = "http://nucc.org/provider-taxonomy"
 SOPT = "https://nahdo.org/sopt"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Coverage.type (HMO, PPO, POS, ...)
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 RELATED_CLAIM_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
