@@ -1,25 +1,27 @@
 """Map and check encounters: the pure core both the worker and ``claimbridge check`` run.
 
 ``evaluate_encounter`` turns one :class:`~app.domain.context.EncounterContext` into a Claim with its
-findings (mapping findings first, then rule findings). ``check_resources`` runs a whole bag of
-resources (a Bundle) through it in a stable order, counting claims produced earlier in the same run
-as already billed. Nothing here does I/O.
+findings (mapping findings first, then rule findings). ``outcome_for`` says how each encounter ended
+(its claim, or why there is none: :mod:`app.domain.outcomes`). ``check_resources`` runs a whole bag
+of resources (a Bundle) through both in a stable order, counting claims produced earlier in the same
+run as already billed, and accounts for every Encounter in it (history ones too). Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from app.config.loader import ClaimConfig
-from app.domain.context import EncounterContext, Resource, build_contexts, ref_of
+from app.domain.context import EncounterContext, Resource, build_contexts, is_history, key_of, ref_of
 from app.domain.findings import Category, Finding, Severity, blocks_submission
 from app.domain.history import History
+from app.domain.outcomes import ClaimSummary, EncounterOutcome, explain_encounter
 from app.mappers import map_encounter
 from app.rules import check_claim, filing_deadline
 
@@ -49,6 +51,8 @@ class Evaluation:
     config_hash: str
     filing_deadline: date | None
     fingerprint: str = field(default="")
+    #: How the encounter ended (a claim; or not-finished / no-coverage with the claim held).
+    outcome: EncounterOutcome | None = field(default=None, compare=False)
 
     @property
     def claim_id(self) -> str:
@@ -90,7 +94,8 @@ def evaluate_encounter(
         config_hash=config.config_hash,
         filing_deadline=filing_deadline(mapped.claim, profile),
     )
-    return _with_fingerprint(ev)
+    ev = _with_fingerprint(ev)
+    return replace(ev, outcome=outcome_for(ctx.encounter, ctx, ev, config=config))
 
 
 def _with_fingerprint(ev: Evaluation) -> Evaluation:
@@ -122,9 +127,19 @@ def alerts_for(ev: Evaluation) -> list[dict[str, Any]]:
     ]
 
 
+def outcome_for(
+    encounter: Resource, ctx: EncounterContext | None, ev: Evaluation | None, *, config: ClaimConfig
+) -> EncounterOutcome:
+    """How one evaluated encounter ended (``ctx`` None: a history encounter, never evaluated)."""
+    claim = ClaimSummary(ev.claim_id, ev.held) if ev is not None else None
+    return explain_encounter(encounter, ctx, claim, active=lambda c: config.mappings.flag("coverage.active", c))
+
+
 @dataclass(frozen=True)
 class CheckReport:
     evaluations: list[Evaluation]
+    #: One outcome per Encounter of the input, claim or not, in ``Type/id`` order.
+    encounters: list[EncounterOutcome] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +150,7 @@ class CheckReport:
                 for f in ev.findings
             ],
             "alerts": [a for ev in self.evaluations for a in alerts_for(ev)],
+            "encounters": [o.to_dict() for o in self.encounters],
         }
 
 
@@ -142,18 +158,25 @@ def check_resources(
     resources: Iterable[Resource | tuple[Resource, str | None]], *, config: ClaimConfig, today: date, now: datetime
 ) -> CheckReport:
     """Evaluate every encounter in a bag of resources; earlier claims of the run count as billed."""
-    contexts = build_contexts(resources)
+    items = list(resources)
+    contexts = build_contexts(items)
     produced: dict[str, list[dict[str, Any]]] = {}
     out = []
+    outcomes = []
     for ctx in contexts:
         patient = ref_of(ctx.encounter.get("subject")) or ""
         history = history_for(ctx, prior_claims=produced.get(patient, ()))
         ev = evaluate_encounter(ctx, config=config, history=history, today=today, now=now)
         if ev is None:
+            outcomes.append(outcome_for(ctx.encounter, ctx, None, config=config))
             continue
+        outcomes.append(ev.outcome or outcome_for(ctx.encounter, ctx, ev, config=config))
         out.append(ev)
         produced.setdefault(patient, []).append(ev.claim)
-    return CheckReport(out)
+    pairs = (item[0] if isinstance(item, tuple) else item for item in items)
+    past = {key_of(r): r for r in pairs if r.get("resourceType") == "Encounter" and is_history(r)}
+    outcomes += [outcome_for(r, None, None, config=config) for r in past.values()]
+    return CheckReport(out, sorted(outcomes, key=lambda o: o.encounter))
 
 
 def history_for(ctx: EncounterContext, *, prior_claims: Iterable[dict[str, Any]]) -> History:

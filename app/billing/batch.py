@@ -102,9 +102,12 @@ def prepare_claim(candidate: Candidate, *, payers: PayerDirectory) -> Prepared |
         return Refused(candidate.claim_id, candidate.version, ("the encounter is no longer in the mirror",))
     profile = payers.profile_for(candidate.payer_id)
     indicator = None if profile.is_default else profile.claim_filing_indicator
+    by_type = None if profile.is_default else profile.type_filing_indicator  # after Coverage.type
     claim = with_pcn(candidate.claim, candidate.patient_control_number)
     try:
-        built = claim_input_from_fhir(claim, candidate.context, filing_indicator=indicator)
+        built = claim_input_from_fhir(
+            claim, candidate.context, filing_indicator=indicator, default_filing_indicator=by_type
+        )
     except X12BuildError as exc:
         return Refused(candidate.claim_id, candidate.version, exc.reasons)
     return Prepared(candidate.claim_id, candidate.version, built, encounter_closed_at(candidate.context))

@@ -108,8 +108,11 @@ def plan_submission(
             continue
         profile = payers.profile_for(ev.payer_id)
         indicator = None if profile.is_default else profile.claim_filing_indicator
+        by_type = None if profile.is_default else profile.type_filing_indicator  # after Coverage.type
         try:
-            built = claim_input_from_fhir(with_control_number(ev.claim), ctx, filing_indicator=indicator)
+            built = claim_input_from_fhir(
+                with_control_number(ev.claim), ctx, filing_indicator=indicator, default_filing_indicator=by_type
+            )
         except X12BuildError as exc:
             left.append(_left_out(ev, "x12", exc.reasons))
             continue

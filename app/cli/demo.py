@@ -26,7 +26,7 @@ from rich.table import Table
 
 from app.api.app import create_app
 from app.cli.common import CliError
-from app.db import claims_repo, outbox_repo, queue_repo, subscriptions_repo
+from app.db import claims_repo, outbox_repo, outcomes_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.domain.claim_status import ClaimStatus
@@ -207,6 +207,7 @@ def print_summary(services: Services) -> None:
     with read_only(services.engine) as conn:
         claims = claims_repo.list_claims(conn, limit=1_000_000)
         dead = queue_repo.list_dead(conn)
+        outcomes = outcomes_repo.outcome_counts(conn)
     by_status = Counter(c["status"] for c in claims)
     by_payer: dict[str, Counter[str]] = {}
     categories: Counter[tuple[str, str]] = Counter()
@@ -227,4 +228,14 @@ def print_summary(services: Services) -> None:
     console.print(
         f"{len(claims)} claims: {dict(by_status)}; dead letters: {len(dead)}; "
         f"outbound files in {services.settings.adapters.out_dir}/"
+    )
+    print_outcomes(outcomes)
+
+
+def print_outcomes(counts: dict[str, int]) -> None:
+    """Every encounter is accounted for: how many ended in each outcome, and how many have no claim."""
+    unbilled = counts.pop("without-claim", 0)
+    console.print(
+        f"{sum(counts.values())} encounters: {dict(sorted(counts.items()))}; {unbilled} without a claim, "
+        "each with its reason (GET /api/encounters?billed=false)"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from app.cli import ehr, ops
 from app.cli.check import run_check
@@ -18,6 +19,7 @@ from app.cli.diff import diff_command
 from app.cli.refdata import refdata_app
 from app.cli.x12 import x12_app
 from app.cli.x12_quarantine import quarantine_app
+from app.config.payers import PayerDirectory, effective_profile
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -118,8 +120,11 @@ def check(
 
 @config_app.command("check")
 @handles_errors
-def config_check(config: ConfigDir = None) -> None:
-    """Validate every configuration file (mappings, charge master, payers, rules, reference data)."""
+def config_check(
+    config: ConfigDir = None,
+    payer: Annotated[str | None, typer.Option("--payer", help="Print only this payer id's effective profile")] = None,
+) -> None:
+    """Validate every configuration file, then print each payer profile as it will be used (defaults filled)."""
     from app.config.loader import load_config
 
     settings = get_settings(config)
@@ -128,6 +133,21 @@ def config_check(config: ConfigDir = None) -> None:
         f"configuration OK: {settings.config_dir} (hash {loaded.config_hash}, "
         f"{len(loaded.payers.profiles)} payer profiles)"
     )
+    print_payer_profiles(loaded.payers, only=payer)
+
+
+def print_payer_profiles(payers: PayerDirectory, *, only: str | None) -> None:
+    """Each distinct profile (or the one ``only`` resolves to) as YAML, every default filled in."""
+    if only is not None:
+        profile = payers.profile_for(only)
+        if profile.is_default:
+            typer.echo(f"# payer id {only!r} has no profile: the conservative default applies")
+        chosen = [profile]
+    else:
+        chosen = list({p.payer_id: p for p in payers.profiles.values()}.values())
+    for profile in chosen:
+        typer.echo("---")
+        typer.echo(yaml.safe_dump(effective_profile(profile), sort_keys=False, allow_unicode=True).rstrip())
 
 
 def main() -> None:

@@ -5,6 +5,11 @@ Each file holds one profile, schema-checked at load (unknown keys are errors nam
 :class:`PayerProfile` or, for a payer without a file, a conservative default profile
 (``is_default=True``) that the rules report as an ``info`` finding.
 
+Only ``payer_id``, ``name``, ``timely_filing_days`` and ``eligibility_max_age_days`` are required.
+``claim_filing_indicator`` (837P SBR09) is optional: without it the code is derived per claim from
+the Coverage's type, then from the profile's ``payer_type`` (:mod:`app.config.payer_types`).
+:func:`effective_profile` shows a profile with every default filled in (``claimbridge config check``).
+
 Runtime profiles are plain frozen dataclasses with precompiled patterns: the rules read them on the
 hot path, so no pydantic model is touched after loading.
 """
@@ -15,11 +20,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.config.errors import ConfigError
+from app.config.payer_types import PayerType, filing_indicator_for
 from app.config.yamlfile import load_yaml, validate_data
 
 FilingIndicator = Literal[
@@ -55,7 +61,8 @@ class PayerProfileFile(_Strict):
     payer_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     aliases: list[str] = []  # other payer ids that mean this payer
-    claim_filing_indicator: FilingIndicator
+    claim_filing_indicator: FilingIndicator | None = None  # None: derived (Coverage.type, then payer_type)
+    payer_type: PayerType | None = None
     timely_filing_days: int = Field(gt=0, le=3650)
     eligibility_max_age_days: int = Field(ge=0, le=3650)
     prior_auth: list[PriorAuthItem] = []
@@ -98,7 +105,7 @@ class PayerProfile:
 
     payer_id: str
     name: str
-    claim_filing_indicator: str
+    claim_filing_indicator: str | None  # None: derived per claim (see app.config.payer_types)
     timely_filing_days: int
     eligibility_max_age_days: int
     prior_auth: tuple[PriorAuthRule, ...] = ()
@@ -111,6 +118,12 @@ class PayerProfile:
     aliases: tuple[str, ...] = ()
     is_default: bool = False
     source: str | None = None
+    payer_type: str | None = None
+
+    @property
+    def type_filing_indicator(self) -> str | None:
+        """The SBR09 code implied by ``payer_type``: used when neither the profile nor Coverage.type gives one."""
+        return filing_indicator_for(self.payer_type)
 
     def prior_auth_rule(self, code: str, pos: str | None, units: float | None) -> PriorAuthRule | None:
         """The prior-auth list entry that covers this service, if any."""
@@ -129,6 +142,48 @@ DEFAULT_PROFILE = PayerProfile(
     subscriber_id_regex=re.compile(r"^[A-Za-z0-9-]{2,80}$"),
     is_default=True,
 )
+
+
+def filing_indicator_rule(profile: PayerProfile) -> str:
+    """Where a claim under this profile gets its SBR09 code, in words."""
+    if profile.is_default:
+        return "derived per claim: the Coverage.type code (no payer profile)"
+    if profile.claim_filing_indicator:
+        return profile.claim_filing_indicator
+    fallback = profile.type_filing_indicator
+    if fallback:
+        return f"derived per claim: the Coverage.type code, else {fallback} (payer_type {profile.payer_type})"
+    return "derived per claim: the Coverage.type code (no payer_type: a Coverage without a type is refused)"
+
+
+def _prior_auth_view(rule: PriorAuthRule) -> dict[str, Any]:
+    view: dict[str, Any] = {"code": rule.low} if rule.low == rule.high else {"range": [rule.low, rule.high]}
+    if rule.pos is not None:
+        view["pos"] = sorted(rule.pos)
+    if rule.min_units is not None:
+        view["min_units"] = rule.min_units
+    return view
+
+
+def effective_profile(profile: PayerProfile) -> dict[str, Any]:
+    """Every key of a profile as the service will use it, defaults filled in (``config check``)."""
+    return {
+        "payer_id": profile.payer_id,
+        "name": profile.name,
+        "source": profile.source,
+        "aliases": list(profile.aliases),
+        "payer_type": profile.payer_type,
+        "claim_filing_indicator": filing_indicator_rule(profile),
+        "timely_filing_days": profile.timely_filing_days,
+        "eligibility_max_age_days": profile.eligibility_max_age_days,
+        "prior_auth": [_prior_auth_view(r) for r in profile.prior_auth],
+        "referral_required": profile.referral_required,
+        "subscriber_id_pattern": profile.subscriber_id_regex.pattern if profile.subscriber_id_regex else None,
+        "subscriber_id_format": profile.subscriber_id_format,
+        "visit_note_required": profile.visit_note_required,
+        "ndc_required": profile.ndc_required,
+        "allowed": dict(profile.allowed),
+    }
 
 
 def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> PayerProfile:
@@ -157,6 +212,7 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         allowed=dict(spec.allowed),
         aliases=tuple(spec.aliases),
         source=source,
+        payer_type=spec.payer_type,
     )
 
 

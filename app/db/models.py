@@ -5,6 +5,7 @@
 - ``job``           one unit of work per notification event; claimed with leases, retried, dead-lettered.
 - ``resource``      the latest known version of each EHR resource (the mirror contexts are built from).
 - ``claim`` / ``claim_version`` / ``finding``  claims, their immutable versions and findings.
+- ``encounter_outcome``  how each evaluated encounter ended: its claim, or the findings saying why none.
 - ``outbox``        side effects (write-back, clearinghouse) written in the same transaction as the claim.
 - ``ehr``           registered EHRs: base URL, how to authenticate, what the server supports.
 - ``subscription_gap``  missed events and silences found per subscription, and when they were repaired.
@@ -166,6 +167,24 @@ class FindingRow(SQLModel, table=True):
     overridden_by: str | None = Field(default=None, max_length=100)
     override_reason: str | None = None
     overridden_at: datetime | None = None
+
+
+class EncounterOutcomeRow(SQLModel, table=True):
+    """One row per evaluated encounter, replaced on re-evaluation (``claim_id`` NULL: no claim)."""
+
+    __tablename__ = "encounter_outcome"
+
+    encounter: str = Field(primary_key=True, max_length=200)
+    patient: str | None = Field(default=None, max_length=200, index=True)
+    status: str | None = Field(default=None, max_length=30)  # Encounter.status
+    outcome: str = Field(max_length=30, index=True)
+    claim_id: str | None = Field(default=None, max_length=64, index=True)
+    held: bool = False
+    findings: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    fingerprint: str = Field(max_length=64)
+    source_job_id: int | None = None
+    created_at: datetime
+    updated_at: datetime
 
 
 class Outbox(SQLModel, table=True):

@@ -1,6 +1,7 @@
 """The worker: claims jobs from the queue, runs the one pipeline (:mod:`app.worker.pipeline`) for
-each in one transaction, retries temporary failures with backoff, dead-letters the rest, and
-delivers outbox rows through the adapters.
+each in one transaction (claims, and every evaluated encounter's outcome: :mod:`app.worker.outcomes`),
+retries temporary failures with backoff, dead-letters the rest, and delivers outbox rows through the
+adapters.
 
 Clearinghouse side (:mod:`app.worker.clearinghouse` runs them periodically): the batch submitter
 (:mod:`app.worker.submit`: ready claims → one 837P per run) and the inbound ingester

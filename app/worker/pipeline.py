@@ -4,7 +4,8 @@
                versions), each validated once, here -> the mirror; drop stale versions
     2 map      each affected encounter's context -> an R4 Claim               (app.evaluate, pure)
     3 check    rules over the claim -> findings                               (app.evaluate, pure)
-    4 persist  claim version + findings + outbox rows, then the job is done   (same transaction)
+    4 persist  claim version + findings + outbox rows, and every encounter's outcome (its claim or
+               why there is none: app.worker.outcomes), then the job is done  (same transaction)
 
 A ``ready`` claim is not sent from here: the batch submitter (:mod:`app.worker.submit`) collects the
 ready claims into one 837P per run.
@@ -37,6 +38,7 @@ from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.worker.errors import FatalJobError
+from app.worker.outcomes import record_outcome
 from app.worker.prefetch import Prepared
 from app.writeback import writeback_payload
 
@@ -73,11 +75,12 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
     encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
-    results = [
-        persist(conn, ev, job=job, runtime=runtime, now=now, writeback=destination)
-        for encounter in encounters
-        if (ev := evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)) is not None
-    ]
+    results = []
+    for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now)  # claim, or why none
+        if ev is not None:
+            results.append(persist(conn, ev, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
         return "pulled:" + (",".join(results) or "nothing-new")

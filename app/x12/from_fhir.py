@@ -11,10 +11,12 @@ a line whose first ``careTeamSequence`` is a ``performing`` member gets it as it
 ``preAuthRef`` → REF*G1); ``related`` with relationship ``prior`` and ``reference.value`` → REF*F8,
 frequency 7 (8 when ``Claim.status`` is ``cancelled``).
 
-Claim filing indicator (SBR09): the ``filing_indicator`` argument (payer configuration) wins;
-otherwise a ``Coverage.type`` coding in ``urn:claimbridge:x12:claim-filing-indicator`` (the SBR09
-code itself) or in PHDSC SOPT (``https://nahdo.org/sopt``). Every missing piece is reported at once
-in one :class:`~app.x12.errors.X12BuildError`.
+Claim filing indicator (SBR09): the ``filing_indicator`` argument (the payer profile's
+``claim_filing_indicator``) wins; otherwise a ``Coverage.type`` coding in
+``urn:claimbridge:x12:claim-filing-indicator`` (the SBR09 code itself), in PHDSC SOPT
+(``https://nahdo.org/sopt``) or in HL7 v3 ActCode (HMO, PPO, POS, workers' comp, auto); otherwise the
+``default_filing_indicator`` argument (the profile's ``payer_type``, :mod:`app.config.payer_types`).
+Every missing piece is reported at once in one :class:`~app.x12.errors.X12BuildError`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ SOPT_PREFIX_TO_FILING = (  # longest prefix first
     ("6", "BL"),
     ("5", "CI"),
 )
+ACT_CODE_TO_FILING = {"HMO": "HM", "PPO": "12", "POS": "13", "WCBPOL": "WC", "AUTOPOL": "AM"}
 DRUG_UNIT = {
     "mL": "ML",
     "ml": "ML",
@@ -130,7 +133,7 @@ def _filing_indicator(coverage: Resource) -> str | None:
     sopt = coding_code(coverage.get("type"), sy.SOPT)
     if sopt:
         return next((x12 for prefix, x12 in SOPT_PREFIX_TO_FILING if sopt.startswith(prefix)), None)
-    return None
+    return ACT_CODE_TO_FILING.get(coding_code(coverage.get("type"), sy.ACT_CODE) or "")
 
 
 def _focal_insurance(claim: Resource) -> Resource:
@@ -266,8 +269,17 @@ def _replacement(claim: Resource) -> tuple[str, str]:
     return "1", ""
 
 
-def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indicator: str | None = None) -> ClaimInput:
-    """Build the 837P input of an R4 Claim; :class:`X12BuildError` lists everything missing."""
+def claim_input_from_fhir(
+    claim: Resource,
+    ctx: EncounterContext,
+    *,
+    filing_indicator: str | None = None,
+    default_filing_indicator: str | None = None,
+) -> ClaimInput:
+    """Build the 837P input of an R4 Claim; :class:`X12BuildError` lists everything missing.
+
+    SBR09: ``filing_indicator`` (configured) wins, then the focal Coverage's type, then
+    ``default_filing_indicator`` (implied by the payer's type)."""
     problems: list[str] = []
     claim_id = _try(problems, lambda: _patient_control_number(claim))
     patient = _try(problems, lambda: _resolve(ctx, claim.get("patient"), "Claim.patient", "Patient"))
@@ -287,9 +299,12 @@ def claim_input_from_fhir(claim: Resource, ctx: EncounterContext, *, filing_indi
         for i in items
         if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
     ]
-    indicator = filing_indicator or (cov["filing_indicator"] if cov else None)
+    indicator = filing_indicator or (cov["filing_indicator"] if cov else None) or default_filing_indicator
     if cov and not indicator:
-        problems.append("Coverage.type gives no claim filing indicator (SBR09) and none was configured")
+        problems.append(
+            "Coverage.type gives no claim filing indicator (SBR09) and the payer profile has neither "
+            "claim_filing_indicator nor payer_type"
+        )
     total_value = (claim.get("total") or {}).get("value")
     total = (
         _try(problems, lambda: decimal_of(total_value, "Claim.total"))

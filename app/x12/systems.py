@@ -21,6 +21,7 @@ NUCC_TAXONOMY = "http://nucc.org/provider-taxonomy"
 CARE_TEAM_ROLE = "http://terminology.hl7.org/CodeSystem/claimcareteamrole"
 C4BB_CARE_TEAM_ROLE = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole"
 SOPT = "https://nahdo.org/sopt"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"  # Coverage.type (HMO, PPO, POS, ...)
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 RELATED_CLAIM_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"

@@ -118,14 +118,19 @@ def test_check_refuses_bad_input_with_one_line_and_exit_2(tmp_path: Path, conten
     assert needle in err
 
 
-def test_check_json_has_exactly_claims_findings_alerts(tmp_path: Path) -> None:
+def test_check_json_has_claims_findings_alerts_and_encounters(tmp_path: Path) -> None:
     code, out, err = run(
         "check", str(ROOT / "examples" / "bundles" / "encounter-001.json"), "--json", "--as-of", "2026-11-20"
     )
     assert code == 0, err
     report = json.loads(out)
-    assert set(report) == {"claims", "findings", "alerts"}
+    assert set(report) == {"claims", "findings", "alerts", "encounters"}
     assert len(report["claims"]) == 1
+    billed = [e for e in report["encounters"] if e["claim"]]
+    assert [(e["encounter"], e["outcome"], e["claim"]) for e in billed] == [
+        ("Encounter/enc-001", "claim", report["claims"][0]["id"])
+    ]
+    assert {e["outcome"] for e in report["encounters"] if not e["claim"]} <= {"history"}
     for finding in report["findings"]:
         assert {"rule", "category", "severity", "message", "location", "source", "fix"} <= finding.keys()
     assert run("check", str(tmp_path / "missing.json"))[0] == 2
@@ -193,6 +198,9 @@ def test_demo_runs_the_main_job_on_the_embedded_default_and_exits_when_done(tmp_
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     manifest = json.loads((ROOT / "examples" / "manifest.json").read_text())
     assert f"{len(manifest)} claims:" in done.stdout and "dead letters: 0" in done.stdout
+    summary = " ".join(done.stdout.split())  # rich wraps long lines
+    outcomes = f"{{'claim': {len(manifest) - 2}, 'no-coverage': 1, 'not-finished': 1}}"
+    assert f"{len(manifest)} encounters: {outcomes}; 0 without a claim" in summary
     batches = sorted((tmp_path / "out").rglob("*.837"))
     assert len(batches) == 1, done.stdout[-2000:]
     text = batches[0].read_text()

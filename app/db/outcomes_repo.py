@@ -1,0 +1,108 @@
+"""Encounter outcome statements: one row per evaluated encounter, replaced when it is re-evaluated.
+
+Written by the worker in the job's transaction, beside the claim version (:func:`save_outcome`);
+read by ``GET /api/encounters`` and the demo summary. The claim's current status is joined in from
+``claim`` (an outcome names its claim; the claim's own life, submitted, paid, lives there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from app.db.models import Claim, EncounterOutcomeRow
+from app.db.sql import iso
+from app.domain.outcomes import EncounterOutcome
+
+OUTCOME = EncounterOutcomeRow.__table__  # type: ignore[attr-defined]
+CLAIM = Claim.__table__  # type: ignore[attr-defined]
+
+_FINGERPRINT = select(OUTCOME.c.fingerprint).where(OUTCOME.c.encounter == bindparam("encounter"))
+_COLUMNS = ("patient", "status", "outcome", "claim_id", "held", "findings", "fingerprint", "source_job_id")
+_UPDATE = (
+    update(OUTCOME)
+    .where(OUTCOME.c.encounter == bindparam("k"))
+    .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
+)
+_VIEW = select(OUTCOME, CLAIM.c.status.label("claim_status")).outerjoin(CLAIM, CLAIM.c.id == OUTCOME.c.claim_id)
+
+
+def fingerprint(outcome: EncounterOutcome) -> str:
+    return hashlib.sha256(orjson.dumps(outcome.to_dict(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def save_outcome(conn: Connection, outcome: EncounterOutcome, *, job_id: int | None, now: datetime) -> bool:
+    """Insert or replace the encounter's outcome; False when it is unchanged (nothing written)."""
+    digest = fingerprint(outcome)
+    stored = conn.execute(_FINGERPRINT, {"encounter": outcome.encounter}).scalar_one_or_none()
+    if stored == digest:
+        return False
+    values = {
+        "patient": outcome.patient,
+        "status": outcome.status,
+        "outcome": outcome.outcome.value,
+        "claim_id": outcome.claim_id,
+        "held": outcome.held,
+        "findings": [f.to_dict() for f in outcome.findings],
+        "fingerprint": digest,
+        "source_job_id": job_id,
+        "updated_at": now,
+    }
+    if stored is None:
+        conn.execute(OUTCOME.insert(), {"encounter": outcome.encounter, "created_at": now, **values})
+    else:
+        conn.execute(_UPDATE, {"k": outcome.encounter, **values})
+    return True
+
+
+def _view(row: Any) -> dict[str, Any]:
+    return {
+        "encounter": row.encounter,
+        "patient": row.patient,
+        "status": row.status,
+        "outcome": row.outcome,
+        "claim": row.claim_id,
+        "claim_status": row.claim_status,
+        "held": row.claim_status == "held" if row.claim_status else row.held,
+        "findings": list(row.findings),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def list_outcomes(
+    conn: Connection,
+    *,
+    outcome: str | None = None,
+    patient: str | None = None,
+    billed: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Outcomes in encounter order; ``billed`` True/False keeps those with/without a claim."""
+    stmt = _VIEW
+    if outcome:
+        stmt = stmt.where(OUTCOME.c.outcome == outcome)
+    if patient:
+        stmt = stmt.where(OUTCOME.c.patient == patient)
+    if billed is not None:
+        stmt = stmt.where(OUTCOME.c.claim_id.is_not(None) if billed else OUTCOME.c.claim_id.is_(None))
+    rows = conn.execute(stmt.order_by(OUTCOME.c.encounter).limit(limit).offset(offset)).all()
+    return [_view(r) for r in rows]
+
+
+def get_outcome(conn: Connection, encounter: str) -> dict[str, Any] | None:
+    row = conn.execute(_VIEW.where(OUTCOME.c.encounter == encounter)).first()
+    return _view(row) if row is not None else None
+
+
+def outcome_counts(conn: Connection) -> dict[str, int]:
+    """Encounters by outcome, and how many of them have no claim (key ``without-claim``)."""
+    rows = conn.execute(select(OUTCOME.c.outcome, func.count()).group_by(OUTCOME.c.outcome)).all()
+    counts = {str(o): int(n) for o, n in rows}
+    unbilled = conn.execute(select(func.count()).select_from(OUTCOME).where(OUTCOME.c.claim_id.is_(None)))
+    return {**counts, "without-claim": int(unbilled.scalar_one())}

@@ -1,0 +1,35 @@
+"""Step 4 for every encounter: store how it ended (its claim, or why none), in the job's transaction.
+
+:func:`record_outcome` is the one call the pipeline makes after evaluating each encounter. An
+evaluation carries its outcome; an encounter that gave no claim is explained from its context in the
+mirror (nothing billable, not finished, no coverage) or, for a context-only prior visit, from the
+Encounter itself (history). Nothing is dropped without a trace: each encounter gets a stored row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from app.config.loader import ClaimConfig
+from app.db import mirror_repo, outcomes_repo
+from app.domain.outcomes import EncounterOutcome
+from app.evaluate import Evaluation, outcome_for
+
+
+def record_outcome(
+    conn: Connection, encounter: str, ev: Evaluation | None, *, config: ClaimConfig, job_id: int | None, now: datetime
+) -> bool:
+    """Store the outcome of one evaluated encounter (``ev`` None: it gave no claim); True if it changed."""
+    outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config)
+    return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now)
+
+
+def unbilled_outcome(conn: Connection, encounter: str, *, config: ClaimConfig) -> EncounterOutcome | None:
+    """Why an encounter of the mirror gave no claim (None: the Encounter is not stored at all)."""
+    ctx = mirror_repo.load_context(conn, encounter)
+    if ctx is not None:
+        return outcome_for(ctx.encounter, ctx, None, config=config)
+    body = mirror_repo.get(conn, encounter)  # no context: a history (context-only) encounter
+    return outcome_for(body, None, None, config=config) if body is not None else None
