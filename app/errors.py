@@ -25,7 +25,7 @@ will not succeed without a change (dead letter, a 4xx answer, a one-line CLI err
           ├── UnknownEhr                  app.ehr.gateway: a subscription names an unregistered EHR
           ├── InvalidResource             app.fhir.r4: an inbound resource is not valid R4
           ├── InvalidNotification         app.intake.notification: not a notification we accept
-          ├── ConfigError                 app.config.errors: file:line: field: problem
+          ├── ConfigError                 here: a configuration or reference-data file: file:line: field: problem
           │    └── UnknownAdapter         app.adapters.registry: an adapter name nobody registered
           ├── RegistryError               app.rules.registry: a rule registered twice or badly
           ├── ExpressionError             app.mappers.fhirpath: a FHIRPath that does not compile
@@ -52,6 +52,8 @@ decision (:func:`is_temporary`, :func:`retry_after_of`), the API's OperationOutc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 
@@ -72,6 +74,23 @@ class TemporaryError(ClaimbridgeError):
 
 class FatalError(ClaimbridgeError):
     """Will not succeed if retried unchanged: needs a fix (then a replay)."""
+
+
+class ConfigError(FatalError, ValueError):
+    """A configuration file that cannot be used. ``str()`` is one line: ``file:line: field: problem``.
+
+    Here, not in :mod:`app.config`, because reference data, mappings and rules raise it too while the
+    configuration loader imports them.
+    """
+
+    def __init__(self, path: Path | str, line: int | None, field: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"{self.path}:{line}" if line else self.path
+        what = f"{field}: " if field else ""
+        super().__init__(f"{where}: {what}{problem}")
 
 
 def is_temporary(exc: BaseException) -> bool:

@@ -15,9 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from app.billing.submission import patient_control_number
-from app.config.payers import PayerDirectory
 from app.domain.context import EncounterContext
 from app.domain.findings import Category, Finding, Severity
+from app.domain.payers import PayerDirectory
 from app.x12 import ClaimInput, X12BuildError, claim_input_from_fhir
 from app.x12.systems import PATIENT_CONTROL_NUMBER, RELATED_CLAIM_RELATIONSHIP
 

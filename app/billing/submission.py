@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from app.config.payers import PayerDirectory
 from app.domain.context import EncounterContext
 from app.domain.findings import Severity
+from app.domain.payers import PayerDirectory
 from app.evaluate import CheckReport, Evaluation
 from app.x12 import ClaimInput, WriteSummary, X12BuildError, claim_input_from_fhir
 from app.x12.systems import PATIENT_CONTROL_NUMBER

@@ -19,7 +19,8 @@ from app.cli.diff import diff_command
 from app.cli.refdata import refdata_app
 from app.cli.x12 import x12_app
 from app.cli.x12_quarantine import quarantine_app
-from app.config.payers import PayerDirectory, effective_profile
+from app.config.payers import effective_profile
+from app.domain.payers import PayerDirectory
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)

@@ -7,6 +7,6 @@ immutable :class:`ClaimConfig` with a content hash that every stored claim recor
 Service settings (database URL, secrets, ports) are not here: they live in :mod:`app.settings`.
 """
 
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 
 __all__ = ["ConfigError"]

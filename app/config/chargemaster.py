@@ -12,8 +12,6 @@ charge's). Schema, checked at load time with file and line in every error::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.config.yamlfile import validate_file
+from app.domain.chargemaster import ChargeMaster
 
 _CODE = re.compile(r"^(\d{5}|\d{4}[FTU]|[A-V]\d{4})$")
 
@@ -50,16 +49,6 @@ class ChargeMasterModel(BaseModel):
             if price <= 0 or price != price.quantize(Decimal("0.01")):
                 raise ValueError(f"{code}: price {price} must be positive with at most 2 decimals")
         return value
-
-
-@dataclass(frozen=True)
-class ChargeMaster:
-    charges: Mapping[str, Decimal] = field(default_factory=dict)
-    currency: str = "USD"
-
-    def price(self, code: str) -> Decimal | None:
-        """Charge per unit of ``code``, or None when the code is not priced."""
-        return self.charges.get(code)
 
 
 def load_chargemaster(directory: Path) -> ChargeMaster:

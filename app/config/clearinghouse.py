@@ -52,8 +52,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.config.errors import ConfigError
 from app.config.yamlfile import load_yaml, validate_data
+from app.errors import ConfigError
 from app.x12 import Envelope, Submitter
 
 FILE_NAME = "clearinghouse.yaml"

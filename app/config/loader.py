@@ -3,7 +3,7 @@
 Layout (each part documented in its own loader): ``mappings/*.yaml`` (:mod:`app.config.mappings`),
 ``chargemaster.yaml`` (:mod:`app.config.chargemaster`), ``payers/*.yaml`` (:mod:`app.config.payers`),
 ``rules/*.yaml`` (:mod:`app.config.rulesets`) and ``refdata/`` (synthetic or operator-loaded reference
-tables, :mod:`app.refdata`). Any problem raises :class:`~app.config.errors.ConfigError` naming file,
+tables, :mod:`app.refdata`). Any problem raises :class:`~app.errors.ConfigError` naming file,
 line and field; nothing is half-loaded.
 """
 
@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config.chargemaster import ChargeMaster, load_chargemaster
-from app.config.errors import ConfigError
+from app.config.chargemaster import load_chargemaster
 from app.config.hashing import config_hash
 from app.config.mappings import load_mappings
-from app.config.payers import PayerDirectory, load_payers
+from app.config.payers import load_payers
 from app.config.rulesets import RuleSets, load_rulesets
+from app.domain.chargemaster import ChargeMaster
+from app.domain.payers import PayerDirectory
+from app.errors import ConfigError
 from app.mappers.spec import MappingSet
 from app.refdata import RefData, load_refdata
 

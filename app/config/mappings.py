@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.config.errors import ConfigError
 from app.config.yamlfile import LineMap, load_yaml, validate_data
+from app.errors import ConfigError
 from app.mappers.fhirpath import CompiledPath, ExpressionError, compile_expression
 from app.mappers.spec import FIELD_DEFS, FieldRule, MappingSet, Settings
 from app.mappers.tables import CodeTable, TableEntry

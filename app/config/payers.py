@@ -17,16 +17,15 @@ hot path, so no pydantic model is touched after loading.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.config.errors import ConfigError
-from app.config.payer_types import PayerType, filing_indicator_for
 from app.config.yamlfile import load_yaml, validate_data
+from app.domain.payer_types import PayerType
+from app.domain.payers import PayerDirectory, PayerProfile, PriorAuthRule
+from app.errors import ConfigError
 
 FilingIndicator = Literal[
     "09", "11", "12", "13", "14", "15", "16", "17", "AM", "BL", "CH", "CI", "DS", "FI", "HM", "LM", "MA",
@@ -82,66 +81,6 @@ class PayerProfileFile(_Strict):
             except re.error as exc:
                 raise ValueError(f"not a regular expression: {exc}") from exc
         return value
-
-
-@dataclass(frozen=True, slots=True)
-class PriorAuthRule:
-    low: str
-    high: str
-    pos: frozenset[str] | None
-    min_units: float | None
-
-    def matches(self, code: str, pos: str | None, units: float | None) -> bool:
-        if not (self.low <= code <= self.high and len(code) == len(self.low)):
-            return False
-        if self.pos is not None and pos not in self.pos:
-            return False
-        return self.min_units is None or (units or 0) >= self.min_units
-
-
-@dataclass(frozen=True)
-class PayerProfile:
-    """What the rules know about one payer."""
-
-    payer_id: str
-    name: str
-    claim_filing_indicator: str | None  # None: derived per claim (see app.config.payer_types)
-    timely_filing_days: int
-    eligibility_max_age_days: int
-    prior_auth: tuple[PriorAuthRule, ...] = ()
-    referral_required: bool = False
-    subscriber_id_regex: re.Pattern[str] | None = None
-    subscriber_id_format: str = "pattern"
-    visit_note_required: bool = False
-    ndc_required: bool = True
-    allowed: dict[str, float] = field(default_factory=dict)
-    aliases: tuple[str, ...] = ()
-    is_default: bool = False
-    source: str | None = None
-    payer_type: str | None = None
-
-    @property
-    def type_filing_indicator(self) -> str | None:
-        """The SBR09 code implied by ``payer_type``: used when neither the profile nor Coverage.type gives one."""
-        return filing_indicator_for(self.payer_type)
-
-    def prior_auth_rule(self, code: str, pos: str | None, units: float | None) -> PriorAuthRule | None:
-        """The prior-auth list entry that covers this service, if any."""
-        for rule in self.prior_auth:
-            if rule.low <= code <= rule.high and rule.matches(code, pos, units):
-                return rule
-        return None
-
-
-DEFAULT_PROFILE = PayerProfile(
-    payer_id="",
-    name="Unknown payer (conservative default profile)",
-    claim_filing_indicator="ZZ",
-    timely_filing_days=90,  # the shortest common commercial window
-    eligibility_max_age_days=30,
-    subscriber_id_regex=re.compile(r"^[A-Za-z0-9-]{2,80}$"),
-    is_default=True,
-)
 
 
 def filing_indicator_rule(profile: PayerProfile) -> str:
@@ -214,25 +153,6 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         source=source,
         payer_type=spec.payer_type,
     )
-
-
-@dataclass(frozen=True)
-class PayerDirectory:
-    """Profiles by payer id (and alias); unknown payers get the default profile."""
-
-    profiles: dict[str, PayerProfile] = field(default_factory=dict)
-    default: PayerProfile = DEFAULT_PROFILE
-
-    def profile_for(self, payer_id: str | None) -> PayerProfile:
-        return self.profiles.get(payer_id or "", self.default)
-
-    def find(self, payer_ids: Iterable[str]) -> PayerProfile:
-        """The profile of the first id that has one, else the default profile."""
-        for payer_id in payer_ids:
-            profile = self.profiles.get(payer_id)
-            if profile is not None:
-                return profile
-        return self.default
 
 
 def load_payers(directory: Path) -> PayerDirectory:

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.config.errors import ConfigError
 from app.config.yamlfile import LineMap, load_yaml, validate_data
 from app.domain.findings import Severity
+from app.errors import ConfigError
 from app.rules.registry import RuleSpec, registered
 from app.rules.ruleset import RuleOverride, RuleSets
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from app.config.chargemaster import ChargeMaster
+from app.domain.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext, key_of
 from app.domain.findings import Finding
 from app.mappers.authorizations import attach_authorizations

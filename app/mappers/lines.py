@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from app.config.chargemaster import ChargeMaster
+from app.domain.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext
 from app.domain.findings import Finding
 from app.mappers.charge_items import charge_item_lines, is_office_em, procedure_lines

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
 
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 
 _CODE = re.compile(r"^[0-9A-Z]{4}[0-9A-Z]$")
 _DATE_FORMATS = (

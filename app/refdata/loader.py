@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 from app.refdata.icd10 import load_icd10
 from app.refdata.tables import AgeLimit, HcpcsEntry, MueEntry, PtpEdit, RefData
 

@@ -5,8 +5,10 @@ Public API::
     check_claim(claim, ctx, *, rules, payers, refdata, history, today) -> list[Finding]
     all_rules() -> list[RuleSpec]            # id, category, severity, carc_expected, summary, fix
     filing_deadline(claim, profile) -> date  # for ordering a submission queue
-    load_payers(directory) -> PayerDirectory     (app.config.payers)
-    load_rulesets(directory) -> RuleSets         (app.config.rulesets)
+
+Loading is the configuration's job (``app.config.payers.load_payers``,
+``app.config.rulesets.load_rulesets``):
+this package imports nothing from :mod:`app.config`.
 
 How it works: :mod:`facts` reads a Claim, its EncounterContext and the History once into a
 :class:`ClaimFacts`; every rule in :mod:`catalogue` is a function over those facts registered with
@@ -14,9 +16,7 @@ How it works: :mod:`facts` reads a Claim, its EncounterContext and the History o
 rules run, at which severity and with which parameters; :mod:`engine` runs the plan.
 """
 
-from pathlib import Path
-
-from app.config.payers import PayerDirectory, PayerProfile, load_payers
+from app.domain.payers import PayerDirectory, PayerProfile
 from app.rules import catalogue as _catalogue  # registers every rule
 from app.rules.deadlines import filing_deadline
 from app.rules.engine import check_claim
@@ -32,13 +32,6 @@ def all_rules() -> list[RuleSpec]:
     return [spec for _, spec in sorted(registered().items())]
 
 
-def load_rulesets(directory: Path) -> RuleSets:
-    """Re-export of :func:`app.config.rulesets.load_rulesets` (imported late: that module imports us)."""
-    from app.config.rulesets import load_rulesets as load
-
-    return load(directory)
-
-
 __all__ = [
     "ClaimFacts",
     "Hit",
@@ -50,7 +43,5 @@ __all__ = [
     "build_facts",
     "check_claim",
     "filing_deadline",
-    "load_payers",
-    "load_rulesets",
     "register",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from app.config.payers import PayerProfile
+from app.domain.payers import PayerProfile
 from app.rules.facts import Line, read_lines
 from app.rules.values import obj, parse_date
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from app.config.payers import PayerDirectory
 from app.domain.context import EncounterContext
 from app.domain.findings import Finding
 from app.domain.history import History
+from app.domain.payers import PayerDirectory
 from app.refdata.tables import RefData
 from app.rules.facts import ClaimFacts, build_facts
 from app.rules.ruleset import RuleSets

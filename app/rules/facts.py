@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from app.config.payers import PayerDirectory, PayerProfile
 from app.domain.context import EncounterContext
 from app.domain.history import History
+from app.domain.payers import PayerDirectory, PayerProfile
 from app.refdata.tables import RefData
 from app.rules.claimlines import Line, read_line, read_lines
 from app.rules.codes import ICD10CM, MBI

@@ -23,10 +23,10 @@ from app.billing import answers
 from app.billing.denials import RemittedClaim, build_denial_queue
 from app.billing.underpayment import check_underpayment
 from app.config.clearinghouse import ClearinghouseConfig
-from app.config.payers import PayerDirectory
 from app.db import billing_repo, claims_repo
 from app.db.billing_repo import ClaimLink
 from app.domain.findings import Finding
+from app.domain.payers import PayerDirectory
 from app.logging import get_logger
 from app.rules import RuleSpec
 from app.x12 import ClaimPayment, Remittance835, claim_response_from_835_claim, payment_reconciliation_from_835

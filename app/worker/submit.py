@@ -36,11 +36,11 @@ from app.billing.batch import (
     with_replacement,
 )
 from app.config.clearinghouse import ClearinghouseConfig
-from app.config.payers import PayerDirectory
 from app.db import billing_repo, claims_repo, mirror_repo, outbox_repo
 from app.db.billing_repo import ReadyRow, SubmittedItem
 from app.db.outbox_repo import Delivery
 from app.domain.claim_status import ClaimEvent
+from app.domain.payers import PayerDirectory
 from app.logging import get_logger
 from app.settings import ClearinghouseSettings
 from app.x12 import WriteSummary, write_837p

@@ -23,8 +23,8 @@ from app.billing import (
 from app.cli.main import app
 from app.cli.x12 import run_build
 from app.config.clearinghouse import load_clearinghouse
-from app.config.payers import PayerDirectory
 from app.domain.findings import Category, Severity
+from app.domain.payers import PayerDirectory
 from app.evaluate import CheckReport, Evaluation
 from app.x12 import SequentialControlNumbers, write_837p
 from app.x12.tokenizer import SegmentReader

@@ -10,7 +10,7 @@ import pytest
 from billing_factories import CONFIG
 
 from app.config.clearinghouse import load_clearinghouse
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 from app.x12 import SequentialControlNumbers
 
 MINIMAL = """\

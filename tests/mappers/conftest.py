@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config.chargemaster import ChargeMaster, load_chargemaster
+from app.config.chargemaster import load_chargemaster
 from app.config.mappings import load_mappings
+from app.domain.chargemaster import ChargeMaster
 from app.domain.context import EncounterContext
 from app.fhir.r4 import validate_resource
 from app.mappers import MappedClaim, MappingSet, map_encounter

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from app.config.chargemaster import ChargeMaster
 from app.config.mappings import load_mappings
+from app.domain.chargemaster import ChargeMaster
 from app.fhir.r4 import validate_resource
 from app.mappers import claim_id, map_encounter
 from app.mappers.claim import POS_SYSTEM

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.config.chargemaster import load_chargemaster
-from app.config.errors import ConfigError
 from app.config.mappings import load_mappings
+from app.errors import ConfigError
 from app.mappers.spec import FIELD_DEFS
 
 SPEC = "professional-claim.yaml"

@@ -15,12 +15,14 @@ from typing import Any
 
 from stdnum import luhn
 
-from app.config.payers import PayerDirectory, load_payers
+from app.config.payers import load_payers
+from app.config.rulesets import load_rulesets
 from app.domain.context import build_contexts
 from app.domain.findings import Finding
 from app.domain.history import History
+from app.domain.payers import PayerDirectory
 from app.refdata import RefData
-from app.rules import RuleSets, check_claim, load_rulesets
+from app.rules import RuleSets, check_claim
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"

@@ -7,11 +7,12 @@ from textwrap import dedent
 
 import pytest
 
-from app.config.errors import ConfigError
-from app.config.payers import DEFAULT_PROFILE, load_payers
+from app.config.payers import load_payers
+from app.config.rulesets import load_rulesets
 from app.domain.findings import Severity
+from app.domain.payers import DEFAULT_PROFILE
+from app.errors import ConfigError
 from app.refdata import RefData
-from app.rules import load_rulesets
 from tests.rules.factories import BILLING_NPI, CONFIG, VARIANTS, scenario
 
 GOOD_PAYER = """\

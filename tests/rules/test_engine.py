@@ -59,7 +59,7 @@ def test_filing_deadline_per_payer(payer_id: str, days: int, refdata: RefData) -
 
 
 def test_filing_deadline_uses_earliest_line_then_created() -> None:
-    from app.config.payers import DEFAULT_PROFILE
+    from app.domain.payers import DEFAULT_PROFILE
 
     claim = base_claim("11")
     claim["item"][2]["servicedDate"] = "2026-02-20"

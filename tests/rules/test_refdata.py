@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config.errors import ConfigError
+from app.errors import ConfigError
 from app.refdata import import_global_days, import_hcpcs, import_mue, import_ptp, load_refdata
 from app.refdata.icd10 import BILLABLE, EXTERNAL_CAUSE, MANIFESTATION, cache_path, load_icd10
 from app.refdata.importers import parse_cms_date

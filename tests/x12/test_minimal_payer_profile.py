@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.cli.x12 import run_build
-from app.config.errors import ConfigError
 from app.config.payers import load_payers
+from app.errors import ConfigError
 from app.x12.tokenizer import SegmentReader
 from tests.x12.x12_pyx12 import assert_valid_837p
 
