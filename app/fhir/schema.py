@@ -12,7 +12,10 @@ code so that they can be read and tested:
   dispatch on ``resourceType`` instead of a ``oneOf`` over all types, which gave no usable error and
   tried every definition in turn.
 - ``integer``, ``positiveInt`` and ``unsignedInt`` are JSON integers within 32 bits (the file says
-  "number", which lets 2.5 through), and ``Extension.url`` is required (1..1 in R4).
+  "number", which lets 2.5 through).
+- Every element with ``min >= 1`` in the R4 StructureDefinitions (``r4-required-elements.json``) is
+  required. The file requires only complex ones; a required primitive such as ``Encounter.status``
+  may also come as its extension-only twin ``_status``, or, for ``value[x]``, as any of the choices.
 
 Nothing here echoes resource values: errors name the element path and the rule only.
 """
@@ -27,7 +30,10 @@ from typing import Any
 
 import jsonschema_rs
 
+from app.fhir.schema_errors import describe
+
 SCHEMA_RESOURCE = "fhir.schema.json.gz"
+REQUIRED_RESOURCE = "r4-required-elements.json"  # tools/fhir_required_elements.py
 INT32_MAX = 2_147_483_647
 
 # Resource types (and their backbone definitions) that Medplum adds to the HL7 file.
@@ -45,7 +51,7 @@ MEDPLUM_TYPES = frozenset(
     SmartHealthLink SmartHealthLinkFile User UserConfiguration UserConfigurationMenu UserConfigurationMenuLink
     UserConfigurationOption UserConfigurationSearch UserConfiguration_Menu UserConfiguration_Menu_Link
     UserConfiguration_Option UserConfiguration_Search UserSecurityRequest ViewDefinition ViewDefinitionConstant
-    ViewDefinitionSelect ViewDefinitionSelectColumn ViewDefinitionSelectColumnTag ViewDefinitionWhere""".split()
+    ViewDefinitionSelect ViewDefinitionSelectColumn ViewDefinitionSelectColumnTag ViewDefinitionWhere""".split()  # noqa: SIM905
 )
 # Elements Medplum adds to HL7 definitions (Medplum's own, or from R5); R4 has none of them.
 MEDPLUM_ELEMENTS: dict[str, tuple[str, ...]] = {
@@ -81,8 +87,30 @@ def definitions() -> dict[str, Any]:
     defs["Resource"] = {"$ref": "#/definitions/ResourceList"}
     defs["integer64"] = {"type": "string", "pattern": "^-?([0]|([1-9][0-9]*))$"}
     _integers_as_integers(defs)
-    defs["Extension"]["required"] = ["url"]
+    _require_min_one(defs, json.loads(files("app.fhir").joinpath(REQUIRED_RESOURCE).read_text()))
     return defs
+
+
+def _require_min_one(defs: dict[str, Any], required: dict[str, list[str]]) -> None:
+    """Require each ``min >= 1`` element: as itself, its ``_element`` twin, or one of its ``[x]`` choices."""
+    for name, elements in required.items():
+        definition = defs[name]
+        props = definition.get("properties", {})
+        for element in elements:
+            stem = element.removesuffix("[x]")
+            if element.endswith("[x]"):
+                names = [
+                    p for p in props if p.lstrip("_").startswith(stem) and p.lstrip("_")[len(stem) :][:1].isupper()
+                ]
+            else:
+                names = [p for p in (stem, f"_{stem}") if p in props]
+            if len(names) == 1:
+                definition.setdefault("required", [])
+                if names[0] not in definition["required"]:
+                    definition["required"].append(names[0])
+            else:
+                alternatives = {"anyOf": [{"required": [n]} for n in sorted(names, key=lambda n: n.startswith("_"))]}
+                definition.setdefault("allOf", []).append(alternatives)
 
 
 def _integers_as_integers(node: Any) -> None:
@@ -96,6 +124,11 @@ def _integers_as_integers(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _integers_as_integers(value)
+
+
+def _is_choice_of(name: str, stem: str) -> bool:
+    """``valueString`` is one of the choices of ``value[x]`` (the type name follows, capitalised)."""
+    return name.startswith(stem) and name[len(stem) : len(stem) + 1].isupper()
 
 
 def _is_type(resource_type: str) -> dict[str, Any]:
@@ -126,52 +159,4 @@ def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
     compiled = validator(resource_type)
     if compiled.is_valid(resource):
         return None
-    error = next(iter(compiled.iter_errors(resource)))
-    where = list(error.instance_path)
-    if isinstance(error.kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
-        where.append(_short(error.kind.unexpected[0]))
-    return f"{element_path(where)}: {rule(error)}"
-
-
-def element_path(parts: list[str | int]) -> str:
-    """``["identifier", 0, "system"]`` -> ``identifier[0].system`` (``(root)`` for the resource itself)."""
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(root)"
-
-
-def _fhir_type(error: jsonschema_rs.ValidationError) -> str | None:
-    """The primitive FHIR type whose definition holds the failing keyword (``date``), if it is one."""
-    path = error.schema_path
-    if len(path) == 3 and path[0] == "definitions" and isinstance(path[1], str):
-        return path[1]
-    return None
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= 40 else name[:37] + "..."
-
-
-def rule(error: jsonschema_rs.ValidationError) -> str:
-    """The violated rule in a few words; only schema content (names, codes, limits), never the value."""
-    kind = error.kind
-    fhir_type = _fhir_type(error)
-    match kind:
-        case jsonschema_rs.ValidationErrorKind.AdditionalProperties(unexpected):
-            return "unknown element" + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else "")
-        case jsonschema_rs.ValidationErrorKind.Required(prop):
-            return f"required element {prop!r} missing"
-        case jsonschema_rs.ValidationErrorKind.Enum(options):
-            shown = " | ".join(str(o) for o in options[:8]) + (" | ..." if len(options) > 8 else "")
-            return f"code not in the required value set ({shown})"
-        case jsonschema_rs.ValidationErrorKind.Constant(expected):
-            return f"must be {expected!r}"
-        case jsonschema_rs.ValidationErrorKind.Pattern():
-            return f"not a valid FHIR {fhir_type or 'value'} (format)"
-        case jsonschema_rs.ValidationErrorKind.Type(types):
-            expected = "array" if "array" in types else "/".join(types)
-            return f"wrong type: expected {expected}" + (f" ({fhir_type})" if fhir_type else "")
-        case jsonschema_rs.ValidationErrorKind.Minimum(limit) | jsonschema_rs.ValidationErrorKind.Maximum(limit):
-            return f"{fhir_type or 'number'} out of range (limit {limit})"
-    return f"violates {kind.name}" + (f" of {fhir_type}" if fhir_type else "")
+    return describe(next(iter(compiled.iter_errors(resource))))
