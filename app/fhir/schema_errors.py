@@ -7,22 +7,23 @@ holds: they end up in dead letters and logs, and a resource value can be PHI.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import jsonschema_rs
 
 Kind = jsonschema_rs.ValidationErrorKind
 
 
-def describe(error: jsonschema_rs.ValidationError) -> str:
-    """``name[0].period.start: not a valid FHIR dateTime (format)``."""
+def describe(error: jsonschema_rs.ValidationError) -> tuple[list[str | int], str]:
+    """The element path and the rule: ``(["name", 0, "period", "start"], "not a valid FHIR dateTime (format)")``."""
     where: list[str | int] = list(error.instance_path)
     element, text = _element_and_rule(error)
     if element:
         where.append(element)
-    return f"{element_path(where)}: {text}"
+    return where, text
 
 
-def element_path(parts: list[str | int]) -> str:
+def element_path(parts: Sequence[str | int]) -> str:
     """``["identifier", 0, "system"]`` -> ``identifier[0].system`` (``(root)`` for the resource itself)."""
     out = ""
     for part in parts:
@@ -50,6 +51,8 @@ def _rule(error: jsonschema_rs.ValidationError) -> str:
     kind = error.kind
     fhir_type = _fhir_type(error)
     match kind:
+        case Kind.Enum(options) if error.instance_path[-1:] == ["resourceType"]:
+            return "not an R4 resource type"
         case Kind.Enum(options):
             shown = " | ".join(str(o) for o in options[:8]) + (" | ..." if len(options) > 8 else "")
             return f"code not in the required value set ({shown})"
@@ -59,7 +62,7 @@ def _rule(error: jsonschema_rs.ValidationError) -> str:
             return f"not a valid FHIR {fhir_type or 'value'} (format)"
         case Kind.Type(types):
             expected = "array" if "array" in types else "/".join(types)
-            return f"wrong type: expected {expected}" + (f" ({fhir_type})" if fhir_type else "")
+            return f"wrong type: expected {expected}" + (f" ({fhir_type})" if fhir_type not in (None, expected) else "")
         case Kind.Minimum(limit) | Kind.Maximum(limit):
             return f"{fhir_type or 'number'} out of range (limit {limit})"
     return f"violates {kind.name}" + (f" of {fhir_type}" if fhir_type else "")
