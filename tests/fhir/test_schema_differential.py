@@ -5,7 +5,8 @@ JSON file under tests/ and examples/ (the generated example Bundles entry by ent
 validating them twice with the models would double this test's time). tests/fixtures/conformance
 holds the HL7 / Inferno conformance files, copied from ../shared/conformance with their sources.
 Plus 1,200 deterministic mutations of them (wrong JSON types, codes outside required bindings,
-malformed dates, unknown elements, wrong cardinality, and two kinds that keep a resource valid: an added extension, a partial date).
+malformed dates, unknown elements, wrong cardinality, and two kinds that keep a resource valid: an
+added extension, a partial date).
 
 Rules checked:
 1. Every resource the models reject is rejected by the schema, or falls in a documented class of
