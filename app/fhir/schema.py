@@ -36,7 +36,7 @@ from typing import Any
 import jsonschema_rs
 
 from app.fhir.schema_errors import describe, element_path
-from app.fhir.schema_nested import nested_resources
+from app.fhir.schema_nested import may_nest, nested_resources
 
 SCHEMA_RESOURCE = "fhir.schema.json.gz"
 REQUIRED_RESOURCE = "r4-required-elements.json"  # tools/fhir_required_elements.py
@@ -205,6 +205,8 @@ def first_violation(resource_type: str, resource: dict[str, Any]) -> tuple[list[
     compiled = validator(resource_type)
     if not compiled.is_valid(resource):
         return describe(next(iter(compiled.iter_errors(resource))))
+    if not may_nest(resource, resource_type):
+        return None
     for path, nested in nested_resources(resource, resource_type):
         violation = first_violation(nested["resourceType"], nested)
         if violation is not None:
