@@ -21,6 +21,9 @@ FHIR_VERSION = "4.0.1"
 MODEL_PACKAGE = "fhir.resources.R4B"
 
 
+_R4_TYPES: set[str] = set()  # the R4 types seen so far (saves a call per resource on the hot path)
+
+
 class InvalidResource(ValueError):
     """A resource that is not valid FHIR R4 (or, for R4B-only types, not valid against the R4B models)."""
 
@@ -49,9 +52,10 @@ def validate_resource(resource: dict[str, Any]) -> None:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
         raise InvalidResource("resource has no resourceType")
-    if resource_type not in schema.resource_types():
+    if resource_type not in _R4_TYPES and resource_type not in schema.resource_types():
         validate_with_models(resource)
         return
+    _R4_TYPES.add(resource_type)
     reason = schema.first_error(resource_type, resource)
     if reason is not None:
         raise InvalidResource(f"{resource_type} invalid at {reason}")

@@ -36,7 +36,7 @@ from typing import Any
 import jsonschema_rs
 
 from app.fhir.schema_errors import describe, element_path
-from app.fhir.schema_nested import may_nest, nested_resources
+from app.fhir.schema_nested import holders, may_nest, nested_resources
 
 SCHEMA_RESOURCE = "fhir.schema.json.gz"
 REQUIRED_RESOURCE = "r4-required-elements.json"  # tools/fhir_required_elements.py
@@ -187,11 +187,25 @@ def validator(resource_type: str) -> jsonschema_rs.Validator:
         "$ref": f"#/definitions/{resource_type}",
         "definitions": {name: defs[name] for name in sorted(closure(resource_type))},
     }
-    return jsonschema_rs.Draft7Validator(schema)
+    # The `regex` crate (linear time, no backtracking on untrusted input): every R4 pattern fits it.
+    return jsonschema_rs.Draft7Validator(schema, pattern_options=jsonschema_rs.RegexOptions())
+
+
+# The hot path's cache: type -> (validator, the type's properties that can hold nested resources).
+_READY: dict[str, tuple[jsonschema_rs.Validator, frozenset[str]]] = {}
 
 
 def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
-    """``None`` when ``resource`` is valid R4, else one short reason: ``<element path>: <rule>``, no values."""
+    """``None`` when ``resource`` is valid R4, else one short reason: ``<element path>: <rule>``, no values.
+
+    ``resource_type`` must be one of :func:`resource_types` (``KeyError`` otherwise).
+    """
+    ready = _READY.get(resource_type)
+    if ready is None:
+        nesting = frozenset(holders().get(resource_type, ()))
+        ready = _READY.setdefault(resource_type, (validator(resource_type), nesting))
+    if ready[0].is_valid(resource) and resource.keys().isdisjoint(ready[1]):
+        return None  # the common case, kept to one Rust call and one set check
     violation = first_violation(resource_type, resource)
     return None if violation is None else f"{element_path(violation[0])}: {violation[1]}"
 
