@@ -107,11 +107,11 @@ def _require_min_one(defs: dict[str, Any], required: dict[str, list[str]]) -> No
         for element in elements:
             stem = element.removesuffix("[x]")
             if element.endswith("[x]"):
-                names = [
-                    p for p in props if p.lstrip("_").startswith(stem) and p.lstrip("_")[len(stem) :][:1].isupper()
-                ]
+                names = [p for p in props if _is_choice_of(p.lstrip("_"), stem)]
             else:
                 names = [p for p in (stem, f"_{stem}") if p in props]
+            if not names:
+                raise ValueError(f"{REQUIRED_RESOURCE}: {name}.{element} is not in the schema")
             if len(names) == 1:
                 definition.setdefault("required", [])
                 if names[0] not in definition["required"]:
