@@ -1,10 +1,11 @@
 """The one place that pins the FHIR release: R4 (4.0.1) on the wire, R4B models in code.
 
 Inbound resources are validated against the official FHIR R4 JSON Schema (``app.fhir.schema``),
-compiled per resource type on first use: about 100x cheaper than building the models, and it is R4,
-not R4B (ADR 0006). ``fhir.resources`` ships no R4 package; its R4B models stay where typed models
-serve: building and checking outbound resources, tests, and the few R4B-only resource types the R4
-schema cannot know (``validate_resource`` hands those to the models). The hot path works on dicts.
+compiled per resource type on first use: 30-40x cheaper than building the models (bench/validate.py),
+and it is R4, not R4B (ADR 0006). ``fhir.resources`` ships no R4 package; its R4B models stay where
+typed models serve: ``model_class``, the reference in tests and benchmarks (``validate_with_models``),
+and the few R4B-only resource types the R4 schema cannot know (``validate_resource`` hands those to
+the models). The hot path works on dicts.
 """
 
 from __future__ import annotations
