@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/x12.py
+	$(BIN)/python bench/validate.py
 
 examples: $(STAMP)
 	$(BIN)/python examples/generate.py
