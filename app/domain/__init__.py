@@ -1,4 +1,5 @@
-"""Plain data shared by every layer: findings (the public taxonomy) and encounter contexts.
+"""Plain data shared by every layer: findings (the public taxonomy), encounter contexts, and the
+prior-authorization decisions read from ClaimResponses (:mod:`app.domain.preauth`).
 
 Nothing here does I/O; mapping and rules depend only on this package and on ``app.fhir.r4``.
 """
