@@ -94,6 +94,7 @@ def create_subscriptions(
                 now=now,
                 resource_types=(resource_type,),
                 fresh=True,
+                status="active" if created.get("status") == "active" else "requested",  # error/off: reactivated
             )
         if reactivation(created) is not None:
             created = gateway.call(ehr, partial(_reactivate, subscription=created))
