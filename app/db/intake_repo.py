@@ -105,11 +105,18 @@ def _driver_sql(paramstyle: str, sql: str) -> str:
 
 @dataclass
 class _StatusMerge:
-    """What a batch's notifications say about one subscription, applied as ONE update at the end."""
+    """What a batch's notifications say about one subscription, applied as ONE update at the end.
+
+    Status (:func:`status_after`): the last status a notification reported wins, as one update per
+    notification would leave it; a handshake makes it ``active`` (our 2xx completes it) unless it
+    reports ``error``/``off``; a notification that reports no status (plain R4 ping or rest-hook)
+    proves the channel works, so it turns a ``requested`` subscription ``active``.
+    """
 
     event: bool = False
     heartbeat: bool = False
     status: str | None = None
+    contact: bool = False  # a status-less notification after the last reported status
     degraded: bool = False
     fresh_count: bool = False
     since: int | None = None
@@ -118,16 +125,33 @@ class _StatusMerge:
         beat = note.kind in ("handshake", "heartbeat")
         self.heartbeat |= beat
         self.event |= not beat
-        status = _STATUS.get(note.status or "")
+        status = status_after(note)
         if status is not None:
-            self.status = status  # the last one wins, as one update per notification would leave it
+            self.status, self.contact = status, False
             self.degraded |= status in ("error", "off")
+        elif note.status is None:
+            self.contact = True
         self.fresh_count |= note.kind == "handshake" and note.events_since_start == 0
         if note.events_since_start is not None:
             self.since = max(self.since or 0, note.events_since_start)
 
+    def final_status(self) -> str | None:
+        """The status to store (None: keep it, or promote ``requested`` if :attr:`contact`)."""
+        if self.status == "requested" and self.contact:
+            return "active"
+        return self.status
 
-_STATUS = {"active": "active", "requested": "active", "error": "error", "off": "off"}
+
+_STATUS = frozenset({"active", "requested", "error", "off"})
+
+
+def status_after(note: Notification) -> str | None:
+    """The subscription status ``note`` reports: ``requested`` stays ``requested`` until the handshake."""
+    if note.status not in _STATUS:
+        return None
+    if note.kind == "handshake" and note.status not in ("error", "off"):
+        return "active"
+    return note.status
 
 
 class IntakeBatch:
@@ -207,10 +231,12 @@ class IntakeBatch:
 
     def finish(self) -> None:
         for subscription_id, merged in self.statuses.items():
+            status = merged.final_status()
             stmt = _status_update(
                 event=merged.event,
                 heartbeat=merged.heartbeat,
-                status=merged.status,
+                status=status,
+                promote=status is None and merged.contact,
                 degraded=merged.degraded,
                 fresh_count=merged.fresh_count,
             )
@@ -243,8 +269,10 @@ def _pull_job(inbox_id: int, subscription_id: str, now: datetime) -> dict[str, o
 
 
 @cache
-def _status_update(*, event: bool, heartbeat: bool, status: str | None, degraded: bool, fresh_count: bool) -> Any:
-    """Health timestamps, status, and the highest event number seen, for one subscription."""
+def _status_update(
+    *, event: bool, heartbeat: bool, status: str | None, promote: bool, degraded: bool, fresh_count: bool
+) -> Any:
+    """Health timestamps, status (``promote``: ``requested`` becomes ``active``), and the highest event number seen."""
     values: dict[str, Any] = {}
     if event:
         values["last_event_at"] = bindparam("now")
@@ -252,6 +280,8 @@ def _status_update(*, event: bool, heartbeat: bool, status: str | None, degraded
         values["last_heartbeat_at"] = bindparam("now")
     if status is not None:
         values["status"] = status
+    elif promote:
+        values["status"] = case((SUB.c.status == "requested", "active"), else_=SUB.c.status)
     if degraded:
         values["health"] = "degraded"
     since: Any = bindparam("since", type_=Integer)

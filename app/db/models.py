@@ -49,7 +49,7 @@ class Subscription(SQLModel, table=True):
     signing_secret: str | None = Field(default=None, max_length=200)
     topic: str | None = None
     content: str | None = Field(default=None, max_length=20)
-    status: str = Field(default="active", max_length=20)
+    status: str = Field(default="requested", max_length=20)  # requested | active | error | off
     health: str = Field(default="ok", max_length=20)
     events_since_start: int = 0
     heartbeat_period_seconds: int | None = None

@@ -33,11 +33,14 @@ def add_subscription(
     now: datetime,
     resource_types: tuple[str, ...] = (),
     fresh: bool = False,
+    status: str = "requested",
 ) -> bool:
     """Register (or update the secret of) an inbound subscription. Returns True if it was new.
 
     ``resource_types`` are what a notified pull searches (default: every type claimbridge uses);
     ``fresh`` says the subscription was just created on the EHR, so its events are counted from 1.
+    A new subscription is ``requested`` (or the ``status`` the EHR answered with) until its handshake
+    (or, plain R4, its first notification) says otherwise (:mod:`app.db.intake_repo`).
     """
     digest = secret_digest(secret)
     clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256 == digest, SUB.c.id != subscription_id)).first()
@@ -59,7 +62,7 @@ def add_subscription(
     conn.execute(
         SUB.insert().values(
             id=subscription_id,
-            status="active",
+            status=status,
             health="ok",
             events_since_start=0,
             events_checked=0 if fresh else None,

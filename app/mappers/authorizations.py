@@ -4,9 +4,13 @@ An authorization is a ``ClaimResponse`` with ``use`` = ``preauthorization`` in t
 (from the EHR, a PAS response, or a payer portal record) that:
 
 - is about the claim's patient and, when both say so, from the claim's insurer;
-- is usable: status ``active``, outcome not ``error``, with a ``preAuthRef``;
-- covers the date of service (``preAuthPeriod``, open ends allowed);
-- names at least one of the claim's billed codes in ``addItem``/``item`` (or names no codes at all).
+- grants something (:mod:`app.domain.preauth`): a Da Vinci PAS item whose review action is
+  approved (A1), partially approved (A2) or modified (A6), with its number; or, for a plain R4
+  response without review actions, status ``active``, outcome not ``error``, with a ``preAuthRef``.
+  A denied (A3) or pended (A4) item never counts, whatever ``preAuthRef`` the response carries;
+- covers the date of service (the item's ``itemPreAuthPeriod``, else ``preAuthPeriod``; open ends
+  allowed);
+- names at least one of the claim's billed codes (or names no codes at all).
 
 Its number goes on the focal insurance. Whether it also covers the units billed is the rules'
 business (``prior-auth.*``), which read the same ClaimResponses from History.
@@ -17,49 +21,27 @@ from __future__ import annotations
 from typing import Any
 
 from app.domain.context import EncounterContext, ref_of
+from app.domain.preauth import grants
 
 PREAUTH = "preauthorization"
-
-
-def _codes(response: dict[str, Any]) -> set[str]:
-    codes: set[str] = set()
-    for element in ("addItem", "item"):
-        for entry in response.get(element) or ():
-            for coding in ((entry.get("productOrService") or {}).get("coding")) or ():
-                if coding.get("code"):
-                    codes.add(str(coding["code"]))
-    return codes
-
-
-def _covers(response: dict[str, Any], dos: str | None) -> bool:
-    if not dos:
-        return True
-    period = response.get("preAuthPeriod") or {}
-    start, end = str(period.get("start") or "")[:10], str(period.get("end") or "")[:10]
-    return (not start or start <= dos) and (not end or dos <= end)
 
 
 def authorization_numbers(
     ctx: EncounterContext, *, patient: str | None, insurer: str | None, dos: str | None, billed: set[str]
 ) -> list[str]:
     """Numbers of the authorizations on file that apply to this claim, in a stable order."""
-    found: list[str] = []
+    found: set[str] = set()
     for response in ctx.of_type("ClaimResponse"):
         if response.get("use") != PREAUTH or response.get("status", "active") != "active":
-            continue
-        if response.get("outcome") == "error" or not response.get("preAuthRef"):
             continue
         if patient and ref_of(response.get("patient")) != patient:
             continue
         their_insurer = ref_of(response.get("insurer"))
         if insurer and their_insurer and their_insurer != insurer:
             continue
-        codes = _codes(response)
-        if (codes and not codes & billed) or not _covers(response, dos):
-            continue
-        number = str(response["preAuthRef"])
-        if number not in found:
-            found.append(number)
+        for grant in grants(response, request=ctx.resolve(response.get("request"))):
+            if (not grant.codes or grant.codes & billed) and grant.covers(dos) and grant.number:
+                found.add(grant.number)
     return sorted(found)
 
 

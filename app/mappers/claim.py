@@ -45,7 +45,7 @@ from app.mappers.spec import MappingSet
 from app.mappers.tables import MappedCode, TableEntry
 
 CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # the registered URI (HL7 terminology)
 NDC = "http://hl7.org/fhir/sid/ndc"
 POS_SYSTEM = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 MAPPING_VERSION_TAG = "urn:claimbridge:mapping-version"

@@ -2,9 +2,12 @@
 
 Two shapes are read:
 
-- an R4 ``ClaimResponse`` (use ``preauthorization``): ``preAuthRef`` is the number, ``preAuthPeriod``
-  the window, ``addItem[].productOrService`` / ``addItem[].quantity`` the codes and units granted;
-  cancelled, entered-in-error and ``outcome: error`` responses are ignored;
+- a ``ClaimResponse`` (use ``preauthorization``), read by :func:`app.domain.preauth.grants`: each
+  approved, partially approved or modified Da Vinci PAS item (review action A1/A2/A6) with its
+  number, ``itemPreAuthPeriod`` and the codes and units it authorized; a denied or pended item is
+  no authorization. A plain R4 response (no review action): ``preAuthRef`` is the number,
+  ``preAuthPeriod`` the window, ``addItem[].productOrService`` / ``addItem[].quantity`` the codes and
+  units granted. Cancelled, entered-in-error and ``outcome: error`` responses are ignored;
 - a local record ``{"number", "period": {"start", "end"}, "codes": [...], "units": n | {code: n},
   "patient": {"reference"}}`` where a bare ``units`` number is granted per listed code.
 """
@@ -16,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from app.domain.preauth import grants
 from app.rules.facts import read_lines
-from app.rules.values import code_in, key_of, number, obj, parse_date, ref_key
+from app.rules.values import key_of, number, obj, parse_date, ref_key
 
 if TYPE_CHECKING:
     from app.rules.facts import ClaimFacts
@@ -37,25 +41,21 @@ class Authorization:
         return (self.start is None or self.start <= dos) and (self.end is None or dos <= self.end)
 
 
-def _from_claim_response(resp: dict[str, Any]) -> Authorization | None:
-    if resp.get("status") in ("cancelled", "entered-in-error") or resp.get("outcome") == "error":
-        return None
-    if not isinstance(resp.get("preAuthRef"), str):
-        return None
-    period = obj(resp.get("preAuthPeriod"))
-    units: dict[str, float] = {}
-    for item in resp.get("addItem") or ():
-        found = code_in(obj(item).get("productOrService"))
-        qty = number(obj(item).get("quantity"))
-        if found and qty is not None:
-            units[found[1]] = units.get(found[1], 0.0) + qty
-    codes = frozenset(
-        found[1] for item in resp.get("addItem") or () if (found := code_in(obj(item).get("productOrService")))
-    )
-    return Authorization(
-        number=resp["preAuthRef"], start=parse_date(period.get("start")), end=parse_date(period.get("end")),
-        codes=codes, units=units, source=key_of(resp), patient=ref_key(resp.get("patient")),
-    )  # fmt: skip
+def _from_claim_response(resp: dict[str, Any]) -> list[Authorization]:
+    source, patient = key_of(resp), ref_key(resp.get("patient"))
+    return [
+        Authorization(
+            number=g.number,
+            start=parse_date(g.start),
+            end=parse_date(g.end),
+            codes=g.codes,
+            units=dict(g.units),
+            source=source,
+            patient=patient,
+        )
+        for g in grants(resp)
+        if g.number
+    ]
 
 
 def _from_record(rec: dict[str, Any]) -> Authorization | None:
@@ -81,8 +81,9 @@ def normalize(records: Iterable[dict[str, Any]]) -> list[Authorization]:
     for rec in records:
         if not isinstance(rec, dict):
             continue
-        auth = _from_claim_response(rec) if rec.get("resourceType") == "ClaimResponse" else _from_record(rec)
-        if auth is not None:
+        if rec.get("resourceType") == "ClaimResponse":
+            out.extend(_from_claim_response(rec))
+        elif (auth := _from_record(rec)) is not None:
             out.append(auth)
     return out
 

@@ -6,10 +6,11 @@ import re
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = frozenset(
+HCPCS = frozenset(  # the registered URI (http), its https twin, and the CARIN / Blue Button URI
     {
-        "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
         "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
     }
 )
 PROCEDURE_SYSTEMS = frozenset({CPT, *HCPCS})

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = frozenset(
+HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # the registered URI: what we emit
+HCPCS = frozenset(  # what we accept: the registered URI, its https twin, the CARIN / Blue Button one
     {
+        HCPCS_SYSTEM,
         "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
-        "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+        "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
     }
 )
 PROCEDURE_SYSTEMS = frozenset({CPT}) | HCPCS
@@ -26,6 +28,8 @@ SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-rela
 RELATED_CLAIM_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+CARIN_ADJUDICATION = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication"  # memberliability
+CARIN_DISCRIMINATOR = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator"  # adjustmentreason
 PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/payment-type"
 EX_PAYMENT_TYPE = "http://terminology.hl7.org/CodeSystem/ex-paymenttype"
 
@@ -34,7 +38,6 @@ PATIENT_CONTROL_NUMBER = "urn:claimbridge:patient-control-number"  # Claim.ident
 CLAIM_FILING_INDICATOR = "urn:claimbridge:x12:claim-filing-indicator"  # Coverage.type, SBR09 code as-is
 PAYER_CLAIM_CONTROL_NUMBER = "urn:claimbridge:payer-claim-control-number"  # 277CA REF*1K / 835 CLP07
 CHECK_OR_EFT_NUMBER = "urn:claimbridge:x12:trn02"  # 835 TRN02
-CLAIMBRIDGE_ADJUDICATION = "urn:claimbridge:adjudication"  # e.g. patient-responsibility
 X12_ACK_ERROR = "urn:claimbridge:x12:999-error"  # IK3/IK4/IK5 codes as "IK304-8"
 
 # X12 external code lists, as published URIs (codes only; no descriptions are shipped).

@@ -7,10 +7,15 @@ converters only translate. Outputs validate with :func:`app.fhir.r4.validate_res
 * 999: ``outcome`` ``queued`` when the transaction was accepted (IK501 A/E), else ``error`` with one
   ``error`` per IK3/IK4 (code ``IK304-<code>`` / ``IK403-<code>`` in ``urn:claimbridge:x12:999-error``).
 * 277CA: ``queued`` when accepted or pending, ``error`` when rejected (A3/A6/A7/A8), each status as
-  an ``error`` coded in the X12 claim-status system (line statuses carry ``itemSequence``).
+  an ``error`` whose ``code`` carries the status code (X12 claim-status system, STC01-2) and the
+  status category (X12 claim-status-category system, STC01-1) as codings, ``text`` ``STC A7:562:85``
+  (line statuses carry ``itemSequence``).
 * 835: ``complete``; per line adjudication ``submitted`` (SVC02), ``eligible`` (AMT*B6),
-  ``benefit`` (SVC03) and one entry per CAS reason (``category`` = group code, ``reason`` = CARC,
-  text ``CO-45``); claim-level CAS in ``adjudication``; RARCs as ``processNote``; totals and payment.
+  ``benefit`` (SVC03) (HL7 adjudication codes) and one entry per CAS reason: ``category`` CARIN
+  ``C4BBAdjudicationDiscriminator#adjustmentreason`` plus the X12 group code (claim-adjustment-group
+  system, ``text`` ``CO``), ``reason`` = CARC (text ``CO-45``); claim-level CAS in ``adjudication``;
+  RARCs as ``processNote``; totals ``submitted``, ``benefit`` and the patient responsibility (CLP05)
+  as CARIN ``C4BBAdjudication#memberliability``; payment.
 """
 
 from __future__ import annotations
@@ -58,7 +63,10 @@ def claim_response_from_999(
 
 def _status_error(status: StatusInfo, item_sequence: int | None) -> dict[str, Any]:
     text = f"STC {status.category}:{status.code}" + (f":{status.entity}" if status.entity else "")
-    error: dict[str, Any] = {"code": concept(sy.CLAIM_STATUS, status.code or status.category, text)}
+    codings = [{"system": sy.CLAIM_STATUS, "code": status.code}] if status.code else []
+    if status.category:
+        codings.append({"system": sy.CLAIM_STATUS_CATEGORY, "code": status.category})
+    error: dict[str, Any] = {"code": {"coding": codings, "text": text}}
     if item_sequence is not None:
         error["itemSequence"] = item_sequence
     return error
@@ -94,7 +102,13 @@ def _adjudication(category: str, amount: Decimal | None) -> dict[str, Any]:
 
 def _adjustment_entry(adj: Adjustment) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "category": concept(sy.CLAIM_ADJUSTMENT_GROUP, adj.group),
+        "category": {
+            "coding": [
+                {"system": sy.CARIN_DISCRIMINATOR, "code": "adjustmentreason"},
+                {"system": sy.CLAIM_ADJUSTMENT_GROUP, "code": adj.group},
+            ],
+            "text": adj.group,
+        },
         "reason": concept(sy.CARC, adj.reason, f"{adj.group}-{adj.reason}"),
     }
     if adj.amount is not None:
@@ -144,7 +158,7 @@ def claim_response_from_835_claim(
         response["adjudication"] = [_adjustment_entry(a) for a in claim.adjustments]
     totals = [_adjudication("submitted", claim.charge), _adjudication("benefit", claim.paid)]
     if claim.patient_responsibility is not None:
-        totals.append({"category": concept(sy.CLAIMBRIDGE_ADJUDICATION, "patient-responsibility"),
+        totals.append({"category": concept(sy.CARIN_ADJUDICATION, "memberliability", "patient responsibility"),
                        "amount": money(claim.patient_responsibility)})  # fmt: skip
     response["total"] = [t for t in totals if "amount" in t]
     if notes:

@@ -125,6 +125,7 @@ class SubscriptionHub:
         self.clock = clock
         self.channels: dict[str, Channel] = {}
         self.deliveries: list[tuple[str, str, int | None]] = []  # (subscription id, type, HTTP status)
+        self.handshake_later = False  # answer a create with ``requested``; :meth:`handshake` sends it
 
     async def activate(self, resource: dict[str, Any]) -> dict[str, Any]:
         """Store a requested Subscription, handshake it, and return its stored (new) state."""
@@ -136,6 +137,15 @@ class SubscriptionHub:
         stored, _ = self.store.write({**resource, "status": "requested"})
         if channel.topic is None:
             return self._set_status(stored, "active")
+        if self.handshake_later:
+            return stored
+        return await self.handshake(channel.subscription_id)
+
+    async def handshake(self, subscription_id: str) -> dict[str, Any]:
+        """Send the handshake of a requested subscription; ``active`` on a 2xx, else ``error``."""
+        channel = self.channels[subscription_id]
+        stored = self.store.by_key(f"Subscription/{subscription_id}")
+        assert stored is not None
         ok = await self._deliver(channel, stored, "handshake", [])
         return self._set_status(stored, "active" if ok else "error")
 

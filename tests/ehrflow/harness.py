@@ -153,6 +153,7 @@ async def running_flow(
     heartbeat: int | None = None,
     plain: bool = False,
     subscribe: bool = True,
+    handshake_later: bool = False,
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     clock, sleeps = Clock(), Sleeps()
@@ -170,6 +171,7 @@ async def running_flow(
     services = build_services(flow_settings(db_url, tmp, **sections), clock=clock.now, gateway=gateway)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services))) as notifier:
         ehr = EhrServer(notifier=notifier, clock=clock.epoch)
+        ehr.hub.handshake_later = handshake_later
         private, jwks = generate_keys(tmp / "keys", "ES384")
         ehr.register_client(CLIENT_ID, json.loads(jwks.read_text()))
         flow = Flow(services, ehr, clock, sleeps, notifier)

@@ -15,7 +15,9 @@ from app.domain.context import EncounterContext, build_contexts
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
-HCPCS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # the registered URI, what claims carry
+HCPCS_INPUTS = (HCPCS, "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
+                "https://bluebutton.cms.gov/resources/codesystem/hcpcs")  # fmt: skip
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOCAL = "http://example.org/fhir/CodeSystem/local-orders"

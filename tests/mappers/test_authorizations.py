@@ -11,6 +11,7 @@ import pytest
 from app.domain.context import EncounterContext
 from app.mappers import MappedClaim
 from tests.mappers.factories import Visit, ref, service_request
+from tests.pas_fixtures import claim_response, review_item
 
 CPT = "http://www.ama-assn.org/go/cpt"
 
@@ -75,3 +76,52 @@ def test_authorization_for_other_codes_does_not_apply_one_without_codes_does(
 
 def test_no_authorization_no_preauthref(run: Callable[[EncounterContext], MappedClaim]) -> None:
     assert "preAuthRef" not in focal(run(mri_visit().context()))
+
+
+def pas_response(visit: Visit, fixture: str, **changes: Any) -> dict[str, Any]:
+    """A Da Vinci PAS response fixture about this visit's patient and payer, its item window moved to the visit."""
+    response = claim_response(fixture)
+    response.update(patient=ref(visit.pat), insurer=ref(visit.payer), **changes)
+    for ext in response["item"][0]["extension"]:
+        if ext["url"].endswith("itemPreAuthPeriod"):
+            ext["valuePeriod"] = {"start": "2024-11-01", "end": "2024-12-31"}
+    return response
+
+
+def test_pas_approval_number_from_the_review_action_goes_on_the_claim(
+    run: Callable[[EncounterContext], MappedClaim],
+) -> None:
+    visit = mri_visit(lambda v: pas_response(v, "valid_pa_response_bundle.json"))
+    assert focal(run(visit.context()))["preAuthRef"] == ["AUTH0001"]
+
+
+@pytest.mark.parametrize(
+    "fixture", ["valid_pa_response_bundle_denial.json", "PAS_notification_example_full_resource.json"]
+)
+def test_pas_denied_or_pended_response_with_a_preauthref_authorizes_nothing(
+    run: Callable[[EncounterContext], MappedClaim], fixture: str
+) -> None:
+    visit = mri_visit(lambda v: pas_response(v, fixture, preAuthRef="AUTH0001", status="active", outcome="complete"))
+    assert "preAuthRef" not in focal(run(visit.context()))
+
+
+def test_pas_item_window_not_the_response_window_decides(run: Callable[[EncounterContext], MappedClaim]) -> None:
+    def expired(v: Visit) -> dict[str, Any]:
+        response = pas_response(v, "valid_pa_response_bundle.json", preAuthPeriod={"start": "2024-01-01"})
+        response["item"] = [review_item(1, "A1", number="PA-OLD", period=("2024-01-01", "2024-06-30"))]
+        return response
+
+    assert "preAuthRef" not in focal(run(mri_visit(expired).context()))
+
+
+def test_pas_partial_approval_counts_for_the_approved_item_only(run: Callable[[EncounterContext], MappedClaim]) -> None:
+    def mixed(v: Visit) -> dict[str, Any]:
+        response = pas_response(v, "valid_pa_response_bundle.json")
+        response["item"] = [
+            review_item(1, "A3", number="PA-DENIED", code="72148"),
+            review_item(2, "A2", number="PA-PART", code="72148", quantity=1),
+            review_item(3, "A1", number="PA-CT", code="70450"),
+        ]
+        return response
+
+    assert focal(run(mri_visit(mixed).context()))["preAuthRef"] == ["PA-PART"]

@@ -16,6 +16,7 @@ from tests.mappers.conftest import CREATED
 from tests.mappers.factories import (
     CPT,
     HCPCS,
+    HCPCS_INPUTS,
     LOCAL,
     LOINC,
     Visit,
@@ -331,6 +332,15 @@ def full_visit() -> Visit:
         medication_request("mr-tri", visit.pat, visit.enc, "1649574", dose=40),
     ]
     return visit
+
+
+@pytest.mark.parametrize("system", HCPCS_INPUTS)
+def test_hcpcs_is_read_in_every_known_uri_and_billed_in_the_registered_one(run, system: str) -> None:
+    visit = Visit()
+    visit.extra.append(service_request("sr-j", visit.pat, visit.enc, system, "J3301"))
+    result = run(visit.context())
+    (line,) = [i for i in result.claim["item"] if i["productOrService"]["coding"][0]["code"] == "J3301"]
+    assert line["productOrService"]["coding"][0]["system"] == "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 
 
 def test_same_input_same_claim(run) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from tests.pas_fixtures import claim_response, review_item
 from tests.rules.cases import Case
 from tests.rules.factories import VARIANTS, Scenario, eligibility_response
 
@@ -71,6 +72,21 @@ def _auth_response(sc: Scenario, end: str) -> None:
     }]  # fmt: skip
 
 
+def _pas_response(*items: dict[str, object]):  # type: ignore[no-untyped-def]
+    """The Da Vinci PAS approval fixture, its items replaced (review actions per item), the claim citing PA-7731."""
+
+    def change(sc: Scenario) -> None:
+        sc.claim["insurance"][0]["preAuthRef"] = ["PA-7731"]
+        response = claim_response("valid_pa_response_bundle.json")
+        response.update(id="pas1", patient={"reference": "Patient/p1"}, item=list(items))
+        sc.authorizations = [response]
+
+    return change
+
+
+_WINDOW = ("2026-02-01", "2026-04-30")
+
+
 def _earlier_mri_claim(sc: Scenario) -> None:
     other = sc.copy_claim("c0")
     other["item"] = [copy.deepcopy(sc.items[-1])]
@@ -122,6 +138,20 @@ CASES = [
          fail=[lambda sc: (_mri(sc), _auth(sc, end="2026-02-28")),
                lambda sc: (_mri(sc), _auth_response(sc, end="2026-02-28"))],
          ok=[lambda sc: (_mri(sc), _auth(sc)), lambda sc: (_mri(sc), _auth_response(sc, end="2026-03-02"))],
+         variants=PA_VARIANTS),
+    Case("prior-auth.authorization-expired",  # PAS: the item's own window decides
+         fail=[lambda sc: (_mri(sc), _pas_response(review_item(1, "A1", number="PA-7731", code="72148",
+                                                               period=("2026-02-01", "2026-02-28")))(sc))],
+         ok=[lambda sc: (_mri(sc), _pas_response(review_item(1, "A1", number="PA-7731", code="72148",
+                                                             period=_WINDOW))(sc))],
+         variants=PA_VARIANTS),
+    Case("prior-auth.authorization-units-exceeded",  # PAS partial approval: the units approved, not requested
+         fail=[lambda sc: (_mri(sc), _pas_response(review_item(1, "A2", number="PA-7731", code="72148", quantity=1,
+                                                               period=_WINDOW))(sc), _earlier_mri_claim(sc))],
+         ok=[lambda sc: (_mri(sc), _pas_response(review_item(1, "A2", number="PA-7731", code="72148", quantity=2,
+                                                             period=_WINDOW))(sc), _earlier_mri_claim(sc)),
+             lambda sc: (_mri(sc), _pas_response(review_item(1, "A3", number="PA-7731", code="72148", quantity=1,
+                                                             period=_WINDOW))(sc), _earlier_mri_claim(sc))],
          variants=PA_VARIANTS),
     Case("prior-auth.authorization-units-exceeded",
          fail=[lambda sc: (_mri(sc), _auth(sc), _earlier_mri_claim(sc)),

@@ -50,7 +50,10 @@ def test_277ca_rejection_and_acceptance() -> None:
     response = claim_response_from_277ca(rejected, **REFS)
     validate_resource(response)
     assert response["outcome"] == "error"
-    assert response["error"][0]["code"]["coding"][0] == {"system": sy.CLAIM_STATUS, "code": "562"}
+    assert response["error"][0]["code"]["coding"] == [
+        {"system": sy.CLAIM_STATUS, "code": "562"},
+        {"system": sy.CLAIM_STATUS_CATEGORY, "code": "A7"},  # the category is coded, not only in the text
+    ]
     assert response["error"][0]["code"]["text"] == "STC A7:562:85"
     (accepted,) = read_277ca(read("277CA_accepted.txt")).claims
     ok = claim_response_from_277ca(accepted, **REFS)
@@ -64,9 +67,14 @@ def test_835_claim_adjudication_by_line() -> None:
     response = claim_response_from_835_claim(remit.claims[2], header=header, **REFS)
     validate_resource(response)
     line3 = response["item"][2]
-    categories = [a["category"]["coding"][0]["code"] for a in line3["adjudication"]]
-    assert categories == ["submitted", "benefit", "CO"]
+    categories = [a["category"]["coding"][0] for a in line3["adjudication"]]
+    assert categories == [
+        {"system": sy.ADJUDICATION, "code": "submitted"},
+        {"system": sy.ADJUDICATION, "code": "benefit"},
+        {"system": sy.CARIN_DISCRIMINATOR, "code": "adjustmentreason"},
+    ]
     adjustment = line3["adjudication"][2]
+    assert adjustment["category"]["coding"][1] == {"system": sy.CLAIM_ADJUSTMENT_GROUP, "code": "CO"}
     assert adjustment["reason"]["coding"][0] == {"system": sy.CARC, "code": "251"}
     assert adjustment["reason"]["text"] == "CO-251" and adjustment["amount"]["value"] == 2.75
     assert response["processNote"][line3["noteNumber"][0] - 1]["text"] == "RARC N206"
@@ -114,5 +122,17 @@ def test_claim_level_adjustments_and_patient_responsibility() -> None:
     response = claim_response_from_835_claim(claim, **REFS)
     validate_resource(response)
     assert response["adjudication"][0]["reason"]["text"] == "CO-A2"
-    totals = {t["category"]["coding"][0]["code"]: t["amount"]["value"] for t in response["total"]}
-    assert totals == {"submitted": 800.0, "benefit": 450.0, "patient-responsibility": 300.0}
+    totals = {(c := t["category"]["coding"][0])["system"] + "#" + c["code"]: t["amount"]["value"]
+              for t in response["total"]}  # fmt: skip
+    assert totals == {f"{sy.ADJUDICATION}#submitted": 800.0, f"{sy.ADJUDICATION}#benefit": 450.0,
+                      f"{sy.CARIN_ADJUDICATION}#memberliability": 300.0}  # fmt: skip
+
+
+def test_no_claimbridge_private_systems_in_emitted_adjudication() -> None:
+    for path in FIXTURES.rglob("835*"):
+        for claim in read_835(path.read_text()).claims:
+            response = claim_response_from_835_claim(claim, **REFS)
+            entries = [*response.get("adjudication", ()), *response.get("total", ())]
+            entries += [a for item in response.get("item", ()) for a in item["adjudication"]]
+            systems = {c["system"] for e in entries for c in e["category"]["coding"]}
+            assert not any(s.startswith("urn:claimbridge:") for s in systems), path.name
