@@ -23,7 +23,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Protocol
 
 
 class Verdict(StrEnum):
@@ -41,11 +40,6 @@ FATAL_5XX = frozenset({501, 505, 511})
 NOT_PROCESSED = frozenset({425, 429, 503})
 
 
-class HasHeaders(Protocol):
-    @property
-    def headers(self) -> object: ...
-
-
 def classify(status: int, *, reauthorized: bool = False) -> Verdict:
     """The verdict on one HTTP status; ``reauthorized`` is True once the caller already re-authorized."""
     if 200 <= status < 300:
@@ -57,10 +51,6 @@ def classify(status: int, *, reauthorized: bool = False) -> Verdict:
     if status in TEMPORARY_4XX or (status >= 500 and status not in FATAL_5XX):
         return Verdict.TEMPORARY
     return Verdict.FATAL
-
-
-def is_temporary_status(status: int) -> bool:
-    return classify(status, reauthorized=True) is Verdict.TEMPORARY
 
 
 def maybe_processed(status: int | None) -> bool:

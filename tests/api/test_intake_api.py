@@ -28,7 +28,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc = make_services(db_url, tmp_path)
     register(svc)
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_body_over_the_limit_is_413(db_url: str, tmp_path: Path) -> None:
         assert response.status_code == 413
         diagnostics(response)
     assert counts(svc) == (0, 0)
-    svc.engine.dispose()
+    svc.close()
 
 
 def test_other_content_types_are_415(client: TestClient) -> None:

@@ -30,7 +30,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc = make_services(db_url, tmp_path)
     register(svc)
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc = make_services(db_url, tmp_path)
     register(svc, sub_id="claimbridge-demo")
     yield svc
-    svc.engine.dispose()
+    svc.close()
 
 
 @pytest.fixture
