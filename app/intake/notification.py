@@ -141,6 +141,9 @@ def parse_notification_bundle(bundle: dict[str, Any]) -> Notification:
         identify_entries((e["resource"], e.get("fullUrl")) for e in others if isinstance(e.get("resource"), dict))
     )
     events = tuple(_with_version(_focus_by_id(ev, resources), resources, others) for ev in parsed.events)
+    unresolved = [ev.focus for ev in events if ev.focus and ev.focus.startswith("urn:")]
+    if unresolved:  # a urn:uuid names an entry of this Bundle: no entry has it, so nothing can be fetched
+        raise InvalidNotification(f"focus {unresolved[0]} is not the fullUrl of any entry of the notification")
     return Notification(
         kind=parsed.kind,
         subscription_id=parsed.subscription_id,

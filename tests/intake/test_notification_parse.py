@@ -151,3 +151,23 @@ def test_plain_rest_hook_resource_must_match_the_url() -> None:
 def test_empty_body_is_a_ping() -> None:
     assert parse_notification(b"").kind == "ping"
     assert parse_notification(b"  \n").kind == "ping"
+
+
+def _urn_focus_notification(*, carried: bool) -> dict:
+    """The PAS IG's shape: the focus is a ``urn:uuid`` reference to an entry's fullUrl."""
+    data = load("full_resource_notification_bundle_example.json")
+    urn = "urn:uuid:5d2f3b0e-6a4c-4d8e-9b1a-2f0c7e9d4a11"
+    event = next(p for p in data["entry"][0]["resource"]["parameter"] if p["name"] == "notification-event")
+    next(p for p in event["part"] if p["name"] == "focus")["valueReference"] = {"reference": urn}
+    data["entry"][1]["fullUrl"] = urn if carried else "urn:uuid:00000000-0000-4000-8000-000000000000"
+    return data
+
+
+def test_a_urn_uuid_focus_resolves_to_the_carried_resource() -> None:
+    note = parse_notification(body(_urn_focus_notification(carried=True)))
+    assert note.events[0].focus == "Encounter/86009987-eabe-42bf-8c02-b112b18cb616"
+
+
+def test_a_urn_uuid_focus_no_entry_carries_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidNotification, match="focus urn:uuid:5d2f3b0e"):
+        parse_notification(body(_urn_focus_notification(carried=False)))
