@@ -144,6 +144,11 @@ def parse_notification_bundle(bundle: dict[str, Any]) -> Notification:
     unresolved = [ev.focus for ev in events if ev.focus and ev.focus.startswith("urn:")]
     if unresolved:  # a urn:uuid names an entry of this Bundle: no entry has it, so nothing can be fetched
         raise InvalidNotification(f"focus {unresolved[0]} is not the fullUrl of any entry of the notification")
+    if content == "full-resource":  # the IG: a full-resource notification carries each event's focus
+        carried = {f"{r.get('resourceType')}/{r.get('id')}" for r, _ in resources}
+        missing = [ev.focus for ev in events if ev.focus and ev.focus not in carried]
+        if missing:
+            raise InvalidNotification(f"full-resource notification does not carry its focus {missing[0]}")
     return Notification(
         kind=parsed.kind,
         subscription_id=parsed.subscription_id,

@@ -171,3 +171,11 @@ def test_a_urn_uuid_focus_resolves_to_the_carried_resource() -> None:
 def test_a_urn_uuid_focus_no_entry_carries_is_refused_naming_it() -> None:
     with pytest.raises(InvalidNotification, match="focus urn:uuid:5d2f3b0e"):
         parse_notification(body(_urn_focus_notification(carried=False)))
+
+
+def test_a_full_resource_notification_without_its_focus_is_refused_naming_it() -> None:
+    data = load("full_resource_notification_bundle_example.json")
+    data["entry"][1]["resource"]["id"] = "someone-else"
+    data["entry"][1]["fullUrl"] = "https://fhirserver.org/fhir/Encounter/someone-else"
+    with pytest.raises(InvalidNotification, match="does not carry its focus Encounter/86009987"):
+        parse_notification(body(data))
