@@ -22,6 +22,7 @@ from app.domain.context import EncounterContext, Resource, build_contexts, is_hi
 from app.domain.findings import Category, Finding, Severity, blocks_submission
 from app.domain.history import History
 from app.domain.outcomes import ClaimSummary, EncounterOutcome, explain_encounter
+from app.domain.tenancy import DEFAULT_EHR
 from app.mappers import map_encounter
 from app.rules import check_claim, filing_deadline
 
@@ -51,6 +52,7 @@ class Evaluation:
     config_hash: str
     filing_deadline: date | None
     fingerprint: str = field(default="")
+    ehr: str = DEFAULT_EHR  # whose encounter it is (app.domain.tenancy)
     #: How the encounter ended (a claim; or not-finished / no-coverage with the claim held).
     outcome: EncounterOutcome | None = field(default=None, compare=False)
 
@@ -93,6 +95,7 @@ def evaluate_encounter(
         mapping_version=mapped.mapping_version,
         config_hash=config.config_hash,
         filing_deadline=filing_deadline(mapped.claim, profile),
+        ehr=ctx.ehr,
     )
     ev = _with_fingerprint(ev)
     return replace(ev, outcome=outcome_for(ctx.encounter, ctx, ev, config=config))

@@ -29,6 +29,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from app.db import intake_repo
+from app.domain.tenancy import DEFAULT_EHR
 from app.intake.notification import Notification
 from app.logging import get_logger
 
@@ -41,6 +42,7 @@ class Pending:
     note: Notification
     body: bytes
     content_type: str | None
+    ehr: str = DEFAULT_EHR  # the sender subscription's EHR: its data are scoped to it
 
 
 class IntakeWriter:
@@ -95,6 +97,6 @@ class IntakeWriter:
         now = self.clock()
         with self.engine.begin() as conn:
             rows = intake_repo.IntakeBatch(conn, now)
-            results = [rows.store(i.subscription_id, i.note, i.body, i.content_type) for i in items]
+            results = [rows.store(i.subscription_id, i.note, i.body, i.content_type, ehr=i.ehr) for i in items]
             rows.finish()
         return results

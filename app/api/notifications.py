@@ -21,6 +21,7 @@ from app.api.outcomes import OutcomeError, outcome_response
 from app.db import intake_repo
 from app.db.engine import read_only
 from app.db.intake_repo import SenderSubscription
+from app.domain.tenancy import ehr_scope
 from app.intake.auth import SIGNATURE_HEADER, bearer_token, secret_digest, signature_valid
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.logging import get_logger
@@ -111,7 +112,7 @@ async def receive(
         raise OutcomeError(401, f"credential does not belong to Subscription/{note.subscription_id}")
     writer: IntakeWriter = request.app.state.intake_writer
     try:
-        stored = await writer.store(Pending(sub.id, note, body, content_type))
+        stored = await writer.store(Pending(sub.id, note, body, content_type, ehr_scope(sub.ehr)))
     except Exception as exc:
         log.error("notification.store_failed", subscription=sub.id, error=type(exc).__name__)
         raise OutcomeError(503, "could not store the notification; retry later", headers={"Retry-After": "1"}) from exc

@@ -38,6 +38,7 @@ from app.db.models import (
 )
 from app.db.sql import insert_ignore
 from app.domain.claim_status import ClaimEvent, ClaimStatus
+from app.domain.tenancy import DEFAULT_EHR
 from app.errors import FatalError
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -76,6 +77,7 @@ class ReadyRow:
     patient_control_number: str | None
     resource: dict[str, Any]
     payer_icn: str | None = None  # set: the payer holds an earlier version; send a replacement (freq. 7)
+    ehr: str = DEFAULT_EHR  # whose encounter it is (app.domain.tenancy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class ClaimLink:
     patient_control_number: str | None
     resource: dict[str, Any]
     ehr: str | None
+    scope: str = DEFAULT_EHR  # the claim's EHR scope (app.domain.tenancy); ``ehr`` is its subscription's EHR
 
 
 # The payer's claim control number (ICN) of the claim's latest adjudication (835 CLP07), else of its
@@ -131,6 +134,7 @@ _READY_BASE = (
         CLAIM.c.patient_control_number,
         VERSION.c.resource,
         _PAYER_ICN.label("payer_icn"),
+        CLAIM.c.ehr,
     )
     .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
     .where(
@@ -160,6 +164,7 @@ _LINK_COLUMNS = (
     CLAIM.c.patient_control_number,
     VERSION.c.resource,
     SUB.c.ehr,
+    CLAIM.c.ehr.label("scope"),
 )
 _LINKS = (
     select(*_LINK_COLUMNS)
@@ -190,6 +195,7 @@ def ready_claims(conn: Connection, *, ready_before: datetime, limit: int) -> lis
             r.patient_control_number,
             dict(r.resource),
             r.payer_icn or None,
+            r.ehr,
         )
         for r in rows
     ]
@@ -331,6 +337,7 @@ def _link(r: Any) -> ClaimLink:
         r.patient_control_number,
         dict(r.resource),
         r.ehr,
+        r.scope,
     )
 
 
@@ -395,7 +402,9 @@ def record_underpayments(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(UNDERPAYMENT.insert(), rows)
 
 
-def documentation_refs(conn: Connection, encounter: str) -> list[str]:
+def documentation_refs(conn: Connection, encounter: str, *, ehr: str = DEFAULT_EHR) -> list[str]:
     """Mirror keys of the encounter's DocumentReference resources (what a denial appeal attaches)."""
-    stmt = select(RES.c.key).where(RES.c.encounter == encounter, RES.c.resource_type == "DocumentReference")
+    stmt = select(RES.c.key).where(
+        RES.c.ehr == ehr, RES.c.encounter == encounter, RES.c.resource_type == "DocumentReference"
+    )
     return sorted(conn.execute(stmt).scalars())

@@ -16,6 +16,7 @@ from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
 from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
 from app.domain.findings import Finding
+from app.domain.tenancy import DEFAULT_EHR
 from app.errors import FatalError
 
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
@@ -49,6 +50,7 @@ class NewVersion:
     findings: list[Finding]
     filing_deadline: date | None
     source_job_id: int | None
+    ehr: str = DEFAULT_EHR
 
 
 _ID: Any = bindparam("claim_id")
@@ -62,12 +64,18 @@ _INSERT_CLAIM = CLAIM.insert()
 _INSERT_VERSION = VERSION.insert()
 _INSERT_FINDING = FINDING.insert()
 _FIRST_CLAIM_OF_ENCOUNTER = (
-    select(func.min(CLAIM.c.created_at)).where(CLAIM.c.encounter == bindparam("encounter")).scalar_subquery()
+    select(func.min(CLAIM.c.created_at))
+    .where(CLAIM.c.ehr == bindparam("ehr"), CLAIM.c.encounter == bindparam("encounter"))
+    .scalar_subquery()
 )
 _PRIOR_CLAIMS = (
     select(VERSION.c.resource)
     .join(CLAIM, (CLAIM.c.id == VERSION.c.claim_id) & (CLAIM.c.current_version == VERSION.c.version))
-    .where(CLAIM.c.patient == bindparam("patient"), CLAIM.c.encounter != bindparam("encounter"))
+    .where(
+        CLAIM.c.ehr == bindparam("ehr"),
+        CLAIM.c.patient == bindparam("patient"),
+        CLAIM.c.encounter != bindparam("encounter"),
+    )
     .where(or_(_FIRST_CLAIM_OF_ENCOUNTER.is_(None), CLAIM.c.created_at < _FIRST_CLAIM_OF_ENCOUNTER))
     .order_by(CLAIM.c.created_at, CLAIM.c.id)
 )
@@ -88,8 +96,9 @@ def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> tuple[i
     values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}
     if head is None:
         version, status = 1, transition(None, event)
-        conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "encounter": new.encounter, "current_version": 1,
-                                     "status": status, "created_at": now, "updated_at": now, **values})  # fmt: skip
+        conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter,
+                                     "current_version": 1, "status": status, "created_at": now, "updated_at": now,
+                                     **values})  # fmt: skip
     else:
         version = head.current_version + 1
         status = apply_transition(conn, new.claim_id, event, now=now, values={**values, "current_version": version})
@@ -108,8 +117,10 @@ def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any
             "overridden_at": None, **finding.to_dict()}  # fmt: skip
 
 
-def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_encounter: str) -> list[dict[str, Any]]:
-    """Current versions of the patient's claims billed before this encounter's claim.
+def prior_claims_for_patient(
+    conn: Connection, patient: str | None, *, exclude_encounter: str, ehr: str = DEFAULT_EHR
+) -> list[dict[str, Any]]:
+    """Current versions of the patient's claims (``Patient/x`` of the same EHR) billed before this encounter's claim.
 
     Claims of the encounter itself are its own earlier versions, not prior billing; claims first
     stored after it are not "already billed" when it is re-evaluated (a later duplicate must not
@@ -117,7 +128,7 @@ def prior_claims_for_patient(conn: Connection, patient: str | None, *, exclude_e
     """
     if not patient:
         return []
-    rows = conn.execute(_PRIOR_CLAIMS, {"patient": patient, "encounter": exclude_encounter}).scalars()
+    rows = conn.execute(_PRIOR_CLAIMS, {"ehr": ehr, "patient": patient, "encounter": exclude_encounter}).scalars()
     return [dict(r) for r in rows]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, bindparam, case, select, update
 
 from app.db.models import Inbox, Job, Subscription
+from app.domain.tenancy import DEFAULT_EHR, ehr_scope
 from app.intake.notification import Notification
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
@@ -42,12 +43,17 @@ def find_subscription_by_digest(conn: Connection, digest: str) -> SenderSubscrip
     return SenderSubscription(row.id, row.signing_secret, row.ehr) if row else None
 
 
-def dedupe_key(subscription_id: str, note: Notification, index: int) -> str | None:
+def dedupe_key(subscription_id: str, note: Notification, index: int, *, ehr: str = DEFAULT_EHR) -> str | None:
+    """``evt:<subscription>:<n>`` for a numbered event, else ``ver:<ehr>:<Type/id>:<version>``.
+
+    Versions are per EHR (:mod:`app.domain.tenancy`): another EHR's ``Encounter/1`` version 1 is
+    another resource, never a duplicate of this one.
+    """
     event = note.events[index]
     if event.number is not None:
         return f"evt:{subscription_id}:{event.number}"
     if event.focus and event.focus_version:
-        return f"ver:{event.focus}:{event.focus_version}"
+        return f"ver:{ehr}:{event.focus}:{event.focus_version}"
     return None
 
 
@@ -73,11 +79,16 @@ def store_notification(
     body: bytes,
     content_type: str | None,
     now: datetime,
+    ehr: str | None = None,
 ) -> Stored:
-    """Store one notification's raw body and one job per new event (the subscription's status untouched)."""
+    """Store one notification's raw body and one job per new event (the subscription's status untouched).
+
+    ``ehr``: the scope of the data (default: the subscription's EHR, :func:`subscription_scope`).
+    """
+    scope = ehr if ehr is not None else subscription_scope(conn, subscription_id)
     batch = IntakeBatch(conn, now)
     try:
-        return batch.store_rows(subscription_id, note, body, content_type)
+        return batch.store_rows(subscription_id, note, body, content_type, ehr=scope)
     finally:
         batch.close()
 
@@ -90,8 +101,8 @@ _SQL_INBOX = (
     "ON CONFLICT (subscription_id, bundle_id) DO NOTHING RETURNING id"
 )
 _SQL_JOB = (
-    "INSERT INTO job (inbox_id, subscription_id, dedupe_key, event_number, key, focus, version_id, status, "
-    "attempts, available_at, created_at) VALUES (:inbox_id, :subscription_id, :dedupe_key, :event_number, :key, "
+    "INSERT INTO job (inbox_id, subscription_id, ehr, dedupe_key, event_number, key, focus, version_id, status, "
+    "attempts, available_at, created_at) VALUES (:inbox_id, :subscription_id, :ehr, :dedupe_key, :event_number, :key, "
     ":focus, :version_id, 'pending', 0, :now, :now) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
 )
 _SQL_DELETE_INBOX = "DELETE FROM inbox WHERE id = :id"
@@ -179,15 +190,19 @@ class IntakeBatch:
         row = self.cursor.fetchone()
         return row[0] if row else None
 
-    def store(self, subscription_id: str, note: Notification, body: bytes, content_type: str | None) -> Stored:
+    def store(
+        self, subscription_id: str, note: Notification, body: bytes, content_type: str | None, *, ehr: str = DEFAULT_EHR
+    ) -> Stored:
         """Store a notification as intake does: its rows, and what it says about the subscription."""
         stored = Stored(None, 0, 0)
         if note.carries_work or note.kind in ("ping", "delete"):
-            stored = self.store_rows(subscription_id, note, body, content_type)
+            stored = self.store_rows(subscription_id, note, body, content_type, ehr=ehr)
         self.statuses.setdefault(subscription_id, _StatusMerge()).add(note)
         return stored
 
-    def store_rows(self, subscription_id: str, note: Notification, body: bytes, content_type: str | None) -> Stored:
+    def store_rows(
+        self, subscription_id: str, note: Notification, body: bytes, content_type: str | None, *, ehr: str = DEFAULT_EHR
+    ) -> Stored:
         """The raw notification and one job per new event; duplicates store nothing new.
 
         A plain R4 ping (empty POST) becomes one focus-less job when the subscription has an EHR to
@@ -213,7 +228,8 @@ class IntakeBatch:
                 job = {
                     "inbox_id": inbox_id,
                     "subscription_id": subscription_id,
-                    "dedupe_key": dedupe_key(subscription_id, note, i),
+                    "ehr": ehr,
+                    "dedupe_key": dedupe_key(subscription_id, note, i, ehr=ehr),
                     "event_number": event.number,
                     "key": ordering_key(note, i),
                     "focus": event.focus,
@@ -222,7 +238,7 @@ class IntakeBatch:
                 }
                 created += self._one(self.sql_job, job) is not None  # duplicate event or version: skipped
         if note.kind == "ping" and _has_ehr(self.conn, subscription_id):
-            self.conn.execute(_INSERT_JOBS, [_pull_job(inbox_id, subscription_id, self.now_value)])
+            self.conn.execute(_INSERT_JOBS, [_pull_job(inbox_id, subscription_id, ehr, self.now_value)])
             created += 1
         if events and created == 0:  # nothing new at all: keep no copy (the rare path)
             self.cursor.execute(self.sql_delete, {"id": inbox_id})
@@ -248,14 +264,20 @@ class IntakeBatch:
         self.cursor.close()
 
 
+def subscription_scope(conn: Connection, subscription_id: str) -> str:
+    """The EHR a subscription's data belong to (:func:`app.domain.tenancy.ehr_scope`)."""
+    return ehr_scope(conn.execute(_HAS_EHR, {"sid": subscription_id}).scalar_one_or_none())
+
+
 def _has_ehr(conn: Connection, subscription_id: str) -> bool:
     return conn.execute(_HAS_EHR, {"sid": subscription_id}).scalar_one_or_none() is not None
 
 
-def _pull_job(inbox_id: int, subscription_id: str, now: datetime) -> dict[str, object]:
+def _pull_job(inbox_id: int, subscription_id: str, ehr: str, now: datetime) -> dict[str, object]:
     return {
         "inbox_id": inbox_id,
         "subscription_id": subscription_id,
+        "ehr": ehr,
         "dedupe_key": None,
         "event_number": None,
         "key": f"subscription:{subscription_id}",

@@ -4,11 +4,15 @@ A resource is written only when it is newer than what is stored (``meta.versionI
 number when both are numbers, else ``meta.lastUpdated``), so an older delivery never overwrites a
 newer one. Each row remembers the patient and encounter it belongs to, so an encounter's context is
 two or three indexed queries.
+
+Identity is per EHR (:mod:`app.domain.tenancy`): every row and every query is scoped by ``ehr``
+(the job's), so another EHR's ``Encounter/1`` is another row, never a newer or older version of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +27,7 @@ from app.domain.context import (
     ref_of,
 )
 from app.domain.resources import encounter_of, is_newer, patient_of, version_of
+from app.domain.tenancy import DEFAULT_EHR
 
 RES = Resource.__table__  # type: ignore[attr-defined]
 
@@ -51,13 +56,14 @@ REFERENCE_ELEMENTS = (
 )
 
 
+_EHR: Any = bindparam("ehr")
 _SELECT_VERSIONS = select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(
-    RES.c.key.in_(bindparam("keys", expanding=True))
+    RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
 )
 _INSERT = RES.insert()
 _UPDATE = (
     RES.update()
-    .where(RES.c.key == bindparam("k"))
+    .where(RES.c.ehr == bindparam("scope"), RES.c.key == bindparam("k"))
     .values(
         {
             c: bindparam(c)
@@ -67,12 +73,15 @@ _UPDATE = (
 )
 
 
-def stored_versions(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+def stored_versions(
+    conn: Connection, keys: Iterable[str], *, ehr: str = DEFAULT_EHR
+) -> dict[str, tuple[str | None, str | None]]:
     """``(versionId, lastUpdated)`` of the stored copies of ``keys`` (absent keys are not in the result)."""
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
-    return {r.key: (r.version_id, r.last_updated) for r in conn.execute(_SELECT_VERSIONS, {"keys": wanted})}
+    rows = conn.execute(_SELECT_VERSIONS, {"ehr": ehr, "keys": wanted})
+    return {r.key: (r.version_id, r.last_updated) for r in rows}
 
 
 def is_known(resource: dict[str, Any], stored: dict[str, tuple[str | None, str | None]]) -> bool:
@@ -88,6 +97,7 @@ def upsert_resources(
     *,
     now: datetime,
     stored: dict[str, tuple[str | None, str | None]] | None = None,
+    ehr: str = DEFAULT_EHR,
 ) -> dict[str, str]:
     """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale.
 
@@ -102,7 +112,7 @@ def upsert_resources(
     if not latest:
         return {}
     if stored is None:
-        stored = stored_versions(conn, latest)
+        stored = stored_versions(conn, latest, ehr=ehr)
     outcome: dict[str, str] = {}
     inserts, updates = [], []
     for key, resource in latest.items():
@@ -117,7 +127,7 @@ def upsert_resources(
             "updated_at": now,
         }
         if key not in stored:
-            inserts.append({"key": key, **values})
+            inserts.append({"ehr": ehr, "key": key, **values})
             outcome[key] = "new"
             continue
         newer = is_newer(version, stored[key])
@@ -126,7 +136,7 @@ def upsert_resources(
         elif newer is None and version[0] is not None and version[0] == stored[key][0]:
             outcome[key] = "same"
         else:
-            updates.append({"k": key, **values})
+            updates.append({"scope": ehr, "k": key, **values})
             outcome[key] = "updated"
     if inserts:
         conn.execute(_INSERT, inserts)
@@ -140,14 +150,17 @@ PATIENT_LEVEL = frozenset({"Coverage", "Patient", "CoverageEligibilityResponse",
 
 
 _K: Any = bindparam("k")
-_SELECT_VERSION = select(RES.c.version_id, RES.c.last_updated).where(RES.c.key == _K)
-_SELECT_BODY = select(RES.c.body).where(RES.c.key == _K)
-_SELECT_LINKS = select(RES.c.resource_type, RES.c.encounter, RES.c.patient).where(RES.c.key == _K)
+_SELECT_VERSION = select(RES.c.version_id, RES.c.last_updated).where(RES.c.ehr == _EHR, RES.c.key == _K)
+_SELECT_BODY = select(RES.c.body).where(RES.c.ehr == _EHR, RES.c.key == _K)
+_SELECT_LINKS = select(RES.c.resource_type, RES.c.encounter, RES.c.patient).where(RES.c.ehr == _EHR, RES.c.key == _K)
 _SELECT_PATIENT_ENCOUNTERS = select(RES.c.key, RES.c.body).where(
-    RES.c.resource_type == "Encounter", RES.c.patient == bindparam("patient")
+    RES.c.ehr == _EHR, RES.c.resource_type == "Encounter", RES.c.patient == bindparam("patient")
 )
-_SELECT_ENCOUNTER_ONLY = select(RES.c.key, RES.c.body).where(RES.c.encounter == bindparam("encounter"))
+_SELECT_ENCOUNTER_ONLY = select(RES.c.key, RES.c.body).where(
+    RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
+)
 _SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, RES.c.body).where(
+    RES.c.ehr == _EHR,
     or_(
         RES.c.encounter == bindparam("encounter"),
         and_(
@@ -157,53 +170,57 @@ _SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, RES.c.body).where(
         RES.c.key == bindparam("patient"),
     )
 )
-_SELECT_BODIES = select(RES.c.key, RES.c.body).where(RES.c.key.in_(bindparam("keys", expanding=True)))
+_SELECT_BODIES = select(RES.c.key, RES.c.body).where(
+    RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
+)
 
 
-def stored_version(conn: Connection, key: str) -> tuple[str | None, str | None] | None:
-    row = conn.execute(_SELECT_VERSION, {"k": key}).first()
+def stored_version(conn: Connection, key: str, *, ehr: str = DEFAULT_EHR) -> tuple[str | None, str | None] | None:
+    row = conn.execute(_SELECT_VERSION, {"ehr": ehr, "k": key}).first()
     return (row.version_id, row.last_updated) if row else None
 
 
-def get(conn: Connection, key: str) -> dict[str, Any] | None:
-    body = conn.execute(_SELECT_BODY, {"k": key}).scalar_one_or_none()
+def get(conn: Connection, key: str, *, ehr: str = DEFAULT_EHR) -> dict[str, Any] | None:
+    body = conn.execute(_SELECT_BODY, {"ehr": ehr, "k": key}).scalar_one_or_none()
     return dict(body) if body is not None else None
 
 
-def encounters_for(conn: Connection, key: str) -> list[str]:
-    """Encounters whose claims a change to resource ``key`` can affect."""
-    row = conn.execute(_SELECT_LINKS, {"k": key}).first()
+def encounters_for(conn: Connection, key: str, *, ehr: str = DEFAULT_EHR) -> list[str]:
+    """Encounters (of the same EHR) whose claims a change to resource ``key`` can affect."""
+    row = conn.execute(_SELECT_LINKS, {"ehr": ehr, "k": key}).first()
     if row is None:
         return []
     if row.encounter:
         return [row.encounter]
     if row.resource_type in PATIENT_LEVEL and row.patient:
-        rows = conn.execute(_SELECT_PATIENT_ENCOUNTERS, {"patient": row.patient})
+        rows = conn.execute(_SELECT_PATIENT_ENCOUNTERS, {"ehr": ehr, "patient": row.patient})
         return sorted(key for key, body in rows if not is_history(dict(body)))
     return []
 
 
-def load_context(conn: Connection, encounter_key: str) -> EncounterContext | None:
-    """The encounter, everything linked to it or its patient, and the resources they reference."""
-    encounter = get(conn, encounter_key)
+def load_context(conn: Connection, encounter_key: str, *, ehr: str = DEFAULT_EHR) -> EncounterContext | None:
+    """The encounter, everything linked to it or its patient, and the resources they reference (one EHR's)."""
+    encounter = get(conn, encounter_key, ehr=ehr)
     if encounter is None:
         return None
     patient = patient_of(encounter)
     if patient:
-        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, {"encounter": encounter_key, "patient": patient})
+        rows = conn.execute(
+            _SELECT_ENCOUNTER_AND_PATIENT, {"ehr": ehr, "encounter": encounter_key, "patient": patient}
+        )
     else:
-        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"encounter": encounter_key})
+        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key})
     bodies = {r.key: dict(r.body) for r in rows}
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
         wanted = {k for body in bodies.values() for k in _references(body)} - bodies.keys()
         if not wanted:
             break
-        for r in conn.execute(_SELECT_BODIES, {"keys": sorted(wanted)}):
+        for r in conn.execute(_SELECT_BODIES, {"ehr": ehr, "keys": sorted(wanted)}):
             bodies[r.key] = dict(r.body)
     history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
     current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
     contexts = build_contexts(current, history=history)
-    return contexts[0] if contexts else None
+    return replace(contexts[0], ehr=ehr) if contexts else None
 
 
 def _references(resource: dict[str, Any]) -> Iterable[str]:

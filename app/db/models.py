@@ -4,6 +4,8 @@
 - ``inbox``         raw notifications exactly as received (stored before the 2xx).
 - ``job``           one unit of work per notification event; claimed with leases, retried, dead-lettered.
 - ``resource``      the latest known version of each EHR resource (the mirror contexts are built from).
+  Identity is per EHR: ``resource``, ``job``, ``claim`` and ``encounter_outcome`` carry ``ehr``
+  (:mod:`app.domain.tenancy`).
 - ``claim`` / ``claim_version`` / ``finding``  claims, their immutable versions and findings.
 - ``encounter_outcome``  how each evaluated encounter ended: its claim, or the findings saying why none.
 - ``outbox``        side effects (write-back, clearinghouse) written in the same transaction as the claim.
@@ -32,6 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from app.domain.claim_status import ClaimStatus
+from app.domain.tenancy import DEFAULT_EHR
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -90,6 +93,7 @@ class Job(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     inbox_id: int = Field(foreign_key="inbox.id", index=True)
     subscription_id: str = Field(max_length=200)
+    ehr: str = Field(default=DEFAULT_EHR, max_length=100)  # the sender's EHR (app.domain.tenancy)
     dedupe_key: str | None = Field(default=None, max_length=400, unique=True)
     event_number: int | None = None
     key: str = Field(max_length=200)
@@ -109,6 +113,7 @@ class Job(SQLModel, table=True):
 class Resource(SQLModel, table=True):
     __tablename__ = "resource"
 
+    ehr: str = Field(default=DEFAULT_EHR, primary_key=True, max_length=100)  # identity is per EHR
     key: str = Field(primary_key=True, max_length=200)
     resource_type: str = Field(max_length=64)
     version_id: str | None = Field(default=None, max_length=64)
@@ -123,6 +128,7 @@ class Claim(SQLModel, table=True):
     __tablename__ = "claim"
 
     id: str = Field(primary_key=True, max_length=64)
+    ehr: str = Field(default=DEFAULT_EHR, max_length=100)
     encounter: str = Field(max_length=200, index=True)
     patient: str | None = Field(default=None, max_length=200, index=True)
     payer_id: str | None = Field(default=None, max_length=100, index=True)
@@ -174,6 +180,7 @@ class EncounterOutcomeRow(SQLModel, table=True):
 
     __tablename__ = "encounter_outcome"
 
+    ehr: str = Field(default=DEFAULT_EHR, primary_key=True, max_length=100)
     encounter: str = Field(primary_key=True, max_length=200)
     patient: str | None = Field(default=None, max_length=200, index=True)
     status: str | None = Field(default=None, max_length=30)  # Encounter.status

@@ -17,15 +17,18 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from app.db.models import Claim, EncounterOutcomeRow
 from app.db.sql import iso
 from app.domain.outcomes import EncounterOutcome
+from app.domain.tenancy import DEFAULT_EHR
 
 OUTCOME = EncounterOutcomeRow.__table__  # type: ignore[attr-defined]
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 
-_FINGERPRINT = select(OUTCOME.c.fingerprint).where(OUTCOME.c.encounter == bindparam("encounter"))
+_FINGERPRINT = select(OUTCOME.c.fingerprint).where(
+    OUTCOME.c.ehr == bindparam("ehr"), OUTCOME.c.encounter == bindparam("encounter")
+)
 _COLUMNS = ("patient", "status", "outcome", "claim_id", "held", "findings", "fingerprint", "source_job_id")
 _UPDATE = (
     update(OUTCOME)
-    .where(OUTCOME.c.encounter == bindparam("k"))
+    .where(OUTCOME.c.ehr == bindparam("scope"), OUTCOME.c.encounter == bindparam("k"))
     .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
 )
 _VIEW = select(OUTCOME, CLAIM.c.status.label("claim_status")).outerjoin(CLAIM, CLAIM.c.id == OUTCOME.c.claim_id)
@@ -35,10 +38,12 @@ def fingerprint(outcome: EncounterOutcome) -> str:
     return hashlib.sha256(orjson.dumps(outcome.to_dict(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def save_outcome(conn: Connection, outcome: EncounterOutcome, *, job_id: int | None, now: datetime) -> bool:
-    """Insert or replace the encounter's outcome; False when it is unchanged (nothing written)."""
+def save_outcome(
+    conn: Connection, outcome: EncounterOutcome, *, job_id: int | None, now: datetime, ehr: str = DEFAULT_EHR
+) -> bool:
+    """Insert or replace the encounter's outcome (of ``ehr``); False when it is unchanged (nothing written)."""
     digest = fingerprint(outcome)
-    stored = conn.execute(_FINGERPRINT, {"encounter": outcome.encounter}).scalar_one_or_none()
+    stored = conn.execute(_FINGERPRINT, {"ehr": ehr, "encounter": outcome.encounter}).scalar_one_or_none()
     if stored == digest:
         return False
     values = {
@@ -53,9 +58,9 @@ def save_outcome(conn: Connection, outcome: EncounterOutcome, *, job_id: int | N
         "updated_at": now,
     }
     if stored is None:
-        conn.execute(OUTCOME.insert(), {"encounter": outcome.encounter, "created_at": now, **values})
+        conn.execute(OUTCOME.insert(), {"ehr": ehr, "encounter": outcome.encounter, "created_at": now, **values})
     else:
-        conn.execute(_UPDATE, {"k": outcome.encounter, **values})
+        conn.execute(_UPDATE, {"scope": ehr, "k": outcome.encounter, **values})
     return True
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.models import Inbox, Job
 from app.db.sql import as_utc
+from app.domain.tenancy import DEFAULT_EHR
 from app.errors import TemporaryError
 
 JOB = Job.__table__  # type: ignore[attr-defined]
@@ -45,13 +46,19 @@ class ClaimedJob:
     version_id: str | None
     event_number: int | None
     attempts: int
+    ehr: str = DEFAULT_EHR  # whose data the job reads and writes (app.domain.tenancy)
 
 
 def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, limit: int) -> list[ClaimedJob]:
     earlier = aliased(JOB)
     blocked = (
         select(earlier.c.id)
-        .where(earlier.c.key == JOB.c.key, earlier.c.status == "pending", earlier.c.id < JOB.c.id)
+        .where(
+            earlier.c.key == JOB.c.key,
+            earlier.c.ehr == JOB.c.ehr,
+            earlier.c.status == "pending",
+            earlier.c.id < JOB.c.id,
+        )
         .exists()
     )
     stmt = (
@@ -73,7 +80,7 @@ def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, li
     until = now + timedelta(seconds=lease)
     conn.execute(update(JOB).where(JOB.c.id.in_([r.id for r in rows])).values(locked_by=worker, locked_until=until))
     return [
-        ClaimedJob(r.id, r.inbox_id, r.subscription_id, r.key, r.focus, r.version_id, r.event_number, r.attempts)
+        ClaimedJob(r.id, r.inbox_id, r.subscription_id, r.key, r.focus, r.version_id, r.event_number, r.attempts, r.ehr)
         for r in rows
     ]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.domain.bundles import identify_entries
+from app.domain.tenancy import DEFAULT_EHR
 
 Resource = dict[str, Any]
 
@@ -146,6 +147,7 @@ class EncounterContext:
     encounter: Resource
     index: ResourceIndex
     history: tuple[Resource, ...] = ()  # prior Encounters of the same patient
+    ehr: str = DEFAULT_EHR  # whose resources these are (app.domain.tenancy): part of the claim's identity
     # Memo of linked(); a context is not changed after it is built.
     _linked: dict[str, list[Resource]] = field(default_factory=dict, compare=False, repr=False)
 

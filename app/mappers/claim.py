@@ -260,7 +260,7 @@ def _claim_dict(
     build: _Build, insurance: list[dict[str, Any]], insurer: str | None, payer_id: str | None, created: datetime
 ) -> dict[str, Any]:
     header = build.header
-    ident = claim_id(build.ctx.key, payer_id or "")
+    ident = claim_id(build.ctx.key, payer_id or "", ehr=build.ctx.ehr)
     claim: dict[str, Any] = {
         "resourceType": "Claim",
         "id": ident,

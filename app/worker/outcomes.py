@@ -15,21 +15,31 @@ from sqlalchemy import Connection
 from app.config.loader import ClaimConfig
 from app.db import mirror_repo, outcomes_repo
 from app.domain.outcomes import EncounterOutcome
+from app.domain.tenancy import DEFAULT_EHR
 from app.evaluate import Evaluation, outcome_for
 
 
 def record_outcome(
-    conn: Connection, encounter: str, ev: Evaluation | None, *, config: ClaimConfig, job_id: int | None, now: datetime
+    conn: Connection,
+    encounter: str,
+    ev: Evaluation | None,
+    *,
+    config: ClaimConfig,
+    job_id: int | None,
+    now: datetime,
+    ehr: str = DEFAULT_EHR,
 ) -> bool:
-    """Store the outcome of one evaluated encounter (``ev`` None: it gave no claim); True if it changed."""
-    outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config)
-    return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now)
+    """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed."""
+    outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config, ehr=ehr)
+    return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now, ehr=ehr)
 
 
-def unbilled_outcome(conn: Connection, encounter: str, *, config: ClaimConfig) -> EncounterOutcome | None:
+def unbilled_outcome(
+    conn: Connection, encounter: str, *, config: ClaimConfig, ehr: str = DEFAULT_EHR
+) -> EncounterOutcome | None:
     """Why an encounter of the mirror gave no claim (None: the Encounter is not stored at all)."""
-    ctx = mirror_repo.load_context(conn, encounter)
+    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr)
     if ctx is not None:
         return outcome_for(ctx.encounter, ctx, None, config=config)
-    body = mirror_repo.get(conn, encounter)  # no context: a history (context-only) encounter
+    body = mirror_repo.get(conn, encounter, ehr=ehr)  # no context: a history (context-only) encounter
     return outcome_for(body, None, None, config=config) if body is not None else None

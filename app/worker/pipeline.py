@@ -33,6 +33,7 @@ from app.config.loader import ClaimConfig
 from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
 from app.domain.resources import is_newer, patient_of
+from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
@@ -66,19 +67,19 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if fetched is not None and fetched.gone is not None:
         return "gone"
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    mirror_repo.upsert_resources(conn, resources, now=now, stored=stored)
+    mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
         if is_superseded(conn, job):
             return "superseded"
-        if mirror_repo.get(conn, job.focus) is None:
+        if mirror_repo.get(conn, job.focus, ehr=job.ehr) is None:
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
-    encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus)})
+    encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now)  # claim, or why none
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr)
         if ev is not None:
             results.append(persist(conn, ev, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
@@ -111,7 +112,8 @@ def gather(
     resources = [r for r, _ in note.resources]
     if prepared and prepared.fetched:
         resources += prepared.fetched.resources
-    stored = mirror_repo.stored_versions(conn, (f"{r.get('resourceType')}/{r.get('id')}" for r in resources))
+    keys = (f"{r.get('resourceType')}/{r.get('id')}" for r in resources)
+    stored = mirror_repo.stored_versions(conn, keys, ehr=job.ehr)
     if runtime.validate_inputs:
         for resource in resources:
             if mirror_repo.is_known(resource, stored):
@@ -133,18 +135,20 @@ def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
 def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
     if job.focus is None or job.version_id is None:
         return False
-    stored = mirror_repo.stored_version(conn, job.focus)
+    stored = mirror_repo.stored_version(conn, job.focus, ehr=job.ehr)
     return stored is not None and is_newer(stored, (job.version_id, None)) is True
 
 
-def evaluate(conn: Connection, encounter: str, *, runtime: Runtime, today: date, now: datetime) -> Evaluation | None:
-    """Steps 2 and 3 for one encounter, from the mirror and the stored claims of the patient."""
-    ctx = mirror_repo.load_context(conn, encounter)
+def evaluate(
+    conn: Connection, encounter: str, *, runtime: Runtime, today: date, now: datetime, ehr: str = DEFAULT_EHR
+) -> Evaluation | None:
+    """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient."""
+    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr)
     if ctx is None:
         return None
     patient = patient_of(ctx.encounter)
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
-    prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter)
+    prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
@@ -171,6 +175,7 @@ def persist(
             findings=ev.findings,
             filing_deadline=ev.filing_deadline,
             source_job_id=job.id,
+            ehr=ev.ehr,
         ),
         now=now,
     )

@@ -171,7 +171,7 @@ class RemittancePoster:
     def _queues(self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int) -> None:
         views = claims_repo.current_findings(p.conn, [link.claim_id]).get(link.claim_id, [])
         finding_ids = {Finding.from_dict(v): int(v["id"]) for v in views}
-        documentation = tuple(billing_repo.documentation_refs(p.conn, link.encounter))
+        documentation = tuple(billing_repo.documentation_refs(p.conn, link.encounter, ehr=link.scope))
         remitted = RemittedClaim(claim, link.claim_id, payer, tuple(finding_ids), documentation)
         entries = build_denial_queue([remitted], rules=self.rules)
         billing_repo.record_denials(

@@ -116,7 +116,7 @@ class Submitter:
 
     def _candidate(self, conn: Connection, row: ReadyRow) -> Candidate:
         pcn = row.patient_control_number or self._free_pcn(conn, row)
-        context = mirror_repo.load_context(conn, row.encounter)
+        context = mirror_repo.load_context(conn, row.encounter, ehr=row.ehr)
         claim = with_replacement(row.resource, row.payer_icn) if row.payer_icn else row.resource
         return Candidate(row.claim_id, row.version, row.payer_id, claim, context, pcn)
 
