@@ -42,6 +42,10 @@ class ApiSettings(_Section):
 class IntakeSettings(_Section):
     max_body_bytes: int = Field(5_000_000, ge=1024)
     auth_cache_seconds: float = Field(5.0, ge=0)
+    # What intake refuses before storing anything (app/intake/limits.py):
+    max_events: int = Field(1000, ge=1)  # notification events per notification (more: 413)
+    max_json_depth: int = Field(64, ge=8, le=512)  # nesting of the body's JSON (deeper: 400)
+    validate_resources: bool = True  # each carried resource against the R4 JSON Schema (invalid: 400)
 
 
 class WorkerSettings(_Section):

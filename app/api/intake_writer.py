@@ -5,8 +5,11 @@ flusher task per event loop takes everything pending (up to ``max_batch``), stor
 exactly as a lone request would (inbox row, jobs, subscription status; duplicates detected inside
 the batch too) in ONE transaction on a worker thread, then resolves the futures on the loop. Requests
 that arrive during a write wait for the next batch. A request is acknowledged only after the commit
-that holds its notification, so "stored before the 2xx" holds; if the transaction fails, every
-request of the batch gets the error (and a 503) and nothing of the batch is stored.
+that holds its notification, so "stored before the 2xx" holds. If the batch's transaction fails
+(nothing of it is stored), each member is written again in a transaction of its own: only the
+member that fails alone gets the error (a 503, or a 400 for a value the database refuses); the
+others are stored and acknowledged as if nothing had happened. Values that would fail a batch are
+refused before it (:mod:`app.intake.limits`); this is the second line of defence.
 
 Under load many notifications share one commit (the expensive part with SQLite's fsync and
 PostgreSQL's WAL flush); alone, a request waits for nothing but its own transaction.
@@ -29,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from app.db import intake_repo
+from app.db.errors import describe_error
 from app.domain.tenancy import DEFAULT_EHR
 from app.intake.notification import Notification
 from app.logging import get_logger
@@ -81,17 +85,36 @@ class IntakeWriter:
             self._pending = [(i, f) for i, f in self._pending if id(f) not in taken]
             live = [(item, fut) for item, fut in batch if not fut.cancelled()]
             try:
-                items = [item for item, _ in live]
-                results = self._write(items) if self.inline else await asyncio.to_thread(self._write, items)
-            except Exception as exc:  # the whole batch rolled back: every request learns it
-                log.error("intake.batch_failed", size=len(live), error=f"{type(exc).__name__}: {exc}")
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                results = await self._run([item for item, _ in live])
+            except Exception as exc:  # the whole batch rolled back: isolate the member that failed it
+                log.warning("intake.batch_failed", size=len(live), error=describe_error(exc))
+                await self._one_by_one(live, exc)
                 continue
             for (_, fut), result in zip(live, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
+
+    async def _run(self, items: list[Pending]) -> list[intake_repo.Stored]:
+        return self._write(items) if self.inline else await asyncio.to_thread(self._write, items)
+
+    async def _one_by_one(
+        self, live: list[tuple[Pending, asyncio.Future[intake_repo.Stored]]], error: Exception
+    ) -> None:
+        """After a failed batch: each member in its own transaction, so only the failing one sees its error."""
+        if len(live) == 1:
+            if not live[0][1].done():
+                live[0][1].set_exception(error)
+            return
+        for item, fut in live:
+            try:
+                (result,) = await self._run([item])
+            except Exception as exc:
+                log.error("intake.store_failed", subscription=item.subscription_id, error=describe_error(exc))
+                if not fut.done():
+                    fut.set_exception(exc)
+                continue
+            if not fut.done():
+                fut.set_result(result)
 
     def _write(self, items: list[Pending]) -> list[intake_repo.Stored]:
         now = self.clock()

@@ -1,7 +1,8 @@
 """``POST /notifications``: authenticate the sender, check the body, store it, acknowledge.
 
 Order of checks: content type (415), size (413), sender credential (401, nothing stored), body
-shape (400, nothing stored). Then the raw body and one job per new event are stored in one
+shape and limits (400, or 413 for too many events; nothing stored: :mod:`app.intake.limits`).
+Then the raw body and one job per new event are stored in one
 transaction before the 2xx. Handshakes and heartbeats only update the subscription's health.
 Duplicates (same subscription and event number, same bundle id, same resource version) are
 acknowledged with 200 and not processed again.
@@ -15,14 +16,17 @@ from dataclasses import dataclass, field
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.exc import DataError
 
 from app.api.intake_writer import IntakeWriter, Pending
 from app.api.outcomes import OutcomeError, outcome_response
 from app.db import intake_repo
 from app.db.engine import read_only
+from app.db.errors import describe_error
 from app.db.intake_repo import SenderSubscription
 from app.domain.tenancy import ehr_scope
 from app.intake.auth import SIGNATURE_HEADER, bearer_token, secret_digest, signature_valid
+from app.intake.limits import IntakeLimits, check_reference_key
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.logging import get_logger
 from app.services import Services
@@ -88,6 +92,11 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
     return sub
 
 
+def intake_limits(services: Services) -> IntakeLimits:
+    s = services.settings.intake
+    return IntakeLimits(max_depth=s.max_json_depth, max_events=s.max_events, validate_resources=s.validate_resources)
+
+
 def _lookup(services: Services, digest: str) -> SenderSubscription | None:
     with read_only(services.engine) as conn:
         return intake_repo.find_subscription_by_digest(conn, digest)
@@ -102,19 +111,23 @@ async def receive(
     sub = await authenticate(request, services, body)
     try:
         if delete:
+            check_reference_key(f"{path_type}/{path_id}", "the URL's resource")
             note = Notification(kind="delete", subscription_id=None)
         else:
-            note = parse_notification(body, path_type=path_type, path_id=path_id)
+            note = parse_notification(body, path_type=path_type, path_id=path_id, limits=intake_limits(services))
     except InvalidNotification as exc:
         services.metrics.notifications_rejected.labels(reason="invalid").inc()
-        raise OutcomeError(400, str(exc)) from exc
+        raise OutcomeError(exc.status, str(exc)) from exc
     if note.subscription_id is not None and note.subscription_id != sub.id:
         raise OutcomeError(401, f"credential does not belong to Subscription/{note.subscription_id}")
     writer: IntakeWriter = request.app.state.intake_writer
     try:
         stored = await writer.store(Pending(sub.id, note, body, content_type, ehr_scope(sub.ehr)))
+    except DataError as exc:  # a value the database refuses (the limits should have caught it): never retry it
+        log.error("notification.store_refused", subscription=sub.id, error=describe_error(exc))
+        raise OutcomeError(400, "a value of the notification cannot be stored (out of range or too long)") from exc
     except Exception as exc:
-        log.error("notification.store_failed", subscription=sub.id, error=type(exc).__name__)
+        log.error("notification.store_failed", subscription=sub.id, error=describe_error(exc))
         raise OutcomeError(503, "could not store the notification; retry later", headers={"Retry-After": "1"}) from exc
     services.metrics.notifications.labels(type=note.kind).inc()
     log.debug(  # per-notification detail; counts are in /metrics

@@ -168,7 +168,7 @@ _SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, RES.c.body).where(
             or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
         ),
         RES.c.key == bindparam("patient"),
-    )
+    ),
 )
 _SELECT_BODIES = select(RES.c.key, RES.c.body).where(
     RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
@@ -205,9 +205,7 @@ def load_context(conn: Connection, encounter_key: str, *, ehr: str = DEFAULT_EHR
         return None
     patient = patient_of(encounter)
     if patient:
-        rows = conn.execute(
-            _SELECT_ENCOUNTER_AND_PATIENT, {"ehr": ehr, "encounter": encounter_key, "patient": patient}
-        )
+        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, {"ehr": ehr, "encounter": encounter_key, "patient": patient})
     else:
         rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key})
     bodies = {r.key: dict(r.body) for r in rows}

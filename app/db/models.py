@@ -54,13 +54,13 @@ class Subscription(SQLModel, table=True):
     content: str | None = Field(default=None, max_length=20)
     status: str = Field(default="requested", max_length=20)  # requested | active | error | off
     health: str = Field(default="ok", max_length=20)
-    events_since_start: int = 0
+    events_since_start: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))  # integer64
     heartbeat_period_seconds: int | None = None
     last_event_at: datetime | None = None
     last_heartbeat_at: datetime | None = None
     created_at: datetime
     # Gap tracking: every event number <= events_checked was received or recovered.
-    events_checked: int | None = None
+    events_checked: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     gap_seen_at: datetime | None = None
     last_checked_at: datetime | None = None
     resource_types: str | None = Field(default=None, max_length=200)  # comma list, for notified pulls
@@ -95,7 +95,7 @@ class Job(SQLModel, table=True):
     subscription_id: str = Field(max_length=200)
     ehr: str = Field(default=DEFAULT_EHR, max_length=100)  # the sender's EHR (app.domain.tenancy)
     dedupe_key: str | None = Field(default=None, max_length=400, unique=True)
-    event_number: int | None = None
+    event_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # integer64
     key: str = Field(max_length=200)
     focus: str | None = Field(default=None, max_length=200)
     version_id: str | None = Field(default=None, max_length=64)
@@ -233,8 +233,8 @@ class SubscriptionGap(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: str = Field(max_length=200)
     kind: str = Field(max_length=20)  # events | silence
-    first_number: int | None = None
-    last_number: int | None = None
+    first_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_number: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     status: str = Field(default="open", max_length=20)  # open | repaired | failed (recovery stopped)
     detected_at: datetime
     repaired_at: datetime | None = None

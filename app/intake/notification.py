@@ -9,7 +9,9 @@ Accepted shapes (Subscriptions R5 Backport IG STU 1.1.0, R4 profile; plain R4 re
 - an empty body (a plain R4 ping: "something matching your criteria changed").
 
 Anything else raises :class:`InvalidNotification` with a message naming the problem (HTTP 400).
-Full validation of the carried resources against the R4 models happens in the worker, once.
+At the HTTP edge (``limits`` given) the body must also pass :mod:`app.intake.limits`: depth, NUL,
+ids, the number of events, and each carried resource valid R4 (the worker's re-parse of a stored
+body skips those checks: it was checked when it came in).
 Carried resources without ids, and ``urn:uuid`` references between them (a focus too), come out
 id-ful with ``Type/id`` references (:func:`app.domain.bundles.identify_entries`), as in ``check``.
 """
@@ -23,7 +25,8 @@ import orjson
 
 from app.domain.bundles import identify_entries
 from app.domain.context import reference_key
-from app.errors import FatalError
+from app.intake.errors import InvalidNotification as InvalidNotification  # re-exported: callers import it here
+from app.intake.limits import IntakeLimits, check_events, check_id, check_json, check_reference_key, check_resource
 
 NOTIFICATION_TYPES = frozenset({"handshake", "heartbeat", "event-notification", "query-status", "query-event"})
 WORK_TYPES = frozenset({"event-notification", "query-event"})
@@ -50,10 +53,7 @@ PROCESSED_TYPES = frozenset(
     }
 )
 SUBSCRIPTION_STATUSES = frozenset({"requested", "active", "error", "off", "entered-in-error"})
-
-
-class InvalidNotification(FatalError, ValueError):
-    """The body is not an acceptable notification; the message says why (one line)."""
+MAX_INT64 = 2**63 - 1  # event numbers are integer64 (the columns holding them are BIGINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +88,41 @@ def load_json(body: bytes) -> Any:
         raise InvalidNotification(f"body is not valid JSON: {exc}") from exc
 
 
-def parse_notification(body: bytes, *, path_type: str | None = None, path_id: str | None = None) -> Notification:
-    """Classify and check a notification body (``path_*`` from ``/notifications/{type}/{id}``)."""
+def parse_notification(
+    body: bytes, *, path_type: str | None = None, path_id: str | None = None, limits: IntakeLimits | None = None
+) -> Notification:
+    """Classify and check a notification body (``path_*`` from ``/notifications/{type}/{id}``).
+
+    ``limits``: also apply the edge's checks (:mod:`app.intake.limits`).
+    """
     if not body.strip():
         if path_type:
             raise InvalidNotification(f"empty body for {path_type}/{path_id}")
         return Notification(kind="ping", subscription_id=None)
     data = load_json(body)
+    if limits is not None:
+        check_json(body, data, limits)
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise InvalidNotification("body is not a FHIR resource (no resourceType)")
     if data["resourceType"] == "Bundle" and path_type is None:
-        return parse_notification_bundle(data)
-    return _parse_bare_resource(data, path_type=path_type, path_id=path_id)
+        note = parse_notification_bundle(data, limits=limits)
+    else:
+        note = _parse_bare_resource(data, path_type=path_type, path_id=path_id)
+    if limits is not None:
+        check_carried(note, limits)
+    return note
+
+
+def check_carried(note: Notification, limits: IntakeLimits) -> None:
+    """The edge's checks of a parsed notification: ids, focus and version ids, each resource valid R4."""
+    if note.bundle_id is not None:
+        check_id(note.bundle_id, "Bundle.id")
+    for event in note.events:
+        check_reference_key(event.focus, f"notification-event {event.number} focus")
+        if event.focus_version is not None:
+            check_id(event.focus_version, f"notification-event {event.number} focus version")
+    for resource, _ in note.resources:
+        check_resource(resource, validate=limits.validate_resources)
 
 
 def _parse_bare_resource(data: dict[str, Any], *, path_type: str | None, path_id: str | None) -> Notification:
@@ -121,7 +144,7 @@ def _parse_bare_resource(data: dict[str, Any], *, path_type: str | None, path_id
     )
 
 
-def parse_notification_bundle(bundle: dict[str, Any]) -> Notification:
+def parse_notification_bundle(bundle: dict[str, Any], *, limits: IntakeLimits | None = None) -> Notification:
     if bundle.get("type") == "subscription-notification":
         raise InvalidNotification("Bundle.type subscription-notification is R5; an R4 server sends history")
     if bundle.get("type") != "history":
@@ -136,6 +159,12 @@ def parse_notification_bundle(bundle: dict[str, Any]) -> Notification:
         raise InvalidNotification("entry[0].resource must be the subscription status Parameters")
     parsed = parse_status(status)
     others = entries[1:]
+    if limits is not None:
+        check_events(len(parsed.events), limits)
+        for entry in others:  # an id that is there must be a FHIR id (an absent one is given one below)
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and "id" in resource:
+                check_id(resource["id"], f"{str(resource.get('resourceType'))[:64]} id")
     content = _content_of(parsed, others)
     resources = tuple(
         identify_entries((e["resource"], e.get("fullUrl")) for e in others if isinstance(e.get("resource"), dict))
@@ -236,10 +265,10 @@ def _as_int(param: dict[str, Any], name: str) -> int:
                 value = int(param[key])
             except (TypeError, ValueError):
                 break
-            if value < 0:
+            if value < 0 or value > MAX_INT64:
                 break
             return value
-    raise InvalidNotification(f"{name} is not a non-negative integer")
+    raise InvalidNotification(f"{name} is not a non-negative 64-bit integer")
 
 
 def _parse_event(param: dict[str, Any]) -> Event:

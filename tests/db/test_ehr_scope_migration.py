@@ -28,7 +28,8 @@ def _at_previous_revision(db_url: str, ehrs: list[str | None]):  # type: ignore[
             )
         conn.execute(
             text(
-                "INSERT INTO inbox (id, subscription_id, kind, body, received_at) VALUES (1, 's0', 'rest-hook', :b, :now)"
+                "INSERT INTO inbox (id, subscription_id, kind, body, received_at) "
+                "VALUES (1, 's0', 'rest-hook', :b, :now)"
             ),
             {"b": b"{}", "now": NOW},
         )

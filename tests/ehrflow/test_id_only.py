@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 
 from app.db import mirror_repo
-from tests.ehrflow.harness import running_flow
+from tests.ehrflow.harness import EHR_NAME, running_flow
 
 
 async def test_id_only_notification_stores_the_claim_of_the_current_version(db_url: str, tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ async def test_id_only_notification_stores_the_claim_of_the_current_version(db_u
         assert claim["claim"]["billablePeriod"]["start"] == "2026-09-14"
         assert claim["payer"] == "01112" and len(claim["claim"]["item"]) == 5
         with flow.services.engine.connect() as conn:
-            assert mirror_repo.stored_version(conn, f"Encounter/{v1['id']}")[0] == "2"
+            assert mirror_repo.stored_version(conn, f"Encounter/{v1['id']}", ehr=EHR_NAME)[0] == "2"
         trips = {path: flow.ehr.count("GET", f"/fhir/{path}") - n for path, n in before.items()}
         assert trips == {"Encounter": 1, "Coverage": 1}  # 2 round trips for 4 orders, 3 diagnoses
 

@@ -1,5 +1,8 @@
 """Identity scoped per EHR: ``ehr`` on job, resource, claim and encounter_outcome; version dedupe keys per EHR.
 
+Also: event numbers and counters are BIGINT (FHIR integer64; an INTEGER column made a valid large
+event number fail the whole intake batch on PostgreSQL).
+
 Existing rows move to the default EHR (``default``), or, when every existing subscription names the
 same EHR, to that one (so an installation with one ``--ehr`` keeps billing the same encounters under
 the same claims). Jobs take their own subscription's EHR. Version dedupe keys
@@ -45,7 +48,23 @@ def _set_primary_key(table: str, columns: list[str]) -> None:
                 batch_op.create_primary_key(f"{table}_pkey", columns)
 
 
+WIDENED = {
+    "job": ("event_number",),
+    "subscription": ("events_since_start", "events_checked"),
+    "subscription_gap": ("first_number", "last_number"),
+}
+
+
+def _widen(to_big: bool) -> None:
+    for table, columns in WIDENED.items():
+        with op.batch_alter_table(table) as batch_op:
+            for column in columns:
+                old, new = (sa.Integer(), sa.BigInteger()) if to_big else (sa.BigInteger(), sa.Integer())
+                batch_op.alter_column(column, existing_type=old, type_=new)
+
+
 def upgrade() -> None:
+    _widen(True)
     for table in ("job", "claim", "resource", "encounter_outcome"):
         with op.batch_alter_table(table) as batch_op:
             batch_op.add_column(_ehr_column())
@@ -82,3 +101,4 @@ def downgrade() -> None:
     for table in ("encounter_outcome", "resource", "claim", "job"):
         with op.batch_alter_table(table) as batch_op:
             batch_op.drop_column("ehr")
+    _widen(False)
