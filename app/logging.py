@@ -1,7 +1,8 @@
 """Structured logs (structlog, JSON by default) that never carry PHI or secrets.
 
 Log references, ids and versions as fields. A processor drops any field whose name says it holds a
-body, a resource or a credential, whatever the caller passed, and masks bearer tokens in strings.
+body, a resource or a credential, whatever the caller passed, masks bearer tokens in strings and cuts
+a rendered database error at its ``[SQL: ...]`` (statement, parameters).
 :func:`safe_error` describes an exception without the data it may quote (for logs and error records).
 Standard-library loggers (uvicorn, alembic) go through the same processors.
 """
@@ -45,7 +46,9 @@ def drop_sensitive(_logger: Any, _method: str, event: dict[str, Any]) -> dict[st
         if key.lower() in SENSITIVE_KEYS:
             event[key] = "[dropped]"
         elif isinstance(event[key], str):
-            event[key] = _BEARER.sub("Bearer [dropped]", event[key])
+            value = _BEARER.sub("Bearer [dropped]", event[key])
+            cut = value.find("[SQL:")  # a rendered SQLAlchemy error: the statement and its parameters go
+            event[key] = value if cut < 0 else value[:cut].rstrip() + " [SQL dropped]"
     return event
 
 

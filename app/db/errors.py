@@ -3,7 +3,8 @@
 A driver error rendered by SQLAlchemy carries the SQL statement, its parameters (a patient's
 surname, a resource body) and the server's DETAIL line (``Key (x)=(value)``). :func:`describe_error`
 keeps only what names the failure: the exception classes, the SQLSTATE, and the constraint, table
-and column names. Any other exception is ``Class: message`` (first line, bounded).
+and column names. Any other exception is ``Class: message`` (our own errors' messages carry ids,
+element paths and rules, never values).
 """
 
 from __future__ import annotations
@@ -18,13 +19,23 @@ def describe_error(exc: BaseException) -> str:
         return _statement_error(exc)
     if isinstance(exc, SQLAlchemyError):  # no statement, but its message may still quote values
         return type(exc).__name__
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:MAX_LENGTH] if text else type(exc).__name__
+    if _is_driver_error(exc):  # a driver error that SQLAlchemy did not wrap (raw cursor at intake)
+        return _statement_error_of(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _statement_error(exc: StatementError) -> str:
-    orig = exc.orig
-    parts = [type(exc).__name__]
+    return _describe(
+        type(exc).__name__, exc.orig, invalidated=isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _statement_error_of(orig: BaseException) -> str:
+    return _describe(None, orig, invalidated=False)
+
+
+def _describe(outer: str | None, orig: BaseException | None, *, invalidated: bool) -> str:
+    parts = [outer] if outer else []
     if orig is not None:
         parts.append(type(orig).__name__)
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -37,9 +48,15 @@ def _statement_error(exc: StatementError) -> str:
             parts.append(f"{label.split('_')[0]} {name}")
     if orig is not None and _is_sqlite(orig):  # SQLite's messages name constraints and tables, not values
         parts.append(str(orig).splitlines()[0][:200])
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if invalidated:
         parts.append("connection lost")
-    return ": ".join(parts[:2]) + "".join(f" ({p})" for p in parts[2:])
+    head = 2 if outer else 1
+    return ": ".join(parts[:head]) + "".join(f" ({p})" for p in parts[head:])
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith(("sqlite3", "psycopg")) or (isinstance(exc, OverflowError) and "SQLite" in str(exc))
 
 
 def _is_sqlite(orig: BaseException) -> bool:

@@ -40,6 +40,7 @@ from sqlalchemy import Engine
 from app.db import ehr_repo, intake_repo, queue_repo
 from app.db.ehr_repo import Gap, SweepState
 from app.db.engine import read_only
+from app.db.errors import describe_error
 from app.ehr.fetch import instant
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import gaps_repaired
@@ -94,7 +95,7 @@ class Sweeper:
                 if shared:
                     self.release_lease(state.id)
             except Exception as exc:  # one subscription's trouble must not stop the others
-                log.error("subscription.sweep_failed", subscription=state.id, error=f"{type(exc).__name__}: {exc}")
+                log.error("subscription.sweep_failed", subscription=state.id, error=describe_error(exc))
         return stored
 
     def take_lease(self, subscription_id: str) -> bool:

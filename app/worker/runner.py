@@ -37,6 +37,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Engine
 
 from app.db import queue_repo
+from app.db.errors import describe_error
 from app.db.queue_repo import ClaimedJob, LeaseLost
 from app.errors import is_temporary, retry_after_of
 from app.logging import get_logger
@@ -159,7 +160,7 @@ class Worker:
             if temporary
             else None
         )
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = describe_error(exc)  # no SQL, parameters or PHI from a database error
         with self.engine.begin() as conn:
             outcome = queue_repo.fail_job(
                 conn, job_id=job.id, worker=self.worker_id, error=reason, retry_at=retry_at, now=now
@@ -187,7 +188,7 @@ class Worker:
             try:
                 done = await asyncio.to_thread(self.run_once)
             except Exception as exc:  # database down: keep the loop alive, back off
-                log.error("worker.loop_error", error=f"{type(exc).__name__}: {exc}")
+                log.error("worker.loop_error", error=describe_error(exc))
                 done = 0
             if done == 0:
                 with contextlib.suppress(TimeoutError):
