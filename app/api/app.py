@@ -21,6 +21,7 @@ from app.api.outcomes import (
 )
 from app.errors import ClaimbridgeError
 from app.services import Services
+from app.web.mount import mount_web
 
 
 def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
@@ -60,4 +61,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
+    mount_web(app)  # the SMART app and the console (HTML)
     return app
