@@ -27,6 +27,8 @@ from app.http_policy import Verdict, classify
 from app.web.render import WebError
 
 ID_TOKEN_ALGS = ("RS256", "RS384", "ES256", "ES384")
+#: tolerated difference between the EHR's clock and ours (iat, exp)
+CLOCK_SKEW_SECONDS = 120
 
 
 class SmartError(WebError):
@@ -135,14 +137,16 @@ def _client_auth(app: SmartAppRecord, token_url: str, form: dict[str, str]) -> h
         except (OSError, KeyFileError) as exc:
             raise SmartError(500, "App misconfigured", "The SMART app's signing key cannot be read.") from exc
         form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        form["client_assertion"] = private_key_jwt_sign(
-            key.key,
-            client_id=app.client_id,
-            token_endpoint=token_url,
-            alg=key.alg,
-            claims={"jti": uuid.uuid4().hex},
-            header={"kid": key.kid, "typ": "JWT"},
-        ).decode()
+        form["client_assertion"] = str(
+            private_key_jwt_sign(
+                key.key,
+                client_id=app.client_id,
+                token_endpoint=token_url,
+                alg=key.alg,
+                claims={"jti": uuid.uuid4().hex},
+                header={"kid": key.kid, "typ": "JWT"},
+            )
+        )
         return None
     if app.client_secret:
         return httpx.BasicAuth(app.client_id, app.client_secret)
@@ -204,6 +208,7 @@ async def verify_id_token(
         token = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=list(ID_TOKEN_ALGS))  # type: ignore[arg-type]
         registry = jwt.JWTClaimsRegistry(
             now=int(now if now is not None else time.time()),
+            leeway=CLOCK_SKEW_SECONDS,
             iss={"essential": True, "value": issuer},
             aud={"essential": True, "value": client_id},
             exp={"essential": True},

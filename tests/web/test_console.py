@@ -57,8 +57,15 @@ def client(services: Services) -> Iterator[TestClient]:
 def test_root_redirects_to_sign_in_and_pages_need_a_session(client: TestClient) -> None:
     root = client.get("/", follow_redirects=False)
     assert root.status_code == 303 and root.headers["location"] == "/console/login"
-    for path in ("/console/", "/console/messages", "/console/dead-letters", "/console/subscriptions",
-                 "/console/config", "/console/messages/jobs/1", "/console/messages/notifications/1/raw"):
+    for path in (
+        "/console/",
+        "/console/messages",
+        "/console/dead-letters",
+        "/console/subscriptions",
+        "/console/config",
+        "/console/messages/jobs/1",
+        "/console/messages/notifications/1/raw",
+    ):
         page = client.get(path)
         assert page.status_code == 401, path
         assert "text/html" in page.headers["content-type"] and 'href="/console/login"' in page.text
@@ -87,7 +94,9 @@ def test_sign_in_cookies_roles_csrf_and_expiry(client: TestClient, services: Ser
 
 def test_messages_raw_payload_is_audited_and_replay_needs_csrf(client: TestClient, services: Services) -> None:
     bundle = sample_bundles(1)[0]
-    assert client.post("/notifications", content=orjson.dumps(notification(bundle, 1)), headers=NOTIFY).status_code == 202
+    assert (
+        client.post("/notifications", content=orjson.dumps(notification(bundle, 1)), headers=NOTIFY).status_code == 202
+    )
     csrf = sign_in(client, "eng")
     jobs = client.get("/console/messages", params={"kind": "jobs", "encounter": "enc-001"})
     assert jobs.status_code == 200 and "Encounter/enc-001" in jobs.text
