@@ -19,7 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Request
@@ -245,7 +245,7 @@ class SmartEhr:
                 return None
 
         class CodeGrant(grants.AuthorizationCodeGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
 
             def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
                 data = request.payload.data
@@ -271,7 +271,7 @@ class SmartEhr:
                 return authorization_code.user
 
         class RefreshGrant(grants.RefreshTokenGrant):
-            TOKEN_ENDPOINT_AUTH_METHODS = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
             INCLUDE_NEW_REFRESH_TOKEN = True
 
             def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
