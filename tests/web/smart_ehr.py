@@ -412,7 +412,8 @@ class SmartEhr:
     def _sign_in_page(self, data: dict[str, str]) -> str:
         hidden = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in data.items())
         return (
-            '<!doctype html><html lang="en"><head><title>Test EHR sign-in</title></head><body><main>'
+            '<!doctype html><html lang="en"><head><title>Test EHR sign-in</title>'
+            '<link rel="icon" href="data:,"></head><body><main>'
             '<h1>Test EHR</h1><form method="post" action="/auth/authorize">'
             f'{hidden}<label for="username">User name</label> <input id="username" name="username">'
             '<button name="decision" value="allow">Allow</button>'

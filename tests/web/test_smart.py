@@ -96,7 +96,7 @@ def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: Tes
     assert page.status_code == 200
     html = page.text
     assert "Ada Testpatient" in html  # read from the EHR with the user's token
-    assert "Encounter/enc-005" in html and "coding.modifier-25-missing" in html and "Coder / biller" in html
+    assert "Encounter enc-005" in html and "coding.modifier-25-missing" in html and "Coder / biller" in html
     assert "not available yet" in html and "99213" in html
 
     with read_only(env.services.engine) as conn:
