@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -37,8 +38,12 @@ LAUNCH_COOKIE = "cb_launch"
 LOGIN_CSRF_COOKIE = "cb_login_csrf"
 MAX_FORM_BYTES = 64_000
 _HASHER = PasswordHasher()
-#: verified against when the account does not exist, so a wrong name costs what a wrong password costs
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs what a wrong password costs."""
+    return _HASHER.hash(secrets.token_hex(16))
 
 
 def services_of(request: Request) -> Services:
@@ -52,7 +57,7 @@ def hash_password(password: str) -> str:
 
 def check_password(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
