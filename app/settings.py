@@ -141,6 +141,19 @@ class EhrSettings(_Section):
     published_key_files: tuple[Path, ...] = ()
 
 
+class WebSettings(_Section):
+    """The SMART app and the console (:mod:`app.web`)."""
+
+    #: A console session ends after this long without a request, and at the latest after ``session_max_minutes``.
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_max_minutes: float = Field(720.0, gt=0)
+    #: A SMART launch must come back to ``/smart/callback`` within this long.
+    launch_seconds: float = Field(600.0, gt=0)
+    #: Scopes asked for when an EHR's SMART registration names none.
+    default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMBRIDGE_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -157,6 +170,7 @@ class Settings(BaseSettings):
     adapters: AdapterSettings = AdapterSettings()
     ehr: EhrSettings = EhrSettings()
     clearinghouse: ClearinghouseSettings = ClearinghouseSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ for _name in list(os.environ):
     if _name.startswith("CLAIMBRIDGE_") and _name not in (
         PG_ENV,
         "CLAIMBRIDGE_REQUIRE_POSTGRES",
+        "CLAIMBRIDGE_REQUIRE_CHROMIUM",
         "CLAIMBRIDGE_SETTINGS_FILE",
     ):
         del os.environ[_name]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
-from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
+from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso
 from app.services import Services
@@ -94,9 +94,20 @@ async def override_finding(
 
     def run() -> dict[str, Any] | None:
         with services.engine.begin() as conn:  # a claim left with no open error becomes ready for the submitter
-            return claims_repo.override_finding(
+            claim = claims_repo.override_finding(
                 conn, claim_id=claim_id, finding_id=finding_id, by=user, reason=body.reason, now=services.clock()
             )
+            if claim is not None:
+                audit_repo.record(
+                    conn,
+                    actor=user,
+                    actor_kind="api",
+                    action="override",
+                    entity=f"Claim/{claim_id}/finding/{finding_id}",
+                    now=services.clock(),
+                    detail={"reason": body.reason},
+                )
+            return claim
 
     claim = await to_thread.run_sync(run)
     if claim is None:
@@ -116,22 +127,33 @@ async def dead_letters(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/dead-letters/{job_id}/replay")
-async def replay_one(request: Request, job_id: int) -> dict[str, int]:
-    n = await _replay(_services(request), [job_id])
+async def replay_one(request: Request, job_id: int, user: str = Depends(require_admin)) -> dict[str, int]:
+    n = await _replay(_services(request), [job_id], user)
     if n == 0:
         raise OutcomeError(404, f"no dead letter {job_id}")
     return {"replayed": n}
 
 
 @router.post("/dead-letters/replay")
-async def replay_all(request: Request) -> dict[str, int]:
-    return {"replayed": await _replay(_services(request), None)}
+async def replay_all(request: Request, user: str = Depends(require_admin)) -> dict[str, int]:
+    return {"replayed": await _replay(_services(request), None, user)}
 
 
-async def _replay(services: Services, ids: list[int] | None) -> int:
+async def _replay(services: Services, ids: list[int] | None, user: str) -> int:
     def run() -> int:
         with services.engine.begin() as conn:
-            return queue_repo.replay(conn, job_ids=ids, now=services.clock())
+            n = queue_repo.replay(conn, job_ids=ids, now=services.clock())
+            entity = f"job/{ids[0]}" if ids else "dead-letters/all"
+            audit_repo.record(
+                conn,
+                actor=user,
+                actor_kind="api",
+                action="replay",
+                entity=entity,
+                now=services.clock(),
+                detail={"replayed": n},
+            )
+            return n
 
     return await to_thread.run_sync(run)
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, billing, encounters, notifications, ops, quarantine, wellknown
+from app.api import admin, audit, billing, encounters, notifications, ops, quarantine, wellknown
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
@@ -21,6 +21,7 @@ from app.api.outcomes import (
 )
 from app.errors import ClaimbridgeError
 from app.services import Services
+from app.web.mount import mount_web
 
 
 def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
@@ -60,4 +61,6 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
+    app.include_router(audit.router)
+    mount_web(app)  # the SMART app and the console (HTML)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
-from app.db import ehr_repo
+from app.db import ehr_repo, web_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.db.sql import utcnow
@@ -36,9 +37,16 @@ def ehrs_add(
     plain: Annotated[bool, typer.Option("--plain", help="Subscribe with plain R4 criteria, not topics")] = False,
     topic: Annotated[list[str] | None, typer.Option(help="TYPE=URL topic canonical (repeatable)")] = None,
     discover_: Annotated[bool, typer.Option("--discover/--no-discover", help="Read the CapabilityStatement")] = True,
+    smart_client_id: Annotated[str | None, typer.Option("--smart-client-id", help="SMART app client id")] = None,
+    smart_client_secret: Annotated[
+        str | None, typer.Option("--smart-client-secret", help="Confidential SMART app: its secret, or - for stdin")
+    ] = None,
+    smart_key: Annotated[Path | None, typer.Option("--smart-key", help="SMART app key (private_key_jwt)")] = None,
+    smart_scopes: Annotated[str | None, typer.Option("--smart-scopes", help="Scopes the SMART app asks for")] = None,
 ) -> None:
     """Register an EHR (learns $events support and topics from its CapabilityStatement and topic definitions)."""
     record = checked_record(name, base_url, auth, client_id, key, plain)
+    smart = smart_registration(smart_client_id, smart_client_secret, smart_key, smart_scopes)
     named = parse_topics(topic or [])
     caps = discover_capabilities(base_url) if discover_ else NO_CAPABILITIES
     record = EhrRecord(**{**record.__dict__, "supports_events": caps.supports_events, "topics": named})
@@ -49,10 +57,23 @@ def ehrs_add(
         topics = {**report.topics, **named}
         with services.engine.begin() as conn:
             ehr_repo.set_topics(conn, name, topics)
+            if smart is not None:
+                web_repo.set_smart_app(
+                    conn,
+                    ehr=name,
+                    client_id=str(smart["client_id"]),
+                    client_secret=smart["client_secret"],
+                    key_path=smart["key_path"],
+                    scopes=smart["scopes"] or services.settings.web.default_scopes,
+                    now=utcnow(),
+                )
     events = "supports $events" if record.supports_events else "no $events (recovery by search)"
     typer.echo(f"{'added' if new else 'updated'} EHR {name}: {events}, {len(topics)} topic(s)")
     for resource_type, url in sorted(topics.items()):
         typer.echo(f"  {resource_type}: {url}")
+    if smart is not None:
+        kind = "private_key_jwt" if smart["key_path"] else "confidential" if smart["client_secret"] else "public"
+        typer.echo(f"  SMART app: client {smart['client_id']} ({kind}); launch URL /smart/launch")
     left = [url for url in report.unresolved if url not in topics.values()]
     if left:
         why = f" ({report.problem})" if report.problem else ""
@@ -76,6 +97,32 @@ def checked_record(
             raise CliError(f"--key: {exc}") from exc
         key_path = str(key.resolve())
     return EhrRecord(name, base_url.rstrip("/"), auth, client_id, key_path, False, plain, None)
+
+
+def smart_registration(
+    client_id: str | None, secret: str | None, key: Path | None, scopes: str | None
+) -> dict[str, str | None] | None:
+    """The SMART app registration from the ``--smart-*`` options (None: none given)."""
+    if client_id is None:
+        if secret is not None or key is not None or scopes is not None:
+            raise CliError("--smart-client-secret, --smart-key and --smart-scopes need --smart-client-id")
+        return None
+    if secret is not None and key is not None:
+        raise CliError("give --smart-client-secret or --smart-key, not both")
+    if secret == "-":  # noqa: S105  (read it from stdin, not the command line)
+        secret = sys.stdin.readline().strip()
+    if secret is not None and not secret:
+        raise CliError("--smart-client-secret is empty")
+    key_path = None
+    if key is not None:
+        try:
+            load_signing_key(key)
+        except (OSError, KeyFileError) as exc:
+            raise CliError(f"--smart-key: {exc}") from exc
+        key_path = str(key.resolve())
+    if scopes is not None and "openid" not in scopes.split():
+        raise CliError("--smart-scopes must include openid (the app verifies who signed in)")
+    return {"client_id": client_id, "client_secret": secret, "key_path": key_path, "scopes": scopes}
 
 
 def discover_capabilities(base_url: str) -> Capabilities:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
-from app.db import claims_repo, ehr_repo, queue_repo, subscriptions_repo
+from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso, utcnow
 
@@ -209,6 +210,12 @@ def dlq_replay(
         raise CliError("give a dead-letter ID or --all (not both)")
     with services_from_env() as services, services.engine.begin() as conn:
         n = queue_repo.replay(conn, job_ids=None if all_ else [job_id or 0], now=utcnow())
+        if n or all_:
+            who = os.environ.get("USER") or "cli"
+            entity = "dead-letters/all" if all_ else f"job/{job_id}"
+            audit_repo.record(
+                conn, actor=who, actor_kind="cli", action="replay", entity=entity, now=utcnow(), detail={"replayed": n}
+            )
     if n == 0 and not all_:
         raise CliError(f"no dead letter {job_id}")
     typer.echo(f"replayed {n} dead letter(s)")

@@ -462,3 +462,69 @@ class UnderpaymentAlert(SQLModel, table=True):
     worked_at: datetime | None = None
     note: str | None = None
     created_at: datetime
+
+
+# People's side (app/web): console accounts, browser sessions, SMART app registrations, the audit trail,
+# and the indexes the console's messages browser pages by key with.
+
+
+class ConsoleUser(SQLModel, table=True):
+    __tablename__ = "console_user"
+
+    name: str = Field(primary_key=True, max_length=100)
+    password_hash: str = Field(max_length=300)  # argon2id
+    role: str = Field(max_length=20)  # viewer | engineer | admin
+    disabled: bool = False
+    created_at: datetime
+
+
+class WebSession(SQLModel, table=True):
+    """A browser session (console sign-in, SMART launch in progress, SMART user); ``id`` is the token's SHA-256."""
+
+    __tablename__ = "web_session"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=20)  # console | smart-pending | smart
+    subject: str | None = Field(default=None, max_length=300)  # console user name or the SMART fhirUser
+    role: str | None = Field(default=None, max_length=20)
+    csrf: str = Field(max_length=64)
+    data: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # server-side only (tokens stay here)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+
+
+class SmartApp(SQLModel, table=True):
+    """How the SMART app signs in at one registered EHR (``claimbridge ehrs add --smart-client-id``)."""
+
+    __tablename__ = "smart_app"
+
+    ehr: str = Field(primary_key=True, max_length=100)
+    client_id: str = Field(max_length=200)
+    client_secret: str | None = Field(default=None, max_length=500)  # confidential client
+    key_path: str | None = Field(default=None, max_length=500)  # private_key_jwt
+    scopes: str = Field(max_length=1000)
+    created_at: datetime
+
+
+class AuditEventRow(SQLModel, table=True):
+    """Append-only: who viewed a raw payload, overrode a finding, replayed, changed configuration."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_recorded", "recorded_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recorded_at: datetime
+    actor: str = Field(max_length=300)
+    actor_kind: str = Field(max_length=20)  # console | smart | api | cli
+    action: str = Field(max_length=40, index=True)  # payload-view | override | replay | config-change | sign-in
+    entity: str = Field(max_length=300)
+    outcome: str = Field(default="success", max_length=10)
+    detail: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+
+
+# keyset pages of the messages browser (newest first, optionally filtered)
+Index("ix_job_status_id", Job.__table__.c.status, Job.__table__.c.id)  # type: ignore[attr-defined]
+Index("ix_job_created", Job.__table__.c.created_at)  # type: ignore[attr-defined]
+Index("ix_inbox_received", Inbox.__table__.c.received_at)  # type: ignore[attr-defined]
+Index("ix_outbox_key", Outbox.__table__.c.key)  # type: ignore[attr-defined]
+Index("ix_outbox_status_id", Outbox.__table__.c.status, Outbox.__table__.c.id)  # type: ignore[attr-defined]

@@ -1,0 +1,384 @@
+"""``/console``: the integration console (sign-in, dashboard, messages, dead letters, subscriptions, config).
+
+Every page needs a console session (401 page with a sign-in link otherwise); viewing a raw payload
+and replaying need the engineer role, and both are written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.billing.kpis import compute_kpis
+from app.db import (
+    audit_repo,
+    billing_views,
+    claims_repo,
+    ehr_repo,
+    messages_repo,
+    queue_repo,
+    subscriptions_repo,
+    web_repo,
+)
+from app.db.engine import read_only
+from app.db.messages_repo import KINDS, MessageFilter
+from app.web.charts import bar_chart
+from app.web.render import WebError, render
+from app.web.sessions import (
+    CONSOLE_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    ConsoleUser,
+    check_csrf,
+    check_password,
+    clear_cookie,
+    console_session,
+    hash_password,
+    needs_rehash,
+    new_token,
+    read_form,
+    require,
+    services_of,
+    set_cookie,
+    start_session,
+)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+viewer = Depends(require("viewer"))
+engineer = Depends(require("engineer"))
+PAGE_SIZE = 50
+JOB_STATUSES = ("pending", "done", "dead")
+MONTHS = 6
+
+
+@router.get("/login")
+async def login_page(request: Request, error: str | None = None) -> Response:
+    services = services_of(request)
+    if await console_session(request) is not None:
+        return RedirectResponse("/console/", status_code=303)
+    token = new_token()
+    response = render(request, "console/login.html", csrf=token, error=error, user=None)
+    set_cookie(response, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    services = services_of(request)
+    form = await read_form(request)
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), form.get("csrf", "").encode()):
+        raise WebError(
+            403,
+            "Form expired",
+            "The sign-in form was stale; reload it and try again.",
+            link=("/console/login", "Sign in"),
+        )
+    name, password = form.get("name", "").strip()[:100], form.get("password", "")
+
+    def check() -> str | None:
+        with services.engine.begin() as conn:
+            user = web_repo.get_user(conn, name)
+            ok = check_password(user.password_hash if user and not user.disabled else None, password)
+            audit_repo.record(
+                conn,
+                actor=name or "-",
+                actor_kind="console",
+                action="sign-in" if ok else "sign-in-failed",
+                entity="console",
+                outcome="success" if ok else "failure",
+                now=services.clock(),
+            )
+            if not ok or user is None:
+                return None
+            if needs_rehash(user.password_hash):
+                web_repo.set_password_hash(conn, name, hash_password(password))
+            return user.role
+
+    role = await to_thread.run_sync(check)
+    if role is None:
+        token = new_token()
+        refused = render(
+            request, "console/login.html", status=401, csrf=token, user=None, error="Wrong name or password."
+        )
+        set_cookie(refused, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
+        return refused
+    lifetime = timedelta(minutes=services.settings.web.session_idle_minutes)
+    token, _ = await start_session(services, kind="console", subject=name, role=role, data={}, lifetime=lifetime)
+    response = RedirectResponse("/console/", status_code=303)
+    set_cookie(response, services, CONSOLE_COOKIE, token)
+    clear_cookie(response, services, LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, user: ConsoleUser = viewer) -> Response:
+    services = services_of(request)
+    check_csrf(user.csrf, await read_form(request))
+    token = request.cookies.get(CONSOLE_COOKIE, "")
+
+    def run() -> None:
+        with services.engine.begin() as conn:
+            web_repo.end_session(conn, token)
+
+    await to_thread.run_sync(run)
+    response = RedirectResponse("/console/login", status_code=303)
+    clear_cookie(response, services, CONSOLE_COOKIE)
+    return response
+
+
+def _months(today: date, count: int) -> list[tuple[date, date]]:
+    periods = []
+    first = today.replace(day=1)
+    for _ in range(count):
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        periods.append((first, min(last, today)))
+        first = (first - timedelta(days=1)).replace(day=1)
+    return list(reversed(periods))
+
+
+@router.get("/")
+async def dashboard(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+    today = services.clock().date()
+
+    def run() -> dict[str, Any]:
+        with read_only(services.engine) as conn:
+            book = billing_views.revenue_book(conn)
+            findings = claims_repo.finding_counts(conn)
+        queue = services.queue_snapshot()
+        periods = [compute_kpis(book, start=a, end=b) for a, b in _months(today, MONTHS)]
+        current = periods[-1]
+        by_rule: dict[str, int] = {}
+        for (category, _severity), n in findings.items():
+            by_rule[category] = by_rule.get(category, 0) + n
+        label = [p.start.strftime("%b %Y") for p in periods]
+        return {
+            "kpis": current,
+            "queue": queue,
+            "charts": [
+                bar_chart(
+                    "Clean claim rate by month",
+                    list(zip(label, [p.submission.clean_claim_rate for p in periods], strict=True)),
+                    percent=True,
+                ),
+                bar_chart(
+                    "Denial rate by month",
+                    list(zip(label, [p.denials.denial_rate for p in periods], strict=True)),
+                    percent=True,
+                ),
+                bar_chart(
+                    "Denial rate by category (this month)",
+                    sorted(current.denials.rate_by_category.items()),
+                    percent=True,
+                ),
+                bar_chart(
+                    "Days to submission by month",
+                    list(zip(label, [p.submission.days_to_submit for p in periods], strict=True)),
+                    unit=" d",
+                ),
+                bar_chart(
+                    "Findings on current claims by category", [(k, float(v)) for k, v in sorted(by_rule.items())]
+                ),
+            ],
+        }
+
+    data = await to_thread.run_sync(run)
+    return render(request, "console/dashboard.html", user=user, **data)
+
+
+def _parse_time(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise WebError(400, "Bad filter", f"{field} must be a date or date-time, e.g. 2026-11-20") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _int(value: str | None, field: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise WebError(400, "Bad request", f"{field} must be a whole number")
+    return int(value)
+
+
+@router.get("/messages")
+async def messages(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+    q = {k: v.strip()[:200] for k, v in request.query_params.items() if v.strip()}
+    kind = q.get("kind", "jobs")
+    if kind not in KINDS:
+        raise WebError(400, "Bad filter", f"kind must be one of {', '.join(KINDS)}")
+    filters = MessageFilter(
+        status=q.get("status"),
+        subscription=q.get("subscription"),
+        encounter=q.get("encounter"),
+        patient=q.get("patient"),
+        claim=q.get("claim"),
+        payer=q.get("payer"),
+        destination=q.get("destination"),
+        since=_parse_time(q.get("since"), "since"),
+        until=_parse_time(q.get("until"), "until"),
+    )
+    before = _int(q.get("before"), "before")
+
+    def run() -> messages_repo.Page:
+        with read_only(services.engine) as conn:
+            return messages_repo.browse(conn, kind, filters, before=before, limit=PAGE_SIZE)
+
+    page = await to_thread.run_sync(run)
+    params = {k: v for k, v in q.items() if k != "before"}
+    template = "console/messages_rows.html" if request.headers.get("hx-request") else "console/messages.html"
+    return render(
+        request, template, user=user, kind=kind, kinds=KINDS, page=page, q=q, params=params, statuses=JOB_STATUSES
+    )
+
+
+@router.get("/messages/{kind}/{message_id}")
+async def message_detail(request: Request, kind: str, message_id: str, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+    number = _int(message_id, "id")
+    assert number is not None
+
+    def run() -> dict[str, Any] | None:
+        with read_only(services.engine) as conn:
+            if kind == "jobs":
+                return messages_repo.job_detail(conn, number)
+            if kind == "notifications":
+                return messages_repo.notification_detail(conn, number)
+            if kind == "deliveries":
+                return messages_repo.delivery_detail(conn, number)
+        return None
+
+    found = await to_thread.run_sync(run) if kind in KINDS else None
+    if found is None:
+        raise WebError(404, "Not found", f"No {kind} message {message_id}.", link=("/console/messages", "Messages"))
+    payload = found.pop("payload", None)
+    return render(request, "console/message.html", user=user, kind=kind, message=found, payload=payload)
+
+
+@router.get("/messages/notifications/{message_id}/raw")
+async def raw_payload(request: Request, message_id: str, user: ConsoleUser = engineer) -> HTMLResponse:
+    """The notification body exactly as received: engineers only, and every view is in the audit trail."""
+    services = services_of(request)
+    number = _int(message_id, "id")
+    assert number is not None
+
+    def run() -> bytes | None:
+        with services.engine.begin() as conn:
+            if messages_repo.notification_detail(conn, number) is None:
+                return None
+            audit_repo.record(
+                conn,
+                actor=user.name,
+                actor_kind="console",
+                action="payload-view",
+                entity=f"inbox/{number}",
+                now=services.clock(),
+            )
+            return queue_repo.inbox_body(conn, number)
+
+    body = await to_thread.run_sync(run)
+    if body is None:
+        raise WebError(404, "Not found", f"No notification {message_id}.", link=("/console/messages", "Messages"))
+    return render(
+        request, "console/raw.html", user=user, message_id=number, body=body.decode("utf-8", errors="replace")
+    )
+
+
+@router.get("/dead-letters")
+async def dead_letters(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+    subscription = request.query_params.get("subscription", "").strip()[:200] or None
+
+    def run() -> list[dict[str, Any]]:
+        with read_only(services.engine) as conn:
+            rows = [asdict(d) for d in queue_repo.list_dead(conn)]
+        return [r for r in rows if subscription is None or r["subscription_id"] == subscription]
+
+    rows = await to_thread.run_sync(run)
+    return render(
+        request,
+        "console/dead_letters.html",
+        user=user,
+        rows=rows,
+        subscription=subscription,
+        replayed=request.query_params.get("replayed"),
+    )
+
+
+@router.post("/dead-letters/replay")
+async def replay(request: Request, user: ConsoleUser = engineer) -> Response:
+    """Replay one dead letter (``job``) or every dead letter matching ``subscription`` (or all)."""
+    services = services_of(request)
+    form = await read_form(request)
+    check_csrf(user.csrf, form)
+    one = _int(form.get("job"), "job")
+    subscription = form.get("subscription", "").strip()[:200] or None
+
+    def run() -> int:
+        with services.engine.begin() as conn:
+            if one is not None:
+                ids: list[int] | None = [one]
+            elif subscription is not None:
+                ids = [d.id for d in queue_repo.list_dead(conn, limit=100_000) if d.subscription_id == subscription]
+            else:
+                ids = None
+            n = queue_repo.replay(conn, job_ids=ids, now=services.clock()) if ids != [] else 0
+            audit_repo.record(
+                conn,
+                actor=user.name,
+                actor_kind="console",
+                action="replay",
+                entity=f"job/{one}" if one is not None else f"dead-letters/{subscription or 'all'}",
+                now=services.clock(),
+                detail={"replayed": n},
+            )
+            return n
+
+    n = await to_thread.run_sync(run)
+    if request.headers.get("hx-request"):
+        return render(request, "console/replayed.html", user=user, replayed=n)
+    return RedirectResponse(f"/console/dead-letters?replayed={n}", status_code=303)
+
+
+@router.get("/subscriptions")
+async def subscriptions(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+
+    def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+        with read_only(services.engine) as conn:
+            return (
+                subscriptions_repo.list_subscriptions(conn),
+                ehr_repo.list_gaps(conn, status=None, limit=200),
+                ehr_repo.list_ehrs(conn),
+            )
+
+    subs, gaps, ehrs = await to_thread.run_sync(run)
+    return render(request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs)
+
+
+@router.get("/config")
+async def config(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    services = services_of(request)
+    cfg = services.config
+    payers = sorted(cfg.payers.profiles.values(), key=lambda p: p.payer_id)
+    unique = {p.payer_id: p for p in payers}
+    rule_files = sorted(p.name for p in (cfg.directory / "rules").glob("*.yaml")) if cfg.directory.is_dir() else []
+    return render(
+        request,
+        "console/config.html",
+        user=user,
+        cfg=cfg,
+        payers=list(unique.values()),
+        rule_files=rule_files,
+        settings=services.settings,
+    )

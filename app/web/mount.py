@@ -1,0 +1,21 @@
+"""Adds the people's side to the FastAPI app: ``/`` (to the console sign-in), ``/console``, ``/smart``, ``/static``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.web import console, smart
+from app.web.render import STATIC_DIR, WebError, web_error_handler
+
+
+def mount_web(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/login", status_code=303)
+
+    app.add_exception_handler(WebError, web_error_handler)
+    app.include_router(console.router)
+    app.include_router(smart.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

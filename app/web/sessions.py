@@ -1,0 +1,196 @@
+"""Browser sessions, console accounts and CSRF.
+
+- Passwords: argon2id (``argon2-cffi``), re-hashed on sign-in when the parameters change.
+- Sessions: a random 256-bit token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` outside
+  development); the server keeps its SHA-256 and the session data (:mod:`app.db.web_repo`). A console
+  session ends after ``web.session_idle_minutes`` idle and at most ``web.session_max_minutes``.
+- CSRF: every form carries the session's token in a hidden ``csrf`` field, compared in constant time;
+  the sign-in form (no session yet) uses a double-submit cookie.
+- Roles: viewer < engineer < admin.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+from anyio import to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request, Response
+
+from app.db import web_repo
+from app.db.engine import read_only
+from app.db.web_repo import SessionRecord
+from app.services import Services
+from app.web.render import LoginRequired, WebError
+
+ROLES = ("viewer", "engineer", "admin")
+CONSOLE_COOKIE = "cb_console"
+SMART_COOKIE = "cb_smart"
+LAUNCH_COOKIE = "cb_launch"
+LOGIN_CSRF_COOKIE = "cb_login_csrf"
+MAX_FORM_BYTES = 64_000
+_HASHER = PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so a wrong name costs what a wrong password costs."""
+    return _HASHER.hash(secrets.token_hex(16))
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def check_password(stored: str | None, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return _HASHER.check_needs_rehash(stored)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def set_cookie(response: Response, services: Services, name: str, value: str, *, max_age: int | None = None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=services.settings.env != "development",
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_cookie(response: Response, services: Services, name: str) -> None:
+    response.delete_cookie(name, path="/", httponly=True, secure=services.settings.env != "development", samesite="lax")
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    name: str
+    role: str
+    csrf: str
+    session_id: str
+
+    def can(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+async def start_session(
+    services: Services,
+    *,
+    kind: str,
+    subject: str | None,
+    role: str | None,
+    data: dict[str, Any],
+    lifetime: timedelta,
+) -> tuple[str, str]:
+    """Store a new session; returns ``(token for the cookie, csrf token)``."""
+    token, csrf = new_token(), new_token()
+    now = services.clock()
+
+    def run() -> None:
+        with services.engine.begin() as conn:
+            web_repo.purge_expired(conn, now=now)
+            web_repo.create_session(
+                conn,
+                token=token,
+                kind=kind,
+                subject=subject,
+                role=role,
+                csrf=csrf,
+                data=data,
+                now=now,
+                expires_at=now + lifetime,
+            )
+
+    await to_thread.run_sync(run)
+    return token, csrf
+
+
+async def load_session(services: Services, token: str | None, kind: str) -> SessionRecord | None:
+    if not token or len(token) > 200:
+        return None
+
+    def run() -> SessionRecord | None:
+        with read_only(services.engine) as conn:
+            return web_repo.get_session(conn, token)
+
+    found = await to_thread.run_sync(run)
+    if found is None or found.kind != kind or found.expires_at <= services.clock():
+        return None
+    return found
+
+
+async def console_session(request: Request) -> ConsoleUser | None:
+    """The signed-in console user (sliding the idle expiry), or None."""
+    services = services_of(request)
+    found = await load_session(services, request.cookies.get(CONSOLE_COOKIE), "console")
+    if found is None or found.subject is None or found.role not in ROLES:
+        return None
+    web = services.settings.web
+    now = services.clock()
+    expires = min(
+        now + timedelta(minutes=web.session_idle_minutes), found.created_at + timedelta(minutes=web.session_max_minutes)
+    )
+    if expires - found.expires_at > timedelta(minutes=1):
+
+        def touch() -> None:
+            with services.engine.begin() as conn:
+                web_repo.touch_session(conn, found.id, expires_at=expires)
+
+        await to_thread.run_sync(touch)
+    return ConsoleUser(found.subject, str(found.role), found.csrf, found.id)
+
+
+def require(role: str) -> Callable[[Request], Any]:
+    """FastAPI dependency: the console user with at least ``role``; 401 page when signed out, 403 below it."""
+
+    async def dependency(request: Request) -> ConsoleUser:
+        user = await console_session(request)
+        if user is None:
+            raise LoginRequired()
+        if not user.can(role):
+            raise WebError(403, "Not allowed", f"This needs the {role} role; you are signed in as {user.role}.")
+        request.state.console_user = user
+        return user
+
+    return dependency
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The urlencoded form body (last value wins); 400 page when too large or not a form."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise WebError(413, "Form too large", "The form sent was too large.")
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WebError(400, "Bad form", "The form could not be read.") from exc
+
+
+def check_csrf(expected: str, form: dict[str, str]) -> None:
+    sent = form.get("csrf", "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise WebError(403, "Form expired", "The form was stale or not sent from this site; reload and try again.")

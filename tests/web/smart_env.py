@@ -1,0 +1,92 @@
+"""A claimbridge with one held claim (enc-005: a coding error) and a test EHR registered for the SMART app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+
+from app.api.app import create_app
+from app.db import ehr_repo, web_repo
+from app.db.ehr_repo import EhrRecord
+from app.db.sql import utcnow
+from app.services import Services, build_services
+from app.settings import Settings
+from tests.spine.helpers import ADMIN, ROOT, SECRET, notification, register, sample_bundles
+from tests.web.serve import free_port, serving
+from tests.web.smart_ehr import Client, SmartEhr
+
+CLIENT_ID = "claimbridge-app"
+PRACTITIONER = "Practitioner/pr-77"
+ENCOUNTER, PATIENT = "enc-005", "pat-005"
+
+
+@dataclass
+class SmartEnv:
+    services: Services
+    ehr: SmartEhr
+    app_base: str  # the public base URL claimbridge believes it has
+
+    def launch_path(self) -> str:
+        launch = self.ehr.launch(patient=PATIENT, encounter=ENCOUNTER)
+        return f"/smart/launch?iss={self.ehr.iss}&launch={launch}"
+
+
+def held_claim_bundle() -> dict[str, Any]:
+    return next(b for b in sample_bundles() if any(e["resource"]["id"] == ENCOUNTER for e in b["entry"]))
+
+
+@contextmanager
+def smart_env(db_url: str, tmp: Path, *, clock: Any = utcnow, client: Client | None = None) -> Iterator[SmartEnv]:
+    ehr = SmartEhr()
+    ehr_port, app_port = free_port(), free_port()
+    ehr.base = f"http://127.0.0.1:{ehr_port}"
+    app_base = f"http://127.0.0.1:{app_port}"
+    ehr.add_client(client or Client(CLIENT_ID, [f"{app_base}/smart/callback"]))
+    ehr.add_user("dr.who", PRACTITIONER)
+    ehr.patients[PATIENT] = {
+        "resourceType": "Patient",
+        "id": PATIENT,
+        "name": [{"text": "Ada Testpatient"}],
+        "birthDate": "1970-01-01",
+    }
+    settings = Settings(
+        env="test",
+        database_url=db_url,
+        config_dir=ROOT / "config",
+        refdata_dir=tmp / "refdata",
+        api={"admin_token": ADMIN, "public_base_url": app_base},
+        adapters={"out_dir": str(tmp / "out")},
+    )
+    services = build_services(settings, clock=clock)
+    try:
+        register(services, sub_id="claimbridge-demo")
+        with services.engine.begin() as conn:
+            ehr_repo.add_ehr(conn, EhrRecord("test-ehr", ehr.iss, "none"), now=utcnow())
+            web_repo.set_smart_app(
+                conn,
+                ehr="test-ehr",
+                client_id=CLIENT_ID,
+                client_secret=None,
+                key_path=None,
+                scopes=settings.web.default_scopes,
+                now=utcnow(),
+            )
+        with TestClient(create_app(services)) as seed:
+            body = orjson.dumps(notification(held_claim_bundle(), 1))
+            headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+            assert seed.post("/notifications", content=body, headers=headers).status_code == 202
+        services.worker(worker_id="w").drain()
+        with serving(ehr.app, ehr_port):
+            yield SmartEnv(services, ehr, app_base)
+    finally:
+        services.close()
+
+
+def app_port(env: SmartEnv) -> int:
+    return int(env.app_base.rsplit(":", 1)[1])

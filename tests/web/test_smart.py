@@ -1,0 +1,177 @@
+"""SMART App Launch over HTTP against the test EHR (authlib authorization server on a real port).
+
+The browser walk is in test_browser.py; here every step is checked on the wire, on SQLite and
+PostgreSQL: PKCE S256, state, aud, the code exchange (public, confidential, private_key_jwt), the
+id_token, cookies, the override stored with the fhirUser, and the error pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.app import create_app
+from app.db import audit_repo, claims_repo, web_repo
+from app.db.engine import read_only
+from app.db.sql import utcnow
+from app.fhir.keys import generate_keys, load_signing_key, public_jwks
+from tests.web.helpers import csrf_of
+from tests.web.smart_ehr import Client
+from tests.web.smart_env import CLIENT_ID, PRACTITIONER, SmartEnv, smart_env
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> Any:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[SmartEnv]:
+    with smart_env(db_url, tmp_path, clock=clock) as e:
+        yield e
+
+
+@pytest.fixture
+def client(env: SmartEnv) -> Iterator[TestClient]:
+    with TestClient(create_app(env.services), base_url="https://testserver") as c:
+        yield c
+
+
+def launch(client: TestClient, env: SmartEnv) -> dict[str, list[str]]:
+    """Start an EHR launch; the authorize URL's query."""
+    response = client.get(env.launch_path(), follow_redirects=False)
+    assert response.status_code == 302, response.text
+    target = urlsplit(response.headers["location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == f"{env.ehr.base}/auth/authorize"
+    return parse_qs(target.query)
+
+
+def sign_in_at_ehr(query: dict[str, list[str]], *, decision: str = "allow") -> str:
+    """The EHR's sign-in form, submitted; the callback path + query it redirects to."""
+    form = {k: v[0] for k, v in query.items()} | {"username": "dr.who", "decision": decision}
+    url = query["redirect_uri"][0].rsplit("/smart/", 1)[0]
+    ehr = query["aud"][0].removesuffix("/fhir")
+    answer = httpx.post(f"{ehr}/auth/authorize", data=form)
+    assert answer.status_code == 302, answer.text
+    location = answer.headers["location"]
+    assert location.startswith(url)
+    return location.removeprefix(url)
+
+
+def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: TestClient, env: SmartEnv) -> None:
+    query = launch(client, env)
+    assert query["code_challenge_method"] == ["S256"] and query["aud"] == [env.ehr.iss]
+    assert query["scope"] == ["launch openid fhirUser patient/*.rs user/Encounter.rs"]
+    assert len(base64.urlsafe_b64decode(query["state"][0] + "==")) >= 16  # >= 128 bits
+    launch_cookie = next(c for c in client.cookies.jar if c.name == "cb_launch")
+    assert launch_cookie.secure and launch_cookie.has_nonstandard_attr("HttpOnly")
+
+    callback = sign_in_at_ehr(query)
+    done = client.get(callback, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/smart/app", done.text
+    assert "samesite=lax" in done.headers["set-cookie"].lower()
+    exchange = env.ehr.token_requests[-1]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(exchange["code_verifier"].encode()).digest()).rstrip(b"=")
+    assert challenge.decode() == query["code_challenge"][0] and exchange["client_id"] == CLIENT_ID
+    assert "access_token" not in client.cookies.jar.__repr__()
+
+    page = client.get("/smart/app")
+    assert page.status_code == 200
+    html = page.text
+    assert "Ada Testpatient" in html  # read from the EHR with the user's token
+    assert "Encounter enc-005" in html and "coding.modifier-25-missing" in html and "Coder / biller" in html
+    assert "not available yet" in html and "99213" in html
+
+    with read_only(env.services.engine) as conn:
+        claim_id = claims_repo.list_claims(conn)[0]["id"]
+        finding = next(f for f in claims_repo.get_claim(conn, claim_id)["findings"] if f["severity"] == "error")
+    form = {"csrf": "forged", "claim": claim_id, "finding": str(finding["id"]), "reason": "separate problem documented"}
+    assert client.post("/smart/app/override", data=form).status_code == 403
+    saved = client.post("/smart/app/override", data={**form, "csrf": csrf_of(html)}, follow_redirects=False)
+    assert saved.status_code == 303
+    with read_only(env.services.engine) as conn:
+        claim = claims_repo.get_claim(conn, claim_id)
+        events = audit_repo.list_events(conn, action="override")
+    stored = next(f for f in claim["findings"] if f["id"] == finding["id"])
+    assert stored["override"]["by"] == PRACTITIONER and stored["override"]["reason"] == "separate problem documented"
+    assert claim["status"] == "ready"
+    assert [(e["actor"], e["actor_kind"]) for e in events] == [(PRACTITIONER, "smart")]
+
+    client.cookies.set("cb_launch", launch_cookie.value)  # the same browser and callback again: consumed
+    replay = client.get(callback)
+    assert replay.status_code == 400 and "already used" in replay.text
+
+
+def test_unknown_iss_and_missing_parameters_get_400_before_any_outbound_call(client: TestClient, env: SmartEnv) -> None:
+    seen = len(env.ehr.token_requests)
+    unknown = client.get("/smart/launch", params={"iss": "https://evil.example/fhir", "launch": "x"})
+    assert unknown.status_code == 400 and "not configured" in unknown.text
+    assert client.get("/smart/launch", params={"iss": env.ehr.iss}).status_code == 400
+    assert client.get("/smart/launch").status_code == 400
+    assert client.get("/smart/app").status_code == 401
+    assert len(env.ehr.token_requests) == seen
+
+
+def test_failure_pages(client: TestClient, env: SmartEnv, clock: Clock) -> None:
+    denied = client.get(sign_in_at_ehr(launch(client, env), decision="deny"))
+    assert denied.status_code == 403 and "declined" in denied.text
+
+    query = launch(client, env)
+    callback = sign_in_at_ehr(query)
+    forged = callback.replace(f"state={query['state'][0]}", "state=forged")
+    assert client.get(forged).status_code == 400
+
+    query = launch(client, env)
+    callback = sign_in_at_ehr(query)
+    clock.now += timedelta(seconds=env.services.settings.web.launch_seconds + 1)
+    expired = client.get(callback)
+    assert expired.status_code == 400 and "expired" in expired.text.lower()
+
+    client.cookies.clear()
+    assert client.get(callback).status_code == 400  # no launch started in this browser
+
+    env.ehr.down = True
+    down = client.get(env.launch_path())
+    assert down.status_code == 502 and "not answering" in down.text
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+def test_confidential_clients_exchange_the_code(db_url: str, tmp_path: Path, method: str) -> None:
+    private, _ = generate_keys(tmp_path / "keys", "RS384")
+    key = load_signing_key(private)
+    secret = "s3cret-for-the-test-only"
+    with smart_env(db_url, tmp_path, client=Client(CLIENT_ID, [], "none")) as env:
+        redirect = [f"{env.app_base}/smart/callback"]
+        if method == "client_secret_basic":
+            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_secret_basic", secret=secret))
+            values = {"client_secret": secret, "key_path": None}
+        else:
+            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_assertion_jwt", jwks=public_jwks(key)))
+            values = {"client_secret": None, "key_path": str(private)}
+        with env.services.engine.begin() as conn:
+            web_repo.set_smart_app(
+                conn, ehr="test-ehr", client_id=CLIENT_ID, scopes="launch openid fhirUser", now=utcnow(), **values
+            )
+        with TestClient(create_app(env.services), base_url="https://testserver") as client:
+            done = client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False)
+            assert done.status_code == 303, done.text
+            assert client.get("/smart/app").status_code == 200
+        sent = env.ehr.token_requests[-1]
+        assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
