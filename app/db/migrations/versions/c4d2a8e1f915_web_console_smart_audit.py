@@ -2,7 +2,7 @@
 indexes of the console's messages browser.
 
 Revision ID: c4d2a8e1f915
-Revises: b7e1c9a2d3f4
+Revises: c3a8e5f17d20
 Create Date: 2026-12-03 11:05:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "c4d2a8e1f915"
-down_revision: str | None = "b7e1c9a2d3f4"
+down_revision: str | None = "c3a8e5f17d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
