@@ -30,6 +30,15 @@ from typing import Any, TypeVar
 from app.domain.context import EncounterContext
 from app.x12 import systems as sy
 from app.x12.errors import X12BuildError
+from app.x12.fhir_claim_parts import (
+    accident,
+    clia_number,
+    info_value,
+    participation,
+    pay_to_address,
+    physical_only,
+    service_facility,
+)
 from app.x12.fhir_parts import (
     MissingPart,
     Resource,
@@ -44,7 +53,7 @@ from app.x12.fhir_parts import (
     person_name,
     sex_code,
 )
-from app.x12.fhir_providers import claim_rendering, line_rendering
+from app.x12.fhir_providers import claim_referring, claim_rendering, claim_supervising, line_ordering, line_rendering
 from app.x12.inputs import (
     BillingProvider,
     ClaimInput,
@@ -117,12 +126,16 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
     tin = identifier_value(org, sy.TIN)
     if not npi or not tin:
         raise MissingPart(f"{where}.identifier needs an NPI ({sy.NPI}) and a TIN ({sy.TIN})")
-    if org["resourceType"] == "Practitioner":
-        return BillingProvider(
-            npi=npi, tin=tin.replace("-", ""), address=address(org, where), person=person_name(org, where)
-        )
+    street = address(physical_only(org), where)
+    person = person_name(org, where) if org["resourceType"] == "Practitioner" else None
     return BillingProvider(
-        npi=npi, tin=tin.replace("-", ""), address=address(org, where), organization_name=organization_name(org, where)
+        npi=npi,
+        tin=tin.replace("-", ""),
+        address=street,
+        organization_name="" if person else organization_name(org, where),
+        person=person,
+        taxonomy=info_value(claim, "billing-taxonomy"),
+        pay_to_address=pay_to_address(org, where, street),
     )
 
 
@@ -230,7 +243,7 @@ def _drug(item: Resource, where: str) -> DrugInput | None:
     return None
 
 
-def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None) -> ServiceLineInput:
+def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None, claim_auth: str) -> ServiceLineInput:
     where = f"Claim.item[sequence={item.get('sequence')}]"
     code = coding_code(item.get("productOrService"), sy.PROCEDURE_SYSTEMS)
     if not code:
@@ -257,7 +270,16 @@ def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None) -> 
         modifiers=modifiers,
         place_of_service=coding_code(item.get("locationCodeableConcept"), sy.POS) or claim_pos or "",
         drug=_drug(item, where),
+        prior_authorization=_line_auth(item) or claim_auth,
     )
+
+
+def _line_auth(item: Resource) -> str:
+    """A line's own prior authorization number (extension ``urn:claimbridge:line-prior-auth``)."""
+    for ext in item.get("extension") or ():
+        if ext.get("url") == sy.LINE_PRIOR_AUTH and isinstance(ext.get("valueString"), str):
+            return str(ext["valueString"])
+    return ""
 
 
 def _replacement(claim: Resource) -> tuple[str, str]:
@@ -294,11 +316,20 @@ def claim_input_from_fhir(
         problems.append("Claim.item is empty")
     elif claim_pos is None:
         problems.append("Claim.item.locationCodeableConcept has no place of service code")
+    claim_auth = cov["prior_authorization"] if cov else ""
     lines = [
-        replace(ln, rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)))
+        replace(
+            ln,
+            rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)),
+            ordering_provider=_try(problems, partial(line_ordering, i, claim, ctx)),
+        )
         for i in items
-        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
+        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos, claim_auth)))
     ]
+    referring = _try(problems, lambda: claim_referring(claim, ctx))
+    supervising = _try(problems, lambda: claim_supervising(claim, ctx))
+    facility = _try(problems, lambda: service_facility(claim, ctx, billing.address)) if billing else None
+    causes, accident_state, accident_date = _try(problems, lambda: accident(claim)) or ((), "", None)
     indicator = filing_indicator or (cov["filing_indicator"] if cov else None) or default_filing_indicator
     if cov and not indicator:
         problems.append(
@@ -314,6 +345,7 @@ def claim_input_from_fhir(
     if problems or not (claim_id and billing and cov and dx and claim_pos and indicator and total is not None):
         raise X12BuildError(claim_id or str(claim.get("id")), problems)
     frequency, icn = _replacement(claim)
+    billing_org = ctx.resolve(claim.get("provider"))
     return ClaimInput(
         claim_id=claim_id,
         total_charge=total,
@@ -331,4 +363,13 @@ def claim_input_from_fhir(
         prior_authorization=cov["prior_authorization"],
         payer_claim_control_number=icn,
         rendering_provider=rendering,
+        referral_number=info_value(claim, "referral-number"),
+        referring_provider=referring,
+        supervising_provider=supervising,
+        service_facility=facility,
+        clia_number=clia_number(claim, billing_org),
+        related_causes=causes,
+        accident_state=accident_state,
+        accident_date=accident_date,
+        participation=participation(claim),
     )
