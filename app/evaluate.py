@@ -22,7 +22,8 @@ from app.domain.context import EncounterContext, Resource, build_contexts, is_hi
 from app.domain.findings import Category, Finding, Severity, blocks_submission
 from app.domain.history import History
 from app.domain.outcomes import ClaimSummary, EncounterOutcome, explain_encounter
-from app.mappers import map_encounter
+from app.mappers import MappedClaim, map_encounter
+from app.mappers.claim_settings import apply_claim_settings, billing_npi
 from app.rules import check_claim, filing_deadline
 
 # Who has to act on a finding of each category (alerts route to these work queues).
@@ -72,6 +73,7 @@ def evaluate_encounter(
     )
     if mapped is None:
         return None
+    mapped = with_claim_settings(mapped, ctx, config=config)
     findings = list(mapped.findings)
     findings += check_claim(
         mapped.claim,
@@ -96,6 +98,13 @@ def evaluate_encounter(
     )
     ev = _with_fingerprint(ev)
     return replace(ev, outcome=outcome_for(ctx.encounter, ctx, ev, config=config))
+
+
+def with_claim_settings(mapped: MappedClaim, ctx: EncounterContext, *, config: ClaimConfig) -> MappedClaim:
+    """``mapped`` with the payer's codes and the billing provider's settings (:mod:`app.mappers.claim_settings`)."""
+    profile = config.payers.profile_for(mapped.payer_id)
+    provider = config.providers.settings_for(billing_npi(mapped.claim, ctx))
+    return replace(mapped, claim=apply_claim_settings(mapped.claim, ctx, profile=profile, provider=provider))
 
 
 def _with_fingerprint(ev: Evaluation) -> Evaluation:

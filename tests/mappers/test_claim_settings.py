@@ -1,0 +1,89 @@
+"""Payer codes and provider settings applied to a mapped Claim (issue 11 items 2, 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.config.payers import load_payers
+from app.config.providers import load_providers
+from app.domain.context import build_contexts
+from app.domain.payers import DEFAULT_PROFILE
+from app.domain.providers import ProviderSettings
+from app.errors import ConfigError
+from app.mappers.claim_settings import apply_claim_settings, line_code
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+CPT = "http://www.ama-assn.org/go/cpt"
+ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "status": "finished", "subject": {"reference": "Patient/p1"}}
+
+
+def claim(*codes: str) -> dict[str, Any]:
+    items = [{"sequence": n, "productOrService": {"coding": [{"system": CPT, "code": c}]}, "net": {"value": 10.0}}
+             for n, c in enumerate(codes, start=1)]  # fmt: skip
+    return {"resourceType": "Claim", "id": "c1", "item": items, "billablePeriod": {"start": "2026-11-02"}}
+
+
+def infos(c: dict[str, Any]) -> dict[str, str]:
+    return {i["code"]["coding"][0]["code"]: i["valueString"] for i in c.get("supportingInfo") or ()}
+
+
+CTX = build_contexts([ENCOUNTER])[0]
+PAYERS = load_payers(CONFIG)
+
+
+def test_medicare_bills_g0008_for_flu_administration_only() -> None:
+    medicare, medicaid = PAYERS.profile_for("01112"), PAYERS.profile_for("MCDOH")
+    source = claim("99213", "90686", "90471")
+    out = apply_claim_settings(source, CTX, profile=medicare, provider=None)
+    assert [line_code(i) for i in out["item"]] == ["99213", "90686", "G0008"]
+    assert out["item"][2]["net"] == {"value": 10.0} and line_code(source["item"][2]) == "90471"  # input unchanged
+    pneumo = apply_claim_settings(claim("90732", "90471"), CTX, profile=medicare, provider=None)
+    assert line_code(pneumo["item"][1]) == "G0009"
+    other = apply_claim_settings(claim("90715", "90471"), CTX, profile=medicare, provider=None)  # Tdap: no G-code
+    assert line_code(other["item"][1]) == "90471"
+    kept = apply_claim_settings(source, CTX, profile=medicaid, provider=None)
+    assert line_code(kept["item"][2]) == "90471"
+
+
+def test_clia_number_on_lab_claims_and_qw_under_a_certificate_of_waiver() -> None:
+    lab = ProviderSettings(npi="1", clia_number="36D0912345", clia_certificate="waiver", taxonomy="261QP2300X",
+                           assignment="C")  # fmt: skip
+    out = apply_claim_settings(claim("99213", "87880", "81002", "80053"), CTX, profile=DEFAULT_PROFILE, provider=lab)
+    assert infos(out) == {"clia-number": "36D0912345", "billing-taxonomy": "261QP2300X", "assignment": "C"}
+    mods = [[m["coding"][0]["code"] for m in i.get("modifier") or ()] for i in out["item"]]
+    assert mods == [[], ["QW"], [], []]  # 87880 waived; 81002 exempt from QW; 80053 not waived
+    no_lab = apply_claim_settings(claim("99213"), CTX, profile=DEFAULT_PROFILE, provider=lab)
+    assert "clia-number" not in infos(no_lab)
+
+
+def test_accident_from_an_external_cause_diagnosis() -> None:
+    c = claim("99213")
+    c["diagnosis"] = [
+        {
+            "sequence": 1,
+            "diagnosisCodeableConcept": {
+                "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "S09.90XA"}]
+            },
+        },
+        {
+            "sequence": 2,
+            "diagnosisCodeableConcept": {
+                "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "W19.XXXA"}]
+            },
+        },
+    ]
+    out = apply_claim_settings(c, CTX, profile=DEFAULT_PROFILE, provider=None)
+    assert out["accident"] == {"date": "2026-11-02"}
+    c["diagnosis"].pop()
+    assert "accident" not in apply_claim_settings(c, CTX, profile=DEFAULT_PROFILE, provider=None)
+
+
+def test_provider_file_is_checked(tmp_path: Path) -> None:
+    assert load_providers(CONFIG).settings_for("1543829075") is not None
+    assert load_providers(tmp_path).settings_for("1543829075") is None
+    (tmp_path / "providers.yaml").write_text('providers:\n  "1":\n    clia_number: "36X12"\n')
+    with pytest.raises(ConfigError, match="clia_number"):
+        load_providers(tmp_path)
