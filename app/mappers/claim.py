@@ -92,7 +92,12 @@ def _em_line(build: _Build, billed: BilledEm) -> Line:
     telehealth = build.spec.flag("encounter.telehealth", build.ctx.encounter)
     modifier = build.spec.settings.telehealth_modifier
     charge = billed.line
-    modifiers = (*(charge.modifiers if charge else ()), *((modifier,) if telehealth and modifier else ()))
+    coded = build.spec.values("encounter.em_modifiers", build.ctx.encounter)
+    modifiers = (
+        *(charge.modifiers if charge else ()),
+        *(m for m in coded if isinstance(m, str)),
+        *((modifier,) if telehealth and modifier else ()),
+    )
     return Line(
         code=MappedCode(CPT, billed.code, "em", CPT, billed.code, TableEntry(code=billed.code)),
         quantity=Decimal(1),
