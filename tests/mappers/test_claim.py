@@ -428,3 +428,13 @@ def test_place_of_service_from_the_location_when_the_class_is_not_mapped(run) ->
     result = run(visit.context())
     assert "missing-data.no-place-of-service" in rules(result)
     assert "locationCodeableConcept" not in result.claim["item"][0]
+
+
+def test_the_locations_pos_wins_over_the_encounter_class_but_not_for_telehealth(run) -> None:
+    location = {"resourceType": "Location", "id": "hopd", "type": [{"coding": [{"system": POS_SYSTEM, "code": "22"}]}]}
+    for cls, expected in (("AMB", "22"), ("VR", "10")):
+        visit = Visit(cls=cls)
+        visit.enc["location"] = [{"location": ref(location)}]
+        visit.extra.append(location)
+        result = run(visit.context())
+        assert result.claim["item"][0]["locationCodeableConcept"]["coding"][0]["code"] == expected, cls

@@ -87,3 +87,16 @@ def test_provider_file_is_checked(tmp_path: Path) -> None:
     (tmp_path / "providers.yaml").write_text('providers:\n  "1":\n    clia_number: "36X12"\n')
     with pytest.raises(ConfigError, match="clia_number"):
         load_providers(tmp_path)
+
+
+def test_the_encounter_location_is_the_claim_facility_and_a_supervisor_joins_the_care_team() -> None:
+    site = {"resourceType": "Location", "id": "hopd", "name": "HOPD"}
+    boss = {"resourceType": "Practitioner", "id": "boss"}
+    enc = {**ENCOUNTER, "location": [{"location": {"reference": "Location/hopd"}}],
+           "participant": [{"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                            "claimcareteamrole", "code": "supervisor"}]}], "individual": {"reference": "Practitioner/boss"}}]}  # fmt: skip
+    ctx = build_contexts([enc, site, boss])[0]
+    out = apply_claim_settings(claim("99213"), ctx, profile=DEFAULT_PROFILE, provider=None)
+    assert out["facility"] == {"reference": "Location/hopd"}
+    assert out["careTeam"][-1]["provider"] == {"reference": "Practitioner/boss"}
+    assert out["careTeam"][-1]["role"]["coding"][0]["code"] == "supervisor"
