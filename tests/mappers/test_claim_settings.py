@@ -92,9 +92,12 @@ def test_provider_file_is_checked(tmp_path: Path) -> None:
 def test_the_encounter_location_is_the_claim_facility_and_a_supervisor_joins_the_care_team() -> None:
     site = {"resourceType": "Location", "id": "hopd", "name": "HOPD"}
     boss = {"resourceType": "Practitioner", "id": "boss"}
-    enc = {**ENCOUNTER, "location": [{"location": {"reference": "Location/hopd"}}],
-           "participant": [{"type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
-                            "claimcareteamrole", "code": "supervisor"}]}], "individual": {"reference": "Practitioner/boss"}}]}  # fmt: skip
+    role = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "supervisor"}]}
+    enc = {
+        **ENCOUNTER,
+        "location": [{"location": {"reference": "Location/hopd"}}],
+        "participant": [{"type": [role], "individual": {"reference": "Practitioner/boss"}}],
+    }
     ctx = build_contexts([enc, site, boss])[0]
     out = apply_claim_settings(claim("99213"), ctx, profile=DEFAULT_PROFILE, provider=None)
     assert out["facility"] == {"reference": "Location/hopd"}
