@@ -83,6 +83,7 @@ class PayerProfileFile(_Strict):
     ndc_required: bool = True
     allowed: dict[str, float] = {}
     code_overrides: list[CodeOverrideItem] = []
+    drug_waste_modifiers: bool = False  # Medicare Part B: JZ / JW on drugs from single-dose containers
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -134,6 +135,7 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
         "visit_note_required": profile.visit_note_required,
         "ndc_required": profile.ndc_required,
         "allowed": dict(profile.allowed),
+        "drug_waste_modifiers": profile.drug_waste_modifiers,
         "code_overrides": [
             {"code": o.code, "becomes": o.becomes, "with_any": sorted(o.with_any) if o.with_any else None}
             for o in profile.code_overrides
@@ -172,6 +174,7 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
             CodeOverride(o.code, o.becomes, frozenset(o.with_any) if o.with_any is not None else None)
             for o in spec.code_overrides
         ),
+        drug_waste_modifiers=spec.drug_waste_modifiers,
     )
 
 

@@ -65,6 +65,7 @@ class PayerProfile:
     source: str | None = None
     payer_type: str | None = None
     code_overrides: tuple[CodeOverride, ...] = ()
+    drug_waste_modifiers: bool = False  # JZ (nothing discarded) / a JW line (discarded units) on single-dose drugs
 
     @property
     def type_filing_indicator(self) -> str | None:

@@ -49,6 +49,8 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # the registe
 NDC = "http://hl7.org/fhir/sid/ndc"
 POS_SYSTEM = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 MAPPING_VERSION_TAG = "urn:claimbridge:mapping-version"
+# Billing units discarded from the single-dose containers of a drug line (0: none): JZ/JW per payer.
+DRUG_WASTE_URL = "http://claimbridge.example.org/fhir/StructureDefinition/single-dose-waste"
 _CENT = Decimal("0.01")
 
 
@@ -146,6 +148,8 @@ def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
     item["net"] = _money(net, currency)
     if line.code.entry.ndc:
         item["detail"] = [_ndc_detail(line)]
+    if line.waste_units is not None:
+        item["extension"] = [{"url": DRUG_WASTE_URL, "valueDecimal": _number(line.waste_units)}]
     item["encounter"] = [{"reference": build.ctx.key}]
     build.items.append(item)
     return True

@@ -9,6 +9,9 @@
   (CPT 80047-89398) gets the lab's CLIA number as ``supportingInfo``
   ``urn:claimbridge:claim-info#clia-number`` (837P ``REF*X4``); under a certificate of waiver,
   waived tests get modifier QW (not the tests CMS exempts from QW).
+- **JZ / JW** (payer profile ``drug_waste_modifiers``, Medicare Part B): a drug line from
+  single-dose containers (the mapper's ``single-dose-waste`` extension: billing units discarded)
+  gets JZ when nothing was discarded, else a second line of the discarded units with JW.
 - **Billing taxonomy** (``#billing-taxonomy``, 837P ``PRV*BI``) and **participation**
   (``#assignment``, ``#benefits-assignment``, ``#release-of-information``: CLM07-CLM09).
 - **Supervising provider**: an ``Encounter.participant`` typed ``claimcareteamrole#supervisor``
@@ -24,6 +27,7 @@
 from __future__ import annotations
 
 import copy
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from app.domain.context import EncounterContext, key_of
@@ -43,6 +47,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CLIA_WAIVED = frozenset({"80061", "81003", "82947", "83036", "85018", "85610", "86308", "87804", "87880"})
 QW_EXEMPT = frozenset({"81002", "81025", "82270", "82272", "82962", "83026", "84830", "85013", "85651"})
 MAX_MODIFIERS = 4
+DRUG_WASTE_URL = "http://claimbridge.example.org/fhir/StructureDefinition/single-dose-waste"
 
 Resource = dict[str, Any]
 
@@ -82,6 +87,35 @@ def _payer_codes(claim: Resource, profile: PayerProfile) -> None:
         if wanted != code:
             system = CPT if wanted[0].isdigit() else HCPCS
             item["productOrService"] = {"coding": [{"system": system, "code": wanted}]}
+
+
+def _money(value: float) -> float:
+    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _drug_waste(claim: Resource) -> None:
+    """JZ on single-dose drug lines with nothing discarded; a JW line for the discarded units."""
+    items = claim.get("item") or []
+    for item in list(items):
+        waste = next((e.get("valueDecimal") for e in item.get("extension") or () if e.get("url") == DRUG_WASTE_URL),
+                     None)  # fmt: skip
+        if not isinstance(waste, int | float) or len(item.get("modifier") or ()) >= MAX_MODIFIERS:
+            continue
+        if waste == 0:
+            item.setdefault("modifier", []).append({"coding": [{"system": HCPCS, "code": "JZ"}]})
+            continue
+        jw = copy.deepcopy(item)
+        price = float((item.get("unitPrice") or {}).get("value") or 0)
+        jw.pop("extension")
+        jw["sequence"] = max(int(i.get("sequence", 0)) for i in items) + 1
+        jw["quantity"] = {"value": waste}
+        jw["modifier"] = [*(item.get("modifier") or ()), {"coding": [{"system": HCPCS, "code": "JW"}]}]
+        jw["net"] = {**item.get("net", {}), "value": _money(price * waste)}
+        for detail in jw.get("detail") or ():
+            detail.pop("quantity", None)
+        items.append(jw)
+        total = claim.get("total") or {}
+        claim["total"] = {**total, "value": _money(float(total.get("value") or 0) + jw["net"]["value"])}
 
 
 def _provider(claim: Resource, settings: ProviderSettings) -> None:
@@ -151,6 +185,8 @@ def apply_claim_settings(
     """The claim with the payer's codes and the provider's settings applied (a new dict)."""
     out = copy.deepcopy(claim)
     _payer_codes(out, profile)
+    if profile.drug_waste_modifiers:
+        _drug_waste(out)
     if provider is not None:
         _provider(out, provider)
     _supervisor(out, ctx)

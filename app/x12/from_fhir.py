@@ -89,6 +89,7 @@ DRUG_UNIT = {
     "mg": "ME",
     "ME": "ME",
     "[iU]": "F2",
+    "{package}": "UN",
     "F2": "F2",
     "UN": "UN",
 }

@@ -145,9 +145,12 @@ def test_injection_with_ndc_and_units_from_dose(run) -> None:
         {
             "sequence": 1,
             "productOrService": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "00409733201"}]},
-            "quantity": {"value": 1, "unit": "g", "system": "http://unitsofmeasure.org", "code": "g"},
+            "quantity": {"value": 1, "unit": "UN", "system": "http://unitsofmeasure.org", "code": "{package}"},
         }
-    ]
+    ]  # the NDC package's billing unit (one 1 g vial), not the dose unit (issue 11 item 7)
+    assert drug["extension"][0]["valueDecimal"] == 0  # single-dose vial, nothing discarded
+    ketorolac = result.claim["item"][3]
+    assert ketorolac["detail"][0]["quantity"]["value"] == 1 and ketorolac["detail"][0]["quantity"]["unit"] == "ML"
     assert result.claim["item"][3]["quantity"] == {"value": 2}  # 30 mg / 15 mg
 
 

@@ -103,3 +103,28 @@ def test_the_encounter_location_is_the_claim_facility_and_a_supervisor_joins_the
     assert out["facility"] == {"reference": "Location/hopd"}
     assert out["careTeam"][-1]["provider"] == {"reference": "Practitioner/boss"}
     assert out["careTeam"][-1]["role"]["coding"][0]["code"] == "supervisor"
+
+
+def drug_claim(waste: float) -> dict[str, Any]:
+    c = claim("20610", "J1030")
+    drug = c["item"][1]
+    drug.update(quantity={"value": 2}, unitPrice={"value": 12.5}, net={"value": 25.0})
+    drug["extension"] = [{"url": "http://claimbridge.example.org/fhir/StructureDefinition/single-dose-waste",
+                          "valueDecimal": waste}]  # fmt: skip
+    drug["detail"] = [{"sequence": 1, "productOrService": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc",
+                       "code": "00009307301"}]}, "quantity": {"value": 2, "unit": "ML"}}]  # fmt: skip
+    c["total"] = {"value": 35.0, "currency": "USD"}
+    return c
+
+
+def test_medicare_single_dose_drugs_get_jz_or_a_jw_line() -> None:
+    medicare = PAYERS.profile_for("01112")
+    none_wasted = apply_claim_settings(drug_claim(0), CTX, profile=medicare, provider=None)
+    assert [m["coding"][0]["code"] for m in none_wasted["item"][1]["modifier"]] == ["JZ"]
+    wasted = apply_claim_settings(drug_claim(1), CTX, profile=medicare, provider=None)
+    jw = wasted["item"][2]
+    assert line_code(jw) == "J1030" and [m["coding"][0]["code"] for m in jw["modifier"]] == ["JW"]
+    assert jw["quantity"] == {"value": 1} and jw["net"]["value"] == 12.5 and wasted["total"]["value"] == 47.5
+    assert "modifier" not in wasted["item"][1]
+    other = apply_claim_settings(drug_claim(1), CTX, profile=PAYERS.profile_for("MCDOH"), provider=None)
+    assert len(other["item"]) == 2 and "modifier" not in other["item"][1]

@@ -84,3 +84,9 @@ def test_manifest_referral_visits_are_the_ones_with_2310a(
     rows = json.loads((EXAMPLES / "manifest.json").read_text())
     hmo = {f"Encounter/{r['encounter']}" for r in rows if r["payer_id"] == "SCHMO" and not r["expected"]}
     assert hmo and all(("NM1", "DN") in _tags(claims[e]) for e in hmo)
+
+
+def test_drug_quantities_are_in_package_units(built: tuple[BuildResult, dict[str, list[list[str]]]]) -> None:
+    _, claims = built
+    ctps = [s for segs in claims.values() for s in segs if s[0] == "CTP"]
+    assert ctps and all(s[5] in ("UN", "ML") for s in ctps), ctps
