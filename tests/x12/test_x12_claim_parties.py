@@ -110,3 +110,15 @@ def test_service_facility_accident_and_participation() -> None:
     assert ["DTP", "439", "D8", "20261030"] in segs
     at = segs.index(["NM1", "77", "2", "LAKEVIEW HOSPITAL OUTPATIENT", "", "", "", "", "XX", "1003000126"])
     assert segs[at + 1] == ["N3", "1 HOSPITAL DR"]
+
+
+def test_line_level_prior_authorization_only_where_it_differs() -> None:
+    c = claim(0)
+    c["item"][1]["extension"] = [{"url": "urn:claimbridge:line-prior-auth", "valueString": "PA-992"}]
+    c["item"][0]["extension"] = [{"url": "urn:claimbridge:line-prior-auth", "valueString": "PA-991"}]
+    built = claim_input_from_fhir(c, context(0))
+    segs = segments(built)
+    g1 = [(i, s) for i, s in enumerate(segs) if s[:2] == ["REF", "G1"]]
+    lx2 = segs.index(["LX", "2"])
+    assert [s for _, s in g1] == [["REF", "G1", "PA-991"], ["REF", "G1", "PA-992"]]
+    assert g1[0][0] < segs.index(["LX", "1"]) and g1[1][0] > lx2
