@@ -86,4 +86,3 @@ def _attach_to_lines(claim: dict[str, Any], ctx: EncounterContext, dos: str | No
         named = authorization_numbers(ctx, patient=patient, insurer=insurer, dos=served, billed=codes, named=True)
         if named:
             item["extension"] = [*(item.get("extension") or ()), {"url": LINE_PRIOR_AUTH, "valueString": named[0]}]
-

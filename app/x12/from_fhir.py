@@ -39,6 +39,7 @@ from app.x12.fhir_claim_parts import (
     physical_only,
     service_facility,
 )
+from app.x12.fhir_cob import other_payers
 from app.x12.fhir_parts import (
     MissingPart,
     Resource,
@@ -162,8 +163,10 @@ def _person(resource: Resource, where: str) -> tuple[Any, Any, Any, Any]:
     return person_name(resource, where), resource.get("birthDate"), resource.get("gender"), resource
 
 
-def _coverage_parts(claim: Resource, ctx: EncounterContext, patient: Resource) -> dict[str, Any]:
-    insurance = _focal_insurance(claim)
+def _coverage_parts(
+    claim: Resource, ctx: EncounterContext, patient: Resource, insurance: Resource | None = None
+) -> dict[str, Any]:
+    insurance = insurance if insurance is not None else _focal_insurance(claim)
     coverage = _resolve(ctx, insurance.get("coverage"), "Claim.insurance.coverage", "Coverage")
     cwhere = f"Coverage/{coverage.get('id')}"
     payer_org = _resolve(ctx, (coverage.get("payor") or [None])[0], f"{cwhere}.payor", "Organization")
@@ -331,6 +334,14 @@ def claim_input_from_fhir(
     supervising = _try(problems, lambda: claim_supervising(claim, ctx))
     facility = _try(problems, lambda: service_facility(claim, ctx, billing.address)) if billing else None
     causes, accident_state, accident_date = _try(problems, lambda: accident(claim)) or ((), "", None)
+    others = (
+        _try(
+            problems,
+            lambda: other_payers(claim, ctx, lines, coverage_parts=partial(_coverage_parts, claim, ctx, patient)),
+        )
+        if patient is not None
+        else ()
+    )
     indicator = filing_indicator or (cov["filing_indicator"] if cov else None) or default_filing_indicator
     if cov and not indicator:
         problems.append(
@@ -373,4 +384,5 @@ def claim_input_from_fhir(
         accident_state=accident_state,
         accident_date=accident_date,
         participation=participation(claim),
+        other_payers=others or (),
     )
