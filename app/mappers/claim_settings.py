@@ -18,6 +18,9 @@
   joins the care team with that role (837P 2310D).
 - **Service facility**: the Encounter's first Location becomes ``Claim.facility`` (837P 2310C when
   its address is not the billing provider's).
+- **Void**: an Encounter now ``entered-in-error`` or ``cancelled`` makes its claim ``cancelled``; the
+  submitter sends it as a void (frequency 8 with the payer's claim number) when the payer holds the
+  claim, and the 837P builder refuses it otherwise (nothing to void).
 - **Accident** (CLM11, DTP*439): when no ``Claim.accident`` is set and a diagnosis is an
   external-cause code of a transport accident (V00-V99: ``MVA``, the state of the patient's address
   as the accident state) or of another accident (W00-X58: no type, "other accident"), the date is
@@ -47,6 +50,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CLIA_WAIVED = frozenset({"80061", "81003", "82947", "83036", "85018", "85610", "86308", "87804", "87880"})
 QW_EXEMPT = frozenset({"81002", "81025", "82270", "82272", "82962", "83026", "84830", "85013", "85651"})
 MAX_MODIFIERS = 4
+VOIDED = frozenset({"entered-in-error", "cancelled"})  # Encounter.status that voids its claim
 DRUG_WASTE_URL = "http://claimbridge.example.org/fhir/StructureDefinition/single-dose-waste"
 
 Resource = dict[str, Any]
@@ -192,6 +196,8 @@ def apply_claim_settings(
     _supervisor(out, ctx)
     _facility(out, ctx)
     _accident(out, ctx)
+    if ctx.encounter.get("status") in VOIDED:
+        out["status"] = "cancelled"  # a void of what the payer holds (837P frequency 8), never an original
     return out
 
 

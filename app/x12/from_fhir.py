@@ -292,6 +292,11 @@ def _replacement(claim: Resource) -> tuple[str, str]:
             icn = (related.get("reference") or {}).get("value")
             if icn:
                 return ("8" if claim.get("status") == "cancelled" else "7"), str(icn)
+    if claim.get("status") == "cancelled":
+        raise MissingPart(
+            "Claim.status is cancelled (a void) but no payer claim control number is known (Claim.related "
+            "prior): the payer does not hold the claim, so there is nothing to void"
+        )
     return "1", ""
 
 
@@ -354,9 +359,10 @@ def claim_input_from_fhir(
         if total_value is not None
         else sum((ln.charge for ln in lines), Decimal(0))
     )
+    replaced = _try(problems, lambda: _replacement(claim)) or ("1", "")  # a void needs the payer's number
     if problems or not (claim_id and billing and cov and dx and claim_pos and indicator and total is not None):
         raise X12BuildError(claim_id or str(claim.get("id")), problems)
-    frequency, icn = _replacement(claim)
+    frequency, icn = replaced
     billing_org = ctx.resolve(claim.get("provider"))
     return ClaimInput(
         claim_id=claim_id,

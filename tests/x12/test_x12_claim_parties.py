@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from x12_factories import envelope
 from x12_fhir_factories import NPI, claim, clinic, context
 from x12_pyx12 import assert_valid_837p
 
-from app.x12 import ClaimInput, claim_input_from_fhir, write_837p
+from app.x12 import ClaimInput, X12BuildError, claim_input_from_fhir, write_837p
 from app.x12.tokenizer import SegmentReader
 
 C4BB = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole"
@@ -122,3 +123,8 @@ def test_line_level_prior_authorization_only_where_it_differs() -> None:
     lx2 = segs.index(["LX", "2"])
     assert [s for _, s in g1] == [["REF", "G1", "PA-991"], ["REF", "G1", "PA-992"]]
     assert g1[0][0] < segs.index(["LX", "1"]) and g1[1][0] > lx2
+
+
+def test_a_void_without_the_payers_claim_number_is_refused() -> None:
+    with pytest.raises(X12BuildError, match="nothing to void"):
+        claim_input_from_fhir(claim(0, status="cancelled"), context(0))
