@@ -136,9 +136,14 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
         address=street,
         organization_name="" if person else organization_name(org, where),
         person=person,
-        taxonomy=info_value(claim, "billing-taxonomy"),
+        taxonomy=info_value(claim, "billing-taxonomy") or _org_taxonomy(org),
         pay_to_address=pay_to_address(org, where, street),
     )
+
+
+def _org_taxonomy(org: Resource) -> str:
+    """A NUCC taxonomy coded on the billing Organization's ``type`` (2000A PRV*BI), else ''."""
+    return next((c for t in org.get("type") or () if (c := coding_code(t, sy.NUCC_TAXONOMY))), "")
 
 
 def _filing_indicator(coverage: Resource) -> str | None:

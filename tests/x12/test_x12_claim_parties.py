@@ -128,3 +128,12 @@ def test_line_level_prior_authorization_only_where_it_differs() -> None:
 def test_a_void_without_the_payers_claim_number_is_refused() -> None:
     with pytest.raises(X12BuildError, match="nothing to void"):
         claim_input_from_fhir(claim(0, status="cancelled"), context(0))
+
+
+def test_billing_taxonomy_from_the_settings_or_the_organization_type() -> None:
+    org = clinic()
+    org["type"] = [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "261QP2300X"}]}]
+    assert ["PRV", "BI", "PXC", "261QP2300X"] in segments(claim_input_from_fhir(claim(0), context(0, extra=(org,))))
+    stamped = claim(0, supportingInfo=[info(1, "billing-taxonomy", "207Q00000X")])
+    assert ["PRV", "BI", "PXC", "207Q00000X"] in segments(claim_input_from_fhir(stamped, context(0)))
+    assert not any(s[:2] == ["PRV", "BI"] for s in segments(claim_input_from_fhir(claim(0), context(0))))
