@@ -69,7 +69,7 @@ def line_code(item: Resource) -> str:
 
 
 def _info(claim: Resource, code: str, value: str) -> None:
-    infos = claim.setdefault("supportingInfo", [])
+    infos = claim["supportingInfo"] = list(claim.get("supportingInfo") or ())
     if any(i.get("code", {}).get("coding", [{}])[0].get("code") == code for i in infos):
         return
     infos.append({
@@ -106,7 +106,7 @@ def _drug_waste(claim: Resource) -> None:
         if not isinstance(waste, int | float) or len(item.get("modifier") or ()) >= MAX_MODIFIERS:
             continue
         if waste == 0:
-            item.setdefault("modifier", []).append({"coding": [{"system": HCPCS, "code": "JZ"}]})
+            item["modifier"] = [*(item.get("modifier") or ()), {"coding": [{"system": HCPCS, "code": "JZ"}]}]
             continue
         jw = copy.deepcopy(item)
         price = float((item.get("unitPrice") or {}).get("value") or 0)
@@ -132,7 +132,7 @@ def _provider(claim: Resource, settings: ProviderSettings) -> None:
             code = line_code(item)
             mods = [m.get("coding", [{}])[0].get("code") for m in item.get("modifier") or ()]
             if code in CLIA_WAIVED and code not in QW_EXEMPT and "QW" not in mods and len(mods) < MAX_MODIFIERS:
-                item.setdefault("modifier", []).append({"coding": [{"system": HCPCS, "code": "QW"}]})
+                item["modifier"] = [*(item.get("modifier") or ()), {"coding": [{"system": HCPCS, "code": "QW"}]}]
     for code, value in (("billing-taxonomy", settings.taxonomy), ("assignment", settings.assignment),
                         ("benefits-assignment", settings.benefits_assignment),
                         ("release-of-information", settings.release_of_information)):  # fmt: skip
@@ -148,7 +148,7 @@ def _supervisor(claim: Resource, ctx: EncounterContext) -> None:
         who = ctx.resolve(participant.get("individual"))
         if who is None or who.get("resourceType") not in ("Practitioner", "PractitionerRole"):
             continue
-        team = claim.setdefault("careTeam", [])
+        team = claim["careTeam"] = list(claim.get("careTeam") or ())
         team.append({"sequence": len(team) + 1, "provider": {"reference": key_of(who)},
                      "role": {"coding": [{"system": CARE_TEAM_ROLE, "code": "supervisor"}]}})  # fmt: skip
         return
@@ -187,7 +187,9 @@ def apply_claim_settings(
     claim: Resource, ctx: EncounterContext, *, profile: PayerProfile, provider: ProviderSettings | None
 ) -> Resource:
     """The claim with the payer's codes and the provider's settings applied (a new dict)."""
-    out = copy.deepcopy(claim)
+    out = dict(claim)  # copy on write: the lists and items changed below are new objects
+    if "item" in claim:
+        out["item"] = [dict(i) for i in claim["item"]]
     _payer_codes(out, profile)
     if profile.drug_waste_modifiers:
         _drug_waste(out)

@@ -128,3 +128,14 @@ def test_medicare_single_dose_drugs_get_jz_or_a_jw_line() -> None:
     assert "modifier" not in wasted["item"][1]
     other = apply_claim_settings(drug_claim(1), CTX, profile=PAYERS.profile_for("MCDOH"), provider=None)
     assert len(other["item"]) == 2 and "modifier" not in other["item"][1]
+
+
+def test_the_input_claim_is_never_changed() -> None:
+    import copy
+
+    source = drug_claim(0)
+    source["item"][0]["modifier"] = [{"coding": [{"system": CPT, "code": "25"}]}]
+    before = copy.deepcopy(source)
+    lab = ProviderSettings(npi="1", clia_number="36D0912345", clia_certificate="waiver", taxonomy="261QP2300X")
+    apply_claim_settings(source, CTX, profile=PAYERS.profile_for("01112"), provider=lab)
+    assert source == before
