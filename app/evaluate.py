@@ -23,7 +23,9 @@ from app.domain.findings import Category, Finding, Severity, blocks_submission
 from app.domain.history import History
 from app.domain.outcomes import ClaimSummary, EncounterOutcome, explain_encounter
 from app.domain.tenancy import DEFAULT_EHR
-from app.mappers import map_encounter
+from app.mappers import MappedClaim, map_encounter
+from app.mappers.claim_settings import apply_claim_settings, billing_npi
+from app.mappers.claim_split import split_claim
 from app.rules import check_claim, filing_deadline
 
 # Who has to act on a finding of each category (alerts route to these work queues).
@@ -55,6 +57,8 @@ class Evaluation:
     ehr: str = DEFAULT_EHR  # whose encounter it is (app.domain.tenancy)
     #: How the encounter ended (a claim; or not-finished / no-coverage with the claim held).
     outcome: EncounterOutcome | None = field(default=None, compare=False)
+    #: The other claims of an encounter split for the 837P's limits (50 lines, 12 diagnoses), in order.
+    parts: tuple[Evaluation, ...] = field(default=(), compare=False)
 
     @property
     def claim_id(self) -> str:
@@ -74,19 +78,29 @@ def evaluate_encounter(
     )
     if mapped is None:
         return None
-    findings = list(mapped.findings)
+    mapped = with_claim_settings(mapped, ctx, config=config)
+    first, *others = split_claim(mapped.claim)  # over 50 lines or 12 diagnoses: several valid claims
+    parts = tuple(_evaluation(mapped, part, ctx, [], config=config, history=history, today=today) for part in others)
+    ev = _evaluation(mapped, first, ctx, list(mapped.findings), config=config, history=history, today=today)
+    return replace(ev, outcome=outcome_for(ctx.encounter, ctx, ev, config=config), parts=parts)
+
+
+def _evaluation(
+    mapped: MappedClaim,
+    claim: dict[str, Any],
+    ctx: EncounterContext,
+    findings: list[Finding],
+    *,
+    config: ClaimConfig,
+    history: History,
+    today: date,
+) -> Evaluation:
     findings += check_claim(
-        mapped.claim,
-        ctx,
-        rules=config.rules,
-        payers=config.payers,
-        refdata=config.refdata,
-        history=history,
-        today=today,
+        claim, ctx, rules=config.rules, payers=config.payers, refdata=config.refdata, history=history, today=today
     )
     profile = config.payers.profile_for(mapped.payer_id)
     ev = Evaluation(
-        claim=mapped.claim,
+        claim=claim,
         findings=findings,
         em=mapped.em,
         payer_id=mapped.payer_id,
@@ -94,11 +108,17 @@ def evaluate_encounter(
         patient=ref_of(ctx.encounter.get("subject")),
         mapping_version=mapped.mapping_version,
         config_hash=config.config_hash,
-        filing_deadline=filing_deadline(mapped.claim, profile),
+        filing_deadline=filing_deadline(claim, profile),
         ehr=ctx.ehr,
     )
-    ev = _with_fingerprint(ev)
-    return replace(ev, outcome=outcome_for(ctx.encounter, ctx, ev, config=config))
+    return _with_fingerprint(ev)
+
+
+def with_claim_settings(mapped: MappedClaim, ctx: EncounterContext, *, config: ClaimConfig) -> MappedClaim:
+    """``mapped`` with the payer's codes and the billing provider's settings (:mod:`app.mappers.claim_settings`)."""
+    profile = config.payers.profile_for(mapped.payer_id)
+    provider = config.providers.settings_for(billing_npi(mapped.claim, ctx))
+    return replace(mapped, claim=apply_claim_settings(mapped.claim, ctx, profile=profile, provider=provider))
 
 
 def _with_fingerprint(ev: Evaluation) -> Evaluation:
@@ -164,7 +184,7 @@ def check_resources(
     items = list(resources)
     contexts = build_contexts(items)
     produced: dict[str, list[dict[str, Any]]] = {}
-    out = []
+    out: list[Evaluation] = []
     outcomes = []
     for ctx in contexts:
         patient = ref_of(ctx.encounter.get("subject")) or ""
@@ -174,8 +194,8 @@ def check_resources(
             outcomes.append(outcome_for(ctx.encounter, ctx, None, config=config))
             continue
         outcomes.append(ev.outcome or outcome_for(ctx.encounter, ctx, ev, config=config))
-        out.append(ev)
-        produced.setdefault(patient, []).append(ev.claim)
+        out += (ev, *ev.parts)
+        produced.setdefault(patient, []).extend(e.claim for e in (ev, *ev.parts))
     pairs = (item[0] if isinstance(item, tuple) else item for item in items)
     past = {key_of(r): r for r in pairs if r.get("resourceType") == "Encounter" and is_history(r)}
     outcomes += [outcome_for(r, None, None, config=config) for r in past.values()]

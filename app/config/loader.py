@@ -10,16 +10,18 @@ line and field; nothing is half-loaded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.config.chargemaster import load_chargemaster
 from app.config.hashing import config_hash
 from app.config.mappings import load_mappings
 from app.config.payers import load_payers
+from app.config.providers import load_providers
 from app.config.rulesets import RuleSets, load_rulesets
 from app.domain.chargemaster import ChargeMaster
 from app.domain.payers import PayerDirectory
+from app.domain.providers import ProviderDirectory
 from app.errors import ConfigError
 from app.mappers.spec import MappingSet
 from app.refdata import RefData, load_refdata
@@ -34,6 +36,7 @@ class ClaimConfig:
     payers: PayerDirectory
     rules: RuleSets
     refdata: RefData
+    providers: ProviderDirectory = field(default_factory=ProviderDirectory)
 
 
 def load_config(directory: Path, *, refdata_dirs: Sequence[Path] = ()) -> ClaimConfig:
@@ -49,4 +52,5 @@ def load_config(directory: Path, *, refdata_dirs: Sequence[Path] = ()) -> ClaimC
         payers=load_payers(directory),
         rules=load_rulesets(directory),
         refdata=load_refdata([d for d in dirs if d.is_dir()]),
+        providers=load_providers(directory),
     )

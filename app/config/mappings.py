@@ -47,6 +47,9 @@ class EntryModel(BaseModel):
     per_unit: str | None = None
     modifiers: list[str] = Field(default_factory=list, max_length=4)
     category: str | None = None
+    ndc_unit: Literal["UN", "ML", "GR", "F2"] | None = None
+    ndc_size: Decimal | None = Field(default=None, gt=0)
+    single_dose: Decimal | None = Field(default=None, gt=0)
 
     @field_validator("modifiers")
     @classmethod
@@ -122,6 +125,9 @@ def _compile_table(name: str, model: TableModel) -> CodeTable:
                 per_unit=item.per_unit,
                 modifiers=tuple(item.modifiers),
                 category=item.category,
+                ndc_unit=item.ndc_unit,
+                ndc_size=item.ndc_size,
+                single_dose=item.single_dose,
             )
     sources = () if model.source is None else tuple([model.source] if isinstance(model.source, str) else model.source)
     return CodeTable(

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.config.yamlfile import load_yaml, validate_data
 from app.domain.payer_types import PayerType
-from app.domain.payers import PayerDirectory, PayerProfile, PriorAuthRule
+from app.domain.payers import CodeOverride, PayerDirectory, PayerProfile, PriorAuthRule
 from app.errors import ConfigError
 
 FilingIndicator = Literal[
@@ -54,6 +54,17 @@ class PriorAuthItem(_Strict):
         return self
 
 
+_CODE = r"^(\d{5}|\d{4}[FTU]|[A-V]\d{4})$"
+
+
+class CodeOverrideItem(_Strict):
+    """This payer's code for a service: ``code`` becomes ``becomes`` (only next to ``with_any`` codes)."""
+
+    code: str = Field(pattern=_CODE)
+    becomes: str = Field(pattern=_CODE)
+    with_any: list[str] | None = None
+
+
 class PayerProfileFile(_Strict):
     """The schema of one ``config/payers/*.yaml`` file."""
 
@@ -71,6 +82,8 @@ class PayerProfileFile(_Strict):
     visit_note_required: bool = False
     ndc_required: bool = True
     allowed: dict[str, float] = {}
+    code_overrides: list[CodeOverrideItem] = []
+    drug_waste_modifiers: bool = False  # Medicare Part B: JZ / JW on drugs from single-dose containers
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -122,6 +135,11 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
         "visit_note_required": profile.visit_note_required,
         "ndc_required": profile.ndc_required,
         "allowed": dict(profile.allowed),
+        "drug_waste_modifiers": profile.drug_waste_modifiers,
+        "code_overrides": [
+            {"code": o.code, "becomes": o.becomes, "with_any": sorted(o.with_any) if o.with_any else None}
+            for o in profile.code_overrides
+        ],
     }
 
 
@@ -152,6 +170,11 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         aliases=tuple(spec.aliases),
         source=source,
         payer_type=spec.payer_type,
+        code_overrides=tuple(
+            CodeOverride(o.code, o.becomes, frozenset(o.with_any) if o.with_any is not None else None)
+            for o in spec.code_overrides
+        ),
+        drug_waste_modifiers=spec.drug_waste_modifiers,
     )
 
 

@@ -29,6 +29,21 @@ class PriorAuthRule:
         return self.min_units is None or (units or 0) >= self.min_units
 
 
+@dataclass(frozen=True, slots=True)
+class CodeOverride:
+    """This payer's own code for a service: ``code`` becomes ``becomes`` on its claims (837P SV101).
+
+    ``with_any``: only on a claim that also bills one of these codes (G0008 replaces 90471 only
+    next to a flu vaccine); None: always."""
+
+    code: str
+    becomes: str
+    with_any: frozenset[str] | None = None
+
+    def applies(self, code: str, claim_codes: frozenset[str]) -> bool:
+        return code == self.code and (self.with_any is None or not self.with_any.isdisjoint(claim_codes))
+
+
 @dataclass(frozen=True)
 class PayerProfile:
     """What the rules know about one payer."""
@@ -49,11 +64,17 @@ class PayerProfile:
     is_default: bool = False
     source: str | None = None
     payer_type: str | None = None
+    code_overrides: tuple[CodeOverride, ...] = ()
+    drug_waste_modifiers: bool = False  # JZ (nothing discarded) / a JW line (discarded units) on single-dose drugs
 
     @property
     def type_filing_indicator(self) -> str | None:
         """The SBR09 code implied by ``payer_type``: used when neither the profile nor Coverage.type gives one."""
         return filing_indicator_for(self.payer_type)
+
+    def payer_code(self, code: str, claim_codes: frozenset[str]) -> str:
+        """The code this payer wants for ``code`` on a claim billing ``claim_codes`` (else ``code``)."""
+        return next((o.becomes for o in self.code_overrides if o.applies(code, claim_codes)), code)
 
     def prior_auth_rule(self, code: str, pos: str | None, units: float | None) -> PriorAuthRule | None:
         """The prior-auth list entry that covers this service, if any."""

@@ -12,7 +12,9 @@ An authorization is a ``ClaimResponse`` with ``use`` = ``preauthorization`` in t
   allowed);
 - names at least one of the claim's billed codes (or names no codes at all).
 
-Its number goes on the focal insurance. Whether it also covers the units billed is the rules'
+Its number goes on the focal insurance. With more than one, each line also names the authorization
+that covers its code and date (extension ``urn:claimbridge:line-prior-auth``: line-level REF*G1).
+Whether it also covers the units billed is the rules'
 business (``prior-auth.*``), which read the same ClaimResponses from History.
 """
 
@@ -24,12 +26,20 @@ from app.domain.context import EncounterContext, ref_of
 from app.domain.preauth import grants
 
 PREAUTH = "preauthorization"
+LINE_PRIOR_AUTH = "urn:claimbridge:line-prior-auth"
 
 
 def authorization_numbers(
-    ctx: EncounterContext, *, patient: str | None, insurer: str | None, dos: str | None, billed: set[str]
+    ctx: EncounterContext,
+    *,
+    patient: str | None,
+    insurer: str | None,
+    dos: str | None,
+    billed: set[str],
+    named: bool = False,
 ) -> list[str]:
-    """Numbers of the authorizations on file that apply to this claim, in a stable order."""
+    """Numbers of the authorizations on file that apply to this claim, in a stable order
+    (``named``: only those that name one of the ``billed`` codes)."""
     found: set[str] = set()
     for response in ctx.of_type("ClaimResponse"):
         if response.get("use") != PREAUTH or response.get("status", "active") != "active":
@@ -40,7 +50,7 @@ def authorization_numbers(
         if insurer and their_insurer and their_insurer != insurer:
             continue
         for grant in grants(response, request=ctx.resolve(response.get("request"))):
-            if (not grant.codes or grant.codes & billed) and grant.covers(dos) and grant.number:
+            if (grant.codes & billed or not (grant.codes or named)) and grant.covers(dos) and grant.number:
                 found.add(grant.number)
     return sorted(found)
 
@@ -62,3 +72,17 @@ def attach_authorizations(claim: dict[str, Any], ctx: EncounterContext) -> None:
     )
     if numbers:
         focal["preAuthRef"] = numbers
+    if len(numbers) > 1:
+        _attach_to_lines(claim, ctx, dos)
+
+
+def _attach_to_lines(claim: dict[str, Any], ctx: EncounterContext, dos: str | None) -> None:
+    """With several authorizations on the claim, each line names the one that covers its code and date
+    (extension ``urn:claimbridge:line-prior-auth``: the 837P's line-level REF*G1)."""
+    patient, insurer = ref_of(claim.get("patient")), ref_of(claim.get("insurer"))
+    for item in claim.get("item") or ():
+        codes = {str(c.get("code")) for c in (item.get("productOrService") or {}).get("coding") or () if c.get("code")}
+        served = str(item.get("servicedDate") or dos or "")[:10] or None
+        named = authorization_numbers(ctx, patient=patient, insurer=insurer, dos=served, billed=codes, named=True)
+        if named:
+            item["extension"] = [*(item.get("extension") or ()), {"url": LINE_PRIOR_AUTH, "valueString": named[0]}]

@@ -38,6 +38,7 @@ class Line:
     reason_refs: tuple[Any, ...] = ()
     reason_codes: tuple[str, ...] = ()
     ndc_amount: dict[str, Any] | None = None  # the NDC detail's quantity (drugs)
+    waste_units: Decimal | None = None  # single-dose drugs: billing units discarded (0: none, JZ)
     performer: Any = None  # who performed it, when recorded (line rendering provider if it differs)
     links: tuple[str, ...] = ()  # Type/id of resources this line says it is the same service as
     charge: Decimal | None = None  # an honoured price override: the line's total charge
@@ -135,10 +136,55 @@ def drug_lines(ctx: EncounterContext, spec: MappingSet) -> tuple[list[Line], lis
                 reason_codes=tuple(
                     c for c in spec.values("medication_request.reason_codes", order) if isinstance(c, str)
                 ),
-                ndc_amount=amount,
+                ndc_amount=package_quantity(code, amount) or amount,
+                waste_units=waste_units(code, amount, units),
             )
         )
     return lines, findings, seen
+
+
+_UCUM_OF_NDC_UNIT = {"UN": "{package}", "ML": "mL", "GR": "g", "F2": "[iU]"}
+
+
+def _dose_in(code: MappedCode, amount: dict[str, Any] | None) -> Decimal | None:
+    """The administered amount in the code's ``per_unit`` (mg), or None when it cannot be converted."""
+    if amount is None or code.entry.per_unit not in _MG_PER:
+        return None
+    factor = _MG_PER.get(str(amount.get("code")))
+    if factor is None:
+        return None
+    return Decimal(str(amount["value"])) * factor / _MG_PER[code.entry.per_unit or "mg"]
+
+
+def package_quantity(code: MappedCode, amount: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The NDC quantity in the drug's package billing unit (837P CTP04/CTP05), from its NDC data.
+
+    ``ndc_unit`` ML with ``ndc_size`` 40 (mg per mL): 80 mg is 2 ML; UN with ``ndc_size`` 1000 (mg
+    per vial): 1000 mg is 1 UN (whole packages, rounded up). A dose already in mL on an ML NDC is
+    sent as it is. None when the table gives no NDC unit or the dose cannot be converted."""
+    unit = code.entry.ndc_unit
+    if unit is None or amount is None:
+        return None
+    if unit == "ML" and amount.get("code") == "mL":
+        value = Decimal(str(amount["value"]))
+    else:
+        dose, size = _dose_in(code, amount), code.entry.ndc_size
+        if dose is None or size is None:
+            return None
+        value = dose / size
+        value = value.to_integral_value(rounding=ROUND_CEILING) if unit == "UN" else value.quantize(Decimal("0.001"))
+    ucum = _UCUM_OF_NDC_UNIT[unit]
+    return {"value": _json_number(value), "unit": unit, "system": UCUM, "code": ucum}
+
+
+def waste_units(code: MappedCode, amount: dict[str, Any] | None, units: Decimal) -> Decimal | None:
+    """Billing units discarded from single-dose containers (JW), 0 when none (JZ); None: not single-dose."""
+    container, per = code.entry.single_dose, code.entry.per
+    dose = _dose_in(code, amount)
+    if container is None or per is None or dose is None:
+        return None
+    opened = (dose / container).to_integral_value(rounding=ROUND_CEILING) * container
+    return ((opened - dose) / per).to_integral_value(rounding=ROUND_CEILING) if opened > dose else Decimal(0)
 
 
 def _drug_code(ctx: EncounterContext, spec: MappingSet, order: dict[str, Any]) -> MappedCode | None:

@@ -49,6 +49,8 @@ HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"  # the registe
 NDC = "http://hl7.org/fhir/sid/ndc"
 POS_SYSTEM = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
 MAPPING_VERSION_TAG = "urn:claimbridge:mapping-version"
+# Billing units discarded from the single-dose containers of a drug line (0: none): JZ/JW per payer.
+DRUG_WASTE_URL = "http://claimbridge.example.org/fhir/StructureDefinition/single-dose-waste"
 _CENT = Decimal("0.01")
 
 
@@ -92,7 +94,12 @@ def _em_line(build: _Build, billed: BilledEm) -> Line:
     telehealth = build.spec.flag("encounter.telehealth", build.ctx.encounter)
     modifier = build.spec.settings.telehealth_modifier
     charge = billed.line
-    modifiers = (*(charge.modifiers if charge else ()), *((modifier,) if telehealth and modifier else ()))
+    coded = build.spec.values("encounter.em_modifiers", build.ctx.encounter)
+    modifiers = (
+        *(charge.modifiers if charge else ()),
+        *(m for m in coded if isinstance(m, str)),
+        *((modifier,) if telehealth and modifier else ()),
+    )
     return Line(
         code=MappedCode(CPT, billed.code, "em", CPT, billed.code, TableEntry(code=billed.code)),
         quantity=Decimal(1),
@@ -141,6 +148,8 @@ def _add_item(build: _Build, line: Line, pointers: list[int]) -> bool:
     item["net"] = _money(net, currency)
     if line.code.entry.ndc:
         item["detail"] = [_ndc_detail(line)]
+    if line.waste_units is not None:
+        item["extension"] = [{"url": DRUG_WASTE_URL, "valueDecimal": _number(line.waste_units)}]
     item["encounter"] = [{"reference": build.ctx.key}]
     build.items.append(item)
     return True

@@ -103,6 +103,7 @@ def _merge(kept: Line, others: list[Line]) -> Line:
             kept,
             code=kept.code if kept.code.entry.ndc or drug is None else drug,
             ndc_amount=kept.ndc_amount or (other.ndc_amount if drug is not None else None),
+            waste_units=kept.waste_units if kept.waste_units is not None else other.waste_units,
             performer=kept.performer or other.performer,
             requester=kept.requester or other.requester,
             reason_refs=kept.reason_refs or other.reason_refs,

@@ -1,8 +1,8 @@
 """Claim header facts of one encounter: patient, billing provider, rendering clinician, dates, POS.
 
-Place of service comes from ``Encounter.class`` through the place-of-service table (AMB 11, VR 10
-or 02 as configured, IMP 21, EMER 23); when the class is not in the table, from the place-of-service
-type of the encounter's Locations. Supporting information is added where an 837P needs it:
+Place of service: the CMS POS type of the encounter's first Location that has one wins; otherwise
+``Encounter.class`` through the place-of-service table (AMB 11, VR 10 or 02 as configured, IMP 21,
+EMER 23). A telehealth visit always takes its class's POS. Supporting information is added where an 837P needs it:
 ``hospitalized`` (admission period) for an inpatient stay and ``onset`` of the principal diagnosis
 when the Condition records it.
 """
@@ -36,15 +36,17 @@ class Header:
 
 
 def _place_of_service(ctx: EncounterContext, spec: MappingSet) -> str | None:
+    """The Location's CMS POS wins (an AMB visit at a hospital outpatient site is 22, not 11); a
+    telehealth visit keeps its class's POS (02/10: where the patient is, not the clinician's site)."""
     mapped = spec.one("encounter.place_of_service", ctx.encounter)
-    if isinstance(mapped, MappedCode):
+    if isinstance(mapped, MappedCode) and spec.flag("encounter.telehealth", ctx.encounter):
         return mapped.code
     for entry in ctx.encounter.get("location") or ():
         location = ctx.resolve(entry.get("location")) if isinstance(entry, dict) else None
         found = spec.one("location.place_of_service", location) if location else None
         if isinstance(found, MappedCode):
             return found.code
-    return None
+    return mapped.code if isinstance(mapped, MappedCode) else None
 
 
 def _patient(ctx: EncounterContext, spec: MappingSet, findings: list[Finding]) -> dict[str, Any]:

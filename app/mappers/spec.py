@@ -74,6 +74,7 @@ FIELD_DEFS: dict[str, FieldDef] = {
     "medication_request.risk": FieldDef(_MR, "E/M risk of the drug (mapped)"),
     "medication.code": FieldDef(("Medication",), "billable drug code of a Medication", False),
     "document.custodian": FieldDef(("DocumentReference",), "custodian Organization reference", False),
+    "encounter.em_modifiers": FieldDef(_ENC, "modifiers for the E/M line (billing-modifier extension)", False),
     "em.billed": FieldDef(("Encounter", "ChargeItem", "Procedure"), "the E/M code the clinician billed"),
     # ChargeItem and Procedure charge sources; optional, so older mapping sets still load (no such lines).
     "charge_item.status": FieldDef(_CI, "ChargeItem.status (billable | billed | ...)", False),

@@ -24,6 +24,9 @@ class TableEntry:
     per_unit: str | None = None  # UCUM unit of ``per`` (mg)
     modifiers: tuple[str, ...] = ()
     category: str | None = None  # lab | imaging | procedure | drug | vaccine | ... (overrides the table's)
+    ndc_unit: str | None = None  # the NDC's billing unit (837P CTP05): UN (each), ML, GR or F2 (IU)
+    ndc_size: Decimal | None = None  # drug (in ``per_unit``) in one ``ndc_unit`` (mg per mL; mg per vial)
+    single_dose: Decimal | None = None  # a single-dose container holding this much (in ``per_unit``): JZ/JW
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +97,7 @@ def _with_category(entry: TableEntry, category: str) -> TableEntry:
         per_unit=entry.per_unit,
         modifiers=entry.modifiers,
         category=category,
+        ndc_unit=entry.ndc_unit,
+        ndc_size=entry.ndc_size,
+        single_dose=entry.single_dose,
     )

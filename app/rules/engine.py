@@ -24,7 +24,11 @@ def check_claim(
     history: History,
     today: date,
 ) -> list[Finding]:
-    """Every finding the enabled rules raise on ``claim`` (in rule-id order, then rule order)."""
+    """Every finding the enabled rules raise on ``claim`` (in rule-id order, then rule order).
+
+    A cancelled claim (the void of one the payer holds) is not scrubbed: there is nothing to correct."""
+    if claim.get("status") == "cancelled":
+        return []
     facts = build_facts(claim, ctx, history=history, payers=payers, refdata=refdata, today=today)
     return run_rules(facts, rules)
 

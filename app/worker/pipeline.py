@@ -80,8 +80,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr)
-        if ev is not None:
-            results.append(persist(conn, ev, job=job, runtime=runtime, now=now, writeback=destination))
+        for part in (ev, *ev.parts) if ev is not None else ():  # parts: a claim split for the 837P's limits
+            results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
         return "pulled:" + (",".join(results) or "nothing-new")

@@ -29,6 +29,7 @@ from app.domain.findings import Finding
 from app.domain.payers import PayerDirectory
 from app.logging import get_logger
 from app.rules import RuleSpec
+from app.worker.secondary_claims import queue_secondary
 from app.x12 import ClaimPayment, Remittance835, claim_response_from_835_claim, payment_reconciliation_from_835
 from app.x12.remit_835 import RemittanceHeader, RemittanceTransaction
 
@@ -167,6 +168,7 @@ class RemittancePoster:
         response = claim_response_from_835_claim(claim, created=p.now.isoformat(), header=p.header, **references(link))
         p.respond(link, response, "835")
         self._queues(p, claim, link, payer, payment_id)
+        queue_secondary(p.conn, link, response, clp02=claim.status, now=p.now)
 
     def _queues(self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int) -> None:
         views = claims_repo.current_findings(p.conn, [link.claim_id]).get(link.claim_id, [])

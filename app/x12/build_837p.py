@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+from app.x12.build_837p_parties import build_2010ab, build_2310c, build_2320, build_2430, build_party
 from app.x12.errors import GuideViolation, X12BuildError
 from app.x12.inputs import Address, BillingProvider, ClaimInput, Patient, Payer, RenderingProvider, ServiceLineInput
 from app.x12.loops_837p import (
@@ -47,7 +48,8 @@ def build_2000a(provider: BillingProvider) -> Loop2000A:
         nm1 = NM1("85", "2", provider.organization_name, id_qualifier="XX", identifier=provider.npi)
     n3, n4 = _address(provider.address, zip9=True)
     prv = PRV("BI", provider.taxonomy) if provider.taxonomy else None
-    return Loop2000A(Loop2010AA(nm1, n3, n4, REF("EI", provider.tin)), prv)
+    pay_to = build_2010ab(provider.pay_to_address) if provider.pay_to_address is not None else None
+    return Loop2000A(Loop2010AA(nm1, n3, n4, REF("EI", provider.tin)), prv, pay_to)
 
 
 def build_2010bb(payer: Payer) -> Loop2010BB:
@@ -80,21 +82,36 @@ def build_2310b(rendering: RenderingProvider) -> Loop2310B:
     return Loop2310B(nm1, PRV("PE", rendering.taxonomy) if rendering.taxonomy else None)
 
 
-def build_2400(number: int, line: ServiceLineInput, claim_pos: str) -> Loop2400:
-    pos = line.place_of_service if line.place_of_service != claim_pos else ""
+def build_2400(number: int, line: ServiceLineInput, claim: ClaimInput) -> Loop2400:
+    pos = line.place_of_service if line.place_of_service != claim.place_of_service else ""
     sv1 = SV1(line.code, line.modifiers, line.charge, line.units, pos, line.pointers)
     drug = None
     if line.drug is not None:
         drug = Loop2410(LIN(line.drug.ndc), CTP(line.drug.quantity, line.drug.unit))
     rendering = build_2310b(line.rendering_provider) if line.rendering_provider is not None else None
-    return Loop2400(number, sv1, line.service_date, drug, rendering)
+    ordering = build_party("DK", line.ordering_provider) if line.ordering_provider is not None else None
+    adjudications = build_2430(line, claim)
+    g1 = line.prior_authorization if line.prior_authorization != claim.prior_authorization else ""
+    return Loop2400(number, sv1, line.service_date, drug, rendering, ordering, g1, adjudications)
+
+
+def build_clm(claim: ClaimInput) -> CLM:
+    p = claim.participation
+    return CLM(
+        claim.claim_id, claim.total_charge, claim.place_of_service, claim.frequency,
+        p.assignment, p.benefits_assignment, p.release_of_information, claim.related_causes, claim.accident_state,
+    )  # fmt: skip
 
 
 def build_2300(claim: ClaimInput, lines: tuple[Loop2400, ...], rendering: Loop2310B | None) -> Loop2300:
-    clm = CLM(claim.claim_id, claim.total_charge, claim.place_of_service, claim.frequency)
+    referring = build_party("DN", claim.referring_provider) if claim.referring_provider is not None else None
+    supervising = build_party("DQ", claim.supervising_provider) if claim.supervising_provider is not None else None
+    facility = build_2310c(claim.service_facility) if claim.service_facility is not None else None
     return Loop2300(
-        clm, HI(claim.diagnoses), lines, claim.prior_authorization, claim.payer_claim_control_number, rendering
-    )
+        build_clm(claim), HI(claim.diagnoses), lines, claim.prior_authorization, claim.payer_claim_control_number,
+        rendering, claim.referral_number, claim.clia_number, claim.accident_date, referring, facility, supervising,
+        tuple(build_2320(other) for other in claim.other_payers),
+    )  # fmt: skip
 
 
 class _Last:
@@ -147,8 +164,7 @@ class LoopCache:
 
 
 def _build(claim: ClaimInput, cache: LoopCache) -> ClaimLoops:
-    pos = claim.place_of_service
-    lines = tuple([build_2400(n, line, pos) for n, line in enumerate(claim.lines, start=1)])
+    lines = tuple([build_2400(n, line, claim) for n, line in enumerate(claim.lines, start=1)])
     rendering = cache.rendering(claim.rendering_provider) if claim.rendering_provider is not None else None
     patient = build_2000c(claim.patient) if claim.patient is not None else None
     return ClaimLoops(
@@ -176,13 +192,11 @@ def list_problems(claim: ClaimInput) -> list[str]:
     if claim.rendering_provider is not None:
         rendering = _attempt(problems, "2310B rendering provider", partial(build_2310b, claim.rendering_provider))
     lines = [
-        _attempt(problems, f"2400 line {n}", partial(build_2400, n, line, claim.place_of_service))
+        _attempt(problems, f"2400 line {n}", partial(build_2400, n, line, claim))
         for n, line in enumerate(claim.lines, start=1)
     ]
     before = len(problems)
-    _attempt(
-        problems, "2300 CLM", partial(CLM, claim.claim_id, claim.total_charge, claim.place_of_service, claim.frequency)
-    )
+    _attempt(problems, "2300 CLM", partial(build_clm, claim))
     _attempt(problems, "2300 HI", partial(HI, claim.diagnoses))
     if len(problems) == before and all(line is not None for line in lines):
         built = tuple(line for line in lines if line is not None)

@@ -30,6 +30,16 @@ from typing import Any, TypeVar
 from app.domain.context import EncounterContext
 from app.x12 import systems as sy
 from app.x12.errors import X12BuildError
+from app.x12.fhir_claim_parts import (
+    accident,
+    clia_number,
+    info_value,
+    participation,
+    pay_to_address,
+    physical_only,
+    service_facility,
+)
+from app.x12.fhir_cob import other_payers
 from app.x12.fhir_parts import (
     MissingPart,
     Resource,
@@ -44,7 +54,7 @@ from app.x12.fhir_parts import (
     person_name,
     sex_code,
 )
-from app.x12.fhir_providers import claim_rendering, line_rendering
+from app.x12.fhir_providers import claim_referring, claim_rendering, claim_supervising, line_ordering, line_rendering
 from app.x12.inputs import (
     BillingProvider,
     ClaimInput,
@@ -80,6 +90,7 @@ DRUG_UNIT = {
     "mg": "ME",
     "ME": "ME",
     "[iU]": "F2",
+    "{package}": "UN",
     "F2": "F2",
     "UN": "UN",
 }
@@ -117,13 +128,22 @@ def _billing_provider(claim: Resource, ctx: EncounterContext) -> BillingProvider
     tin = identifier_value(org, sy.TIN)
     if not npi or not tin:
         raise MissingPart(f"{where}.identifier needs an NPI ({sy.NPI}) and a TIN ({sy.TIN})")
-    if org["resourceType"] == "Practitioner":
-        return BillingProvider(
-            npi=npi, tin=tin.replace("-", ""), address=address(org, where), person=person_name(org, where)
-        )
+    street = address(physical_only(org), where)
+    person = person_name(org, where) if org["resourceType"] == "Practitioner" else None
     return BillingProvider(
-        npi=npi, tin=tin.replace("-", ""), address=address(org, where), organization_name=organization_name(org, where)
+        npi=npi,
+        tin=tin.replace("-", ""),
+        address=street,
+        organization_name="" if person else organization_name(org, where),
+        person=person,
+        taxonomy=info_value(claim, "billing-taxonomy") or _org_taxonomy(org),
+        pay_to_address=pay_to_address(org, where, street),
     )
+
+
+def _org_taxonomy(org: Resource) -> str:
+    """A NUCC taxonomy coded on the billing Organization's ``type`` (2000A PRV*BI), else ''."""
+    return next((c for t in org.get("type") or () if (c := coding_code(t, sy.NUCC_TAXONOMY))), "")
 
 
 def _filing_indicator(coverage: Resource) -> str | None:
@@ -148,8 +168,10 @@ def _person(resource: Resource, where: str) -> tuple[Any, Any, Any, Any]:
     return person_name(resource, where), resource.get("birthDate"), resource.get("gender"), resource
 
 
-def _coverage_parts(claim: Resource, ctx: EncounterContext, patient: Resource) -> dict[str, Any]:
-    insurance = _focal_insurance(claim)
+def _coverage_parts(
+    claim: Resource, ctx: EncounterContext, patient: Resource, insurance: Resource | None = None
+) -> dict[str, Any]:
+    insurance = insurance if insurance is not None else _focal_insurance(claim)
     coverage = _resolve(ctx, insurance.get("coverage"), "Claim.insurance.coverage", "Coverage")
     cwhere = f"Coverage/{coverage.get('id')}"
     payer_org = _resolve(ctx, (coverage.get("payor") or [None])[0], f"{cwhere}.payor", "Organization")
@@ -230,7 +252,7 @@ def _drug(item: Resource, where: str) -> DrugInput | None:
     return None
 
 
-def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None) -> ServiceLineInput:
+def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None, claim_auth: str) -> ServiceLineInput:
     where = f"Claim.item[sequence={item.get('sequence')}]"
     code = coding_code(item.get("productOrService"), sy.PROCEDURE_SYSTEMS)
     if not code:
@@ -257,7 +279,16 @@ def _line(item: Resource, pointer_of: dict[int, int], claim_pos: str | None) -> 
         modifiers=modifiers,
         place_of_service=coding_code(item.get("locationCodeableConcept"), sy.POS) or claim_pos or "",
         drug=_drug(item, where),
+        prior_authorization=_line_auth(item) or claim_auth,
     )
+
+
+def _line_auth(item: Resource) -> str:
+    """A line's own prior authorization number (extension ``urn:claimbridge:line-prior-auth``)."""
+    for ext in item.get("extension") or ():
+        if ext.get("url") == sy.LINE_PRIOR_AUTH and isinstance(ext.get("valueString"), str):
+            return str(ext["valueString"])
+    return ""
 
 
 def _replacement(claim: Resource) -> tuple[str, str]:
@@ -266,6 +297,11 @@ def _replacement(claim: Resource) -> tuple[str, str]:
             icn = (related.get("reference") or {}).get("value")
             if icn:
                 return ("8" if claim.get("status") == "cancelled" else "7"), str(icn)
+    if claim.get("status") == "cancelled":
+        raise MissingPart(
+            "Claim.status is cancelled (a void) but no payer claim control number is known (Claim.related "
+            "prior): the payer does not hold the claim, so there is nothing to void"
+        )
     return "1", ""
 
 
@@ -294,11 +330,28 @@ def claim_input_from_fhir(
         problems.append("Claim.item is empty")
     elif claim_pos is None:
         problems.append("Claim.item.locationCodeableConcept has no place of service code")
+    claim_auth = cov["prior_authorization"] if cov else ""
     lines = [
-        replace(ln, rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)))
+        replace(
+            ln,
+            rendering_provider=_try(problems, partial(line_rendering, i, claim, ctx)),
+            ordering_provider=_try(problems, partial(line_ordering, i, claim, ctx)),
+        )
         for i in items
-        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos)))
+        if dx and (ln := _try(problems, partial(_line, i, dx[1], claim_pos, claim_auth)))
     ]
+    referring = _try(problems, lambda: claim_referring(claim, ctx))
+    supervising = _try(problems, lambda: claim_supervising(claim, ctx))
+    facility = _try(problems, lambda: service_facility(claim, ctx, billing.address)) if billing else None
+    causes, accident_state, accident_date = _try(problems, lambda: accident(claim)) or ((), "", None)
+    others = (
+        _try(
+            problems,
+            lambda: other_payers(claim, ctx, lines, coverage_parts=partial(_coverage_parts, claim, ctx, patient)),
+        )
+        if patient is not None
+        else ()
+    )
     indicator = filing_indicator or (cov["filing_indicator"] if cov else None) or default_filing_indicator
     if cov and not indicator:
         problems.append(
@@ -311,9 +364,11 @@ def claim_input_from_fhir(
         if total_value is not None
         else sum((ln.charge for ln in lines), Decimal(0))
     )
+    replaced = _try(problems, lambda: _replacement(claim)) or ("1", "")  # a void needs the payer's number
     if problems or not (claim_id and billing and cov and dx and claim_pos and indicator and total is not None):
         raise X12BuildError(claim_id or str(claim.get("id")), problems)
-    frequency, icn = _replacement(claim)
+    frequency, icn = replaced
+    billing_org = ctx.resolve(claim.get("provider"))
     return ClaimInput(
         claim_id=claim_id,
         total_charge=total,
@@ -331,4 +386,14 @@ def claim_input_from_fhir(
         prior_authorization=cov["prior_authorization"],
         payer_claim_control_number=icn,
         rendering_provider=rendering,
+        referral_number=info_value(claim, "referral-number"),
+        referring_provider=referring,
+        supervising_provider=supervising,
+        service_facility=facility,
+        clia_number=clia_number(claim, billing_org),
+        related_causes=causes,
+        accident_state=accident_state,
+        accident_date=accident_date,
+        participation=participation(claim),
+        other_payers=others or (),
     )

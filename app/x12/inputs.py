@@ -8,7 +8,7 @@ Money and quantities are :class:`~decimal.Decimal`; codes are bare (ICD-10-CM wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -40,6 +40,7 @@ class BillingProvider:
     organization_name: str = ""
     person: PersonName | None = None
     taxonomy: str = ""
+    pay_to_address: Address | None = None  # 2010AB: only when payments go elsewhere than 2010AA
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,55 @@ class RenderingProvider:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceFacility:
+    """2310C: where the service was rendered when that is not the billing provider's address."""
+
+    name: str
+    address: Address
+    npi: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """CLM07 assignment / plan participation (A, B, C), CLM08 benefits assignment (Y, N, W), CLM09 release (I, Y)."""
+
+    assignment: str = "A"
+    benefits_assignment: str = "Y"
+    release_of_information: str = "Y"
+
+
+DEFAULT_PARTICIPATION = Participation()
+
+
+@dataclass(frozen=True, slots=True)
+class LineAdjudication:
+    """2430: what the other payer did with one line (SVD, CAS, DTP*573)."""
+
+    code: str
+    paid: Decimal
+    units: Decimal
+    adjustments: tuple[tuple[str, str, Decimal], ...] = ()  # (group, CARC, amount)
+    modifiers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OtherPayer:
+    """2320 + 2330A/2330B: another coverage of the patient, and what that payer paid when known."""
+
+    payer: Payer
+    subscriber: Subscriber
+    responsibility: str  # SBR01 of the other payer: P, S, T
+    filing_indicator: str
+    relationship: str = "18"  # SBR02: 18 self, else the X12 individual relationship code
+    group_number: str = ""
+    paid: Decimal | None = None  # AMT*D (None: not adjudicated yet)
+    adjustments: tuple[tuple[str, str, Decimal], ...] = ()  # claim-level CAS (group, CARC, amount)
+    patient_responsibility: Decimal | None = None  # AMT*EAF
+    adjudicated: date | None = None  # 2330B DTP*573
+    lines: tuple[LineAdjudication, ...] = ()  # 2430, in claim line order (by procedure code)
+
+
+@dataclass(frozen=True, slots=True)
 class DrugInput:
     """2410: an 11-digit NDC (no dashes) and the quantity administered (unit F2, GR, ME, ML or UN)."""
 
@@ -95,6 +145,8 @@ class ServiceLineInput:
     place_of_service: str = ""  # empty: same as the claim's
     drug: DrugInput | None = None
     rendering_provider: RenderingProvider | None = None  # 2420A: only when not the claim's (2310B)
+    ordering_provider: RenderingProvider | None = None  # 2420E: who ordered the service (labs, imaging)
+    prior_authorization: str = ""  # 2400 REF*G1: only when it differs from the claim's
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +175,13 @@ class ClaimInput:
     prior_authorization: str = ""
     payer_claim_control_number: str = ""
     rendering_provider: RenderingProvider | None = None
+    referral_number: str = ""  # 2300 REF*9F
+    referring_provider: RenderingProvider | None = None  # 2310A NM1*DN
+    supervising_provider: RenderingProvider | None = None  # 2310D NM1*DQ
+    service_facility: ServiceFacility | None = None  # 2310C NM1*77: the site, when not the billing address
+    clia_number: str = ""  # 2300 REF*X4
+    related_causes: tuple[str, ...] = ()  # CLM11: AA auto, EM employment, OA other accident
+    accident_state: str = ""  # CLM11-4 (auto accident)
+    accident_date: date | None = None  # DTP*439
+    participation: Participation = field(default_factory=lambda: DEFAULT_PARTICIPATION)
+    other_payers: tuple[OtherPayer, ...] = ()  # 2320/2330: the other coverages (COB)

@@ -27,10 +27,12 @@ from datetime import date
 from decimal import Decimal
 
 from app.x12.errors import GuideViolation
+from app.x12.loops_837p_parties import Loop2010AB, Loop2310C, Loop2320, Loop2430, PartyLoop
 from app.x12.segments_837p import CLM, CTP, DMG, HI, LIN, N3, N4, NM1, PAT, PRV, REF, SBR, SV1
 from app.x12.syntax import check_no_delimiters, check_text, format_date
 
 MAX_LINES = 50
+PARTY_LOOPS = {"DN": "2310A referring provider", "DQ": "2310D supervising provider"}
 
 
 def render_hl(hl_id: int, parent_id: int | None, level: str, has_children: bool) -> str:
@@ -60,6 +62,7 @@ class Loop2010AA:
 class Loop2000A:
     billing_provider: Loop2010AA
     prv: PRV | None = None
+    pay_to: Loop2010AB | None = None
 
     def __post_init__(self) -> None:
         if self.prv is not None and self.prv.provider_code != "BI":
@@ -70,6 +73,8 @@ class Loop2000A:
         if self.prv is not None:
             out.append(self.prv.render())
         self.billing_provider.segments(out)
+        if self.pay_to is not None:
+            out += self.pay_to.rendered
 
 
 @dataclass(slots=True)
@@ -175,13 +180,29 @@ class Loop2400:
     dtp_472: date
     drug: Loop2410 | None = None
     rendering_provider: Loop2310B | None = None  # 2420A: the same NM1*82 / PRV*PE shape as 2310B
+    ordering_provider: PartyLoop | None = None  # 2420E NM1*DK
+    ref_g1_prior_authorization: str = ""  # only when it differs from the claim's
+    adjudications: tuple[Loop2430, ...] = ()  # 2430: other payers' line adjudication (COB)
+
+    def __post_init__(self) -> None:
+        if self.ordering_provider is not None and self.ordering_provider.nm1.entity_id != "DK":
+            raise GuideViolation("2420E NM1 must be DK (ordering provider)")
+        if self.ref_g1_prior_authorization:
+            check_text(self.ref_g1_prior_authorization, "2400 REF*G1 prior authorization", max_len=50)
+            check_no_delimiters("2400 REF*G1", self.ref_g1_prior_authorization)
 
     def segments(self, out: list[str]) -> None:
         out += (f"LX*{self.lx}", self.sv1.render(), "DTP*472*D8*" + format_date(self.dtp_472))
+        if self.ref_g1_prior_authorization:
+            out.append("REF*G1*" + self.ref_g1_prior_authorization)
         if self.drug is not None:
             out += (self.drug.lin.render(), self.drug.ctp.render())
         if self.rendering_provider is not None:
             out += self.rendering_provider.rendered
+        if self.ordering_provider is not None:
+            out += self.ordering_provider.rendered
+        for adjudication in self.adjudications:
+            out += adjudication.rendered
 
 
 @dataclass(slots=True)
@@ -192,6 +213,13 @@ class Loop2300:
     ref_g1_prior_authorization: str = ""
     ref_f8_payer_claim_control_number: str = ""
     rendering_provider: Loop2310B | None = None
+    ref_9f_referral_number: str = ""
+    ref_x4_clia_number: str = ""
+    dtp_439_accident: date | None = None
+    referring_provider: PartyLoop | None = None  # 2310A NM1*DN
+    service_facility: Loop2310C | None = None  # 2310C NM1*77
+    supervising_provider: PartyLoop | None = None  # 2310D NM1*DQ
+    other_payers: tuple[Loop2320, ...] = ()  # 2320/2330A/2330B (COB)
 
     def __post_init__(self) -> None:
         lines = self.service_lines
@@ -211,6 +239,21 @@ class Loop2300:
             self._check_references()
         if self.clm.frequency in ("7", "8") and not self.ref_f8_payer_claim_control_number:
             raise GuideViolation(f"CLM05-3 {self.clm.frequency} needs REF*F8 (payer claim control number)")
+        self._check_parties()
+
+    def _check_parties(self) -> None:
+        for party, entity in ((self.referring_provider, "DN"), (self.supervising_provider, "DQ")):
+            if party is not None and party.nm1.entity_id != entity:
+                raise GuideViolation(f"{PARTY_LOOPS[entity]} NM1 must be {entity}")
+        for value, what in ((self.ref_9f_referral_number, "REF*9F referral number"),
+                            (self.ref_x4_clia_number, "REF*X4 CLIA number")):  # fmt: skip
+            if value:
+                check_text(value, what, max_len=50)
+                check_no_delimiters(what, value)
+        if self.dtp_439_accident is not None and not set(self.clm.related_causes) & {"AA", "EM", "OA"}:
+            raise GuideViolation("DTP*439 accident date needs CLM11 related causes (AA, EM or OA)")
+        if len(self.other_payers) > 10:
+            raise GuideViolation(f"2320 repeats at most 10 times, got {len(self.other_payers)}")
 
     def _check_references(self) -> None:
         g1, f8 = self.ref_g1_prior_authorization, self.ref_f8_payer_claim_control_number
@@ -220,13 +263,23 @@ class Loop2300:
 
     def segments(self, out: list[str]) -> None:
         out.append(self.clm.render())
+        if self.dtp_439_accident is not None:
+            out.append("DTP*439*D8*" + format_date(self.dtp_439_accident))
+        if self.ref_9f_referral_number:
+            out.append("REF*9F*" + self.ref_9f_referral_number)
         if self.ref_g1_prior_authorization:
             out.append("REF*G1*" + self.ref_g1_prior_authorization)
         if self.ref_f8_payer_claim_control_number:
             out.append("REF*F8*" + self.ref_f8_payer_claim_control_number)
+        if self.ref_x4_clia_number:
+            out.append("REF*X4*" + self.ref_x4_clia_number)
         out.append(self.hi.render())
-        if self.rendering_provider is not None:
-            out += self.rendering_provider.rendered
+        for party in (self.referring_provider, self.rendering_provider, self.service_facility,
+                      self.supervising_provider):  # fmt: skip
+            if party is not None:
+                out += party.rendered
+        for other in self.other_payers:
+            out += other.rendered
         for line in self.service_lines:
             line.segments(out)
 

@@ -79,9 +79,13 @@ _N3_SHAPE = shape(text_field(55, min_len=1), text_field(55))
 _N4_SHAPE = shape(text_field(30, min_len=1), "[A-Z]{2}", "[0-9]{5}(?:[0-9]{4})?")
 _CLM01_SHAPE = shape(text_field(20, min_len=1))
 _SBR03_SHAPE = shape(text_field(50))
-_SBR02 = frozenset({"18", ""})
+_SBR02 = frozenset({"18", ""}) | PATIENT_RELATIONSHIPS  # 2000B: 18 or empty (checked on the loop); 2320: any
 DRUG_UNITS = frozenset({"F2", "GR", "ME", "ML", "UN"})
 FREQUENCIES = frozenset({"1", "7", "8"})
+ASSIGNMENT = frozenset({"A", "B", "C"})
+BENEFITS_ASSIGNMENT = frozenset({"Y", "N", "W"})
+RELEASE_OF_INFORMATION = frozenset({"I", "Y"})
+RELATED_CAUSES = frozenset({"AA", "EM", "OA"})
 MAX_DIAGNOSES = 12
 MAX_POINTERS = 4
 
@@ -250,6 +254,11 @@ class CLM:
     total_charge: Decimal
     place_of_service: str
     frequency: str
+    assignment: str = "A"  # CLM07: A assigned, B lab services only, C not assigned
+    benefits_assignment: str = "Y"  # CLM08: Y, N, W (not applicable)
+    release_of_information: str = "Y"  # CLM09: I informed consent, Y signed statement
+    related_causes: tuple[str, ...] = ()  # CLM11-1..3: AA, EM, OA
+    accident_state: str = ""  # CLM11-4, required with AA
 
     def __post_init__(self) -> None:
         if (
@@ -258,8 +267,17 @@ class CLM:
             and self.total_charge > 0
             and _POS.fullmatch(self.place_of_service)
             and self.frequency in FREQUENCIES
+            and (self.assignment, self.benefits_assignment, self.release_of_information) == ("A", "Y", "Y")
+            and not self.related_causes
         ):
             return
+        check_code(self.assignment, "CLM07 assignment or plan participation", ASSIGNMENT)
+        check_code(self.benefits_assignment, "CLM08 benefits assignment", BENEFITS_ASSIGNMENT)
+        check_code(self.release_of_information, "CLM09 release of information", RELEASE_OF_INFORMATION)
+        if len(self.related_causes) > 3 or not RELATED_CAUSES.issuperset(self.related_causes):
+            raise GuideViolation(f"CLM11 related causes {self.related_causes} must be up to 3 of AA, EM, OA")
+        if "AA" in self.related_causes:
+            check_pattern(self.accident_state, "CLM11-4 auto accident state", _STATE, "a 2-letter state code")
         check_text(self.patient_control_number, "CLM01 patient control number", max_len=20)
         check_no_delimiters("CLM01 patient control number", self.patient_control_number)
         check_amount(self.total_charge, "CLM02 total charge")
@@ -268,7 +286,12 @@ class CLM:
 
     def render(self) -> str:
         clm05 = composite(self.place_of_service, "B", self.frequency)
-        return f"CLM*{self.patient_control_number}*{format_amount(self.total_charge)}***{clm05}*Y*A*Y*Y"
+        head = f"CLM*{self.patient_control_number}*{format_amount(self.total_charge)}***{clm05}*Y"
+        tail = f"*{self.assignment}*{self.benefits_assignment}*{self.release_of_information}"
+        if not self.related_causes:
+            return head + tail
+        causes = [*self.related_causes, *([""] * (3 - len(self.related_causes)))]
+        return head + tail + "**" + composite(*causes, self.accident_state)
 
 
 @dataclass(slots=True)

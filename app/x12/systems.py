@@ -47,3 +47,4 @@ CLAIM_ADJUSTMENT_GROUP = "https://x12.org/codes/claim-adjustment-group-codes"
 CLAIM_STATUS_CATEGORY = "https://x12.org/codes/claim-status-category-codes"
 CLAIM_STATUS = "https://x12.org/codes/claim-status-codes"
 ENTITY_IDENTIFIER = "https://x12.org/codes/entity-identifier-codes"
+LINE_PRIOR_AUTH = "urn:claimbridge:line-prior-auth"  # Claim.item.extension: the line's own REF*G1

@@ -125,3 +125,19 @@ def test_pas_partial_approval_counts_for_the_approved_item_only(run: Callable[[E
         return response
 
     assert focal(run(mri_visit(mixed).context()))["preAuthRef"] == ["PA-PART"]
+
+
+def test_two_authorizations_are_each_named_on_the_line_they_cover(run) -> None:
+    visit = mri_visit(lambda v: authorization(v, "PA-1"), lambda v: authorization(v, "PA-2", codes=("70553",)))
+    visit.extra.append(service_request("sr-brain", visit.pat, visit.enc, CPT, "70553"))
+    result = run(visit.context())
+    assert focal(result)["preAuthRef"] == ["PA-1", "PA-2"]
+    by_code = {i["productOrService"]["coding"][0]["code"]: i for i in result.claim["item"]}
+    cited = {c: [e["valueString"] for e in i.get("extension") or () if e["url"] == "urn:claimbridge:line-prior-auth"]
+             for c, i in by_code.items()}  # fmt: skip
+    assert cited["72148"] == ["PA-1"] and cited["70553"] == ["PA-2"] and cited["99213"] == []
+
+
+def test_one_authorization_is_not_repeated_on_the_lines(run) -> None:
+    result = run(mri_visit(lambda v: authorization(v, "PA-1")).context())
+    assert all("extension" not in i for i in result.claim["item"])

@@ -145,9 +145,12 @@ def test_injection_with_ndc_and_units_from_dose(run) -> None:
         {
             "sequence": 1,
             "productOrService": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc", "code": "00409733201"}]},
-            "quantity": {"value": 1, "unit": "g", "system": "http://unitsofmeasure.org", "code": "g"},
+            "quantity": {"value": 1, "unit": "UN", "system": "http://unitsofmeasure.org", "code": "{package}"},
         }
-    ]
+    ]  # the NDC package's billing unit (one 1 g vial), not the dose unit (issue 11 item 7)
+    assert drug["extension"][0]["valueDecimal"] == 0  # single-dose vial, nothing discarded
+    ketorolac = result.claim["item"][3]
+    assert ketorolac["detail"][0]["quantity"]["value"] == 1 and ketorolac["detail"][0]["quantity"]["unit"] == "ML"
     assert result.claim["item"][3]["quantity"] == {"value": 2}  # 30 mg / 15 mg
 
 
@@ -428,3 +431,13 @@ def test_place_of_service_from_the_location_when_the_class_is_not_mapped(run) ->
     result = run(visit.context())
     assert "missing-data.no-place-of-service" in rules(result)
     assert "locationCodeableConcept" not in result.claim["item"][0]
+
+
+def test_the_locations_pos_wins_over_the_encounter_class_but_not_for_telehealth(run) -> None:
+    location = {"resourceType": "Location", "id": "hopd", "type": [{"coding": [{"system": POS_SYSTEM, "code": "22"}]}]}
+    for cls, expected in (("AMB", "22"), ("VR", "10")):
+        visit = Visit(cls=cls)
+        visit.enc["location"] = [{"location": ref(location)}]
+        visit.extra.append(location)
+        result = run(visit.context())
+        assert result.claim["item"][0]["locationCodeableConcept"]["coding"][0]["code"] == expected, cls

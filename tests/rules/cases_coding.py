@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import date
+from datetime import date, timedelta
 
 from tests.rules.cases import Case
 from tests.rules.factories import CPT, HCPCS, ICD, NDC, Scenario, coding, dx
@@ -71,6 +71,21 @@ def _drug(code: str, ndc: str | None = "00009-3073-01", **kw: object):  # type: 
         line = sc.add_item(code, net=30.0, system=HCPCS, **kw)  # type: ignore[arg-type]
         if ndc:
             line["detail"] = [{"sequence": 1, "productOrService": coding(NDC, ndc), "quantity": {"value": 1}}]
+
+    return change
+
+
+def _other_claim(code: str, *, days: int):  # type: ignore[no-untyped-def]
+    """Another claim of the same provider with ``code`` ``days`` after this claim's date of service."""
+
+    def change(sc: Scenario) -> None:
+        other = sc.copy_claim("c0")
+        when = (date.fromisoformat(sc.items[0]["servicedDate"]) + timedelta(days=days)).isoformat()
+        line = copy.deepcopy(sc.items[1])
+        line.update(sequence=1, productOrService=coding(CPT, code), servicedDate=when,
+                    encounter=[{"reference": "Encounter/e0"}])  # fmt: skip
+        other["item"], other["billablePeriod"] = [line], {"start": when, "end": when}
+        sc.prior_claims.append(other)
 
     return change
 
@@ -164,9 +179,20 @@ CASES = [
          fail=[_mods(1, "LT", "RT"), _mods(1, "26", "TC"), _mods(1, "59", "XS")],
          ok=[_mods(1, "LT"), _mods(1, "26")]),
     Case("coding.modifier-25-missing",
-         fail=[lambda sc: sc.add_item("20610", net=70.0), lambda sc: sc.add_item("11102", net=90.0)],
+         fail=[lambda sc: sc.add_item("20610", net=70.0), lambda sc: sc.add_item("11102", net=90.0),
+               lambda sc: sc.add_item("94010", net=35.0)],  # XXX, but NCCI pairs it with the E/M
          ok=[lambda sc: (sc.add_item("20610", net=70.0), _mods(0, "25")(sc)),
-             lambda sc: sc.add_item("96372", net=25.0)]),
+             lambda sc: sc.add_item("96372", net=25.0),  # XXX without an NCCI pair with the E/M
+             lambda sc: sc.add_item("29881", net=900.0)]),  # 090: the decision for surgery takes 57
+    Case("coding.modifier-57-missing",
+         fail=[lambda sc: sc.add_item("29881", net=900.0), _other_claim("29881", days=1),
+               lambda sc: (sc.add_item("29881", net=900.0), _mods(0, "25")(sc))],
+         ok=[lambda sc: (sc.add_item("29881", net=900.0), _mods(0, "57")(sc)), _other_claim("29881", days=2),
+             _other_claim("29881", days=-1), lambda sc: sc.add_item("20610", net=70.0)]),
+    Case("coding.modifier-24-missing",
+         fail=[_other_claim("29881", days=-30), _other_claim("10060", days=-10)],
+         ok=[lambda sc: (_other_claim("29881", days=-30)(sc), _mods(0, "24")(sc)), _other_claim("29881", days=-91),
+             _other_claim("10060", days=-11), _other_claim("20610", days=-3)]),
     Case("coding.modifier-25-misused",
          fail=[_mods(1, "25")],
          ok=[_mods(0, "25")]),

@@ -92,6 +92,18 @@ def _class(code: str, pos: str):  # type: ignore[no-untyped-def]
     return change
 
 
+def _no_clia(sc: Scenario) -> None:
+    billing = sc.res["billing"]
+    billing["identifier"] = [i for i in billing["identifier"] if i["system"] != "urn:oid:2.16.840.1.113883.4.7"]
+
+
+def _clia_info(sc: Scenario) -> None:
+    sc.claim["supportingInfo"] = [{"sequence": 1, "category": coding("http://terminology.hl7.org/CodeSystem/"
+                                   "claiminformationcategory", "info"),
+                                   "code": coding("urn:claimbridge:claim-info", "clia-number"),
+                                   "valueString": "36D0912345"}]  # fmt: skip
+
+
 CASES = [
     Case("missing-data.payer-profile-missing",
          fail=[_set("payer.identifier", [{"system": "urn:claimbridge:payer-id", "value": "ZZ999"}])],
@@ -156,4 +168,7 @@ CASES = [
     Case("missing-data.pos-encounter-mismatch",
          fail=[_class("VR", "11"), _class("AMB", "02"), _class("IMP", "11")],
          ok=[_class("VR", "10"), _class("AMB", "11"), _class("IMP", "21")]),
+    Case("missing-data.clia-number-missing",
+         fail=[_no_clia, lambda sc: (_no_clia(sc), sc.add_item("85025", net=12.0))],
+         ok=[lambda sc: (_no_clia(sc), _clia_info(sc)), lambda sc: (_no_clia(sc), sc.items.pop(2), sc.retotal())]),
 ]  # fmt: skip

@@ -62,6 +62,17 @@ def _auth(sc: Scenario, start: str = "2026-02-01", end: str = "2026-04-30", unit
                           "units": units, "patient": {"reference": "Patient/p1"}}]  # fmt: skip
 
 
+def _second_auth(sc: Scenario, *, on_line: bool) -> None:
+    """A brain MRI with its own authorization PA-8800: cited on its line, or on the insurance too."""
+    line = sc.add_item("70553", net=600.0)
+    if on_line:
+        line["extension"] = [{"url": "urn:claimbridge:line-prior-auth", "valueString": "PA-8800"}]
+    else:
+        sc.claim["insurance"][0]["preAuthRef"].append("PA-8800")
+    sc.authorizations.append({"number": "PA-8800", "period": {"start": "2026-02-01", "end": "2026-04-30"},
+                              "codes": ["70553"], "units": 1, "patient": {"reference": "Patient/p1"}})  # fmt: skip
+
+
 def _auth_response(sc: Scenario, end: str) -> None:
     sc.claim["insurance"][0]["preAuthRef"] = ["PA-7731"]
     sc.authorizations = [{
@@ -125,6 +136,11 @@ CASES = [
     Case("prior-auth.prior-auth-missing",  # an authorization on file does not replace preAuthRef on the claim
          fail=[lambda sc: (_mri(sc), _auth(sc), sc.claim["insurance"][0].pop("preAuthRef"))],
          ok=[lambda sc: (_mri(sc), _auth(sc))],
+         variants=PA_VARIANTS),
+    Case("prior-auth.prior-auth-missing",  # one authorization no longer clears every line
+         fail=[lambda sc: (_mri(sc), _auth(sc), sc.add_item("70553", net=600.0))],
+         ok=[lambda sc: (_mri(sc), _auth(sc), _second_auth(sc, on_line=True)),
+             lambda sc: (_mri(sc), _auth(sc), _second_auth(sc, on_line=False))],
          variants=PA_VARIANTS),
     Case("prior-auth.prior-auth-missing",  # Lakeshore lists CT head only in hospital outpatient settings
          fail=[lambda sc: sc.add_item("70450", net=300.0, pos="22")],

@@ -33,6 +33,7 @@ POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Servi
 NDC = "http://hl7.org/fhir/sid/ndc"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 TIN = "urn:oid:2.16.840.1.113883.4.4"
+CLIA = "urn:oid:2.16.840.1.113883.4.7"
 PAYER_ID = "urn:claimbridge:payer-id"
 DOS = date(2026, 3, 2)
 TODAY = date(2026, 3, 10)
@@ -144,7 +145,8 @@ def resources(payer_id: str, enc_class: str) -> dict[str, dict[str, Any]]:
                     "birthDate": "1970-03-14", "gender": "female"},
         "billing": {
             "resourceType": "Organization", "id": "org1", "name": "Riverside Family Medicine",
-            "identifier": [{"system": NPI, "value": BILLING_NPI}, {"system": TIN, "value": "12-3456789"}],
+            "identifier": [{"system": NPI, "value": BILLING_NPI}, {"system": TIN, "value": "12-3456789"},
+                           {"system": CLIA, "value": "36D0912345"}],
             "address": [{"line": ["100 Main St"], "city": "Columbus", "state": "OH", "postalCode": "43215-1234"}],
         },
         "practitioner": {"resourceType": "Practitioner", "id": "pr1",

@@ -19,6 +19,8 @@ CPT_MODIFIERS = [
     "93", "95", "96", "97", "99",
 ]  # fmt: skip
 _GLOBAL_PROCEDURE = frozenset({"000", "010", "090"})
+_MINOR = frozenset({"000", "010"})
+_JUDGED = frozenset({"000", "010", "XXX"})
 
 
 @register(
@@ -77,20 +79,38 @@ def is_procedure(f: ClaimFacts, line: Line) -> bool:
     return f.refdata.global_days.get(line.code) in _GLOBAL_PROCEDURE
 
 
+def needs_25(f: ClaimFacts, em: Line, procedure: Line) -> bool:
+    """Does a same-day ``procedure`` make ``em`` need modifier 25 (NCCI policy manual, ch. I and XI)?
+
+    Minor procedures (global 000/010): yes. Major ones (090): no, the decision for surgery takes 57
+    (:mod:`app.rules.catalogue.global_surgery`). XXX procedures: only those NCCI pairs with the E/M
+    (a PTP edit with modifier indicator 1 on the date): the procedure's own pre- and post-service
+    work is never a separate E/M, but a significant, separately identifiable E/M is, with 25."""
+    days = f.refdata.global_days.get(procedure.code)
+    if days in _MINOR:
+        return True
+    if days != "XXX" or em.dos is None:
+        return False
+    edit = f.refdata.ptp_edit(procedure.code, em.code, em.dos) or f.refdata.ptp_edit(em.code, procedure.code, em.dos)
+    return edit is not None and edit.modifier == 1
+
+
 @register(
     "coding.modifier-25-missing", category=CO, severity=ERR, carc=("4", "97"),
-    summary="An office E/M billed the same day as a procedure with a 0/10/90-day global period (PFS) has 25.",
+    summary="An office E/M billed the same day as a 0/10-day global procedure (PFS), or as an XXX procedure "
+            "NCCI pairs with it (PTP modifier indicator 1), has 25.",
     fix="Add modifier 25 to the E/M if it was significant and separately identifiable; else drop the E/M.",
 )  # fmt: skip
 def check_modifier_25(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     office = [line for line in f.em_lines if line.code in OFFICE_EM and "25" not in line.modifiers]
     if not office:
         return
-    global_days = f.refdata.global_days  # is_procedure, inlined
-    procedure_days = {ln.dos for ln in f.lines if not ln.is_em and global_days.get(ln.code) in _GLOBAL_PROCEDURE}
+    global_days = f.refdata.global_days
+    procedures = [ln for ln in f.lines if not ln.is_em and global_days.get(ln.code) in _JUDGED]
     for line in office:
-        if line.dos in procedure_days:
-            yield Hit(f"E/M {line.code} is billed with a same-day procedure but has no modifier 25.",
+        hit = next((pr for pr in procedures if pr.dos == line.dos and needs_25(f, line, pr)), None)
+        if hit is not None:
+            yield Hit(f"E/M {line.code} is billed with a same-day procedure ({hit.code}) but has no modifier 25.",
                       f"{line.path}.modifier", f.claim_key)  # fmt: skip
 
 

@@ -19,21 +19,48 @@ ERR = Severity.ERROR
     fix="Obtain the authorization (PAS / 278 / payer portal) and add its number to insurance.preAuthRef.",
 )  # fmt: skip
 def check_prior_auth(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    if f.pre_auth_refs or not f.profile.prior_auth:  # no list: prior_auth_rule finds nothing
+    if not f.profile.prior_auth:  # no list: prior_auth_rule finds nothing
         return
+    known: list[Authorization] | None = None
     for line in f.lines:
-        if f.profile.prior_auth_rule(line.code, line.pos, line.units):
-            on_file = _on_file(f, line.code)
-            if on_file is None:
-                yield Hit(
-                    f"{line.code} needs prior authorization from {f.profile.name}; none on the claim.",
-                    f"{f.insurance_path}.preAuthRef",
-                    f.claim_key,
-                )
-            else:
-                yield Hit(f"{line.code} needs prior authorization from {f.profile.name}: authorization "
-                          f"{on_file.number} is on file but not on the claim.", f"{f.insurance_path}.preAuthRef",
-                          on_file.source, fix=f"Add {on_file.number} to Claim.insurance.preAuthRef.")  # fmt: skip
+        if not f.profile.prior_auth_rule(line.code, line.pos, line.units):
+            continue
+        numbers = line_authorizations(f, line) or f.pre_auth_refs
+        if numbers:  # one authorization no longer clears every line: it must cover this one
+            if known is None:
+                known = normalize([*f.history.authorizations, *f.ctx.of_type("ClaimResponse")])
+            cited = [a for a in known if a.number in numbers]
+            if not cited or any(not a.codes or line.code in a.codes for a in cited):
+                continue
+            yield Hit(f"{line.code} needs prior authorization from {f.profile.name}: the authorization(s) "
+                      f"{', '.join(numbers)} on the claim cover other services.", f"{line.path}.productOrService",
+                      f.claim_key, fix=f"Obtain an authorization for {line.code} and cite it on the line "
+                      "(or on Claim.insurance.preAuthRef).")  # fmt: skip
+            continue
+        on_file = _on_file(f, line.code)
+        if on_file is None:
+            yield Hit(
+                f"{line.code} needs prior authorization from {f.profile.name}; none on the claim.",
+                f"{f.insurance_path}.preAuthRef",
+                f.claim_key,
+            )
+        else:
+            yield Hit(f"{line.code} needs prior authorization from {f.profile.name}: authorization "
+                      f"{on_file.number} is on file but not on the claim.", f"{f.insurance_path}.preAuthRef",
+                      on_file.source, fix=f"Add {on_file.number} to Claim.insurance.preAuthRef.")  # fmt: skip
+
+
+LINE_PRIOR_AUTH = "urn:claimbridge:line-prior-auth"
+
+
+def line_authorizations(f: ClaimFacts, line: Line) -> tuple[str, ...]:
+    """The line's own authorization number (extension ``urn:claimbridge:line-prior-auth``), if any."""
+    items = f.claim.get("item") or ()
+    item = items[line.index] if line.index < len(items) and isinstance(items[line.index], dict) else {}
+    return tuple(
+        str(e["valueString"]) for e in item.get("extension") or () if e.get("url") == LINE_PRIOR_AUTH
+        and isinstance(e.get("valueString"), str)
+    )  # fmt: skip
 
 
 def _on_file(f: ClaimFacts, code: str) -> Authorization | None:

@@ -1,0 +1,85 @@
+"""The secondary claim, built from the primary claim and the primary payer's adjudication (pure).
+
+When the primary payer's 835 is posted for a claim whose patient has another coverage after the
+billed one (``Claim.insurance`` in ``Coverage.order``), :func:`secondary_claim` returns the claim to
+send to the next payer: the same services, its focal insurance the next coverage, and the primary's
+adjudication carried along so the 837P writes the other-payer loops (2320 AMT*D and CAS, 2330B
+DTP*573, 2430 per line):
+
+- ``insurance``: the same entries in the same order; ``focal`` moves to the next coverage; the
+  primary's entry gets ``claimResponse`` → ``#primary-adjudication`` and loses its ``preAuthRef``;
+- ``contained``: the primary's ClaimResponse (as :func:`app.x12.claim_response_from_835_claim` built
+  it from the 835), id ``primary-adjudication``;
+- ``related``: the primary claim, relationship ``associated`` (not ``prior``: this is no replacement);
+- a new id (:func:`app.mappers.claim_id` of the encounter and the secondary payer), no patient
+  control number (the submitter assigns one) and ``insurer`` = the next coverage's payer.
+
+None when there is no coverage after the billed one. Which answers call for one is
+:data:`SECONDARY_AFTER` (CLP02 1-4: processed or denied; never a reversal, nor a claim the payer
+forwarded to the next payer itself: crossover, CLP02 19-21).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
+
+RELATED = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+ADJUDICATION_ID = "primary-adjudication"
+Resource = dict[str, Any]
+SECONDARY_AFTER = frozenset({"1", "2", "3", "4"})  # CLP02 of the answer after which the next payer is billed
+
+
+def next_insurance(claim: Resource) -> tuple[Resource, Resource] | None:
+    """(the billed insurance entry, the next one in ``sequence`` order), or None."""
+    entries = sorted(
+        (i for i in claim.get("insurance") or () if isinstance(i, dict)), key=lambda i: i.get("sequence", 0)
+    )
+    focal = next((i for i in entries if i.get("focal")), None)
+    if focal is None:
+        return None
+    after = [i for i in entries if i.get("sequence", 0) > focal.get("sequence", 0) and i.get("coverage")]
+    return (focal, after[0]) if after else None
+
+
+def secondary_claim(
+    primary: Resource,
+    response: Resource,
+    *,
+    encounter: str,
+    payer_id: str,
+    insurer: Resource | None,
+    created: str,
+) -> Resource | None:
+    """The claim for the next payer (``payer_id``), carrying ``response`` (the primary's adjudication)."""
+    pair = next_insurance(primary)
+    if pair is None:
+        return None
+    billed, following = pair
+    claim = copy.deepcopy(primary)
+    new_id = claim_id(encounter, payer_id)
+    claim["id"] = new_id
+    claim["identifier"] = [{"system": CLAIM_ID_SYSTEM, "value": new_id}]
+    claim["created"] = created
+    claim["status"] = "active"
+    if insurer is not None:
+        claim["insurer"] = insurer
+    else:
+        claim.pop("insurer", None)
+    entries = []
+    for entry in claim.get("insurance") or ():
+        entry = {k: v for k, v in entry.items() if k not in ("focal", "claimResponse", "preAuthRef")}
+        entry["focal"] = entry.get("sequence") == following.get("sequence")
+        if entry.get("sequence") == billed.get("sequence"):
+            entry["claimResponse"] = {"reference": "#" + ADJUDICATION_ID}
+        entries.append(entry)
+    claim["insurance"] = entries
+    contained = {k: v for k, v in response.items() if k not in ("id", "meta")}
+    claim["contained"] = [{**contained, "id": ADJUDICATION_ID}]
+    claim["related"] = [
+        {"claim": {"reference": f"Claim/{primary.get('id')}"},
+         "relationship": {"coding": [{"system": RELATED, "code": "associated"}]}}
+    ]  # fmt: skip
+    return claim

@@ -1,0 +1,93 @@
+"""Coding: E/M visits around a major procedure (PFS global surgery): modifiers 57 and 24.
+
+- **57**, decision for surgery: an office E/M on the day of, or the day before, a procedure with a
+  90-day global period (PFS global days 090) is part of the surgical package unless it is the visit
+  where the decision to operate was made, billed with 57.
+- **24**, unrelated E/M in the postoperative period: an office E/M by the same billing provider
+  within the 10 (global 010) or 90 (global 090) days after a procedure billed on another claim is
+  included in the package unless it is unrelated to the surgery, billed with 24. A warning: only
+  the coder can say whether the visit was related.
+
+The procedures are this claim's lines and the lines of the patient's other claims (History) with the
+same billing provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from app.domain.findings import Category, Severity
+from app.rules.claimlines import read_lines
+from app.rules.codes import OFFICE_EM
+from app.rules.facts import ClaimFacts, Line
+from app.rules.registry import Hit, Params, register
+from app.rules.values import ref_key
+
+CO = Category.CODING
+POST_OP_DAYS = {"010": 10, "090": 90}
+
+
+def provider_lines(f: ClaimFacts) -> list[tuple[Line, bool]]:
+    """``(line, on this claim)`` for this claim and the same billing provider's other claims."""
+    cached: list[tuple[Line, bool]] | None = f.memo.get("provider_lines")
+    if cached is not None:
+        return cached
+    out = [(line, True) for line in f.lines]
+    provider = ref_key(f.claim.get("provider"))
+    for other in f.other_claims:
+        if ref_key(other.get("provider")) == provider:
+            out += [(line, False) for line in read_lines(other)]
+    f.memo["provider_lines"] = out
+    return out
+
+
+def _office_em(f: ClaimFacts, modifier: str) -> list[Line]:
+    return [ln for ln in f.em_lines if ln.code in OFFICE_EM and ln.dos and modifier not in ln.modifiers]
+
+
+@register(
+    "coding.modifier-57-missing", category=CO, severity=Severity.ERROR, carc=("4", "97"),
+    summary="An office E/M on the day of or the day before a 090-global procedure (PFS) has 57 "
+            "(decision for surgery).",
+    fix="Add modifier 57 if this visit is where the decision to operate was made; otherwise the E/M is "
+        "part of the global surgical package: drop it.",
+)  # fmt: skip
+def check_modifier_57(f: ClaimFacts, p: Params) -> Iterator[Hit]:
+    visits = _office_em(f, "57")
+    if not visits:
+        return
+    days = f.refdata.global_days
+    majors = [ln for ln, _ in provider_lines(f) if ln.dos and days.get(ln.code) == "090"]
+    for visit in visits:
+        assert visit.dos is not None
+        hit = next((m for m in majors if m.dos in (visit.dos, visit.dos + timedelta(days=1))), None)
+        if hit is not None:
+            when = "the same day as" if hit.dos == visit.dos else "the day before"
+            yield Hit(f"E/M {visit.code} on {visit.dos} is {when} major procedure {hit.code} (090 global) "
+                      "but has no modifier 57.", f"{visit.path}.modifier", f.claim_key)  # fmt: skip
+
+
+@register(
+    "coding.modifier-24-missing", category=CO, severity=Severity.WARNING, carc=("4", "97"),
+    summary="An office E/M in the postoperative period (10/90 days) of the same provider's earlier "
+            "procedure has 24 when it is unrelated to the surgery.",
+    fix="If the visit was unrelated to the surgery, add modifier 24 (and a diagnosis showing why); if it "
+        "was related, it is part of the global package: drop the E/M.",
+)  # fmt: skip
+def check_modifier_24(f: ClaimFacts, p: Params) -> Iterator[Hit]:
+    visits = _office_em(f, "24")
+    if not visits or not f.other_claims:
+        return
+    days = f.refdata.global_days
+    earlier = [ln for ln, here in provider_lines(f) if not here and ln.dos and days.get(ln.code) in POST_OP_DAYS]
+    for visit in visits:
+        assert visit.dos is not None
+        for surgery in earlier:
+            assert surgery.dos is not None
+            period = POST_OP_DAYS[days[surgery.code]]
+            if surgery.dos < visit.dos <= surgery.dos + timedelta(days=period):
+                yield Hit(f"E/M {visit.code} on {visit.dos} falls in the {period}-day postoperative period of "
+                          f"{surgery.code} ({surgery.dos}) without modifier 24.", f"{visit.path}.modifier",
+                          f.claim_key)  # fmt: skip
+                break
