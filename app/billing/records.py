@@ -15,9 +15,7 @@ from typing import Literal
 
 from app.billing.denials import classify_claim_payment
 from app.x12 import Adjustment, ClaimPayment
-from app.x12.carc import NOT_A_DENIAL
-
-CONTRACTUAL = frozenset(NOT_A_DENIAL - {"1", "2", "3"})  # 45, 253, and the retired 42 / A2
+from app.x12.carc import CONTRACTUAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +45,7 @@ class Adjudication:
 
     claim_id: str
     adjudicated_on: date
-    contractual: Decimal = Decimal(0)  # CO-45 / 253 (42, A2): reduce the collectible amount
+    contractual: Decimal = Decimal(0)  # CO-45 / 253 / 24 (42, A2): reduce the collectible amount
     written_off: Decimal = Decimal(0)  # other adjustments that close the balance (e.g. OA-23 prior payer)
     denied: bool = False
     denied_amount: Decimal = Decimal(0)
