@@ -54,11 +54,12 @@ class Adjudication:
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """Money posted to a claim (payer or patient)."""
+    """Money posted to a claim: a payer's 835 payment, a patient payment, or a claim-naming PLB adjustment."""
 
     claim_id: str
     received_on: date
     amount: Decimal
+    source: str = "payer"  # payer | patient-payment | provider-adjustment
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,10 @@ from app.db.billing_repo import (
     SUBMISSION,
     UNDERPAYMENT,
 )
+from app.db.models import ClaimLedgerEntry
 from app.db.sql import iso
+
+LEDGER = ClaimLedgerEntry.__table__  # type: ignore[attr-defined]
 
 HUNDRED = Decimal(100)
 
@@ -245,7 +248,8 @@ def _submitted(claim_id: str, rows: list[Any]) -> SubmittedClaim:
 
 
 def _adjudications(conn: Connection) -> list[Adjudication]:
-    rows = conn.execute(select(PAYMENT).where(PAYMENT.c.claim_id.is_not(None)).order_by(PAYMENT.c.id)).all()
+    counted = select(PAYMENT).where(PAYMENT.c.claim_id.is_not(None), PAYMENT.c.counted.is_(True))
+    rows = conn.execute(counted.order_by(PAYMENT.c.id)).all()
     return [
         Adjudication(
             claim_id=r.claim_id,
@@ -260,8 +264,11 @@ def _adjudications(conn: Connection) -> list[Adjudication]:
 
 
 def _payments(conn: Connection) -> list[Payment]:
+    """Payer postings, then patient payments and claim-naming PLB adjustments (the claim ledger)."""
     rows = conn.execute(select(POSTING).order_by(POSTING.c.id)).all()
-    return [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED) for r in rows]
+    payer = [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED) for r in rows]
+    ledger = conn.execute(select(LEDGER).order_by(LEDGER.c.id)).all()
+    return payer + [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED, source=r.kind) for r in ledger]
 
 
 def billing_counts(conn: Connection) -> dict[str, Any]:

@@ -18,6 +18,8 @@ Clearinghouse (money is integer cents; ``claim_id`` is NULL where an answer matc
 - ``inbound_failure``  inbound files whose ingestion failed (per source + name + hash), quarantined after N.
 - ``ack_999`` / ``ack_277ca``  per-transaction and per-claim acknowledgements.
 - ``remittance`` / ``claim_payment`` / ``payment_posting``  835 payments, claim adjudications, money posted.
+- ``claim_ledger_entry``  money on a claim outside 835 claim payments: patient payments (API, CSV
+  import) and 835 provider-level adjustments (PLB) that name the claim.
 - ``claim_response``  the ClaimResponse made from each answer (also written back to the EHR).
 - ``denial_queue_entry`` / ``underpayment_alert``  work queues derived from 835 claim payments.
 """
@@ -167,6 +169,7 @@ class FindingRow(SQLModel, table=True):
     overridden_by: str | None = Field(default=None, max_length=100)
     override_reason: str | None = None
     overridden_at: datetime | None = None
+    hold: bool = False  # a warning the rule sets hold the claim for, until acknowledged (overridden)
 
 
 class EncounterOutcomeRow(SQLModel, table=True):
@@ -385,6 +388,8 @@ class ClaimPaymentRow(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # lines, adjustments, problems
     adjudicated_on: date
     created_at: datetime
+    counted: bool = True  # False: a repeat of an answer already posted (each is posted exactly once)
+    reverses_id: int | None = Field(default=None)  # the claim_payment a reversal (CLP02 22) negates
 
 
 class PaymentPosting(SQLModel, table=True):
@@ -454,4 +459,23 @@ class UnderpaymentAlert(SQLModel, table=True):
     worked_by: str | None = Field(default=None, max_length=200)
     worked_at: datetime | None = None
     note: str | None = None
+    created_at: datetime
+
+
+class ClaimLedgerEntry(SQLModel, table=True):
+    """Patient payments and claim-naming PLB adjustments; ``(source, reference)`` makes imports idempotent."""
+
+    __tablename__ = "claim_ledger_entry"
+    __table_args__ = (UniqueConstraint("source", "reference", name="uq_claim_ledger_source_reference"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    kind: str = Field(max_length=30)  # patient-payment | provider-adjustment
+    payer_id: str = Field(default="", max_length=80)  # the 835's payer for a PLB; "" for the patient
+    amount_cents: int = cents_col(nullable=False)  # money received (a PLB recoupment is negative)
+    posted_on: date
+    source: str = Field(max_length=20)  # api | csv | 835
+    reference: str = Field(max_length=120)  # receipt number, CSV row key, or remittance id + PLB position
+    method: str = Field(default="", max_length=20)  # cash | check | card | ach | ... (patient payments)
+    reason: str = Field(default="", max_length=10)  # PLB03-1 adjustment reason
     created_at: datetime
