@@ -27,6 +27,7 @@ class SubmittedClaim:
     charge: Decimal
     encounter_closed_on: date | None = None
     resubmissions: int = 0  # corrected / replacement submissions after the first
+    manual_intervention: bool = False  # a finding was overridden (a hold acknowledged) before it went out
 
 
 @dataclass(frozen=True, slots=True)

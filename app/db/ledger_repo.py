@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from app.billing.ledger import ClaimBalance, LedgerEntry, claim_balance
+from app.billing.ledger import PATIENT_PAYMENT, ClaimBalance, LedgerEntry, claim_balance
+from app.billing.patient_payments import PatientPayment, row_reference
 from app.billing.posting import Posted
 from app.db.billing_repo import CLAIM, PAYMENT, SUBMISSION, VERSION
 from app.db.billing_views import money
@@ -142,6 +143,9 @@ def payer_balances_json(conn: Connection, claim_ids: Iterable[str] | None = None
     return [{"payer": payer, "balance": money(cents)} for payer, cents in sorted(totals.items())]
 
 
+PATIENT = "patient"
+
+
 def record_patient_payment(
     conn: Connection,
     *,
@@ -150,22 +154,41 @@ def record_patient_payment(
     received_on: date,
     method: str,
     reference: str,
-    source: str,
     now: datetime,
 ) -> int | None:
+    """Post a patient payment; ``None`` when a payment with this reference is already on file."""
     return record_entry(
         conn,
         claim_id=claim_id,
-        kind="patient-payment",
+        kind=PATIENT_PAYMENT,
         payer_id="",
         amount_cents=amount_cents,
         posted_on=received_on,
-        source=source,
+        source=PATIENT,
         reference=reference[:120],
         method=method[:20],
         reason="",
         created_at=now,
     )
+
+
+def import_patient_payments(
+    conn: Connection, rows: Iterable[tuple[int, PatientPayment]], *, now: datetime
+) -> dict[str, Any]:
+    """Post parsed CSV rows: counts of imported and already-imported rows, and rows naming no claim."""
+    imported, duplicates, errors = 0, 0, []
+    for line, p in rows:
+        claim_id = resolve_claim(conn, p.claim)
+        if claim_id is None:
+            errors.append({"line": line, "message": f"no claim {p.claim!r} (claim id or patient control number)"})
+            continue
+        entry = record_patient_payment(conn, claim_id=claim_id, amount_cents=p.cents, received_on=p.received_on,
+                                       method=p.method, reference=row_reference(p), now=now)  # fmt: skip
+        if entry is None:
+            duplicates += 1
+        else:
+            imported += 1
+    return {"imported": imported, "duplicates": duplicates, "errors": errors}
 
 
 def claim_for_reference(conn: Connection, reference: str) -> str | None:

@@ -474,8 +474,8 @@ class ClaimLedgerEntry(SQLModel, table=True):
     payer_id: str = Field(default="", max_length=80)  # the 835's payer for a PLB; "" for the patient
     amount_cents: int = cents_col(nullable=False)  # money received (a PLB recoupment is negative)
     posted_on: date
-    source: str = Field(max_length=20)  # api | csv | 835
-    reference: str = Field(max_length=120)  # receipt number, CSV row key, or remittance id + PLB position
+    source: str = Field(max_length=20)  # patient (API and CSV import share receipt references) | 835
+    reference: str = Field(max_length=120)  # ref:<receipt>, row:<digest of a CSV row>, api:<uuid>, or the PLB
     method: str = Field(default="", max_length=20)  # cash | check | card | ach | ... (patient payments)
     reason: str = Field(default="", max_length=10)  # PLB03-1 adjustment reason
     created_at: datetime
