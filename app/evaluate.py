@@ -83,6 +83,7 @@ def evaluate_encounter(
         today=today,
     )
     profile = config.payers.profile_for(mapped.payer_id)
+    findings = config.rules.holds.apply(findings, profile.payer_id if not profile.is_default else mapped.payer_id)
     ev = Evaluation(
         claim=mapped.claim,
         findings=findings,
