@@ -60,9 +60,9 @@ def claim_balance(
 ) -> ClaimBalance:
     """The balances of one claim (``posted`` in arrival order; uncounted repeats are ignored)."""
     counted = [p for p in posted if p.counted]
-    order = payer_order(primary_payer, counted[:-1], counted[-1].payer_id) if counted else []
+    order = payer_order(primary_payer, counted, None)
     if not order and primary_payer:
-        order = [primary_payer]
+        order = [primary_payer]  # nobody answered yet: the claim's payer owes the charge
     plb: dict[str, int] = {}
     for e in entries:
         if e.kind == PROVIDER_ADJUSTMENT:

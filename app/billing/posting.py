@@ -70,10 +70,15 @@ class PostingPlan:
         return not self.counted
 
 
-def payer_order(primary: str | None, previous: Sequence[Posted], current: str) -> list[str]:
-    """Payers in the order they are billed: the claim's payer, then others in the order they answered."""
-    order: list[str] = [primary] if primary else []
-    for payer in [*(p.payer_id for p in previous if p.counted), current]:
+def payer_order(primary: str | None, previous: Sequence[Posted], current: str | None) -> list[str]:
+    """Payers in the order they answered (counted answers, then ``current``); the claim's payer first
+    when it answered at all. A claim whose own payer never answered is the first answering payer's
+    (e.g. a payer known under another id): it is not made a secondary of a payer with nothing posted."""
+    answered = [p.payer_id for p in previous if p.counted]
+    if current is not None:
+        answered.append(current)
+    order: list[str] = [primary] if primary and primary in answered else []
+    for payer in answered:
         if payer not in order:
             order.append(payer)
     return order

@@ -131,7 +131,7 @@ class RemittancePoster:
         requests: dict[str, dict[str, Any]] = {}
         for claim in t.claims:
             link = links.get(claim.patient_control_number)
-            payer = h.payer_id or (link.payer_id if link else None) or ""
+            payer = self._payer(h.payer_id) or (link.payer_id if link else None) or ""
             values = answers.claim_payment_values(
                 claim, claim_id=link.claim_id if link else None, payer_id=payer, adjudicated=p.paid_on
             )
@@ -180,6 +180,11 @@ class RemittancePoster:
                 claims_paid_cents=balance["claims_paid_cents"],
                 provider_adjustment_cents=balance["provider_adjustment_cents"],
             )
+
+    def _payer(self, sent: str) -> str:
+        """The 835's payer id (N1*PR), as its profile names it when it is a known alias."""
+        profile = self.payers.profile_for(sent) if sent else None
+        return profile.payer_id if profile is not None and not profile.is_default else sent
 
     def _claim(
         self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int, plan: PostingPlan

@@ -254,3 +254,13 @@ def test_the_csv_import_command_refuses_a_file_without_the_columns(tmp_path: Pat
     bad.write_text("claim,amount\nc1,10.00\n")
     result = CliRunner().invoke(cli, ["payments", "import", str(bad)])
     assert result.exit_code == 2 and "received_on" in result.output
+
+
+def test_a_first_answer_from_a_payer_id_the_claim_does_not_name_is_the_primary_answer(book: Book) -> None:
+    pcn = book.claim("c1", payer="PAYER-UNKNOWN-ID")  # the claim's payer id is not the 835's
+    book.remit([Payment(pcn, "1", (ORIGINAL,))])
+    got = book.balance("c1")
+    assert [(p["payer"], p["billed"], p["adjusted"], p["balance"]) for p in got["payers"]] == [
+        (PRIMARY, "100.00", "40.00", "0.00")
+    ]
+    assert got["balance"] == "10.00"
