@@ -99,6 +99,7 @@ def _evaluation(
         claim, ctx, rules=config.rules, payers=config.payers, refdata=config.refdata, history=history, today=today
     )
     profile = config.payers.profile_for(mapped.payer_id)
+    findings = config.rules.holds.apply(findings, profile.payer_id if not profile.is_default else mapped.payer_id)
     ev = Evaluation(
         claim=claim,
         findings=findings,

@@ -6,7 +6,10 @@ a state file for the offline ``x12 build`` (:mod:`control_file`, the only module
 I/O; the service uses a database sequence), readable summaries of 999/277CA/835 (:mod:`summary`),
 what each answer does to a claim (:mod:`answers`: status transitions, ClaimResponse references,
 row values), denial decisions and the denial queue (:mod:`denials`), underpayment alerts
-(:mod:`underpayment`), and the revenue-cycle KPIs over plain records (:mod:`records`, :mod:`kpis`).
+(:mod:`underpayment`), how an 835 answer is posted against the claim's earlier ones (:mod:`posting`:
+repeats once, reversals paired, secondaries), balances per payer and patient (:mod:`ledger`),
+patient payments and their CSV format (:mod:`patient_payments`), and the revenue-cycle KPIs over
+plain records (:mod:`records`, :mod:`kpis`).
 No database access: the service (:mod:`app.worker.submit`, :mod:`app.worker.ingest`) and the CLI load
 the inputs and store the results.
 
@@ -27,6 +30,9 @@ Public API::
     kpi_table(book, *, periods, by_payer=True, as_of=None) -> list[Kpis]
     kpi_values(kpis) -> dict[str, float]                                # headline figures (gauges)
     prepare_claim(candidate, *, payers) -> Prepared | Refused           # app.billing.batch
+    plan_posting(incoming, previous, *, primary_payer) -> PostingPlan   # app.billing.posting
+    claim_balance(charge_cents, *, primary_payer, posted, entries) -> ClaimBalance  # app.billing.ledger
+    parse_csv(text) -> (rows, errors)                                    # app.billing.patient_payments
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ RESPONSE_SYSTEM = "urn:claimbridge:claim-response"
 #: The claim's lifecycle event per 277CA claim disposition (``accepted`` / ``rejected`` / ``other``).
 EVENTS_277CA = {"accepted": ClaimEvent.ACCEPTED_277CA, "rejected": ClaimEvent.REJECTED_277CA}
 REVERSAL = "22"
+FORWARDED = "23"  # not our claim, forwarded to another payer
 
 
 def event_999(accepted: bool) -> ClaimEvent:
@@ -106,9 +107,11 @@ def statuses_json(statuses: Iterable[StatusInfo]) -> list[dict[str, Any]]:
 
 
 def payment_event(claim: ClaimPayment) -> ClaimEvent:
-    """The claim's event for an 835 CLP: whole claim denied, paid, or a reversal (CLP02 22)."""
+    """The claim's event for an 835 CLP: whole claim denied, paid, a reversal (CLP02 22) or forwarded (23)."""
     if claim.status == REVERSAL:
         return ClaimEvent.REVERSED_835
+    if claim.status == FORWARDED:
+        return ClaimEvent.FORWARDED_835
     return ClaimEvent.DENIED_835 if classify_claim_payment(claim).whole_claim else ClaimEvent.PAID_835
 
 

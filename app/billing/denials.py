@@ -1,11 +1,15 @@
 """Denial management (pure): which 835 adjustments are denials, their categories, the denial queue.
 
-A **denial** (billing-domain.md §3) is an 835 line or claim adjusted to $0 paid by a CO, OA or PI
-reason other than the contractual ones (45, 253, and the retired 42 / A2): PR cost-share (1, 2, 3)
-and any PR reason never count. A line denial needs the line paid $0 (SVC03 = 0); a claim-level
-denial needs the claim denied (CLP02 = 4) or paid $0. Reversals (CLP02 = 22) are never denials.
-Each denial's category comes from :func:`app.x12.category_for_carc` (``None`` for an unlisted CARC;
-the queue files those under ``"other"``).
+A **denial** (billing-domain.md §3) is an 835 line or claim adjusted to $0 paid by a reason other
+than the contractual ones (45, 253, the retired 42 / A2, and CO-24 capitation), the patient's
+cost-share (PR 1, 2, 3, 66) and the prior payer's adjudication on a secondary (CO/OA-23). A PR
+reason that is not cost-share (PR-27 coverage ended, PR-204 not covered, PR-96 non-covered) is a
+denial the patient is liable for. A line denial needs the line paid $0 (SVC03 = 0); a claim-level
+denial needs the claim denied (CLP02 = 4) or paid $0. Reversals (CLP02 = 22) and "not our claim,
+forwarded" answers (CLP02 = 23) are never denials. Each denial's category comes from
+:func:`app.x12.category_for_carc` (``None`` for an unlisted CARC; the queue files those under
+``"other"``), refined by the remark codes (RARCs) of the line and claim for a generic CARC such as
+16 (:func:`app.x12.carc.refine_with_rarcs`).
 
 The queue (:func:`build_denial_queue`) has one entry per claim and category, linked to the claim id,
 the payer, the claim's related findings and its documentation references. ``scrubbing`` says whether
@@ -25,11 +29,13 @@ from typing import Literal
 from app.domain.findings import Category, Finding
 from app.rules import RuleSpec, all_rules
 from app.x12 import Adjustment, ClaimPayment, category_for_carc
-from app.x12.carc import NOT_A_DENIAL
+from app.x12.carc import NOT_A_DENIAL, refine_with_rarcs
 
-DENIAL_GROUPS = frozenset({"CO", "OA", "PI"})
+DENIAL_GROUPS = frozenset({"CO", "OA", "PI", "PR"})
 DENIED_STATUS = "4"
 REVERSAL_STATUS = "22"
+FORWARDED_STATUS = "23"  # not our claim, forwarded to another payer: no adjudication
+NO_ADJUDICATION = frozenset({REVERSAL_STATUS, FORWARDED_STATUS})
 OTHER = "other"
 ScrubOutcome = Literal["flagged", "passed", "not-covered"]
 
@@ -66,13 +72,22 @@ class DenialDecision:
 
 
 def is_denial_reason(group: str, reason: str) -> bool:
-    """Whether an adjustment reason can make a $0 payment a denial (CO/OA/PI, not contractual)."""
+    """Whether an adjustment reason can make a $0 payment a denial (not contractual, cost-share or prior payer)."""
     return group.strip().upper() in DENIAL_GROUPS and reason.strip().upper() not in NOT_A_DENIAL
 
 
-def _denials(adjustments: Iterable[Adjustment], line: int | None, procedure: str) -> list[Denial]:
+def _denials(
+    adjustments: Iterable[Adjustment], line: int | None, procedure: str, remarks: Sequence[str]
+) -> list[Denial]:
     return [
-        Denial(line, procedure, a.group, a.reason, category_for_carc(a.group, a.reason), a.amount or Decimal(0))
+        Denial(
+            line,
+            procedure,
+            a.group,
+            a.reason,
+            refine_with_rarcs(category_for_carc(a.group, a.reason), a.reason, remarks),
+            a.amount or Decimal(0),
+        )
         for a in adjustments
         if is_denial_reason(a.group, a.reason)
     ]
@@ -80,15 +95,16 @@ def _denials(adjustments: Iterable[Adjustment], line: int | None, procedure: str
 
 def classify_claim_payment(claim: ClaimPayment) -> DenialDecision:
     """The denials in one 835 claim payment (claim-level and line-level)."""
-    if claim.status == REVERSAL_STATUS:
+    if claim.status in NO_ADJUDICATION:
         return DenialDecision(claim.patient_control_number, False, ())
     found: list[Denial] = []
+    claim_remarks = list(claim.remark_codes)
     for i, line in enumerate(claim.lines):
         if line.paid is not None and line.paid == 0:
-            found += _denials(line.adjustments, i, line.procedure)
+            found += _denials(line.adjustments, i, line.procedure, [*line.remark_codes, *claim_remarks])
     whole = claim.status == DENIED_STATUS or (claim.paid is not None and claim.paid == 0)
     if whole:
-        found += _denials(claim.adjustments, None, "")
+        found += _denials(claim.adjustments, None, "", claim_remarks)
     return DenialDecision(claim.patient_control_number, whole and bool(found), tuple(found))
 
 

@@ -3,16 +3,21 @@
 Formulas (billing-domain.md §3), for the period ``[start, end]`` and a snapshot date ``as_of``
 (default ``end``; records dated after ``as_of`` are ignored everywhere):
 
-- **clean claim rate** = clean claims ÷ claims first submitted in the period. Clean: no
-  resubmission, no rejected 999/277CA outcome, at least one accepted 999 *and* one accepted 277CA,
-  and adjudicated. Claims still awaiting an outcome are not clean (see ``claims_pending``).
+- **clean claim rate** (HFMA/MGMA) = claims accepted on their first submission without manual
+  intervention ÷ claims first submitted in the period that have a first answer. A first answer is a
+  rejection (999 or 277CA), a 277CA acceptance or an 835 adjudication; claims still waiting for one
+  are ``claims_pending`` and left out of the ratio. Clean: no rejection, no resubmission (corrected
+  or replacement claim), and no manual intervention (a finding overridden, or a hold acknowledged,
+  before it went out). A denial is still a clean claim (the denial rate counts it).
 - **denial rate** = claims with ≥ 1 denial ÷ claims adjudicated in the period (count), and denied $ ÷
   charges of those claims ($); by category: claims with a denial of that category ÷ claims adjudicated.
 - **days in A/R** = open A/R ÷ (charges with a date of service in the 90 days up to ``as_of`` ÷ 90).
   Open balance of a claim = charge − payments − contractual − written off (credits count as
   negative balances). Only claims submitted by ``as_of`` are receivables.
 - **net collection rate** = payments ÷ (charges − contractual), over claims with a date of service in
-  the period, with payments and adjustments posted up to ``as_of``. It needs about 90 days of lag to
+  the period, with payments and adjustments posted up to ``as_of``. Payments are every payer's
+  (reversals negative), the patients' (API and imports), and the 835 provider-level adjustments
+  that name the claim (a recoupment is negative). It needs about 90 days of lag to
   mean anything: ``collection_mature`` is true when ``as_of`` ≥ ``end`` + 90 days.
 - **A/R over 120 days** = open balance of claims whose date of service is more than 120 days before
   ``as_of`` ÷ open A/R.
@@ -44,8 +49,8 @@ R = TypeVar("R", Acknowledgement, Adjudication, Payment)
 class SubmissionKpis:
     claims_submitted: int
     clean_claims: int
-    claims_pending: int  # submitted in the period, not yet adjudicated
-    clean_claim_rate: float | None
+    claims_pending: int  # submitted in the period, no first answer yet
+    clean_claim_rate: float | None  # clean ÷ claims with a first answer
     days_to_submit: float | None
 
 
@@ -132,27 +137,28 @@ class _View:
         return claim.charge - paid - adjusted
 
 
+def _answered(view: _View, claim: SubmittedClaim) -> bool:
+    """Whether the claim's first submission has an answer: a rejection, a 277CA acceptance or an 835."""
+    acks = view.acks.get(claim.claim_id, [])
+    decided = any(not a.accepted or a.kind == "277CA" for a in acks)
+    return decided or bool(view.adjudications.get(claim.claim_id))
+
+
 def _is_clean(view: _View, claim: SubmittedClaim) -> bool:
     acks = view.acks.get(claim.claim_id, [])
-    accepted = {a.kind for a in acks if a.accepted}
-    return (
-        claim.resubmissions == 0
-        and all(a.accepted for a in acks)
-        and accepted == {"999", "277CA"}
-        and bool(view.adjudications.get(claim.claim_id))
-    )
+    return claim.resubmissions == 0 and not claim.manual_intervention and all(a.accepted for a in acks)
 
 
 def _submission_kpis(view: _View, start: date, end: date) -> SubmissionKpis:
     cohort = [c for c in view.claims.values() if start <= c.submitted_on <= end]
-    clean = sum(1 for c in cohort if _is_clean(view, c))
-    pending = sum(1 for c in cohort if not view.adjudications.get(c.claim_id))
+    answered = [c for c in cohort if _answered(view, c)]
+    clean = sum(1 for c in answered if _is_clean(view, c))
     waits = [(c.submitted_on - c.encounter_closed_on).days for c in cohort if c.encounter_closed_on is not None]
     return SubmissionKpis(
         claims_submitted=len(cohort),
         clean_claims=clean,
-        claims_pending=pending,
-        clean_claim_rate=_ratio(clean, len(cohort)),
+        claims_pending=len(cohort) - len(answered),
+        clean_claim_rate=_ratio(clean, len(answered)),
         days_to_submit=sum(waits) / len(waits) if waits else None,
     )
 

@@ -15,9 +15,7 @@ from typing import Literal
 
 from app.billing.denials import classify_claim_payment
 from app.x12 import Adjustment, ClaimPayment
-from app.x12.carc import NOT_A_DENIAL
-
-CONTRACTUAL = frozenset(NOT_A_DENIAL - {"1", "2", "3"})  # 45, 253, and the retired 42 / A2
+from app.x12.carc import CONTRACTUAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +27,7 @@ class SubmittedClaim:
     charge: Decimal
     encounter_closed_on: date | None = None
     resubmissions: int = 0  # corrected / replacement submissions after the first
+    manual_intervention: bool = False  # a finding was overridden (a hold acknowledged) before it went out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +46,7 @@ class Adjudication:
 
     claim_id: str
     adjudicated_on: date
-    contractual: Decimal = Decimal(0)  # CO-45 / 253 (42, A2): reduce the collectible amount
+    contractual: Decimal = Decimal(0)  # CO-45 / 253 / 24 (42, A2): reduce the collectible amount
     written_off: Decimal = Decimal(0)  # other adjustments that close the balance (e.g. OA-23 prior payer)
     denied: bool = False
     denied_amount: Decimal = Decimal(0)
@@ -56,11 +55,12 @@ class Adjudication:
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """Money posted to a claim (payer or patient)."""
+    """Money posted to a claim: a payer's 835 payment, a patient payment, or a claim-naming PLB adjustment."""
 
     claim_id: str
     received_on: date
     amount: Decimal
+    source: str = "payer"  # payer | patient-payment | provider-adjustment
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from app.cli import ehr, ops
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
+from app.cli.payments import payments_app
 from app.cli.refdata import refdata_app
 from app.cli.users import users_app
 from app.cli.x12 import x12_app
@@ -33,6 +34,7 @@ app.add_typer(ops.db_app, name="db")
 x12_app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(x12_app, name="x12")
 app.add_typer(refdata_app, name="refdata")
+app.add_typer(payments_app, name="payments")
 app.add_typer(ehr.ehrs_app, name="ehrs")
 app.add_typer(ehr.keys_app, name="keys")
 app.add_typer(users_app, name="users")

@@ -59,6 +59,26 @@ def load(
     typer.echo(f"loaded {kind.value} from {file.name} into {written}")
 
 
+@refdata_app.command("icd10-release")
+@handles_errors
+def icd10_release(
+    codes: Annotated[Path, typer.Argument(help="The release's code list (one code or range a line, as the package's)")],
+    tabular: Annotated[Path, typer.Argument(help="The CMS tabular XML of the release (icd10cm-tabular-<year>.xml)")],
+    fiscal_year: Annotated[int, typer.Option("--fiscal-year", min=2016, max=2100, help="e.g. 2027 for Oct 1 2026")],
+) -> None:
+    """Build the ICD-10-CM table of one fiscal year (icd10cm-fy<YEAR>.tsv) in ``refdata_dir``."""
+    for path in (codes, tabular):
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+    from app.refdata.icd10_releases import build_release  # imports simple-icd-10-cm (2 s)
+
+    try:
+        written = build_release(codes, tabular, year=fiscal_year, out_dir=get_settings().refdata_dir)
+    except (ValueError, KeyError, SyntaxError) as exc:
+        raise CliError(f"{tabular.name}: not a readable ICD-10-CM release ({exc})") from None
+    typer.echo(f"built ICD-10-CM FY{fiscal_year} into {written}")
+
+
 @refdata_app.command("list")
 @handles_errors
 def list_tables() -> None:

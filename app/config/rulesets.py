@@ -10,6 +10,14 @@ One file may hold three sections, applied in this order (later wins)::
     sites:                       # by billing NPI, Organization/<id> or Location/<id>
       "1234567893":
         coding.modifier-25-missing: {severity: warning}
+    holds:                       # which warnings hold a claim until acknowledged (app.rules.holds)
+      global:
+        coding.em-overcoded: true
+      payers:
+        "60054":
+          documentation.visit-note-not-final: false
+
+A hold may name a rule id or a mapper finding id (``app.mappers.issues``).
 
 Everything is schema-checked at load: an unknown key, an unknown rule id, an unknown parameter or a
 parameter of the wrong type is a :class:`ConfigError` naming file and line. The same rule set twice
@@ -26,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.config.yamlfile import LineMap, load_yaml, validate_data
 from app.domain.findings import Severity
 from app.errors import ConfigError
+from app.rules.holds import HoldPolicy
 from app.rules.registry import RuleSpec, registered
 from app.rules.ruleset import RuleOverride, RuleSets
 
@@ -42,11 +51,17 @@ class RuleEntry(_Strict):
     params: dict[str, Any] = {}
 
 
+class HoldsSection(_Strict):
+    global_: dict[str, bool] = Field(default={}, alias="global")
+    payers: dict[str, dict[str, bool]] = {}
+
+
 class RuleSetFile(_Strict):
     description: str | None = None
     global_: dict[str, RuleEntry] = Field(default={}, alias="global")
     payers: dict[str, dict[str, RuleEntry]] = {}
     sites: dict[str, dict[str, RuleEntry]] = {}
+    holds: HoldsSection = HoldsSection()
 
 
 def _type_ok(default: Any, value: Any) -> bool:
@@ -81,6 +96,25 @@ class _Merger:
         self.payers: dict[str, dict[str, RuleOverride]] = {}
         self.sites: dict[str, dict[str, RuleOverride]] = {}
         self.origin: dict[tuple[str, ...], str] = {}
+        self.holds_global: dict[str, bool] = {}
+        self.holds_payers: dict[str, dict[str, bool]] = {}
+
+    def add_holds(self, path: Path, lines: LineMap, holds: HoldsSection) -> None:
+        from app.mappers.issues import MAPPER_RULES
+
+        known = set(registered()) | set(MAPPER_RULES)
+        entries: list[tuple[tuple[str, ...], bool]] = [(("holds", "global", r), v) for r, v in holds.global_.items()]
+        entries += [(("holds", "payers", p, r), v) for p, rules in holds.payers.items() for r, v in rules.items()]
+        for where, value in entries:
+            if where[-1] not in known:
+                raise ConfigError(path, lines.line_for(where), ".".join(where), f"unknown rule id {where[-1]!r}")
+            if where in self.origin:
+                raise ConfigError(path, lines.line_for(where), ".".join(where), f"already set in {self.origin[where]}")
+            self.origin[where] = str(path)
+            if where[1] == "global":
+                self.holds_global[where[-1]] = value
+            else:
+                self.holds_payers.setdefault(where[2], {})[where[-1]] = value
 
     def add(self, path: Path, lines: LineMap, where: tuple[str, ...], entry: RuleEntry) -> None:
         override = _check_entry(path, lines, where, entry)
@@ -102,6 +136,7 @@ class _Merger:
             for scope, rules in scopes.items():
                 for rule_id, entry in rules.items():
                     self.add(path, lines, (section, scope, rule_id), entry)
+        self.add_holds(path, lines, spec.holds)
 
 
 def load_rulesets(directory: Path) -> RuleSets:
@@ -118,4 +153,5 @@ def load_rulesets(directory: Path) -> RuleSets:
         payers=merger.payers,
         sites=merger.sites,
         sources=tuple(str(p) for p in paths),
+        holds=HoldPolicy(global_layer=merger.holds_global, payers=merger.holds_payers),
     )

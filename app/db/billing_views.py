@@ -27,7 +27,11 @@ from app.db.billing_repo import (
     SUBMISSION,
     UNDERPAYMENT,
 )
+from app.db.models import ClaimLedgerEntry, FindingRow
 from app.db.sql import iso
+
+LEDGER = ClaimLedgerEntry.__table__  # type: ignore[attr-defined]
+FINDING = FindingRow.__table__  # type: ignore[attr-defined]
 
 HUNDRED = Decimal(100)
 
@@ -226,11 +230,28 @@ def revenue_book(conn: Connection) -> RevenueBook:
             acks.append(Acknowledgement(r.claim_id, "999", r.ack_999 == "accepted", _day(r.ack_999_at)))
         if r.ack_277ca in ("accepted", "rejected") and r.ack_277ca_at is not None:
             acks.append(Acknowledgement(r.claim_id, "277CA", r.ack_277ca == "accepted", _day(r.ack_277ca_at)))
-    claims = [_submitted(claim_id, rows) for claim_id, rows in by_claim.items()]
+    manual = _manually_cleared(conn)
+    claims = [_submitted(claim_id, rows, claim_id in manual) for claim_id, rows in by_claim.items()]
     return RevenueBook(claims, acks, _adjudications(conn), _payments(conn))
 
 
-def _submitted(claim_id: str, rows: list[Any]) -> SubmittedClaim:
+def _manually_cleared(conn: Connection) -> set[str]:
+    """Claims with a finding someone overrode (or a hold acknowledged) before their first submission."""
+    first = (
+        select(SUBMISSION.c.claim_id, func.min(SUBMISSION.c.submitted_at).label("first_at"))
+        .group_by(SUBMISSION.c.claim_id)
+        .subquery()
+    )
+    stmt = (
+        select(FINDING.c.claim_id)
+        .join(first, first.c.claim_id == FINDING.c.claim_id)
+        .where(FINDING.c.overridden_by.is_not(None), FINDING.c.overridden_at <= first.c.first_at)
+        .distinct()
+    )
+    return set(conn.execute(stmt).scalars())
+
+
+def _submitted(claim_id: str, rows: list[Any], manual: bool = False) -> SubmittedClaim:
     first = rows[0]
     closed = first.encounter_closed_at
     return SubmittedClaim(
@@ -241,11 +262,13 @@ def _submitted(claim_id: str, rows: list[Any]) -> SubmittedClaim:
         charge=Decimal(first.charge_cents) / HUNDRED,
         encounter_closed_on=_day(closed) if closed is not None else None,
         resubmissions=len(rows) - 1,
+        manual_intervention=manual,
     )
 
 
 def _adjudications(conn: Connection) -> list[Adjudication]:
-    rows = conn.execute(select(PAYMENT).where(PAYMENT.c.claim_id.is_not(None)).order_by(PAYMENT.c.id)).all()
+    counted = select(PAYMENT).where(PAYMENT.c.claim_id.is_not(None), PAYMENT.c.counted.is_(True))
+    rows = conn.execute(counted.order_by(PAYMENT.c.id)).all()
     return [
         Adjudication(
             claim_id=r.claim_id,
@@ -260,8 +283,11 @@ def _adjudications(conn: Connection) -> list[Adjudication]:
 
 
 def _payments(conn: Connection) -> list[Payment]:
+    """Payer postings, then patient payments and claim-naming PLB adjustments (the claim ledger)."""
     rows = conn.execute(select(POSTING).order_by(POSTING.c.id)).all()
-    return [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED) for r in rows]
+    payer = [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED) for r in rows]
+    ledger = conn.execute(select(LEDGER).order_by(LEDGER.c.id)).all()
+    return payer + [Payment(r.claim_id, r.posted_on, Decimal(r.amount_cents) / HUNDRED, source=r.kind) for r in ledger]
 
 
 def billing_counts(conn: Connection) -> dict[str, Any]:

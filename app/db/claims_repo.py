@@ -114,7 +114,7 @@ def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> tuple[i
 
 def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:
     return {"claim_id": claim_id, "claim_version": version, "overridden_by": None, "override_reason": None,
-            "overridden_at": None, **finding.to_dict()}  # fmt: skip
+            "overridden_at": None, **finding.to_dict(), "hold": finding.hold}  # fmt: skip
 
 
 def prior_claims_for_patient(
@@ -245,6 +245,8 @@ def current_findings(conn: Connection, claim_ids: list[str]) -> dict[str, list[d
 
 def finding_view(r: Any) -> dict[str, Any]:
     view = {k: getattr(r, k) for k in ("id", "rule", "category", "severity", "message", "location", "source", "fix")}
+    if r.hold:
+        view["hold"] = True  # held the claim until acknowledged (an override)
     if r.overridden_by:
         view["override"] = {"by": r.overridden_by, "reason": r.override_reason, "at": iso(r.overridden_at)}
     return view
@@ -278,7 +280,8 @@ def list_findings(
 def override_finding(
     conn: Connection, *, claim_id: str, finding_id: int, by: str, reason: str, now: datetime
 ) -> dict[str, Any] | None:
-    """Record an override on a current-version finding; re-derive the claim's held/ready status."""
+    """Record an override (an acknowledgement, for a held warning) on a current-version finding; re-derive
+    the claim's held/ready status: it is released once no error or held finding is left open."""
     row = conn.execute(
         select(FINDING)
         .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
@@ -292,7 +295,11 @@ def override_finding(
         select(func.count())
         .select_from(FINDING)
         .join(CLAIM, (CLAIM.c.id == FINDING.c.claim_id) & (CLAIM.c.current_version == FINDING.c.claim_version))
-        .where(FINDING.c.claim_id == claim_id, FINDING.c.severity == "error", FINDING.c.overridden_by.is_(None))
+        .where(
+            FINDING.c.claim_id == claim_id,
+            or_(FINDING.c.severity == "error", FINDING.c.hold.is_(True)),
+            FINDING.c.overridden_by.is_(None),
+        )
     ).scalar_one()
     if open_errors == 0 and claim_status(conn, claim_id) == ClaimStatus.HELD:
         apply_transition(conn, claim_id, cleared(with_payer=with_payer(conn, claim_id)), now=now)

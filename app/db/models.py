@@ -20,6 +20,8 @@ Clearinghouse (money is integer cents; ``claim_id`` is NULL where an answer matc
 - ``inbound_failure``  inbound files whose ingestion failed (per source + name + hash), quarantined after N.
 - ``ack_999`` / ``ack_277ca``  per-transaction and per-claim acknowledgements.
 - ``remittance`` / ``claim_payment`` / ``payment_posting``  835 payments, claim adjudications, money posted.
+- ``claim_ledger_entry``  money on a claim outside 835 claim payments: patient payments (API, CSV
+  import) and 835 provider-level adjustments (PLB) that name the claim.
 - ``claim_response``  the ClaimResponse made from each answer (also written back to the EHR).
 - ``denial_queue_entry`` / ``underpayment_alert``  work queues derived from 835 claim payments.
 """
@@ -173,6 +175,7 @@ class FindingRow(SQLModel, table=True):
     overridden_by: str | None = Field(default=None, max_length=100)
     override_reason: str | None = None
     overridden_at: datetime | None = None
+    hold: bool = False  # a warning the rule sets hold the claim for, until acknowledged (overridden)
 
 
 class EncounterOutcomeRow(SQLModel, table=True):
@@ -392,6 +395,8 @@ class ClaimPaymentRow(SQLModel, table=True):
     detail: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))  # lines, adjustments, problems
     adjudicated_on: date
     created_at: datetime
+    counted: bool = True  # False: a repeat of an answer already posted (each is posted exactly once)
+    reverses_id: int | None = Field(default=None)  # the claim_payment a reversal (CLP02 22) negates
 
 
 class PaymentPosting(SQLModel, table=True):
@@ -528,3 +533,22 @@ Index("ix_job_created", Job.__table__.c.created_at)  # type: ignore[attr-defined
 Index("ix_inbox_received", Inbox.__table__.c.received_at)  # type: ignore[attr-defined]
 Index("ix_outbox_key", Outbox.__table__.c.key)  # type: ignore[attr-defined]
 Index("ix_outbox_status_id", Outbox.__table__.c.status, Outbox.__table__.c.id)  # type: ignore[attr-defined]
+
+
+class ClaimLedgerEntry(SQLModel, table=True):
+    """Patient payments and claim-naming PLB adjustments; ``(source, reference)`` makes imports idempotent."""
+
+    __tablename__ = "claim_ledger_entry"
+    __table_args__ = (UniqueConstraint("source", "reference", name="uq_claim_ledger_source_reference"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(foreign_key="claim.id", max_length=64, index=True)
+    kind: str = Field(max_length=30)  # patient-payment | provider-adjustment
+    payer_id: str = Field(default="", max_length=80)  # the 835's payer for a PLB; "" for the patient
+    amount_cents: int = cents_col(nullable=False)  # money received (a PLB recoupment is negative)
+    posted_on: date
+    source: str = Field(max_length=20)  # patient (API and CSV import share receipt references) | 835
+    reference: str = Field(max_length=120)  # ref:<receipt>, row:<digest of a CSV row>, api:<uuid>, or the PLB
+    method: str = Field(default="", max_length=20)  # cash | check | card | ach | ... (patient payments)
+    reason: str = Field(default="", max_length=10)  # PLB03-1 adjustment reason
+    created_at: datetime

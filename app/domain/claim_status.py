@@ -50,7 +50,8 @@ class ClaimEvent(StrEnum):
     OTHER_277CA = "277ca-other"  # pending or informational
     PAID_835 = "835-paid"
     DENIED_835 = "835-denied"  # the whole claim denied
-    REVERSED_835 = "835-reversed"  # CLP02 22: a payer's reversal, not posted
+    REVERSED_835 = "835-reversed"  # CLP02 22: a payer's reversal (posted against the original)
+    FORWARDED_835 = "835-forwarded"  # CLP02 23: not this payer's claim, forwarded to another: no adjudication
 
 
 _S = ClaimStatus
@@ -91,6 +92,7 @@ TRANSITIONS: Final[Mapping[Key, ClaimStatus]] = MappingProxyType(
         **_answer(_E.PAID_835, dict.fromkeys((*IN_FLIGHT, _S.REJECTED, _S.DENIED), _S.PAID)),
         **_answer(_E.DENIED_835, dict.fromkeys((*IN_FLIGHT, _S.REJECTED), _S.DENIED)),
         **_answer(_E.REVERSED_835, {}),
+        **_answer(_E.FORWARDED_835, {}),
     }
 )
 

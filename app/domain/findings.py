@@ -36,11 +36,14 @@ class Finding:
     location: str
     source: str | None
     fix: str
+    hold: bool = False  # a non-error finding the rule sets hold the claim for, until acknowledged
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["category"] = self.category.value
         data["severity"] = self.severity.value
+        if not self.hold:
+            del data["hold"]  # absent unless set: stored fingerprints of findings stay what they were
         return data
 
     @classmethod
@@ -53,8 +56,10 @@ class Finding:
             location=data.get("location", ""),
             source=data.get("source"),
             fix=data.get("fix", ""),
+            hold=bool(data.get("hold", False)),
         )
 
 
 def blocks_submission(findings: list[Finding]) -> bool:
-    return any(f.severity is Severity.ERROR for f in findings)
+    """An error, or a finding held by the rule sets (:mod:`app.rules.holds`), keeps the claim from going out."""
+    return any(f.severity is Severity.ERROR or f.hold for f in findings)

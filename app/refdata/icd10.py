@@ -29,10 +29,12 @@ _EXTERNAL_LETTERS = frozenset("VWXY")
 
 @dataclass(frozen=True)
 class Icd10Table:
-    """Flags by code without the dot (``E119``). ``version`` names the package and the CMS release."""
+    """Flags by code without the dot (``E119``). ``version`` names the package and the CMS release;
+    ``fiscal_year`` the federal fiscal year it is in force for (:mod:`app.refdata.icd10_releases`)."""
 
     flags: dict[str, int]
     version: str
+    fiscal_year: int | None = None
 
     def lookup(self, code: str) -> int:
         """Bit flags for ``code`` (with or without the dot); 0 when it is not an ICD-10-CM item."""

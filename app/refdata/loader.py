@@ -19,6 +19,7 @@ from typing import Any
 
 from app.errors import ConfigError
 from app.refdata.icd10 import load_icd10
+from app.refdata.icd10_releases import read_releases
 from app.refdata.tables import AgeLimit, HcpcsEntry, MueEntry, PtpEdit, RefData
 
 _KINDS = ("dx", "px")
@@ -137,4 +138,6 @@ def load_refdata(dirs: list[Path], *, cache_dir: Path | None = None, with_icd10:
             _read(path, parsers[kind])
             sources.append(str(path))
     icd10 = load_icd10(cache_dir) if with_icd10 else None
-    return builder.build(icd10=icd10, sources=tuple(sources))
+    releases = read_releases(dirs)
+    sources += [f"icd10cm FY{t.fiscal_year}: {t.version}" for t in releases]
+    return builder.build(icd10=icd10, icd10_releases=releases, sources=tuple(sources))

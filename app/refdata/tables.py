@@ -7,6 +7,7 @@ from datetime import date
 from typing import TypeVar
 
 from app.refdata.icd10 import Icd10Table
+from app.refdata.icd10_releases import table_for, with_fiscal_year
 
 T = TypeVar("T")
 _MEMO_LIMIT = 200_000  # prefix look-ups remembered (codes are finite; the cap only guards memory)
@@ -71,15 +72,20 @@ class RefData:
     age_edits: dict[tuple[str, str], AgeLimit] = field(default_factory=dict)  # (dx|px, prefix)
     sex_edits: dict[tuple[str, str], str] = field(default_factory=dict)  # (dx|px, prefix) -> sex
     global_days: dict[str, str] = field(default_factory=dict)
-    icd10: Icd10Table | None = None
+    icd10: Icd10Table | None = None  # the packaged release (simple-icd-10-cm)
+    icd10_releases: tuple[Icd10Table, ...] = ()  # operator-supplied releases (icd10cm-fy<YEAR>.tsv)
     sources: tuple[str, ...] = ()  # the files it was read from, for provenance
     # derived indexes (filled in __post_init__): column-1 code -> column-2 codes; prefix lengths by kind
     ptp_partners: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _lengths: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
     _age_memo: dict[tuple[str, str], AgeLimit | None] = field(default_factory=dict, repr=False, compare=False)
     _sex_memo: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False, compare=False)
+    _icd10_by_year: list[Icd10Table] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        by_year = {t.fiscal_year: t for t in (*([with_fiscal_year(self.icd10)] if self.icd10 else []),
+                                             *self.icd10_releases)}  # fmt: skip
+        self._icd10_by_year.extend(by_year[y] for y in sorted(by_year, key=lambda y: -1 if y is None else y))
         partners: dict[str, set[str]] = {}
         for column1, column2 in self.ptp:
             partners.setdefault(column1, set()).add(column2)
@@ -88,6 +94,14 @@ class RefData:
             for kind in ("dx", "px"):
                 sizes = {len(prefix) for k, prefix in table if k == kind}
                 self._lengths[(name, kind)] = tuple(sorted(sizes, reverse=True))
+
+    def icd10_for(self, dos: date | None) -> Icd10Table | None:
+        """The ICD-10-CM table to check a date of service against (the release in force, else the newest earlier)."""
+        return table_for(self._icd10_by_year, dos)[0]
+
+    def icd10_in_force(self, dos: date | None) -> bool:
+        """Whether a release of the date of service's fiscal year is loaded."""
+        return table_for(self._icd10_by_year, dos)[1]
 
     def ptp_edit(self, column1: str, column2: str, dos: date) -> PtpEdit | None:
         """The PTP edit for the ordered pair active on ``dos``, if any."""

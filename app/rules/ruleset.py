@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from app.domain.findings import Category, Severity
+from app.rules.holds import HoldPolicy
 from app.rules.registry import Check, RuleSpec, registered
 
 
@@ -44,6 +45,7 @@ class RuleSets:
     payers: Mapping[str, Layer] = field(default_factory=dict)
     sites: Mapping[str, Layer] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    holds: HoldPolicy = field(default_factory=HoldPolicy)  # which non-error findings hold a claim
     _plans: dict[tuple[str | None, tuple[str, ...]], tuple[PlannedRule, ...]] = field(
         default_factory=dict, repr=False, compare=False
     )

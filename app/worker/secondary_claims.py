@@ -44,7 +44,7 @@ def queue_secondary(
     pair = next_insurance(link.resource) if clp02 in SECONDARY_AFTER else None
     if pair is None:
         return None
-    ctx = mirror_repo.load_context(conn, link.encounter)
+    ctx = mirror_repo.load_context(conn, link.encounter, ehr=link.scope)
     payer = _payer(ctx, pair[1].get("coverage"))
     if payer is None:
         log.warning("secondary.no_payer", claim=link.claim_id)

@@ -23,7 +23,13 @@ from app.x12 import read_835
         ((adj("CO", "253", 2), adj("CO", "45", 118)), False),  # sequestration + contractual
         ((adj("PR", "1", 120),), False),  # deductible: the patient owes it
         ((adj("PR", "2", 20), adj("PR", "3", 100)), False),
-        ((adj("PR", "96", 120),), False),  # PR group is never a denial
+        ((adj("PR", "96", 120),), True),  # non-covered, the patient is liable: still a denial
+        ((adj("PR", "27", 120),), True),  # coverage terminated
+        ((adj("PR", "204", 120),), True),  # not covered under the plan
+        ((adj("PR", "66", 120),), False),  # blood deductible: cost-share
+        ((adj("OA", "23", 120),), False),  # prior payer's adjudication on a $0 secondary
+        ((adj("CO", "23", 120),), False),
+        ((adj("CO", "24", 120),), False),  # capitation
         ((adj("CO", "A2", 120),), False),
     ],
 )
@@ -131,3 +137,41 @@ def test_queue_splits_a_claim_by_category_and_groups_by_payer() -> None:
     assert queue[0].whole_claim and queue[1].carcs == ("CO-15", "CO-197")
     grouped = group_queue(queue)
     assert set(grouped) == {("missing-data", "60054"), ("prior-auth", "60054")}
+
+
+def test_carc_150_is_a_coding_denial() -> None:
+    decision = classify_claim_payment(payment("P1", line("99215", 200, 0, adj("CO", "150", 200))))
+    assert decision.categories == ("coding",)
+
+
+def test_forwarded_claim_status_23_is_neither_paid_nor_denied() -> None:
+    from app.billing.answers import payment_event
+    from app.domain.claim_status import ClaimEvent
+
+    claim = payment("P1", line("99213", 100, 0, adj("OA", "109", 100)), status="23", paid=0)
+    assert not classify_claim_payment(claim).denied
+    assert payment_event(claim) is ClaimEvent.FORWARDED_835
+
+
+@pytest.mark.parametrize(
+    ("remarks", "line_remarks", "category"),
+    [
+        ((), (), "missing-data"),  # CO-16 alone: missing information
+        (("N56",), (), "coding"),  # procedure inconsistent with the diagnosis
+        ((), ("M80",), "coding"),  # bundled with another procedure, on the line
+        ((), ("M76",), "missing-data"),  # diagnosis missing: a data companion of 16
+        (("MA04",), (), "eligibility"),  # the primary payer's information is missing (COB)
+        (("M127",), (), "documentation"),
+        (("N999", "N290"), (), "missing-data"),  # an unlisted remark changes nothing; the next one refines
+    ],
+)
+def test_remark_codes_refine_a_generic_carc(remarks: tuple, line_remarks: tuple, category: str) -> None:
+    ln = line("99213", 100, 0, adj("CO", "16", 100))
+    ln.remark_codes.extend(line_remarks)
+    decision = classify_claim_payment(payment("P1", ln, remarks=remarks))
+    assert decision.categories == (category,)
+
+
+def test_remark_codes_never_override_a_specific_carc() -> None:
+    claim = payment("P1", line("99213", 100, 0, adj("CO", "197", 100)), remarks=("M51",))
+    assert classify_claim_payment(claim).categories == ("prior-auth",)

@@ -70,9 +70,10 @@ def book() -> RevenueBook:
 
 def test_clean_claim_rate_and_days_to_submit() -> None:
     k = compute_kpis(book(), start=OCT[0], end=OCT[1]).submission
-    # submitted in October: c1 c2 c3 c6 (c5 is November); clean: c1, c6 (c2 resubmitted + 277CA reject, c3 pending)
-    assert (k.claims_submitted, k.clean_claims, k.claims_pending) == (4, 2, 1)
-    assert k.clean_claim_rate == 0.5
+    # submitted in October: c1 c2 c3 c6 (c5 is November), all with a first answer (c3: its 277CA acceptance);
+    # clean: c1, c3, c6 (c2 resubmitted after a 277CA rejection)
+    assert (k.claims_submitted, k.clean_claims, k.claims_pending) == (4, 3, 0)
+    assert k.clean_claim_rate == 0.75
     assert k.days_to_submit == 2.5  # (2 + 4 + 2 + 2) / 4
 
 
@@ -109,7 +110,7 @@ def test_per_payer() -> None:
     a = compute_kpis(book(), start=OCT[0], end=OCT[1], payer_id=A)
     b = compute_kpis(book(), start=OCT[0], end=OCT[1], payer_id=B)
     assert a.submission.clean_claim_rate == pytest.approx(2 / 3) and a.denials.denial_rate == pytest.approx(2 / 3)
-    assert b.submission.clean_claim_rate == 0.0 and b.denials.denial_rate == 0.0
+    assert b.submission.clean_claim_rate == 1.0 and b.denials.denial_rate == 0.0  # c3: accepted, not yet paid
     assert b.receivables.open_ar == Decimal(400) and b.receivables.ar_over_120_rate == 0.25
     assert a.receivables.open_ar + b.receivables.open_ar == Decimal(650)
 
@@ -152,3 +153,38 @@ def test_adjudication_from_a_real_835() -> None:
     uhc = read_835((X12_FIXTURES / "edi-835-parser" / "835_united_healthcare_legacy_sample.txt").read_text())
     first = adjudication_from_835(uhc.claims[0], claim_id="u", adjudicated_on=d(1, 1, 2020))
     assert first.contractual == Decimal("147.1") and not first.denied  # CO-45 67.50 + 79.60
+
+
+def test_clean_claim_rate_counts_only_claims_with_a_first_answer() -> None:
+    claims = [
+        SubmittedClaim("waiting", A, d(10, 1), d(10, 2), Decimal(100)),  # no answer at all yet
+        SubmittedClaim("only-999", A, d(10, 1), d(10, 2), Decimal(100)),  # 999 accepted: not yet the payer's answer
+        SubmittedClaim("paid", A, d(10, 1), d(10, 2), Decimal(100)),  # 835 without 999/277CA on file
+        SubmittedClaim("rejected", A, d(10, 1), d(10, 2), Decimal(100)),  # 999 rejection is an answer
+        SubmittedClaim("overridden", A, d(10, 1), d(10, 2), Decimal(100), manual_intervention=True),
+    ]
+    book = RevenueBook(
+        claims,
+        [
+            Acknowledgement("only-999", "999", True, d(10, 3)),
+            Acknowledgement("rejected", "999", False, d(10, 3)),
+            *acks("overridden", d(10, 3)),
+        ],
+        [Adjudication("paid", d(10, 20))],
+    )
+    k = compute_kpis(book, start=OCT[0], end=OCT[1]).submission
+    assert (k.claims_submitted, k.claims_pending, k.clean_claims) == (5, 2, 1)
+    assert k.clean_claim_rate == pytest.approx(1 / 3)  # paid ÷ (paid, rejected, overridden)
+
+
+def test_net_collection_rate_counts_patient_payments_and_claim_plb() -> None:
+    claims = [SubmittedClaim("c", A, d(10, 1), d(10, 2), Decimal(100))]
+    payments = [
+        Payment("c", d(10, 20), Decimal(50)),
+        Payment("c", d(10, 25), Decimal(10), source="patient-payment"),
+        Payment("c", d(10, 28), Decimal(-5), source="provider-adjustment"),  # PLB recoupment naming the claim
+    ]
+    book = RevenueBook(claims, adjudications=[Adjudication("c", d(10, 20), contractual=Decimal(40))], payments=payments)
+    k = compute_kpis(book, start=OCT[0], end=OCT[1])
+    assert k.collections.payments == Decimal(55) and k.collections.net_collection_rate == pytest.approx(55 / 60)
+    assert k.receivables.open_ar == Decimal(5)

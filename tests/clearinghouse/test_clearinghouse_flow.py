@@ -115,17 +115,23 @@ def submitted_and_answered(flow: Flow) -> tuple[Any, dict[str, dict[str, Any]], 
         for n, c in enumerate(ready)
     ]  # fmt: skip
     adjudicated = [c for c in ready if c["encounter"] != REJECTED]
-    payments = [payment_for(flow, c, pcns[c["id"]]) for c in adjudicated]
-    payments.append(Payment("NOTOURS0001", "1", (Line("99213", D(100), D(80), (Adj("CO", "45", D(20)),)),)))
+    # One 835 per payer (each remittance is attributed to the payer that sent it, its N1*PR).
+    by_payer: dict[str, list[Payment]] = {}
+    for c in adjudicated:
+        by_payer.setdefault(c["payer"], []).append(payment_for(flow, c, pcns[c["id"]]))
+    by_payer.setdefault("60054", []).append(
+        Payment("NOTOURS0001", "1", (Line("99213", D(100), D(80), (Adj("CO", "45", D(20)),)),))
+    )
     drop(flow, "1-ack.999", ack_999(batch["interchange_control_number"], [TransactionVerdict("0001", "A")], when=today))
     drop(flow, "2-claims.277", ack_277ca(verdicts, when=today))
-    drop(flow, "3-remit.835", remit_835(payments, when=today))
+    for n, (payer, payments) in enumerate(sorted(by_payer.items())):
+        drop(flow, f"3-remit-{n}.835", remit_835(payments, when=today, payer_id=payer, control=9003 + n))
     flow.clock.advance(61)
     worker.drain()
     assert sorted(p.name for p in (flow.inbox_dir / "processed").iterdir()) == [
         "1-ack.999",
         "2-claims.277",
-        "3-remit.835",
+        *(f"3-remit-{n}.835" for n in range(len(by_payer))),
     ]
     return worker, by_encounter, ready, adjudicated
 
@@ -138,13 +144,14 @@ def test_batch_submission_and_answers_end_to_end(flow: Flow) -> None:
     check_kpis(flow, submitted=len(ready), adjudicated=len(adjudicated))
 
     counts, statuses = flow.table_counts(), {k: c["status"] for k, c in flow.claims().items()}
-    for name in ("1-ack.999", "2-claims.277", "3-remit.835"):  # the same files again: nothing changes
+    sent = sorted(p.name for p in (flow.inbox_dir / "processed").iterdir())
+    for name in sent:  # the same files again: nothing changes
         drop(flow, name, (flow.inbox_dir / "processed" / name).read_text())
     flow.clock.advance(61)
     worker.drain()
     assert flow.table_counts() == counts
     assert {k: c["status"] for k, c in flow.claims().items()} == statuses
-    assert len(list((flow.inbox_dir / "processed").iterdir())) == 6
+    assert len(list((flow.inbox_dir / "processed").iterdir())) == 2 * len(sent)
 
 
 def check_statuses(flow: Flow, by_encounter: dict[str, dict[str, Any]]) -> None:

@@ -40,6 +40,7 @@ submitted       -      -      submitted  submitted  -          -         -      
 835-paid        -      =      =          =          paid       paid      paid      =     paid
 835-denied      -      =      =          =          denied     denied    denied    =     =
 835-reversed    -      =      =          =          =          =         =         =     =
+835-forwarded   -      =      =          =          =          =         =         =     =
 """
 
 

@@ -118,7 +118,12 @@ CASES = [
          variants=[v for v in VARIANTS if v.payer_id != "MCDOH"]),
     Case("documentation.drug-ndc-missing",
          fail=[_drug(None), _drug(None, "J0696")],
-         ok=[_drug("00009-3073-01"), _drug(None, "G0008")]),
+         ok=[_drug("00009-3073-01"), _drug(None, "G0008")],
+         variants=[v for v in VARIANTS if v.payer_id != "01112"]),
+    Case("documentation.drug-ndc-missing",  # Medicare Part B: J-codes are paid by HCPCS units, no NDC needed
+         fail=[],
+         ok=[_drug(None), _drug(None, "J0696")],
+         variants=[v for v in VARIANTS if v.payer_id == "01112"]),
     Case("documentation.drug-ndc-invalid",
          fail=[_drug("0009-3073-01"), _drug("00009-3073-1")],
          ok=[_drug("00009307301"), _drug("00009-3073-01")]),

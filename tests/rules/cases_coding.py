@@ -116,6 +116,17 @@ def _sex(gender: str):  # type: ignore[no-untyped-def]
     return change
 
 
+def _dates(day: str):  # type: ignore[no-untyped-def]
+    """Every line (and the billable period) on ``day``."""
+
+    def change(sc: Scenario) -> None:
+        for line in sc.items:
+            line["servicedDate"] = day
+        sc.claim["billablePeriod"] = {"start": day, "end": day}
+
+    return change
+
+
 CASES = [
     Case("coding.diagnosis-missing",
          fail=[lambda sc: sc.claim.update(diagnosis=[])],
@@ -124,6 +135,9 @@ CASES = [
          fail=[_dx("Z99.99", "I10"), lambda sc: sc.claim["diagnosis"].__setitem__(
              1, {"sequence": 2, "diagnosisCodeableConcept": coding("http://hl7.org/fhir/sid/icd-10", "I10")})],
          ok=[_dx("E11.A", "I10"), _dx("e119", "I10")]),
+    Case("coding.icd10-release-missing",  # the loaded release is FY2026 (Oct 1 2025 - Sep 30 2026)
+         fail=[_dates("2026-10-01"), _dates("2027-03-02")],
+         ok=[_dates("2026-09-30"), _dates("2025-10-01")]),
     Case("coding.icd10-not-billable",
          fail=[_dx("M54.5"), _dx("S52.521")],
          ok=[_dx("M54.50"), _dx("S52.521A")]),

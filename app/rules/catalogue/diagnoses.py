@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from app.domain.findings import Category, Severity
 from app.refdata.icd10 import BILLABLE, EXTERNAL_CAUSE, MANIFESTATION
+from app.refdata.icd10_releases import fiscal_year
 from app.rules.codes import ICD10CM
 from app.rules.facts import ClaimFacts
 from app.rules.registry import Hit, Params, register
@@ -28,11 +29,11 @@ def check_dx_present(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 
 @register(
     "coding.icd10-invalid", category=CO, severity=ERR, carc=("16", "146"),
-    summary="Each diagnosis is an ICD-10-CM code that exists in the current code set.",
+    summary="Each diagnosis is an ICD-10-CM code of the release in force on the date of service.",
     fix="Pick a current ICD-10-CM code for the condition.",
 )  # fmt: skip
 def check_icd_exists(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10
+    table = f.refdata.icd10_for(f.dos)
     for dx in f.dx:
         if dx.system and dx.system != ICD10CM:
             yield Hit(f"Diagnosis {dx.raw} is not coded in ICD-10-CM.", dx.path, dx.source or f.claim_key)
@@ -41,12 +42,31 @@ def check_icd_exists(f: ClaimFacts, p: Params) -> Iterator[Hit]:
 
 
 @register(
+    "coding.icd10-release-missing", category=CO, severity=WARN, carc=("146",),
+    summary="The ICD-10-CM release in force on the date of service (fiscal year from October 1) is loaded.",
+    fix="Load that fiscal year's CMS ICD-10-CM files: claimbridge refdata icd10-release (docs/rules.md).",
+)  # fmt: skip
+def check_icd_release(f: ClaimFacts, p: Params) -> Iterator[Hit]:
+    refdata = f.refdata
+    if f.dos is None or not f.dx or (refdata.icd10 is None and not refdata.icd10_releases):
+        return
+    if not refdata.icd10_in_force(f.dos):
+        used = refdata.icd10_for(f.dos)
+        yield Hit(
+            f"No ICD-10-CM release for FY{fiscal_year(f.dos)} (date of service {f.dos.isoformat()}) is loaded; "
+            f"diagnoses were checked against {used.version if used else 'none'}.",
+            "Claim.diagnosis",
+            f.claim_key,
+        )
+
+
+@register(
     "coding.icd10-not-billable", category=CO, severity=ERR, carc=("16", "146"),
     summary="Each ICD-10-CM code is billable (a leaf: full specificity, 7th character where required).",
     fix="Code to the highest specificity (a billable leaf code).",
 )  # fmt: skip
 def check_icd_billable(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10
+    table = f.refdata.icd10_for(f.dos)
     if table is None:
         return
     for dx in f.dx:
@@ -61,7 +81,7 @@ def check_icd_billable(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="List the underlying condition first and the manifestation after it.",
 )  # fmt: skip
 def check_principal_manifestation(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10
+    table = f.refdata.icd10_for(f.dos)
     if table is not None and f.dx and table.lookup(f.dx[0].code) & MANIFESTATION:
         dx = f.dx[0]
         yield Hit(f"{dx.raw} is a manifestation code and cannot be listed first.", dx.path,
@@ -77,7 +97,7 @@ def check_principal_external(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not f.dx:
         return
     dx = f.dx[0]
-    table = f.refdata.icd10
+    table = f.refdata.icd10_for(f.dos)
     external = table.lookup(dx.code) & EXTERNAL_CAUSE if table else dx.code[:1] in "VWXY"
     if external and dx.code:
         yield Hit(f"{dx.raw} is an external-cause code and cannot be listed first.", dx.path,
