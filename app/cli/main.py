@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from app.cli import ehr, ops
+from app.cli import cds, ehr, ops
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
@@ -35,6 +35,8 @@ app.add_typer(refdata_app, name="refdata")
 app.add_typer(ehr.ehrs_app, name="ehrs")
 app.add_typer(ehr.keys_app, name="keys")
 app.command("diff")(diff_command)
+app.add_typer(cds.cds_app, name="cds")
+app.add_typer(cds.clients_app, name="cds-clients")
 
 ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]
 
