@@ -42,8 +42,15 @@ def call(body: dict[str, Any], service: str | None = None) -> dict[str, Any]:
 
 def approved(number: str, code: str, *, patient: str = "p1") -> dict[str, Any]:
     item = review_item(1, "A1", number=number, code=code, period=("2026-11-01", "2027-02-28"))
-    return {"resourceType": "ClaimResponse", "id": f"cr-{number}", "status": "active", "use": "preauthorization",
-            "outcome": "complete", "patient": {"reference": f"Patient/{patient}"}, "item": [item]}  # fmt: skip
+    return {
+        "resourceType": "ClaimResponse",
+        "id": f"cr-{number}",
+        "status": "active",
+        "use": "preauthorization",
+        "outcome": "complete",
+        "patient": {"reference": f"Patient/{patient}"},
+        "item": [item],
+    }
 
 
 def test_a_code_on_the_payers_list_needs_authorization_with_a_card_and_coverage_information() -> None:
@@ -51,7 +58,9 @@ def test_a_code_on_the_payers_list_needs_authorization_with_a_card_and_coverage_
     info = coverage_informations(response)
     assert info["ServiceRequest/sr1"]["covered"] == ["covered"]
     assert info["ServiceRequest/sr1"]["pa-needed"] == ["auth-needed"]
-    assert info["ServiceRequest/sr1"]["doc-needed"] == ["clinical"] and info["ServiceRequest/sr1"]["doc-purpose"] == ["withpa"]
+    assert info["ServiceRequest/sr1"]["doc-needed"] == ["clinical"] and info["ServiceRequest/sr1"]["doc-purpose"] == [
+        "withpa"
+    ]
     assert info["ServiceRequest/sr1"]["coverage"] == [{"reference": "Coverage/cov1"}]
     assert info["ServiceRequest/sr2"]["pa-needed"] == ["no-auth"]
     [card] = response["cards"]
@@ -86,8 +95,10 @@ def test_units_condition_of_the_payer_list_applies_at_order_time() -> None:
 
 def test_billing_options_some_needing_authorization_make_it_conditional() -> None:
     order = service_request("sr1", "99213")
-    option = {"url": "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options",
-              "valueCodeableConcept": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70551"}]}}  # fmt: skip
+    option = {
+        "url": "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options",
+        "valueCodeableConcept": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "70551"}]},
+    }
     order["code"]["extension"] = [option]
     info = coverage_informations(call(with_coverage([order])))["ServiceRequest/sr1"]
     assert info["pa-needed"] == ["conditional"] and info["info-needed"] == ["detail-code"]
@@ -156,10 +167,14 @@ def test_one_source_of_truth_the_claim_and_the_order_agree_on_a_sample_encounter
         by_type = lambda t: [r for r in given if r["resourceType"] == t]  # noqa: E731
         order = copy.deepcopy(by_type("ServiceRequest")[0])
         patient = order["subject"]["reference"].split("/")[1]
-        body = order_sign([order], patient=patient, prefetch={
-            "coverage": searchset(by_type("Coverage") + by_type("Organization")),
-            "authorizations": searchset(by_type("ClaimResponse")),
-        })  # fmt: skip
+        body = order_sign(
+            [order],
+            patient=patient,
+            prefetch={
+                "coverage": searchset(by_type("Coverage") + by_type("Organization")),
+                "authorizations": searchset(by_type("ClaimResponse")),
+            },
+        )
         info = coverage_informations(call(body))[f"ServiceRequest/{order['id']}"]
         assert info["pa-needed"] == [expected_order]
 
