@@ -30,6 +30,7 @@ from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
+from app.priorauth.metrics import watch_alerts
 from app.retry import RetryPolicy
 from app.settings import Settings
 from app.worker.clearinghouse import ClearinghouseCycle
@@ -134,6 +135,7 @@ def build_services(
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
     watch_ehrs(services.metrics, engine)
+    watch_alerts(services.metrics, engine)
     services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services
 

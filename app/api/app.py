@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, billing, cds, encounters, notifications, ops, quarantine, wellknown
+from app.api import admin, alerts, billing, cds, encounters, notifications, ops, quarantine, wellknown
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
@@ -61,4 +61,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
     app.include_router(cds.router)
+    app.include_router(alerts.router)
     return app

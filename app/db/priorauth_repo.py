@@ -113,3 +113,14 @@ def authorizations_of(conn: Connection, patient: str) -> list[dict[str, Any]]:
     """Preauthorization ClaimResponses stored for ``patient`` (``Patient/id``)."""
     stmt = select(RES.c.body).where(RES.c.resource_type == "ClaimResponse", RES.c.patient == patient)
     return [dict(b) for b in conn.execute(stmt).scalars() if (b or {}).get("use") == "preauthorization"]
+
+
+def resources_of(conn: Connection, patient: str, resource_type: str) -> list[dict[str, Any]]:
+    """The mirrored resources of ``resource_type`` about ``patient``."""
+    stmt = select(RES.c.body).where(RES.c.resource_type == resource_type, RES.c.patient == patient)
+    return [dict(b) for b in conn.execute(stmt).scalars()]
+
+
+def open_alerts_of(conn: Connection, patient: str) -> list[Alert]:
+    stmt = select(ALERT).where(ALERT.c.patient == patient, ALERT.c.status.in_(["open", "submitted", "pended"]))
+    return [_alert(r) for r in conn.execute(stmt)]
