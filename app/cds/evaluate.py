@@ -110,7 +110,8 @@ def judge(order: Order, gathered: Gathered, payers: PayerDirectory, *, today: da
         return Verdict(order, coverage, profile)
     patient, day = ref_of(coverage.get("beneficiary")), _day(order.resource, today)
     for auth in normalize(gathered.authorizations):
-        if set(needs) <= auth.codes and auth.patient in (None, patient) and auth.covers(day):
+        named = not auth.codes or set(needs) <= auth.codes  # as the claim mapper: naming no code covers all
+        if named and auth.patient in (None, patient) and auth.covers(day):
             return Verdict(order, coverage, profile, needs, on_file=auth)
     return Verdict(order, coverage, profile, needs)
 

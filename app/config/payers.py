@@ -71,6 +71,8 @@ class PayerProfileFile(_Strict):
     visit_note_required: bool = False
     ndc_required: bool = True
     allowed: dict[str, float] = {}
+    prior_auth_endpoint: str | None = Field(default=None, pattern=r"^https?://")  # Da Vinci PAS FHIR base
+    prior_auth_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # env var: bearer token
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -122,6 +124,8 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
         "visit_note_required": profile.visit_note_required,
         "ndc_required": profile.ndc_required,
         "allowed": dict(profile.allowed),
+        "prior_auth_endpoint": profile.prior_auth_endpoint,
+        "prior_auth_token_env": profile.prior_auth_token_env,
     }
 
 
@@ -152,6 +156,8 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         aliases=tuple(spec.aliases),
         source=source,
         payer_type=spec.payer_type,
+        prior_auth_endpoint=spec.prior_auth_endpoint.rstrip("/") if spec.prior_auth_endpoint else None,
+        prior_auth_token_env=spec.prior_auth_token_env,
     )
 
 

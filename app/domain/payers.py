@@ -49,6 +49,8 @@ class PayerProfile:
     is_default: bool = False
     source: str | None = None
     payer_type: str | None = None
+    prior_auth_endpoint: str | None = None  # Da Vinci PAS base URL (Claim/$submit, Claim/$inquire)
+    prior_auth_token_env: str | None = None  # environment variable holding its bearer token (none: no auth)
 
     @property
     def type_filing_indicator(self) -> str | None:
