@@ -10,6 +10,7 @@ inside a 200 answer (:mod:`app.cds.evaluate`). The work runs in the thread pool,
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ from app.services import Services
 router = APIRouter(tags=["cds-hooks"])
 FETCH_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 _LOCK = threading.Lock()
+ALLOWED_CACHE_SECONDS = 5.0
 
 
 class CdsRuntime:
@@ -46,9 +48,13 @@ class CdsRuntime:
             response.raise_for_status()
             return dict(response.json())
 
-        def allowed() -> list[str]:
-            with read_only(engine) as conn:
-                return [e.base_url for e in ehr_repo.list_ehrs(conn)]
+        known: list[tuple[float, list[str]]] = []
+
+        def allowed() -> list[str]:  # the registered EHRs' base URLs, re-read at most every few seconds
+            if not known or time.monotonic() - known[0][0] > ALLOWED_CACHE_SECONDS:
+                with read_only(engine) as conn:
+                    known[:] = [(time.monotonic(), [e.base_url for e in ehr_repo.list_ehrs(conn)])]
+            return known[0][1]
 
         def on_file(patient: str) -> list[dict[str, Any]]:
             with read_only(engine) as conn:

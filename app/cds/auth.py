@@ -58,6 +58,7 @@ class CdsAuthenticator:
         self.skew, self.max_lifetime = skew, max_lifetime
         self._clients: dict[str, _Cached] = {}
         self._jwks: dict[str, _Cached] = {}
+        self._static: dict[str, tuple[ClientRecord, KeySet]] = {}
         self._lock = threading.Lock()
 
     def verify(self, token: str | None, *, audience: str) -> str:
@@ -120,10 +121,17 @@ class CdsAuthenticator:
 
     def _keys(self, client: ClientRecord, url: str | None, *, refresh: bool) -> KeySet:
         if url is None:
+            with self._lock:
+                static = self._static.get(client.iss)
+            if static is not None and static[0] is client:  # same record as cached: keys already imported
+                return static[1]
             try:
-                return KeySet.import_key_set(client.jwks or {"keys": []})  # type: ignore[arg-type]
+                keys = KeySet.import_key_set(client.jwks or {"keys": []})  # type: ignore[arg-type]
             except (JoseError, ValueError, TypeError):
                 raise CdsAuthError("the client's registered JWKS cannot be read") from None
+            with self._lock:
+                self._static[client.iss] = (client, keys)
+            return keys
         with self._lock:
             cached = self._jwks.get(url)
         if cached is None or refresh or time.monotonic() - cached.at > JWKS_CACHE_SECONDS:
