@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import CdsClient, CdsJti
-from app.db.sql import insert_ignore
 
 CLIENT = CdsClient.__table__  # type: ignore[attr-defined]
 JTI = CdsJti.__table__  # type: ignore[attr-defined]
@@ -44,10 +45,27 @@ def list_clients(conn: Connection) -> list[ClientRecord]:
     return [ClientRecord(r.iss, r.jwks, r.jwks_url, tuple(r.jku_allowlist or ())) for r in rows]
 
 
+_REMEMBER: dict[str, Any] = {}  # per dialect: one compiled-once insert-or-ignore (the hot path of every hook call)
+
+
+def _remember_stmt(dialect: str) -> Any:
+    stmt = _REMEMBER.get(dialect)
+    if stmt is None:
+        factory = pg_insert if dialect == "postgresql" else sqlite_insert
+        values: dict[str, Any] = {
+            "iss": bindparam("iss"),
+            "jti": bindparam("jti"),
+            "expires_at": bindparam("expires_at"),
+        }
+        stmt = factory(JTI).values(values).on_conflict_do_nothing(index_elements=["iss", "jti"]).returning(JTI.c.jti)
+        _REMEMBER[dialect] = stmt
+    return stmt
+
+
 def remember_jti(conn: Connection, *, iss: str, jti: str, expires_at: datetime) -> bool:
     """Record a JWT id; False when this issuer already used it (a replay)."""
-    row = {"iss": iss, "jti": jti, "expires_at": expires_at}
-    return bool(insert_ignore(conn, JTI, [row], ["iss", "jti"], "jti"))
+    stmt = _remember_stmt(conn.dialect.name)
+    return conn.execute(stmt, {"iss": iss, "jti": jti, "expires_at": expires_at}).first() is not None
 
 
 def forget_expired(conn: Connection, *, before: datetime) -> int:

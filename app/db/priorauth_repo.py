@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from app.db.models import PriorAuthAlert, Resource
 
@@ -109,10 +109,15 @@ def counts(conn: Connection) -> dict[str, int]:
     return {s: int(n) for s, n in rows}
 
 
+_AUTHORIZATIONS = select(RES.c.body).where(
+    RES.c.patient == bindparam("patient"), RES.c.resource_type == "ClaimResponse"
+)
+
+
 def authorizations_of(conn: Connection, patient: str) -> list[dict[str, Any]]:
     """Preauthorization ClaimResponses stored for ``patient`` (``Patient/id``)."""
-    stmt = select(RES.c.body).where(RES.c.resource_type == "ClaimResponse", RES.c.patient == patient)
-    return [dict(b) for b in conn.execute(stmt).scalars() if (b or {}).get("use") == "preauthorization"]
+    rows = conn.execute(_AUTHORIZATIONS, {"patient": patient}).scalars()
+    return [dict(b) for b in rows if (b or {}).get("use") == "preauthorization"]
 
 
 def resources_of(conn: Connection, patient: str, resource_type: str) -> list[dict[str, Any]]:
