@@ -5,7 +5,8 @@ missing key is fetched from ``fhirServer`` with the request's ``fhirAuthorizatio
 and only when ``reader`` is given: the service passes one only when ``fhirServer`` is the base URL
 of a registered EHR, so no request ever goes to an address the configuration does not list. A
 fetch that fails becomes a problem on :class:`~app.cds.evaluate.Gathered` (the answer says the
-coverage is indeterminate and why), never an exception.
+coverage is indeterminate and why), never an exception, and no further read is tried for that
+request (each read times out after 2 s: the answer stays well inside CRD's 5 s).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from app.cds.evaluate import Gathered
-from app.cds.hooks import AUTHORIZATIONS, COVERAGE, PATIENT, HookService
+from app.cds.hooks import AUTHORIZATIONS, COVERAGE, HookService
 from app.cds.orders import bundle_resources
 from app.cds.request import HookRequest
 from app.domain.context import ResourceIndex, ref_of
@@ -84,7 +85,10 @@ def gather(request: HookRequest, service: HookService, *, reader: Reader | None,
             orders = g._index(bundle_resources(value))
         if service.hook == "appointment-book":
             orders = [r for appt in orders for ref in appt.get("basedOn") or () if (r := g.resolve(ref)) is not None]
-    patient = next(iter(g.key("patient", PATIENT, required=False) or ()), None)
+    found_patient = request.prefetch.get("patient")  # informative only: never worth a round trip
+    patient = (
+        found_patient if isinstance(found_patient, dict) and found_patient.get("resourceType") == "Patient" else None
+    )
     found = g.key("coverage", COVERAGE, required=True)
     coverages = [r for r in found or () if r.get("resourceType") == "Coverage"]
     auths = g.key("authorizations", AUTHORIZATIONS, required=False) or []

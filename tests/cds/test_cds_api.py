@@ -169,7 +169,6 @@ def test_missing_prefetch_is_fetched_only_from_a_registered_ehr_and_failures_are
     body = order_sign([service_request("sr1", "72148")], server=EHR)
     with respx.mock() as router:
         cov = router.get(f"{EHR}/Coverage").respond(json=searchset(coverage()))
-        router.get(f"{EHR}/Patient/p1").respond(json={"resourceType": "Patient", "id": "p1"})
         router.get(f"{EHR}/ClaimResponse").respond(json=searchset([]))
         response = post(client, keys, body)
     assert response.status_code == 200
