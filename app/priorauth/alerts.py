@@ -1,7 +1,8 @@
 """Orders that arrive by notification: judge them as the CDS service does, keep the alert, write back.
 
-For each ServiceRequest / MedicationRequest a job stored (and each open alert of a patient whose
-ClaimResponses changed), :func:`consider_orders` judges the order with the same code mapping, payer
+For each ServiceRequest / MedicationRequest still to be performed (draft, active, on-hold) that a
+job stored (and each open alert of a patient whose ClaimResponses changed), :func:`consider_orders`
+judges the order with the same code mapping, payer
 profile and prior-auth rule as the claim (:func:`app.cds.evaluate.judge`) against the mirror's
 Coverage, payer Organization and authorizations on file:
 
@@ -34,6 +35,9 @@ from app.priorauth.tasks import alert_task, order_coverage
 
 ORDER_TYPES = ("ServiceRequest", "MedicationRequest")
 WITHDRAWN = frozenset({"revoked", "entered-in-error", "stopped", "cancelled"})
+PENDING = frozenset(
+    {"draft", "active", "on-hold"}
+)  # still to be performed: order time (completed: the claim's business)
 RULE = "prior-auth.prior-auth-missing"
 
 
@@ -83,6 +87,8 @@ def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, des
         priorauth_repo.set_state(conn, ref, status="cancelled", now=now, reason=f"order {order.get('status')}")
         _enqueue(conn, _reread(conn, ref), order, None, destination=destination, today=today, now=now)
         return f"{ref}:cancelled"
+    if order.get("status") not in PENDING:
+        return None
     read = read_order(order, rules.code_map(order))
     patient = patient_of(order)
     if read is None or patient is None:
