@@ -16,9 +16,9 @@ from typing import Any
 from app.cds.coverage_info import COVERAGE_INFORMATION
 from app.fhir.client import FhirClient
 from app.fhir.errors import VersionConflict
-from app.priorauth.tasks import TERMINAL
 
 ATTEMPTS = 3
+TERMINAL = frozenset({"completed", "failed", "cancelled"})  # Task states the alert ends with
 
 
 async def write_pa_task(client: FhirClient, task: dict[str, Any]) -> str:
