@@ -33,6 +33,8 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
             yield
         finally:
             await app.state.intake_writer.drain()
+            if getattr(app.state, "cds", None) is not None:  # the CDS service's HTTP client (EHR reads, JWKS)
+                app.state.cds.client.close()
             stop.set()
             if task is not None:
                 with suppress(asyncio.CancelledError):
@@ -48,6 +50,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
         openapi_url=None if production else "/openapi.json",
     )
     app.state.services = services
+    app.state.cds = None  # built on the first CDS Hooks call (app.api.cds)
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
