@@ -10,6 +10,8 @@ Packages and what each owns:
 - ``app.adapters``  outbound ports (folder, EHR write-back, clearinghouse) behind a registry.
 - ``app.db``        SQLModel tables, engine, repositories (every SQL statement lives here).
 - ``app.worker``    the job queue and the one pipeline orchestrator.
+- ``app.cds``       the CDS Hooks / Da Vinci CRD service (order time, the claim's own rules).
+- ``app.priorauth`` prior-authorization alerts, their write-back, and the Da Vinci PAS client.
 - ``app.api``       the HTTP edge (FastAPI).
 - ``app.cli``       the ``claimbridge`` command.
 """

@@ -30,6 +30,10 @@ from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
+from app.priorauth.alerts import rules_for
+from app.priorauth.metrics import watch_alerts
+from app.priorauth.submit import DESTINATION as PAS_DESTINATION
+from app.priorauth.submit import PasAdapter, PasInquirer
 from app.retry import RetryPolicy
 from app.settings import Settings
 from app.worker.clearinghouse import ClearinghouseCycle
@@ -120,6 +124,9 @@ def build_services(
     if upgrade:
         migrate.upgrade(engine)
     runtime = Runtime(config=config, clock=clock, writeback_per_ehr=settings.adapters.writeback == "ehr")
+    adapters[PAS_DESTINATION] = PasAdapter(
+        engine=engine, payers=config.payers, clock=clock, writeback=runtime.writeback_for(settings.ehr.writeback_ehr)
+    )
     services = Services(
         settings=settings,
         engine=engine,
@@ -134,6 +141,7 @@ def build_services(
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
     watch_ehrs(services.metrics, engine)
+    watch_alerts(services.metrics, engine)
     services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services
 
@@ -163,7 +171,8 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
         clock=clock,
         settings=settings.outbox,
     )
-    duties: list[Duty] = [sweeper, cycle, outbox]
+    inquirer = PasInquirer(engine=engine, rules=rules_for(services.config), clock=clock)
+    duties: list[Duty] = [sweeper, cycle, outbox, inquirer]
     return Worker(
         engine=engine,
         runtime=services.runtime,

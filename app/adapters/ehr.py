@@ -28,6 +28,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from app.adapters.base import Adapter, FatalDeliveryError, TemporaryDeliveryError
+from app.adapters.ehr_priorauth import write_order_coverage, write_pa_task
 from app.errors import FatalError, TemporaryError
 from app.fhir.auth import DEFAULT_READ_TYPES, scopes_for
 from app.fhir.client import FhirClient
@@ -49,6 +50,8 @@ BASE_SCOPES = (
 WRITE_SCOPES: dict[str, tuple[str, ...]] = {
     "task": scopes_for(("Task",), access="crus"),
     "claim-response": scopes_for(("ClaimResponse",), access="cs"),
+    "pa-task": scopes_for(("Task",), access="crus"),
+    "order-coverage": scopes_for(("ServiceRequest", "MedicationRequest"), access="ru"),
 }
 
 
@@ -71,7 +74,7 @@ class EhrWritebackAdapter:
     def deliver(self, *, kind: str, key: str, payload: dict[str, Any]) -> None:
         writer = WRITERS.get(kind)
         if writer is None:
-            raise FatalDeliveryError(f"the ehr adapter writes Tasks and ClaimResponses, not {kind!r} deliveries")
+            raise FatalDeliveryError(f"the ehr adapter cannot write {kind!r} deliveries")
         if self._gateway is None or not self.ehr_name:
             raise FatalDeliveryError(f"{self.name}: no EHR to write to (set ehr.writeback_ehr)")
         ehr = self.ehr_name
@@ -106,6 +109,8 @@ async def write_claim_response(client: FhirClient, response: dict[str, Any]) -> 
 WRITERS: dict[str, Callable[[FhirClient, dict[str, Any]], Coroutine[Any, Any, str]]] = {
     "task": write_task,
     "claim-response": write_claim_response,
+    "pa-task": write_pa_task,  # app.adapters.ehr_priorauth: prior-authorization alerts
+    "order-coverage": write_order_coverage,
 }
 
 

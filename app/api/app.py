@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, audit, billing, encounters, notifications, ops, payments, quarantine, wellknown
+from app.api import admin, alerts, audit, billing, cds, encounters, notifications, ops, payments, quarantine, wellknown
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
@@ -34,6 +34,8 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
             yield
         finally:
             await app.state.intake_writer.drain()
+            if getattr(app.state, "cds", None) is not None:  # the CDS service's HTTP client (EHR reads, JWKS)
+                app.state.cds.client.close()
             stop.set()
             if task is not None:
                 with suppress(asyncio.CancelledError):
@@ -49,6 +51,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
         openapi_url=None if production else "/openapi.json",
     )
     app.state.services = services
+    app.state.cds = None  # built on the first CDS Hooks call (app.api.cds)
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
@@ -63,5 +66,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
     app.include_router(audit.router)
+    app.include_router(cds.router)
+    app.include_router(alerts.router)
     mount_web(app)  # the SMART app and the console (HTML)
     return app

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from app.cli import ehr, ops
+from app.cli import cds, ehr, ops, pa
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
@@ -39,6 +39,9 @@ app.add_typer(ehr.ehrs_app, name="ehrs")
 app.add_typer(ehr.keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.command("diff")(diff_command)
+app.add_typer(cds.cds_app, name="cds")
+app.add_typer(cds.clients_app, name="cds-clients")
+app.add_typer(pa.pa_app, name="pa")
 
 ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]
 

@@ -84,6 +84,8 @@ class PayerProfileFile(_Strict):
     allowed: dict[str, float] = {}
     code_overrides: list[CodeOverrideItem] = []
     drug_waste_modifiers: bool = False  # Medicare Part B: JZ / JW on drugs from single-dose containers
+    prior_auth_endpoint: str | None = Field(default=None, pattern=r"^https?://")  # Da Vinci PAS FHIR base
+    prior_auth_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # env var: bearer token
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -140,6 +142,8 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
             {"code": o.code, "becomes": o.becomes, "with_any": sorted(o.with_any) if o.with_any else None}
             for o in profile.code_overrides
         ],
+        "prior_auth_endpoint": profile.prior_auth_endpoint,
+        "prior_auth_token_env": profile.prior_auth_token_env,
     }
 
 
@@ -175,6 +179,8 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
             for o in spec.code_overrides
         ),
         drug_waste_modifiers=spec.drug_waste_modifiers,
+        prior_auth_endpoint=spec.prior_auth_endpoint.rstrip("/") if spec.prior_auth_endpoint else None,
+        prior_auth_token_env=spec.prior_auth_token_env,
     )
 
 

@@ -552,3 +552,48 @@ class ClaimLedgerEntry(SQLModel, table=True):
     method: str = Field(default="", max_length=20)  # cash | check | card | ach | ... (patient payments)
     reason: str = Field(default="", max_length=10)  # PLB03-1 adjustment reason
     created_at: datetime
+
+
+# CDS Hooks / CRD and prior authorization (app/cds, app/priorauth):
+# ``cds_client`` registered CDS clients (JWT issuers) and their keys; ``cds_jti`` JWT ids seen (replay);
+# ``prior_auth_alert`` one row per order that needs authorization: its state, Task, PAS exchange.
+
+
+class CdsClient(SQLModel, table=True):
+    __tablename__ = "cds_client"
+
+    iss: str = Field(primary_key=True, max_length=500)
+    jwks: dict[str, Any] | None = json_col()  # a JWKS registered out of band
+    jwks_url: str | None = Field(default=None, max_length=500)
+    jku_allowlist: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: datetime
+
+
+class CdsJti(SQLModel, table=True):
+    __tablename__ = "cds_jti"
+
+    iss: str = Field(primary_key=True, max_length=500)
+    jti: str = Field(primary_key=True, max_length=200)
+    expires_at: datetime = Field(index=True)
+
+
+class PriorAuthAlert(SQLModel, table=True):
+    __tablename__ = "prior_auth_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_ref: str = Field(max_length=200, unique=True)
+    patient: str | None = Field(default=None, max_length=200, index=True)
+    encounter: str | None = Field(default=None, max_length=200, index=True)
+    payer_id: str = Field(max_length=80, index=True)
+    payer_name: str = Field(max_length=200)
+    codes: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    rule: str = Field(max_length=100)
+    status: str = Field(default="open", max_length=20, index=True)  # open|submitted|approved|denied|pended|cancelled
+    reason: str | None = None
+    pre_auth_ref: str | None = Field(default=None, max_length=100)
+    assertion_id: str = Field(max_length=100)
+    pas_identifier: str | None = Field(default=None, max_length=100)
+    claim_response: dict[str, Any] | None = json_col()
+    next_inquiry_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -66,6 +66,8 @@ class PayerProfile:
     payer_type: str | None = None
     code_overrides: tuple[CodeOverride, ...] = ()
     drug_waste_modifiers: bool = False  # JZ (nothing discarded) / a JW line (discarded units) on single-dose drugs
+    prior_auth_endpoint: str | None = None  # Da Vinci PAS base URL (Claim/$submit, Claim/$inquire)
+    prior_auth_token_env: str | None = None  # environment variable holding its bearer token (none: no auth)
 
     @property
     def type_filing_indicator(self) -> str | None:

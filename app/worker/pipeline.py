@@ -38,6 +38,7 @@ from app.ehr.fetch import Fetched
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
+from app.priorauth.alerts import consider_orders, rules_for
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import record_outcome
 from app.worker.prefetch import Prepared
@@ -76,6 +77,7 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
     encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
+    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now)  # PA alerts
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)

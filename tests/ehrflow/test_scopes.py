@@ -20,8 +20,9 @@ from tests.ehrflow.harness import CLIENT_ID, EHR_NAME, Flow, running_flow
 from tests.spine.helpers import ADMIN
 
 CB = "https://claimbridge.test"
-#: What an administrator might grant a "read-only plus subscriptions" client: no ClaimResponse write.
-NARROW = "system/*.rs system/Subscription.cruds system/Task.crus"
+#: What an administrator might grant a "read-only plus subscriptions" client: no ClaimResponse write
+#: (Tasks and the orders' coverage information, as prior-authorization alerts write them, granted).
+NARROW = "system/*.rs system/Subscription.cruds system/Task.crus system/ServiceRequest.ru system/MedicationRequest.ru"
 
 
 def claim_response(value: str) -> dict:
