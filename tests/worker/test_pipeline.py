@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from app.api.app import create_app
 from app.db import claims_repo, intake_repo
-from app.db.sql import utcnow
 from app.db.models import ClaimVersion, Job, Outbox
+from app.db.sql import utcnow
 from app.fhir.r4 import validate_resource
 from app.intake.notification import parse_notification
 from app.mappers.ids import claim_id
