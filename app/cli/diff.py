@@ -46,7 +46,7 @@ PAGE = 1000  # stored claims per page
 
 @dataclass(frozen=True)
 class ReplayInput:
-    encounters: list[str]
+    encounters: list[tuple[str, str]]  # (ehr, Encounter key)
     stored: list[ClaimSnapshot]
 
 
@@ -117,15 +117,16 @@ def read_stored(engine: Engine) -> ReplayInput:
     return ReplayInput(encounters, stored)
 
 
-def stored_encounters(conn: Connection) -> list[str]:
-    """Keys of the stored Encounters that are not history (prior visits sent as context only).
+def stored_encounters(conn: Connection) -> list[tuple[str, str]]:
+    """``(ehr, key)`` of the stored Encounters that are not history (prior visits sent as context only).
 
     TODO(lead): one SELECT that belongs in ``mirror_repo`` (e.g. ``encounter_keys(conn)``); it is
     here because this helper does not own ``app/db``.
     """
     res = mirror_repo.RES
-    rows = conn.execute(select(res.c.key, res.c.body).where(res.c.resource_type == "Encounter").order_by(res.c.key))
-    return [row.key for row in rows if not is_history(dict(row.body))]
+    stmt = select(res.c.ehr, res.c.key, res.c.body).where(res.c.resource_type == "Encounter")
+    rows = conn.execute(stmt.order_by(res.c.key, res.c.ehr))
+    return [(row.ehr, row.key) for row in rows if not is_history(dict(row.body))]
 
 
 def replay(
@@ -139,9 +140,9 @@ def replay(
     replayed: list[list[ClaimSnapshot]] = [[] for _ in runtimes]
     for start in range(0, len(found.encounters), BATCH):
         with reading(engine) as conn:  # both replays of an encounter see the same stored state
-            for encounter in found.encounters[start : start + BATCH]:
+            for ehr, encounter in found.encounters[start : start + BATCH]:
                 for runtime, out in zip(runtimes, replayed, strict=True):
-                    ev = evaluate(conn, encounter, runtime=runtime, today=today, now=now)
+                    ev = evaluate(conn, encounter, runtime=runtime, today=today, now=now, ehr=ehr)
                     if ev is not None:
                         was = previous.get(ev.claim_id)
                         sent = was == ClaimStatus.HELD and claims_repo.with_payer(conn, ev.claim_id)

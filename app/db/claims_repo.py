@@ -186,6 +186,7 @@ def apply_transitions(
 def _claim_view(row: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row.id,
+        "ehr": row.ehr,
         "encounter": row.encounter,
         "patient": row.patient,
         "payer": row.payer_id,

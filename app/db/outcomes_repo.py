@@ -66,6 +66,7 @@ def save_outcome(
 
 def _view(row: Any) -> dict[str, Any]:
     return {
+        "ehr": row.ehr,
         "encounter": row.encounter,
         "patient": row.patient,
         "status": row.status,
@@ -96,7 +97,7 @@ def list_outcomes(
         stmt = stmt.where(OUTCOME.c.patient == patient)
     if billed is not None:
         stmt = stmt.where(OUTCOME.c.claim_id.is_not(None) if billed else OUTCOME.c.claim_id.is_(None))
-    rows = conn.execute(stmt.order_by(OUTCOME.c.encounter).limit(limit).offset(offset)).all()
+    rows = conn.execute(stmt.order_by(OUTCOME.c.encounter, OUTCOME.c.ehr).limit(limit).offset(offset)).all()
     return [_view(r) for r in rows]
 
 

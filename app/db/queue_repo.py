@@ -1,7 +1,8 @@
 """Job queue statements: claim with leases, finish, fail with backoff, dead letters, replay.
 
-Claiming takes jobs whose lease is free, oldest first, and never a job that has an earlier pending
-job with the same ordering key (per-encounter order). On PostgreSQL the claim uses
+Claiming takes jobs whose lease is free, an equal share per subscription with pending jobs, in
+turns (oldest first within each: a flood from one subscription does not starve another), and never
+a job that has an earlier pending job with the same ordering key (per-encounter order). On PostgreSQL the claim uses
 ``FOR UPDATE SKIP LOCKED`` so several workers never take the same job; on SQLite the claim runs in a
 ``BEGIN IMMEDIATE`` transaction, which serialises writers. A job is finished in the same transaction
 as its results, and only by the worker that still holds its lease: exactly once.
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from itertools import zip_longest
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased
@@ -50,6 +54,52 @@ class ClaimedJob:
 
 
 def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, limit: int) -> list[ClaimedJob]:
+    """Lease up to ``limit`` due jobs, fairly across subscriptions.
+
+    The subscriptions with pending jobs (oldest pending job first, at most ``limit`` of them) each
+    get an equal share of the batch (what one leaves goes to the others), oldest first within each,
+    taken in turns (a1 b1 c1 a2 b2 ...);
+    so a flood of jobs from one subscription never starves another's. A job with an earlier pending
+    job of the same ordering key (per EHR) is never taken.
+    """
+    subscriptions = list(conn.execute(_ACTIVE_SUBSCRIPTIONS, {"limit": limit}).scalars())
+    stmt = _claimable(conn.dialect.name)
+    taken: dict[str, list[Any]] = {sid: [] for sid in subscriptions}
+    active, total = subscriptions, 0
+    while active and total < limit:  # a subscription with fewer jobs leaves its share to the others
+        share = -(-(limit - total) // len(active))
+        filled = []
+        for sid in active:
+            after = taken[sid][-1].id if taken[sid] else 0
+            got = conn.execute(stmt, {"sid": sid, "now": now, "after": after, "share": share}).all()
+            taken[sid] += got
+            total += len(got)
+            if len(got) == share:
+                filled.append(sid)
+        active = filled
+    rows = [row for turn in zip_longest(*taken.values()) for row in turn if row is not None][:limit]
+    if not rows:
+        return []
+    until = now + timedelta(seconds=lease)
+    conn.execute(update(JOB).where(JOB.c.id.in_([r.id for r in rows])).values(locked_by=worker, locked_until=until))
+    return [
+        ClaimedJob(r.id, r.inbox_id, r.subscription_id, r.key, r.focus, r.version_id, r.event_number, r.attempts, r.ehr)
+        for r in rows
+    ]
+
+
+_ACTIVE_SUBSCRIPTIONS = (
+    select(JOB.c.subscription_id)
+    .where(JOB.c.status == "pending")
+    .group_by(JOB.c.subscription_id)
+    .order_by(func.min(JOB.c.id))
+    .limit(bindparam("limit"))
+)
+
+
+@cache
+def _claimable(dialect: str) -> Any:
+    """One subscription's claimable jobs, oldest first (locked and skipping locked rows on PostgreSQL)."""
     earlier = aliased(JOB)
     blocked = (
         select(earlier.c.id)
@@ -61,28 +111,21 @@ def claim_jobs(conn: Connection, *, worker: str, now: datetime, lease: float, li
         )
         .exists()
     )
+    now: Any = bindparam("now")
     stmt = (
         select(JOB)
         .where(
+            JOB.c.subscription_id == bindparam("sid"),
+            JOB.c.id > bindparam("after"),
             JOB.c.status == "pending",
             JOB.c.available_at <= now,
             or_(JOB.c.locked_until.is_(None), JOB.c.locked_until < now),
             ~blocked,
         )
         .order_by(JOB.c.id)
-        .limit(limit)
+        .limit(bindparam("share"))
     )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=JOB)
-    rows = conn.execute(stmt).all()
-    if not rows:
-        return []
-    until = now + timedelta(seconds=lease)
-    conn.execute(update(JOB).where(JOB.c.id.in_([r.id for r in rows])).values(locked_by=worker, locked_until=until))
-    return [
-        ClaimedJob(r.id, r.inbox_id, r.subscription_id, r.key, r.focus, r.version_id, r.event_number, r.attempts, r.ehr)
-        for r in rows
-    ]
+    return stmt.with_for_update(skip_locked=True, of=JOB) if dialect == "postgresql" else stmt
 
 
 def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: datetime) -> None:

@@ -12,9 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.api.app import create_app
-from app.db import claims_repo
+from app.db import claims_repo, intake_repo
 from app.db.models import ClaimVersion, Job, Outbox
+from app.db.sql import utcnow
 from app.fhir.r4 import validate_resource
+from app.intake.notification import parse_notification
 from app.mappers.ids import claim_id
 from app.services import Services
 from tests.spine.helpers import ADMIN, SECRET, make_services, notification, register, sample_bundles
@@ -101,7 +103,15 @@ def test_a_bad_resource_is_dead_lettered_with_its_reason_and_replayable(client: 
     broken = copy.deepcopy(bundle)
     patient = next(e["resource"] for e in broken["entry"] if e["resource"]["resourceType"] == "Patient")
     patient["birthDate"] = "not-a-date"
-    assert post(client, notification(broken, 1)) == 202
+    note = notification(broken, 1)
+    refused = client.post("/notifications", content=orjson.dumps(note), headers=AUTH)
+    assert refused.status_code == 400 and "Patient invalid at birthDate" in refused.text  # the sender learns
+    with services.engine.begin() as conn:  # stored past the edge (as a recovered gap is): the worker refuses it
+        body = orjson.dumps(note)
+        intake_repo.store_notification(
+            conn, subscription_id="claimbridge-demo", note=parse_notification(body), body=body,
+            content_type="application/fhir+json", now=utcnow(),
+        )  # fmt: skip
     services.worker(worker_id="w").drain()
     dead = client.get("/api/dead-letters", headers=ADMIN_AUTH).json()
     assert len(dead) == 1 and "Patient invalid at birthDate" in dead[0]["reason"]
