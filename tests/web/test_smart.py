@@ -75,7 +75,9 @@ def sign_in_at_ehr(query: dict[str, list[str]], *, decision: str = "allow") -> s
     return location.removeprefix(url)
 
 
-def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: TestClient, env: SmartEnv) -> None:
+def test_ehr_launch_signs_in_shows_findings_and_records_the_override(
+    client: TestClient, env: SmartEnv, clock: Clock
+) -> None:
     query = launch(client, env)
     assert query["code_challenge_method"] == ["S256"] and query["aud"] == [env.ehr.iss]
     assert query["scope"] == ["launch openid fhirUser patient/*.rs user/Encounter.rs"]
@@ -114,9 +116,23 @@ def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: Tes
     assert claim["status"] == "ready"
     assert [(e["actor"], e["actor_kind"]) for e in events] == [(PRACTITIONER, "smart")]
 
+    clock.now += timedelta(hours=2)  # the access token (1 h) has expired: the refresh token is used
+    assert "Ada Testpatient" in client.get("/smart/app").text
+    assert env.ehr.token_requests[-1]["grant_type"] == "refresh_token"
+
     client.cookies.set("cb_launch", launch_cookie.value)  # the same browser and callback again: consumed
     replay = client.get(callback)
     assert replay.status_code == 400 and "already used" in replay.text
+
+
+def test_standalone_launch_asks_for_a_patient_instead_of_a_launch_context(client: TestClient, env: SmartEnv) -> None:
+    response = client.get("/smart/launch", params={"iss": env.ehr.iss, "standalone": "1"}, follow_redirects=False)
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert "launch" not in query and query["scope"][0].split()[0] == "launch/patient"
+    assert client.get(sign_in_at_ehr(query), follow_redirects=False).status_code == 303
+    page = client.get("/smart/app")
+    assert page.status_code == 200 and "Ada Testpatient" in page.text and "none in the launch" in page.text
 
 
 def test_unknown_iss_and_missing_parameters_get_400_before_any_outbound_call(client: TestClient, env: SmartEnv) -> None:
