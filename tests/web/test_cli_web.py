@@ -45,8 +45,6 @@ def test_users_add_reads_the_password_from_stdin(env: str) -> None:
 
 def test_ehrs_add_registers_the_smart_app(env: str, tmp_path: Path) -> None:
     base = ["ehrs", "add", "--name", "ehr1", "--base-url", BASE, "--no-discover"]
-    public = runner.invoke(app, [*base, "--smart-client-id", "app-1"])
-    assert public.exit_code == 0 and "SMART app: client app-1 (public)" in public.output
     secret = runner.invoke(app, [*base, "--smart-client-id", "app-2", "--smart-client-secret", "-"], input="s3cret\n")
     assert secret.exit_code == 0 and "(confidential)" in secret.output and "s3cret" not in secret.output
     private, _ = generate_keys(tmp_path / "keys", "ES384")

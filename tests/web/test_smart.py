@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -24,28 +23,35 @@ from app.db import audit_repo, claims_repo, web_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.fhir.keys import generate_keys, load_signing_key, public_jwks
+from tests.web.conftest import Clock
 from tests.web.helpers import csrf_of
 from tests.web.smart_ehr import Client
 from tests.web.smart_env import CLIENT_ID, PRACTITIONER, SmartEnv, smart_env
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> Any:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def env(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[SmartEnv]:
-    with smart_env(db_url, tmp_path, clock=clock) as e:
+@pytest.fixture(scope="module")
+def module_env(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, module_clock: Clock) -> Iterator[SmartEnv]:
+    with smart_env(module_db_url, tmp_path_factory.mktemp("smart"), clock=module_clock) as e:
         yield e
+
+
+@pytest.fixture
+def env(module_env: SmartEnv, clock: Clock) -> Iterator[SmartEnv]:
+    """The module's claimbridge and test EHR, with the EHR up and the public client registered."""
+    module_env.ehr.down = False
+    yield module_env
+    module_env.ehr.down = False
+    module_env.ehr.add_client(Client(CLIENT_ID, [f"{module_env.app_base}/smart/callback"]))
+    with module_env.services.engine.begin() as conn:
+        web_repo.set_smart_app(
+            conn,
+            ehr="test-ehr",
+            client_id=CLIENT_ID,
+            client_secret=None,
+            key_path=None,
+            scopes=module_env.services.settings.web.default_scopes,
+            now=utcnow(),
+        )
 
 
 @pytest.fixture
@@ -169,25 +175,24 @@ def test_failure_pages(client: TestClient, env: SmartEnv, clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
-def test_confidential_clients_exchange_the_code(db_url: str, tmp_path: Path, method: str) -> None:
-    private, _ = generate_keys(tmp_path / "keys", "RS384")
+def test_confidential_clients_exchange_the_code(env: SmartEnv, tmp_path: Path, method: str) -> None:
+    private, _ = generate_keys(tmp_path / "keys", "ES384")
     key = load_signing_key(private)
     secret = "s3cret-for-the-test-only"
-    with smart_env(db_url, tmp_path, client=Client(CLIENT_ID, [], "none")) as env:
-        redirect = [f"{env.app_base}/smart/callback"]
-        if method == "client_secret_basic":
-            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_secret_basic", secret=secret))
-            values = {"client_secret": secret, "key_path": None}
-        else:
-            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_assertion_jwt", jwks=public_jwks(key)))
-            values = {"client_secret": None, "key_path": str(private)}
-        with env.services.engine.begin() as conn:
-            web_repo.set_smart_app(
-                conn, ehr="test-ehr", client_id=CLIENT_ID, scopes="launch openid fhirUser", now=utcnow(), **values
-            )
-        with TestClient(create_app(env.services), base_url="https://testserver") as client:
-            done = client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False)
-            assert done.status_code == 303, done.text
-            assert client.get("/smart/app").status_code == 200
-        sent = env.ehr.token_requests[-1]
-        assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
+    redirect = [f"{env.app_base}/smart/callback"]
+    if method == "client_secret_basic":
+        env.ehr.add_client(Client(CLIENT_ID, redirect, "client_secret_basic", secret=secret))
+        values = {"client_secret": secret, "key_path": None}
+    else:
+        env.ehr.add_client(Client(CLIENT_ID, redirect, "client_assertion_jwt", jwks=public_jwks(key)))
+        values = {"client_secret": None, "key_path": str(private)}
+    with env.services.engine.begin() as conn:
+        web_repo.set_smart_app(
+            conn, ehr="test-ehr", client_id=CLIENT_ID, scopes="launch openid fhirUser", now=utcnow(), **values
+        )
+    with TestClient(create_app(env.services), base_url="https://testserver") as client:
+        done = client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False)
+        assert done.status_code == 303, done.text
+        assert client.get("/smart/app").status_code == 200
+    sent = env.ehr.token_requests[-1]
+    assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
