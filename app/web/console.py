@@ -382,3 +382,37 @@ async def config(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
         rule_files=rule_files,
         settings=services.settings,
     )
+
+
+@router.post("/subscriptions/gaps/retry")
+async def retry_gap(request: Request, user: ConsoleUser = engineer) -> Response:
+    """Reopen a gap whose recovery stopped (after the fix): the next sweep recovers it."""
+    services = services_of(request)
+    form = await read_form(request)
+    check_csrf(user.csrf, form)
+    gap = _int(form.get("gap"), "gap")
+    if gap is None:
+        raise WebError(400, "Bad request", "Which gap?", link=("/console/subscriptions", "Subscriptions"))
+
+    def run() -> bool:
+        with services.engine.begin() as conn:
+            reopened = ehr_repo.retry_gap(conn, gap)
+            if reopened:
+                audit_repo.record(
+                    conn,
+                    actor=user.name,
+                    actor_kind="console",
+                    action="replay",
+                    entity=f"gap/{gap}",
+                    now=services.clock(),
+                )
+            return reopened
+
+    if not await to_thread.run_sync(run):
+        raise WebError(
+            409,
+            "Not reopened",
+            f"Gap {gap} is not a stopped recovery.",
+            link=("/console/subscriptions", "Subscriptions"),
+        )
+    return RedirectResponse("/console/subscriptions", status_code=303)

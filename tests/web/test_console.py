@@ -17,7 +17,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 
 from app.api.app import create_app
-from app.db import audit_repo, messages_repo
+from app.db import audit_repo, ehr_repo, messages_repo
 from app.db.engine import read_only
 from app.services import Services
 from tests.spine.helpers import ADMIN, make_services, notification, register, sample_bundles
@@ -132,6 +132,20 @@ def test_messages_pages_by_key(client: TestClient, services: Services) -> None:
     assert len(ids) == 2 and ids[0] > ids[1]  # newest first
     older = client.get("/console/messages", params={"kind": "jobs", "subscription": "sub-pages", "before": ids[0]})
     assert re.findall(r'href="/console/messages/jobs/(\d+)"', older.text) == [str(ids[1])]
+
+
+def test_a_stopped_gap_recovery_is_retried_from_the_subscriptions_page(client: TestClient, services: Services) -> None:
+    with services.engine.begin() as conn:
+        gap = ehr_repo.record_gap(conn, "claimbridge-demo", kind="events", first=3, last=4, now=services.clock())
+        assert ehr_repo.note_gap_attempt(conn, gap, detail="bad $events answer", fatal=True, limit=1) == "failed"
+    csrf = sign_in(client, "eng")
+    page = client.get("/console/subscriptions")
+    assert f"Retry recovery of gap {gap}" in page.text
+    retried = client.post("/console/subscriptions/gaps/retry", data={"csrf": csrf, "gap": gap}, follow_redirects=False)
+    assert retried.status_code == 303
+    assert client.post("/console/subscriptions/gaps/retry", data={"csrf": csrf, "gap": gap}).status_code == 409
+    with read_only(services.engine) as conn:
+        assert ehr_repo.gap_status(conn, gap) == "open"
 
 
 def test_dashboard_and_config_render(client: TestClient) -> None:
