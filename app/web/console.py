@@ -151,7 +151,13 @@ async def dashboard(request: Request, user: ConsoleUser = viewer) -> HTMLRespons
         with read_only(services.engine) as conn:
             book = billing_views.revenue_book(conn)
             findings = claims_repo.finding_counts(conn)
+            denials = billing_views.list_denials(conn, status=None, limit=10_000)
         queue = services.queue_snapshot()
+        passed: dict[str, int] = {}
+        for d in denials:
+            if d["passed_scrubbing"]:
+                for rule in d["expected_by"] or [f"({d['category']})"]:
+                    passed[rule] = passed.get(rule, 0) + 1
         periods = [compute_kpis(book, start=a, end=b) for a, b in _months(today, MONTHS)]
         current = periods[-1]
         by_rule: dict[str, int] = {}
@@ -181,6 +187,10 @@ async def dashboard(request: Request, user: ConsoleUser = viewer) -> HTMLRespons
                     "Days to submission by month",
                     list(zip(label, [p.submission.days_to_submit for p in periods], strict=True)),
                     unit=" d",
+                ),
+                bar_chart(
+                    "Denials that passed scrubbing, by rule that should have caught them",
+                    [(k, float(v)) for k, v in sorted(passed.items(), key=lambda kv: -kv[1])[:10]],
                 ),
                 bar_chart(
                     "Findings on current claims by category", [(k, float(v)) for k, v in sorted(by_rule.items())]

@@ -115,7 +115,7 @@ def test_console_pages(live: SmartEnv, watched: PageWatch) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Revenue cycle").wait_for(timeout=TIMEOUT_MS)
-    assert page.locator("svg.chart").count() == 5
+    assert page.locator("svg.chart").count() == 6
     checked(watched, "console-dashboard")
 
     page.get_by_role("link", name="Messages").click()
