@@ -59,6 +59,10 @@ def test_root_redirects_to_sign_in_and_pages_need_a_session(client: TestClient) 
         assert "text/html" in page.headers["content-type"] and 'href="/console/login"' in page.text
     assert client.post("/console/dead-letters/replay", data={"csrf": "x"}).status_code == 401
     assert client.get("/static/htmx.min.js").status_code == 200
+    login = client.get("/console/login")
+    assert (
+        login.headers["x-frame-options"] == "DENY" and "script-src 'self'" in login.headers["content-security-policy"]
+    )
 
 
 def test_sign_in_cookies_roles_csrf_and_expiry(client: TestClient, services: Services, clock: Clock) -> None:
