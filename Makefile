@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/x12.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/console.py
 
 examples: $(STAMP)
 	$(BIN)/python examples/generate.py

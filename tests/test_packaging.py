@@ -34,6 +34,11 @@ def test_wheel_carries_migrations_and_type_marker(tmp_path: Path) -> None:
     assert "app/db/migrations/script.py.mako" in names
     assert any(re.fullmatch(r"app/db/migrations/versions/\w+\.py", n) for n in names)
     assert "app/py.typed" in names
+    assert {
+        "app/web/static/htmx.min.js",
+        "app/web/templates/base.html",
+        "app/web/templates/smart/encounter.html",
+    } <= names
     assert {"app/fhir/fhir.schema.json.gz", "app/fhir/r4-required-elements.json", "app/fhir/SOURCES.md"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "claimbridge = app.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

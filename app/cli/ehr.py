@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
-from app.db import ehr_repo, web_repo
+from app.db import audit_repo, ehr_repo, web_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.db.sql import utcnow
@@ -67,6 +68,15 @@ def ehrs_add(
                     scopes=smart["scopes"] or services.settings.web.default_scopes,
                     now=utcnow(),
                 )
+            audit_repo.record(
+                conn,
+                actor=os.environ.get("USER") or "cli",
+                actor_kind="cli",
+                action="config-change",
+                entity=f"ehr/{name}",
+                now=utcnow(),
+                detail={"base_url": record.base_url, "smart_client_id": smart["client_id"] if smart else None},
+            )
     events = "supports $events" if record.supports_events else "no $events (recovery by search)"
     typer.echo(f"{'added' if new else 'updated'} EHR {name}: {events}, {len(topics)} topic(s)")
     for resource_type, url in sorted(topics.items()):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from app.cli.common import CliError, handles_errors, services_from_env
-from app.db import web_repo
+from app.db import audit_repo, web_repo
 from app.db.sql import utcnow
 
 users_app = typer.Typer(help="Console accounts (roles viewer, engineer, admin).", no_args_is_help=True)
@@ -39,4 +40,13 @@ def users_add(
         raise CliError(f"the password (read from stdin) must be at least {MIN_PASSWORD} characters")
     with services_from_env() as services, services.engine.begin() as conn:
         new = web_repo.upsert_user(conn, name=name, password_hash=hash_password(password), role=role, now=utcnow())
+        audit_repo.record(
+            conn,
+            actor=os.environ.get("USER") or "cli",
+            actor_kind="cli",
+            action="config-change",
+            entity=f"console-user/{name}",
+            now=utcnow(),
+            detail={"role": role, "created": new},
+        )
     typer.echo(f"{'added' if new else 'updated'} console user {name} ({role})")

@@ -151,7 +151,13 @@ async def dashboard(request: Request, user: ConsoleUser = viewer) -> HTMLRespons
         with read_only(services.engine) as conn:
             book = billing_views.revenue_book(conn)
             findings = claims_repo.finding_counts(conn)
+            denials = billing_views.list_denials(conn, status=None, limit=10_000)
         queue = services.queue_snapshot()
+        passed: dict[str, int] = {}
+        for d in denials:
+            if d["passed_scrubbing"]:
+                for rule in d["expected_by"] or [f"({d['category']})"]:
+                    passed[rule] = passed.get(rule, 0) + 1
         periods = [compute_kpis(book, start=a, end=b) for a, b in _months(today, MONTHS)]
         current = periods[-1]
         by_rule: dict[str, int] = {}
@@ -181,6 +187,10 @@ async def dashboard(request: Request, user: ConsoleUser = viewer) -> HTMLRespons
                     "Days to submission by month",
                     list(zip(label, [p.submission.days_to_submit for p in periods], strict=True)),
                     unit=" d",
+                ),
+                bar_chart(
+                    "Denials that passed scrubbing, by rule that should have caught them",
+                    [(k, float(v)) for k, v in sorted(passed.items(), key=lambda kv: -kv[1])[:10]],
                 ),
                 bar_chart(
                     "Findings on current claims by category", [(k, float(v)) for k, v in sorted(by_rule.items())]
@@ -382,3 +392,37 @@ async def config(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
         rule_files=rule_files,
         settings=services.settings,
     )
+
+
+@router.post("/subscriptions/gaps/retry")
+async def retry_gap(request: Request, user: ConsoleUser = engineer) -> Response:
+    """Reopen a gap whose recovery stopped (after the fix): the next sweep recovers it."""
+    services = services_of(request)
+    form = await read_form(request)
+    check_csrf(user.csrf, form)
+    gap = _int(form.get("gap"), "gap")
+    if gap is None:
+        raise WebError(400, "Bad request", "Which gap?", link=("/console/subscriptions", "Subscriptions"))
+
+    def run() -> bool:
+        with services.engine.begin() as conn:
+            reopened = ehr_repo.retry_gap(conn, gap)
+            if reopened:
+                audit_repo.record(
+                    conn,
+                    actor=user.name,
+                    actor_kind="console",
+                    action="replay",
+                    entity=f"gap/{gap}",
+                    now=services.clock(),
+                )
+            return reopened
+
+    if not await to_thread.run_sync(run):
+        raise WebError(
+            409,
+            "Not reopened",
+            f"Gap {gap} is not a stopped recovery.",
+            link=("/console/subscriptions", "Subscriptions"),
+        )
+    return RedirectResponse("/console/subscriptions", status_code=303)

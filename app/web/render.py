@@ -44,7 +44,11 @@ def render(
     request: Request, template: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> HTMLResponse:
     html = ENV.get_template(template).render(request=request, **context)
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    base = dict(SECURITY_HEADERS)
+    if not template.startswith("smart/"):  # the SMART app may be framed by the EHR; the console never
+        base["Content-Security-Policy"] += "; frame-ancestors 'none'"
+        base["X-Frame-Options"] = "DENY"
+    return HTMLResponse(html, status_code=status, headers={**base, **(headers or {})})
 
 
 class WebError(Exception):

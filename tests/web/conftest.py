@@ -90,3 +90,47 @@ def watched(browser: Any) -> Iterator[PageWatch]:
         yield PageWatch(context.new_page())
     finally:
         context.close()
+
+
+class Clock:
+    """A settable clock for the services of a module (reset to the real time before each test)."""
+
+    def __init__(self) -> None:
+        from app.db.sql import utcnow
+
+        self.now = utcnow()
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def reset(self) -> None:
+        from app.db.sql import utcnow
+
+        self.now = utcnow()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_url: str | None
+) -> Iterator[str]:
+    """Like ``db_url``, one database per test module: the web tests share one seeded service per module."""
+    from tests.conftest import fresh_schema, skip_without_postgres
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('web-db') / 'claimbridge.db'}"
+        return
+    if pg_url is None:
+        skip_without_postgres()
+    with fresh_schema(pg_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def clock(module_clock: Clock) -> Clock:
+    module_clock.reset()
+    return module_clock

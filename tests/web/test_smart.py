@@ -12,7 +12,6 @@ import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -24,28 +23,35 @@ from app.db import audit_repo, claims_repo, web_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.fhir.keys import generate_keys, load_signing_key, public_jwks
+from tests.web.conftest import Clock
 from tests.web.helpers import csrf_of
 from tests.web.smart_ehr import Client
 from tests.web.smart_env import CLIENT_ID, PRACTITIONER, SmartEnv, smart_env
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> Any:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def env(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[SmartEnv]:
-    with smart_env(db_url, tmp_path, clock=clock) as e:
+@pytest.fixture(scope="module")
+def module_env(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, module_clock: Clock) -> Iterator[SmartEnv]:
+    with smart_env(module_db_url, tmp_path_factory.mktemp("smart"), clock=module_clock) as e:
         yield e
+
+
+@pytest.fixture
+def env(module_env: SmartEnv, clock: Clock) -> Iterator[SmartEnv]:
+    """The module's claimbridge and test EHR, with the EHR up and the public client registered."""
+    module_env.ehr.down = False
+    yield module_env
+    module_env.ehr.down = False
+    module_env.ehr.add_client(Client(CLIENT_ID, [f"{module_env.app_base}/smart/callback"]))
+    with module_env.services.engine.begin() as conn:
+        web_repo.set_smart_app(
+            conn,
+            ehr="test-ehr",
+            client_id=CLIENT_ID,
+            client_secret=None,
+            key_path=None,
+            scopes=module_env.services.settings.web.default_scopes,
+            now=utcnow(),
+        )
 
 
 @pytest.fixture
@@ -75,7 +81,9 @@ def sign_in_at_ehr(query: dict[str, list[str]], *, decision: str = "allow") -> s
     return location.removeprefix(url)
 
 
-def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: TestClient, env: SmartEnv) -> None:
+def test_ehr_launch_signs_in_shows_findings_and_records_the_override(
+    client: TestClient, env: SmartEnv, clock: Clock
+) -> None:
     query = launch(client, env)
     assert query["code_challenge_method"] == ["S256"] and query["aud"] == [env.ehr.iss]
     assert query["scope"] == ["launch openid fhirUser patient/*.rs user/Encounter.rs"]
@@ -114,9 +122,23 @@ def test_ehr_launch_signs_in_shows_findings_and_records_the_override(client: Tes
     assert claim["status"] == "ready"
     assert [(e["actor"], e["actor_kind"]) for e in events] == [(PRACTITIONER, "smart")]
 
+    clock.now += timedelta(hours=2)  # the access token (1 h) has expired: the refresh token is used
+    assert "Ada Testpatient" in client.get("/smart/app").text
+    assert env.ehr.token_requests[-1]["grant_type"] == "refresh_token"
+
     client.cookies.set("cb_launch", launch_cookie.value)  # the same browser and callback again: consumed
     replay = client.get(callback)
     assert replay.status_code == 400 and "already used" in replay.text
+
+
+def test_standalone_launch_asks_for_a_patient_instead_of_a_launch_context(client: TestClient, env: SmartEnv) -> None:
+    response = client.get("/smart/launch", params={"iss": env.ehr.iss, "standalone": "1"}, follow_redirects=False)
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert "launch" not in query and query["scope"][0].split()[0] == "launch/patient"
+    assert client.get(sign_in_at_ehr(query), follow_redirects=False).status_code == 303
+    page = client.get("/smart/app")
+    assert page.status_code == 200 and "Ada Testpatient" in page.text and "none in the launch" in page.text
 
 
 def test_unknown_iss_and_missing_parameters_get_400_before_any_outbound_call(client: TestClient, env: SmartEnv) -> None:
@@ -153,25 +175,24 @@ def test_failure_pages(client: TestClient, env: SmartEnv, clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
-def test_confidential_clients_exchange_the_code(db_url: str, tmp_path: Path, method: str) -> None:
-    private, _ = generate_keys(tmp_path / "keys", "RS384")
+def test_confidential_clients_exchange_the_code(env: SmartEnv, tmp_path: Path, method: str) -> None:
+    private, _ = generate_keys(tmp_path / "keys", "ES384")
     key = load_signing_key(private)
     secret = "s3cret-for-the-test-only"
-    with smart_env(db_url, tmp_path, client=Client(CLIENT_ID, [], "none")) as env:
-        redirect = [f"{env.app_base}/smart/callback"]
-        if method == "client_secret_basic":
-            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_secret_basic", secret=secret))
-            values = {"client_secret": secret, "key_path": None}
-        else:
-            env.ehr.add_client(Client(CLIENT_ID, redirect, "client_assertion_jwt", jwks=public_jwks(key)))
-            values = {"client_secret": None, "key_path": str(private)}
-        with env.services.engine.begin() as conn:
-            web_repo.set_smart_app(
-                conn, ehr="test-ehr", client_id=CLIENT_ID, scopes="launch openid fhirUser", now=utcnow(), **values
-            )
-        with TestClient(create_app(env.services), base_url="https://testserver") as client:
-            done = client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False)
-            assert done.status_code == 303, done.text
-            assert client.get("/smart/app").status_code == 200
-        sent = env.ehr.token_requests[-1]
-        assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
+    redirect = [f"{env.app_base}/smart/callback"]
+    if method == "client_secret_basic":
+        env.ehr.add_client(Client(CLIENT_ID, redirect, "client_secret_basic", secret=secret))
+        values = {"client_secret": secret, "key_path": None}
+    else:
+        env.ehr.add_client(Client(CLIENT_ID, redirect, "client_assertion_jwt", jwks=public_jwks(key)))
+        values = {"client_secret": None, "key_path": str(private)}
+    with env.services.engine.begin() as conn:
+        web_repo.set_smart_app(
+            conn, ehr="test-ehr", client_id=CLIENT_ID, scopes="launch openid fhirUser", now=utcnow(), **values
+        )
+    with TestClient(create_app(env.services), base_url="https://testserver") as client:
+        done = client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False)
+        assert done.status_code == 303, done.text
+        assert client.get("/smart/app").status_code == 200
+    sent = env.ehr.token_requests[-1]
+    assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
