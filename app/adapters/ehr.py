@@ -49,6 +49,7 @@ BASE_SCOPES = (
 WRITE_SCOPES: dict[str, tuple[str, ...]] = {
     "task": scopes_for(("Task",), access="crus"),
     "claim-response": scopes_for(("ClaimResponse",), access="cs"),
+    "eligibility-response": scopes_for(("CoverageEligibilityResponse",), access="cs"),
 }
 
 
@@ -106,6 +107,7 @@ async def write_claim_response(client: FhirClient, response: dict[str, Any]) -> 
 WRITERS: dict[str, Callable[[FhirClient, dict[str, Any]], Coroutine[Any, Any, str]]] = {
     "task": write_task,
     "claim-response": write_claim_response,
+    "eligibility-response": write_claim_response,  # a CoverageEligibilityResponse, created once the same way
 }
 
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, billing, encounters, notifications, ops, quarantine, wellknown
+from app.api import admin, billing, eligibility, encounters, notifications, ops, quarantine, wellknown
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
@@ -60,4 +60,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
+    app.include_router(eligibility.router)
     return app

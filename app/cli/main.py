@@ -16,6 +16,7 @@ from app.cli import ehr, ops
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
+from app.cli.eligibility import eligibility_app
 from app.cli.refdata import refdata_app
 from app.cli.x12 import x12_app
 from app.cli.x12_quarantine import quarantine_app
@@ -34,6 +35,7 @@ app.add_typer(x12_app, name="x12")
 app.add_typer(refdata_app, name="refdata")
 app.add_typer(ehr.ehrs_app, name="ehrs")
 app.add_typer(ehr.keys_app, name="keys")
+app.add_typer(eligibility_app, name="eligibility")
 app.command("diff")(diff_command)
 
 ConfigDir = Annotated[Path | None, typer.Option("--config", help="Configuration directory (default: config/)")]

@@ -17,11 +17,13 @@ hot path, so no pydantic model is touched after loading.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.config.eligibility import EligibilitySection, endpoint_from_section
 from app.config.yamlfile import load_yaml, validate_data
 from app.domain.payer_types import PayerType
 from app.domain.payers import PayerDirectory, PayerProfile, PriorAuthRule
@@ -71,6 +73,7 @@ class PayerProfileFile(_Strict):
     visit_note_required: bool = False
     ndc_required: bool = True
     allowed: dict[str, float] = {}
+    eligibility: EligibilitySection | None = None  # real-time verification (app.eligibility)
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -122,6 +125,7 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
         "visit_note_required": profile.visit_note_required,
         "ndc_required": profile.ndc_required,
         "allowed": dict(profile.allowed),
+        "eligibility": asdict(profile.eligibility) if profile.eligibility else None,
     }
 
 
@@ -152,6 +156,7 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         aliases=tuple(spec.aliases),
         source=source,
         payer_type=spec.payer_type,
+        eligibility=endpoint_from_section(spec.eligibility) if spec.eligibility else None,
     )
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from app.domain.eligibility import EligibilityEndpoint
 from app.domain.payer_types import filing_indicator_for
 
 
@@ -49,6 +50,7 @@ class PayerProfile:
     is_default: bool = False
     source: str | None = None
     payer_type: str | None = None
+    eligibility: EligibilityEndpoint | None = None  # real-time verification endpoint, if any
 
     @property
     def type_filing_indicator(self) -> str | None:

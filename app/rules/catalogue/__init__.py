@@ -12,6 +12,7 @@ from app.rules.catalogue import (
     procedures,
     records,
     timely,
+    verification,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "procedures",
     "records",
     "timely",
+    "verification",
 ]
