@@ -32,6 +32,7 @@ PROCESSED_TYPES = frozenset(
     {
         "Encounter",
         "Coverage",
+        "Appointment",
         "ServiceRequest",
         "MedicationRequest",
         "MedicationAdministration",

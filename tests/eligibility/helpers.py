@@ -23,6 +23,7 @@ COVERAGE = "Coverage/cov-009-1"
 PATIENT = "Patient/pat-009"
 ENCOUNTER = "Encounter/enc-009"
 DOS = "2026-10-06"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/ex-benefitcategory"
 
 
 def eligibility_config(tmp: Path, **section: Any) -> Path:
@@ -100,7 +101,7 @@ def office_visit_benefits(*, auth: bool = False) -> list[dict[str, Any]]:
     kind = lambda c: {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-type", "code": c}]}  # noqa: E731
     return [
         {
-            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/ex-benefitcategory", "code": "30"}]},
+            "category": {"coding": [{"system": CATEGORY, "code": "30"}]},
             "network": {"coding": [{"code": "in"}]},
             "name": "Health benefit plan coverage",
             "authorizationRequired": auth,

@@ -32,7 +32,7 @@ from tests.eligibility.helpers import (
     office_visit_benefits,
     response,
 )
-from tests.spine.helpers import ADMIN, SECRET, notification, sample_bundles
+from tests.spine.helpers import ADMIN, SECRET, notification
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
