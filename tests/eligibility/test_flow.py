@@ -154,3 +154,32 @@ def test_payer_5xx_after_the_retry_policy_is_an_unverified_warning(services: Ser
     assert found["eligibility.unverified"] == "warning"
     assert not any(r.startswith("eligibility.payer-") for r in found)
     assert "eligibility-response" not in outbox_kinds(services)  # nothing answered, nothing written back
+
+
+def test_cli_check_runs_one_verification_against_the_mirror(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+
+    monkeypatch.setenv("CLAIMBRIDGE_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("CLAIMBRIDGE_CONFIG_DIR", str(services.settings.config_dir))
+    monkeypatch.setenv("CLAIMBRIDGE_REFDATA_DIR", str(services.settings.refdata_dir))
+    monkeypatch.setenv("CLAIMBRIDGE_ADAPTERS__OUT_DIR", str(services.settings.adapters.out_dir))
+    runner = CliRunner()
+    with respx.mock() as payer, TestClient(create_app(services)) as client:
+        payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response(inforce=False)))
+        note = notification(buckeye_bundle(), 1)
+        assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+        services.worker(worker_id="w").drain()  # the job only: its check is left to the CLI below
+        result = runner.invoke(cli, ["eligibility", "check", "--coverage", COVERAGE, "--date", "2026-10-06", "--json"])
+        assert result.exit_code == 0, result.output
+        out = orjson.loads(result.stdout)
+        assert (out["status"], out["source"], out["service_date"]) == ("inactive", "fhir", "2026-10-06")
+        text = runner.invoke(cli, ["eligibility", "check", "--coverage", "cov-009-1", "--date", "2026-10-06"])
+        assert text.exit_code == 0 and "inactive" in text.stdout and "Policy terminated." in text.stdout
+    assert rules_of(services)["eligibility.payer-inactive"] == "error"  # the claim was re-evaluated
+    assert [c.trigger for c in checks(services) if c.status == "done"] == ["manual"]
+    bad = runner.invoke(cli, ["eligibility", "check", "--coverage", COVERAGE, "--date", "06/10/2026"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+    gone = runner.invoke(cli, ["eligibility", "check", "--coverage", "Coverage/nope"])
+    assert gone.exit_code == 2 and "not in the mirror" in gone.output
