@@ -201,4 +201,10 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         reevaluate=lambda conn, encounters, now: reevaluate(conn, encounters, runtime=runtime, now=now),
         writeback=runtime.writeback_destination,
         metrics=services.eligibility_metrics,
+        busy=lambda: jobs_waiting(services.engine),
     )
+
+
+def jobs_waiting(engine: Engine) -> bool:
+    with read_only(engine) as conn:
+        return queue_repo.queue_stats(conn).pending > 0

@@ -119,9 +119,26 @@ def finish(conn: Connection, check_id: int, result: EligibilityResult, *, now: d
             checked_at=datetime.fromisoformat(result.checked_at),
             latency_seconds=result.latency_seconds,
             source=result.source,
+            reevaluated_at=None,
             updated_at=now,
         )
     )
+
+
+def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str, str | None]]:
+    """(id, coverage, encounter) of stored results whose claims were not re-evaluated yet, oldest first."""
+    rows = conn.execute(
+        select(CHECK.c.id, CHECK.c.coverage, CHECK.c.encounter)
+        .where(CHECK.c.status == "done", CHECK.c.reevaluated_at.is_(None))
+        .order_by(CHECK.c.checked_at, CHECK.c.id)
+        .limit(limit)
+    ).all()
+    return [(r.id, r.coverage, r.encounter) for r in rows]
+
+
+def mark_reevaluated(conn: Connection, check_ids: list[int], *, now: datetime) -> None:
+    if check_ids:
+        conn.execute(update(CHECK).where(CHECK.c.id.in_(check_ids)).values(reevaluated_at=now))
 
 
 def skip(conn: Connection, check_id: int, *, reason: str, now: datetime) -> None:

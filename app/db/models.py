@@ -467,6 +467,7 @@ class EligibilityCheck(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("coverage", "service_date", "trigger", name="uq_eligibility_check_key"),
         Index("ix_eligibility_check_due", "status", "due_at"),
+        Index("ix_eligibility_check_reevaluation", "status", "reevaluated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -486,5 +487,6 @@ class EligibilityCheck(SQLModel, table=True):
     checked_at: datetime | None = None
     latency_seconds: float | None = None
     source: str | None = Field(default=None, max_length=10)
+    reevaluated_at: datetime | None = None  # the claims were re-evaluated with this result
     created_at: datetime
     updated_at: datetime

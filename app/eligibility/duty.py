@@ -2,12 +2,15 @@
 
 Each round (:meth:`EligibilityDuty.run_if_due`):
 
-1. **collect** the verifications that finished since the last round; for each, one transaction
-   stores the result, queues its write-back (a CoverageEligibilityResponse and a Task per error,
-   through the outbox) and re-evaluates the claims it affects (the injected ``reevaluate``);
+1. **collect** the verifications that finished since the last round: one transaction stores the
+   results and queues their write-back (a CoverageEligibilityResponse and a Task per error,
+   through the outbox);
 2. **dispatch** the due ones (pending and due, or running with an expired lease), claimed with a
    lease in one short transaction that also reads each request from the mirror; then, with no
-   transaction open, hands them to the :class:`~app.eligibility.runner.EligibilityRunner`.
+   transaction open, hands them to the :class:`~app.eligibility.runner.EligibilityRunner`;
+3. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
+   encounter once, marked in the same transaction): all of them when the job queue is empty, only
+   ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
 
 A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
 scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
@@ -51,6 +54,10 @@ class EligibilityDuty:
     metrics: EligibilityMetrics | None = None
     lease_seconds: float = 300.0
     max_in_flight: int = 256
+    #: True while jobs wait: claims of stored answers are then re-evaluated a few per round, so
+    #: notifications keep their throughput; with the queue empty, all of them.
+    busy: Callable[[], bool] | None = None
+    reevaluate_while_busy: int = 2
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -60,7 +67,9 @@ class EligibilityDuty:
         return len(self._inflight)
 
     def run_if_due(self) -> int:
-        return self.collect() + self.dispatch()
+        done = self.collect() + self.dispatch()
+        budget = self.reevaluate_while_busy if self.busy is not None and self.busy() else self.max_in_flight
+        return done + self.reevaluate_pending(limit=budget)
 
     def dispatch(self) -> int:
         room = self.max_in_flight - len(self._inflight)
@@ -86,40 +95,66 @@ class EligibilityDuty:
         return len(due)
 
     def collect(self) -> int:
+        """Store every finished verification and its write-back (one transaction for the lot)."""
         done = [cid for cid, (_, _, future) in self._inflight.items() if future.done()]
+        if not done:
+            return 0
+        results = []
         for cid in done:
             check, request, future = self._inflight.pop(cid)
             try:
-                result = future.result()
+                results.append((check, future.result()))
             except Exception as exc:  # a bug in an adapter: record it, never lose the check
-                result = unverified(request, reason=f"internal error: {type(exc).__name__}", now=self.clock())
-            try:
-                self.store(check, result)
-            except Exception as exc:  # the database failed: the lease expires and the check runs again
-                log.error("eligibility.store_failed", check=check.id, error=f"{type(exc).__name__}: {exc}")
+                results.append((check, unverified(request, reason=f"internal error: {type(exc).__name__}",
+                                                  now=self.clock())))  # fmt: skip
+        try:
+            self.store(results)
+        except Exception as exc:  # the database failed: the leases expire and the checks run again
+            log.error("eligibility.store_failed", checks=len(results), error=f"{type(exc).__name__}: {exc}")
         return len(done)
 
-    def store(self, check: DueCheck, result: EligibilityResult) -> list[str]:
-        """The result, its write-back and the re-evaluated claims, in one transaction."""
+    def store(self, results: list[tuple[DueCheck, EligibilityResult]]) -> None:
+        """The results and their write-back; the claims follow in :meth:`reevaluate_pending`."""
         now = self.clock()
         with self.engine.begin() as conn:
-            eligibility_repo.finish(conn, check.id, result, now=now)
-            queue_writeback(conn, result, check_id=check.id, destination=self.writeback, now=now)
-            encounters = [check.encounter] if check.encounter else mirror_repo.encounters_for(conn, check.coverage)
-            outcome = self.reevaluate(conn, encounters, now)
-        if self.metrics is not None:
-            self.metrics.results.labels(payer=result.payer_id, status=result.status).inc()
-            if result.latency_seconds is not None:
-                self.metrics.latency.labels(payer=result.payer_id, source=result.source).observe(result.latency_seconds)
-        log.info("eligibility.done", check=check.id, trigger=check.trigger, status=result.status, claims=outcome)
-        return outcome
+            for check, result in results:
+                eligibility_repo.finish(conn, check.id, result, now=now)
+                queue_writeback(conn, result, check_id=check.id, destination=self.writeback, now=now)
+        for check, result in results:
+            if self.metrics is not None:
+                self.metrics.results.labels(payer=result.payer_id, status=result.status).inc()
+                if result.latency_seconds is not None:
+                    self.metrics.latency.labels(payer=result.payer_id, source=result.source).observe(
+                        result.latency_seconds
+                    )
+            log.info("eligibility.done", check=check.id, trigger=check.trigger, status=result.status)
+
+    def reevaluate_pending(self, *, limit: int) -> int:
+        """Re-evaluate the claims of stored results not yet applied (each encounter once), in one transaction."""
+        if limit <= 0:
+            return 0
+        now = self.clock()
+        with self.engine.begin() as conn:
+            pending = eligibility_repo.pending_reevaluation(conn, limit=limit)
+            if not pending:
+                return 0
+            encounters: list[str] = []
+            for _, coverage, encounter in pending:
+                encounters += [encounter] if encounter else mirror_repo.encounters_for(conn, coverage)
+            outcome = self.reevaluate(conn, list(dict.fromkeys(encounters)), now)
+            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _ in pending], now=now)
+        log.info("eligibility.reevaluated", checks=len(pending), claims=len(outcome))
+        return len(pending)
 
     def wait(self, timeout: float) -> int:
-        """Wait (bounded) for what is in flight and collect it (commands, tests, benchmarks)."""
+        """Wait (bounded) for what is in flight, collect it and apply it (commands, tests, benchmarks)."""
         futures = [future for _, _, future in self._inflight.values()]
         if futures:
             concurrent.futures.wait(futures, timeout=timeout)
-        return self.collect()
+        got = self.collect()
+        while self.reevaluate_pending(limit=self.max_in_flight):
+            pass
+        return got
 
     def drain(self, *, timeout: float = 60.0) -> int:
         """Dispatch and collect until nothing is due or in flight (bounded by ``timeout`` per wait)."""
@@ -152,6 +187,7 @@ def check_now(duty: EligibilityDuty, *, coverage: str, service_date: date) -> tu
         check_id = eligibility_repo.record(conn, key, result, now=now)
         queue_writeback(conn, result, check_id=check_id, destination=duty.writeback, now=now)
         duty.reevaluate(conn, [encounter] if encounter else mirror_repo.encounters_for(conn, coverage), now)
+        eligibility_repo.mark_reevaluated(conn, [check_id], now=now)
     return check_id, result
 
 

@@ -156,7 +156,9 @@ def test_payer_5xx_after_the_retry_policy_is_an_unverified_warning(services: Ser
     assert "eligibility-response" not in outbox_kinds(services)  # nothing answered, nothing written back
 
 
-def test_cli_check_runs_one_verification_against_the_mirror(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_check_runs_one_verification_against_the_mirror(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from app.cli.main import app as cli

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("checked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("latency_seconds", sa.Float(), nullable=True),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+        sa.Column("reevaluated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -48,12 +49,14 @@ def upgrade() -> None:
     with op.batch_alter_table("eligibility_check", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_eligibility_check_coverage"), ["coverage"], unique=False)
         batch_op.create_index("ix_eligibility_check_due", ["status", "due_at"], unique=False)
+        batch_op.create_index("ix_eligibility_check_reevaluation", ["status", "reevaluated_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_eligibility_check_patient"), ["patient"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("eligibility_check", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_eligibility_check_patient"))
+        batch_op.drop_index("ix_eligibility_check_reevaluation")
         batch_op.drop_index("ix_eligibility_check_due")
         batch_op.drop_index(batch_op.f("ix_eligibility_check_coverage"))
 
