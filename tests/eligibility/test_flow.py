@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.api.app import create_app
 from app.db import claims_repo
-from app.db.models import EligibilityCheck, Outbox
+from app.db.models import EligibilityCheck, FindingRow, Outbox
 from app.eligibility.duty import EligibilityDuty
 from app.fhir.r4 import validate_resource
 from app.mappers.ids import claim_id
@@ -82,8 +82,12 @@ def test_active_answer_clears_the_stale_warning_and_shows_the_patient_share(serv
         assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
         worker = services.worker(worker_id="w")
         worker.drain()
-        assert rules_of(services)["eligibility.verification-stale"] == "warning"  # nothing verified yet
         worker.duty(EligibilityDuty).drain(timeout=10)
+        with services.engine.connect() as conn:
+            first = conn.execute(
+                select(FindingRow.rule).where(FindingRow.claim_id == CLAIM, FindingRow.claim_version == 1)
+            ).scalars()
+            assert "eligibility.verification-stale" in set(first)  # the claim before the answer
         sent = orjson.loads(route.calls.last.request.content)
         validate_resource(sent)  # a valid R4 CoverageEligibilityRequest
         assert sent["purpose"] == ["validation", "benefits"] and sent["servicedDate"] == "2026-10-06"
