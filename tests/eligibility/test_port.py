@@ -119,3 +119,41 @@ def test_the_patient_share_arithmetic() -> None:
     assert capped.patient_share == Decimal("50.00")
     out_of_network_only = estimate(_result(Benefit("copay", "30", "out", amount=30.0)), lines, allowed={})
     assert out_of_network_only.copay == Decimal("0.00")
+
+
+def test_oauth2_client_credentials_token_is_fetched_once_and_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUCKEYE_ELIGIBILITY_SECRET", "test-secret-from-env")
+    ep = endpoint(auth="oauth2-client-credentials", token_url="http://auth.test/token", client_id="cb",
+                  client_secret_env="BUCKEYE_ELIGIBILITY_SECRET", scope="eligibility")  # fmt: skip
+    port = EligibilityPort(clock=lambda: NOW)
+
+    async def twice() -> list[str]:
+        try:
+            return [(await port.verify(REQUEST, ep)).status for _ in range(2)]
+        finally:
+            await port.aclose()
+
+    with respx.mock() as server:
+        token = server.post("http://auth.test/token").mock(
+            return_value=httpx.Response(200, json={"access_token": "tok-1", "expires_in": 300, "token_type": "Bearer"})
+        )
+        submit = server.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        assert asyncio.run(twice()) == ["active", "active"]
+    assert token.call_count == 1 and b"client_secret=test-secret-from-env" in token.calls.last.request.content
+    assert submit.calls.last.request.headers["authorization"] == "Bearer tok-1"
+
+
+def test_an_eligibility_section_without_an_endpoint_is_a_config_error(tmp_path: Any) -> None:
+    from app.config.payers import effective_profile, load_payers
+    from app.errors import ConfigError
+
+    (tmp_path / "payers").mkdir()
+    path = tmp_path / "payers" / "p.yaml"
+    path.write_text("payer_id: P1\nname: P\ntimely_filing_days: 90\neligibility_max_age_days: 30\neligibility:\n"
+                    "  timeout_seconds: 5\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"p\.yaml:5: eligibility: .*fhir_base_url"):
+        load_payers(tmp_path)
+    path.write_text(path.read_text() + "  fhir_base_url: https://payer.example.org/fhir/\n")
+    profile = load_payers(tmp_path).profile_for("P1")
+    assert profile.eligibility is not None and profile.eligibility.adapter == "fhir"
+    assert effective_profile(profile)["eligibility"]["fhir_base_url"] == "https://payer.example.org/fhir"
