@@ -72,6 +72,8 @@ def _covered(conn: Connection, patient: str | None, payers: PayerDirectory) -> l
 def plan_checks(
     conn: Connection, changed: Iterable[dict[str, Any]], *, payers: PayerDirectory, now: datetime
 ) -> list[CheckKey]:
+    if not any(p.eligibility for p in payers.profiles.values()):
+        return []  # no payer verifies in real time: nothing to read
     keys: list[CheckKey] = []
     coverages: list[CheckKey] = []
     for resource in changed:
