@@ -47,6 +47,8 @@ DEFAULT_CRITERIA: dict[str, str] = {
 #: Types subscribed to only when the EHR advertises a topic for them (or with plain criteria); without
 #: a subscription their changes still arrive with the encounter's context (``_revinclude``).
 OPTIONAL_TYPES = frozenset({"ChargeItem", "Procedure", "Appointment"})
+#: Of those, the ones a plain-criteria EHR is subscribed to only when asked by name (``types``).
+ON_REQUEST_TYPES = frozenset({"Appointment"})
 REACTIVATE_FROM = frozenset({"error", "off"})
 
 
