@@ -66,10 +66,15 @@ class EligibilityDuty:
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    def __post_init__(self) -> None:
+        #: Without any payer verifying in real time the duty costs nothing (no query per round).
+        self.enabled = any(p.eligibility for p in self.payers.profiles.values())
+
     def run_if_due(self) -> int:
+        if not self.enabled and not self._inflight:
+            return 0
         done = self.collect() + self.dispatch()
-        budget = self.reevaluate_while_busy if self.busy is not None and self.busy() else self.max_in_flight
-        return done + self.reevaluate_pending(limit=budget)
+        return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
 
     def dispatch(self) -> int:
         room = self.max_in_flight - len(self._inflight)
@@ -129,13 +134,14 @@ class EligibilityDuty:
                     )
             log.info("eligibility.done", check=check.id, trigger=check.trigger, status=result.status)
 
-    def reevaluate_pending(self, *, limit: int) -> int:
-        """Re-evaluate the claims of stored results not yet applied (each encounter once), in one transaction."""
-        if limit <= 0:
-            return 0
+    def reevaluate_pending(self, *, limit: int, while_busy: int | None = None) -> int:
+        """Re-evaluate the claims of stored results not yet applied (each encounter once), in one
+        transaction; only ``while_busy`` of them when jobs are waiting."""
         now = self.clock()
         with self.engine.begin() as conn:
             pending = eligibility_repo.pending_reevaluation(conn, limit=limit)
+            if pending and while_busy is not None and self.busy is not None and self.busy():
+                pending = pending[:while_busy]
             if not pending:
                 return 0
             encounters: list[str] = []
