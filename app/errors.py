@@ -13,6 +13,7 @@ will not succeed without a change (dead letter, a 4xx answer, a one-line CLI err
      │    │    └── FhirNetworkError       no HTTP answer (connect / read / pool timeouts)
      │    ├── TemporaryDeliveryError      app.adapters.base: an outbox delivery to retry
      │    ├── TemporaryJobError           app.worker.errors: e.g. the EHR answered an older version
+     │    ├── PayerUnavailable            app.eligibility.errors: payer timeout / 408 / 429 / 5xx
      │    └── LeaseLost                   app.db.queue_repo: another worker holds the job now
      └── FatalError                       retrying unchanged will not help
           ├── FatalFhirError              app.fhir.errors: 4xx from an EHR
@@ -33,6 +34,9 @@ will not succeed without a change (dead letter, a 4xx answer, a one-line CLI err
           ├── SubscriptionSpecError       app.fhir.subscriptions: a Subscription we cannot build
           ├── SubscriptionConflict        app.db.subscriptions_repo
           ├── KeyFileError                app.fhir.keys: a signing key that cannot be read
+          ├── PayerRefused                app.eligibility.errors: the payer refused the request (4xx, auth)
+          ├── InvalidPayerResponse        app.eligibility.errors: not a CoverageEligibilityResponse / 271
+          ├── NothingToVerify             app.eligibility.duty: a manual check with no coverage or endpoint
           ├── X12Error                    app.x12.errors
           │    ├── GuideViolation         a 005010X222A1 invariant broken
           │    ├── X12BuildError          a claim refused before any of it was written

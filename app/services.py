@@ -29,6 +29,10 @@ from app.db.sql import utcnow
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
+from app.eligibility.duty import EligibilityDuty
+from app.eligibility.metrics import EligibilityMetrics
+from app.eligibility.port import EligibilityPort
+from app.eligibility.runner import EligibilityRunner
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
 from app.priorauth.alerts import rules_for
 from app.priorauth.metrics import watch_alerts
@@ -39,7 +43,7 @@ from app.settings import Settings
 from app.worker.clearinghouse import ClearinghouseCycle
 from app.worker.ingest import Ingester
 from app.worker.outbox import OutboxDispatcher
-from app.worker.pipeline import Runtime
+from app.worker.pipeline import Runtime, reevaluate
 from app.worker.prefetch import prefetch_batch
 from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
@@ -66,6 +70,8 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     metrics: Metrics = field(default_factory=Metrics)
     billing: BillingSnapshots | None = None
+    eligibility: EligibilityRunner | None = None  # real-time eligibility calls, on their own loop thread
+    eligibility_metrics: EligibilityMetrics | None = None
 
     def submitter(self) -> Submitter:
         """The batch submitter (ready claims → one 837P) of the worker and ``claimbridge x12 submit``."""
@@ -102,6 +108,8 @@ class Services:
     def close(self) -> None:
         """Close the EHR clients and loop thread, the adapters' HTTP clients and the database pool."""
         self.gateway.close()
+        if self.eligibility is not None:
+            self.eligibility.close()
         for adapter in self.adapters.values():
             close = getattr(adapter, "close", None)
             if callable(close):
@@ -127,6 +135,8 @@ def build_services(
     adapters[PAS_DESTINATION] = PasAdapter(
         engine=engine, payers=config.payers, clock=clock, writeback=runtime.writeback_for(settings.ehr.writeback_ehr)
     )
+    metrics = Metrics()
+    eligibility_metrics = EligibilityMetrics(metrics.registry)
     services = Services(
         settings=settings,
         engine=engine,
@@ -137,7 +147,11 @@ def build_services(
         runtime=runtime,
         clock=clock,
         billing=BillingSnapshots(lambda: read_billing(engine), clock, settings.api.billing_metrics_seconds),
+        metrics=metrics,
+        eligibility=EligibilityRunner(EligibilityPort(clock=clock)),
+        eligibility_metrics=eligibility_metrics,
     )
+    eligibility_metrics.watch(engine)
     services.metrics.watch_queue(services.queue_snapshot)
     services.metrics.watch_billing(services.billing_snapshot)
     watch_ehrs(services.metrics, engine)
@@ -172,7 +186,7 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
         settings=settings.outbox,
     )
     inquirer = PasInquirer(engine=engine, rules=rules_for(services.config), clock=clock)
-    duties: list[Duty] = [sweeper, cycle, outbox, inquirer]
+    duties: list[Duty] = [sweeper, cycle, eligibility_duty(services), outbox, inquirer]
     return Worker(
         engine=engine,
         runtime=services.runtime,
@@ -182,3 +196,24 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
         duties=duties,
         worker_id=worker_id,
     )
+
+
+def eligibility_duty(services: Services) -> EligibilityDuty:
+    """The worker's real-time eligibility duty (due checks out, answers in, claims re-evaluated)."""
+    runtime = services.runtime
+    assert services.eligibility is not None
+    return EligibilityDuty(
+        engine=services.engine,
+        runner=services.eligibility,
+        payers=services.config.payers,
+        clock=services.clock,
+        reevaluate=lambda conn, encounters, now: reevaluate(conn, encounters, runtime=runtime, now=now),
+        writeback=runtime.writeback_destination,
+        metrics=services.eligibility_metrics,
+        busy=lambda: jobs_waiting(services.engine),
+    )
+
+
+def jobs_waiting(engine: Engine) -> bool:
+    with read_only(engine) as conn:
+        return queue_repo.queue_stats(conn).pending > 0

@@ -52,6 +52,7 @@ WRITE_SCOPES: dict[str, tuple[str, ...]] = {
     "claim-response": scopes_for(("ClaimResponse",), access="cs"),
     "pa-task": scopes_for(("Task",), access="crus"),
     "order-coverage": scopes_for(("ServiceRequest", "MedicationRequest"), access="ru"),
+    "eligibility-response": scopes_for(("CoverageEligibilityResponse",), access="cs"),
 }
 
 
@@ -111,6 +112,7 @@ WRITERS: dict[str, Callable[[FhirClient, dict[str, Any]], Coroutine[Any, Any, st
     "claim-response": write_claim_response,
     "pa-task": write_pa_task,  # app.adapters.ehr_priorauth: prior-authorization alerts
     "order-coverage": write_order_coverage,
+    "eligibility-response": write_claim_response,  # a CoverageEligibilityResponse, created once the same way
 }
 
 

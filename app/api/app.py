@@ -11,7 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, alerts, audit, billing, cds, encounters, notifications, ops, payments, quarantine, wellknown
+from app.api import (
+    admin,
+    alerts,
+    audit,
+    billing,
+    cds,
+    eligibility,
+    encounters,
+    notifications,
+    ops,
+    payments,
+    quarantine,
+    wellknown,
+)
 from app.api.intake_writer import IntakeWriter
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
@@ -68,5 +81,6 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(cds.router)
     app.include_router(alerts.router)
+    app.include_router(eligibility.router)
     mount_web(app)  # the SMART app and the console (HTML)
     return app

@@ -16,6 +16,7 @@ from app.cli import cds, ehr, ops, pa
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
+from app.cli.eligibility import eligibility_app
 from app.cli.payments import payments_app
 from app.cli.refdata import refdata_app
 from app.cli.users import users_app
@@ -38,6 +39,7 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(ehr.ehrs_app, name="ehrs")
 app.add_typer(ehr.keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(eligibility_app, name="eligibility")
 app.command("diff")(diff_command)
 app.add_typer(cds.cds_app, name="cds")
 app.add_typer(cds.clients_app, name="cds-clients")

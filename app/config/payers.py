@@ -17,11 +17,13 @@ hot path, so no pydantic model is touched after loading.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.config.eligibility import EligibilitySection, endpoint_from_section
 from app.config.yamlfile import load_yaml, validate_data
 from app.domain.payer_types import PayerType
 from app.domain.payers import CodeOverride, PayerDirectory, PayerProfile, PriorAuthRule
@@ -86,6 +88,7 @@ class PayerProfileFile(_Strict):
     drug_waste_modifiers: bool = False  # Medicare Part B: JZ / JW on drugs from single-dose containers
     prior_auth_endpoint: str | None = Field(default=None, pattern=r"^https?://")  # Da Vinci PAS FHIR base
     prior_auth_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # env var: bearer token
+    eligibility: EligibilitySection | None = None  # real-time verification (app.eligibility)
 
     @field_validator("subscriber_id_pattern")
     @classmethod
@@ -144,6 +147,7 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
         ],
         "prior_auth_endpoint": profile.prior_auth_endpoint,
         "prior_auth_token_env": profile.prior_auth_token_env,
+        "eligibility": asdict(profile.eligibility) if profile.eligibility else None,
     }
 
 
@@ -181,6 +185,7 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
         drug_waste_modifiers=spec.drug_waste_modifiers,
         prior_auth_endpoint=spec.prior_auth_endpoint.rstrip("/") if spec.prior_auth_endpoint else None,
         prior_auth_token_env=spec.prior_auth_token_env,
+        eligibility=endpoint_from_section(spec.eligibility) if spec.eligibility else None,
     )
 
 

@@ -597,3 +597,38 @@ class PriorAuthAlert(SQLModel, table=True):
     next_inquiry_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class EligibilityCheck(SQLModel, table=True):
+    """One real-time eligibility verification (app.eligibility): due, running, then its stored result.
+
+    Idempotent per (coverage, service_date, trigger); ``result`` is an ``EligibilityResult`` dict.
+    """
+
+    __tablename__ = "eligibility_check"
+    __table_args__ = (
+        UniqueConstraint("coverage", "service_date", "trigger", name="uq_eligibility_check_key"),
+        Index("ix_eligibility_check_due", "status", "due_at"),
+        Index("ix_eligibility_check_reevaluation", "status", "reevaluated_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    coverage: str = Field(max_length=200, index=True)
+    service_date: date
+    trigger: str = Field(max_length=20)
+    patient: str = Field(max_length=200, index=True)
+    payer_id: str = Field(max_length=100)
+    encounter: str | None = Field(default=None, max_length=200)
+    appointment: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="pending", max_length=20)  # pending | running | done | skipped
+    due_at: datetime
+    locked_until: datetime | None = None
+    attempts: int = 0
+    result_status: str | None = Field(default=None, max_length=20)  # active | inactive | error | unverified
+    result: dict[str, Any] | None = json_col()
+    checked_at: datetime | None = None
+    latency_seconds: float | None = None
+    source: str | None = Field(default=None, max_length=10)
+    reevaluated_at: datetime | None = None  # the claims were re-evaluated with this result
+    created_at: datetime
+    updated_at: datetime

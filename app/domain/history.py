@@ -19,5 +19,7 @@ class History:
     eligibility: tuple[dict[str, Any], ...] = ()
     # Authorizations on file (ClaimResponse with preAuthRef, or local records), for prior-auth checks.
     authorizations: tuple[dict[str, Any], ...] = field(default=())
+    # Real-time verification results (app.domain.eligibility.EligibilityResult dicts), oldest first.
+    verifications: tuple[dict[str, Any], ...] = ()
     # True when this claim replaces one the payer holds: ChargeItems already `billed` are billed again.
     replacing: bool = False

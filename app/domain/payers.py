@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from app.domain.eligibility import EligibilityEndpoint
 from app.domain.payer_types import filing_indicator_for
 
 
@@ -68,6 +69,7 @@ class PayerProfile:
     drug_waste_modifiers: bool = False  # JZ (nothing discarded) / a JW line (discarded units) on single-dose drugs
     prior_auth_endpoint: str | None = None  # Da Vinci PAS base URL (Claim/$submit, Claim/$inquire)
     prior_auth_token_env: str | None = None  # environment variable holding its bearer token (none: no auth)
+    eligibility: EligibilityEndpoint | None = None  # real-time verification endpoint, if any
 
     @property
     def type_filing_indicator(self) -> str | None:

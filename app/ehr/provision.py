@@ -41,6 +41,7 @@ from app.errors import ClaimbridgeError, FatalError
 from app.fhir.auth import scopes_for
 from app.fhir.subscriptions import (
     DEFAULT_CRITERIA,
+    ON_REQUEST_TYPES,
     OPTIONAL_TYPES,
     PayloadContent,
     SubscriptionSpecError,
@@ -110,6 +111,8 @@ def create_subscriptions(
             f"no subscription for {', '.join(unknown)}; supported: {', '.join(DEFAULT_CRITERIA)}"
         )
     use_plain = plain or record.plain_criteria
+    if use_plain and types is None:  # plain criteria: Appointment (eligibility) only when asked for
+        wanted = tuple(t for t in wanted if t not in ON_REQUEST_TYPES)
     if not use_plain and types is None:  # by default, charge resources only where the EHR has a topic
         known = {**(record.topics or {}), **{m.group(1): m.group(2) for t in topics if (m := _TYPED.match(t))}}
         wanted = tuple(t for t in wanted if t not in OPTIONAL_TYPES or t in known)

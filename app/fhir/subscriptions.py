@@ -41,10 +41,14 @@ DEFAULT_CRITERIA: dict[str, str] = {
     # Charges the EHR records itself; every status, so a charge that stops being billable re-bills.
     "ChargeItem": "ChargeItem?status=billable,billed,not-billable,aborted,entered-in-error",
     "Procedure": "Procedure?status=completed,entered-in-error",
+    # Booked visits: verified for eligibility at booking and 24 hours before (app.eligibility).
+    "Appointment": "Appointment?status=booked,cancelled",
 }
 #: Types subscribed to only when the EHR advertises a topic for them (or with plain criteria); without
 #: a subscription their changes still arrive with the encounter's context (``_revinclude``).
-OPTIONAL_TYPES = frozenset({"ChargeItem", "Procedure"})
+OPTIONAL_TYPES = frozenset({"ChargeItem", "Procedure", "Appointment"})
+#: Of those, the ones a plain-criteria EHR is subscribed to only when asked by name (``types``).
+ON_REQUEST_TYPES = frozenset({"Appointment"})
 REACTIVATE_FROM = frozenset({"error", "off"})
 
 

@@ -35,6 +35,7 @@ PROCESSED_TYPES = frozenset(
     {
         "Encounter",
         "Coverage",
+        "Appointment",
         "ServiceRequest",
         "MedicationRequest",
         "MedicationAdministration",

@@ -23,18 +23,19 @@ claim version (same fingerprint).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 from app.config.loader import ClaimConfig
-from app.db import claims_repo, ehr_repo, mirror_repo, outbox_repo, queue_repo
+from app.db import claims_repo, ehr_repo, eligibility_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
 from app.domain.resources import is_newer, patient_of
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
+from app.eligibility.triggers import plan_checks
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
@@ -69,6 +70,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
         return "gone"
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
     mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
+    changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
+    eligibility_repo.request_checks(conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now), now=now)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
         if is_superseded(conn, job):
@@ -152,11 +155,24 @@ def evaluate(
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
+    history = replace(history, verifications=eligibility_repo.results_for_patient(conn, patient))
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
+def reevaluate(conn: Connection, encounters: list[str], *, runtime: Runtime, now: datetime) -> list[str]:
+    """Steps 2-4 for encounters whose inputs changed outside a notification (an eligibility answer)."""
+    results = []
+    for encounter in sorted(set(encounters)):
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now)
+        if ev is not None:
+            writeback = runtime.writeback_destination
+            results.append(persist(conn, ev, job=None, runtime=runtime, now=now, writeback=writeback))
+    return results
+
+
 def persist(
-    conn: Connection, ev: Evaluation, *, job: ClaimedJob, runtime: Runtime, now: datetime, writeback: str
+    conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
 ) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
     if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
@@ -176,7 +192,7 @@ def persist(
             em=ev.em,
             findings=ev.findings,
             filing_deadline=ev.filing_deadline,
-            source_job_id=job.id,
+            source_job_id=job.id if job else None,
             ehr=ev.ehr,
         ),
         now=now,

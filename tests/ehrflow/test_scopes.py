@@ -99,12 +99,13 @@ async def test_a_narrower_grant_degrades_the_ehr_and_fails_those_deliveries(
             assert "did not grant system/ClaimResponse.cs" in row.last_error
         assert flow.ehr.store.all_of("ClaimResponse") == []
         warnings = [e for e in logs if e["event"] == "smart.scopes_narrower"]
-        assert len(warnings) == 1 and warnings[0]["missing"] == ["system/ClaimResponse.cs"]
+        missing = ["system/ClaimResponse.cs", "system/CoverageEligibilityResponse.cs"]  # eligibility write-back too
+        assert len(warnings) == 1 and warnings[0]["missing"] == missing
         logged = json.dumps(warnings[0], default=str)
         assert not [token for token in flow.ehr.tokens.tokens if token in logged]  # no secret in the warning
 
         row = ehrs_list(db_url, tmp_path, monkeypatch)
-        assert (row["degraded"], row["missing_scopes"]) == (True, ["system/ClaimResponse.cs"])
+        assert (row["degraded"], row["missing_scopes"]) == (True, missing)
         metrics = await flow.notifier.get(f"{CB}/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
         assert 'claimbridge_ehr_degraded{ehr="main"} 1.0' in metrics.text
 

@@ -96,6 +96,7 @@ class Scenario:
     eligibility: list[dict[str, Any]] = field(default_factory=list)
     prior_claims: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[dict[str, Any]] = field(default_factory=list)
+    verifications: list[dict[str, Any]] = field(default_factory=list)  # real-time eligibility results
     today: date = TODAY
 
     @property
@@ -124,7 +125,8 @@ class Scenario:
     def findings(self) -> list[Finding]:
         ctx = build_contexts(list(self.res.values()))[0]
         history = History(prior_claims=tuple(self.prior_claims), eligibility=tuple(self.eligibility),
-                          authorizations=tuple(self.authorizations))  # fmt: skip
+                          authorizations=tuple(self.authorizations),
+                          verifications=tuple(self.verifications))  # fmt: skip
         return check_claim(self.claim, ctx, rules=self.rules, payers=self.payers, refdata=self.refdata,
                            history=history, today=self.today)  # fmt: skip
 

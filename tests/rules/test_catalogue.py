@@ -10,11 +10,17 @@ import pytest
 
 from app.refdata import RefData
 from app.rules import all_rules
-from tests.rules import cases_claims, cases_coding, cases_data, cases_payer
+from tests.rules import cases_claims, cases_coding, cases_data, cases_payer, cases_verification
 from tests.rules.cases import Case
 from tests.rules.factories import scenario
 
-ALL_CASES: list[Case] = [*cases_data.CASES, *cases_payer.CASES, *cases_coding.CASES, *cases_claims.CASES]
+ALL_CASES: list[Case] = [
+    *cases_data.CASES,
+    *cases_payer.CASES,
+    *cases_coding.CASES,
+    *cases_claims.CASES,
+    *cases_verification.CASES,
+]
 SPECS = {spec.id: spec for spec in all_rules()}
 
 

@@ -14,6 +14,7 @@ from app.rules.catalogue import (
     procedures,
     records,
     timely,
+    verification,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "procedures",
     "records",
     "timely",
+    "verification",
 ]

@@ -84,14 +84,27 @@ def _find_responses(f: ClaimFacts) -> list[tuple[date, dict[str, Any]]]:
 def check_verification_age(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if f.coverage is None or f.dos is None:
         return
-    found = _responses(f)
+    found = [(day, key_of(resp)) for day, resp in _responses(f)] + _answers(f)
     limit = f.profile.eligibility_max_age_days
     if not found:
         yield Hit("No eligibility verification on file: re-verify.", "Coverage", f.coverage_key)
-    elif (f.dos - found[-1][0]).days > limit:
-        age = (f.dos - found[-1][0]).days
+        return
+    latest, source = max(found, key=lambda pair: pair[0])  # the latest timestamp, whichever way it came
+    if (f.dos - latest).days > limit:
+        age = (f.dos - latest).days
         yield Hit(f"Last eligibility verification is {age} days before the date of service "
-                  f"(limit {limit}): re-verify.", "Coverage", key_of(found[-1][1]))  # fmt: skip
+                  f"(limit {limit}): re-verify.", "Coverage", source)  # fmt: skip
+
+
+def _answers(f: ClaimFacts) -> list[tuple[date, str]]:
+    """Real-time answers the payer gave about this coverage (History.verifications), by day."""
+    out = []
+    for result in f.history.verifications:
+        if result.get("coverage") == f.coverage_key and result.get("status") in ("active", "inactive", "error"):
+            day = parse_date(str(result.get("checked_at") or "")[:10])
+            if day:
+                out.append((day, f.coverage_key or "Coverage"))
+    return out
 
 
 @register(

@@ -1,0 +1,69 @@
+"""``GET /api/eligibility?patient=&coverage=``: stored verifications, newest first, with the patient's
+expected share for the latest answer that has a claim. Needs the admin token like every ``/api`` route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Connection
+
+from app.api.outcomes import OutcomeError
+from app.api.security import require_admin
+from app.db import claims_repo, eligibility_repo
+from app.db.engine import read_only
+from app.domain.eligibility import EligibilityResult
+from app.eligibility.estimate import claim_lines, estimate
+from app.mappers.ids import claim_id
+from app.services import Services
+
+router = APIRouter(prefix="/api", tags=["eligibility"], dependencies=[Depends(require_admin)])
+
+
+def _key(value: str, resource_type: str) -> str:
+    key = value if value.startswith(f"{resource_type}/") else f"{resource_type}/{value}"
+    if key.count("/") != 1 or not key.split("/", 1)[1]:
+        raise OutcomeError(400, f"{resource_type.lower()} must be {resource_type}/ID or an id")
+    return key
+
+
+def _estimate(conn: Connection, services: Services, check: dict[str, Any]) -> dict[str, Any] | None:
+    result = check.get("result")
+    if not result or check.get("status") not in ("active",) or not check.get("encounter"):
+        return None
+    claim = claims_repo.get_claim(conn, claim_id(check["encounter"], check["payer"]))
+    if claim is None:
+        return None
+    profile = services.config.payers.profile_for(check["payer"])
+    service_types = profile.eligibility.service_types if profile.eligibility else ("30",)
+    found = estimate(EligibilityResult.from_dict(result), claim_lines(claim["claim"]), allowed=profile.allowed,
+                     service_types=service_types)  # fmt: skip
+    return {"claim": claim["id"], **found.to_dict()}
+
+
+@router.get("/eligibility")
+async def list_eligibility(
+    request: Request,
+    patient: str | None = Query(None, max_length=200),
+    coverage: str | None = Query(None, max_length=200),
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    if not patient and not coverage:
+        raise OutcomeError(400, "give patient or coverage")
+    services: Services = request.app.state.services
+    who = _key(patient, "Patient") if patient else None
+    which = _key(coverage, "Coverage") if coverage else None
+
+    def run() -> dict[str, Any]:
+        with read_only(services.engine) as conn:
+            checks = eligibility_repo.list_checks(conn, patient=who, coverage=which, limit=limit)
+            latest = next((c for c in checks if c["status"] in ("active", "inactive", "error")), None)
+            return {
+                "checks": checks,
+                "latest": latest,
+                "estimate": _estimate(conn, services, latest) if latest else None,
+            }
+
+    return await to_thread.run_sync(run)

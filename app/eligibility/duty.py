@@ -1,0 +1,223 @@
+"""The worker's eligibility duty: due verifications out, answers in; also the 24-hour scheduler.
+
+Each round (:meth:`EligibilityDuty.run_if_due`):
+
+1. **collect** the verifications that finished since the last round: one transaction stores the
+   results and queues their write-back (a CoverageEligibilityResponse and a Task per error,
+   through the outbox);
+2. **dispatch** the due ones (pending and due, or running with an expired lease), claimed with a
+   lease in one short transaction that also reads each request from the mirror; then, with no
+   transaction open, hands them to the :class:`~app.eligibility.runner.EligibilityRunner`;
+3. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
+   encounter once, marked in the same transaction): all of them when the job queue is empty, only
+   ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
+
+A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
+scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
+payer: a hanging payer holds its own in-flight slots only, and the job loop goes on.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import Connection, Engine
+
+from app.db import eligibility_repo, mirror_repo, outbox_repo
+from app.db.eligibility_repo import DueCheck
+from app.domain.eligibility import CheckKey, EligibilityRequest, EligibilityResult, unverified
+from app.domain.payers import PayerDirectory
+from app.eligibility.gather import Skip, request_for
+from app.eligibility.metrics import EligibilityMetrics
+from app.eligibility.runner import EligibilityRunner
+from app.eligibility.triggers import local_date, still_wanted
+from app.eligibility.writeback import response_resource, tasks
+from app.errors import FatalError
+from app.logging import get_logger
+
+log = get_logger("claimbridge.eligibility")
+#: Re-evaluate these encounters' claims in the caller's transaction; returns short results.
+Reevaluate = Callable[[Connection, list[str], datetime], list[str]]
+
+
+@dataclass
+class EligibilityDuty:
+    engine: Engine
+    runner: EligibilityRunner
+    payers: PayerDirectory
+    clock: Callable[[], datetime]
+    reevaluate: Reevaluate
+    writeback: str = "writeback"
+    metrics: EligibilityMetrics | None = None
+    lease_seconds: float = 300.0
+    max_in_flight: int = 256
+    #: True while jobs wait: claims of stored answers are then re-evaluated a few per round, so
+    #: notifications keep their throughput; with the queue empty, all of them.
+    busy: Callable[[], bool] | None = None
+    reevaluate_while_busy: int = 2
+    _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def __post_init__(self) -> None:
+        #: Without any payer verifying in real time the duty costs nothing (no query per round).
+        self.enabled = any(p.eligibility for p in self.payers.profiles.values())
+
+    def run_if_due(self) -> int:
+        if not self.enabled and not self._inflight:
+            return 0
+        done = self.collect() + self.dispatch()
+        return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
+
+    def dispatch(self) -> int:
+        room = self.max_in_flight - len(self._inflight)
+        if room <= 0:
+            return 0
+        now = self.clock()
+        ready: list[tuple[DueCheck, EligibilityRequest, object]] = []
+        with self.engine.begin() as conn:
+            due = [c for c in eligibility_repo.claim_due(conn, now=now, lease=self.lease_seconds, limit=room)
+                   if c.id not in self._inflight]  # fmt: skip
+            for check in due:
+                reason = still_wanted(conn, appointment=check.appointment, service_date=check.service_date)
+                got = Skip(reason) if reason else request_for(
+                    conn, coverage_key=check.coverage, service_date=check.service_date, payers=self.payers,
+                    encounter_key=check.encounter, trace=f"cb-elig-{check.id}",
+                )  # fmt: skip
+                if isinstance(got, Skip):
+                    eligibility_repo.skip(conn, check.id, reason=got.reason, now=now)
+                    continue
+                ready.append((check, got[0], got[1]))
+        for check, request, endpoint in ready:
+            self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))  # type: ignore[arg-type]
+        return len(due)
+
+    def collect(self) -> int:
+        """Store every finished verification and its write-back (one transaction for the lot)."""
+        done = [cid for cid, (_, _, future) in self._inflight.items() if future.done()]
+        if not done:
+            return 0
+        results = []
+        for cid in done:
+            check, request, future = self._inflight.pop(cid)
+            try:
+                results.append((check, future.result()))
+            except Exception as exc:  # a bug in an adapter: record it, never lose the check
+                results.append((check, unverified(request, reason=f"internal error: {type(exc).__name__}",
+                                                  now=self.clock())))  # fmt: skip
+        try:
+            self.store(results)
+        except Exception as exc:  # the database failed: the leases expire and the checks run again
+            log.error("eligibility.store_failed", checks=len(results), error=f"{type(exc).__name__}: {exc}")
+        return len(done)
+
+    def store(self, results: list[tuple[DueCheck, EligibilityResult]]) -> None:
+        """The results and their write-back; the claims follow in :meth:`reevaluate_pending`."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            for check, result in results:
+                eligibility_repo.finish(conn, check.id, result, now=now)
+                queue_writeback(conn, result, check_id=check.id, destination=self.writeback, now=now)
+        for check, result in results:
+            if self.metrics is not None:
+                self.metrics.results.labels(payer=result.payer_id, status=result.status).inc()
+                if result.latency_seconds is not None:
+                    self.metrics.latency.labels(payer=result.payer_id, source=result.source).observe(
+                        result.latency_seconds
+                    )
+            log.info("eligibility.done", check=check.id, trigger=check.trigger, status=result.status)
+
+    def reevaluate_pending(self, *, limit: int, while_busy: int | None = None) -> int:
+        """Re-evaluate the claims of stored results not yet applied (each encounter once), in one
+        transaction; only ``while_busy`` of them when jobs are waiting."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            pending = eligibility_repo.pending_reevaluation(conn, limit=limit)
+            if pending and while_busy is not None and self.busy is not None and self.busy():
+                pending = pending[:while_busy]
+            if not pending:
+                return 0
+            encounters: list[str] = []
+            for _, coverage, encounter in pending:
+                encounters += [encounter] if encounter else mirror_repo.encounters_for(conn, coverage)
+            outcome = self.reevaluate(conn, list(dict.fromkeys(encounters)), now)
+            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _ in pending], now=now)
+        log.info("eligibility.reevaluated", checks=len(pending), claims=len(outcome))
+        return len(pending)
+
+    def wait(self, timeout: float) -> int:
+        """Wait (bounded) for what is in flight, collect it and apply it (commands, tests, benchmarks)."""
+        futures = [future for _, _, future in self._inflight.values()]
+        if futures:
+            concurrent.futures.wait(futures, timeout=timeout)
+        got = self.collect()
+        while self.reevaluate_pending(limit=self.max_in_flight):
+            pass
+        return got
+
+    def drain(self, *, timeout: float = 60.0) -> int:
+        """Dispatch and collect until nothing is due or in flight (bounded by ``timeout`` per wait)."""
+        total = 0
+        while True:
+            sent = self.dispatch()
+            got = self.wait(timeout) if self._inflight else 0
+            total += got
+            if sent == 0 and got == 0:
+                return total
+
+
+class NothingToVerify(FatalError, LookupError):
+    """A manual check that cannot be made (unknown coverage, a payer without an endpoint)."""
+
+
+def check_now(duty: EligibilityDuty, *, coverage: str, service_date: date) -> tuple[int, EligibilityResult]:
+    """One verification now, outside the queue (``claimbridge eligibility check``), stored as ``manual``."""
+    with duty.engine.begin() as conn:
+        encounter = _encounter_on(conn, coverage, service_date)
+        got = request_for(conn, coverage_key=coverage, service_date=service_date, payers=duty.payers,
+                          encounter_key=encounter, trace=f"cb-elig-manual-{service_date.isoformat()}")  # fmt: skip
+    if isinstance(got, Skip):
+        raise NothingToVerify(f"cannot verify {coverage}: {got.reason}")
+    request, endpoint = got
+    result = duty.runner.run(request, endpoint)
+    now = duty.clock()
+    key = CheckKey(coverage, service_date, "manual", request.patient, request.payer_id, now, encounter=encounter)
+    with duty.engine.begin() as conn:
+        check_id = eligibility_repo.record(conn, key, result, now=now)
+        queue_writeback(conn, result, check_id=check_id, destination=duty.writeback, now=now)
+        duty.reevaluate(conn, [encounter] if encounter else mirror_repo.encounters_for(conn, coverage), now)
+        eligibility_repo.mark_reevaluated(conn, [check_id], now=now)
+    return check_id, result
+
+
+def _encounter_on(conn: Connection, coverage: str, day: date) -> str | None:
+    """The patient's encounter on ``day`` (for the provider of the inquiry), if there is one."""
+    for key in mirror_repo.encounters_for(conn, coverage):
+        enc = mirror_repo.get(conn, key) or {}
+        if local_date((enc.get("period") or {}).get("start")) == day:
+            return key
+    return None
+
+
+def queue_writeback(
+    conn: Connection, result: EligibilityResult, *, check_id: int, destination: str, now: datetime
+) -> int:
+    """Outbox rows for the response and the front-desk Tasks; returns how many."""
+    rows = 0
+    resource = response_resource(result, check_id=check_id)
+    if resource is not None:
+        outbox_repo.enqueue(conn, destination=destination, kind="eligibility-response", key=f"eligibility/{check_id}",
+                            payload=resource, now=now)  # fmt: skip
+        rows += 1
+    for task in tasks(result, check_id=check_id):
+        outbox_repo.enqueue(conn, destination=destination, kind="task", key=task["identifier"][0]["value"],
+                            payload=task, now=now)  # fmt: skip
+        rows += 1
+    return rows

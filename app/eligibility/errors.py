@@ -1,0 +1,17 @@
+"""Errors of the payer adapters (subclasses of the one tree in :mod:`app.errors`)."""
+
+from __future__ import annotations
+
+from app.errors import FatalError, TemporaryError
+
+
+class PayerUnavailable(TemporaryError):
+    """The payer did not answer usefully now: timeout, connection refused, 408/429/5xx."""
+
+
+class PayerRefused(FatalError):
+    """The payer refused the request itself (4xx, auth): a person must fix configuration."""
+
+
+class InvalidPayerResponse(FatalError, ValueError):
+    """The answer is not the CoverageEligibilityResponse / 271 we asked for."""

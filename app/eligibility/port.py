@@ -1,0 +1,250 @@
+"""The eligibility port: one ``verify(request, endpoint)`` whatever the payer speaks.
+
+The payer profile's ``eligibility.adapter`` picks the adapter from :data:`ADAPTERS` (``fhir``,
+``x12``); an unknown name fails when the port is built. Around every adapter call:
+
+- a bounded timeout per attempt (``timeout_seconds``: connect, read and the whole attempt);
+- retries per the payer's policy (:class:`app.retry.RetryPolicy`: ``max_attempts``, full-jitter
+  backoff, ``Retry-After`` honoured exactly, a longer requested wait than ``max_retry_after_seconds``
+  ends the retries) for temporary failures only (timeouts, 408/425/429/5xx per :mod:`app.http_policy`);
+- a circuit breaker per payer (:class:`app.retry.CircuitBreaker`): after ``breaker_threshold``
+  verifications that failed for good, calls are not made for ``breaker_cooldown_seconds``.
+
+Payer trouble never escapes as an exception: it becomes an ``unverified`` result whose ``reason``
+says what happened (the rules turn it into an eligibility warning). A refusal of the request itself
+(4xx, auth) is ``unverified`` too, with the refusal as the reason: it is our configuration, not the
+patient's coverage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from app.domain.eligibility import EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
+from app.eligibility import fhir
+from app.eligibility.errors import InvalidPayerResponse, PayerRefused, PayerUnavailable
+from app.errors import ConfigError, FatalError, TemporaryError
+from app.fhir.auth import BackendServicesConfig, SmartBackendAuth
+from app.fhir.keys import load_signing_key
+from app.http_policy import Verdict, classify, retry_after_header
+from app.logging import get_logger
+from app.retry import CircuitBreaker, RetryPolicy
+
+log = get_logger("claimbridge.eligibility")
+
+
+class Adapter(Protocol):
+    source: str
+
+    async def verify(self, request: EligibilityRequest, *, now: datetime) -> EligibilityResult:
+        """One attempt; raises a TemporaryError (retry) or a FatalError (give up)."""
+
+
+AdapterFactory = Callable[[EligibilityEndpoint, httpx.AsyncClient], Adapter]
+
+
+async def post(
+    client: httpx.AsyncClient, url: str, *, content: bytes, content_type: str, limit: float
+) -> httpx.Response:
+    """One POST, classified by :mod:`app.http_policy` (temporary -> PayerUnavailable, fatal -> PayerRefused)."""
+    try:
+        response = await asyncio.wait_for(
+            client.post(url, content=content, headers={"Content-Type": content_type, "Accept": content_type}),
+            timeout=limit,
+        )
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        raise PayerUnavailable(f"no answer within {limit:g} s") from exc
+    except httpx.TransportError as exc:
+        raise PayerUnavailable(f"cannot reach the payer ({type(exc).__name__})") from exc
+    verdict = classify(response.status_code, reauthorized=True)
+    if verdict is Verdict.TEMPORARY:
+        raise PayerUnavailable(
+            f"payer answered {response.status_code}", retry_after=retry_after_header(response.headers)
+        )
+    if verdict is not Verdict.OK:
+        raise PayerRefused(f"payer refused the request with {response.status_code}")
+    return response
+
+
+@dataclass
+class FhirAdapter:
+    endpoint: EligibilityEndpoint
+    client: httpx.AsyncClient
+    source: str = "fhir"
+
+    async def verify(self, request: EligibilityRequest, *, now: datetime) -> EligibilityResult:
+        url = f"{self.endpoint.fhir_base_url}/{self.endpoint.submit_path}"
+        body = orjson.dumps(fhir.build_request(request, created=now))
+        response = await post(
+            self.client, url, content=body, content_type="application/fhir+json", limit=self.endpoint.timeout_seconds
+        )
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidPayerResponse("payer answered something that is not JSON") from exc
+        return fhir.read_response(fhir.unwrap(answer), request, now=now)
+
+
+def _x12_adapter(endpoint: EligibilityEndpoint, client: httpx.AsyncClient) -> Adapter:
+    from app.eligibility.x12 import X12Adapter
+
+    return X12Adapter(endpoint=endpoint, client=client)
+
+
+ADAPTERS: dict[str, AdapterFactory] = {
+    "fhir": lambda endpoint, client: FhirAdapter(endpoint=endpoint, client=client),
+    "x12": _x12_adapter,
+}
+
+
+class ClientCredentialsAuth(httpx.Auth):
+    """OAuth 2.0 client credentials (client secret from an environment variable), token cached."""
+
+    def __init__(self, endpoint: EligibilityEndpoint, *, clock: Callable[[], float] = time.monotonic) -> None:
+        secret = os.environ.get(endpoint.client_secret_env or "", "")
+        self._form = {
+            "grant_type": "client_credentials",
+            "client_id": endpoint.client_id or "",
+            "client_secret": secret,
+        }
+        if endpoint.scope:
+            self._form["scope"] = endpoint.scope
+        self._url = endpoint.token_url or ""
+        self._clock = clock
+        self._token: tuple[str, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        for attempt in (1, 2):
+            async with self._lock:
+                if self._token is None or self._token[1] <= self._clock():
+                    token_response = yield httpx.Request("POST", self._url, data=self._form)
+                    await token_response.aread()
+                    self._token = self._read_token(token_response)
+            request.headers["Authorization"] = f"Bearer {self._token[0]}"
+            response = yield request
+            if response.status_code != 401 or attempt == 2:
+                return
+            self._token = None  # re-authorize exactly once
+
+    def _read_token(self, response: httpx.Response) -> tuple[str, float]:
+        verdict = classify(response.status_code, reauthorized=True)
+        if verdict is Verdict.TEMPORARY:
+            raise PayerUnavailable(f"token endpoint answered {response.status_code}")
+        if verdict is not Verdict.OK:
+            raise PayerRefused(f"token endpoint refused the client with {response.status_code}")
+        data = response.json()
+        lifetime = float(data.get("expires_in") or 300)
+        return str(data["access_token"]), self._clock() + max(lifetime - 30, 1)
+
+
+def build_auth(endpoint: EligibilityEndpoint) -> httpx.Auth | None:
+    if endpoint.auth == "oauth2-client-credentials":
+        return ClientCredentialsAuth(endpoint)
+    if endpoint.auth == "smart-backend":
+        key = load_signing_key(Path(endpoint.key_path or ""))
+        config = BackendServicesConfig(
+            client_id=endpoint.client_id or "",
+            fhir_base=endpoint.fhir_base_url or "",
+            key=key,
+            scopes=tuple((endpoint.scope or "system/CoverageEligibilityRequest.c").split()),
+            token_endpoint=endpoint.token_url,
+        )
+        return SmartBackendAuth(config)
+    return None
+
+
+@dataclass
+class EligibilityPort:
+    """Adapters and breakers per payer, built on first use; all calls on one event loop."""
+
+    clock: Callable[[], datetime]
+    transport: httpx.AsyncBaseTransport | None = None  # tests and benchmarks inject one
+    rng: random.Random = field(default_factory=random.Random)  # jitter only
+    _adapters: dict[str, tuple[Adapter, httpx.AsyncClient]] = field(default_factory=dict)
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+    def adapter_for(self, payer_id: str, endpoint: EligibilityEndpoint) -> Adapter:
+        if payer_id not in self._adapters:
+            factory = ADAPTERS.get(endpoint.adapter)
+            if factory is None:
+                raise ConfigError("payer profile", None, "eligibility.adapter", f"unknown adapter {endpoint.adapter!r}")
+            timeout = httpx.Timeout(endpoint.timeout_seconds)
+            client = httpx.AsyncClient(
+                timeout=timeout, transport=self.transport, auth=build_auth(endpoint), follow_redirects=False
+            )
+            self._adapters[payer_id] = (factory(endpoint, client), client)
+        return self._adapters[payer_id][0]
+
+    def breaker_for(self, payer_id: str, endpoint: EligibilityEndpoint) -> CircuitBreaker:
+        return self.breakers.setdefault(
+            payer_id, CircuitBreaker(endpoint.breaker_threshold, endpoint.breaker_cooldown_seconds)
+        )
+
+    async def verify(self, request: EligibilityRequest, endpoint: EligibilityEndpoint) -> EligibilityResult:
+        """Verify with retries and the payer's breaker; never raises for payer trouble."""
+        started = time.perf_counter()
+        breaker = self.breaker_for(request.payer_id, endpoint)
+        if not breaker.allows(self.clock()):
+            return unverified(
+                request, reason="payer circuit open after repeated failures", now=self.clock(), latency=0.0
+            )
+        try:
+            result = await self._with_retries(request, endpoint)
+        except TemporaryError as exc:
+            breaker.record_failure(self.clock())
+            log.warning("eligibility.unverified", payer=request.payer_id, reason=str(exc))
+            return unverified(request, reason=str(exc), now=self.clock(), latency=time.perf_counter() - started)
+        except FatalError as exc:
+            log.warning("eligibility.refused", payer=request.payer_id, reason=str(exc))
+            return unverified(request, reason=str(exc), now=self.clock(), latency=time.perf_counter() - started)
+        breaker.record_success()
+        return _with_latency(result, time.perf_counter() - started)
+
+    async def _with_retries(self, request: EligibilityRequest, endpoint: EligibilityEndpoint) -> EligibilityResult:
+        adapter = self.adapter_for(request.payer_id, endpoint)
+        policy = RetryPolicy(
+            endpoint.max_attempts, endpoint.backoff_base_seconds, endpoint.backoff_cap_seconds,
+            max_retry_after=endpoint.max_retry_after_seconds,
+        )  # fmt: skip
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await asyncio.wait_for(
+                    adapter.verify(request, now=self.clock()), timeout=endpoint.timeout_seconds + 1
+                )
+            except TimeoutError as exc:
+                error: TemporaryError = PayerUnavailable(f"no answer within {endpoint.timeout_seconds:g} s")
+                error.__cause__ = exc
+            except TemporaryError as exc:
+                error = exc
+            wait = policy.delay(attempts=attempts, rand=self.rng.random, retry_after=error.retry_after)
+            if wait is None:
+                raise PayerUnavailable(f"{error} (after {attempts} attempt{'s' * (attempts > 1)})") from error
+            await asyncio.sleep(wait)
+
+    async def aclose(self) -> None:
+        for _, client in self._adapters.values():
+            await client.aclose()
+        self._adapters.clear()
+
+
+def _with_latency(result: EligibilityResult, latency: float) -> EligibilityResult:
+    return replace(result, latency_seconds=round(latency, 4))
+
+
+def describe(result: EligibilityResult) -> dict[str, Any]:
+    """A short, PHI-free summary for logs."""
+    return {"status": result.status, "payer": result.payer_id, "source": result.source, "errors": len(result.errors)}

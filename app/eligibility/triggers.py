@@ -1,0 +1,147 @@
+"""When to verify: the resources a job changed -> the verifications to request (idempotent).
+
+- a **Coverage** created or changed (status active): verify it for today;
+- an **Appointment** booked: verify each of the patient's active coverages for the appointment's
+  date now, and again 24 hours before it starts (a ``day-before`` check due then: the worker's
+  eligibility duty is the scheduler);
+- an **Encounter** becoming ``arrived`` / ``in-progress`` (check-in): verify for its date;
+  ``finished`` without an answer from the payer within the profile's ``eligibility_max_age_days``:
+  verify for its date.
+
+Only payers whose profile has an ``eligibility`` section are asked. A Coverage that also gets an
+encounter or appointment check in the same job is not checked a second time for today.
+Called by the pipeline inside the job's transaction: it only inserts rows; nothing calls a payer here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from app.db import eligibility_repo, mirror_repo
+from app.domain.context import is_history, key_of, ref_of
+from app.domain.eligibility import CHECK_IN_STATUSES, CheckKey
+from app.domain.payers import PayerDirectory
+from app.eligibility.gather import endpoint_of
+
+DAY_BEFORE = timedelta(hours=24)
+
+
+def local_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime/instant as written (its own offset)."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _payer_of(conn: Connection, coverage: dict[str, Any], payers: PayerDirectory) -> str | None:
+    if coverage.get("status") != "active":
+        return None
+    found = endpoint_of(conn, coverage, payers)
+    return found[0].payer_id if found else None
+
+
+def _covered(conn: Connection, patient: str | None, payers: PayerDirectory) -> list[tuple[str, str]]:
+    """(coverage key, payer id) of the patient's active coverages whose payer has an endpoint."""
+    if not patient:
+        return []
+    out = []
+    for cov in eligibility_repo.patient_coverages(conn, patient):
+        payer = _payer_of(conn, cov, payers)
+        if payer:
+            out.append((key_of(cov), payer))
+    return sorted(out)
+
+
+def plan_checks(
+    conn: Connection, changed: Iterable[dict[str, Any]], *, payers: PayerDirectory, now: datetime
+) -> list[CheckKey]:
+    if not any(p.eligibility for p in payers.profiles.values()):
+        return []  # no payer verifies in real time: nothing to read
+    keys: list[CheckKey] = []
+    coverages: list[CheckKey] = []
+    for resource in changed:
+        kind = resource.get("resourceType")
+        if kind == "Coverage":
+            payer = _payer_of(conn, resource, payers)
+            patient = ref_of(resource.get("beneficiary"))
+            if payer and patient:
+                coverages.append(CheckKey(key_of(resource), now.date(), "coverage", patient, payer, now))
+        elif kind == "Appointment":
+            keys += _appointment(conn, resource, payers=payers, now=now)
+        elif kind == "Encounter":
+            keys += _encounter(conn, resource, payers=payers, now=now)
+    planned = {k.coverage for k in keys}
+    return keys + [k for k in coverages if k.coverage not in planned]
+
+
+def appointment_patient(appointment: dict[str, Any]) -> str | None:
+    for part in appointment.get("participant") or ():
+        ref = ref_of((part or {}).get("actor"))
+        if ref and ref.startswith("Patient/"):
+            return ref
+    return None
+
+
+def _appointment(conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime) -> list[CheckKey]:
+    start = instant(appt.get("start"))
+    day = local_date(appt.get("start"))
+    patient = appointment_patient(appt)
+    if appt.get("status") != "booked" or start is None or day is None or patient is None:
+        return []
+    key = key_of(appt)
+    out = []
+    for coverage, payer in _covered(conn, patient, payers):
+        out.append(CheckKey(coverage, day, "appointment", patient, payer, now, appointment=key))
+        if start - DAY_BEFORE > now:
+            out.append(CheckKey(coverage, day, "day-before", patient, payer, start - DAY_BEFORE, appointment=key))
+    return out
+
+
+def _encounter(conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime) -> list[CheckKey]:
+    status = enc.get("status")
+    if (status not in CHECK_IN_STATUSES and status != "finished") or is_history(enc):
+        return []
+    patient = ref_of(enc.get("subject"))
+    day = local_date((enc.get("period") or {}).get("start")) or now.date()
+    key = key_of(enc)
+    out = []
+    for coverage, payer in _covered(conn, patient, payers):
+        if status == "finished":
+            window = payers.profile_for(payer).eligibility_max_age_days
+            since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)
+            if eligibility_repo.has_fresh_answer(conn, coverage, since=since):
+                continue
+        trigger = "finished" if status == "finished" else "check-in"
+        out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key))
+    return out
+
+
+def still_wanted(conn: Connection, *, appointment: str | None, service_date: date) -> str | None:
+    """Why a scheduled check is no longer needed (the appointment was cancelled or moved), else None."""
+    if appointment is None:
+        return None
+    appt = mirror_repo.get(conn, appointment)
+    if appt is None:
+        return f"{appointment} is no longer in the mirror"
+    if appt.get("status") != "booked":
+        return f"{appointment} is {appt.get('status')}"
+    if local_date(appt.get("start")) != service_date:
+        return f"{appointment} moved to another day"
+    return None

@@ -1,0 +1,194 @@
+"""Eligibility benchmark: visits arriving at once for a payer whose eligibility endpoint answers late.
+
+A payer double (a real FastAPI app under uvicorn on a free port) answers
+``CoverageEligibilityRequest/$submit`` after ``--delay-ms`` (default 50 ms) with an active
+CoverageEligibilityResponse. ``--visits`` (default 200) Buckeye visits (fresh ids each) are stored
+through the real ``POST /notifications`` before the worker starts, then the real worker
+(``build_worker``: jobs, then its duties including eligibility) runs until everything is done:
+
+- **off**: the same visits with the payer's profile lacking ``eligibility`` -> claims/s;
+- **on**: claims/s until every job is done (the claim throughput while checks are in flight),
+  checks/s until every verification is stored (its claim re-evaluated), and p50/p99 of
+  "notifications stored -> verified result stored".
+
+Targets (issue 13): claim throughput on >= 0.8x off; p99 notification -> verified result <= 2 s.
+Last line: one JSON object (bench/common.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+import yaml
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.api.app import create_app  # noqa: E402
+from app.db.models import EligibilityCheck, Job  # noqa: E402
+from app.logging import configure_logging  # noqa: E402
+from app.services import Services, build_services  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from bench.common import print_result  # noqa: E402
+from tests.eligibility.helpers import buckeye_bundle, eligibility_config, response  # noqa: E402
+from tests.spine.helpers import ADMIN, SECRET, clone_bundle, notification, register  # noqa: E402
+
+AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+
+
+def payer_app(delay: float) -> FastAPI:
+    app = FastAPI()
+    answer = orjson.dumps(response())
+
+    @app.post("/fhir/CoverageEligibilityRequest/$submit")
+    async def submit(request: Request) -> Any:
+        from fastapi.responses import Response
+
+        await request.body()
+        await asyncio.sleep(delay)
+        return Response(answer, media_type="application/fhir+json")
+
+    return app
+
+
+def _serve(delay: float, port: int) -> None:
+    uvicorn.run(payer_app(delay), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+class PayerDouble:
+    """The payer in its own process, so its CPU does not compete with the worker's for the GIL."""
+
+    def __init__(self, delay: float) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.process = multiprocessing.get_context("spawn").Process(target=_serve, args=(delay, self.port), daemon=True)
+
+    def __enter__(self) -> PayerDouble:
+        self.process.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise SystemExit("the payer double did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.join(timeout=5)
+
+
+def make_services(tmp: Path, name: str, *, payer_url: str | None) -> Services:
+    config = eligibility_config(tmp / name, fhir_base_url=payer_url) if payer_url else eligibility_config(tmp / name)
+    if payer_url is None:  # the same profile without its eligibility section
+        path = config / "payers" / "buckeye-mutual.yaml"
+        profile = yaml.safe_load(path.read_text())
+        profile.pop("eligibility")
+        path.write_text(yaml.safe_dump(profile))
+    settings = Settings(
+        env="test",
+        database_url=f"sqlite:///{tmp / name / 'bench.db'}",
+        config_dir=config,
+        refdata_dir=tmp / "refdata",
+        api={"admin_token": ADMIN},
+        log_level="WARNING",
+        adapters={"out_dir": str(tmp / name / "out")},
+        clearinghouse={"submit_interval_seconds": 0, "poll_interval_seconds": 0},
+    )
+    services = build_services(settings)
+    register(services, sub_id="claimbridge-demo")
+    return services
+
+
+def count(services: Services, model: Any, *where: Any) -> int:
+    with services.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+def run(tmp: Path, name: str, visits: int, payer_url: str | None) -> dict[str, Any]:
+    services = make_services(tmp, name, payer_url=payer_url)
+    template = buckeye_bundle()
+    try:
+        with TestClient(create_app(services)) as client:
+            for i in range(visits):
+                note = notification(clone_bundle(template, f"{name}{i}"), i + 1)
+                assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+        stored = datetime.now(UTC)
+        worker = services.worker(worker_id="bench")
+        started = time.perf_counter()
+        while count(services, Job, Job.status == "done") < visits or (
+            payer_url is not None and count(services, EligibilityCheck, EligibilityCheck.status == "done") < visits
+        ):
+            worker.run_once()
+            if time.perf_counter() - started > 300:
+                raise SystemExit(f"{name}: not done after 300 s")
+        # Claim throughput from the jobs' own finish times: what the worker does after the last job
+        # (re-evaluating claims with the answers once the queue is empty) is not job time.
+        with services.engine.connect() as conn:
+            last_job = conn.execute(select(func.max(Job.finished_at))).scalar_one()
+            answered = conn.execute(select(EligibilityCheck.checked_at, EligibilityCheck.updated_at)).all()
+        jobs_seconds = (last_job.replace(tzinfo=UTC) - stored).total_seconds()
+        checks_seconds = max(((r.updated_at.replace(tzinfo=UTC) - stored).total_seconds() for r in answered), default=0)
+        latencies = sorted((r.updated_at.replace(tzinfo=UTC) - stored).total_seconds() for r in answered)
+        return {
+            "claims_per_s": visits / jobs_seconds,
+            "checks_per_s": visits / checks_seconds if payer_url else None,
+            "p50": statistics.median(latencies) if latencies else None,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None,
+            "checks": len(latencies),
+        }
+    finally:
+        services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visits", type=int, default=200)
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--rounds", type=int, default=1, help="off/on pairs, alternated (the median counts)")
+    args = parser.parse_args()
+    configure_logging(level="WARNING", fmt="json")
+    pairs = []
+    with tempfile.TemporaryDirectory() as tmp_dir, PayerDouble(args.delay_ms / 1000) as payer:
+        tmp = Path(tmp_dir)
+        url = f"http://127.0.0.1:{payer.port}/fhir"
+        for n in range(args.rounds):
+            off = run(tmp, f"off{n}", args.visits, None)
+            on = run(tmp, f"on{n}", args.visits, url)
+            ratio = on["claims_per_s"] / off["claims_per_s"]
+            pairs.append((ratio, off, on))
+            print(f"off: {off['claims_per_s']:.1f} claims/s; on: {on['claims_per_s']:.1f} claims/s "
+                  f"(ratio {ratio:.2f}), "
+                  f"{on['checks_per_s']:.1f} checks/s, {on['checks']} checks, notification -> verified "
+                  f"p50 {on['p50']:.2f} s, p99 {on['p99']:.2f} s", flush=True)  # fmt: skip
+    ratio, off, on = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
+    print_result(
+        bench="eligibility",
+        metric="claim throughput with eligibility on / off",
+        value=on["claims_per_s"],
+        unit="claims/s",
+        floor=off["claims_per_s"],
+        ratio=ratio,
+        target={"ratio": ">= 0.8", "p99_notification_to_verified_s": "<= 2", "p99": round(on["p99"], 3)},
+        passed=ratio >= 0.8 and on["p99"] <= 2.0,
+    )
+
+
+if __name__ == "__main__":
+    main()
