@@ -11,14 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
-from app.api import admin, billing, encounters, notifications, ops, quarantine, wellknown
+from app.api import admin, billing, encounters, notifications, openapi, ops, quarantine, wellknown
 from app.api.intake_writer import IntakeWriter
+from app.api.limits import RequestLimits
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
     claimbridge_error_handler,
     http_error_handler,
+    unhandled_error_handler,
     validation_error_handler,
 )
+from app.api.throttle import FailureThrottle
+from app.credentials import SecretKeys
 from app.errors import ClaimbridgeError
 from app.services import Services
 
@@ -50,6 +54,13 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.services = services
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
+    security = services.settings.security
+    app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
+    app.state.credential_throttle = FailureThrottle(
+        security.throttle_failures, security.throttle_window_seconds, security.throttle_max_clients
+    )
+    app.add_middleware(RequestLimits, settings=services.settings)
+    app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -60,4 +71,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(wellknown.router)
     app.include_router(quarantine.router)
     app.include_router(encounters.router)
+    openapi.install(app)
     return app
