@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from cryptography.fernet import Fernet, InvalidToken
 
 from app.errors import FatalError
+from app.settings import DEV_SECRET_KEY
 
 ENCRYPTED_PREFIX = "fernet:"
 
@@ -89,3 +90,7 @@ def secret_problem(secret: str, *, min_length: int) -> str | None:
     if any(c.isspace() or not c.isprintable() for c in secret):
         return "contains whitespace or control characters"
     return None
+
+
+#: The keys of development and test settings (the ``security.secret_key`` default); services pass theirs.
+DEVELOPMENT_KEYS = SecretKeys(DEV_SECRET_KEY)

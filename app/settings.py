@@ -215,11 +215,13 @@ class Settings(BaseSettings):
             raise ValueError("api.admin_token is a placeholder; set CLAIMBRIDGE_API__ADMIN_TOKEN in production")
         key = self.security.secret_key.get_secret_value()
         if self.env == "production" and (key == DEV_SECRET_KEY or len(key) < 32):
-            raise ValueError("security.secret_key must be set (32+ characters) in production: CLAIMBRIDGE_SECURITY__SECRET_KEY")
+            raise ValueError(
+                "security.secret_key must be set (32+ characters) in production: CLAIMBRIDGE_SECURITY__SECRET_KEY"
+            )
         for extra in self.security.admin_tokens:
             value = extra.token.get_secret_value()
             if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < self.security.min_secret_length:
-                raise ValueError(f"security.admin_tokens[{extra.name}] is a placeholder or shorter than min_secret_length")
+                raise ValueError(f"security.admin_tokens[{extra.name}] is a placeholder or too short")
         secret = self.clearinghouse.api.client_secret.get_secret_value().strip().lower()
         if self.env == "production" and self.adapters.clearinghouse == "http" and secret in PLACEHOLDER_SECRETS:
             raise ValueError("clearinghouse.api.client_secret is a placeholder; set it in production")

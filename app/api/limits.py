@@ -74,7 +74,7 @@ def longest_array(value: Any) -> int:
 
 
 def json_problem(body: bytes, *, max_depth: int, max_items: int) -> str | None:
-    if not body.lstrip()[:1] in (b"{", b"["):
+    if body.lstrip()[:1] not in (b"{", b"["):
         return None
     if len(body) > max_depth and json_depth(body) > max_depth:
         return f"JSON body nested deeper than {max_depth} levels"

@@ -7,11 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db.models import Subscription, SubscriptionGap
 from app.db.sql import iso
 from app.errors import FatalError
-from app.settings import DEV_SECRET_KEY
-from app.credentials import SecretKeys
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
@@ -19,10 +18,6 @@ GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
 
 class SubscriptionConflict(FatalError, ValueError):
     pass
-
-
-#: The keys of development and test settings (``security.secret_key`` default); services pass theirs.
-DEVELOPMENT_KEYS = SecretKeys(DEV_SECRET_KEY)
 
 
 def add_subscription(
@@ -84,9 +79,7 @@ def add_subscription(
 def upgrade_credentials(conn: Connection, subscription_id: str, *, digest: str, signing_secret: str | None) -> None:
     """Rewrite a subscription's legacy credentials (plain SHA-256, plaintext signing secret) in the keyed form."""
     conn.execute(
-        SUB.update()
-        .where(SUB.c.id == subscription_id)
-        .values(secret_sha256=digest, signing_secret=signing_secret)
+        SUB.update().where(SUB.c.id == subscription_id).values(secret_sha256=digest, signing_secret=signing_secret)
     )
 
 
