@@ -169,8 +169,12 @@ class RequestLimits:
         return self._slots[key]
 
     async def acquire(self) -> None:
+        slots = self.slots()
+        if not slots.locked():
+            await slots.acquire()  # a free slot: taken without waiting
+            return
         try:
-            await asyncio.wait_for(self.slots().acquire(), timeout=self.security.large_body_wait_seconds)
+            await asyncio.wait_for(slots.acquire(), timeout=self.security.large_body_wait_seconds)
         except TimeoutError:
             raise LimitExceeded(503, "too many large requests in flight; retry later", {"Retry-After": "1"}) from None
 
