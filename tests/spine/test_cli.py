@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from tests.clearinghouse.answers import clm01s
+from tests.phi import phi_hits
 from tests.spine.helpers import ROOT, make_services, notification, sample_bundles
 from tests.x12.x12_pyx12 import assert_valid_837p
 
@@ -210,12 +211,15 @@ def test_demo_runs_the_main_job_on_the_embedded_default_and_exits_when_done(tmp_
         CLAIMBRIDGE_ADAPTERS__OUT_DIR=str(tmp_path / "out"),
         CLAIMBRIDGE_SETTINGS_FILE=str(ROOT / "tests" / "fixtures" / "settings-test.yaml"),
         CLAIMBRIDGE_REFDATA_DIR=str(tmp_path / "refdata"),
+        CLAIMBRIDGE_LOG_LEVEL="DEBUG",  # every log line, grepped for PHI below
     )
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--exit-when-done", "--port", str(port)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    assert "job.done" in done.stderr  # the demo's logs, at DEBUG: no patient name, birth date or member id
+    assert phi_hits(done.stderr) == []
     manifest = json.loads((ROOT / "examples" / "manifest.json").read_text())
     assert f"{len(manifest)} claims:" in done.stdout and "dead letters: 0" in done.stdout
     summary = " ".join(done.stdout.split())  # rich wraps long lines
