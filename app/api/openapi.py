@@ -49,6 +49,26 @@ DESCRIPTIONS = {
 }
 
 
+#: Success answers FastAPI cannot see (routes that build their Response themselves).
+SUCCESS: dict[str, dict[str, dict[str, Any]]] = {
+    "/notifications": {
+        "200": {"description": "Received: a duplicate, handshake, heartbeat or ping (OperationOutcome)"},
+        "202": {"description": "Accepted: events stored, jobs queued (OperationOutcome)"},
+    },
+}
+MEDIA_TYPES = {"/.well-known/jwks.json": "application/jwk-set+json"}
+
+
+def _success(path: str, responses: dict[str, Any]) -> None:
+    for prefix, answers in SUCCESS.items():
+        if path.startswith(prefix):
+            for code, answer in answers.items():
+                responses[code] = {**answer, "content": {FHIR_JSON: {"schema": _REF}}}
+    media = MEDIA_TYPES.get(path)
+    if media and "200" in responses:
+        responses["200"]["content"] = {media: {"schema": {"type": "object"}}}
+
+
 def _outcome(code: str) -> dict[str, Any]:
     return {"description": DESCRIPTIONS[code], "content": {FHIR_JSON: {"schema": _REF}}}
 
@@ -70,6 +90,7 @@ def complete(spec: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            _success(path, responses)
             for code in error_codes(path, method):
                 responses.setdefault(code, _outcome(code))
     schemas = spec["components"]["schemas"]
