@@ -26,6 +26,7 @@ dlq_app = typer.Typer(
 claims_app = typer.Typer(help="Stored claims.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 console = Console()
+MAX_SIGNING_SECRET = 64
 
 
 @subscriptions_app.command("add")
@@ -60,6 +61,8 @@ def subscriptions_add(
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
     with services_from_env() as services, services.engine.begin() as conn:
         check_strength(services.settings, secret=secret, signing_secret=signing_secret)
+        if signing_secret and len(signing_secret) > MAX_SIGNING_SECRET:  # its encrypted form must fit the column
+            raise CliError(f"the signing-secret is longer than {MAX_SIGNING_SECRET} characters")
         if ehr is not None and ehr_repo.get_ehr(conn, ehr) is None:
             raise CliError(f"--ehr {ehr!r} is not registered (claimbridge ehrs add --name {ehr} ...)")
         new = subscriptions_repo.add_subscription(  # a SubscriptionConflict is one line (handles_errors)
