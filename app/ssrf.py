@@ -122,6 +122,17 @@ class OutboundPolicy:
             self._check_resolved(host, port, what)
         return url
 
+    def check_base(self, url: str, *, what: str = "base URL") -> str:
+        """An operator-configured base URL (``ehrs add``): it becomes a configured host, so loopback and
+        private addresses pass (an on-premises EHR); plain http, link-local and metadata addresses do not."""
+        scheme, host, port = host_port(url)
+        if scheme == "http" and not self.allow_http:
+            raise UrlRefused(f"{what} {host}: plain http is refused outside development (use https)")
+        why = address_class(host)
+        if why in ("a cloud metadata address", "a link-local address") and not self.is_configured(host, port):
+            raise UrlRefused(f"{what} {host} is {why}; refused unless listed in security.allowed_hosts")
+        return url
+
     @staticmethod
     def _check_resolved(host: str, port: int, what: str) -> None:
         try:
