@@ -1,6 +1,7 @@
 """Request limits on every endpoint, as one ASGI middleware in front of the routes.
 
-- a NUL (``%00``) in the path or query is 400: no database accepts it in a text parameter;
+- a NUL (``%00``) in the path or query, or ``\\u0000`` in a JSON body (outside intake, which checks
+  its own), is 400: PostgreSQL accepts no NUL in text;
 - a body over the limit is 413 before it is read (``Content-Length``) or as soon as it passes the
   limit (chunked): ``intake.max_body_bytes`` for ``/notifications...``, ``security.max_body_bytes``
   for everything else;
@@ -119,6 +120,8 @@ class RequestLimits:
                 )
                 if problem:
                     raise LimitExceeded(413, problem)
+                if not scope["path"].startswith(INTAKE_PREFIX) and b"\\u0000" in body:  # intake: its own check
+                    raise LimitExceeded(400, "NUL characters (\\u0000) are not allowed in the body")
                 await self.app(scope, replay(body, receive), send)
             finally:
                 if large:

@@ -73,6 +73,12 @@ def test_out_of_range_and_nul_input_is_400(client: TestClient, method: str, path
     outcome(client.request(method, path, headers=ADMIN_AUTH, json=body), 400)
 
 
+def test_nul_in_an_admin_body_is_400(client: TestClient) -> None:
+    body = b'{"reason": "checked \\u0000 with the payer"}'
+    response = client.post("/api/claims/c1/findings/1/override", content=body, headers=ADMIN_AUTH)
+    assert "NUL" in outcome(response, 400)
+
+
 def test_nul_in_an_intake_path_is_400_and_stores_nothing(client: TestClient) -> None:
     response = client.put("/notifications/Patient/a%00b", content=b'{"resourceType":"Patient"}', headers=INTAKE)
     outcome(response, 400)
