@@ -16,7 +16,10 @@ COPY config ./config
 COPY examples ./examples
 RUN mkdir -p var && chown -R claimbridge:claimbridge var
 USER claimbridge
+# Production by default: the container listens on every interface, so it refuses to start without a
+# real CLAIMBRIDGE_API__ADMIN_TOKEN and CLAIMBRIDGE_SECURITY__SECRET_KEY (placeholders are refused).
 ENV PATH=/opt/venv/bin:$PATH \
+    CLAIMBRIDGE_ENV=production \
     CLAIMBRIDGE_API__HOST=0.0.0.0 \
     CLAIMBRIDGE_LOG_FORMAT=json
 EXPOSE 8000

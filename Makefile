@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint typecheck unit bench examples clean
+.PHONY: demo test install lint typecheck unit bench examples clean fuzz
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "claimbridge needs Python >= 3.11 (set PYTHON=python3.11)")'
@@ -20,6 +20,17 @@ demo: $(STAMP)
 	$(BIN)/claimbridge demo $(DEMO_ARGS)
 
 test: lint typecheck unit
+
+# schemathesis against the live API (admin and intake operations, bounded: ~1 min). Its own
+# virtualenv: schemathesis 4 pins jsonschema-rs<0.61 and 3.x starlette<1, both below our pins.
+FUZZ_VENV := .venv-fuzz
+$(FUZZ_VENV)/.stamp:
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install --quiet 'schemathesis==4.32.5'
+	@touch $@
+
+fuzz: $(STAMP) $(FUZZ_VENV)/.stamp
+	$(BIN)/python tools/fuzz_api.py --st $(FUZZ_VENV)/bin/st
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ from app.billing.records import RevenueBook
 from app.billing.snapshot import BillingSnapshots
 from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
+from app.credentials import SecretKeys
 from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
@@ -40,6 +41,7 @@ from app.priorauth.submit import DESTINATION as PAS_DESTINATION
 from app.priorauth.submit import PasAdapter, PasInquirer
 from app.retry import RetryPolicy
 from app.settings import Settings
+from app.ssrf import outbound_policy
 from app.worker.clearinghouse import ClearinghouseCycle
 from app.worker.ingest import Ingester
 from app.worker.outbox import OutboxDispatcher
@@ -55,7 +57,13 @@ GatewayFactory = Callable[[Engine, Settings], EhrGateway]
 
 
 def default_gateway(engine: Engine, settings: Settings) -> EhrGateway:
-    return EhrGateway(engine=engine, settings=settings.ehr, scopes=ehr_scopes(settings))
+    return EhrGateway(
+        engine=engine,
+        settings=settings.ehr,
+        scopes=ehr_scopes(settings),
+        outbound=outbound_policy(settings),
+        keys=SecretKeys(settings.security.secret_key.get_secret_value()),
+    )
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,46 @@ class WebSettings(_Section):
     timeout_seconds: float = Field(10.0, gt=0)
 
 
+AdminScope = Literal["claims:read", "claims:write", "admin"]
+ADMIN_SCOPES: tuple[AdminScope, ...] = ("claims:read", "claims:write", "admin")
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"  # noqa: S105 - a documented development default
+
+
+class AdminToken(_Section):
+    """One named admin bearer token and what it may do (``api.admin_token`` holds every scope)."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    token: SecretStr
+    scopes: tuple[AdminScope, ...] = ("claims:read",)
+
+
+class SecuritySettings(_Section):
+    """Credentials at rest, throttling, request limits and the outbound-URL (SSRF) policy (ADR security)."""
+
+    #: Master key: keyed digests of subscription secrets, encryption of HMAC signing secrets at rest.
+    #: Changing it invalidates every stored subscription credential (register them again).
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    #: Extra admin tokens with scopes (``claims:read``, ``claims:write``, ``admin``).
+    admin_tokens: tuple[AdminToken, ...] = ()
+    #: Minimum length of a subscription / client secret registered through the CLI.
+    min_secret_length: int = Field(20, ge=12)
+    #: Wrong credentials per client address within the window before it gets 429.
+    throttle_failures: int = Field(20, ge=1)
+    throttle_window_seconds: float = Field(60.0, gt=0)
+    throttle_max_clients: int = Field(10_000, ge=10)
+    #: Body limits of every endpoint but ``/notifications`` (that one is ``intake.max_body_bytes``).
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_json_depth: int = Field(64, ge=8, le=1000)
+    max_json_array_items: int = Field(20_000, ge=100)
+    #: Bodies above this size count against ``max_large_bodies`` while they are read and handled.
+    large_body_bytes: int = Field(256_000, ge=1024)
+    max_large_bodies: int = Field(8, ge=1)
+    large_body_wait_seconds: float = Field(10.0, ge=0)
+    #: Hosts (``host`` or ``host:port``) outbound URLs from input or remote documents may name,
+    #: beside the registered EHRs' base URLs. Loopback/link-local/metadata hosts only when listed here.
+    allowed_hosts: tuple[str, ...] = ()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMBRIDGE_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -171,6 +211,7 @@ class Settings(BaseSettings):
     ehr: EhrSettings = EhrSettings()
     clearinghouse: ClearinghouseSettings = ClearinghouseSettings()
     web: WebSettings = WebSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -190,6 +231,15 @@ class Settings(BaseSettings):
         token = self.api.admin_token.get_secret_value().strip().lower()
         if self.env == "production" and token in PLACEHOLDER_SECRETS:
             raise ValueError("api.admin_token is a placeholder; set CLAIMBRIDGE_API__ADMIN_TOKEN in production")
+        key = self.security.secret_key.get_secret_value()
+        if self.env == "production" and (key == DEV_SECRET_KEY or len(key) < 32):
+            raise ValueError(
+                "security.secret_key must be set (32+ characters) in production: CLAIMBRIDGE_SECURITY__SECRET_KEY"
+            )
+        for extra in self.security.admin_tokens:
+            value = extra.token.get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < self.security.min_secret_length:
+                raise ValueError(f"security.admin_tokens[{extra.name}] is a placeholder or too short")
         secret = self.clearinghouse.api.client_secret.get_secret_value().strip().lower()
         if self.env == "production" and self.adapters.clearinghouse == "http" and secret in PLACEHOLDER_SECRETS:
             raise ValueError("clearinghouse.api.client_secret is a placeholder; set it in production")

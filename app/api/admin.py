@@ -5,17 +5,20 @@ gaps). Every route needs the admin bearer token.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
+from app.api.params import Offset, RowId, TextId
 from app.api.security import require_admin
 from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso
+from app.domain.claim_status import ClaimStatus
+from app.domain.findings import Category, Severity
 from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -29,22 +32,23 @@ def _services(request: Request) -> Services:
 @router.get("/claims")
 async def list_claims(
     request: Request,
-    status: str | None = None,
-    payer: str | None = None,
+    status: ClaimStatus | None = None,
+    payer: str | None = Query(None, max_length=200),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     services = _services(request)
+    wanted = status.value if status else None
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
-            return claims_repo.list_claims(conn, status=status, payer=payer, limit=limit, offset=offset)
+            return claims_repo.list_claims(conn, status=wanted, payer=payer, limit=limit, offset=offset)
 
     return await to_thread.run_sync(run)
 
 
 @router.get("/claims/{claim_id}")
-async def get_claim(request: Request, claim_id: str) -> dict[str, Any]:
+async def get_claim(request: Request, claim_id: TextId) -> dict[str, Any]:
     services = _services(request)
 
     def run() -> dict[str, Any] | None:
@@ -58,7 +62,7 @@ async def get_claim(request: Request, claim_id: str) -> dict[str, Any]:
 
 
 @router.get("/claims/{claim_id}/findings")
-async def claim_findings(request: Request, claim_id: str) -> list[dict[str, Any]]:
+async def claim_findings(request: Request, claim_id: TextId) -> list[dict[str, Any]]:
     claim = await get_claim(request, claim_id)
     findings: list[dict[str, Any]] = claim["findings"]
     return findings
@@ -67,16 +71,17 @@ async def claim_findings(request: Request, claim_id: str) -> list[dict[str, Any]
 @router.get("/findings")
 async def list_findings(
     request: Request,
-    category: str | None = None,
-    payer: str | None = None,
-    severity: str | None = None,
+    category: Category | None = None,
+    payer: str | None = Query(None, max_length=200),
+    severity: Severity | None = None,
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     services = _services(request)
+    kind, level = (category.value if category else None), (severity.value if severity else None)
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
-            return claims_repo.list_findings(conn, category=category, payer=payer, severity=severity, limit=limit)
+            return claims_repo.list_findings(conn, category=kind, payer=payer, severity=level, limit=limit)
 
     return await to_thread.run_sync(run)
 
@@ -88,7 +93,7 @@ class OverrideRequest(BaseModel):
 
 @router.post("/claims/{claim_id}/findings/{finding_id}/override")
 async def override_finding(
-    request: Request, claim_id: str, finding_id: int, body: OverrideRequest, user: str = Depends(require_admin)
+    request: Request, claim_id: TextId, finding_id: RowId, body: OverrideRequest, user: str = Depends(require_admin)
 ) -> dict[str, Any]:
     services = _services(request)
 
@@ -127,7 +132,7 @@ async def dead_letters(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/dead-letters/{job_id}/replay")
-async def replay_one(request: Request, job_id: int, user: str = Depends(require_admin)) -> dict[str, int]:
+async def replay_one(request: Request, job_id: RowId, user: str = Depends(require_admin)) -> dict[str, int]:
     n = await _replay(_services(request), [job_id], user)
     if n == 0:
         raise OutcomeError(404, f"no dead letter {job_id}")
@@ -170,15 +175,14 @@ async def list_subscriptions(request: Request) -> list[dict[str, Any]]:
 
 
 GAP_STATUSES = ("open", "repaired", "failed")
+GapStatus = Literal["open", "repaired", "failed", "all"]
 
 
 @router.get("/gaps")
 async def list_gaps(
-    request: Request, status: str = "failed", limit: int = Query(200, ge=1, le=5000)
+    request: Request, status: GapStatus = "failed", limit: int = Query(200, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
     """Subscription gaps (``status``: failed (default: recovery stopped), open, repaired or all)."""
-    if status != "all" and status not in GAP_STATUSES:
-        raise OutcomeError(400, f"status {status!r} is not one of {', '.join(GAP_STATUSES)} or all")
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:
@@ -190,7 +194,7 @@ async def list_gaps(
 
 
 @router.post("/gaps/{gap_id}/retry")
-async def retry_gap(request: Request, gap_id: int) -> dict[str, Any]:
+async def retry_gap(request: Request, gap_id: RowId) -> dict[str, Any]:
     """Reopen a gap whose recovery stopped (after fixing the cause): the next sweep recovers it."""
     services = _services(request)
 

@@ -20,18 +20,23 @@ from app.api import (
     eligibility,
     encounters,
     notifications,
+    openapi,
     ops,
     payments,
     quarantine,
     wellknown,
 )
 from app.api.intake_writer import IntakeWriter
+from app.api.limits import RequestLimits
 from app.api.notifications import SenderCache
 from app.api.outcomes import (
     claimbridge_error_handler,
     http_error_handler,
+    unhandled_error_handler,
     validation_error_handler,
 )
+from app.api.throttle import FailureThrottle
+from app.credentials import SecretKeys
 from app.errors import ClaimbridgeError
 from app.services import Services
 from app.web.mount import mount_web
@@ -67,6 +72,13 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.cds = None  # built on the first CDS Hooks call (app.api.cds)
     app.state.sender_cache = SenderCache(ttl=services.settings.intake.auth_cache_seconds)
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
+    security = services.settings.security
+    app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
+    app.state.credential_throttle = FailureThrottle(
+        security.throttle_failures, security.throttle_window_seconds, security.throttle_max_clients
+    )
+    app.add_middleware(RequestLimits, settings=services.settings)
+    app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
@@ -83,4 +95,5 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(eligibility.router)
     mount_web(app)  # the SMART app and the console (HTML)
+    openapi.install(app)
     return app

@@ -20,18 +20,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
+from app.api.params import RowId, TextId, checked_date
 from app.api.security import require_admin
 from app.billing.kpis import compute_kpis
 from app.billing.snapshot import KPI_WINDOW_DAYS
 from app.db import billing_views
 from app.db.engine import read_only
+from app.domain.findings import Category
 from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
@@ -60,6 +62,10 @@ class WorkRequest(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+DenialStatus = Literal["open", "appealed", "corrected", "written-off", "closed", "all"]
+UnderpaymentStatus = Literal["open", "disputed", "recovered", "accepted", "closed", "all"]
+
+
 def _status_filter(status: str, allowed: tuple[str, ...]) -> str | None:
     if status == "all":
         return None
@@ -75,17 +81,18 @@ def _allowed(status: str, allowed: tuple[str, ...], *, extra: str = "") -> str:
 @router.get("/denials")
 async def denials(
     request: Request,
-    category: str | None = None,
-    payer: str | None = None,
-    status: str = "open",
+    category: Category | None = None,
+    payer: str | None = Query(None, max_length=200),
+    status: DenialStatus = "open",
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     services = _services(request)
     wanted = _status_filter(status, billing_views.DENIAL_STATUSES)
+    kind = category.value if category else None
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
-            return billing_views.list_denials(conn, category=category, payer=payer, status=wanted, limit=limit)
+            return billing_views.list_denials(conn, category=kind, payer=payer, status=wanted, limit=limit)
 
     return await to_thread.run_sync(run)
 
@@ -96,7 +103,7 @@ WORKLISTS = {"denials": billing_views.DENIAL_STATUSES, "underpayments": billing_
 def _work_route(queue: str) -> Callable[..., Awaitable[dict[str, Any]]]:
     """``POST /api/{queue}/{id}``: record what was done with a denial or an underpayment alert."""
 
-    async def work(request: Request, item_id: int, body: WorkRequest, user: str = Depends(require_admin)) -> Any:
+    async def work(request: Request, item_id: RowId, body: WorkRequest, user: str = Depends(require_admin)) -> Any:
         services = _services(request)
         status = _allowed(body.status, WORKLISTS[queue])
 
@@ -122,7 +129,10 @@ for _queue in WORKLISTS:
 
 @router.get("/underpayments")
 async def underpayments(
-    request: Request, payer: str | None = None, status: str = "open", limit: int = Query(500, ge=1, le=5000)
+    request: Request,
+    payer: str | None = Query(None, max_length=200),
+    status: UnderpaymentStatus = "open",
+    limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
     services = _services(request)
     wanted = _status_filter(status, billing_views.UNDERPAYMENT_STATUSES)
@@ -139,10 +149,11 @@ async def kpis(
     request: Request,
     start: date | None = None,
     end: date | None = None,
-    payer: str | None = None,
+    payer: str | None = Query(None, max_length=200),
     as_of: date | None = None,
 ) -> dict[str, Any]:
     services = _services(request)
+    start, end, as_of = checked_date(start, "start"), checked_date(end, "end"), checked_date(as_of, "as_of")
     last = end or services.clock().date()
     first = start or last - timedelta(days=KPI_WINDOW_DAYS - 1)
     if last < first:
@@ -193,7 +204,7 @@ async def batches(request: Request, limit: int = Query(100, ge=1, le=1000)) -> l
 
 
 @router.get("/claims/{claim_id}/responses")
-async def responses(request: Request, claim_id: str) -> list[dict[str, Any]]:
+async def responses(request: Request, claim_id: TextId) -> list[dict[str, Any]]:
     services = _services(request)
 
     def run() -> list[dict[str, Any]]:

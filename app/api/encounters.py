@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from app.api.outcomes import OutcomeError
+from app.api.params import Offset
 from app.api.security import require_admin
 from app.db import outcomes_repo
 from app.db.engine import read_only
@@ -36,28 +37,29 @@ def _key(value: str, resource_type: str) -> str:
 @router.get("/encounters")
 async def list_encounters(
     request: Request,
-    outcome: str | None = None,
+    outcome: Outcome | None = None,
     patient: str | None = Query(None, max_length=200),
     billed: bool | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    if outcome is not None and outcome not in OUTCOMES:
-        raise OutcomeError(400, f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    wanted = outcome.value if outcome else None
     services = _services(request)
     who = _key(patient, "Patient") if patient else None
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
             return outcomes_repo.list_outcomes(
-                conn, outcome=outcome, patient=who, billed=billed, limit=limit, offset=offset
+                conn, outcome=wanted, patient=who, billed=billed, limit=limit, offset=offset
             )
 
     return await to_thread.run_sync(run)
 
 
 @router.get("/encounters/{encounter_id:path}")
-async def get_encounter(request: Request, encounter_id: str) -> dict[str, Any]:
+async def get_encounter(
+    request: Request, encounter_id: Annotated[str, Path(min_length=1, max_length=200)]
+) -> dict[str, Any]:
     services = _services(request)
     key = _key(encounter_id, "Encounter")
 

@@ -20,12 +20,12 @@ from sqlalchemy.exc import DataError
 
 from app.api.intake_writer import IntakeWriter, Pending
 from app.api.outcomes import OutcomeError, outcome_response
-from app.db import intake_repo
-from app.db.engine import read_only
+from app.api.sender import find_sender
+from app.api.throttle import check_throttle, record_failure
 from app.db.errors import describe_error
 from app.db.intake_repo import SenderSubscription
 from app.domain.tenancy import ehr_scope
-from app.intake.auth import SIGNATURE_HEADER, bearer_token, secret_digest, signature_valid
+from app.intake.auth import SIGNATURE_HEADER, bearer_token, signature_valid
 from app.intake.limits import IntakeLimits, check_reference_key
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.logging import get_logger
@@ -76,18 +76,22 @@ def check_content_type(request: Request, body: bytes) -> str | None:
 
 
 async def authenticate(request: Request, services: Services, body: bytes) -> SenderSubscription:
+    check_throttle(request)
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise OutcomeError(401, "missing bearer credential", headers={"WWW-Authenticate": "Bearer"})
-    digest = secret_digest(token)
+    keys = request.app.state.secret_keys
+    digest = keys.digest(token)
     cache: SenderCache = request.app.state.sender_cache
     sub = cache.get(digest)
     if sub is None:
-        sub = await to_thread.run_sync(_lookup, services, digest)
+        sub = await to_thread.run_sync(find_sender, services.engine, keys, token)
         if sub is None:
+            record_failure(request)
             raise OutcomeError(401, "unknown subscription credential", headers={"WWW-Authenticate": "Bearer"})
         cache.put(digest, sub)
     if sub.signing_secret and not signature_valid(body, sub.signing_secret, request.headers.get(SIGNATURE_HEADER)):
+        record_failure(request)
         raise OutcomeError(401, "missing or invalid X-Signature (HMAC-SHA256 of the body)")
     return sub
 
@@ -95,11 +99,6 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
 def intake_limits(services: Services) -> IntakeLimits:
     s = services.settings.intake
     return IntakeLimits(max_depth=s.max_json_depth, max_events=s.max_events, validate_resources=s.validate_resources)
-
-
-def _lookup(services: Services, digest: str) -> SenderSubscription | None:
-    with read_only(services.engine) as conn:
-        return intake_repo.find_subscription_by_digest(conn, digest)
 
 
 async def receive(

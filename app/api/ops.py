@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
@@ -46,7 +46,12 @@ async def readyz(request: Request) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/metrics", dependencies=[Depends(require_admin)])
+@router.get(
+    "/metrics",
+    dependencies=[Depends(require_admin)],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+)
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     body = await to_thread.run_sync(services.metrics.render)

@@ -35,6 +35,8 @@ ISSUE_CODES = {
     413: "too-costly",
     415: "not-supported",
     422: "processing",
+    429: "throttled",
+    500: "exception",
     503: "transient",
 }
 
@@ -93,6 +95,13 @@ async def claimbridge_error_handler(_request: Request, exc: Exception) -> Respon
 async def http_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     return outcome_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything no other handler took: 500 as an OperationOutcome; the log names the class only."""
+    route = request.scope.get("route")
+    log.error("api.unhandled", error=type(exc).__name__, route=getattr(route, "path", None), method=request.method)
+    return outcome_response(500, "internal error")
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> Response:

@@ -12,19 +12,21 @@ The same as ``claimbridge x12 quarantine list|release``; see :mod:`app.worker.qu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 
 from app.adapters.registry import build_adapters, build_response_source
 from app.api.outcomes import OutcomeError
+from app.api.params import RowId
 from app.api.security import require_admin
 from app.db import quarantine_repo
 from app.db.engine import read_only
 from app.services import Services
 from app.worker.quarantine import NoSuchFile, NotQuarantined, release
 
+QuarantineStatus = Literal["failing", "quarantined", "released", "all"]
 router = APIRouter(prefix="/api/x12", tags=["billing"], dependencies=[Depends(require_admin)])
 
 
@@ -35,11 +37,9 @@ def _services(request: Request) -> Services:
 
 @router.get("/quarantine")
 async def quarantine(
-    request: Request, status: str = "quarantined", limit: int = Query(500, ge=1, le=5000)
+    request: Request, status: QuarantineStatus = "quarantined", limit: int = Query(500, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
     services = _services(request)
-    if status != "all" and status not in quarantine_repo.STATUSES:
-        raise OutcomeError(400, f"status {status!r} is not one of {', '.join(quarantine_repo.STATUSES)} or all")
 
     def run() -> list[dict[str, Any]]:
         with read_only(services.engine) as conn:
@@ -49,7 +49,7 @@ async def quarantine(
 
 
 @router.post("/quarantine/{failure_id}/release")
-async def release_file(request: Request, failure_id: int, user: str = Depends(require_admin)) -> dict[str, Any]:
+async def release_file(request: Request, failure_id: RowId, user: str = Depends(require_admin)) -> dict[str, Any]:
     services = _services(request)
 
     def run() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from app.api.app import create_app
 from app.cli.common import CliError
+from app.credentials import SecretKeys
 from app.db import claims_repo, outbox_repo, outcomes_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
@@ -134,6 +135,7 @@ def run_demo(*, settings: Settings, port: int, examples: Path, exit_when_done: b
             topic=DEMO_TOPIC,
             heartbeat_period=None,
             now=utcnow(),
+            keys=SecretKeys(settings.security.secret_key.get_secret_value()),
         )
         first = 1 + max(
             (

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.common import CliError, handles_errors, print_json, services_from_env
+from app.cli.common import CliError, get_settings, handles_errors, print_json, services_from_env
 from app.db import audit_repo, ehr_repo, web_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
@@ -21,6 +21,7 @@ from app.db.sql import utcnow
 from app.ehr.discovery import NO_CAPABILITIES, Capabilities, discover, learn_topics
 from app.fhir.errors import FhirError
 from app.fhir.keys import ALGORITHMS, KeyFileError, generate_keys, load_signing_key
+from app.ssrf import UrlRefused, outbound_policy
 
 ehrs_app = typer.Typer(help="EHRs claimbridge calls (id-only fetch, gap recovery, write-back).", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys for SMART Backend Services.", no_args_is_help=True)
@@ -48,6 +49,10 @@ def ehrs_add(
     """Register an EHR (learns $events support and topics from its CapabilityStatement and topic definitions)."""
     record = checked_record(name, base_url, auth, client_id, key, plain)
     smart = smart_registration(smart_client_id, smart_client_secret, smart_key, smart_scopes)
+    try:
+        outbound_policy(get_settings()).check_base(base_url, what="--base-url")
+    except UrlRefused as exc:
+        raise CliError(str(exc)) from None
     named = parse_topics(topic or [])
     caps = discover_capabilities(base_url) if discover_ else NO_CAPABILITIES
     record = EhrRecord(**{**record.__dict__, "supports_events": caps.supports_events, "topics": named})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -24,6 +25,7 @@ from app.cli.x12 import x12_app
 from app.cli.x12_quarantine import quarantine_app
 from app.config.payers import effective_profile
 from app.domain.payers import PayerDirectory
+from app.settings import PLACEHOLDER_SECRETS, Settings
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -63,7 +65,8 @@ def serve(
     stopping: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn re-raises the signal after its graceful stop:
         signal.signal(sig, lambda number, _frame: stopping.append(number))  # land here, then close services
-    with services_from_env() as services:
+    overrides = development_admin_token(get_settings())
+    with services_from_env(**overrides) as services:
         api = services.settings.api
         uvicorn.run(
             create_app(services, run_worker=worker),
@@ -73,6 +76,19 @@ def serve(
             log_config=None,
             server_header=False,
         )
+
+
+def development_admin_token(settings: Settings) -> dict[str, Any]:
+    """In development, a placeholder admin token is replaced by a random one, printed once.
+
+    ``dev-admin-token`` never authenticates (:mod:`app.api.security`); production refuses to start
+    with it (settings). Set ``CLAIMBRIDGE_API__ADMIN_TOKEN`` to keep a token across restarts.
+    """
+    if settings.api.admin_token.get_secret_value().strip().lower() not in PLACEHOLDER_SECRETS:
+        return {}
+    token = secrets.token_urlsafe(32)
+    typer.echo(f"claimbridge: development admin token for this run (printed once): {token}", err=True)
+    return {"api": {**settings.api.model_dump(), "admin_token": token}}
 
 
 @app.command("worker")

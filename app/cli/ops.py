@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
+from app.cli.secrets_input import check_strength, secret_input
+from app.credentials import SecretKeys
 from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.engine import read_only
 from app.db.sql import iso, utcnow
@@ -25,27 +27,43 @@ dlq_app = typer.Typer(
 claims_app = typer.Typer(help="Stored claims.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 console = Console()
+MAX_SIGNING_SECRET = 64
 
 
 @subscriptions_app.command("add")
 @handles_errors
 def subscriptions_add(
     id: Annotated[str | None, typer.Option("--id", help="Subscription id on the EHR")] = None,
-    secret: Annotated[str | None, typer.Option(help="Shared secret the EHR sends as Authorization: Bearer")] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="Shared secret (deprecated: visible in ps and history; use --secret-file)")
+    ] = None,
+    secret_file: Annotated[
+        str | None, typer.Option(help="Read the shared secret the EHR sends as Bearer from this file ('-': stdin)")
+    ] = None,
     ehr: Annotated[str | None, typer.Option(help="EHR name (for id-only/empty payloads)")] = None,
-    signing_secret: Annotated[str | None, typer.Option(help="Also require an X-Signature HMAC with this key")] = None,
+    signing_secret: Annotated[
+        str | None, typer.Option(help="HMAC key for X-Signature (deprecated on the command line)")
+    ] = None,
+    signing_secret_file: Annotated[
+        str | None, typer.Option(help="Also require an X-Signature HMAC with the key in this file ('-': stdin)")
+    ] = None,
     content: Annotated[str | None, typer.Option(help="empty | id-only | full-resource")] = None,
     from_file: Annotated[Path | None, typer.Option(help="Read id, secret and content from a Subscription JSON")] = None,
 ) -> None:
     """Register an inbound subscription created on the EHR side by its administrator."""
     topic, heartbeat = None, None
+    secret = secret_input(secret, secret_file, name="secret")
+    signing_secret = secret_input(signing_secret, signing_secret_file, name="signing-secret")
     if from_file is not None:
         id, secret, content, topic, heartbeat = _from_subscription_file(from_file, id, secret, content)
     if not id or not secret:
-        raise CliError("--id and --secret are required (or --from-file with a channel.header Authorization)")
+        raise CliError("--id and --secret-file are required (or --from-file with a channel.header Authorization)")
     if content not in (None, "empty", "id-only", "full-resource"):
         raise CliError(f"--content must be empty, id-only or full-resource, not {content!r}")
     with services_from_env() as services, services.engine.begin() as conn:
+        check_strength(services.settings, secret=secret, signing_secret=signing_secret)
+        if signing_secret and len(signing_secret) > MAX_SIGNING_SECRET:  # its encrypted form must fit the column
+            raise CliError(f"the signing-secret is longer than {MAX_SIGNING_SECRET} characters")
         if ehr is not None and ehr_repo.get_ehr(conn, ehr) is None:
             raise CliError(f"--ehr {ehr!r} is not registered (claimbridge ehrs add --name {ehr} ...)")
         new = subscriptions_repo.add_subscription(  # a SubscriptionConflict is one line (handles_errors)
@@ -58,6 +76,7 @@ def subscriptions_add(
             topic=topic,
             heartbeat_period=heartbeat,
             now=utcnow(),
+            keys=SecretKeys(services.settings.security.secret_key.get_secret_value()),
         )
     typer.echo(f"{'added' if new else 'updated'} subscription {id}")
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db.models import Subscription, SubscriptionGap
 from app.db.sql import iso
 from app.errors import FatalError
-from app.intake.auth import secret_digest
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
@@ -34,6 +34,7 @@ def add_subscription(
     resource_types: tuple[str, ...] = (),
     fresh: bool = False,
     status: str = "requested",
+    keys: SecretKeys = DEVELOPMENT_KEYS,
 ) -> bool:
     """Register (or update the secret of) an inbound subscription. Returns True if it was new.
 
@@ -41,15 +42,17 @@ def add_subscription(
     ``fresh`` says the subscription was just created on the EHR, so its events are counted from 1.
     A new subscription is ``requested`` (or the ``status`` the EHR answered with) until its handshake
     (or, plain R4, its first notification) says otherwise (:mod:`app.db.intake_repo`).
+    The secret is stored as a keyed digest and the signing secret encrypted (:mod:`app.credentials`).
     """
-    digest = secret_digest(secret)
-    clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256 == digest, SUB.c.id != subscription_id)).first()
+    digest = keys.digest(secret)
+    same = (digest, keys.legacy_digest(secret))
+    clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256.in_(same), SUB.c.id != subscription_id)).first()
     if clash:
         raise SubscriptionConflict("that secret is already used by another subscription; use one secret each")
     values = {
         "secret_sha256": digest,
         "ehr": ehr,
-        "signing_secret": signing_secret,
+        "signing_secret": keys.encrypt(signing_secret) if signing_secret else None,
         "content": content,
         "topic": topic,
         "heartbeat_period_seconds": heartbeat_period,
@@ -71,6 +74,13 @@ def add_subscription(
         )
     )
     return True
+
+
+def upgrade_credentials(conn: Connection, subscription_id: str, *, digest: str, signing_secret: str | None) -> None:
+    """Rewrite a subscription's legacy credentials (plain SHA-256, plaintext signing secret) in the keyed form."""
+    conn.execute(
+        SUB.update().where(SUB.c.id == subscription_id).values(secret_sha256=digest, signing_secret=signing_secret)
+    )
 
 
 def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:

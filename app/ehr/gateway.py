@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy import Engine
 
+from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db import ehr_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
@@ -39,6 +40,7 @@ from app.fhir.errors import FhirNetworkError
 from app.fhir.keys import KeyFileError, load_signing_key
 from app.retry import RetryPolicy
 from app.settings import EhrSettings
+from app.ssrf import OutboundPolicy
 
 T = TypeVar("T")
 #: Asked for when the caller names no scopes: reads, our Subscriptions and every write-back kind.
@@ -54,6 +56,10 @@ TransportFactory = Callable[[EhrRecord], httpx.AsyncBaseTransport | None]
 
 class UnknownEhr(FatalError, LookupError):
     """A subscription names an EHR that is not registered (``claimbridge ehrs add``)."""
+
+
+class InsecureEhr(FatalError):
+    """A registered EHR's base URL is plain http while the policy refuses it (production)."""
 
 
 class ScopesNotGranted(FatalError):
@@ -108,10 +114,16 @@ class EhrGateway:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         auth_clock: Callable[[], float] | None = None,
         scopes: Sequence[str] = SCOPES,
+        outbound: OutboundPolicy | None = None,
+        keys: SecretKeys | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.scopes = tuple(scopes)
+        #: Where URLs from EHR documents may point, beside the EHR's own origin (SSRF guard).
+        self.outbound = outbound or OutboundPolicy(allow_http=True)
+        #: How subscription secrets registered through this gateway are stored.
+        self.secret_keys = keys or DEVELOPMENT_KEYS
         self._transport = transport
         self._sleep = sleep
         self._auth_clock = auth_clock
@@ -191,8 +203,12 @@ class EhrGateway:
             record = ehr_repo.get_ehr(conn, name)
         if record is None:
             raise UnknownEhr(f"EHR {name!r} is not registered (claimbridge ehrs add --name {name} ...)")
+        if record.base_url.lower().startswith("http://") and not self.outbound.allow_http:
+            raise InsecureEhr(f"EHR {name!r} has a plain http:// base URL; refused outside development")
         auth = (
-            smart_auth(record, scopes=self.scopes, clock=self._auth_clock) if record.auth == "smart-backend" else None
+            smart_auth(record, scopes=self.scopes, clock=self._auth_clock, outbound=self.outbound)
+            if record.auth == "smart-backend"
+            else None
         )
         http = build_http_client(
             auth=auth,
@@ -223,7 +239,11 @@ async def _authorize(connection: EhrConnection) -> Grant:
 
 
 def smart_auth(
-    record: EhrRecord, *, scopes: Sequence[str] = SCOPES, clock: Callable[[], float] | None = None
+    record: EhrRecord,
+    *,
+    scopes: Sequence[str] = SCOPES,
+    clock: Callable[[], float] | None = None,
+    outbound: OutboundPolicy | None = None,
 ) -> SmartBackendAuth:
     """The SMART Backend Services auth flow for a registered EHR (its key file read now)."""
     if not record.client_id or not record.key_path:
@@ -232,5 +252,11 @@ def smart_auth(
         key = load_signing_key(Path(record.key_path))
     except (OSError, KeyFileError) as exc:
         raise UnknownEhr(f"EHR {record.name!r}: cannot load its signing key: {exc}") from exc
-    config = BackendServicesConfig(client_id=record.client_id, fhir_base=record.base_url, key=key, scopes=tuple(scopes))
+    config = BackendServicesConfig(
+        client_id=record.client_id,
+        fhir_base=record.base_url,
+        key=key,
+        scopes=tuple(scopes),
+        outbound=outbound or OutboundPolicy(),
+    )
     return SmartBackendAuth(config, clock=clock) if clock else SmartBackendAuth(config)

@@ -224,6 +224,7 @@ def _create_one(
             resource_types=(item.resource_type,),
             fresh=True,
             status="active" if created.get("status") == "active" else "requested",  # error/off: reactivated
+            keys=gateway.secret_keys,
         )
     result = CreatedSubscription(str(created["id"]), item.resource_type, "", item.body["criteria"], item.content)
     if reactivation(created) is not None:

@@ -3,6 +3,8 @@
 :class:`SmartBackendAuth` is an ``httpx.Auth`` flow, installed on the EHR's ``httpx.AsyncClient``:
 
 1. on first use it discovers the token endpoint from ``{base}/.well-known/smart-configuration``
+   (it must be on the FHIR base's origin, or a host the ``outbound`` policy allows: the signed
+   assertion is sent there)
    (unless configured) and checks the server accepts ``private_key_jwt`` with our algorithm;
 2. it asks the token endpoint for an access token with a signed client assertion (authlib's RFC 7523
    signer: header ``alg``/``kid``/``typ=JWT``; claims ``iss`` = ``sub`` = client id, ``aud`` = token
@@ -37,6 +39,7 @@ from app.fhir.errors import AuthError, InvalidFhirResponse, error_for_status
 from app.fhir.keys import SigningKey
 from app.fhir.scopes import missing_scopes
 from app.http_policy import Verdict, classify, retry_after_header
+from app.ssrf import OutboundPolicy, UrlRefused, same_origin
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300
@@ -66,6 +69,9 @@ def scopes_for(resource_types: Iterable[str], *, access: str = "rs") -> tuple[st
     return tuple(f"system/{resource_type}.{ordered}" for resource_type in dict.fromkeys(resource_types))
 
 
+SAME_ORIGIN_ONLY = OutboundPolicy()
+
+
 @dataclass(frozen=True)
 class BackendServicesConfig:
     """Who we are to one EHR, and what we may ask it for."""
@@ -75,6 +81,8 @@ class BackendServicesConfig:
     key: SigningKey
     scopes: Sequence[str] = scopes_for(DEFAULT_READ_TYPES)
     token_endpoint: str | None = None
+    #: Where a discovered ``token_endpoint`` may point besides the FHIR base's own origin (SSRF guard).
+    outbound: OutboundPolicy = SAME_ORIGIN_ONLY
     assertion_lifetime: int = MAX_ASSERTION_LIFETIME
     refresh_margin: float = 30.0
 
@@ -199,6 +207,11 @@ class SmartBackendAuth(httpx.Auth):
         token_url = body.get("token_endpoint")
         if not isinstance(token_url, str) or not token_url:
             raise InvalidFhirResponse("smart-configuration has no token_endpoint")
+        if not same_origin(token_url, self.config.fhir_base):  # the signed assertion goes where it says
+            try:
+                self.config.outbound.check(token_url, what="token_endpoint")
+            except UrlRefused as exc:
+                raise AuthError(f"smart-configuration token_endpoint is not on the EHR's origin: {exc}") from None
         methods = body.get("token_endpoint_auth_methods_supported")
         if isinstance(methods, list) and "private_key_jwt" not in methods:
             raise AuthError("EHR does not accept private_key_jwt client authentication")

@@ -1,7 +1,8 @@
 """Sender authentication for notifications, pure.
 
 Each subscription has a shared secret that the EHR replays from ``Subscription.channel.header`` as
-``Authorization: Bearer <secret>``; only its SHA-256 is stored, and lookups go by that digest.
+``Authorization: Bearer <secret>``; only a keyed digest of it is stored (:mod:`app.credentials`;
+:func:`secret_digest` is the unkeyed form of earlier releases), and lookups go by that digest.
 A subscription may also require an HMAC-SHA256 signature of the raw body (hex, header
 ``X-Signature``, the Medplum convention), checked in constant time.
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.demo import notification_for
+from app.credentials import SecretKeys
 from app.db.sql import utcnow
 from app.db.subscriptions_repo import add_subscription
 from app.services import Services, build_services
@@ -44,6 +45,7 @@ def register(services: Services, sub_id: str = "123", secret: str = SECRET, **kw
             topic=None,
             heartbeat_period=None,
             now=utcnow(),
+            keys=SecretKeys(services.settings.security.secret_key.get_secret_value()),
         )
 
 

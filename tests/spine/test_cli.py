@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from tests.clearinghouse.answers import clm01s
-from tests.spine.helpers import ROOT, SECRET, make_services, notification, sample_bundles
+from tests.phi import phi_hits
+from tests.spine.helpers import ROOT, make_services, notification, sample_bundles
 from tests.x12.x12_pyx12 import assert_valid_837p
 
 runner = CliRunner()
+STRONG_SECRET = "a-strong-shared-secret-0123456789"
 
 
 @pytest.fixture
@@ -37,7 +39,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_subscriptions_add_list_and_claims_list_json(env: str, tmp_path: Path) -> None:
-    code, out, _ = run("subscriptions", "add", "--id", "claimbridge-demo", "--secret", SECRET)
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(f"{STRONG_SECRET}\n")
+    code, out, _ = run("subscriptions", "add", "--id", "claimbridge-demo", "--secret-file", str(secret_file))
     assert (code, out.strip()) == (0, "added subscription claimbridge-demo")
     code, out, _ = run("subscriptions", "list", "--json")
     assert code == 0
@@ -48,7 +52,7 @@ def test_subscriptions_add_list_and_claims_list_json(env: str, tmp_path: Path) -
     from app.api.app import create_app
 
     with TestClient(create_app(services)) as client:
-        headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+        headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {STRONG_SECRET}"}
         for i, bundle in enumerate(sample_bundles(3), start=1):
             assert (
                 client.post(
@@ -67,15 +71,32 @@ def test_subscriptions_add_list_and_claims_list_json(env: str, tmp_path: Path) -
         assert claim["claim"]["resourceType"] == "Claim"
 
 
-def test_subscription_from_an_inferno_subscription_file(env: str) -> None:
+def test_subscription_from_an_inferno_subscription_file(env: str, tmp_path: Path) -> None:
     path = ROOT / "tests" / "fixtures" / "conformance" / "Subscription_id-only.json"
     code, _, err = run("subscriptions", "add", "--from-file", str(path))
     assert code == 2  # the sample has no id yet (the EHR assigns it)
     assert "--id" in err
     code, _, err = run("subscriptions", "add", "--from-file", str(path), "--id", "inferno-1")
+    assert code == 2  # its header carries the sample's SAMPLE_TOKEN: too weak to register
+    assert "secret is 12 characters; at least 20 are required" in err
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(STRONG_SECRET)
+    code, _, err = run(
+        "subscriptions", "add", "--from-file", str(path), "--id", "inferno-1", "--secret-file", str(secret_file)
+    )
     assert code == 0, err
     subs = json.loads(run("subscriptions", "list", "--json")[1])
     assert (subs[0]["id"], subs[0]["content"]) == ("inferno-1", "id-only")
+
+
+def test_a_secret_on_the_command_line_still_works_with_a_warning(env: str) -> None:
+    code, out, err = run("subscriptions", "add", "--id", "s-cli", "--secret", STRONG_SECRET)
+    assert (code, out.strip()) == (0, "added subscription s-cli")
+    assert "warning: --secret on the command line is visible" in err
+    code, _, err = run("subscriptions", "add", "--id", "s-weak", "--secret", "aaaaaaaaaaaaaaaaaaaaaaaa")
+    assert code == 2
+    assert "fewer than 8 distinct characters" in err
+    assert "aaaa" not in err  # the secret itself is never echoed
 
 
 def test_dlq_list_and_replay_errors(env: str) -> None:
@@ -190,12 +211,15 @@ def test_demo_runs_the_main_job_on_the_embedded_default_and_exits_when_done(tmp_
         CLAIMBRIDGE_ADAPTERS__OUT_DIR=str(tmp_path / "out"),
         CLAIMBRIDGE_SETTINGS_FILE=str(ROOT / "tests" / "fixtures" / "settings-test.yaml"),
         CLAIMBRIDGE_REFDATA_DIR=str(tmp_path / "refdata"),
+        CLAIMBRIDGE_LOG_LEVEL="DEBUG",  # every log line, grepped for PHI below
     )
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--exit-when-done", "--port", str(port)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    assert "job.done" in done.stderr  # the demo's logs, at DEBUG: no patient name, birth date or member id
+    assert phi_hits(done.stderr) == []
     manifest = json.loads((ROOT / "examples" / "manifest.json").read_text())
     assert f"{len(manifest)} claims:" in done.stdout and "dead letters: 0" in done.stdout
     summary = " ".join(done.stdout.split())  # rich wraps long lines

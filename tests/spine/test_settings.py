@@ -42,6 +42,17 @@ def test_production_refuses_placeholder_admin_tokens(monkeypatch: pytest.MonkeyP
 def test_production_accepts_a_real_token_and_hides_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAIMBRIDGE_ENV", "production")
     monkeypatch.setenv("CLAIMBRIDGE_API__ADMIN_TOKEN", "k3J9-real-token-from-the-vault")
+    monkeypatch.setenv("CLAIMBRIDGE_SECURITY__SECRET_KEY", "a-32-character-key-from-the-vault-0")
     settings = Settings()
     assert settings.api.admin_token.get_secret_value() == "k3J9-real-token-from-the-vault"
     assert "k3J9" not in repr(settings)
+
+
+def test_production_refuses_the_development_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAIMBRIDGE_ENV", "production")
+    monkeypatch.setenv("CLAIMBRIDGE_API__ADMIN_TOKEN", "k3J9-real-token-from-the-vault")
+    with pytest.raises(ValidationError, match="secret_key"):
+        Settings()
+    monkeypatch.setenv("CLAIMBRIDGE_SECURITY__SECRET_KEY", "too-short")
+    with pytest.raises(ValidationError, match="secret_key"):
+        Settings()

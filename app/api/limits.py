@@ -1,0 +1,195 @@
+"""Request limits on every endpoint, as one ASGI middleware in front of the routes.
+
+- a NUL (``%00``) in the path or query, or ``\\u0000`` in a JSON body (outside intake, which checks
+  its own), is 400: PostgreSQL accepts no NUL in text;
+- a body over the limit is 413 before it is read (``Content-Length``) or as soon as it passes the
+  limit (chunked): ``intake.max_body_bytes`` for ``/notifications...``, ``security.max_body_bytes``
+  for everything else;
+- a JSON body nested deeper than ``security.max_json_depth`` or with an array longer than
+  ``security.max_json_array_items`` is 413 (FHIR resources nest a few dozen levels; a 10,000-level
+  body would otherwise reach a recursive parser or validator);
+- bodies above ``security.large_body_bytes`` are read and handled at most
+  ``security.max_large_bodies`` at a time; others wait for a slot up to
+  ``security.large_body_wait_seconds``, then get 503 with ``Retry-After``. Memory for bodies is so
+  bounded by about ``max_large_bodies x max_body_bytes`` plus the small ones.
+
+The body is read once here and replayed to the route, so the route's own reading is unchanged.
+The depth check scans bytes (strings removed by one regular expression, then brackets counted), so
+it costs microseconds for a notification and never recurses; the array check parses only bodies
+big enough to hold that many items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import accumulate
+from typing import Any
+
+import orjson
+
+from app.api.outcomes import outcome_response
+from app.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEPS = bytes.maketrans(b"[]{}", b"\x01\x00\x01\x00")
+INTAKE_PREFIX = "/notifications"
+
+
+class LimitExceeded(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the brackets of a JSON text nest (strings ignored); also for invalid JSON."""
+    skeleton = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    if not skeleton:
+        return 0
+    steps = skeleton.translate(_STEPS)
+    return max(accumulate(1 if s else -1 for s in steps))
+
+
+def longest_array(value: Any) -> int:
+    """The length of the longest array anywhere in a parsed JSON value (iterative)."""
+    longest, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            longest = max(longest, len(item))
+            stack.extend(v for v in item if isinstance(v, list | dict))
+        elif isinstance(item, dict):
+            stack.extend(v for v in item.values() if isinstance(v, list | dict))
+    return longest
+
+
+def json_problem(body: bytes, *, max_depth: int, max_items: int) -> str | None:
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return None
+    if len(body) > max_depth and json_depth(body) > max_depth:
+        return f"JSON body nested deeper than {max_depth} levels"
+    if len(body) > 2 * max_items:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # the route says what is wrong with it
+        if longest_array(parsed) > max_items:
+            return f"JSON body has an array of more than {max_items} items"
+    return None
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.security = settings.security
+        self.intake_limit = settings.intake.max_body_bytes
+        self._slots: dict[int, asyncio.Semaphore] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.check_target(scope)
+            limit = self.intake_limit if scope["path"].startswith(INTAKE_PREFIX) else self.security.max_body_bytes
+            declared = self.declared_length(scope)
+            if declared is not None and declared > limit:
+                raise LimitExceeded(413, f"request body larger than {limit} bytes")
+            if declared == 0 or (declared is None and scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS")):
+                await self.app(scope, receive, send)
+                return
+            large = declared is not None and declared > self.security.large_body_bytes
+            if large:
+                await self.acquire()
+            try:
+                body, late_large = await self.read(receive, limit, counted=large)
+                large = large or late_large
+                problem = json_problem(
+                    body, max_depth=self.security.max_json_depth, max_items=self.security.max_json_array_items
+                )
+                if problem:
+                    raise LimitExceeded(413, problem)
+                if not scope["path"].startswith(INTAKE_PREFIX) and b"\\u0000" in body:  # intake: its own check
+                    raise LimitExceeded(400, "NUL characters (\\u0000) are not allowed in the body")
+                await self.app(scope, replay(body, receive), send)
+            finally:
+                if large:
+                    self.slots().release()
+        except LimitExceeded as exc:
+            response = outcome_response(exc.status, exc.message, headers=exc.headers)
+            await response(scope, receive, send)
+
+    @staticmethod
+    def check_target(scope: Scope) -> None:
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
+            raise LimitExceeded(400, "NUL characters are not allowed in the path or query")
+
+    @staticmethod
+    def declared_length(scope: Scope) -> int | None:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                text = value.decode("latin-1").strip()
+                if not text.isdigit():
+                    raise LimitExceeded(400, "invalid Content-Length")
+                return int(text)
+        return None
+
+    async def read(self, receive: Receive, limit: int, *, counted: bool) -> tuple[bytes, bool]:
+        """The whole body; takes a large-body slot when a chunked body grows past the threshold."""
+        chunks: list[bytes] = []
+        size, took = 0, False
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise LimitExceeded(400, "client disconnected before sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise LimitExceeded(413, f"request body larger than {limit} bytes")
+            if not counted and not took and size > self.security.large_body_bytes:
+                await self.acquire()
+                took = True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), took
+
+    def slots(self) -> asyncio.Semaphore:
+        key = id(asyncio.get_running_loop())
+        if key not in self._slots:
+            self._slots[key] = asyncio.Semaphore(self.security.max_large_bodies)
+        return self._slots[key]
+
+    async def acquire(self) -> None:
+        slots = self.slots()
+        if not slots.locked():
+            await slots.acquire()  # a free slot: taken without waiting
+            return
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=self.security.large_body_wait_seconds)
+        except TimeoutError:
+            raise LimitExceeded(503, "too many large requests in flight; retry later", {"Retry-After": "1"}) from None
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def receive_again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again
