@@ -66,14 +66,15 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if fetched is not None and fetched.gone is not None:
         return "gone"
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    mirror_repo.upsert_resources(conn, resources, now=now, stored=stored)
+    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
-        if is_superseded(conn, job):
+        carried = any(f"{r.get('resourceType')}/{r.get('id')}" == job.focus for r in resources)
+        if is_superseded(conn, job, stored if carried else None):
             return "superseded"
-        if mirror_repo.get(conn, job.focus) is None:
+        if not carried and mirror_repo.get(conn, job.focus) is None:
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
-    encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus)})
+    encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
@@ -87,6 +88,13 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if not foci:
         return "no-focus"
     return ",".join(results) or "no-claim"
+
+
+def encounters_for(conn: Connection, focus: str, upserted: dict[str, str]) -> list[str]:
+    """The encounters a change to ``focus`` affects; an Encounter this job just stored is its own."""
+    if focus.startswith("Encounter/") and upserted.get(focus) in ("new", "updated", "same"):
+        return [focus]
+    return mirror_repo.encounters_for(conn, focus)
 
 
 def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: datetime) -> None:
@@ -130,10 +138,17 @@ def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
         raise FatalJobError(f"stored notification unreadable: {exc}") from exc
 
 
-def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
+def is_superseded(
+    conn: Connection, job: ClaimedJob, before: dict[str, tuple[str | None, str | None]] | None = None
+) -> bool:
+    """True when the mirror holds a newer version of the focus than the job names.
+
+    ``before``: the stored versions read before this job's upsert, when they cover the focus (it
+    was carried); the upsert only ever keeps the newer version, so they answer without a query.
+    """
     if job.focus is None or job.version_id is None:
         return False
-    stored = mirror_repo.stored_version(conn, job.focus)
+    stored = before.get(job.focus) if before is not None else mirror_repo.stored_version(conn, job.focus)
     return stored is not None and is_newer(stored, (job.version_id, None)) is True
 
 
