@@ -78,6 +78,17 @@ class OutboxSettings(_Section):
         return self.destinations.get(destination, default)
 
 
+class RelaySettings(_Section):
+    """The outbox relay to NATS JetStream (``docs/deploy.md``); off while ``nats_url`` is empty."""
+
+    nats_url: str = ""
+    stream: str = "CLAIMBRIDGE"
+    subject_prefix: str = "claimbridge"
+    create_stream: bool = True
+    duplicate_window_seconds: float = Field(120.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
 class AdapterSettings(_Section):
     writeback: str = "folder"
     clearinghouse: str = "folder"
@@ -155,6 +166,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     outbox: OutboxSettings = OutboxSettings()
     adapters: AdapterSettings = AdapterSettings()
+    relay: RelaySettings = RelaySettings()
     ehr: EhrSettings = EhrSettings()
     clearinghouse: ClearinghouseSettings = ClearinghouseSettings()
 

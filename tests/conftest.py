@@ -27,6 +27,8 @@ for _name in list(os.environ):
     if _name.startswith("CLAIMBRIDGE_") and _name not in (
         PG_ENV,
         "CLAIMBRIDGE_REQUIRE_POSTGRES",
+        "CLAIMBRIDGE_REQUIRE_NATS",
+        "CLAIMBRIDGE_TEST_NATS_URL",
         "CLAIMBRIDGE_SETTINGS_FILE",
     ):
         del os.environ[_name]

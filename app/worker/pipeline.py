@@ -37,6 +37,7 @@ from app.ehr.fetch import Fetched
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
+from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import record_outcome
 from app.worker.prefetch import Prepared
@@ -54,6 +55,8 @@ class Runtime:
     validate_inputs: bool = True
     #: Write-back goes to the job's own EHR (destination ``ehr:<name>``) when it has one.
     writeback_per_ehr: bool = False
+    #: Outbox destination of the events relayed to downstream consumers (None: no event rows).
+    events_destination: str | None = None
 
     def writeback_for(self, ehr: str | None) -> str:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
@@ -193,5 +196,22 @@ def persist(
     payload = writeback_payload(ev, version=version)
     if payload is not None:
         outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
+    if runtime.events_destination is not None:  # relayed to NATS JetStream by the outbox (app.relay)
+        event = claim_version_event(
+            claim_id=ev.claim_id,
+            version=version,
+            status=status,
+            encounter=ev.encounter,
+            payer_id=ev.payer_id,
+            fingerprint=ev.fingerprint,
+        )
+        outbox_repo.enqueue(
+            conn,
+            destination=runtime.events_destination,
+            kind=CLAIM_VERSION,
+            key=event_key(ev.claim_id, version),
+            payload=event,
+            now=now,
+        )
     # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
     return f"{ev.claim_id}:v{version}:{status}"
