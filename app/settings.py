@@ -55,6 +55,8 @@ class WorkerSettings(_Section):
     jobs_per_commit: int = Field(20, ge=1)
     #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed.
     prefetch_ahead: bool = True
+    #: Touched after every round of the worker loop (a liveness probe checks its age); None: off.
+    heartbeat_file: Path | None = None
 
 
 class DestinationPolicy(_Section):

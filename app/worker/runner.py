@@ -289,6 +289,9 @@ class Worker:
             except Exception as exc:  # database down: keep the loop alive, back off
                 log.error("worker.loop_error", error=f"{type(exc).__name__}: {exc}")
                 done = 0
+            if self.settings.heartbeat_file is not None:
+                with contextlib.suppress(OSError):
+                    self.settings.heartbeat_file.touch()
             if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
