@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import multiprocessing as mp
 import os
 import sys
@@ -88,14 +89,21 @@ def job_counts(engine: Any) -> dict[str, int]:
 
 
 def duplicate_claims(engine: Any) -> int:
-    """Claim versions beyond one per (claim, fingerprint): the same claim content stored twice."""
+    """Claim versions stored twice: a version whose content (fingerprint) equals the version before it
+    (a re-delivery or a concurrent worker that should have found it unchanged), or a repeated version number."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(ClaimVersion.claim_id, ClaimVersion.fingerprint, func.count())
-            .group_by(ClaimVersion.claim_id, ClaimVersion.fingerprint)
-            .having(func.count() > 1)
+            select(ClaimVersion.claim_id, ClaimVersion.version, ClaimVersion.fingerprint).order_by(
+                ClaimVersion.claim_id, ClaimVersion.version
+            )
         ).all()
-    return sum(int(n) - 1 for _, _, n in rows)
+    duplicates = 0
+    for previous, row in itertools.pairwise(rows):
+        if previous.claim_id == row.claim_id and (
+            previous.fingerprint == row.fingerprint or previous.version == row.version
+        ):
+            duplicates += 1
+    return duplicates
 
 
 def latencies(engine: Any, since_id: int = 0) -> list[float]:

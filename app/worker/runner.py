@@ -281,17 +281,22 @@ class Worker:
                 break
         return total
 
+    def _beat(self) -> None:
+        """Touch ``worker.heartbeat_file`` (the liveness probe reads its age)."""
+        if self.settings.heartbeat_file is not None:
+            with contextlib.suppress(OSError):
+                self.settings.heartbeat_file.touch()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("worker.started", worker=self.worker_id)
+        self._beat()
         while not stop.is_set():
             try:
                 done = await asyncio.to_thread(self.run_once)
             except Exception as exc:  # database down: keep the loop alive, back off
                 log.error("worker.loop_error", error=f"{type(exc).__name__}: {exc}")
                 done = 0
-            if self.settings.heartbeat_file is not None:
-                with contextlib.suppress(OSError):
-                    self.settings.heartbeat_file.touch()
+            self._beat()
             if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
