@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
-from app.db import intake_repo
+from app.db import intake_repo, queue_repo
 from app.db.models import ClaimVersion, Job
 from app.intake.notification import parse_notification
 from app.services import Services
+from app.worker.pipeline import process_job
 from tests.spine.helpers import clone_bundle, make_services, notification, register, sample_bundles
 
 
@@ -105,3 +110,101 @@ def test_one_job_per_transaction_still_works(db_url: str, tmp_path: Path) -> Non
         assert [s for _, s, _, _ in sorted(jobs(svc))] == ["done", "dead", "done"]
     finally:
         svc.close()
+
+
+async def test_the_worker_loop_touches_its_heartbeat_file_every_round(db_url: str, tmp_path: Path) -> None:
+    beat = tmp_path / "worker.alive"
+    svc = make_services(db_url, tmp_path, worker={"heartbeat_file": str(beat), "poll_interval_seconds": 0.05})
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(svc.worker(worker_id="w").run_forever(stop))
+        for _ in range(400):  # bounded wait for the first touch (at start-up)
+            if beat.exists():
+                break
+            await asyncio.sleep(0.01)
+        first = beat.stat().st_mtime_ns
+        os.utime(beat, ns=(0, 0))  # as if it were old: the next round must touch it again
+        for _ in range(400):
+            if beat.stat().st_mtime_ns > 0:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert first > 0 and beat.stat().st_mtime_ns > 0
+    finally:
+        svc.close()
+
+
+def test_two_workers_inserting_the_same_new_resource_retry_instead_of_dead_lettering(
+    postgres_db_url: str, tmp_path: Path
+) -> None:
+    svc = make_services(postgres_db_url, tmp_path, worker={"backoff_base_seconds": 0.01, "backoff_cap_seconds": 0.05})
+    try:
+        register(svc, sub_id="claimbridge-demo")
+        base = sample_bundles(1)[0]  # both encounters reference the same Organization, new to the mirror
+        store(svc, [clone_bundle_keeping_shared(base, "r1"), clone_bundle_keeping_shared(base, "r2")])
+        a, b = svc.worker(worker_id="a"), svc.worker(worker_id="b")
+        with svc.engine.begin() as conn:
+            job_a, job_b = queue_repo.claim_jobs(conn, worker="a", now=svc.clock(), lease=60, limit=2)
+        with svc.engine.begin() as conn:
+            conn.execute(update(Job).where(Job.id == job_b.id).values(locked_by="b"))
+        thread = None
+        with svc.engine.begin() as conn:  # worker a's transaction stays open over b's attempt
+            process_job(conn, job_a, runtime=svc.runtime)
+            queue_repo.finish_job(conn, job_id=job_a.id, worker="a", result="r", now=svc.clock())
+            thread = threading.Thread(target=b.run_job, args=(job_b,))
+            thread.start()
+            assert wait_for_lock_wait(svc), "worker b never waited on worker a's insert"
+        thread.join(30)
+        after = {i: (s, e) for i, s, e, _ in jobs(svc)}
+        assert after[job_b.id][0] == "pending" and "UniqueViolation" in (after[job_b.id][1] or "")
+        deadline = time.monotonic() + 10  # the retry is due after a backoff of at most 50 ms
+        while {s for _, s, _, _ in jobs(svc)} != {"done"} and time.monotonic() < deadline:
+            b.drain()
+        assert {s for _, s, _, _ in jobs(svc)} == {"done"}
+        del a
+    finally:
+        svc.close()
+
+
+def clone_bundle_keeping_shared(bundle: dict, suffix: str) -> dict:
+    """The encounter under new ids, its Organizations keeping theirs (shared by both clones)."""
+    clone = clone_bundle(bundle, suffix)
+    shared = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Organization"}
+    renamed = {f"{i}-{suffix}": i for i in shared}
+
+    def restore(value):
+        if isinstance(value, dict):
+            out = {k: restore(v) for k, v in value.items()}
+            ref = out.get("reference")
+            if isinstance(ref, str) and ref.startswith("Organization/") and ref.split("/", 1)[1] in renamed:
+                out["reference"] = f"Organization/{renamed[ref.split('/', 1)[1]]}"
+            return out
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        return value
+
+    clone = restore(clone)
+    for entry in clone["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Organization" and resource["id"] in renamed:
+            resource["id"] = renamed[resource["id"]]
+    return clone
+
+
+def wait_for_lock_wait(svc: Services, timeout: float = 15) -> bool:
+    """True once a session waits on a lock while inserting into resource (worker b behind worker a)."""
+    deadline = time.monotonic() + timeout
+    with svc.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO resource %' AND datname = current_database()"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return True
+            time.sleep(0.02)
+    return False
