@@ -290,6 +290,7 @@ def resend_fixed(procs: Processes, workload: Workload, stream: list[Delivery], e
 
 def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     workers = args.workers_sqlite if kind == "sqlite" else args.workers_postgres
+    tmp.mkdir(parents=True, exist_ok=True)
     with database(kind, tmp, "soak") as url:
         services = build_services(settings_for(url, tmp))
         with services.engine.begin() as conn:
