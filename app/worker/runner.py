@@ -111,7 +111,7 @@ class Worker:
         """One batch of jobs, then one round of the duties; returns how many things were done."""
         jobs, prepared = self.next_batch()
         if jobs and self.prefetch is not None and self.settings.prefetch_ahead:
-            self.claim_ahead()
+            self.claim_ahead(exclude=frozenset(job.id for job in jobs))
         self.run_batch(jobs, prepared)
         return len(jobs) + sum(d.run_if_due() for d in self.duties)
 
@@ -124,9 +124,14 @@ class Worker:
         jobs = self.claim()
         return jobs, self.prepare(jobs)
 
-    def claim_ahead(self) -> None:
-        """Claim the next batch now and run its step 1b on the helper thread."""
-        jobs = self.claim()
+    def claim_ahead(self, *, exclude: frozenset[int] = frozenset()) -> None:
+        """Claim the next batch now and run its step 1b on the helper thread.
+
+        ``exclude``: the batch about to run. Its leases may have expired while it waited (a lease
+        shorter than a batch), so the claim can return its jobs again; they are this worker's and
+        are finished by the current batch, not run twice.
+        """
+        jobs = [job for job in self.claim() if job.id not in exclude]
         if jobs:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="claimbridge-prefetch")
