@@ -212,12 +212,12 @@ def wait_for_lock_wait(svc: Services, timeout: float = 15) -> bool:
 
 
 def test_a_lease_shorter_than_a_batch_does_not_run_the_batch_twice(db_url: str, tmp_path: Path) -> None:
-    svc = make_services(db_url, tmp_path, worker={"batch_size": 5, "lease_seconds": 0.001})
+    svc = make_services(db_url, tmp_path, worker={"batch_size": 3, "lease_seconds": 0.001})
     try:
         register(svc, sub_id="claimbridge-demo")
-        store(svc, [clone_bundle(sample_bundles(1)[0], f"l{n}") for n in range(15)])
+        store(svc, [clone_bundle(sample_bundles(1)[0], f"l{n}") for n in range(7)])
         worker = dataclasses.replace(svc.worker(worker_id="w"), duties=())
-        assert worker.drain() == 15  # each job handled once: the expired leases of the batch in hand are not re-claimed
+        assert worker.drain() == 7  # each job handled once: the expired leases of the batch in hand are not re-claimed
         worker.close()
         assert {s for _, s, _, _ in jobs(svc)} == {"done"}
     finally:
