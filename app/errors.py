@@ -58,7 +58,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+#: PostgreSQL SQLSTATE of a unique violation (a concurrent insert of the same key won the race).
+UNIQUE_VIOLATION = "23505"
 
 
 class ClaimbridgeError(Exception):
@@ -100,8 +103,10 @@ class ConfigError(FatalError, ValueError):
 def is_temporary(exc: BaseException) -> bool:
     """The worker's retry decision: our tree first, then the few library errors that are transient.
 
-    Database connectivity (``OperationalError``, an invalidated connection), timeouts and broken
-    connections are temporary; anything else unknown is a bug and fatal (dead letter, with its reason).
+    Database connectivity (``OperationalError``, an invalidated connection), timeouts, broken
+    connections and a PostgreSQL unique violation (a concurrent transaction inserted the same key
+    first; the retry reads it) are temporary; anything else unknown is a bug and fatal (dead
+    letter, with its reason).
     """
     if isinstance(exc, ClaimbridgeError):
         return isinstance(exc, TemporaryError)
@@ -109,6 +114,8 @@ def is_temporary(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, IntegrityError) and getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:
+        return True  # another transaction inserted the same key first (two workers, one new shared row): retry finds it
     return isinstance(exc, TimeoutError | ConnectionError)
 
 

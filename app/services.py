@@ -39,6 +39,7 @@ from app.priorauth.alerts import rules_for
 from app.priorauth.metrics import watch_alerts
 from app.priorauth.submit import DESTINATION as PAS_DESTINATION
 from app.priorauth.submit import PasAdapter, PasInquirer
+from app.relay.nats import NatsRelay
 from app.retry import RetryPolicy
 from app.settings import Settings
 from app.ssrf import outbound_policy
@@ -51,6 +52,8 @@ from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
 from app.worker.runner import Duty, Worker
 from app.worker.submit import Submitter
+
+EVENTS_DESTINATION = "events"
 
 #: How the EHR gateway is made from the engine (tests and benchmarks inject a transport).
 GatewayFactory = Callable[[Engine, Settings], EhrGateway]
@@ -136,10 +139,17 @@ def build_services(
     config = load_config(settings.config_dir, refdata_dirs=[settings.refdata_dir])
     clearing = load_clearinghouse(settings.config_dir)
     adapters = build_adapters(settings)  # unknown adapter names fail at start-up, not at first delivery
+    if settings.relay.nats_url:  # outbox destination ``events``: relayed to NATS JetStream (docs/deploy.md)
+        adapters[EVENTS_DESTINATION] = NatsRelay(name=EVENTS_DESTINATION, settings=settings.relay)
     engine = make_engine(settings.database_url)
     if upgrade:
         migrate.upgrade(engine)
-    runtime = Runtime(config=config, clock=clock, writeback_per_ehr=settings.adapters.writeback == "ehr")
+    runtime = Runtime(
+        config=config,
+        clock=clock,
+        writeback_per_ehr=settings.adapters.writeback == "ehr",
+        events_destination=EVENTS_DESTINATION if settings.relay.nats_url else None,
+    )
     adapters[PAS_DESTINATION] = PasAdapter(
         engine=engine, payers=config.payers, clock=clock, writeback=runtime.writeback_for(settings.ehr.writeback_ehr)
     )

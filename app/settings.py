@@ -55,6 +55,12 @@ class WorkerSettings(_Section):
     lease_seconds: float = Field(60.0, gt=0)
     poll_interval_seconds: float = Field(0.2, gt=0)
     batch_size: int = Field(20, ge=1)
+    #: Jobs of a batch committed in one transaction (a SAVEPOINT each); 1 = one transaction per job.
+    jobs_per_commit: int = Field(20, ge=1)
+    #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed.
+    prefetch_ahead: bool = True
+    #: Touched after every round of the worker loop (a liveness probe checks its age); None: off.
+    heartbeat_file: Path | None = None
 
 
 class DestinationPolicy(_Section):
@@ -76,6 +82,17 @@ class OutboxSettings(_Section):
     def policy_for(self, destination: str) -> DestinationPolicy:
         default = DestinationPolicy(max_attempts=self.max_attempts, backoff_cap_seconds=self.backoff_cap_seconds)
         return self.destinations.get(destination, default)
+
+
+class RelaySettings(_Section):
+    """The outbox relay to NATS JetStream (``docs/deploy.md``); off while ``nats_url`` is empty."""
+
+    nats_url: str = ""
+    stream: str = "CLAIMBRIDGE"
+    subject_prefix: str = "claimbridge"
+    create_stream: bool = True
+    duplicate_window_seconds: float = Field(120.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)
 
 
 class AdapterSettings(_Section):
@@ -208,6 +225,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     outbox: OutboxSettings = OutboxSettings()
     adapters: AdapterSettings = AdapterSettings()
+    relay: RelaySettings = RelaySettings()
     ehr: EhrSettings = EhrSettings()
     clearinghouse: ClearinghouseSettings = ClearinghouseSettings()
     web: WebSettings = WebSettings()

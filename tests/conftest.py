@@ -28,6 +28,8 @@ for _name in list(os.environ):
         PG_ENV,
         "CLAIMBRIDGE_REQUIRE_POSTGRES",
         "CLAIMBRIDGE_REQUIRE_CHROMIUM",
+        "CLAIMBRIDGE_REQUIRE_NATS",
+        "CLAIMBRIDGE_TEST_NATS_URL",
         "CLAIMBRIDGE_SETTINGS_FILE",
     ):
         del os.environ[_name]

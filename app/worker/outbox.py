@@ -61,14 +61,24 @@ class OutboxDispatcher:
         return self.run_once()
 
     def run_once(self) -> int:
-        """Deliver one batch of due rows (destinations with an open breaker are skipped)."""
+        """Deliver one batch of due rows; returns how many were attempted.
+
+        Destinations with an open breaker are skipped, and the breaker is asked again before each
+        row: once its cooldown is over it lets ONE trial through, and a failing trial re-opens it,
+        so the rest of that destination's rows wait (an outage sees a trial per cooldown, not the
+        whole batch).
+        """
         now = self.clock()
         closed = frozenset(d for d, b in self.breakers.items() if not b.allows(now))
         with self.engine.begin() as conn:
             batch = outbox_repo.due(conn, now=now, limit=self.batch_size, skip_destinations=closed)
+        attempted = 0
         for delivery in batch:
+            if not self.breaker_for(delivery.destination).allows(self.clock()):
+                continue
             self.deliver(delivery)
-        return len(batch)
+            attempted += 1
+        return attempted
 
     def deliver(self, delivery: outbox_repo.Delivery) -> None:
         breaker = self.breaker_for(delivery.destination)

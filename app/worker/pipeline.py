@@ -40,6 +40,7 @@ from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.priorauth.alerts import consider_orders, rules_for
+from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import record_outcome
 from app.worker.prefetch import Prepared
@@ -57,6 +58,8 @@ class Runtime:
     validate_inputs: bool = True
     #: Write-back goes to the job's own EHR (destination ``ehr:<name>``) when it has one.
     writeback_per_ehr: bool = False
+    #: Outbox destination of the events relayed to downstream consumers (None: no event rows).
+    events_destination: str | None = None
 
     def writeback_for(self, ehr: str | None) -> str:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
@@ -69,16 +72,17 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if fetched is not None and fetched.gone is not None:
         return "gone"
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
+    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
     eligibility_repo.request_checks(conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now), now=now)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
-        if is_superseded(conn, job):
+        carried = any(f"{r.get('resourceType')}/{r.get('id')}" == job.focus for r in resources)
+        if is_superseded(conn, job, stored if carried else None):
             return "superseded"
-        if mirror_repo.get(conn, job.focus, ehr=job.ehr) is None:
+        if not carried and mirror_repo.get(conn, job.focus, ehr=job.ehr) is None:
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
-    encounters = sorted({e for focus in foci for e in mirror_repo.encounters_for(conn, focus, ehr=job.ehr)})
+    encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now)  # PA alerts
     results = []
@@ -93,6 +97,13 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if not foci:
         return "no-focus"
     return ",".join(results) or "no-claim"
+
+
+def encounters_for(conn: Connection, focus: str, upserted: dict[str, str], *, ehr: str = DEFAULT_EHR) -> list[str]:
+    """The encounters a change to ``focus`` affects; an Encounter this job just stored is its own."""
+    if focus.startswith("Encounter/") and upserted.get(focus) in ("new", "updated", "same"):
+        return [focus]
+    return mirror_repo.encounters_for(conn, focus, ehr=ehr)
 
 
 def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: datetime) -> None:
@@ -137,10 +148,17 @@ def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
         raise FatalJobError(f"stored notification unreadable: {exc}") from exc
 
 
-def is_superseded(conn: Connection, job: ClaimedJob) -> bool:
+def is_superseded(
+    conn: Connection, job: ClaimedJob, before: dict[str, tuple[str | None, str | None]] | None = None
+) -> bool:
+    """True when the mirror holds a newer version of the focus than the job names.
+
+    ``before``: the stored versions read before this job's upsert, when they cover the focus (it
+    was carried); the upsert only ever keeps the newer version, so they answer without a query.
+    """
     if job.focus is None or job.version_id is None:
         return False
-    stored = mirror_repo.stored_version(conn, job.focus, ehr=job.ehr)
+    stored = before.get(job.focus) if before is not None else mirror_repo.stored_version(conn, job.focus, ehr=job.ehr)
     return stored is not None and is_newer(stored, (job.version_id, None)) is True
 
 
@@ -201,5 +219,22 @@ def persist(
     payload = writeback_payload(ev, version=version)
     if payload is not None:
         outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
+    if runtime.events_destination is not None:  # relayed to NATS JetStream by the outbox (app.relay)
+        event = claim_version_event(
+            claim_id=ev.claim_id,
+            version=version,
+            status=status,
+            encounter=ev.encounter,
+            payer_id=ev.payer_id,
+            fingerprint=ev.fingerprint,
+        )
+        outbox_repo.enqueue(
+            conn,
+            destination=runtime.events_destination,
+            kind=CLAIM_VERSION,
+            key=event_key(ev.claim_id, version),
+            payload=event,
+            now=now,
+        )
     # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
     return f"{ev.claim_id}:v{version}:{status}"

@@ -6,8 +6,14 @@ transaction, record failures, then the periodic duties.
     run_once
       1 claim       a batch of due jobs, leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL)
       2 prefetch    step 1b (:mod:`app.worker.prefetch`): what the notifications lack, from the EHR,
-                    concurrently and outside any transaction; its result is handed to each job
-      3 run         :func:`~app.worker.pipeline.process_job` per job, one transaction each
+                    concurrently and outside any transaction; its result is handed to each job.
+                    With ``prefetch_ahead`` the NEXT batch is claimed and prefetched on a helper
+                    thread while this one is processed (id-only fetches overlap processing)
+      3 run         :func:`~app.worker.pipeline.process_job` per job; ``jobs_per_commit`` jobs share
+                    one transaction, each inside its own SAVEPOINT: a job that fails is rolled back
+                    to its savepoint and recorded as failed in the same transaction, the others
+                    commit. Should the shared commit itself fail, the jobs run again one
+                    transaction each (nothing was stored)
       4 duties      each periodic duty in order (gap sweep, clearinghouse submit and poll, outbox);
                     each decides itself whether it is due
 
@@ -24,6 +30,7 @@ worker`` alone. Several worker processes may share a PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import random
@@ -34,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.db import queue_repo
 from app.db.errors import describe_error
@@ -81,6 +88,8 @@ class Worker:
         self.policy = RetryPolicy(
             self.settings.max_attempts, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds
         )
+        self._ahead: tuple[list[ClaimedJob], concurrent.futures.Future[Mapping[int, Outcome]]] | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def duty(self, kind: type[T]) -> T:
         """The duty of type ``kind`` (for operators' commands and tests)."""
@@ -101,15 +110,65 @@ class Worker:
 
     def run_once(self) -> int:
         """One batch of jobs, then one round of the duties; returns how many things were done."""
+        jobs, prepared = self.next_batch()
+        if jobs and self.prefetch is not None and self.settings.prefetch_ahead:
+            self.claim_ahead(exclude=frozenset(job.id for job in jobs))
+        self.run_batch(jobs, prepared)
+        return len(jobs) + sum(d.run_if_due() for d in self.duties)
+
+    def next_batch(self) -> tuple[list[ClaimedJob], Mapping[int, Outcome]]:
+        """The batch claimed ahead (its prefetch awaited), else a newly claimed and prepared one."""
+        if self._ahead is not None:
+            jobs, future = self._ahead
+            self._ahead = None
+            return jobs, future.result()
         jobs = self.claim()
-        prepared = self.prepare(jobs)
+        return jobs, self.prepare(jobs)
+
+    def claim_ahead(self, *, exclude: frozenset[int] = frozenset()) -> None:
+        """Claim the next batch now and run its step 1b on the helper thread.
+
+        ``exclude``: the batch about to run. Its leases may have expired while it waited (a lease
+        shorter than a batch), so the claim can return its jobs again; they are this worker's and
+        are finished by the current batch, not run twice.
+        """
+        jobs = [job for job in self.claim() if job.id not in exclude]
+        if jobs:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="claimbridge-prefetch")
+            self._ahead = (jobs, self._pool.submit(self.prepare, jobs))
+
+    def finish_ahead(self) -> int:
+        """Process the batch claimed ahead, if any (on shutdown: no lease is left behind)."""
+        if self._ahead is None:
+            return 0
+        jobs, prepared = self.next_batch()
+        self.run_batch(jobs, prepared)
+        return len(jobs)
+
+    def close(self) -> None:
+        """Finish the batch claimed ahead and stop the helper thread."""
+        self.finish_ahead()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def run_batch(self, jobs: Sequence[ClaimedJob], prepared: Mapping[int, Outcome]) -> None:
+        """Step 3: failures of step 1b are recorded, the rest run ``jobs_per_commit`` per transaction."""
+        runnable: list[tuple[ClaimedJob, Prepared | None]] = []
         for job in jobs:
             outcome = prepared.get(job.id)
             if isinstance(outcome, BaseException):
                 self.record_failure(job, outcome)
             else:
-                self.run_job(job, outcome)
-        return len(jobs) + sum(d.run_if_due() for d in self.duties)
+                runnable.append((job, outcome))
+        size = self.settings.jobs_per_commit
+        for start in range(0, len(runnable), size):
+            chunk = runnable[start : start + size]
+            if len(chunk) == 1:
+                self.run_job(*chunk[0])
+            else:
+                self.run_jobs_together(chunk)
 
     def prepare(self, jobs: Sequence[ClaimedJob]) -> Mapping[int, Outcome]:
         if not jobs or self.prefetch is None:
@@ -120,23 +179,12 @@ class Worker:
             return {job.id: exc for job in jobs}
 
     def run_job(self, job: ClaimedJob, prepared: Prepared | None = None) -> None:
-        if prepared is not None and prepared.fetched is not None:
-            fetched = prepared.fetched
-            log.info(
-                "job.fetched",
-                job=job.id,
-                focus=job.focus,
-                ehr=prepared.ehr,
-                round_trips=fetched.round_trips,
-                gone=fetched.gone,
-            )
+        """One job in its own transaction."""
+        _log_fetched(job, prepared)
         started = time.perf_counter()
         try:
             with self.engine.begin() as conn:
-                result = process_job(conn, job, runtime=self.runtime, prepared=prepared)
-                queue_repo.finish_job(
-                    conn, job_id=job.id, worker=self.worker_id, result=result, now=self.runtime.clock()
-                )
+                result = self._process(conn, job, prepared)
         except LeaseLost:
             log.warning("job.lease_lost", job=job.id)
             return
@@ -145,32 +193,89 @@ class Worker:
             return
         finally:
             self.metrics.latency.observe(time.perf_counter() - started)
+        self._report_done(job, result)
+
+    def run_jobs_together(self, chunk: Sequence[tuple[ClaimedJob, Prepared | None]]) -> None:
+        """Several jobs in one transaction, a SAVEPOINT each; a failing job never takes the others down."""
+        done: list[tuple[ClaimedJob, str]] = []
+        failed: list[tuple[ClaimedJob, Failure]] = []
+        try:
+            with self.engine.begin() as conn:
+                for job, prepared in chunk:
+                    _log_fetched(job, prepared)
+                    started = time.perf_counter()
+                    try:
+                        with conn.begin_nested():
+                            done.append((job, self._process(conn, job, prepared)))
+                    except LeaseLost:
+                        log.warning("job.lease_lost", job=job.id)
+                    except Exception as exc:  # rolled back to its savepoint; recorded in this transaction
+                        failure = self.classify(job, exc)
+                        failure.outcome = self._store_failure(conn, job, failure)
+                        failed.append((job, failure))
+                    finally:
+                        self.metrics.latency.observe(time.perf_counter() - started)
+        except Exception as exc:  # the shared commit failed: nothing was stored, run them one by one
+            log.warning("worker.batch_commit_failed", jobs=len(chunk), error=type(exc).__name__)
+            for job, prepared in chunk:
+                self.run_job(job, prepared)
+            return
+        for job, result in done:
+            self._report_done(job, result)
+        for job, failure in failed:
+            self._report_failure(job, failure)
+
+    def _process(self, conn: Connection, job: ClaimedJob, prepared: Prepared | None) -> str:
+        result = process_job(conn, job, runtime=self.runtime, prepared=prepared)
+        queue_repo.finish_job(conn, job_id=job.id, worker=self.worker_id, result=result, now=self.runtime.clock())
+        return result
+
+    def _report_done(self, job: ClaimedJob, result: str) -> None:
         self.metrics.jobs_processed.labels(result=_result_kind(result)).inc()
         log.info("job.done", job=job.id, focus=job.focus, version=job.version_id, result=result)
 
-    def record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
-        if not isinstance(exc, Exception):
-            raise exc  # KeyboardInterrupt, SystemExit: not a job failure
-        now = self.runtime.clock()
+    def classify(self, job: ClaimedJob, exc: Exception) -> Failure:
+        """Temporary (retry at the policy's time, Retry-After honoured) or fatal (dead letter)."""
         temporary = is_temporary(exc)
         retry_at = (
             self.policy.next_retry(
-                attempts=job.attempts + 1, now=now, rand=self.rng.random, retry_after=retry_after_of(exc)
+                attempts=job.attempts + 1,
+                now=self.runtime.clock(),
+                rand=self.rng.random,
+                retry_after=retry_after_of(exc),
             )
             if temporary
             else None
         )
-        reason = describe_error(exc)  # no SQL, parameters or PHI from a database error
+        return Failure(reason=describe_error(exc), temporary=temporary, retry_at=retry_at)
+
+    def record_failure(self, job: ClaimedJob, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit: not a job failure
+        failure = self.classify(job, exc)
         with self.engine.begin() as conn:
-            outcome = queue_repo.fail_job(
-                conn, job_id=job.id, worker=self.worker_id, error=reason, retry_at=retry_at, now=now
-            )
-        if outcome == "dead":
+            failure.outcome = self._store_failure(conn, job, failure)
+        self._report_failure(job, failure)
+
+    def _store_failure(self, conn: Connection, job: ClaimedJob, failure: Failure) -> str:
+        return queue_repo.fail_job(
+            conn,
+            job_id=job.id,
+            worker=self.worker_id,
+            error=failure.reason,
+            retry_at=failure.retry_at,
+            now=self.runtime.clock(),
+        )
+
+    def _report_failure(self, job: ClaimedJob, failure: Failure) -> None:
+        if failure.outcome == "dead":
             self.metrics.jobs_dead.inc()
-            log.error("job.dead_lettered", job=job.id, focus=job.focus, reason=reason, temporary=temporary)
+            log.error(
+                "job.dead_lettered", job=job.id, focus=job.focus, reason=failure.reason, temporary=failure.temporary
+            )
         else:
             self.metrics.jobs_retried.inc()
-            log.warning("job.retry", job=job.id, focus=job.focus, reason=reason, retry_at=retry_at)
+            log.warning("job.retry", job=job.id, focus=job.focus, reason=failure.reason, retry_at=failure.retry_at)
 
     def drain(self, *, max_rounds: int = 100_000) -> int:
         """Run until nothing is claimable (jobs waiting for a backoff are left); returns things done."""
@@ -182,18 +287,53 @@ class Worker:
                 break
         return total
 
+    def _beat(self) -> None:
+        """Touch ``worker.heartbeat_file`` (the liveness probe reads its age)."""
+        if self.settings.heartbeat_file is not None:
+            with contextlib.suppress(OSError):
+                self.settings.heartbeat_file.touch()
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("worker.started", worker=self.worker_id)
+        self._beat()
         while not stop.is_set():
             try:
                 done = await asyncio.to_thread(self.run_once)
             except Exception as exc:  # database down: keep the loop alive, back off
                 log.error("worker.loop_error", error=describe_error(exc))
                 done = 0
+            self._beat()
             if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
+        try:
+            await asyncio.to_thread(self.close)
+        except Exception as exc:  # database down at shutdown: the leases of that batch expire
+            log.error("worker.close_error", error=f"{type(exc).__name__}: {exc}")
         log.info("worker.stopped", worker=self.worker_id)
+
+
+@dataclass
+class Failure:
+    """A job's failure, classified: its reason, whether it is retried and when, and what was stored."""
+
+    reason: str
+    temporary: bool
+    retry_at: datetime | None
+    outcome: str = ""
+
+
+def _log_fetched(job: ClaimedJob, prepared: Prepared | None) -> None:
+    if prepared is not None and prepared.fetched is not None:
+        fetched = prepared.fetched
+        log.info(
+            "job.fetched",
+            job=job.id,
+            focus=job.focus,
+            ehr=prepared.ehr,
+            round_trips=fetched.round_trips,
+            gone=fetched.gone,
+        )
 
 
 def _result_kind(result: str) -> str:

@@ -120,6 +120,27 @@ def test_the_breaker_opens_and_lets_one_trial_through_after_cooldown(
     assert send.breakers["clearinghouse"].opened_at is None
 
 
+def test_after_the_cooldown_one_trial_goes_out_not_the_whole_backlog(
+    flow: Flow, api: ClearinghouseApi, router: respx.MockRouter
+) -> None:
+    router.post(TOKEN_URL).mock(return_value=token_response())
+    submit = router.post(f"{BASE}/claims").mock(return_value=httpx.Response(503))
+    policy = DestinationPolicy(max_attempts=10, backoff_base_seconds=1, backoff_cap_seconds=1, breaker_threshold=2,
+                               breaker_cooldown_seconds=60)  # fmt: skip
+    send = dispatcher(flow, api, policy)
+    queue_file(flow)
+    queue_file(flow)
+    assert send.run_once() == 2  # two failures open the breaker
+    for _ in range(4):  # the backlog grows during the outage
+        queue_file(flow)
+    flow.clock.advance(61)
+    assert send.run_once() == 1 and submit.call_count == 3  # one trial; it fails and re-opens the breaker
+    assert send.run_once() == 0 and submit.call_count == 3
+    submit.mock(return_value=httpx.Response(202))
+    flow.clock.advance(61)
+    assert send.run_once() == 6 and submit.call_count == 9  # back: the trial closes it, the backlog drains
+
+
 def test_a_401_reauthorizes_once_and_a_400_is_fatal(api: ClearinghouseApi, router: respx.MockRouter) -> None:
     token = router.post(TOKEN_URL).mock(side_effect=[token_response("tok-1"), token_response("tok-2")])
     submit = router.post(f"{BASE}/claims").mock(side_effect=[httpx.Response(401), httpx.Response(200)])

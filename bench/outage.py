@@ -1,0 +1,186 @@
+"""Outage: the clearinghouse API fails for a while (issue 17 item 4, clearinghouse part).
+
+In-process on SQLite: the real worker (``build_worker``, every duty) in a thread, the HTTP
+clearinghouse adapter (OAuth2 client credentials) answered by an in-process transport that
+returns 503 during the outage window and 202 otherwise. Notifications are stored at ``--rate``/s
+throughout; the submitter makes an 837P every ``--submit-interval`` seconds.
+
+Phases: normal (``--normal`` s), outage (``--outage`` s; the issue's two minutes is ``--outage 120``),
+recovery (until the 837P backlog is delivered). Printed: submission attempts per second during the
+outage against the budget the destination's policy allows (breaker threshold, then one trial per
+cooldown: ``(threshold + outage / cooldown) / outage``); jobs per second during the outage against
+normal (nothing else stalls); 837P files delivered per second draining the backlog against the
+normal rate. Not covered yet: the EHR answering 429 with Retry-After and a hanging payer endpoint.
+
+Targets: attempts/s within budget, jobs/s during the outage >= 0.8 x normal, and the backlog
+delivered once the clearinghouse is back. Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import print_result
+from harness import REFDATA, ROOT, enqueue
+from pipeline import SUBSCRIPTION, notification_bodies
+
+from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpAdapter
+from app.db.models import Job, Outbox
+from app.db.subscriptions_repo import add_subscription
+from app.logging import configure_logging
+from app.services import build_services
+from app.settings import Settings
+
+BASE, TOKEN = "https://clearinghouse.bench.test/api", "https://auth.bench.test/token"
+
+
+class FakeClearinghouse:
+    """The clearinghouse API: a token, 837P submissions (503 while ``down``), no response files."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.attempts: list[float] = []
+        self.accepted = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if str(request.url) == TOKEN:
+            return httpx.Response(200, json={"access_token": "t", "token_type": "Bearer", "expires_in": 3600})
+        if request.method == "POST":
+            self.attempts.append(time.monotonic())
+            if self.down:
+                return httpx.Response(503)
+            self.accepted += 1
+            return httpx.Response(202)
+        return httpx.Response(200, json=[])
+
+
+def count(engine: object, *where: object, model: object = Job) -> int:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--normal", type=float, default=20.0)
+    parser.add_argument("--outage", type=float, default=30.0, help="seconds the clearinghouse fails (issue: 120)")
+    parser.add_argument("--rate", type=float, default=10.0, help="notifications/s")
+    parser.add_argument("--submit-interval", type=float, default=2.0)
+    parser.add_argument("--threshold", type=int, default=3, help="breaker threshold of the clearinghouse")
+    parser.add_argument("--cooldown", type=float, default=5.0, help="breaker cooldown seconds")
+    args = parser.parse_args()
+    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
+    fake = FakeClearinghouse()
+    with tempfile.TemporaryDirectory(prefix="bench-outage-") as d:
+        tmp = Path(d)
+        REFDATA.mkdir(parents=True, exist_ok=True)
+        settings = Settings(
+            database_url=f"sqlite:///{tmp / 'outage.db'}", config_dir=ROOT / "config", refdata_dir=REFDATA,
+            log_level="WARNING", adapters={"out_dir": str(tmp / "out"), "clearinghouse": "http"},
+            clearinghouse={
+                "submit_interval_seconds": args.submit_interval, "poll_interval_seconds": 3600,
+                "api": {"base_url": BASE, "token_url": TOKEN, "client_id": "bench", "client_secret": "bench-secret-v"},
+            },
+            outbox={"destinations": {"clearinghouse": {
+                "breaker_threshold": args.threshold, "breaker_cooldown_seconds": args.cooldown,
+                "backoff_base_seconds": 0.5, "backoff_cap_seconds": args.cooldown, "max_attempts": 1000,
+            }}},
+        )  # fmt: skip
+        services = build_services(settings)
+        configure_logging(level="ERROR", fmt="json")
+        api = ClearinghouseApi(settings.clearinghouse.api, transport=httpx.MockTransport(fake.handle))
+        services.adapters["clearinghouse"] = ClearinghouseHttpAdapter(name="clearinghouse", api=api)
+        with services.engine.begin() as conn:
+            add_subscription(
+                conn, subscription_id=SUBSCRIPTION, secret="bench-secret-0123456789", ehr=None, signing_secret=None,
+                content="full-resource", topic=None, heartbeat_period=None, now=services.clock(),
+            )  # fmt: skip
+        worker = services.worker(worker_id="outage")
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                if worker.run_once() == 0:
+                    stop.wait(0.05)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        number = 1
+
+        def feed(seconds: float) -> tuple[float, int]:
+            """Store notifications at the rate for ``seconds``; returns (jobs done per second, files accepted)."""
+            nonlocal number
+            done0, accepted0, started = count(services.engine, Job.status == "done"), fake.accepted, time.monotonic()
+            n = 0
+            while time.monotonic() - started < seconds:
+                body = notification_bodies(4, 1, f"o{number}-", number)
+                number += 1
+                with services.engine.begin() as conn:
+                    enqueue(conn, SUBSCRIPTION, body, services.clock())
+                n += 1
+                time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
+            elapsed = time.monotonic() - started
+            return (count(services.engine, Job.status == "done") - done0) / elapsed, fake.accepted - accepted0
+
+        normal_jobs, normal_files = feed(args.normal)
+        fake.down, outage_started = True, time.monotonic()
+        outage_jobs, _ = feed(args.outage)
+        fake.down, outage_seconds = False, time.monotonic() - outage_started
+        attempts = [t for t in fake.attempts if outage_started <= t <= outage_started + outage_seconds]
+        backlog = count(
+            services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox
+        )
+        drain_started = time.monotonic()
+        while count(services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox):
+            if time.monotonic() - drain_started > 120:
+                break
+            time.sleep(0.1)
+        drain_seconds = time.monotonic() - drain_started
+        stop.set()
+        thread.join(30)
+        left = count(services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox)
+        services.close()
+    attempts_per_s = len(attempts) / outage_seconds
+    budget = (args.threshold + outage_seconds / args.cooldown + 1) / outage_seconds
+    normal_file_rate = normal_files / args.normal
+    drain_rate = backlog / drain_seconds if backlog else float("inf")
+    print(f"normal: {normal_jobs:.1f} jobs/s, {normal_file_rate:.2f} 837P files/s accepted")
+    print(
+        f"outage {outage_seconds:.0f} s: {len(attempts)} submission attempts = {attempts_per_s:.2f}/s "
+        f"(budget {budget:.2f}/s); jobs {outage_jobs:.1f}/s ({outage_jobs / normal_jobs:.2f} x normal)"
+    )
+    print(
+        f"recovery: backlog of {backlog} 837P files delivered in {drain_seconds:.1f} s "
+        f"({drain_rate:.2f}/s vs normal {normal_file_rate:.2f}/s); {left} left"
+    )
+    passed = attempts_per_s <= budget and outage_jobs >= 0.8 * normal_jobs and left == 0
+    print_result(
+        bench="outage",
+        metric="clearinghouse_attempts_per_second_during_outage",
+        value=attempts_per_s,
+        unit="attempts/s",
+        floor=budget,
+        ratio=outage_jobs / normal_jobs if normal_jobs else None,
+        target={
+            "attempts_per_s_max": round(budget, 3),
+            "jobs_during_outage_ratio_min": 0.8,
+            "backlog_left": 0,
+            "backlog": backlog,
+            "drain_rate": round(drain_rate, 3),
+        },
+        passed=passed,
+    )
+
+
+if __name__ == "__main__":
+    main()
