@@ -8,7 +8,7 @@ provider by NPI, subscriber with member id, name, birth date and gender, the dat
 writer, never by string formatting of whole segments.
 
 :func:`read_271` reads the answer with the project's lenient tokenizer (:mod:`app.x12.tokenizer`;
-why not x12sdk: docs/adr/XXXX-real-time-eligibility.md): ``AAA`` rejections with their reasons
+why not x12sdk: docs/adr/0015-real-time-eligibility.md): ``AAA`` rejections with their reasons
 (any loop), ``EB`` active (1) / inactive (6, 7, 8), co-insurance (A), co-payment (B), deductible (C),
 out-of-pocket (G), other payer (R, named by the following 2120 ``NM1``), amounts by service type,
 network (EB12), authorization required (EB11), and plan dates (``DTP`` 291/346/347/356/357).

@@ -42,6 +42,10 @@ def client(services: Services) -> Iterator[TestClient]:
         yield c
 
 
+#: Pages people open in a browser answer 401 with an HTML page (app.web), everything else an OperationOutcome.
+HTML_PAGES = ("/console", "/smart")
+
+
 def concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
@@ -72,7 +76,10 @@ def test_every_route_and_operation_answers_401_without_a_credential(client: Test
             continue
         response = client.request(method, concrete(path), json={} if method in ("POST", "PUT") else None)
         assert response.status_code == 401, (method, path, response.status_code, response.text[:200])
-        assert response.json()["resourceType"] == "OperationOutcome"
+        if path.startswith(HTML_PAGES):  # the console and the SMART app: a 401 page linking to sign-in
+            assert response.headers["content-type"].startswith("text/html"), (method, path)
+        else:
+            assert response.json()["resourceType"] == "OperationOutcome", (method, path)
         checked.append((method, path))
     assert {"/healthz", "/readyz", "/.well-known/jwks.json"} <= set(open_ones)
     assert ("POST", "/notifications") in checked and ("GET", "/metrics") in checked

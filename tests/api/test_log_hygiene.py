@@ -27,7 +27,9 @@ def test_intake_worker_and_admin_logs_carry_no_phi_or_secrets(
     db_url: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging(level="DEBUG", fmt="json")
-    services = make_services(db_url, tmp_path)
+    # Resource validation at intake off: the broken Patient must reach the worker and be dead-lettered there
+    # (its logs are what this test reads); with it on, intake refuses it with 400 (tests/intake/test_poison.py).
+    services = make_services(db_url, tmp_path, intake={"validate_resources": False})
     register(services, sub_id="claimbridge-demo", secret=SECRET, signing_secret=SIGNING)
     bundles = sample_bundles(6)
     broken = clone_bundle(bundles[0], "broken")  # a resource that fails in the worker: a dead letter

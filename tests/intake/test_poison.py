@@ -79,7 +79,7 @@ POISON: dict[str, tuple[Callable[[Note], None], int, str]] = {
     ),
     "NUL in a key": (lambda n: patient(n).update({"a\u0000": 1}), 400, "NUL character"),
     "100k-character id": (long_id, 400, "Patient id is not a FHIR id"),
-    "300-deep extensions": (deep_extension, 400, "nested deeper than 64"),
+    "300-deep extensions": (deep_extension, 413, "nested deeper than 64"),  # the request-limits middleware
     "invalid resource": (
         lambda n: patient(n).update(birthDate="not-a-date"),
         400,
