@@ -35,7 +35,9 @@ def _missing(why: str) -> None:
     pytest.skip(f"browser test skipped ({why}): {INSTALL_HINT}")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the main thread
+# while it is active, so every async test collected after the browser module would fail to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
