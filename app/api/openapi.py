@@ -44,6 +44,7 @@ DESCRIPTIONS = {
     "403": "The token lacks the scope (OperationOutcome)",
     "404": "Not found (OperationOutcome)",
     "413": "Body too large or too deeply nested (OperationOutcome)",
+    "415": "Content type not accepted (OperationOutcome)",
     "429": "Too many wrong credentials from this address (OperationOutcome)",
     "503": "Temporarily unavailable, retry (OperationOutcome)",
 }
@@ -56,7 +57,7 @@ SUCCESS: dict[str, dict[str, dict[str, Any]]] = {
         "202": {"description": "Accepted: events stored, jobs queued (OperationOutcome)"},
     },
 }
-MEDIA_TYPES = {"/.well-known/jwks.json": "application/jwk-set+json"}
+MEDIA_TYPES = {"/.well-known/jwks.json": "application/jwk-set+json", "/api/audit": FHIR_JSON}
 
 
 def _success(path: str, responses: dict[str, Any]) -> None:
@@ -80,7 +81,7 @@ def error_codes(path: str, method: str) -> list[str]:
         if path.startswith(("/api", "/metrics")):
             codes.append("403")
     if method in ("post", "put", "patch"):
-        codes.append("413")
+        codes += ["413", "415"]
     return codes
 
 
