@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
+from app.api.params import TextId
 from app.api.security import require_admin
 from app.billing.patient_payments import METHODS, PaymentFormatError, parse_amount, parse_csv
 from app.db import ledger_repo
@@ -44,7 +45,7 @@ class PatientPaymentRequest(BaseModel):
 
 
 @router.post("/claims/{claim_id}/patient-payments", status_code=201)
-async def post_patient_payment(request: Request, claim_id: str, body: PatientPaymentRequest) -> dict[str, Any]:
+async def post_patient_payment(request: Request, claim_id: TextId, body: PatientPaymentRequest) -> dict[str, Any]:
     services = _services(request)
     try:
         cents = int(parse_amount(body.amount) * 100)
@@ -93,7 +94,7 @@ async def import_patient_payments(request: Request) -> dict[str, Any]:
 
 
 @router.get("/claims/{claim_id}/balance")
-async def claim_balance(request: Request, claim_id: str) -> dict[str, Any]:
+async def claim_balance(request: Request, claim_id: TextId) -> dict[str, Any]:
     services = _services(request)
 
     def run() -> dict[str, Any] | None:
@@ -107,7 +108,7 @@ async def claim_balance(request: Request, claim_id: str) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/balance")
-async def patient_balance(request: Request, patient_id: str) -> dict[str, Any]:
+async def patient_balance(request: Request, patient_id: TextId) -> dict[str, Any]:
     services = _services(request)
 
     def run() -> dict[str, Any]:

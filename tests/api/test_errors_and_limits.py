@@ -64,6 +64,8 @@ BAD_INPUT = [
     ("GET", "/api/claims/a%00b"),
     ("GET", "/api/encounters/a%00b"),
     ("GET", "/api/claims?payer=a%00b"),
+    ("GET", f"/api/claims/{'c' * 201}/balance"),  # ids longer than any stored one: 400 before the database
+    ("GET", f"/api/patients/{'p' * 201}/balance"),
 ]
 
 
