@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.api.outcomes import OutcomeError
+from app.api.params import DB_INT_MAX
 from app.api.security import require_admin
 from app.audit.fhir import audit_bundle
 from app.db import audit_repo
@@ -29,7 +30,7 @@ async def audit(
     request: Request,
     action: str | None = None,
     since: datetime | None = None,
-    after: int | None = Query(None, ge=0),
+    after: int | None = Query(None, ge=0, le=DB_INT_MAX),
     count: int = Query(500, ge=1, le=5000, alias="_count"),
 ) -> Response:
     if action is not None and action not in audit_repo.ACTIONS:
