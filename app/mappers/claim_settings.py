@@ -93,8 +93,9 @@ def _payer_codes(claim: Resource, profile: PayerProfile) -> None:
             item["productOrService"] = {"coding": [{"system": system, "code": wanted}]}
 
 
-def _money(value: float) -> float:
-    return float(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def _money(value: float | Decimal) -> float:
+    exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _drug_waste(claim: Resource) -> None:
@@ -109,17 +110,18 @@ def _drug_waste(claim: Resource) -> None:
             item["modifier"] = [*(item.get("modifier") or ()), {"coding": [{"system": HCPCS, "code": "JZ"}]}]
             continue
         jw = copy.deepcopy(item)
-        price = float((item.get("unitPrice") or {}).get("value") or 0)
+        price = Decimal(str((item.get("unitPrice") or {}).get("value") or 0))
         jw.pop("extension")
         jw["sequence"] = max(int(i.get("sequence", 0)) for i in items) + 1
         jw["quantity"] = {"value": waste}
         jw["modifier"] = [*(item.get("modifier") or ()), {"coding": [{"system": HCPCS, "code": "JW"}]}]
-        jw["net"] = {**item.get("net", {}), "value": _money(price * waste)}
+        jw["net"] = {**item.get("net", {}), "value": _money(price * Decimal(str(waste)))}
         for detail in jw.get("detail") or ():
             detail.pop("quantity", None)
         items.append(jw)
         total = claim.get("total") or {}
-        claim["total"] = {**total, "value": _money(float(total.get("value") or 0) + jw["net"]["value"])}
+        sum_ = Decimal(str(total.get("value") or 0)) + Decimal(str(jw["net"]["value"]))
+        claim["total"] = {**total, "value": _money(sum_)}
 
 
 def _provider(claim: Resource, settings: ProviderSettings) -> None:

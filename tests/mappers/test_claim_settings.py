@@ -139,3 +139,11 @@ def test_the_input_claim_is_never_changed() -> None:
     lab = ProviderSettings(npi="1", clia_number="36D0912345", clia_certificate="waiver", taxonomy="261QP2300X")
     apply_claim_settings(source, CTX, profile=PAYERS.profile_for("01112"), provider=lab)
     assert source == before
+
+
+def test_the_jw_line_is_priced_in_decimal_cents() -> None:
+    """1.005 x 3 is 3.0149999... in binary floating point: the JW line must still round half up to 3.02."""
+    c = drug_claim(3)
+    c["item"][1]["unitPrice"] = {"value": 1.005}
+    wasted = apply_claim_settings(c, CTX, profile=PAYERS.profile_for("01112"), provider=None)
+    assert wasted["item"][2]["net"]["value"] == 3.02 and wasted["total"]["value"] == 38.02
