@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import Offset, RowId, TextId
+from app.api.reads import read, read_one, services_of
 from app.api.security import require_admin
 from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
-from app.db.engine import read_only
 from app.db.sql import iso
 from app.domain.claim_status import ClaimStatus
 from app.domain.findings import Category, Severity
@@ -24,9 +24,7 @@ from app.services import Services
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+_services = services_of
 
 
 @router.get("/claims")
@@ -37,28 +35,15 @@ async def list_claims(
     limit: int = Query(100, ge=1, le=1000),
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
-    services = _services(request)
     wanted = status.value if status else None
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return claims_repo.list_claims(conn, status=wanted, payer=payer, limit=limit, offset=offset)
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request, lambda conn: claims_repo.list_claims(conn, status=wanted, payer=payer, limit=limit, offset=offset)
+    )
 
 
 @router.get("/claims/{claim_id}")
 async def get_claim(request: Request, claim_id: TextId) -> dict[str, Any]:
-    services = _services(request)
-
-    def run() -> dict[str, Any] | None:
-        with read_only(services.engine) as conn:
-            return claims_repo.get_claim(conn, claim_id)
-
-    claim = await to_thread.run_sync(run)
-    if claim is None:
-        raise OutcomeError(404, f"no claim {claim_id}")
-    return claim
+    return await read_one(request, lambda conn: claims_repo.get_claim(conn, claim_id), f"no claim {claim_id}")
 
 
 @router.get("/claims/{claim_id}/findings")
@@ -76,14 +61,10 @@ async def list_findings(
     severity: Severity | None = None,
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
-    services = _services(request)
     kind, level = (category.value if category else None), (severity.value if severity else None)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return claims_repo.list_findings(conn, category=kind, payer=payer, severity=level, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request, lambda conn: claims_repo.list_findings(conn, category=kind, payer=payer, severity=level, limit=limit)
+    )
 
 
 class OverrideRequest(BaseModel):
@@ -122,13 +103,9 @@ async def override_finding(
 
 @router.get("/dead-letters")
 async def dead_letters(request: Request) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request, lambda conn: [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
+    )
 
 
 @router.post("/dead-letters/{job_id}/replay")
@@ -165,13 +142,7 @@ async def _replay(services: Services, ids: list[int] | None, user: str) -> int:
 
 @router.get("/subscriptions")
 async def list_subscriptions(request: Request) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return subscriptions_repo.list_subscriptions(conn)
-
-    return await to_thread.run_sync(run)
+    return await read(request, subscriptions_repo.list_subscriptions)
 
 
 GAP_STATUSES = ("open", "repaired", "failed")
@@ -183,14 +154,10 @@ async def list_gaps(
     request: Request, status: GapStatus = "failed", limit: int = Query(200, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
     """Subscription gaps (``status``: failed (default: recovery stopped), open, repaired or all)."""
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            rows = ehr_repo.list_gaps(conn, status=None if status == "all" else status, limit=limit)
-        return [{**r, "detected_at": iso(r["detected_at"]), "repaired_at": iso(r["repaired_at"])} for r in rows]
-
-    return await to_thread.run_sync(run)
+    rows = await read(
+        request, lambda conn: ehr_repo.list_gaps(conn, status=None if status == "all" else status, limit=limit)
+    )
+    return [{**r, "detected_at": iso(r["detected_at"]), "repaired_at": iso(r["repaired_at"])} for r in rows]
 
 
 @router.post("/gaps/{gap_id}/retry")

@@ -28,20 +28,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import RowId, TextId, checked_date
+from app.api.reads import read, services_of
 from app.api.security import require_admin
 from app.billing.kpis import compute_kpis
 from app.billing.snapshot import KPI_WINDOW_DAYS
 from app.db import billing_views
 from app.db.engine import read_only
 from app.domain.findings import Category
-from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+_services = services_of
 
 
 def _plain(value: Any) -> Any:
@@ -86,15 +84,11 @@ async def denials(
     status: DenialStatus = "open",
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
-    services = _services(request)
     wanted = _status_filter(status, billing_views.DENIAL_STATUSES)
     kind = category.value if category else None
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.list_denials(conn, category=kind, payer=payer, status=wanted, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request, lambda conn: billing_views.list_denials(conn, category=kind, payer=payer, status=wanted, limit=limit)
+    )
 
 
 WORKLISTS = {"denials": billing_views.DENIAL_STATUSES, "underpayments": billing_views.UNDERPAYMENT_STATUSES}
@@ -134,14 +128,10 @@ async def underpayments(
     status: UnderpaymentStatus = "open",
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[dict[str, Any]]:
-    services = _services(request)
     wanted = _status_filter(status, billing_views.UNDERPAYMENT_STATUSES)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.list_underpayments(conn, payer=payer, status=wanted, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request, lambda conn: billing_views.list_underpayments(conn, payer=payer, status=wanted, limit=limit)
+    )
 
 
 @router.get("/kpis")
@@ -172,46 +162,22 @@ async def kpis(
 async def remittances(
     request: Request, balanced: bool | None = None, limit: int = Query(500, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.list_remittances(conn, balanced=balanced, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: billing_views.list_remittances(conn, balanced=balanced, limit=limit))
 
 
 @router.get("/x12/unmatched")
 async def unmatched(request: Request, limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.list_unmatched(conn, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: billing_views.list_unmatched(conn, limit=limit))
 
 
 @router.get("/x12/batches")
 async def batches(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.list_batches(conn, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: billing_views.list_batches(conn, limit=limit))
 
 
 @router.get("/claims/{claim_id}/responses")
 async def responses(request: Request, claim_id: TextId) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return billing_views.claim_responses(conn, claim_id)
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: billing_views.claim_responses(conn, claim_id))
 
 
 @router.post("/x12/submit")

@@ -21,19 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import TextId
+from app.api.reads import read, read_one, services_of
 from app.api.security import require_admin
 from app.billing.patient_payments import METHODS, PaymentFormatError, parse_amount, parse_csv
 from app.db import ledger_repo
-from app.db.engine import read_only
-from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 MAX_CSV_BYTES = 5_000_000
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+_services = services_of
 
 
 class PatientPaymentRequest(BaseModel):
@@ -95,35 +92,14 @@ async def import_patient_payments(request: Request) -> dict[str, Any]:
 
 @router.get("/claims/{claim_id}/balance")
 async def claim_balance(request: Request, claim_id: TextId) -> dict[str, Any]:
-    services = _services(request)
-
-    def run() -> dict[str, Any] | None:
-        with read_only(services.engine) as conn:
-            return ledger_repo.claim_balance_json(conn, claim_id)
-
-    result = await to_thread.run_sync(run)
-    if result is None:
-        raise OutcomeError(404, f"no claim {claim_id}")
-    return result
+    return await read_one(request, lambda conn: ledger_repo.claim_balance_json(conn, claim_id), f"no claim {claim_id}")
 
 
 @router.get("/patients/{patient_id}/balance")
 async def patient_balance(request: Request, patient_id: TextId) -> dict[str, Any]:
-    services = _services(request)
-
-    def run() -> dict[str, Any]:
-        with read_only(services.engine) as conn:
-            return ledger_repo.patient_balance_json(conn, f"Patient/{patient_id}")
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: ledger_repo.patient_balance_json(conn, f"Patient/{patient_id}"))
 
 
 @router.get("/balances/payers")
 async def payer_balances(request: Request) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return ledger_repo.payer_balances_json(conn)
-
-    return await to_thread.run_sync(run)
+    return await read(request, lambda conn: ledger_repo.payer_balances_json(conn))

@@ -20,32 +20,26 @@ from fastapi import APIRouter, Depends, Query, Request
 from app.adapters.registry import build_adapters, build_response_source
 from app.api.outcomes import OutcomeError
 from app.api.params import RowId
+from app.api.reads import read, services_of
 from app.api.security import require_admin
 from app.db import quarantine_repo
-from app.db.engine import read_only
-from app.services import Services
 from app.worker.quarantine import NoSuchFile, NotQuarantined, release
 
 QuarantineStatus = Literal["failing", "quarantined", "released", "all"]
 router = APIRouter(prefix="/api/x12", tags=["billing"], dependencies=[Depends(require_admin)])
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+_services = services_of
 
 
 @router.get("/quarantine")
 async def quarantine(
     request: Request, status: QuarantineStatus = "quarantined", limit: int = Query(500, ge=1, le=5000)
 ) -> list[dict[str, Any]]:
-    services = _services(request)
-
-    def run() -> list[dict[str, Any]]:
-        with read_only(services.engine) as conn:
-            return quarantine_repo.list_failures(conn, status=None if status == "all" else status, limit=limit)
-
-    return await to_thread.run_sync(run)
+    return await read(
+        request,
+        lambda conn: quarantine_repo.list_failures(conn, status=None if status == "all" else status, limit=limit),
+    )
 
 
 @router.post("/quarantine/{failure_id}/release")
