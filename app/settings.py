@@ -169,6 +169,12 @@ class WebSettings(_Section):
     #: Scopes asked for when an EHR's SMART registration names none.
     default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
     timeout_seconds: float = Field(10.0, gt=0)
+    #: The console's what-if page: largest upload (all candidate files together), most stored
+    #: encounters replayed in one request (more: use ``claimbridge diff``), and the server
+    #: directories an engineer may point at as a candidate configuration (none: uploads only).
+    whatif_max_upload_bytes: int = Field(512_000, ge=1024)
+    whatif_max_encounters: int = Field(5_000, ge=1)
+    candidate_config_roots: tuple[Path, ...] = ()
 
 
 AdminScope = Literal["claims:read", "claims:write", "admin"]
