@@ -175,6 +175,11 @@ class WebSettings(_Section):
     whatif_max_upload_bytes: int = Field(512_000, ge=1024)
     whatif_max_encounters: int = Field(5_000, ge=1)
     candidate_config_roots: tuple[Path, ...] = ()
+    #: Console sign-in: this many wrong passwords for one account name, or from one client address,
+    #: within the window, and further attempts get a 429 page with ``Retry-After`` until it ends.
+    sign_in_account_failures: int = Field(5, ge=1)
+    sign_in_client_failures: int = Field(20, ge=1)
+    sign_in_window_seconds: float = Field(300.0, gt=0)
 
 
 AdminScope = Literal["claims:read", "claims:write", "admin"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import threading
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,9 @@ from app.db import (
 )
 from app.db.engine import read_only
 from app.db.messages_repo import KINDS, MessageFilter
+from app.logging import get_logger
 from app.services import Services
+from app.throttle import FailureThrottle
 from app.web import candidate
 from app.web.charts import bar_chart
 from app.web.render import WebError, render
@@ -55,12 +57,43 @@ from app.whatif import DiffReport
 from app.whatif_replay import reading, stored_encounters
 from app.whatif_replay import replay as replay_encounters
 
+log = get_logger("claimbridge.web")
 router = APIRouter(prefix="/console", include_in_schema=False)
 viewer = Depends(require("viewer"))
 engineer = Depends(require("engineer"))
 PAGE_SIZE = 50
 JOB_STATUSES = ("pending", "done", "dead")
 MONTHS = 6
+
+
+@dataclass(frozen=True)
+class SignInThrottle:
+    """Wrong console passwords counted per account name and per client address (``web.sign_in_*``)."""
+
+    account: FailureThrottle
+    client: FailureThrottle
+
+    @classmethod
+    def for_services(cls, services: Services) -> SignInThrottle:
+        web, security = services.settings.web, services.settings.security
+
+        def clock() -> float:
+            return services.clock().timestamp()
+
+        def one(limit: int) -> FailureThrottle:
+            return FailureThrottle(
+                limit=limit, window=web.sign_in_window_seconds, max_clients=security.throttle_max_clients, clock=clock
+            )
+
+        return cls(account=one(web.sign_in_account_failures), client=one(web.sign_in_client_failures))
+
+    def retry_after(self, name: str, address: str) -> float | None:
+        waits = [w for w in (self.account.retry_after(name), self.client.retry_after(address)) if w is not None]
+        return max(waits) if waits else None
+
+    def failed(self, name: str, address: str) -> None:
+        self.account.failed(name)
+        self.client.failed(address)
 
 
 @router.get("/login")
@@ -87,6 +120,18 @@ async def login(request: Request) -> Response:
             link=("/console/login", "Sign in"),
         )
     name, password = form.get("name", "").strip()[:100], form.get("password", "")
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(name, address)
+    if wait is not None:  # refused before the password is even checked: guessing costs the window
+        log.warning("console sign-in throttled", retry_after=int(wait) + 1)
+        raise WebError(
+            429,
+            "Too many sign-in attempts",
+            f"Too many wrong passwords for this account or from this address; try again in {int(wait) + 1} seconds.",
+            link=("/console/login", "Sign in"),
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
 
     def check() -> str | None:
         with services.engine.begin() as conn:
@@ -109,12 +154,14 @@ async def login(request: Request) -> Response:
 
     role = await to_thread.run_sync(check)
     if role is None:
+        throttle.failed(name, address)
         token = new_token()
         refused = render(
             request, "console/login.html", status=401, csrf=token, user=None, error="Wrong name or password."
         )
         set_cookie(refused, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return refused
+    throttle.account.clear(name)
     lifetime = timedelta(minutes=services.settings.web.session_idle_minutes)
     token, _ = await start_session(services, kind="console", subject=name, role=role, data={}, lifetime=lifetime)
     response = RedirectResponse("/console/", status_code=303)

@@ -15,6 +15,7 @@ def mount_web(app: FastAPI) -> None:
     async def root() -> RedirectResponse:
         return RedirectResponse("/console/login", status_code=303)
 
+    app.state.sign_in_throttle = console.SignInThrottle.for_services(app.state.services)
     app.add_exception_handler(WebError, web_error_handler)
     app.include_router(console.router)
     app.include_router(smart.router)
