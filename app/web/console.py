@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
@@ -30,6 +31,7 @@ from app.db import (
 )
 from app.db.engine import read_only
 from app.db.messages_repo import KINDS, MessageFilter
+from app.ehr.recovery import Sweeper
 from app.logging import get_logger
 from app.services import Services
 from app.throttle import FailureThrottle
@@ -427,7 +429,10 @@ async def subscriptions(request: Request, user: ConsoleUser = viewer) -> HTMLRes
             )
 
     subs, gaps, ehrs = await to_thread.run_sync(run)
-    return render(request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs)
+    reactivated = request.query_params.get("reactivated", "")[:200] or None
+    return render(
+        request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs, reactivated=reactivated
+    )
 
 
 def _config_context(services: Services) -> dict[str, Any]:
@@ -550,6 +555,76 @@ async def whatif(request: Request, user: ConsoleUser = engineer) -> HTMLResponse
         config_hash=config_hash,
         current_hash=services.config.config_hash,
     )
+
+
+@router.post("/subscriptions/reactivate")
+async def reactivate(request: Request, user: ConsoleUser = engineer) -> Response:
+    """Re-activate a subscription the EHR stopped (``error``/``off``) now, not at the next sweep.
+
+    The sweep's own path (:class:`app.ehr.recovery.Sweeper`): ``$status`` on the EHR, a PUT back to
+    ``requested`` when it is stopped (the EHR handshakes again), the remote status recorded and the
+    ``stopped`` gap repaired. Audited whatever the EHR answered.
+    """
+    services = services_of(request)
+    form = await read_form(request)
+    check_csrf(user.csrf, form)
+    sid = form.get("subscription", "").strip()[:200]
+    back = ("/console/subscriptions", "Subscriptions")
+
+    def run() -> tuple[str, str]:
+        with read_only(services.engine) as conn:
+            states = ehr_repo.sweep_states(conn, subscription_id=sid) if sid else []
+        if not states:
+            return "missing", ""
+        state = states[0]
+        if state.status not in ("error", "off"):
+            return "not-stopped", state.status
+        if state.ehr is None:
+            return "no-ehr", state.status
+        sweeper = Sweeper(
+            engine=services.engine,
+            gateway=services.gateway,
+            settings=services.settings.ehr,
+            metrics=services.metrics,
+            clock=services.clock,
+        )
+        sweeper.check_contact(state, services.clock())
+        sweeper.update_health(sid)
+        with services.engine.begin() as conn:
+            after = ehr_repo.sweep_states(conn, subscription_id=sid)[0].status
+            ok = after not in ("error", "off")
+            audit_repo.record(
+                conn,
+                actor=user.name,
+                actor_kind="console",
+                action="reactivate",
+                entity=f"Subscription/{sid}",
+                outcome="success" if ok else "failure",
+                now=services.clock(),
+                detail={"before": state.status, "after": after},
+            )
+        return ("done" if ok else "failed"), after
+
+    outcome, status = await to_thread.run_sync(run)
+    if outcome == "missing":
+        raise WebError(404, "Not found", f"No subscription {sid!r}.", link=back)
+    if outcome == "not-stopped":
+        raise WebError(409, "Not stopped", f"Subscription {sid} is {status}: nothing to re-activate.", link=back)
+    if outcome == "no-ehr":
+        raise WebError(
+            409,
+            "No EHR to ask",
+            f"Subscription {sid} is not linked to a registered EHR: re-activate it on the EHR's side.",
+            link=back,
+        )
+    if outcome == "failed":
+        raise WebError(
+            502,
+            "Not re-activated",
+            f"The EHR did not re-activate subscription {sid} (status {status}); the sweep keeps trying.",
+            link=back,
+        )
+    return RedirectResponse(f"/console/subscriptions?reactivated={quote(sid)}", status_code=303)
 
 
 @router.post("/subscriptions/gaps/retry")
