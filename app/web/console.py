@@ -98,13 +98,19 @@ class SignInThrottle:
         self.client.failed(address)
 
 
+def _sso(services: Services) -> str | None:
+    """The label of the single sign-on button, when OIDC sign-in is configured."""
+    web = services.settings.web
+    return web.oidc_label if web.oidc_issuer else None
+
+
 @router.get("/login")
 async def login_page(request: Request, error: str | None = None) -> Response:
     services = services_of(request)
     if await console_session(request) is not None:
         return RedirectResponse("/console/", status_code=303)
     token = new_token()
-    response = render(request, "console/login.html", csrf=token, error=error, user=None)
+    response = render(request, "console/login.html", csrf=token, error=error, user=None, sso=_sso(services))
     set_cookie(response, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
@@ -159,7 +165,13 @@ async def login(request: Request) -> Response:
         throttle.failed(name, address)
         token = new_token()
         refused = render(
-            request, "console/login.html", status=401, csrf=token, user=None, error="Wrong name or password."
+            request,
+            "console/login.html",
+            status=401,
+            csrf=token,
+            user=None,
+            error="Wrong name or password.",
+            sso=_sso(services),
         )
         set_cookie(refused, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return refused
