@@ -1,4 +1,5 @@
-"""The console's forms in headless Chromium (see conftest.py): the what-if upload on the config page.
+"""The console's forms in headless Chromium (see conftest.py): the what-if upload on the config page,
+and single sign-on through the test OpenID Connect provider (tests/web/oidc_idp.py).
 
 claimbridge runs under uvicorn on a free port with one stored held claim (enc-005). Every page must
 load without console errors and pass axe-core with no serious or critical violation; screenshots
@@ -8,6 +9,7 @@ PostgreSQL in test_console_config.py.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.app import create_app
-from app.services import Services
-from tests.spine.helpers import SECRET, make_services, notification, register
+from app.services import Services, build_services
+from app.settings import Settings
+from tests.spine.helpers import ADMIN, ROOT, SECRET, make_services, notification, register
 from tests.web.conftest import PageWatch
 from tests.web.helpers import PASSWORD, add_user
-from tests.web.serve import serving
+from tests.web.oidc_idp import OidcProvider
+from tests.web.serve import free_port, serving
+from tests.web.smart_ehr import Client
 from tests.web.smart_env import held_claim_bundle
 from tests.web.test_browser import TIMEOUT_MS, checked
 
@@ -88,3 +93,46 @@ def test_config_what_if_upload(live: Live, watched: PageWatch) -> None:
     assert "1 claim(s) would change" in page.get_by_role("status").inner_text()
     assert page.get_by_text(f"− finding {RULE}").is_visible()
     checked(watched, "console-whatif")
+
+
+@pytest.fixture(scope="module")
+def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """claimbridge with OIDC sign-in configured, and its provider, both served; the app's base URL."""
+    tmp = tmp_path_factory.mktemp("browser-sso")
+    idp, idp_port, app_port = OidcProvider(), free_port(), free_port()
+    idp.base, base = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{app_port}"
+    secret = secrets.token_urlsafe(24)
+    idp.add_client(Client("console", [f"{base}/console/oidc/callback"], "client_secret_basic", secret=secret))
+    idp.add_person("olive", preferred_username="olive", claimbridge_role="engineer")
+    settings = Settings(
+        env="development",  # plain-http cookies for the local browser
+        database_url=f"sqlite:///{tmp / 'claimbridge.db'}",
+        config_dir=ROOT / "config",
+        refdata_dir=tmp / "refdata",
+        api={"admin_token": ADMIN, "public_base_url": base},
+        adapters={"out_dir": str(tmp / "out")},
+        web={
+            "oidc_issuer": idp.issuer,
+            "oidc_client_id": "console",
+            "oidc_client_secret": secret,
+            "oidc_label": "Test SSO",
+        },
+    )
+    services = build_services(settings)
+    try:
+        with serving(idp.app, idp_port), serving(create_app(services), app_port):
+            yield base
+    finally:
+        services.close()
+
+
+def test_console_single_sign_on(sso: str, watched: PageWatch) -> None:
+    page = watched.page
+    page.goto(f"{sso}/console/login", timeout=TIMEOUT_MS)
+    checked(watched, "console-login-sso")
+    page.get_by_role("link", name="Sign in with Test SSO").click()
+    page.get_by_label("User name").fill("olive")
+    page.get_by_role("button", name="Allow").click()
+    page.get_by_role("heading", name="Revenue cycle").wait_for(timeout=TIMEOUT_MS)
+    assert page.get_by_text("olive (engineer)").is_visible()
+    checked(watched, "console-dashboard-sso", axe=False)
