@@ -7,7 +7,8 @@ One configured master key (``security.secret_key``) yields two sub-keys (HMAC-SH
   guessable passwords) and intake must find the subscription by its digest with one indexed query.
   A stolen table without the key cannot be checked against guesses offline.
 - the **encryption key**: an HMAC signing secret (which must be read back to verify ``X-Signature``)
-  is stored Fernet-encrypted (AES-128-CBC + HMAC-SHA256) as ``fernet:<token>``.
+  and a SMART app's client secret (sent to the EHR's token endpoint) are stored Fernet-encrypted
+  (AES-128-CBC + HMAC-SHA256) as ``fernet:<token>``.
 
 Rows written before this scheme hold an unsalted SHA-256 digest and a plaintext signing secret; they
 are still accepted (:meth:`SecretKeys.legacy_digest`, :meth:`SecretKeys.decrypt` of a value without

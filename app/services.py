@@ -143,7 +143,7 @@ def build_services(
         adapters[EVENTS_DESTINATION] = NatsRelay(name=EVENTS_DESTINATION, settings=settings.relay)
     engine = make_engine(settings.database_url)
     if upgrade:
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, keys=SecretKeys(settings.security.secret_key.get_secret_value()))
     runtime = Runtime(
         config=config,
         clock=clock,

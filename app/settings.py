@@ -169,6 +169,38 @@ class WebSettings(_Section):
     #: Scopes asked for when an EHR's SMART registration names none.
     default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
     timeout_seconds: float = Field(10.0, gt=0)
+    #: The console's what-if page: largest upload (all candidate files together), most stored
+    #: encounters replayed in one request (more: use ``claimbridge diff``), and the server
+    #: directories an engineer may point at as a candidate configuration (none: uploads only).
+    whatif_max_upload_bytes: int = Field(512_000, ge=1024)
+    whatif_max_encounters: int = Field(5_000, ge=1)
+    candidate_config_roots: tuple[Path, ...] = ()
+    #: Console sign-in: this many wrong passwords for one account name, or from one client address,
+    #: within the window, and further attempts get a 429 page with ``Retry-After`` until it ends.
+    sign_in_account_failures: int = Field(5, ge=1)
+    sign_in_client_failures: int = Field(20, ge=1)
+    sign_in_window_seconds: float = Field(300.0, gt=0)
+    #: OIDC sign-in for the console (off while ``oidc_issuer`` is empty): a confidential client of the
+    #: issuer (authorization code + PKCE, ``client_secret_basic``), redirect URI
+    #: ``{api.public_base_url}/console/oidc/callback``. The console name is the ``oidc_name_claim`` (else
+    #: ``sub``); the role is the ``oidc_role_claim`` (a string or a list; each value mapped through
+    #: ``oidc_roles``, or taken as it is when it names a role; the highest wins; none: refused).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_scopes: str = "openid profile"
+    oidc_name_claim: str = "preferred_username"
+    oidc_role_claim: str = "claimbridge_role"
+    oidc_roles: dict[str, Literal["viewer", "engineer", "admin"]] = {}
+    oidc_label: str = "single sign-on"
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> WebSettings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret.get_secret_value()):
+            raise ValueError("web.oidc_issuer needs web.oidc_client_id and web.oidc_client_secret")
+        if self.oidc_issuer and "openid" not in self.oidc_scopes.split():
+            raise ValueError("web.oidc_scopes must include openid")
+        return self
 
 
 AdminScope = Literal["claims:read", "claims:write", "admin"]

@@ -1,6 +1,6 @@
 """What-if comparison: stored claims against the claims a candidate configuration would produce.
 
-Pure: no I/O. The caller (``claimbridge diff``, :mod:`app.cli.diff`) replays stored encounters
+Pure: no I/O. The caller (:mod:`app.whatif_replay`, for ``claimbridge diff`` and the console) replays stored encounters
 through the candidate config and hands both sides here as :class:`ClaimSnapshot` s:
 :func:`snapshot_stored` from a stored claim view (``claims_repo.list_claims``) and
 :func:`snapshot_replayed` from an :class:`~app.evaluate.Evaluation`. :func:`diff_claims` matches

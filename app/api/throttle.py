@@ -12,44 +12,12 @@ proxy's address, so the proxy should throttle too (README, security section).
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 from fastapi import Request
 
 from app.api.outcomes import OutcomeError
+from app.throttle import FailureThrottle
 
-
-@dataclass
-class FailureThrottle:
-    limit: int
-    window: float
-    max_clients: int
-    clock: Callable[[], float] = time.monotonic
-    _seen: OrderedDict[str, tuple[float, int]] = field(default_factory=OrderedDict)
-
-    def retry_after(self, address: str) -> float | None:
-        """Seconds the address must wait, or None when it may try."""
-        entry = self._seen.get(address)
-        if entry is None:
-            return None
-        started, failures = entry
-        left = started + self.window - self.clock()
-        if left <= 0:
-            del self._seen[address]
-            return None
-        return left if failures >= self.limit else None
-
-    def failed(self, address: str) -> None:
-        now = self.clock()
-        started, failures = self._seen.pop(address, (now, 0))
-        if started + self.window <= now:
-            started, failures = now, 0
-        self._seen[address] = (started, failures + 1)
-        while len(self._seen) > self.max_clients:
-            self._seen.popitem(last=False)
+__all__ = ["FailureThrottle", "check_throttle", "client_address", "record_failure"]
 
 
 def client_address(request: Request) -> str:

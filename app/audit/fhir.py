@@ -19,7 +19,15 @@ _TYPE = {
     "sign-in-failed": {"system": DCM, "code": "110114", "display": "User Authentication"},
 }
 _REST = {"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
-_ACTION = {"payload-view": "R", "override": "U", "config-change": "U", "replay": "E", "sign-in": "E"}
+_ACTION = {
+    "payload-view": "R",
+    "override": "U",
+    "config-change": "U",
+    "replay": "E",
+    "sign-in": "E",
+    "what-if": "E",
+    "reactivate": "E",
+}
 _FHIR_TYPES = ("Claim/", "Encounter/", "Patient/", "Practitioner/", "PractitionerRole/", "Subscription/")
 
 

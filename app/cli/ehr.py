@@ -24,6 +24,7 @@ from app.fhir.keys import ALGORITHMS, KeyFileError, generate_keys, load_signing_
 from app.ssrf import UrlRefused, outbound_policy
 
 ehrs_app = typer.Typer(help="EHRs claimbridge calls (id-only fetch, gap recovery, write-back).", no_args_is_help=True)
+MAX_SMART_SECRET = 500  # encrypted it must fit the 1000-character column
 keys_app = typer.Typer(help="Signing keys for SMART Backend Services.", no_args_is_help=True)
 console = Console()
 
@@ -72,6 +73,7 @@ def ehrs_add(
                     key_path=smart["key_path"],
                     scopes=smart["scopes"] or services.settings.web.default_scopes,
                     now=utcnow(),
+                    keys=services.gateway.secret_keys,
                 )
             audit_repo.record(
                 conn,
@@ -128,6 +130,8 @@ def smart_registration(
         secret = sys.stdin.readline().strip()
     if secret is not None and not secret:
         raise CliError("--smart-client-secret is empty")
+    if secret is not None and len(secret) > MAX_SMART_SECRET:
+        raise CliError(f"--smart-client-secret is longer than {MAX_SMART_SECRET} characters")
     key_path = None
     if key is not None:
         try:

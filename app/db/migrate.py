@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from app.credentials import SecretKeys
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -19,10 +21,13 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, *, keys: SecretKeys | None = None) -> None:
+    """Migrate to head. ``keys`` (the configured ``security.secret_key``) for migrations that encrypt
+    stored credentials; without them such a migration refuses to run over rows it would have to encrypt."""
     cfg = alembic_config()
     with engine.connect() as connection:
         cfg.attributes["connection"] = connection
+        cfg.attributes["secret_keys"] = keys
         command.upgrade(cfg, "head")
         connection.commit()
 

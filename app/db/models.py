@@ -505,7 +505,7 @@ class SmartApp(SQLModel, table=True):
 
     ehr: str = Field(primary_key=True, max_length=100)
     client_id: str = Field(max_length=200)
-    client_secret: str | None = Field(default=None, max_length=500)  # confidential client
+    client_secret: str | None = Field(default=None, max_length=1000)  # confidential client, ``fernet:...``
     key_path: str | None = Field(default=None, max_length=500)  # private_key_jwt
     scopes: str = Field(max_length=1000)
     created_at: datetime

@@ -7,12 +7,13 @@ table cannot be replayed as cookies) and the session's data (SMART tokens never 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db.models import ConsoleUser, SmartApp, WebSession
 from app.db.sql import as_utc
 
@@ -130,7 +131,7 @@ def purge_expired(conn: Connection, *, now: datetime) -> int:
 class SmartAppRecord:
     ehr: str
     client_id: str
-    client_secret: str | None
+    client_secret: str | None = field(repr=False)  # decrypted; stored Fernet-encrypted (app.credentials)
     key_path: str | None
     scopes: str
 
@@ -150,16 +151,21 @@ def set_smart_app(
     key_path: str | None,
     scopes: str,
     now: datetime,
+    keys: SecretKeys = DEVELOPMENT_KEYS,
 ) -> None:
-    values = {"client_id": client_id, "client_secret": client_secret, "key_path": key_path, "scopes": scopes}
+    """Register (or replace) the SMART app of ``ehr``; a client secret is stored encrypted (``keys``)."""
+    stored = keys.encrypt(client_secret) if client_secret else None
+    values = {"client_id": client_id, "client_secret": stored, "key_path": key_path, "scopes": scopes}
     if conn.execute(select(SMART_APP.c.ehr).where(SMART_APP.c.ehr == ehr)).first() is None:
         conn.execute(insert(SMART_APP).values(ehr=ehr, created_at=now, **values))
     else:
         conn.execute(update(SMART_APP).where(SMART_APP.c.ehr == ehr).values(**values))
 
 
-def get_smart_app(conn: Connection, ehr: str) -> SmartAppRecord | None:
+def get_smart_app(conn: Connection, ehr: str, *, keys: SecretKeys = DEVELOPMENT_KEYS) -> SmartAppRecord | None:
+    """The SMART app of ``ehr`` with its client secret decrypted (a pre-encryption plaintext row is read as is)."""
     row = conn.execute(select(SMART_APP).where(SMART_APP.c.ehr == ehr)).first()
     if row is None:
         return None
-    return SmartAppRecord(row.ehr, row.client_id, row.client_secret, row.key_path, row.scopes)
+    secret = keys.decrypt(row.client_secret) if row.client_secret else None
+    return SmartAppRecord(row.ehr, row.client_id, secret, row.key_path, row.scopes)

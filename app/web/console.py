@@ -7,9 +7,12 @@ and replaying need the engineer role, and both are written to the audit trail.
 from __future__ import annotations
 
 import hmac
-from dataclasses import asdict
+import threading
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
@@ -28,6 +31,11 @@ from app.db import (
 )
 from app.db.engine import read_only
 from app.db.messages_repo import KINDS, MessageFilter
+from app.ehr.recovery import Sweeper
+from app.logging import get_logger
+from app.services import Services
+from app.throttle import FailureThrottle
+from app.web import candidate
 from app.web.charts import bar_chart
 from app.web.render import WebError, render
 from app.web.sessions import (
@@ -47,7 +55,11 @@ from app.web.sessions import (
     set_cookie,
     start_session,
 )
+from app.whatif import DiffReport
+from app.whatif_replay import reading, stored_encounters
+from app.whatif_replay import replay as replay_encounters
 
+log = get_logger("claimbridge.web")
 router = APIRouter(prefix="/console", include_in_schema=False)
 viewer = Depends(require("viewer"))
 engineer = Depends(require("engineer"))
@@ -56,13 +68,49 @@ JOB_STATUSES = ("pending", "done", "dead")
 MONTHS = 6
 
 
+@dataclass(frozen=True)
+class SignInThrottle:
+    """Wrong console passwords counted per account name and per client address (``web.sign_in_*``)."""
+
+    account: FailureThrottle
+    client: FailureThrottle
+
+    @classmethod
+    def for_services(cls, services: Services) -> SignInThrottle:
+        web, security = services.settings.web, services.settings.security
+
+        def clock() -> float:
+            return services.clock().timestamp()
+
+        def one(limit: int) -> FailureThrottle:
+            return FailureThrottle(
+                limit=limit, window=web.sign_in_window_seconds, max_clients=security.throttle_max_clients, clock=clock
+            )
+
+        return cls(account=one(web.sign_in_account_failures), client=one(web.sign_in_client_failures))
+
+    def retry_after(self, name: str, address: str) -> float | None:
+        waits = [w for w in (self.account.retry_after(name), self.client.retry_after(address)) if w is not None]
+        return max(waits) if waits else None
+
+    def failed(self, name: str, address: str) -> None:
+        self.account.failed(name)
+        self.client.failed(address)
+
+
+def _sso(services: Services) -> str | None:
+    """The label of the single sign-on button, when OIDC sign-in is configured."""
+    web = services.settings.web
+    return web.oidc_label if web.oidc_issuer else None
+
+
 @router.get("/login")
 async def login_page(request: Request, error: str | None = None) -> Response:
     services = services_of(request)
     if await console_session(request) is not None:
         return RedirectResponse("/console/", status_code=303)
     token = new_token()
-    response = render(request, "console/login.html", csrf=token, error=error, user=None)
+    response = render(request, "console/login.html", csrf=token, error=error, user=None, sso=_sso(services))
     set_cookie(response, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
@@ -80,6 +128,18 @@ async def login(request: Request) -> Response:
             link=("/console/login", "Sign in"),
         )
     name, password = form.get("name", "").strip()[:100], form.get("password", "")
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(name, address)
+    if wait is not None:  # refused before the password is even checked: guessing costs the window
+        log.warning("console sign-in throttled", retry_after=int(wait) + 1)
+        raise WebError(
+            429,
+            "Too many sign-in attempts",
+            f"Too many wrong passwords for this account or from this address; try again in {int(wait) + 1} seconds.",
+            link=("/console/login", "Sign in"),
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
 
     def check() -> str | None:
         with services.engine.begin() as conn:
@@ -102,12 +162,20 @@ async def login(request: Request) -> Response:
 
     role = await to_thread.run_sync(check)
     if role is None:
+        throttle.failed(name, address)
         token = new_token()
         refused = render(
-            request, "console/login.html", status=401, csrf=token, user=None, error="Wrong name or password."
+            request,
+            "console/login.html",
+            status=401,
+            csrf=token,
+            user=None,
+            error="Wrong name or password.",
+            sso=_sso(services),
         )
         set_cookie(refused, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return refused
+    throttle.account.clear(name)
     lifetime = timedelta(minutes=services.settings.web.session_idle_minutes)
     token, _ = await start_session(services, kind="console", subject=name, role=role, data={}, lifetime=lifetime)
     response = RedirectResponse("/console/", status_code=303)
@@ -373,25 +441,202 @@ async def subscriptions(request: Request, user: ConsoleUser = viewer) -> HTMLRes
             )
 
     subs, gaps, ehrs = await to_thread.run_sync(run)
-    return render(request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs)
+    reactivated = request.query_params.get("reactivated", "")[:200] or None
+    return render(
+        request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs, reactivated=reactivated
+    )
 
 
-@router.get("/config")
-async def config(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
-    services = services_of(request)
+def _config_context(services: Services) -> dict[str, Any]:
     cfg = services.config
     payers = sorted(cfg.payers.profiles.values(), key=lambda p: p.payer_id)
     unique = {p.payer_id: p for p in payers}
     rule_files = sorted(p.name for p in (cfg.directory / "rules").glob("*.yaml")) if cfg.directory.is_dir() else []
+    web = services.settings.web
+    return {
+        "cfg": cfg,
+        "payers": list(unique.values()),
+        "rule_files": rule_files,
+        "settings": services.settings,
+        "roots": web.candidate_config_roots,
+        "max_upload": web.whatif_max_upload_bytes,
+        "max_encounters": web.whatif_max_encounters,
+    }
+
+
+@router.get("/config")
+async def config(request: Request, user: ConsoleUser = viewer) -> HTMLResponse:
+    return render(request, "console/config.html", user=user, **_config_context(services_of(request)))
+
+
+_WHATIF_RUNNING = threading.Lock()  # one what-if replay per process at a time
+
+
+@router.post("/config/whatif")
+async def whatif(request: Request, user: ConsoleUser = engineer) -> HTMLResponse:
+    """Replay the stored encounters through a candidate configuration (uploaded or a server directory).
+
+    Read-only (the CLI's ``claimbridge diff`` replay, every transaction rolled back); bad input is the
+    config page again with the problem, 400; every attempt is in the audit trail.
+    """
+    services = services_of(request)
+    web = services.settings.web
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > web.whatif_max_upload_bytes:
+        raise WebError(413, "Upload too large", f"A candidate may be at most {web.whatif_max_upload_bytes:,} bytes.")
+    body = await request.body()
+    if len(body) > web.whatif_max_upload_bytes:
+        raise WebError(413, "Upload too large", f"A candidate may be at most {web.whatif_max_upload_bytes:,} bytes.")
+    try:
+        form = candidate.parse_multipart(request.headers.get("content-type", ""), body)
+    except candidate.CandidateError as exc:
+        raise WebError(400, "Bad form", str(exc), link=("/console/config", "Config")) from exc
+    check_csrf(user.csrf, form.fields)
+    directory = form.fields.get("directory", "").strip()
+    files = [f"{u.kind}/{u.name}" for u in form.uploads]
+    source = directory if directory else "upload: " + ", ".join(files)
+    refdata = [services.settings.refdata_dir] if services.settings.refdata_dir.is_dir() else []
+
+    def audit(outcome: str, detail: dict[str, Any]) -> None:
+        with services.engine.begin() as conn:
+            audit_repo.record(
+                conn,
+                actor=user.name,
+                actor_kind="console",
+                action="what-if",
+                entity="config/candidate",
+                outcome=outcome,
+                now=services.clock(),
+                detail={"source": source[:300], **detail},
+            )
+
+    def run() -> tuple[str, DiffReport]:
+        if not _WHATIF_RUNNING.acquire(blocking=False):
+            raise WebError(503, "Busy", "Another what-if is running; try again shortly.", headers={"Retry-After": "5"})
+        try:
+            with reading(services.engine) as conn:
+                count = len(stored_encounters(conn))
+            if count > web.whatif_max_encounters:
+                raise candidate.CandidateError(
+                    f"{count:,} stored encounters is more than this page replays ({web.whatif_max_encounters:,}, "
+                    "web.whatif_max_encounters): run `claimbridge diff --config DIR` instead"
+                )
+            with ExitStack() as stack:
+                if directory:
+                    path = candidate.allowed_directory(directory, web.candidate_config_roots)
+                    cfg = candidate.directory_candidate(path, refdata)
+                else:
+                    cfg = stack.enter_context(
+                        candidate.uploaded_candidate(services.config.directory, form.uploads, refdata)
+                    )
+                now = services.clock()
+                report = replay_encounters(services.engine, config=cfg, baseline=services.config, now=now, as_of=None)
+                return cfg.config_hash, report
+        finally:
+            _WHATIF_RUNNING.release()
+
+    try:
+        config_hash, report = await to_thread.run_sync(run)
+    except candidate.CandidateError as exc:
+        await to_thread.run_sync(audit, "failure", {"error": str(exc)[:300]})
+        return render(
+            request,
+            "console/config.html",
+            status=400,
+            user=user,
+            whatif_error=str(exc),
+            directory=directory,
+            **_config_context(services),
+        )
+    await to_thread.run_sync(
+        audit,
+        "success",
+        {
+            "config_hash": config_hash,
+            "changed": report.count("changed"),
+            "added": report.count("added"),
+            "removed": report.count("removed"),
+        },
+    )
     return render(
         request,
-        "console/config.html",
+        "console/whatif.html",
         user=user,
-        cfg=cfg,
-        payers=list(unique.values()),
-        rule_files=rule_files,
-        settings=services.settings,
+        report=report,
+        source=source,
+        config_hash=config_hash,
+        current_hash=services.config.config_hash,
     )
+
+
+@router.post("/subscriptions/reactivate")
+async def reactivate(request: Request, user: ConsoleUser = engineer) -> Response:
+    """Re-activate a subscription the EHR stopped (``error``/``off``) now, not at the next sweep.
+
+    The sweep's own path (:class:`app.ehr.recovery.Sweeper`): ``$status`` on the EHR, a PUT back to
+    ``requested`` when it is stopped (the EHR handshakes again), the remote status recorded and the
+    ``stopped`` gap repaired. Audited whatever the EHR answered.
+    """
+    services = services_of(request)
+    form = await read_form(request)
+    check_csrf(user.csrf, form)
+    sid = form.get("subscription", "").strip()[:200]
+    back = ("/console/subscriptions", "Subscriptions")
+
+    def run() -> tuple[str, str]:
+        with read_only(services.engine) as conn:
+            states = ehr_repo.sweep_states(conn, subscription_id=sid) if sid else []
+        if not states:
+            return "missing", ""
+        state = states[0]
+        if state.status not in ("error", "off"):
+            return "not-stopped", state.status
+        if state.ehr is None:
+            return "no-ehr", state.status
+        sweeper = Sweeper(
+            engine=services.engine,
+            gateway=services.gateway,
+            settings=services.settings.ehr,
+            metrics=services.metrics,
+            clock=services.clock,
+        )
+        sweeper.check_contact(state, services.clock())
+        sweeper.update_health(sid)
+        with services.engine.begin() as conn:
+            after = ehr_repo.sweep_states(conn, subscription_id=sid)[0].status
+            ok = after not in ("error", "off")
+            audit_repo.record(
+                conn,
+                actor=user.name,
+                actor_kind="console",
+                action="reactivate",
+                entity=f"Subscription/{sid}",
+                outcome="success" if ok else "failure",
+                now=services.clock(),
+                detail={"before": state.status, "after": after},
+            )
+        return ("done" if ok else "failed"), after
+
+    outcome, status = await to_thread.run_sync(run)
+    if outcome == "missing":
+        raise WebError(404, "Not found", f"No subscription {sid!r}.", link=back)
+    if outcome == "not-stopped":
+        raise WebError(409, "Not stopped", f"Subscription {sid} is {status}: nothing to re-activate.", link=back)
+    if outcome == "no-ehr":
+        raise WebError(
+            409,
+            "No EHR to ask",
+            f"Subscription {sid} is not linked to a registered EHR: re-activate it on the EHR's side.",
+            link=back,
+        )
+    if outcome == "failed":
+        raise WebError(
+            502,
+            "Not re-activated",
+            f"The EHR did not re-activate subscription {sid} (status {status}); the sweep keeps trying.",
+            link=back,
+        )
+    return RedirectResponse(f"/console/subscriptions?reactivated={quote(sid)}", status_code=303)
 
 
 @router.post("/subscriptions/gaps/retry")

@@ -74,7 +74,7 @@ async def _registered(services: Services, iss: str) -> tuple[EhrRecord, SmartApp
         with read_only(services.engine) as conn:
             for ehr in ehr_repo.list_ehrs(conn):
                 if ehr.base_url.rstrip("/") == iss:
-                    app = web_repo.get_smart_app(conn, ehr.name)
+                    app = web_repo.get_smart_app(conn, ehr.name, keys=services.gateway.secret_keys)
                     return (ehr, app) if app is not None else None
         return None
 
@@ -164,7 +164,7 @@ async def callback(request: Request) -> Response:
 
     def app_of() -> SmartAppRecord | None:
         with read_only(services.engine) as conn:
-            return web_repo.get_smart_app(conn, str(data["ehr"]))
+            return web_repo.get_smart_app(conn, str(data["ehr"]), keys=services.gateway.secret_keys)
 
     app = await to_thread.run_sync(app_of)
     if app is None:
@@ -241,7 +241,7 @@ async def _access_token(services: Services, session: SessionRecord, http: httpx.
 
     def app_of() -> SmartAppRecord | None:
         with read_only(services.engine) as conn:
-            return web_repo.get_smart_app(conn, str(data["ehr"]))
+            return web_repo.get_smart_app(conn, str(data["ehr"]), keys=services.gateway.secret_keys)
 
     app = await to_thread.run_sync(app_of)
     if app is None:

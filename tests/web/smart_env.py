@@ -42,7 +42,9 @@ def held_claim_bundle() -> dict[str, Any]:
 
 
 @contextmanager
-def smart_env(db_url: str, tmp: Path, *, clock: Any = utcnow, client: Client | None = None) -> Iterator[SmartEnv]:
+def smart_env(
+    db_url: str, tmp: Path, *, clock: Any = utcnow, client: Client | None = None, **overrides: Any
+) -> Iterator[SmartEnv]:
     ehr = SmartEhr()
     ehr_port, app_port = free_port(), free_port()
     ehr.base = f"http://127.0.0.1:{ehr_port}"
@@ -62,6 +64,7 @@ def smart_env(db_url: str, tmp: Path, *, clock: Any = utcnow, client: Client | N
         refdata_dir=tmp / "refdata",
         api={"admin_token": ADMIN, "public_base_url": app_base},
         adapters={"out_dir": str(tmp / "out")},
+        **overrides,  # other settings sections (security, web ...)
     )
     services = build_services(settings, clock=clock)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.cli.main import app
@@ -47,6 +48,14 @@ def test_ehrs_add_registers_the_smart_app(env: str, tmp_path: Path) -> None:
     base = ["ehrs", "add", "--name", "ehr1", "--base-url", BASE, "--no-discover"]
     secret = runner.invoke(app, [*base, "--smart-client-id", "app-2", "--smart-client-secret", "-"], input="s3cret\n")
     assert secret.exit_code == 0 and "(confidential)" in secret.output and "s3cret" not in secret.output
+    engine = make_engine(env)
+    with read_only(engine) as conn:
+        column = conn.execute(text("SELECT client_secret FROM smart_app WHERE ehr = 'ehr1'")).scalar_one()
+        assert web_repo.get_smart_app(conn, "ehr1").client_secret == "s3cret"  # type: ignore[union-attr]
+    engine.dispose()
+    assert column.startswith("fernet:") and "s3cret" not in column  # encrypted at rest
+    long = [*base, "--smart-client-id", "app-2", "--smart-client-secret", "-"]
+    assert runner.invoke(app, long, input="x" * 501 + "\n").exit_code == 2
     private, _ = generate_keys(tmp_path / "keys", "ES384")
     both = runner.invoke(
         app, [*base, "--smart-client-id", "x", "--smart-client-secret", "a", "--smart-key", str(private)]
