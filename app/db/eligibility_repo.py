@@ -61,6 +61,27 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
     return insert_ignore(conn, CHECK, rows, ["coverage", "service_date", "trigger"], "id")
 
 
+def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:
+    """A verification due now for ``key`` (a person asked again): inserted, or a finished one of the same
+    (coverage, service_date, trigger) made pending again (its last answer kept until the new one lands).
+    Returns (id, queued); ``queued`` is False when one is already pending or running."""
+    if new := request_checks(conn, [key], now=now):
+        return new[0], True
+    row = conn.execute(
+        select(CHECK.c.id, CHECK.c.status).where(
+            CHECK.c.coverage == key.coverage, CHECK.c.service_date == key.service_date, CHECK.c.trigger == key.trigger
+        )
+    ).one()
+    if row.status in ("pending", "running"):
+        return int(row.id), False
+    conn.execute(
+        update(CHECK)
+        .where(CHECK.c.id == row.id)
+        .values(status="pending", due_at=now, locked_until=None, attempts=0, encounter=key.encounter, updated_at=now)
+    )
+    return int(row.id), True
+
+
 def claim_due(conn: Connection, *, now: datetime, lease: float, limit: int) -> list[DueCheck]:
     """Lease up to ``limit`` due verifications (pending, or running with an expired lease)."""
     if limit <= 0:

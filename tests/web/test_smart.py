@@ -105,7 +105,9 @@ def test_ehr_launch_signs_in_shows_findings_and_records_the_override(
     html = page.text
     assert "Ada Testpatient" in html  # read from the EHR with the user's token
     assert "Encounter enc-005" in html and "coding.modifier-25-missing" in html and "Coder / biller" in html
-    assert "not available yet" in html and "99213" in html
+    assert "No coverage on file" not in html and "99213" in html
+    assert "does not answer eligibility requests in real time" in html  # no eligibility endpoint in config/
+    assert "No order of this encounter needs prior authorization." in html
 
     with read_only(env.services.engine) as conn:
         claim_id = claims_repo.list_claims(conn)[0]["id"]
