@@ -20,7 +20,18 @@ _TYPE = {
 }
 _REST = {"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}
 _ACTION = {"payload-view": "R", "override": "U", "config-change": "U", "replay": "E", "sign-in": "E"}
-_FHIR_TYPES = ("Claim/", "Encounter/", "Patient/", "Practitioner/", "PractitionerRole/", "Subscription/")
+_FHIR_TYPES = (
+    "Claim/",
+    "Coverage/",
+    "Encounter/",
+    "Patient/",
+    "Practitioner/",
+    "PractitionerRole/",
+    "Subscription/",
+    "ServiceRequest/",
+    "MedicationRequest/",
+    "DeviceRequest/",
+)
 
 
 def _reference_or_display(value: str) -> dict[str, str]:

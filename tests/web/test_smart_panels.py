@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.auditevent import AuditEvent
 from sqlalchemy import select
 
 from app.api.app import create_app
@@ -146,6 +147,10 @@ def test_request_authorization_queues_pas_through_the_outbox(
         events = audit_repo.list_events(conn, action="pa-request")
     assert alert is not None and alert.status == "submitted" and kinds == ["pas-submit"]
     assert [(e["actor"], e["actor_kind"], e["entity"]) for e in events] == [(PRACTITIONER, "smart", ORDER)]
+    exported = client.get("/api/audit", params={"action": "pa-request"}, headers={"Authorization": f"Bearer {ADMIN}"})
+    [event] = [e["resource"] for e in exported.json()["entry"]]
+    AuditEvent.model_validate(event)
+    assert event["entity"][0]["what"]["reference"] == ORDER and event["agent"][0]["altId"] == PRACTITIONER
     page = client.get(done.headers["location"]).text
     assert f"Authorization requested for {ORDER}" in page and "<strong>submitted</strong>" in page
 
