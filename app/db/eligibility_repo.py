@@ -188,12 +188,14 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
 
 
 def results_for_patient(conn: Connection, patient: str | None, *, limit: int = 50) -> tuple[dict[str, Any], ...]:
-    """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage)."""
+    """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage).
+
+    A check asked again (:func:`request_again`) keeps counting with its last answer while it waits."""
     if not patient:
         return ()
     rows = conn.execute(
         select(CHECK.c.result)
-        .where(CHECK.c.patient == patient, CHECK.c.status == "done")
+        .where(CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
         .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
         .limit(limit)
     ).all()
@@ -232,6 +234,7 @@ def _view(r: Any) -> dict[str, Any]:
         "state": r.status,
         "status": r.result_status,
         "checked_at": iso(r.checked_at),
+        "due_at": iso(r.due_at),
         "latency_seconds": r.latency_seconds,
         "source": r.source,
         "encounter": r.encounter,

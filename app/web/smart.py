@@ -62,6 +62,7 @@ from app.web.smart_panels import eligibility_panel, priorauth_panel, recheck_key
 
 router = APIRouter(prefix="/smart", include_in_schema=False)
 SESSION_HOURS = 8
+MAX_POLLS = 60  # the pending eligibility panel refreshes itself every 2 s for at most 2 minutes
 RELAUNCH = ("Launch claimbridge again from your EHR.",)
 
 
@@ -311,8 +312,9 @@ async def encounter_view(request: Request) -> HTMLResponse:
             return None, None, None, []
         with read_only(services.engine) as conn:
             outcome, claim = _claim_of(conn, encounter)
-            eligibility = eligibility_panel(conn, services.config.payers, encounter=encounter, claim=claim)
-            return outcome, claim, eligibility, priorauth_panel(conn, encounter)
+            payers = services.config.payers
+            eligibility = eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=services.clock())
+            return outcome, claim, eligibility, priorauth_panel(conn, payers, encounter)
 
     outcome, claim, eligibility, alerts = await to_thread.run_sync(run)
     banner = await _patient_banner(services, session)
@@ -325,6 +327,8 @@ async def encounter_view(request: Request) -> HTMLResponse:
         user=None,
         fhir_user=session.subject,
         csrf=session.csrf,
+        poll=0,
+        max_polls=MAX_POLLS,
         encounter=encounter,
         outcome=outcome,
         claim=claim,
@@ -342,7 +346,8 @@ async def encounter_view(request: Request) -> HTMLResponse:
 
 @router.get("/app/panels/eligibility")
 async def eligibility_fragment(request: Request) -> HTMLResponse:
-    """The eligibility panel alone: what htmx swaps in while a re-check is pending."""
+    """The eligibility panel alone: what htmx swaps in while a re-check is pending (``poll``: how many
+    times it asked; past :data:`MAX_POLLS` the panel stops asking and offers a reload link)."""
     services = services_of(request)
     session = await _smart_session(request)
     encounter = _encounter_of(session.data)
@@ -352,9 +357,14 @@ async def eligibility_fragment(request: Request) -> HTMLResponse:
     def run() -> dict[str, Any]:
         with read_only(services.engine) as conn:
             _, claim = _claim_of(conn, encounter)
-            return eligibility_panel(conn, services.config.payers, encounter=encounter, claim=claim)
+            payers, now = services.config.payers, services.clock()
+            return eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=now)
 
-    return render(request, "smart/_eligibility.html", eligibility=await to_thread.run_sync(run), csrf=session.csrf)
+    polled = request.query_params.get("poll", "0")
+    poll = int(polled) + 1 if polled.isdigit() and len(polled) < 4 else 1
+    panel = await to_thread.run_sync(run)
+    return render(request, "smart/_eligibility.html", eligibility=panel, csrf=session.csrf, poll=poll,
+                  max_polls=MAX_POLLS)  # fmt: skip
 
 
 def _launch_encounter(session: SessionRecord) -> str:

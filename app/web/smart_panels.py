@@ -12,7 +12,7 @@ actions queue work and never call a payer from the web request:
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -51,7 +51,7 @@ def encounter_coverage(conn: Connection, encounter: str, claim: dict[str, Any] |
 
 
 def eligibility_panel(
-    conn: Connection, payers: PayerDirectory, *, encounter: str, claim: dict[str, Any] | None
+    conn: Connection, payers: PayerDirectory, *, encounter: str, claim: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     """Coverage, payer, whether it verifies in real time, the latest answer, a pending check, the estimate."""
     coverage = encounter_coverage(conn, encounter, claim)
@@ -61,17 +61,28 @@ def eligibility_panel(
     profile = payer_profile(conn, resource, payers) if resource else None
     checks = eligibility_repo.list_checks(conn, coverage=coverage, limit=50)
     latest = next((c for c in checks if c["state"] == "done" and c["status"]), None)
-    pending = next((c for c in checks if c["state"] in ("pending", "running")), None)
+    # a day-before check of a later appointment is not "pending" yet
+    pending = next((c for c in checks if c["state"] in ("pending", "running") and _instant(c["due_at"]) <= now), None)
     skipped = checks[0] if checks and checks[0]["state"] == "skipped" else None
     return {
         "coverage": coverage,
         "payer": profile.name if profile is not None and not profile.is_default else None,
         "verifiable": resource is not None and endpoint_of(conn, resource, payers) is not None,
         "latest": latest,
+        "checked": _shown(latest["checked_at"]) if latest else None,
         "pending": pending,
         "skipped": (skipped.get("result") or {}).get("reason") if skipped else None,
         "estimate": visit_estimate(conn, payers, latest, encounter=encounter) if latest else None,
     }
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _shown(value: str | None) -> str:
+    """``2026-12-03 14:05 UTC`` for a person."""
+    return _instant(value).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
 def recheck_key(
@@ -92,9 +103,11 @@ def recheck_key(
     return CheckKey(coverage, day or now.date(), RECHECK_TRIGGER, patient, found[0].payer_id, now, encounter=encounter)
 
 
-def priorauth_panel(conn: Connection, encounter: str) -> list[dict[str, Any]]:
-    """The alerts of the encounter's orders, oldest first, each with whether it can be requested now."""
-    return [
-        {**a.view(), "requestable": a.status in REQUESTABLE}
-        for a in priorauth_repo.list_alerts(conn, encounter=encounter, limit=100)
-    ]
+def priorauth_panel(conn: Connection, payers: PayerDirectory, encounter: str) -> list[dict[str, Any]]:
+    """The alerts of the encounter's orders, oldest first: can it be requested now, does the payer take PAS."""
+    out = []
+    for alert in priorauth_repo.list_alerts(conn, encounter=encounter, limit=100):
+        electronic = bool(payers.profile_for(alert.payer_id).prior_auth_endpoint)
+        requestable = alert.status in REQUESTABLE and electronic
+        out.append({**alert.view(), "requestable": requestable, "electronic": electronic})
+    return out

@@ -10,6 +10,7 @@ user's fhirUser. The browser walk over the same panels is in test_browser_panels
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -22,6 +23,7 @@ from app.api.app import create_app
 from app.db import audit_repo, eligibility_repo, priorauth_repo
 from app.db.engine import read_only
 from app.db.models import Outbox
+from app.domain.eligibility import CheckKey
 from tests.eligibility.helpers import response
 from tests.spine.helpers import ADMIN
 from tests.web.conftest import Clock
@@ -49,8 +51,9 @@ def module_env(
 
 
 @pytest.fixture
-def env(module_env: tuple[SmartEnv, PayerDouble], clock: Clock) -> SmartEnv:
-    return module_env[0]
+def env(module_env: tuple[SmartEnv, PayerDouble], clock: Clock) -> Iterator[SmartEnv]:
+    yield module_env[0]
+    clock.reset()  # the next module database is seeded at the real time, not where a test left the clock
 
 
 @pytest.fixture
@@ -102,17 +105,20 @@ def test_recheck_is_queued_for_the_worker_and_its_answer_shown(
     done = client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/smart/app?rechecked=1")
     assert payer.calls("eligibility") == sent  # the web request called no payer
-    [pending] = [c for c in checks(env) if c["state"] == "pending"]
+    [pending] = [c for c in checks(env) if c["state"] == "pending" and c["trigger"] == "manual"]
     assert (pending["trigger"], pending["encounter"], pending["service_date"]) == ("manual", f"Encounter/{ENCOUNTER}",
                                                                                    "2026-10-19")  # fmt: skip
     page = client.get("/smart/app?rechecked=1").text
     assert "Eligibility re-check requested." in page and "Re-check pending" in page
     fragment = client.get("/smart/app/panels/eligibility")
-    assert fragment.status_code == 200 and 'hx-get="/smart/app/panels/eligibility"' in fragment.text
+    assert fragment.status_code == 200 and 'hx-get="/smart/app/panels/eligibility?poll=1"' in fragment.text
     assert "<html" not in fragment.text and "Re-check pending" in fragment.text
     # asking again while it is pending queues nothing more
     client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)})
-    assert len([c for c in checks(env) if c["state"] == "pending"]) == 1
+    assert len([c for c in checks(env) if c["state"] == "pending" and c["trigger"] == "manual"]) == 1
+    assert 'hx-get="/smart/app/panels/eligibility?poll=9"' in client.get("/smart/app/panels/eligibility?poll=8").text
+    tired = client.get("/smart/app/panels/eligibility?poll=59").text  # two minutes: stop asking, offer a reload
+    assert "hx-get" not in tired and "Re-check pending" in tired and 'href="/smart/app#elig-h">Reload' in tired
 
     payer.eligibility = response(inforce=False)
     assert run_eligibility(env.services) == 1  # the worker's duty sends it
@@ -126,6 +132,9 @@ def test_recheck_is_queued_for_the_worker_and_its_answer_shown(
 
     payer.eligibility = PayerDouble().eligibility  # a third re-check of the same row: active again
     client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)})
+    with read_only(env.services.engine) as conn:  # the claim rules keep the row's last answer while it waits
+        kept = eligibility_repo.results_for_patient(conn, f"Patient/{PATIENT}")
+    assert sorted(r["status"] for r in kept if r["coverage"] == COVERAGE) == ["active", "inactive"]
     assert run_eligibility(env.services) == 1
     assert '<strong class="elig-active">active</strong>' in client.get("/smart/app/panels/eligibility").text
 
@@ -169,3 +178,16 @@ def test_actions_need_the_smart_session(env: SmartEnv) -> None:
         assert anonymous.post("/smart/app/eligibility", data={"csrf": "x"}).status_code == 401
         assert anonymous.post("/smart/app/authorize", data={"csrf": "x", "order": ORDER}).status_code == 401
         assert anonymous.get("/smart/app/panels/eligibility").status_code == 401
+
+
+def test_a_later_appointments_check_is_not_shown_as_pending(client: TestClient, env: SmartEnv, clock: Clock) -> None:
+    run_eligibility(env.services)  # nothing left due from an earlier test
+    now = clock()
+    later = CheckKey(COVERAGE, (now + timedelta(days=3)).date(), "day-before", f"Patient/{PATIENT}", "LKSH1",
+                     now + timedelta(hours=1), appointment="Appointment/appt-later")  # fmt: skip
+    with env.services.engine.begin() as conn:
+        eligibility_repo.request_checks(conn, [later], now=now)
+    panel = client.get("/smart/app/panels/eligibility").text
+    assert "Re-check pending" not in panel and "hx-get" not in panel
+    clock.now = now + timedelta(minutes=61)  # due now: the worker would send it
+    assert "Re-check pending" in client.get("/smart/app/panels/eligibility").text
