@@ -45,6 +45,7 @@ FHIR = "application/fhir+json"
 class PayerDouble:
     clock: Any = utcnow
     eligibility: dict[str, Any] = field(default_factory=lambda: response(items=office_visit_benefits(), wrap=True))
+    eligibility_status: int = 200  # 503: the payer is down
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     base: str = ""
 
@@ -53,6 +54,8 @@ class PayerDouble:
 
     async def _eligibility(self, request: Request) -> JSONResponse:
         self.received.append(("eligibility", json.loads(await request.body())))
+        if self.eligibility_status != 200:
+            return JSONResponse({"resourceType": "OperationOutcome"}, self.eligibility_status, media_type=FHIR)
         return JSONResponse(self.eligibility, media_type=FHIR)
 
     async def _pas(self, request: Request) -> JSONResponse:

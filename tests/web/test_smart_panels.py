@@ -10,6 +10,7 @@ user's fhirUser. The browser walk over the same panels is in test_browser_panels
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from html import escape
 from typing import Any
@@ -24,6 +25,7 @@ from app.db import audit_repo, eligibility_repo, priorauth_repo
 from app.db.engine import read_only
 from app.db.models import Outbox
 from app.domain.eligibility import CheckKey
+from app.web.smart_panels import priorauth_panel
 from tests.eligibility.helpers import response
 from tests.spine.helpers import ADMIN
 from tests.web.conftest import Clock
@@ -60,7 +62,7 @@ def env(module_env: tuple[SmartEnv, PayerDouble], clock: Clock) -> Iterator[Smar
 def payer(module_env: tuple[SmartEnv, PayerDouble]) -> Iterator[PayerDouble]:
     double = module_env[1]
     yield double
-    double.eligibility = PayerDouble().eligibility
+    double.eligibility, double.eligibility_status = PayerDouble().eligibility, 200
 
 
 @pytest.fixture
@@ -129,12 +131,19 @@ def test_recheck_is_queued_for_the_worker_and_its_answer_shown(
     with read_only(env.services.engine) as conn:
         events = audit_repo.list_events(conn, action="eligibility-recheck")
     assert [(e["actor"], e["actor_kind"], e["entity"]) for e in events] == [(PRACTITIONER, "smart", COVERAGE)] * 2
+    assert [e["detail"]["queued"] for e in events] == [True, False]  # the second found it pending
 
-    payer.eligibility = PayerDouble().eligibility  # a third re-check of the same row: active again
+    payer.eligibility_status = 503  # the payer is down: unverified, with the reason, never a silent pass
+    client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)})
+    assert run_eligibility(env.services) == 1
+    panel = client.get("/smart/app/panels/eligibility").text
+    assert '<strong class="elig-unverified">unverified</strong>' in panel and "Why: " in panel and "503" in panel
+
+    payer.eligibility, payer.eligibility_status = PayerDouble().eligibility, 200  # asked again: active again
     client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)})
     with read_only(env.services.engine) as conn:  # the claim rules keep the row's last answer while it waits
         kept = eligibility_repo.results_for_patient(conn, f"Patient/{PATIENT}")
-    assert sorted(r["status"] for r in kept if r["coverage"] == COVERAGE) == ["active", "inactive"]
+    assert sorted(r["status"] for r in kept if r["coverage"] == COVERAGE) == ["active", "unverified"]
     assert run_eligibility(env.services) == 1
     assert '<strong class="elig-active">active</strong>' in client.get("/smart/app/panels/eligibility").text
 
@@ -191,3 +200,14 @@ def test_a_later_appointments_check_is_not_shown_as_pending(client: TestClient, 
     assert "Re-check pending" not in panel and "hx-get" not in panel
     clock.now = now + timedelta(minutes=61)  # due now: the worker would send it
     assert "Re-check pending" in client.get("/smart/app/panels/eligibility").text
+
+
+def test_an_order_whose_payer_takes_no_pas_requests_has_no_request_button(env: SmartEnv) -> None:
+    payers = env.services.config.payers
+    lakeshore = replace(payers.profile_for("LKSH1"), prior_auth_endpoint=None)
+    without = replace(payers, profiles={**payers.profiles, "LKSH1": lakeshore})
+    with read_only(env.services.engine) as conn:
+        [alert] = priorauth_panel(conn, without, f"Encounter/{ENCOUNTER}")
+        [offered] = priorauth_panel(conn, payers, f"Encounter/{ENCOUNTER}")
+    assert (alert["electronic"], alert["requestable"]) == (False, False)
+    assert offered["electronic"] is True
