@@ -126,3 +126,23 @@ def test_panels_are_readable_and_the_forms_post_without_javascript(
         watched.screenshot("smart-panels-no-js")
     finally:
         context.close()
+
+
+def test_the_pending_panel_refreshes_under_the_apps_content_security_policy(
+    live: tuple[SmartEnv, PayerDouble], browser: Any
+) -> None:
+    """The other walks bypass the CSP (to inject axe); this one keeps it: htmx's polling must not trip it."""
+    env, _ = live
+    context = browser.new_context(viewport=TABLET)
+    try:
+        watched = PageWatch(context.new_page())
+        page = watched.page
+        sign_in(page, env)
+        page.get_by_role("button", name="Re-check eligibility").click()
+        page.locator("#eligibility").get_by_text("Re-check pending").wait_for(timeout=TIMEOUT_MS)
+        assert run_eligibility(env.services) == 1
+        page.locator("#eligibility").get_by_text("Re-check pending").wait_for(state="detached", timeout=TIMEOUT_MS)
+        assert page.get_by_role("button", name="Re-check eligibility").is_visible()
+        assert watched.errors == []
+    finally:
+        context.close()
