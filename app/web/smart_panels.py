@@ -60,7 +60,8 @@ def eligibility_panel(
     resource = mirror_repo.get(conn, coverage)
     profile = payer_profile(conn, resource, payers) if resource else None
     checks = eligibility_repo.list_checks(conn, coverage=coverage, limit=50)
-    latest = next((c for c in checks if c["state"] == "done" and c["status"]), None)
+    # the newest answer, also while its row waits for a re-check (the panel then says "pending" beside it)
+    latest = max((c for c in checks if c["status"]), key=lambda c: (_instant(c["checked_at"]), c["id"]), default=None)
     # a day-before check of a later appointment is not "pending" yet
     pending = next((c for c in checks if c["state"] in ("pending", "running") and _instant(c["due_at"]) <= now), None)
     skipped = checks[0] if checks and checks[0]["state"] == "skipped" else None

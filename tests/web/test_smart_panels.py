@@ -144,6 +144,8 @@ def test_recheck_is_queued_for_the_worker_and_its_answer_shown(
     with read_only(env.services.engine) as conn:  # the claim rules keep the row's last answer while it waits
         kept = eligibility_repo.results_for_patient(conn, f"Patient/{PATIENT}")
     assert sorted(r["status"] for r in kept if r["coverage"] == COVERAGE) == ["active", "unverified"]
+    waiting = client.get("/smart/app/panels/eligibility").text  # the newest answer stays in view while it waits
+    assert '<strong class="elig-unverified">unverified</strong>' in waiting and "Re-check pending" in waiting
     assert run_eligibility(env.services) == 1
     assert '<strong class="elig-active">active</strong>' in client.get("/smart/app/panels/eligibility").text
 
