@@ -8,15 +8,12 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Connection
 
 from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
-from app.db import claims_repo, eligibility_repo
+from app.db import eligibility_repo
 from app.db.engine import read_only
-from app.domain.eligibility import EligibilityResult
-from app.eligibility.estimate import claim_lines, estimate
-from app.mappers.ids import claim_id
+from app.eligibility.share import visit_estimate
 from app.services import Services
 
 router = APIRouter(prefix="/api", tags=["eligibility"], dependencies=[Depends(require_admin)])
@@ -27,20 +24,6 @@ def _key(value: str, resource_type: str) -> str:
     if key.count("/") != 1 or not key.split("/", 1)[1]:
         raise OutcomeError(400, f"{resource_type.lower()} must be {resource_type}/ID or an id")
     return key
-
-
-def _estimate(conn: Connection, services: Services, check: dict[str, Any]) -> dict[str, Any] | None:
-    result = check.get("result")
-    if not result or check.get("status") not in ("active",) or not check.get("encounter"):
-        return None
-    claim = claims_repo.get_claim(conn, claim_id(check["encounter"], check["payer"]))
-    if claim is None:
-        return None
-    profile = services.config.payers.profile_for(check["payer"])
-    service_types = profile.eligibility.service_types if profile.eligibility else ("30",)
-    found = estimate(EligibilityResult.from_dict(result), claim_lines(claim["claim"]), allowed=profile.allowed,
-                     service_types=service_types)  # fmt: skip
-    return {"claim": claim["id"], **found.to_dict()}
 
 
 @router.get("/eligibility")
@@ -63,7 +46,7 @@ async def list_eligibility(
             return {
                 "checks": checks,
                 "latest": latest,
-                "estimate": _estimate(conn, services, latest) if latest else None,
+                "estimate": visit_estimate(conn, services.config.payers, latest) if latest else None,
             }
 
     return await to_thread.run_sync(run)

@@ -28,7 +28,18 @@ _ACTION = {
     "what-if": "E",
     "reactivate": "E",
 }
-_FHIR_TYPES = ("Claim/", "Encounter/", "Patient/", "Practitioner/", "PractitionerRole/", "Subscription/")
+_FHIR_TYPES = (
+    "Claim/",
+    "Coverage/",
+    "Encounter/",
+    "Patient/",
+    "Practitioner/",
+    "PractitionerRole/",
+    "Subscription/",
+    "ServiceRequest/",
+    "MedicationRequest/",
+    "DeviceRequest/",
+)
 
 
 def _reference_or_display(value: str) -> dict[str, str]:

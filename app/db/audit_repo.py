@@ -14,7 +14,18 @@ from app.db.models import AuditEventRow
 from app.db.sql import iso
 
 AUDIT = AuditEventRow.__table__  # type: ignore[attr-defined]
-ACTIONS = ("payload-view", "override", "replay", "config-change", "sign-in", "sign-in-failed", "what-if", "reactivate")
+ACTIONS = (
+    "payload-view",
+    "override",
+    "replay",
+    "config-change",
+    "sign-in",
+    "sign-in-failed",
+    "what-if",
+    "reactivate",
+    "eligibility-recheck",
+    "pa-request",
+)
 
 
 def record(

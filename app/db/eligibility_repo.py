@@ -61,6 +61,27 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
     return insert_ignore(conn, CHECK, rows, ["coverage", "service_date", "trigger"], "id")
 
 
+def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:
+    """A verification due now for ``key`` (a person asked again): inserted, or a finished one of the same
+    (coverage, service_date, trigger) made pending again (its last answer kept until the new one lands).
+    Returns (id, queued); ``queued`` is False when one is already pending or running."""
+    if new := request_checks(conn, [key], now=now):
+        return new[0], True
+    row = conn.execute(
+        select(CHECK.c.id, CHECK.c.status).where(
+            CHECK.c.coverage == key.coverage, CHECK.c.service_date == key.service_date, CHECK.c.trigger == key.trigger
+        )
+    ).one()
+    if row.status in ("pending", "running"):
+        return int(row.id), False
+    conn.execute(
+        update(CHECK)
+        .where(CHECK.c.id == row.id)
+        .values(status="pending", due_at=now, locked_until=None, attempts=0, encounter=key.encounter, updated_at=now)
+    )
+    return int(row.id), True
+
+
 def claim_due(conn: Connection, *, now: datetime, lease: float, limit: int) -> list[DueCheck]:
     """Lease up to ``limit`` due verifications (pending, or running with an expired lease)."""
     if limit <= 0:
@@ -167,12 +188,14 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
 
 
 def results_for_patient(conn: Connection, patient: str | None, *, limit: int = 50) -> tuple[dict[str, Any], ...]:
-    """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage)."""
+    """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage).
+
+    A check asked again (:func:`request_again`) keeps counting with its last answer while it waits."""
     if not patient:
         return ()
     rows = conn.execute(
         select(CHECK.c.result)
-        .where(CHECK.c.patient == patient, CHECK.c.status == "done")
+        .where(CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
         .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
         .limit(limit)
     ).all()
@@ -211,6 +234,7 @@ def _view(r: Any) -> dict[str, Any]:
         "state": r.status,
         "status": r.result_status,
         "checked_at": iso(r.checked_at),
+        "due_at": iso(r.due_at),
         "latency_seconds": r.latency_seconds,
         "source": r.source,
         "encounter": r.encounter,

@@ -521,7 +521,7 @@ class AuditEventRow(SQLModel, table=True):
     recorded_at: datetime
     actor: str = Field(max_length=300)
     actor_kind: str = Field(max_length=20)  # console | smart | api | cli
-    action: str = Field(max_length=40, index=True)  # payload-view | override | replay | config-change | sign-in
+    action: str = Field(max_length=40, index=True)  # one of app.db.audit_repo.ACTIONS
     entity: str = Field(max_length=300)
     outcome: str = Field(default="success", max_length=10)
     detail: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))

@@ -9,7 +9,11 @@
   state and its age, exchanges the code (public client, client secret, or private_key_jwt), verifies the
   id_token and keeps the tokens server-side; the browser gets only the ``cb_smart`` session cookie.
 - ``GET /smart/app``: the encounter view (needs that session, 401 page otherwise);
-  ``POST /smart/app/override``: override a finding, recorded with the user's ``fhirUser``.
+  ``POST /smart/app/override``: override a finding, recorded with the user's ``fhirUser``;
+  ``POST /smart/app/eligibility``: re-check the visit's coverage (queued for the worker's eligibility
+  duty); ``GET /smart/app/panels/eligibility``: that panel alone (htmx polls it while a check is pending);
+  ``POST /smart/app/authorize``: request prior authorization of an order (PAS via the outbox). Each
+  action is recorded in the audit trail with the user's ``fhirUser`` (:mod:`app.web.smart_panels`).
 """
 
 from __future__ import annotations
@@ -17,16 +21,19 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.db import audit_repo, claims_repo, ehr_repo, outcomes_repo, web_repo
+from app.db import audit_repo, claims_repo, ehr_repo, eligibility_repo, outcomes_repo, priorauth_repo, web_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.db.web_repo import SessionRecord, SmartAppRecord
+from app.priorauth.alerts import rules_for
+from app.priorauth.submit import PasError, submit_order
 from app.services import Services
 from app.web.claim_view import claim_lines, group_findings
 from app.web.render import WebError, render
@@ -51,9 +58,11 @@ from app.web.smart_client import (
     token_request,
     verify_id_token,
 )
+from app.web.smart_panels import eligibility_panel, priorauth_panel, recheck_key
 
 router = APIRouter(prefix="/smart", include_in_schema=False)
 SESSION_HOURS = 8
+MAX_POLLS = 60  # the pending eligibility panel refreshes itself every 2 s for at most 2 minutes
 RELAUNCH = ("Launch claimbridge again from your EHR.",)
 
 
@@ -286,29 +295,40 @@ async def _patient_banner(services: Services, session: SessionRecord) -> dict[st
     return {"id": patient, "name": text or patient, "birthDate": body.get("birthDate")}
 
 
+def _claim_of(conn: Any, encounter: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    outcome = outcomes_repo.get_outcome(conn, encounter)
+    claim = claims_repo.get_claim(conn, outcome["claim"]) if outcome and outcome["claim"] else None
+    return outcome, claim
+
+
 @router.get("/app")
 async def encounter_view(request: Request) -> HTMLResponse:
     services = services_of(request)
     session = await _smart_session(request)
     encounter = _encounter_of(session.data)
 
-    def run() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    def run() -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
         if encounter is None:
-            return None, None
+            return None, None, None, []
         with read_only(services.engine) as conn:
-            outcome = outcomes_repo.get_outcome(conn, encounter)
-            claim = claims_repo.get_claim(conn, outcome["claim"]) if outcome and outcome["claim"] else None
-        return outcome, claim
+            outcome, claim = _claim_of(conn, encounter)
+            payers = services.config.payers
+            eligibility = eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=services.clock())
+            return outcome, claim, eligibility, priorauth_panel(conn, payers, encounter)
 
-    outcome, claim = await to_thread.run_sync(run)
+    outcome, claim, eligibility, alerts = await to_thread.run_sync(run)
     banner = await _patient_banner(services, session)
     findings = claim["findings"] if claim else (outcome or {}).get("findings", [])
+    q = request.query_params
+    requested = q.get("requested")
     return render(
         request,
         "smart/encounter.html",
         user=None,
         fhir_user=session.subject,
         csrf=session.csrf,
+        poll=0,
+        max_polls=MAX_POLLS,
         encounter=encounter,
         outcome=outcome,
         claim=claim,
@@ -316,8 +336,116 @@ async def encounter_view(request: Request) -> HTMLResponse:
         groups=group_findings(findings),
         em=(claim or {}).get("em"),
         patient=banner,
-        saved=request.query_params.get("saved"),
+        saved=q.get("saved"),
+        eligibility=eligibility,
+        alerts=alerts,
+        rechecked=q.get("rechecked") == "1",
+        requested=requested if any(a["order"] == requested for a in alerts) else None,
     )
+
+
+@router.get("/app/panels/eligibility")
+async def eligibility_fragment(request: Request) -> HTMLResponse:
+    """The eligibility panel alone: what htmx swaps in while a re-check is pending (``poll``: how many
+    times it asked; past :data:`MAX_POLLS` the panel stops asking and offers a reload link)."""
+    services = services_of(request)
+    session = await _smart_session(request)
+    encounter = _encounter_of(session.data)
+    if encounter is None:
+        raise WebError(404, "No encounter", "The launch named no encounter.", link=("/smart/app", "Back"))
+
+    def run() -> dict[str, Any]:
+        with read_only(services.engine) as conn:
+            _, claim = _claim_of(conn, encounter)
+            payers, now = services.config.payers, services.clock()
+            return eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=now)
+
+    polled = request.query_params.get("poll", "0")
+    poll = int(polled) + 1 if polled.isdigit() and len(polled) < 4 else 1
+    panel = await to_thread.run_sync(run)
+    return render(request, "smart/_eligibility.html", eligibility=panel, csrf=session.csrf, poll=poll,
+                  max_polls=MAX_POLLS)  # fmt: skip
+
+
+def _launch_encounter(session: SessionRecord) -> str:
+    encounter = _encounter_of(session.data)
+    if encounter is None:
+        raise WebError(400, "No encounter", "The launch named no encounter.", link=("/smart/app", "Back"))
+    return encounter
+
+
+@router.post("/app/eligibility")
+async def recheck_eligibility(request: Request) -> Response:
+    """Queue a verification of the visit's coverage now (the worker calls the payer), audited with the user."""
+    services = services_of(request)
+    session = await _smart_session(request)
+    check_csrf(session.csrf, await read_form(request))
+    encounter = _launch_encounter(session)
+    user = str(session.subject)
+
+    def run() -> str | None:
+        now = services.clock()
+        with services.engine.begin() as conn:
+            _, claim = _claim_of(conn, encounter)
+            key = recheck_key(conn, services.config.payers, encounter=encounter, claim=claim, now=now)
+            if isinstance(key, str):
+                return key
+            check_id, queued = eligibility_repo.request_again(conn, key, now=now)
+            audit_repo.record(
+                conn,
+                actor=user,
+                actor_kind="smart",
+                action="eligibility-recheck",
+                entity=key.coverage,
+                now=now,
+                detail={"check": check_id, "encounter": encounter, "queued": queued, "ehr": session.data.get("ehr")},
+            )
+        return None
+
+    problem = await to_thread.run_sync(run)
+    if problem is not None:
+        raise WebError(409, "Eligibility not re-checked", problem, link=("/smart/app", "Back to the encounter"))
+    return RedirectResponse("/smart/app?rechecked=1#elig-h", status_code=303)
+
+
+@router.post("/app/authorize")
+async def request_authorization(request: Request) -> Response:
+    """Start PAS for one of the encounter's orders (``claimbridge pa submit``), audited with the user."""
+    services = services_of(request)
+    session = await _smart_session(request)
+    form = await read_form(request)
+    check_csrf(session.csrf, form)
+    encounter = _launch_encounter(session)
+    order = form.get("order", "")[:200]
+    user = str(session.subject)
+    rules = rules_for(services.config)
+
+    def run() -> str | None:
+        now = services.clock()
+        with services.engine.begin() as conn:
+            alert = priorauth_repo.get_alert(conn, order) if order else None
+            if alert is None or alert.encounter != encounter:  # only the launch's encounter's orders
+                return None
+            done = submit_order(conn, order, rules, now=now)
+            audit_repo.record(
+                conn,
+                actor=user,
+                actor_kind="smart",
+                action="pa-request",
+                entity=order,
+                now=now,
+                detail={"payer": done.payer_id, "pas_identifier": done.pas_identifier, "ehr": session.data.get("ehr")},
+            )
+            return done.order_ref
+
+    try:
+        sent = await to_thread.run_sync(run)
+    except PasError as exc:
+        back = ("/smart/app", "Back to the encounter")
+        raise WebError(409, "Authorization not requested", str(exc), link=back) from exc
+    if sent is None:
+        raise WebError(404, "Not found", "No such order alert on this encounter.", link=("/smart/app", "Back"))
+    return RedirectResponse(f"/smart/app?requested={quote(sent, safe='')}#pa-h", status_code=303)
 
 
 @router.post("/app/override")

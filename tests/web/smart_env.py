@@ -15,6 +15,7 @@ from app.api.app import create_app
 from app.db import ehr_repo, web_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.sql import utcnow
+from app.eligibility.duty import EligibilityDuty
 from app.services import Services, build_services
 from app.settings import Settings
 from tests.spine.helpers import ADMIN, ROOT, SECRET, notification, register, sample_bundles
@@ -31,9 +32,11 @@ class SmartEnv:
     services: Services
     ehr: SmartEhr
     app_base: str  # the public base URL claimbridge believes it has
+    patient: str = PATIENT
+    encounter: str = ENCOUNTER
 
     def launch_path(self) -> str:
-        launch = self.ehr.launch(patient=PATIENT, encounter=ENCOUNTER)
+        launch = self.ehr.launch(patient=self.patient, encounter=self.encounter)
         return f"/smart/launch?iss={self.ehr.iss}&launch={launch}"
 
 
@@ -43,24 +46,36 @@ def held_claim_bundle() -> dict[str, Any]:
 
 @contextmanager
 def smart_env(
-    db_url: str, tmp: Path, *, clock: Any = utcnow, client: Client | None = None, **overrides: Any
+    db_url: str,
+    tmp: Path,
+    *,
+    clock: Any = utcnow,
+    client: Client | None = None,
+    config_dir: Path | None = None,
+    bundle: dict[str, Any] | None = None,
+    patient: str = PATIENT,
+    encounter: str = ENCOUNTER,
+    **overrides: Any,
 ) -> Iterator[SmartEnv]:
+    """claimbridge seeded with ``bundle`` (default: the held enc-005 visit) by notification, the worker
+    drained (eligibility answers included), and the test EHR serving; ``config_dir`` replaces ``config/``;
+    ``overrides`` are settings passed to the services."""
     ehr = SmartEhr()
     ehr_port, app_port = free_port(), free_port()
     ehr.base = f"http://127.0.0.1:{ehr_port}"
     app_base = f"http://127.0.0.1:{app_port}"
     ehr.add_client(client or Client(CLIENT_ID, [f"{app_base}/smart/callback"]))
     ehr.add_user("dr.who", PRACTITIONER)
-    ehr.patients[PATIENT] = {
+    ehr.patients[patient] = {
         "resourceType": "Patient",
-        "id": PATIENT,
+        "id": patient,
         "name": [{"text": "Ada Testpatient"}],
         "birthDate": "1970-01-01",
     }
     settings = Settings(
         env="test",
         database_url=db_url,
-        config_dir=ROOT / "config",
+        config_dir=config_dir or ROOT / "config",
         refdata_dir=tmp / "refdata",
         api={"admin_token": ADMIN, "public_base_url": app_base},
         adapters={"out_dir": str(tmp / "out")},
@@ -81,12 +96,14 @@ def smart_env(
                 now=utcnow(),
             )
         with TestClient(create_app(services)) as seed:
-            body = orjson.dumps(notification(held_claim_bundle(), 1))
+            body = orjson.dumps(notification(bundle or held_claim_bundle(), 1))
             headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
             assert seed.post("/notifications", content=body, headers=headers).status_code == 202
-        services.worker(worker_id="w").drain()
+        worker = services.worker(worker_id="w")
+        worker.drain()
+        worker.duty(EligibilityDuty).drain(timeout=10)  # payers with an eligibility endpoint answer
         with serving(ehr.app, ehr_port):
-            yield SmartEnv(services, ehr, app_base)
+            yield SmartEnv(services, ehr, app_base, patient, encounter)
     finally:
         services.close()
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.app import create_app
-from app.db import audit_repo, claims_repo, web_repo
+from app.db import audit_repo, claims_repo, eligibility_repo, web_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.fhir.keys import generate_keys, load_signing_key, public_jwks
@@ -105,7 +105,9 @@ def test_ehr_launch_signs_in_shows_findings_and_records_the_override(
     html = page.text
     assert "Ada Testpatient" in html  # read from the EHR with the user's token
     assert "Encounter enc-005" in html and "coding.modifier-25-missing" in html and "Coder / biller" in html
-    assert "not available yet" in html and "99213" in html
+    assert "No coverage on file" not in html and "99213" in html
+    assert "does not answer eligibility requests in real time" in html  # no eligibility endpoint in config/
+    assert "No order of this encounter needs prior authorization." in html
 
     with read_only(env.services.engine) as conn:
         claim_id = claims_repo.list_claims(conn)[0]["id"]
@@ -172,6 +174,19 @@ def test_failure_pages(client: TestClient, env: SmartEnv, clock: Clock) -> None:
     env.ehr.down = True
     down = client.get(env.launch_path())
     assert down.status_code == 502 and "not answering" in down.text
+
+
+def test_recheck_for_a_payer_without_real_time_eligibility_is_refused_and_nothing_queued(
+    client: TestClient, env: SmartEnv
+) -> None:
+    assert client.get(sign_in_at_ehr(launch(client, env)), follow_redirects=False).status_code == 303
+    html = client.get("/smart/app").text
+    assert 'action="/smart/app/eligibility"' not in html  # no button to press
+    refused = client.post("/smart/app/eligibility", data={"csrf": csrf_of(html)})
+    assert refused.status_code == 409 and "does not answer eligibility requests in real time" in refused.text
+    with read_only(env.services.engine) as conn:
+        assert eligibility_repo.counts(conn) == {}
+        assert audit_repo.list_events(conn, action="eligibility-recheck") == []
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
