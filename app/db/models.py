@@ -595,6 +595,7 @@ class PriorAuthAlert(SQLModel, table=True):
     pas_identifier: str | None = Field(default=None, max_length=100)
     claim_response: dict[str, Any] | None = json_col()
     next_inquiry_at: datetime | None = None
+    reevaluate_at: datetime | None = Field(default=None, index=True)  # approved: the claim is to be re-evaluated
     created_at: datetime
     updated_at: datetime
 

@@ -6,6 +6,7 @@ denied | pended (→ approved | denied) and to cancelled when the order is withd
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,9 +81,39 @@ def get_alert(conn: Connection, order_ref: str) -> Alert | None:
     return _alert(row) if row else None
 
 
+def alert_by_assertion(conn: Connection, assertion_ids: Iterable[str]) -> Alert | None:
+    """The alert whose coverage-assertion-id (the PAS item trace number) is one of ``assertion_ids``."""
+    ids = list(assertion_ids)
+    if not ids:
+        return None
+    row = conn.execute(select(ALERT).where(ALERT.c.assertion_id.in_(ids)).order_by(ALERT.c.id)).first()
+    return _alert(row) if row else None
+
+
+def alert_of_order_id(conn: Connection, order_id: str) -> Alert | None:
+    """The alert of the order whose id is ``order_id`` (a PAS Claim ``pa-<id>`` names only the id)."""
+    refs = [f"{t}/{order_id}" for t in ("ServiceRequest", "MedicationRequest", "DeviceRequest")]
+    row = conn.execute(select(ALERT).where(ALERT.c.order_ref.in_(refs)).order_by(ALERT.c.id)).first()
+    return _alert(row) if row else None
+
+
 def set_state(conn: Connection, order_ref: str, *, status: str, now: datetime, **values: Any) -> None:
+    """Move the alert to ``status``; an approval also marks its encounter's claim for re-evaluation."""
     assert status in STATES, status
+    if status == "approved":
+        values.setdefault("reevaluate_at", now)
     conn.execute(update(ALERT).where(ALERT.c.order_ref == order_ref).values(status=status, updated_at=now, **values))
+
+
+def due_reevaluations(conn: Connection, *, limit: int = 20) -> list[Alert]:
+    """Approved alerts whose encounter's claim was not re-evaluated since, oldest first."""
+    stmt = select(ALERT).where(ALERT.c.reevaluate_at.is_not(None)).order_by(ALERT.c.reevaluate_at, ALERT.c.id)
+    return [_alert(r) for r in conn.execute(stmt.limit(limit))]
+
+
+def mark_reevaluated(conn: Connection, alert_ids: list[int]) -> None:
+    if alert_ids:
+        conn.execute(update(ALERT).where(ALERT.c.id.in_(alert_ids)).values(reevaluate_at=None))
 
 
 def list_alerts(conn: Connection, *, patient: str | None = None, encounter: str | None = None,

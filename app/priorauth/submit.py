@@ -11,6 +11,12 @@
   the patient, where the claim rules and CRD's ``satisfied-pa-id`` read it. A3 → ``denied`` with the
   reason. A4 → ``pended``: :class:`PasInquirer` (a worker duty) queues ``Claim/$inquire`` every
   :data:`INQUIRY_SECONDS` until it is decided. The staff Task follows each state.
+- :func:`take_notified_responses`: the payer may instead notify the decision through the
+  subscription intake (a ``POST /notifications`` of a subscription registered for the payer, PAS
+  subscription topic ``PASSubscriptionTopic``, full-resource content). A preauthorization
+  ClaimResponse in a job is matched to its alert by the item trace number claimbridge sent (the
+  coverage-assertion-id), else by ``request`` = the ``Claim/pa-<order id>`` submitted, and applied as
+  :func:`record_response` applies a ``$submit``/``$inquire`` answer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import httpx
 from sqlalchemy import Connection, Engine
 
 from app.adapters.base import FatalDeliveryError, TemporaryDeliveryError
-from app.cds.evaluate import judge
+from app.cds.evaluate import judge, primary_coverage
 from app.cds.orders import read_order
 from app.db import mirror_repo, outbox_repo, priorauth_repo
 from app.db.priorauth_repo import Alert
@@ -35,7 +41,7 @@ from app.errors import FatalError
 from app.http_policy import Verdict, classify, retry_after_header
 from app.priorauth.alerts import RULE, OrderRules, gather_for
 from app.priorauth.pas import bundle_problems, claim_for, inquiry_bundle, request_bundle
-from app.priorauth.responses import claim_response_of, read_outcome
+from app.priorauth.responses import claim_response_of, read_outcome, request_claim_id, trace_numbers
 from app.priorauth.tasks import alert_task
 
 DESTINATION = "pas"
@@ -133,6 +139,15 @@ def _alert(conn: Connection, order_ref: str) -> Alert:
     return alert
 
 
+def _payer_org(conn: Connection, order_ref: str, patient: str | None) -> str | None:
+    """The payer Organization of the coverage the order was judged under (the claim's insurer)."""
+    order = mirror_repo.get(conn, order_ref)
+    if order is None or patient is None:
+        return None
+    coverage = primary_coverage(order, gather_for(conn, patient, [order]))
+    return next((ref for p in (coverage or {}).get("payor") or () if (ref := ref_of(p))), None)
+
+
 def record_response(conn: Connection, order_ref: str, body: Any, *, now: datetime, writeback: str) -> str:
     """Apply a PAS response (Bundle) to the order's alert; returns the new state."""
     response = claim_response_of(body)
@@ -146,6 +161,12 @@ def record_response(conn: Connection, order_ref: str, body: Any, *, now: datetim
         "use": "preauthorization",
         "patient": {"reference": alert.patient},
     }
+    stored.pop("request", None)  # the payer's references name its own ids: ours are the patient and insurer
+    insurer = _payer_org(conn, order_ref, alert.patient)
+    if insurer:
+        stored["insurer"] = {"reference": insurer}
+    else:
+        stored.pop("insurer", None)
     values: dict[str, Any] = {"claim_response": stored, "reason": outcome.reason}
     if outcome.status == "approved":
         values["pre_auth_ref"] = outcome.number
@@ -162,6 +183,33 @@ def record_response(conn: Connection, order_ref: str, body: Any, *, now: datetim
         now=now,
     )
     return outcome.status
+
+
+def answered_alert(conn: Connection, response: dict[str, Any]) -> Alert | None:
+    """The alert a PAS ClaimResponse answers: by the item trace number, else by the Claim it names."""
+    alert = priorauth_repo.alert_by_assertion(conn, sorted(trace_numbers(response)))
+    claim_id = request_claim_id(response)
+    if alert is None and claim_id and claim_id.startswith("pa-"):
+        alert = priorauth_repo.alert_of_order_id(conn, claim_id[3:])
+    return alert
+
+
+def take_notified_responses(conn: Connection, resources: list[dict[str, Any]], *, writeback: str,
+                            now: datetime) -> list[str]:  # fmt: skip
+    """Apply the PAS decisions that arrived by notification; returns ``order:state`` for each applied."""
+    done = []
+    for resource in resources:
+        if resource.get("resourceType") != "ClaimResponse" or resource.get("use") != "preauthorization":
+            continue
+        alert = answered_alert(conn, resource)
+        if alert is None or alert.status == "cancelled":
+            continue
+        outcome = read_outcome(resource)
+        if (outcome.status, outcome.number, outcome.reason) == (alert.status, alert.pre_auth_ref, alert.reason):
+            continue  # the same decision again (a re-delivered notification)
+        state = record_response(conn, alert.order_ref, resource, now=now, writeback=writeback)
+        done.append(f"{alert.order_ref}:{state}")
+    return done
 
 
 class PasAdapter:
