@@ -16,7 +16,6 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from app.db import mirror_repo, priorauth_repo
-from app.domain.tenancy import DEFAULT_EHR
 from app.logging import get_logger
 
 log = get_logger("claimbridge.priorauth")
@@ -39,7 +38,7 @@ class PriorAuthReevaluator:
                 return 0
             now, results = self.clock(), []
             for alert in due:
-                ehr = DEFAULT_EHR
+                ehr = alert.ehr
                 encounters = (
                     [alert.encounter] if alert.encounter else mirror_repo.encounters_for(conn, alert.order_ref, ehr=ehr)
                 )

@@ -86,7 +86,7 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     take_notified_responses(conn, resources, writeback=destination, now=now)  # PAS decisions notified by the payer
-    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now)  # PA alerts
+    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now, ehr=job.ehr)
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)
