@@ -37,6 +37,7 @@ from app.eligibility.runner import EligibilityRunner
 from app.metrics import BillingSnapshot, Metrics, QueueSnapshot
 from app.priorauth.alerts import rules_for
 from app.priorauth.metrics import watch_alerts
+from app.priorauth.reevaluate import PriorAuthReevaluator
 from app.priorauth.submit import DESTINATION as PAS_DESTINATION
 from app.priorauth.submit import PasAdapter, PasInquirer
 from app.relay.nats import NatsRelay
@@ -204,7 +205,13 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
         settings=settings.outbox,
     )
     inquirer = PasInquirer(engine=engine, rules=rules_for(services.config), clock=clock)
-    duties: list[Duty] = [sweeper, cycle, eligibility_duty(services), outbox, inquirer]
+    runtime = services.runtime
+    authorized = PriorAuthReevaluator(
+        engine=engine,
+        reevaluate=lambda conn, encounters, now, ehr: reevaluate(conn, encounters, runtime=runtime, now=now, ehr=ehr),
+        clock=clock,
+    )
+    duties: list[Duty] = [sweeper, cycle, eligibility_duty(services), outbox, inquirer, authorized]
     return Worker(
         engine=engine,
         runtime=services.runtime,

@@ -1,8 +1,10 @@
-"""``GET /api/alerts?patient=&encounter=&payer=&status=``: prior-authorization alerts (admin token).
+"""``GET /api/alerts?patient=&encounter=&payer=&status=&ehr=``: prior-authorization alerts (admin token).
 
 One alert per order that needs authorization, with its state (open, submitted, approved, denied,
 pended, cancelled), the payer and codes, the authorization number once approved and the reason of
-a denial. ``status=all`` (the default) lists every state.
+a denial. ``status=all`` (the default) lists every state. Alerts are per EHR (ADR 0011: two EHRs'
+``ServiceRequest/1`` are two orders): each names its ``ehr``; ``ehr=`` lists one EHR's (the default
+EHR is ``default``), without it every EHR's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ async def list_alerts(
     encounter: str | None = None,
     payer: str | None = None,
     status: str = "all",
+    ehr: str | None = Query(None, min_length=1, max_length=100),
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
     if status != "all" and status not in priorauth_repo.STATES:
@@ -36,7 +39,8 @@ async def list_alerts(
     def read() -> list[dict[str, Any]]:
         with read_only(engine) as conn:
             rows = priorauth_repo.list_alerts(conn, patient=patient, encounter=encounter, payer=payer,
-                                              status=None if status == "all" else status, limit=limit)  # fmt: skip
+                                              status=None if status == "all" else status, ehr=ehr,
+                                              limit=limit)  # fmt: skip
         return [a.view() for a in rows]
 
     return {"alerts": await to_thread.run_sync(read)}

@@ -26,6 +26,7 @@ from app.cds.request import CdsInputError
 from app.cds.service import CdsRunner, ehr_reader
 from app.db import ehr_repo, priorauth_repo
 from app.db.engine import read_only
+from app.domain.tenancy import DEFAULT_EHR
 from app.intake.auth import bearer_token
 from app.services import Services
 
@@ -48,17 +49,22 @@ class CdsRuntime:
             response.raise_for_status()
             return dict(response.json())
 
-        known: list[tuple[float, list[str]]] = []
+        known: list[tuple[float, dict[str, str]]] = []
 
-        def allowed() -> list[str]:  # the registered EHRs' base URLs, re-read at most every few seconds
+        def registered() -> dict[str, str]:  # base URL -> EHR name, re-read at most every few seconds
             if not known or time.monotonic() - known[0][0] > ALLOWED_CACHE_SECONDS:
                 with read_only(engine) as conn:
-                    known[:] = [(time.monotonic(), [e.base_url for e in ehr_repo.list_ehrs(conn)])]
+                    ehrs = {e.base_url.rstrip("/"): e.name for e in ehr_repo.list_ehrs(conn)}
+                known[:] = [(time.monotonic(), ehrs)]
             return known[0][1]
 
-        def on_file(patient: str) -> list[dict[str, Any]]:
+        def allowed() -> list[str]:  # the registered EHRs' base URLs
+            return list(registered())
+
+        def on_file(patient: str, server: str | None) -> list[dict[str, Any]]:
+            ehr = registered().get((server or "").rstrip("/"), DEFAULT_EHR)  # ADR 0011: a patient id is per EHR
             with read_only(engine) as conn:
-                return priorauth_repo.authorizations_of(conn, patient)
+                return priorauth_repo.authorizations_of(conn, patient, ehr=ehr)
 
         self.auth = CdsAuthenticator(engine=engine, fetch_jwks=fetch_jwks, clock=clock)
         self.runner = CdsRunner.for_config(services.config, today=lambda: clock().date(),

@@ -10,6 +10,12 @@ Checks, each a 401 with a message naming what failed (never the token or a claim
 - ``aud`` (string or list) holds the exact URL of the endpoint being invoked;
 - ``exp`` not past and ``iat`` not in the future, with ``skew`` seconds of leeway; ``jti`` present
   and never seen before from this issuer (stored in ``cds_jti`` until the token expires).
+
+The ``jti`` is durable before the call is answered (a replay after a restart still fails), and
+concurrent calls share that write: :class:`JtiLedger` commits every id waiting while the previous
+transaction ran in one transaction (group commit). One transaction at a time also keeps SQLite
+writers from polling each other's write lock with ``busy_timeout``'s growing sleeps, the cause of the
+hook's latency tail under load (bench/README.md).
 """
 
 from __future__ import annotations
@@ -49,6 +55,67 @@ class _Cached:
     at: float
 
 
+@dataclass(eq=False)
+class _Jti:
+    iss: str
+    jti: str
+    expires_at: datetime
+    fresh: bool | None = None
+    error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.fresh is not None or self.error is not None
+
+
+class JtiLedger:
+    """The JWT ids seen, written with group commit: one transaction for all the ids waiting for one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cond = threading.Condition()
+        self._pending: list[_Jti] = []
+        self._writing = False
+
+    def state(self) -> tuple[bool, int]:
+        """(a transaction is running, ids waiting for the next one)."""
+        with self._cond:
+            return self._writing, len(self._pending)
+
+    def remember(self, *, iss: str, jti: str, expires_at: datetime) -> bool:
+        """True when ``jti`` is new for ``iss`` (and now stored), False for a replay."""
+        item = _Jti(iss, jti, expires_at)
+        batch: list[_Jti] = []
+        with self._cond:
+            self._pending.append(item)
+            while not item.done and self._writing:
+                self._cond.wait()
+            if not item.done:  # no transaction running: this caller writes everything waiting
+                self._writing, batch, self._pending = True, self._pending, []
+        if batch:
+            self._write(batch)
+        if item.error is not None:
+            raise item.error
+        return bool(item.fresh)
+
+    def _write(self, batch: list[_Jti]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                results = [
+                    cds_repo.remember_jti(conn, iss=b.iss, jti=b.jti, expires_at=b.expires_at) for b in batch
+                ]  # a duplicate within the batch conflicts with the first: a replay, as across batches
+        except BaseException as exc:
+            for b in batch:
+                b.error = exc
+        else:
+            for b, fresh in zip(batch, results, strict=True):
+                b.fresh = fresh
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class CdsAuthenticator:
     """Verifies CDS Hooks JWTs against registered clients; thread-safe (the API runs it in a pool)."""
 
@@ -60,6 +127,7 @@ class CdsAuthenticator:
         self._jwks: dict[str, _Cached] = {}
         self._static: dict[str, tuple[ClientRecord, KeySet]] = {}
         self._lock = threading.Lock()
+        self.jtis = JtiLedger(engine)
 
     def verify(self, token: str | None, *, audience: str) -> str:
         """The issuer of a valid token for ``audience``; raises :class:`CdsAuthError`."""
@@ -93,9 +161,7 @@ class CdsAuthenticator:
         if not isinstance(jti, str) or not jti or len(jti) > 200:
             raise CdsAuthError("JWT jti is required")
         expires = datetime.fromtimestamp(exp + self.skew, UTC)
-        with self.engine.begin() as conn:
-            fresh = cds_repo.remember_jti(conn, iss=str(claims["iss"]), jti=jti, expires_at=expires)
-        if not fresh:
+        if not self.jtis.remember(iss=str(claims["iss"]), jti=jti, expires_at=expires):
             raise CdsAuthError("JWT jti was already used")
 
     def _signature(

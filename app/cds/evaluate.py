@@ -96,20 +96,32 @@ def _day(order: Resource, today: date) -> date:
     return today
 
 
-def judge(order: Order, gathered: Gathered, payers: PayerDirectory, *, today: date) -> Verdict:
-    """What the payer rules say about one order."""
+def judge(order: Order, gathered: Gathered, payers: PayerDirectory, *, today: date,
+          memo: dict[str, Any] | None = None) -> Verdict:  # fmt: skip
+    """What the payer rules say about one order.
+
+    ``memo`` (one dict per request) keeps what every order of the request shares: the payer profile of
+    each coverage and the authorizations read once.
+    """
+    memo = {} if memo is None else memo
     coverage = primary_coverage(order.resource, gathered)
     if coverage is None:
         problem = gathered.problems[0] if gathered.problems else None
         return Verdict(order, None, None, problem=problem)
-    profile = profile_for(coverage, gathered.index, payers)
+    profiles: dict[int, PayerProfile] = memo.setdefault("profiles", {})
+    profile = profiles.get(id(coverage))
+    if profile is None:
+        profile = profiles[id(coverage)] = profile_for(coverage, gathered.index, payers)
     if profile.is_default:
         return Verdict(order, coverage, profile, problem="no payer profile for the patient's coverage")
     needs = tuple(c for c in order.codes if profile.prior_auth_rule(c, order.pos, order.units))
     if not needs:
         return Verdict(order, coverage, profile)
     patient, day = ref_of(coverage.get("beneficiary")), _day(order.resource, today)
-    for auth in normalize(gathered.authorizations):
+    auths: list[Authorization] | None = memo.get("auths")
+    if auths is None:
+        auths = memo["auths"] = normalize(gathered.authorizations)
+    for auth in auths:
         named = not auth.codes or set(needs) <= auth.codes  # as the claim mapper: naming no code covers all
         if named and auth.patient in (None, patient) and auth.covers(day):
             return Verdict(order, coverage, profile, needs, on_file=auth)
@@ -163,7 +175,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """The CDS Hooks response: cards and (unless configured off) coverage-information system actions."""
     orders = [o for r in gathered.orders if (o := read_order(r, code_map(r))) is not None]
-    verdicts = [judge(o, gathered, payers, today=today) for o in orders]
+    memo: dict[str, Any] = {}  # the coverage's payer profile and the authorizations: once per request
+    verdicts = [judge(o, gathered, payers, today=today, memo=memo) for o in orders]
     out_cards: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     want_info = request.option("coverage-info", True)

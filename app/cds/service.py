@@ -2,8 +2,9 @@
 
 :class:`CdsRunner` is what ``POST /cds-services/{id}`` and ``claimbridge cds call`` share. It gets
 its I/O injected: ``reader_for`` decides whether (and how) the EHR's FHIR server may be read for a
-request, ``on_file`` answers the authorizations claimbridge already holds for a patient. Offline
-(the CLI) neither reads anything.
+request, ``on_file`` answers the authorizations claimbridge already holds for a patient of the
+EHR whose ``fhirServer`` the request names (the default EHR when it names no registered one).
+Offline (the CLI) neither reads anything.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class CdsRunner:
         payers: PayerDirectory,
         today: Callable[[], date],
         reader_for: ReaderFor = OFFLINE,
-        on_file: Callable[[str], Iterable[dict[str, Any]]] = lambda _patient: (),
+        on_file: Callable[[str, str | None], Iterable[dict[str, Any]]] = lambda _patient, _server: (),
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         code_map: CodeMap = lambda _resource: [],
     ) -> None:
@@ -72,7 +73,7 @@ class CdsRunner:
         request = parse_request(body, service)
         reader, why_not = self.reader_for(request)
         try:
-            held = list(self.on_file(f"Patient/{request.patient_id}"))
+            held = list(self.on_file(f"Patient/{request.patient_id}", request.fhir_server))
         except Exception:
             held = []
         gathered = gather(request, service, reader=reader, why_not=why_not, on_file=held)

@@ -579,9 +579,11 @@ class CdsJti(SQLModel, table=True):
 
 class PriorAuthAlert(SQLModel, table=True):
     __tablename__ = "prior_auth_alert"
+    __table_args__ = (UniqueConstraint("ehr", "order_ref", name="uq_prior_auth_alert_order"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    order_ref: str = Field(max_length=200, unique=True)
+    ehr: str = Field(default=DEFAULT_EHR, max_length=100)  # the order's EHR (app.domain.tenancy)
+    order_ref: str = Field(max_length=200)
     patient: str | None = Field(default=None, max_length=200, index=True)
     encounter: str | None = Field(default=None, max_length=200, index=True)
     payer_id: str = Field(max_length=80, index=True)
@@ -595,6 +597,7 @@ class PriorAuthAlert(SQLModel, table=True):
     pas_identifier: str | None = Field(default=None, max_length=100)
     claim_response: dict[str, Any] | None = json_col()
     next_inquiry_at: datetime | None = None
+    reevaluate_at: datetime | None = Field(default=None, index=True)  # approved: the claim is to be re-evaluated
     created_at: datetime
     updated_at: datetime
 

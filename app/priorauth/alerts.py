@@ -13,6 +13,8 @@ Coverage, payer Organization and authorizations on file:
 - the order revoked, entered-in-error or stopped → the alert is ``cancelled`` and the Task too.
 
 Everything happens in the job's transaction (the outbox delivers it later, retried on its own).
+Alerts, like the mirror they are judged from, belong to the job's EHR (ADR 0011): two EHRs' orders
+with the same id are two alerts.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from app.db import mirror_repo, outbox_repo, priorauth_repo
 from app.db.priorauth_repo import CLOSED, Alert
 from app.domain.context import ResourceIndex, patient_of, ref_of
 from app.domain.payers import PayerDirectory
+from app.domain.tenancy import DEFAULT_EHR
 from app.priorauth.tasks import alert_task, order_coverage
 
 ORDER_TYPES = ("ServiceRequest", "MedicationRequest")
@@ -49,18 +52,18 @@ class OrderRules:
     code_map: CodeMap
 
 
-def gather_for(conn: Connection, patient: str, orders: list[dict[str, Any]]) -> Gathered:
-    """The patient's Coverages, their payer Organizations and authorizations, from the mirror."""
+def gather_for(conn: Connection, patient: str, orders: list[dict[str, Any]], *, ehr: str = DEFAULT_EHR) -> Gathered:
+    """The patient's Coverages, their payer Organizations and authorizations, from ``ehr``'s mirror."""
     index = ResourceIndex()
-    coverages = priorauth_repo.resources_of(conn, patient, "Coverage")
+    coverages = priorauth_repo.resources_of(conn, patient, "Coverage", ehr=ehr)
     for cov in coverages:
         index.add(cov)
         for ref in cov.get("payor") or ():
             key = ref_of(ref)
-            org = mirror_repo.get(conn, key) if key else None
+            org = mirror_repo.get(conn, key, ehr=ehr) if key else None
             if org is not None:
                 index.add(org)
-    auths = priorauth_repo.authorizations_of(conn, patient)
+    auths = priorauth_repo.authorizations_of(conn, patient, ehr=ehr)
     for resource in [*auths, *orders]:
         index.add(resource)
     return Gathered(orders=orders, index=index, coverages=coverages, authorizations=auths)
@@ -78,14 +81,14 @@ def _enqueue(conn: Connection, alert: Alert, order: dict[str, Any], verdict: Ver
 
 
 def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, destination: str,
-              today: date, now: datetime) -> str | None:  # fmt: skip
+              today: date, now: datetime, ehr: str) -> str | None:  # fmt: skip
     ref = f"{order.get('resourceType')}/{order.get('id')}"
-    alert = priorauth_repo.get_alert(conn, ref)
+    alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
     if order.get("status") in WITHDRAWN:
         if alert is None or alert.status in CLOSED:
             return None
-        priorauth_repo.set_state(conn, ref, status="cancelled", now=now, reason=f"order {order.get('status')}")
-        _enqueue(conn, _reread(conn, ref), order, None, destination=destination, today=today, now=now)
+        priorauth_repo.set_state(conn, ref, status="cancelled", now=now, ehr=ehr, reason=f"order {order.get('status')}")
+        _enqueue(conn, _reread(conn, ref, ehr), order, None, destination=destination, today=today, now=now)
         return f"{ref}:cancelled"
     if order.get("status") not in PENDING:
         return None
@@ -93,40 +96,41 @@ def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, des
     patient = patient_of(order)
     if read is None or patient is None:
         return None
-    verdict = judge(read, gather_for(conn, patient, [order]), rules.payers, today=today)
+    verdict = judge(read, gather_for(conn, patient, [order], ehr=ehr), rules.payers, today=today)
     if verdict.on_file is not None and alert is not None and alert.status not in CLOSED:
-        priorauth_repo.set_state(conn, ref, status="approved", now=now, pre_auth_ref=verdict.on_file.number)
-        _enqueue(conn, _reread(conn, ref), order, verdict, destination=destination, today=today, now=now)
+        priorauth_repo.set_state(conn, ref, status="approved", now=now, ehr=ehr, pre_auth_ref=verdict.on_file.number)
+        _enqueue(conn, _reread(conn, ref, ehr), order, verdict, destination=destination, today=today, now=now)
         return f"{ref}:approved"
     if not verdict.auth_needed or alert is not None or verdict.profile is None:
         return None
     alert, _ = priorauth_repo.open_alert(
         conn, order_ref=ref, patient=patient, encounter=ref_of(order.get("encounter")),
         payer_id=verdict.profile.payer_id, payer_name=verdict.profile.name, codes=list(verdict.needs),
-        rule=RULE, assertion_id=str(uuid.uuid4()), now=now,
+        rule=RULE, assertion_id=str(uuid.uuid4()), now=now, ehr=ehr,
     )  # fmt: skip
     _enqueue(conn, alert, order, verdict, destination=destination, today=today, now=now)
     return f"{ref}:alert"
 
 
-def _reread(conn: Connection, ref: str) -> Alert:
-    alert = priorauth_repo.get_alert(conn, ref)
+def _reread(conn: Connection, ref: str, ehr: str) -> Alert:
+    alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
     assert alert is not None
     return alert
 
 
 def consider_orders(conn: Connection, resources: Iterable[dict[str, Any]], rules: OrderRules, *,
-                    destination: str, now: datetime) -> list[str]:  # fmt: skip
-    """Alerts opened or closed for the orders in ``resources`` (and for patients whose authorizations changed)."""
+                    destination: str, now: datetime, ehr: str = DEFAULT_EHR) -> list[str]:  # fmt: skip
+    """Alerts of ``ehr`` opened or closed for the orders in ``resources`` (and for patients whose
+    authorizations changed)."""
     items = list(resources)
     orders = {f"{r['resourceType']}/{r.get('id')}": r for r in items if r.get("resourceType") in ORDER_TYPES}
     for patient in {patient_of(r) for r in items if r.get("resourceType") == "ClaimResponse"} - {None}:
-        for alert in priorauth_repo.open_alerts_of(conn, str(patient)):
-            if alert.order_ref not in orders and (stored := mirror_repo.get(conn, alert.order_ref)) is not None:
+        for alert in priorauth_repo.open_alerts_of(conn, str(patient), ehr=ehr):
+            if alert.order_ref not in orders and (stored := mirror_repo.get(conn, alert.order_ref, ehr=ehr)):
                 orders[alert.order_ref] = stored
     results = []
     for order in orders.values():
-        done = _consider(conn, order, rules, destination=destination, today=now.date(), now=now)
+        done = _consider(conn, order, rules, destination=destination, today=now.date(), now=now, ehr=ehr)
         if done:
             results.append(done)
     return results

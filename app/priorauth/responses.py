@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.domain.preauth import REVIEW_ACTION, decisions
+from app.priorauth.pas import ITEM_TRACE
 
 Resource = dict[str, Any]
 
@@ -36,6 +37,26 @@ def claim_response_of(body: Any) -> Resource | None:
             return dict(resource)
         if resource.get("resourceType") == "Bundle" and (inner := claim_response_of(resource)) is not None:
             return inner
+    return None
+
+
+def trace_numbers(response: Resource) -> set[str]:
+    """The item trace numbers a PAS ClaimResponse echoes (claimbridge sends the coverage-assertion-id)."""
+    found = set()
+    for key in ("item", "addItem"):
+        for item in response.get(key) or ():
+            for ext in (item or {}).get("extension") or ():
+                value = (ext.get("valueIdentifier") or {}).get("value") if isinstance(ext, dict) else None
+                if ext.get("url") == ITEM_TRACE and isinstance(value, str) and value:
+                    found.add(value)
+    return found
+
+
+def request_claim_id(response: Resource) -> str | None:
+    """The id of the Claim a ClaimResponse answers, when ``request`` names one (``Claim/<id>``)."""
+    ref = (response.get("request") or {}).get("reference")
+    if isinstance(ref, str) and "Claim/" in ref:
+        return ref.rsplit("Claim/", 1)[1].split("/")[0] or None
     return None
 
 

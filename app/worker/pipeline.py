@@ -40,6 +40,7 @@ from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.priorauth.alerts import consider_orders, rules_for
+from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import record_outcome
@@ -84,7 +85,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
             raise FatalJobError(f"{job.focus} is not in the notification and no EHR is configured to fetch it")
     encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
-    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now)  # PA alerts
+    take_notified_responses(conn, resources, writeback=destination, now=now)  # PAS decisions notified by the payer
+    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now, ehr=job.ehr)
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)
@@ -177,12 +179,15 @@ def evaluate(
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
-def reevaluate(conn: Connection, encounters: list[str], *, runtime: Runtime, now: datetime) -> list[str]:
-    """Steps 2-4 for encounters whose inputs changed outside a notification (an eligibility answer)."""
+def reevaluate(
+    conn: Connection, encounters: list[str], *, runtime: Runtime, now: datetime, ehr: str = DEFAULT_EHR
+) -> list[str]:
+    """Steps 2-4 for encounters of ``ehr`` whose inputs changed outside a notification (an eligibility
+    answer, an authorization approved)."""
     results = []
     for encounter in sorted(set(encounters)):
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now)
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr)
         if ev is not None:
             writeback = runtime.writeback_destination
             results.append(persist(conn, ev, job=None, runtime=runtime, now=now, writeback=writeback))

@@ -193,3 +193,25 @@ def test_missing_prefetch_is_fetched_only_from_a_registered_ehr_and_failures_are
     info = coverage_informations(response.json())["ServiceRequest/sr1"]
     assert info["covered"] == ["indeterminate"] and info["reason"][0]["coding"][0]["code"] == "technical"
     assert response.json()["cards"][0]["indicator"] == "warning"
+
+
+def test_authorizations_on_file_are_those_of_the_ehr_the_request_names(
+    services: Services, client: TestClient, keys: CdsClientKeys
+) -> None:
+    from app.db import mirror_repo
+
+    register_ehr(services)
+    held = {
+        "resourceType": "ClaimResponse", "id": "auth1", "status": "active", "use": "preauthorization",
+        "patient": {"reference": "Patient/p1"}, "outcome": "complete", "preAuthRef": "AUTH-EHR1",
+        "preAuthPeriod": {"start": "2026-01-01", "end": "2030-12-31"},
+    }  # fmt: skip
+    with services.engine.begin() as conn:  # ehr1's Patient/p1 holds an authorization; the default EHR's does not
+        mirror_repo.upsert_resources(conn, [held], now=utcnow(), ehr="ehr1")
+    with respx.mock() as router:
+        router.get(f"{EHR}/ClaimResponse").respond(json=searchset([]))
+        from_ehr1 = post(client, keys, with_coverage([service_request("sr1", "72148")], server=EHR))
+    info = coverage_informations(from_ehr1.json())["ServiceRequest/sr1"]
+    assert info["pa-needed"] == ["satisfied"] and info["satisfied-pa-id"] == ["AUTH-EHR1"]
+    other = with_coverage([service_request("sr1", "72148")], server="https://unlisted.example/fhir")
+    assert coverage_informations(post(client, keys, other).json())["ServiceRequest/sr1"]["pa-needed"] == ["auth-needed"]

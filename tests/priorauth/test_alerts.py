@@ -141,3 +141,56 @@ async def test_the_order_update_uses_if_match_and_reads_again_on_412() -> None:
     assert result == "updated"
     assert [c.request.headers["if-match"] for c in put.calls] == ['W/"1"', 'W/"2"']
     assert json.loads(put.calls.last.request.content)["extension"] == [theirs, ours]
+
+
+def test_alerts_are_per_ehr_two_ehrs_with_the_same_order_id_are_two_alerts(services: Services) -> None:
+    for ehr, secret in (("ehr-a", "secret-of-ehr-a-0123456789abcdef"), ("ehr-b", "secret-of-ehr-b-0123456789abcdef")):
+        register(services, f"sub-{ehr}", secret=secret, ehr=ehr)
+    with TestClient(create_app(services)) as client:
+
+        def send_as(ehr: str, b: dict[str, Any], number: int) -> None:
+            note = notification(copy.deepcopy(b), number, sub_id=f"sub-{ehr}")
+            headers = {**HEADERS, "Authorization": f"Bearer secret-of-{ehr}-0123456789abcdef"}
+            assert client.post("/notifications", content=orjson.dumps(note), headers=headers).status_code == 202
+            services.worker().drain()
+
+        send_as("ehr-a", bundle(with_auth=False), 1)
+        send_as("ehr-b", bundle(with_auth=False), 1)  # the same ServiceRequest/sr-032-1, another EHR's order
+        both = alerts(client)
+        assert sorted((a["ehr"], a["order"], a["status"]) for a in both) == [
+            ("ehr-a", ORDER, "open"),
+            ("ehr-b", ORDER, "open"),
+        ]
+        send_as("ehr-a", bundle(with_auth=False, status="revoked"), 2)  # only ehr-a's order is withdrawn
+        assert [(a["ehr"], a["status"]) for a in alerts(client, ehr="ehr-a")] == [("ehr-a", "cancelled")]
+        assert [(a["ehr"], a["status"]) for a in alerts(client, ehr="ehr-b")] == [("ehr-b", "open")]
+        assert alerts(client, ehr="default") == []
+        assert client.get("/api/alerts", params={"ehr": "x" * 101}, headers=ADMIN_AUTH).status_code == 400
+
+
+INSERT_ALERT = (
+    "INSERT INTO prior_auth_alert ({cols}order_ref, payer_id, payer_name, codes, rule, status, assertion_id, "
+    "created_at, updated_at) VALUES ({vals}'ServiceRequest/1', 'P', 'Payer', '[]', 'r', 'open', :aid, "
+    "'2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+)
+
+
+def test_the_migration_moves_existing_alerts_to_the_default_ehr(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.db import migrate
+    from app.db.engine import make_engine
+
+    engine = make_engine(db_url)
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "d7a3c5e9b214")  # alerts before they were per EHR
+        conn.execute(text(INSERT_ALERT.format(cols="", vals="")), {"aid": "a1"})
+        command.upgrade(cfg, "head")
+        moved = conn.execute(text("SELECT ehr, order_ref FROM prior_auth_alert")).all()
+        assert moved == [("default", "ServiceRequest/1")]
+        # the same order id in another EHR is another alert now
+        conn.execute(text(INSERT_ALERT.format(cols="ehr, ", vals="'ehr-b', ")), {"aid": "a2"})
+    engine.dispose()

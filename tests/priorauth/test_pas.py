@@ -18,21 +18,23 @@ from typer.testing import CliRunner
 
 from app.api.app import create_app
 from app.cli.main import app as cli
-from app.db import priorauth_repo
-from app.db.models import Outbox
-from app.domain.preauth import grants
+from app.db import claims_repo, priorauth_repo
+from app.db.models import Claim, Outbox
+from app.domain.preauth import REVIEW_ACTION_CODE, grants
 from app.priorauth.alerts import rules_for
-from app.priorauth.pas import bundle_problems
+from app.priorauth.pas import ITEM_TRACE, TRACE_SYSTEM, bundle_problems
+from app.priorauth.reevaluate import PriorAuthReevaluator
 from app.priorauth.submit import PasError, PasInquirer, submit_order
 from app.services import Services, build_services
 from app.settings import Settings
 from app.worker.outbox import OutboxDispatcher
-from tests.priorauth.test_alerts import ORDER, bundle, send
+from tests.priorauth.test_alerts import HEADERS, ORDER, bundle, send
 from tests.spine.helpers import ADMIN, register
 
 ROOT = Path(__file__).resolve().parents[2]
 PAS_KIT = ROOT / "tests" / "fixtures" / "conformance" / "inferno-davinci-pas-test-kit"
 PAYER = "https://pas.lakeshore.example/fhir"
+PAYER_SECRET = "pas-payer-subscription-secret-0123456789"
 
 
 class Clock:
@@ -223,3 +225,98 @@ def test_pa_cli_submit_and_status(services: Services, monkeypatch: pytest.Monkey
     assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
     unknown = runner.invoke(cli, ["pa", "submit", "--order", "ServiceRequest/nope"])
     assert unknown.exit_code == 2 and "not known" in unknown.stderr
+
+
+def payer_notification(clock: Clock, assertion_id: str, *, action: str, number: int) -> dict[str, Any]:
+    """The PAS kit's full-resource notification, from the payer's subscription, deciding claimbridge's request."""
+    note = json.loads((PAS_KIT / "PAS_notification_example_full_resource.json").read_text())
+    status = note["entry"][0]["resource"]["parameter"]
+    status[0]["valueReference"]["reference"] = f"{PAYER}/Subscription/pas-lakeshore"
+    for param in status:
+        if param["name"] == "events-since-subscription-start":
+            param["valueString"] = str(number)
+        for part in param.get("part") or ():
+            if part["name"] == "event-number":
+                part["valueString"] = str(number)
+    [response] = [e["resource"] for e in note["entry"] if e["resource"]["resourceType"] == "ClaimResponse"]
+    item = response["item"][0]
+    item["extension"][1]["valuePeriod"] = {
+        "start": clock().date().isoformat(),
+        "end": (clock() + timedelta(days=30)).date().isoformat(),
+    }
+    item["extension"].append({"url": ITEM_TRACE, "valueIdentifier": {"system": TRACE_SYSTEM, "value": assertion_id}})
+    review = item["adjudication"][0]["extension"][0]
+    code = next(e for e in review["extension"] if e["url"] == REVIEW_ACTION_CODE)
+    code["valueCodeableConcept"]["coding"][0].update(code=action, display=action)
+    if action == "A1":
+        review["extension"].append({"url": "number", "valueString": "PAS-NOTIFIED-7"})
+    else:
+        response["processNote"] = [{"text": "Not medically necessary: conservative therapy first"}]
+    response["outcome"] = "complete"
+    return note
+
+
+@pytest.mark.parametrize("action", ["A1", "A3"])
+def test_a_pended_request_is_decided_by_the_payers_pas_notification(
+    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
+    open_order(services)
+    pended = json.loads((PAS_KIT / "PAS_notification_example_full_resource.json").read_text())
+    with services.engine.begin() as conn:
+        submit_order(conn, ORDER, rules_for(services.config), now=clock())
+    with respx.mock() as router:
+        payer_double(router, {"$submit": [pended]})
+        deliver(services)
+    waiting = alert(services)
+    assert waiting.status == "pended"
+    register(services, "pas-lakeshore", secret=PAYER_SECRET)  # the payer's subscription (PAS topic) to claimbridge
+    headers = {**HEADERS, "Authorization": f"Bearer {PAYER_SECRET}"}
+    note = payer_notification(clock, waiting.assertion_id, action=action, number=1)
+    with TestClient(create_app(services)) as client:
+        response = client.post("/notifications", content=json.dumps(note), headers=headers)
+        assert response.status_code == 202, response.text
+        services.worker().drain()
+        again = client.post("/notifications", content=json.dumps(payer_notification(
+            clock, waiting.assertion_id, action=action, number=2)), headers=headers)  # fmt: skip
+        assert again.status_code == 202
+        services.worker().drain()
+    decided = alert(services)
+    with services.engine.connect() as conn:
+        tasks = [r.payload for r in conn.execute(select(Outbox).where(Outbox.kind == "pa-task").order_by(Outbox.id))]
+        on_file = priorauth_repo.authorizations_of(conn, "Patient/pat-032")
+    if action == "A1":
+        assert (decided.status, decided.pre_auth_ref) == ("approved", "PAS-NOTIFIED-7")
+        assert [g.number for g in grants(on_file[0])] == ["PAS-NOTIFIED-7"]  # the claim rules and CRD read it
+        assert tasks[-1]["status"] == "completed"
+    else:
+        assert decided.status == "denied" and "conservative therapy" in (decided.reason or "")
+        assert not on_file
+    assert sum(1 for t in tasks if t["status"] == tasks[-1]["status"]) == 1  # the re-delivery changed nothing
+
+
+def claim_rules(services: Services) -> set[str]:
+    with services.engine.connect() as conn:
+        [claim_id] = conn.execute(select(Claim.id).where(Claim.encounter == "Encounter/enc-032")).scalars()
+        return {f["rule"] for f in claims_repo.current_findings(conn, [claim_id]).get(claim_id, [])}
+
+
+def test_an_approval_re_evaluates_the_encounters_claim_so_its_prior_auth_finding_clears(
+    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
+    clock.now = datetime(2026, 10, 19, 20, 0, tzinfo=UTC)  # the visit's day: the approval's window covers it
+    with TestClient(create_app(services)) as client:  # the MRI billed on the visit's claim, no authorization
+        send(client, services, bundle(with_auth=False, status="completed"), 1)
+    assert "prior-auth.prior-auth-missing" in claim_rules(services)
+    with services.engine.begin() as conn:
+        submit_order(conn, ORDER, rules_for(services.config), now=clock())
+    with respx.mock() as router:
+        payer_double(router, {"$submit": [answer("valid_pa_response_bundle.json", today=clock())]})
+        deliver(services)
+    assert alert(services).status == "approved"
+    assert "prior-auth.prior-auth-missing" in claim_rules(services)  # nothing re-evaluated it yet
+    duty = services.worker().duty(PriorAuthReevaluator)
+    assert duty.run_if_due() == 1
+    assert "prior-auth.prior-auth-missing" not in claim_rules(services)
+    assert duty.run_if_due() == 0  # done once
