@@ -37,6 +37,7 @@ import orjson
 from app.fhir.errors import (
     FhirNetworkError,
     InvalidFhirResponse,
+    RateLimited,
     ResourceGone,
     TemporaryFhirError,
     error_for_status,
@@ -308,7 +309,10 @@ class FhirClient:
         has already waited out a Retry-After is sent)."""
         wait = self._hold.remaining() if held else 0.0
         if wait > 0:  # not sent: certainly not processed (RateLimited.maybe_processed is False)
-            raise error_for_status(429, body=None, where=f"{where} (held: the EHR asked to wait)", retry_after=wait)
+            where = f"{where} (held: the EHR asked to wait)"
+            held_error = RateLimited(f"{where} -> HTTP 429", status=429, outcome=None, url=where, retry_after=wait)
+            held_error.attempted = False
+            raise held_error
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:

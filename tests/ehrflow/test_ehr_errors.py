@@ -60,6 +60,7 @@ async def test_a_retry_after_holds_every_job_toward_that_ehr_not_only_the_one_th
         assert [j.status for j in jobs] == ["pending"] * 4
         assert all(j.available_at >= start + timedelta(seconds=119) for j in jobs)
         assert all("held" in (j.last_error or "") for j in jobs[1:])
+        assert [j.attempts for j in jobs[1:]] == [0, 0, 0]  # held, not tried: a long throttle kills no job
         flow.ehr.faults.rate_limit_next = 0
         flow.clock.advance(121)
         flow.worker.drain()
