@@ -19,7 +19,14 @@ subscription (no EHR call) keep coming. Printed: EHR requests per second during 
 the budget (at most ``ehr.max_connections`` requests in flight per Retry-After period:
 ``max_connections * (1 + outage / retry_after) / outage``), full-resource jobs per second during the
 throttle against normal, and the id-only backlog drained afterwards against the normal rate.
-Not covered yet: a hanging payer endpoint.
+
+``--scenario payer-hang``: Buckeye's eligibility endpoint (FHIR ``$submit``) is a listener that
+accepts connections and never answers, for the whole run (``--outage`` s), while Buckeye visits
+arrive at ``--rate``/s (each asks for an eligibility check). Printed: connection attempts per
+second against the payer against its budget (``max(breaker_threshold, concurrency) * max_attempts``
+per breaker cooldown, plus the first round: ``... * (1 + outage / cooldown) / outage``), and jobs
+per second against the arrival rate (claims keep flowing while every check times out). The drain
+after the payer recovers is not measured yet.
 
 Targets: attempts/s within budget, jobs/s during the outage >= 0.8 x normal, and the backlog
 delivered once the clearinghouse is back. Last line: one JSON object.
@@ -212,9 +219,104 @@ def ehr_throttled(args: argparse.Namespace) -> None:
     )
 
 
+def payer_hangs(args: argparse.Namespace) -> None:
+    """The payer's eligibility endpoint never answers (see the module docstring)."""
+    import socket
+
+    import orjson
+    import yaml
+
+    from tests.eligibility.helpers import buckeye_bundle, eligibility_config
+    from tests.spine.helpers import ADMIN, clone_bundle, notification, register
+
+    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(256)
+    port = listener.getsockname()[1]
+    accepted: list[float] = []
+    held: list[socket.socket] = []
+
+    def hang() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(time.monotonic())
+            held.append(conn)  # never read, never answered
+
+    threading.Thread(target=hang, daemon=True).start()
+    with tempfile.TemporaryDirectory(prefix="bench-outage-payer-") as d:
+        tmp = Path(d)
+        config = eligibility_config(tmp, fhir_base_url=f"http://127.0.0.1:{port}/fhir")
+        path = config / "payers" / "buckeye-mutual.yaml"
+        profile = yaml.safe_load(path.read_text())
+        profile["eligibility"]["timeout_seconds"] = args.payer_timeout
+        path.write_text(yaml.safe_dump(profile))
+        section = profile["eligibility"]
+        settings = Settings(
+            env="test", database_url=f"sqlite:///{tmp / 'outage.db'}", config_dir=config, refdata_dir=REFDATA,
+            api={"admin_token": ADMIN}, log_level="WARNING", adapters={"out_dir": str(tmp / "out")},
+            clearinghouse={"submit_interval_seconds": 0, "poll_interval_seconds": 0},
+        )  # fmt: skip
+        services = build_services(settings)
+        configure_logging(level="ERROR", fmt="json")
+        register(services, sub_id="claimbridge-demo")
+        worker = services.worker(worker_id="outage-payer")
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                if worker.run_once() == 0:
+                    stop.wait(0.05)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        template, started, n = buckeye_bundle(), time.monotonic(), 0
+        while time.monotonic() - started < args.outage:
+            n += 1
+            body = orjson.dumps(notification(clone_bundle(template, f"hang{n}"), n))
+            with services.engine.begin() as conn:
+                enqueue(conn, "claimbridge-demo", [body], services.clock())
+            time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
+        elapsed = time.monotonic() - started
+        jobs_done = count(services.engine, Job.status == "done")
+        attempts = len([t for t in accepted if started <= t <= started + elapsed])
+        stop.set()
+        thread.join(60)
+        services.close()
+    listener.close()
+    for conn in held:
+        conn.close()
+    from app.config.eligibility import EligibilitySection
+
+    policy = EligibilitySection(**section)
+    per_round = max(policy.breaker_threshold, policy.concurrency) * policy.max_attempts
+    budget = per_round * (1 + elapsed / policy.breaker_cooldown_seconds) / elapsed
+    per_s, jobs_per_s, offered = attempts / elapsed, jobs_done / elapsed, n / elapsed
+    print(
+        f"payer hangs {elapsed:.0f} s (timeout {args.payer_timeout:g} s, {policy.max_attempts} attempts, breaker "
+        f"{policy.breaker_threshold}/{policy.breaker_cooldown_seconds:g} s): {attempts} connections = {per_s:.2f}/s "
+        f"(budget {budget:.2f}/s)"
+    )
+    print(f"jobs {jobs_per_s:.2f}/s done while it hangs, {offered:.2f}/s arriving ({jobs_per_s / offered:.2f} x)")
+    print_result(
+        bench="outage",
+        metric="payer_attempts_per_second_while_hanging",
+        value=per_s,
+        unit="attempts/s",
+        floor=budget,
+        ratio=jobs_per_s / offered if offered else None,
+        target={"attempts_per_s_max": round(budget, 3), "jobs_ratio_min": 0.8},
+        passed=per_s <= budget and jobs_per_s >= 0.8 * offered,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=["clearinghouse", "ehr-429"], default="clearinghouse")
+    parser.add_argument("--scenario", choices=["clearinghouse", "ehr-429", "payer-hang"], default="clearinghouse")
+    parser.add_argument("--payer-timeout", type=float, default=2.0, help="payer-hang: eligibility timeout_seconds")
     parser.add_argument("--retry-after", type=float, default=5.0, help="ehr-429: the EHR's Retry-After seconds")
     parser.add_argument("--normal", type=float, default=20.0)
     parser.add_argument("--outage", type=float, default=30.0, help="seconds the clearinghouse fails (issue: 120)")
@@ -225,6 +327,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.scenario == "ehr-429":
         ehr_throttled(args)
+        return
+    if args.scenario == "payer-hang":
+        payer_hangs(args)
         return
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     fake = FakeClearinghouse()
