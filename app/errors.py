@@ -74,6 +74,10 @@ class ClaimbridgeError(Exception):
 class TemporaryError(ClaimbridgeError):
     """May succeed if tried again later, unchanged."""
 
+    #: False when nothing was sent: the other side's earlier Retry-After still holds (work deferred,
+    #: not failed; a job's attempt is not counted, so a long throttle does not dead-letter it).
+    attempted: bool = True
+
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -40,7 +40,6 @@ from app.priorauth.metrics import watch_alerts
 from app.priorauth.reevaluate import PriorAuthReevaluator
 from app.priorauth.submit import DESTINATION as PAS_DESTINATION
 from app.priorauth.submit import PasAdapter, PasInquirer
-from app.relay.nats import NatsRelay
 from app.retry import RetryPolicy
 from app.settings import Settings
 from app.ssrf import outbound_policy
@@ -141,6 +140,8 @@ def build_services(
     clearing = load_clearinghouse(settings.config_dir)
     adapters = build_adapters(settings)  # unknown adapter names fail at start-up, not at first delivery
     if settings.relay.nats_url:  # outbox destination ``events``: relayed to NATS JetStream (docs/deploy.md)
+        from app.relay.nats import NatsRelay  # lazy: the NATS client is imported only when a relay is configured
+
         adapters[EVENTS_DESTINATION] = NatsRelay(name=EVENTS_DESTINATION, settings=settings.relay)
     engine = make_engine(settings.database_url)
     if upgrade:

@@ -6,8 +6,9 @@ process and ``--workers`` ``claimbridge worker`` processes (folder adapters: wri
 files go to a temporary folder). A poster sends the stream at ``--rate`` notifications/s the way an
 EHR does: a connection error or a 5xx is retried (after Retry-After when given) until the server
 answers; a 4xx is final (refused). ``--crashes`` times, at seeded random moments, the API or a
-worker is killed with SIGKILL and started again; the time until it serves again (API: ``/healthz``
-answers; worker: its heartbeat file is touched) is its resume time.
+worker is killed with SIGKILL and started again; the time until it serves again (API: ``/readyz``
+answers 200, database reachable and schema current; worker: its heartbeat file is touched) is its
+resume time. ``app/``'s ``.pyc`` files are written first (:func:`harness.compile_bytecode`).
 
 Reconciliation, after the queue drained:
 
@@ -44,7 +45,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_result
-from harness import REFDATA, ROOT, database, duplicate_claims, job_counts, settings_for
+from harness import REFDATA, ROOT, compile_bytecode, database, duplicate_claims, job_counts, settings_for
 from workload import Delivery, Workload
 
 from app.db import mirror_repo, queue_repo
@@ -122,7 +123,7 @@ class Processes:
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
                     return time.monotonic() - started
             except httpx.HTTPError:
                 pass
@@ -336,6 +337,7 @@ def main() -> None:
     parser.add_argument("--workers-postgres", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
+    compile_bytecode()
     tables = []
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as d:
         for kind in args.db.split(","):

@@ -161,13 +161,18 @@ async def list_gaps(
 
 
 @router.post("/gaps/{gap_id}/retry")
-async def retry_gap(request: Request, gap_id: RowId) -> dict[str, Any]:
+async def retry_gap(request: Request, gap_id: RowId, user: str = Depends(require_admin)) -> dict[str, Any]:
     """Reopen a gap whose recovery stopped (after fixing the cause): the next sweep recovers it."""
     services = _services(request)
 
     def run() -> tuple[bool, str | None]:
         with services.engine.begin() as conn:
-            return ehr_repo.retry_gap(conn, gap_id), ehr_repo.gap_status(conn, gap_id)
+            reopened = ehr_repo.retry_gap(conn, gap_id)
+            if reopened:
+                audit_repo.record(
+                    conn, actor=user, actor_kind="api", action="replay", entity=f"gap/{gap_id}", now=services.clock()
+                )
+            return reopened, ehr_repo.gap_status(conn, gap_id)
 
     reopened, status = await to_thread.run_sync(run)
     if status is None:

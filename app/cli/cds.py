@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.common import CliError, get_settings, handles_errors, print_json, services_from_env
+from app.cli.common import CliError, audit_config_change, get_settings, handles_errors, print_json, services_from_env
 
 cds_app = typer.Typer(help="CDS Hooks (Da Vinci CRD) service, offline.", no_args_is_help=True)
 clients_app = typer.Typer(help="CDS clients (EHRs calling /cds-services) and their JWT keys.", no_args_is_help=True)
@@ -77,6 +77,11 @@ def clients_add(
     record = cds_repo.ClientRecord(iss=iss, jwks=keys, jwks_url=jwks_url, jku_allowlist=tuple(jku or ()))
     with services_from_env() as services, services.engine.begin() as conn:
         cds_repo.add_client(conn, record, now=utcnow())
+        audit_config_change(
+            conn,
+            entity=f"cds-client/{iss}",
+            detail={"jwks_url": jwks_url, "jwks_file": bool(jwks), "jku": list(jku or ())},
+        )
     typer.echo(f"registered CDS client {iss} ({'JWKS at ' + jwks_url if jwks_url else 'JWKS from ' + str(jwks)})")
 
 

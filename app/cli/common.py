@@ -8,6 +8,7 @@ saying to try again and exits 1. Invalid settings exit 2 without echoing the val
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,6 +75,21 @@ def services_from_env(config_dir: Path | None = None, **overrides: Any) -> Itera
         yield services
     finally:
         services.close()
+
+
+def cli_actor() -> str:
+    """Who ran the command, for the audit trail (the login name; ``cli`` when unknown)."""
+    return os.environ.get("USER") or "cli"
+
+
+def audit_config_change(conn: Any, *, entity: str, detail: dict[str, Any]) -> None:
+    """Append a ``config-change`` audit event in the caller's transaction (never a secret in ``detail``)."""
+    from app.db import audit_repo
+    from app.db.sql import utcnow
+
+    audit_repo.record(
+        conn, actor=cli_actor(), actor_kind="cli", action="config-change", entity=entity, now=utcnow(), detail=detail
+    )
 
 
 def print_json(data: Any) -> None:

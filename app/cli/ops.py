@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.common import CliError, handles_errors, print_json, services_from_env
+from app.cli.common import CliError, audit_config_change, handles_errors, print_json, services_from_env
 from app.cli.secrets_input import check_strength, secret_input
 from app.credentials import SecretKeys
 from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
@@ -77,6 +77,11 @@ def subscriptions_add(
             heartbeat_period=heartbeat,
             now=utcnow(),
             keys=SecretKeys(services.settings.security.secret_key.get_secret_value()),
+        )
+        audit_config_change(
+            conn,
+            entity=f"subscription/{id}",
+            detail={"created": new, "ehr": ehr, "content": content, "signed": bool(signing_secret)},
         )
     typer.echo(f"{'added' if new else 'updated'} subscription {id}")
 
@@ -175,6 +180,13 @@ def subscriptions_create(
             topics=tuple(topic or ()),
             options=options,
         )
+        with services.engine.begin() as conn:  # after the EHR accepted them (the creation is all or nothing)
+            for sub in created:
+                audit_config_change(
+                    conn,
+                    entity=f"subscription/{sub.id}",
+                    detail={"created": True, "ehr": ehr, "resource_type": sub.resource_type, "content": sub.content},
+                )
     if created and created[0].plain:
         why = "--plain" if plain else f"EHR {ehr} is registered with --plain"
         typer.echo(f"plain R4 criteria, not topics ({why})")

@@ -61,7 +61,14 @@ def quarantine_release(failure_id: Annotated[int, typer.Argument(help="Quarantin
     with services_from_env() as services:
         source = build_response_source(services.settings, build_adapters(services.settings))
         try:
-            row = release(services.engine, source, failure_id, by=f"cli:{getpass.getuser()}", now=services.clock())
+            row = release(
+                services.engine,
+                source,
+                failure_id,
+                by=f"cli:{getpass.getuser()}",
+                now=services.clock(),
+                actor_kind="cli",
+            )
         except (NoSuchFile, NotQuarantined) as exc:
             raise CliError(str(exc)) from exc
     typer.echo(f"released {row['name']} ({row['source']}): the next poll ingests it")

@@ -1,6 +1,18 @@
 """The append-only audit trail: who viewed a raw payload, overrode a finding, replayed, changed configuration.
 
-Only :func:`record` writes (inserts); nothing here updates or deletes a row.
+Only :func:`record` writes (inserts); nothing here updates or deletes a row. What writes each action:
+
+- ``config-change``: ``claimbridge ehrs add``, ``subscriptions add``, ``subscriptions create`` (one
+  event per Subscription the EHR accepted), ``users add``, ``cds-clients add`` (``detail`` never holds
+  a secret: whether one is set, at most);
+- ``replay``: dead-letter replay (API, CLI, console), x12 quarantine release (API and CLI), gap retry
+  (API and console);
+- ``override``: a finding overridden (API, SMART app); ``payload-view``: a raw payload opened (console);
+  ``sign-in`` / ``sign-in-failed``: console sign-in.
+
+Not audited here: configuration files (``config/``: versioned in git, their hash recorded on every
+claim) and ``claimbridge refdata load|icd10-release`` (offline: writes files into ``refdata_dir``
+and opens no database).
 """
 
 from __future__ import annotations

@@ -60,8 +60,11 @@ def mark_delivered(conn: Connection, delivery_id: int, *, now: datetime) -> None
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == delivery_id).values(status="delivered", delivered_at=now))
 
 
-def mark_failed(conn: Connection, delivery_id: int, *, error: str, retry_at: datetime | None) -> None:
-    values: dict[str, Any] = {"attempts": OUTBOX.c.attempts + 1, "last_error": error[:2000]}
+def mark_failed(
+    conn: Connection, delivery_id: int, *, error: str, retry_at: datetime | None, attempted: bool = True
+) -> None:
+    """Back to pending at ``retry_at`` (dead when None); ``attempted=False`` (nothing was sent) counts no attempt."""
+    values: dict[str, Any] = {"attempts": OUTBOX.c.attempts + (1 if attempted else 0), "last_error": error[:2000]}
     if retry_at is None:
         values["status"] = "dead"
     else:

@@ -136,11 +136,21 @@ def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: 
 
 
 def fail_job(
-    conn: Connection, *, job_id: int, worker: str, error: str, retry_at: datetime | None, now: datetime
+    conn: Connection,
+    *,
+    job_id: int,
+    worker: str,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+    attempted: bool = True,
 ) -> str:
-    """Record a failed attempt: back to pending at ``retry_at``, or dead when ``retry_at`` is None."""
+    """Record a failed attempt: back to pending at ``retry_at``, or dead when ``retry_at`` is None.
+
+    ``attempted=False`` (nothing was sent: a partner's Retry-After held the call) defers the job
+    without counting an attempt."""
     values: dict[str, object] = {
-        "attempts": JOB.c.attempts + 1,
+        "attempts": JOB.c.attempts + (1 if attempted else 0),
         "last_error": error[:2000],
         "locked_by": None,
         "locked_until": None,

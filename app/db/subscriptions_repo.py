@@ -38,6 +38,9 @@ def add_subscription(
 ) -> bool:
     """Register (or update the secret of) an inbound subscription. Returns True if it was new.
 
+    Subscription ids are global: an id already registered for another EHR (or for none, when
+    ``ehr`` is given, and the reverse) is refused with :class:`SubscriptionConflict`.
+
     ``resource_types`` are what a notified pull searches (default: every type claimbridge uses);
     ``fresh`` says the subscription was just created on the EHR, so its events are counted from 1.
     A new subscription is ``requested`` (or the ``status`` the EHR answered with) until its handshake
@@ -58,7 +61,13 @@ def add_subscription(
         "heartbeat_period_seconds": heartbeat_period,
         "resource_types": ",".join(resource_types) or None,
     }
-    exists = conn.execute(select(SUB.c.id).where(SUB.c.id == subscription_id)).first()
+    exists = conn.execute(select(SUB.c.id, SUB.c.ehr).where(SUB.c.id == subscription_id)).first()
+    if exists and exists.ehr != ehr:  # ids are global: re-pointing would hand A's row (and history) to B
+        owner = f"EHR {exists.ehr!r}" if exists.ehr else "no EHR"
+        raise SubscriptionConflict(
+            f"subscription id {subscription_id!r} is already registered for {owner}; subscription ids are "
+            "global, so another EHR's subscription needs another id"
+        )
     if exists:
         conn.execute(SUB.update().where(SUB.c.id == subscription_id).values(**values))
         return False

@@ -8,7 +8,8 @@ bounded ``AsyncClient`` (SMART backend auth when registered so), created once an
 job; :meth:`EhrGateway.close` closes the clients and stops the loop.
 
 Two :class:`~app.fhir.client.FhirClient` views share that client: ``reader`` (id-only fetch, pulls,
-gap recovery) and ``writer`` (write-back), each with its own retry policy from settings.
+gap recovery) and ``writer`` (write-back), each with its own retry policy from settings, and one
+:class:`~app.fhir.client.ServerHold`: a ``Retry-After`` the EHR sent to either holds both.
 
 Scopes: every EHR is asked for ``scopes`` (what the configured adapters need, see
 :func:`app.adapters.ehr.ehr_scopes`). What a token grants is recorded on the EHR's row after each
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from app.db.ehr_repo import EhrRecord
 from app.db.engine import read_only
 from app.errors import FatalError
 from app.fhir.auth import DEFAULT_READ_TYPES, BackendServicesConfig, Grant, SmartBackendAuth, scopes_for
-from app.fhir.client import FhirClient, build_http_client
+from app.fhir.client import FhirClient, ServerHold, build_http_client
 from app.fhir.errors import FhirNetworkError
 from app.fhir.keys import KeyFileError, load_signing_key
 from app.retry import RetryPolicy
@@ -218,6 +220,7 @@ class EhrGateway:
         )
         limit = self.settings.max_inline_retry_after_seconds
         extra: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
+        extra["hold"] = ServerHold(self._auth_clock or time.monotonic)  # one Retry-After hold: reads and writes
         reader = FhirClient(
             http,
             base_url=record.base_url,

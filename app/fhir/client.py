@@ -10,6 +10,10 @@ the app lifespan with :func:`build_http_client`, closed there too). Every call:
   backoff, full jitter, or exactly the server's ``Retry-After`` when it sent one).
   A plain create is not retried when the server may already have acted on it (read timeout, 500,
   502, 504); use :meth:`FhirClient.create` with ``if_none_exist`` to make write-back idempotent.
+- honours a ``Retry-After`` (on 429 or 503) for the whole server, not only for the call that got it:
+  the clients of one EHR share a :class:`ServerHold`, and until it ends a call fails at once with
+  :class:`~app.fhir.errors.RateLimited` (the remaining wait as its ``retry_after``) without sending.
+  Without it every queued job and outbox row would send its own request into the throttle.
 
 Round trips of :meth:`FhirClient.encounter_context`: **2**, whatever the number of orders —
 one ``Encounter?_id=…&_include=…&_revinclude=…`` search and one ``Coverage?beneficiary=…`` search
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +37,7 @@ import orjson
 from app.fhir.errors import (
     FhirNetworkError,
     InvalidFhirResponse,
+    RateLimited,
     ResourceGone,
     TemporaryFhirError,
     error_for_status,
@@ -106,6 +112,24 @@ def build_http_client(
     )
 
 
+#: Answers whose ``Retry-After`` holds every call to the server (throttled, or unavailable for a while).
+HOLDING_STATUSES = frozenset({429, 503})
+
+
+class ServerHold:
+    """The time until which one server asked us not to call (its latest ``Retry-After``)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until = 0.0
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - self._clock())
+
+    def extend(self, seconds: float) -> None:
+        self._until = max(self._until, self._clock() + seconds)
+
+
 class FhirClient:
     """Async FHIR R4 client for one EHR base URL."""
 
@@ -117,8 +141,10 @@ class FhirClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        hold: ServerHold | None = None,
     ) -> None:
         self._http = http
+        self._hold = hold or ServerHold()
         self.base_url = base_url.rstrip("/")
         self._origin = httpx.URL(self.base_url).copy_with(path="/", query=None, fragment=None)
         self._retry = retry
@@ -271,14 +297,22 @@ class FhirClient:
         while True:
             attempt += 1
             try:
-                return await self._send_once(method, url, where=where, **kwargs)
+                return await self._send_once(method, url, where=where, held=attempt == 1, **kwargs)
             except TemporaryFhirError as error:
                 delay = self._retry.delay(attempts=attempt, rand=self._rand, retry_after=error.retry_after)
                 if delay is None or (error.maybe_processed and not idempotent):
                     raise
             await self._sleep(delay)
 
-    async def _send_once(self, method: str, url: str, *, where: str, **kwargs: Any) -> httpx.Response:
+    async def _send_once(self, method: str, url: str, *, where: str, held: bool, **kwargs: Any) -> httpx.Response:
+        """One request; ``held``: refused without sending while the server's hold lasts (a retry that
+        has already waited out a Retry-After is sent)."""
+        wait = self._hold.remaining() if held else 0.0
+        if wait > 0:  # not sent: certainly not processed (RateLimited.maybe_processed is False)
+            where = f"{where} (held: the EHR asked to wait)"
+            held_error = RateLimited(f"{where} -> HTTP 429", status=429, outcome=None, url=where, retry_after=wait)
+            held_error.attempted = False
+            raise held_error
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:
@@ -288,6 +322,8 @@ class FhirClient:
         if classify(response.status_code, reauthorized=True) is not Verdict.OK:  # 401: auth flow re-authorized
             body = _maybe_json(response)
             retry_after = retry_after_header(response.headers)
+            if retry_after and response.status_code in HOLDING_STATUSES:
+                self._hold.extend(retry_after)
             raise error_for_status(response.status_code, body=body, where=where, retry_after=retry_after)
         return response
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -90,6 +90,15 @@ class OutboxDispatcher:
             adapter.deliver(kind=delivery.kind, key=delivery.key, payload=delivery.payload)
         except (TemporaryDeliveryError, FatalDeliveryError) as exc:
             temporary = isinstance(exc, TemporaryDeliveryError)
+            held = retry_after_of(exc)
+            if temporary and held is not None and not _attempted(exc):
+                # nothing was sent (the destination's Retry-After holds): deferred, not a failure
+                with self.engine.begin() as conn:
+                    outbox_repo.mark_failed(
+                        conn, delivery.id, error=str(exc), retry_at=now + timedelta(seconds=held), attempted=False
+                    )
+                self.last_result = "held"
+                return
             if temporary:
                 breaker.record_failure(now)
             retry_at = self.retry_at(delivery, exc, now) if temporary else None
@@ -116,3 +125,8 @@ class OutboxDispatcher:
         return policy.next_retry(
             attempts=delivery.attempts + 1, now=now, rand=self.rng.random, retry_after=retry_after_of(exc)
         )
+
+
+def _attempted(exc: BaseException) -> bool:
+    """False when the error (or the error it wraps) says nothing was sent (``TemporaryError.attempted``)."""
+    return bool(getattr(exc, "attempted", True) and getattr(exc.__cause__, "attempted", True))

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from app.adapters.registry import ResponseSource
 from app.adapters.x12_folder import InboundItem
-from app.db import ehr_repo, quarantine_repo
+from app.db import audit_repo, ehr_repo, quarantine_repo
 from app.db.engine import read_only
 from app.db.quarantine_repo import Failure, FileKey
 from app.errors import is_temporary
@@ -85,8 +85,11 @@ class InboundQuarantine:
             quarantine_repo.clear_failing(conn, key)
 
 
-def release(engine: Engine, source: ResponseSource, failure_id: int, *, by: str, now: datetime) -> dict[str, Any]:
-    """Offer a quarantined file again (``by`` is recorded); raises :class:`NoSuchFile`, :class:`NotQuarantined`."""
+def release(
+    engine: Engine, source: ResponseSource, failure_id: int, *, by: str, now: datetime, actor_kind: str = "api"
+) -> dict[str, Any]:
+    """Offer a quarantined file again (``by`` is recorded, and audited as a ``replay``); raises
+    :class:`NoSuchFile`, :class:`NotQuarantined`."""
     with read_only(engine) as conn:
         row = quarantine_repo.get(conn, failure_id)
     if row is None:
@@ -103,6 +106,10 @@ def release(engine: Engine, source: ResponseSource, failure_id: int, *, by: str,
         if not quarantine_repo.release(conn, failure_id, by=by, now=now):
             raise NotQuarantined(f"inbound file {failure_id} was released meanwhile")
         released = quarantine_repo.get(conn, failure_id)
+        audit_repo.record(
+            conn, actor=by, actor_kind=actor_kind, action="replay", entity=f"x12-file/{failure_id}", now=now,
+            detail={"source": row["source"]},
+        )  # fmt: skip
     log.info("x12.released", id=failure_id, file=row["name"], source=row["source"], by=by)
     assert released is not None
     return released

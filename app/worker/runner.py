@@ -38,7 +38,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -237,6 +237,11 @@ class Worker:
     def classify(self, job: ClaimedJob, exc: Exception) -> Failure:
         """Temporary (retry at the policy's time, Retry-After honoured) or fatal (dead letter)."""
         temporary = is_temporary(exc)
+        held = retry_after_of(exc)
+        if temporary and held is not None and not getattr(exc, "attempted", True):
+            # nothing was sent (the partner's Retry-After holds): deferred, the attempt not counted
+            when = self.runtime.clock() + timedelta(seconds=held)
+            return Failure(reason=describe_error(exc), temporary=True, retry_at=when, attempted=False)
         retry_at = (
             self.policy.next_retry(
                 attempts=job.attempts + 1,
@@ -265,6 +270,7 @@ class Worker:
             error=failure.reason,
             retry_at=failure.retry_at,
             now=self.runtime.clock(),
+            attempted=failure.attempted,
         )
 
     def _report_failure(self, job: ClaimedJob, failure: Failure) -> None:
@@ -321,6 +327,8 @@ class Failure:
     temporary: bool
     retry_at: datetime | None
     outcome: str = ""
+    #: False: nothing was sent (held by a partner's Retry-After); the job's attempts are not counted.
+    attempted: bool = True
 
 
 def _log_fetched(job: ClaimedJob, prepared: Prepared | None) -> None:

@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 from app.api.app import create_app
 from app.cli.main import app as cli
+from app.db import audit_repo
+from app.db.engine import read_only
 from app.logging import safe_error
 from app.services import Services, build_services
 from app.settings import Settings
@@ -125,6 +127,11 @@ def test_a_poison_file_is_retried_then_quarantined_listed_counted_and_released(
     again = client.post(f"/api/x12/quarantine/{entry['id']}/release", headers=ADMIN_AUTH)
     assert again.status_code == 409 and again.json()["resourceType"] == "OperationOutcome"
     assert client.post("/api/x12/quarantine/999/release", headers=ADMIN_AUTH).status_code == 404
+    with read_only(services.engine) as conn:
+        audited = audit_repo.list_events(conn, action="replay")
+    assert [(e["actor"], e["actor_kind"], e["entity"]) for e in audited] == [
+        ("admin", "api", f"x12-file/{entry['id']}")
+    ]
 
 
 def test_a_released_file_that_still_fails_gets_n_new_attempts(services: Services) -> None:
@@ -216,6 +223,9 @@ def test_the_cli_lists_and_releases_a_quarantined_file(
     assert (inbox / "bad.835").is_file() and not (inbox / "quarantine" / "bad.835").exists()
     again = runner.invoke(cli, ["x12", "quarantine", "release", str(entry["id"])])
     assert again.exit_code == 2 and "not quarantined" in again.stderr
+    with read_only(services.engine) as conn:
+        audited = audit_repo.list_events(conn, action="replay")
+    assert [(e["actor_kind"], e["entity"]) for e in audited] == [("cli", f"x12-file/{entry['id']}")]
     wrong = runner.invoke(cli, ["x12", "quarantine", "list", "--status", "lost"])
     assert wrong.exit_code == 2 and len(wrong.stderr.strip().splitlines()) == 1
 

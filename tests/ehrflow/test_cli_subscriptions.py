@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import respx
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.db import audit_repo
+from app.db.engine import make_engine, read_only
 from tests.ehr.metadata import topic_definition
 
 BASE = "https://ehr.example/fhir"
@@ -95,6 +98,14 @@ def test_subscriptions_create_sends_filters_timeout_max_count_and_end(env: Path,
     assert filters == ["Encounter.patient=Patient/1", "status=finished"]
     assert (channel["timeout"]["valueUnsignedInt"], channel["count"]["valuePositiveInt"]) == (30, 5)
     assert body["end"] == "2027-01-01T00:00:00Z"
+    engine = make_engine(os.environ["CLAIMBRIDGE_DATABASE_URL"])
+    with read_only(engine) as conn:
+        events = audit_repo.list_events(conn, action="config-change")
+    engine.dispose()
+    assert [(e["entity"], e["detail"].get("resource_type")) for e in events] == [
+        ("ehr/e", None),
+        ("subscription/s1", "Encounter"),
+    ]
 
 
 def test_subscriptions_create_refuses_bad_options_and_silent_fallbacks(env: Path, ehr: respx.MockRouter) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.ehrflow.harness import running_flow
 
@@ -41,6 +42,35 @@ async def test_429_retry_after_defers_the_job_at_least_that_long(db_url: str, tm
         assert (job.status, job.attempts) == ("done", 1)
 
 
+async def test_a_retry_after_holds_every_job_toward_that_ehr_not_only_the_one_that_got_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Issue 17 item 4: while the EHR's Retry-After lasts, new jobs wait without sending a request."""
+    async with running_flow(db_url, tmp_path) as flow:
+        await flow.seed_encounter(0, "h0")
+        flow.ehr.rate_limit_next(1000, retry_after="120")  # throttled until told otherwise
+        start = flow.clock.now()
+        flow.worker.drain()
+        for n in (1, 2, 3):
+            await flow.seed_encounter(n, f"h{n}")
+        sent = fhir_requests(flow)
+        flow.worker.drain()
+        assert fhir_requests(flow) == sent  # held: no request while the Retry-After lasts
+        jobs = flow.jobs()
+        assert [j.status for j in jobs] == ["pending"] * 4
+        assert all(j.available_at >= start + timedelta(seconds=119) for j in jobs)
+        assert all("held" in (j.last_error or "") for j in jobs[1:])
+        assert [j.attempts for j in jobs[1:]] == [0, 0, 0]  # held, not tried: a long throttle kills no job
+        flow.ehr.faults.rate_limit_next = 0
+        flow.clock.advance(121)
+        flow.worker.drain()
+        assert [j.status for j in flow.jobs()] == ["done"] * 4
+
+
+def fhir_requests(flow: Any) -> int:
+    return sum(1 for _, path in flow.ehr.requests if path.startswith("/fhir/"))
+
+
 async def test_a_short_retry_after_is_waited_inside_the_call(db_url: str, tmp_path: Path) -> None:
     async with running_flow(db_url, tmp_path, ehr={"fetch_attempts": 2}) as flow:
         await flow.seed_encounter(0, "q")
@@ -48,7 +78,7 @@ async def test_a_short_retry_after_is_waited_inside_the_call(db_url: str, tmp_pa
         flow.worker.drain()
         (job,) = flow.jobs()
         assert (job.status, job.attempts) == ("done", 0)
-        assert flow.sleeps.delays == [1.0]
+        assert set(flow.sleeps.delays) == {1.0}  # the job's other call waits out the same Retry-After
 
 
 async def test_401_once_reauthorizes_and_the_job_succeeds(db_url: str, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.db import ehr_repo
+from app.db import audit_repo, ehr_repo
+from app.db.engine import read_only
 from app.ehr.recovery import Sweeper
 from tests.ehrflow.harness import Flow, running_flow
 from tests.spine.helpers import ADMIN
@@ -53,6 +54,9 @@ async def test_a_recovery_failing_for_good_stops_after_n_attempts_and_is_listed(
         assert (await flow.notifier.post(f"{API}/gaps/{gap_id}/retry", headers=AUTH)).status_code == 200
         assert (await flow.notifier.post(f"{API}/gaps/{gap_id}/retry", headers=AUTH)).status_code == 409
         assert (await flow.notifier.post(f"{API}/gaps/9999/retry", headers=AUTH)).status_code == 404
+        with read_only(flow.services.engine) as conn:
+            audited = audit_repo.list_events(conn, action="replay")
+        assert [(e["actor_kind"], e["entity"]) for e in audited] == [("api", f"gap/{gap_id}")]  # the 200 only
         flow.settle()
         assert counts(flow, sid)[0] == "repaired"
         assert sorted(j.event_number for j in flow.jobs()) == list(range(1, 11))

@@ -98,3 +98,22 @@ async def test_task_write_back_is_idempotent_and_updates_in_place(db_url: str, t
         value = task_row.payload["identifier"][0]["value"]
         (task,) = [t for t in tasks_in_ehr(flow) if t["identifier"][0]["value"] == value]
         assert (len(tasks_in_ehr(flow)), task["description"], task["meta"]["versionId"]) == (count, "new findings", "2")
+
+
+async def test_a_retry_after_defers_write_back_rows_without_counting_attempts(db_url: str, tmp_path: Path) -> None:
+    """Issue 17 item 4: one row meets the EHR's 429; the others wait out its Retry-After unsent."""
+    async with running_flow(db_url, tmp_path, adapters={"writeback": "ehr", "clearinghouse": "folder"}) as flow:
+        register_demo(flow)
+        flow.ehr.rate_limit_next(1000, retry_after="120")
+        await post_samples(flow, 8)
+        flow.worker.drain()
+        tasks = [r for r in outbox(flow) if r.kind == "task"]
+        assert len(tasks) > 1 and all(r.status == "pending" for r in tasks)
+        assert sorted(r.attempts for r in tasks) == [0] * (len(tasks) - 1) + [1]  # one sent, the rest held
+        assert flow.worker.duty(OutboxDispatcher).breakers[f"ehr:{EHR_NAME}"].opened_at is None
+        assert flow.ehr.count("POST", "/fhir/Task") + flow.ehr.count("PUT", "/fhir/Task") <= 1
+        flow.ehr.faults.rate_limit_next = 0
+        flow.clock.advance(121)
+        flow.worker.drain()
+        assert all(r.status == "delivered" for r in outbox(flow))
+        assert len(tasks_in_ehr(flow)) == len(tasks)

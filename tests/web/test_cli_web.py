@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from joserfc.jwk import ECKey
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -73,3 +75,25 @@ def test_ehrs_add_registers_the_smart_app(env: str, tmp_path: Path) -> None:
     engine.dispose()
     assert registered is not None and registered.client_id == "app-3" and registered.auth_method == "private_key_jwt"
     assert registered.scopes == "launch openid fhirUser patient/*.rs user/Encounter.rs"
+
+
+def test_subscriptions_add_and_cds_clients_add_are_audited_without_their_secrets(env: str, tmp_path: Path) -> None:
+    secret = "a-subscription-secret-0123456789"
+    added = runner.invoke(app, ["subscriptions", "add", "--id", "sub-a", "--secret-file", "-"], input=secret + "\n")
+    assert added.exit_code == 0, added.output
+    refused = runner.invoke(app, ["subscriptions", "add", "--id", "sub-b", "--secret-file", "-"], input="short\n")
+    assert refused.exit_code == 2  # nothing stored, nothing audited
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [ECKey.generate_key("P-384").as_dict(private=False)]}))
+    client = runner.invoke(app, ["cds-clients", "add", "--iss", "https://cds.example", "--jwks", str(jwks)])
+    assert client.exit_code == 0, client.output
+    engine = make_engine(env)
+    with read_only(engine) as conn:
+        events = audit_repo.list_events(conn, action="config-change")
+    engine.dispose()
+    assert [(e["actor"], e["actor_kind"], e["entity"]) for e in events] == [
+        ("ops.person", "cli", "subscription/sub-a"),
+        ("ops.person", "cli", "cds-client/https://cds.example"),
+    ]
+    assert events[0]["detail"] == {"created": True, "ehr": None, "content": None, "signed": False}
+    assert secret not in str(events)
