@@ -30,6 +30,7 @@ from app.db.sql import utcnow
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
+from app.eligibility.clearinghouse import check_transports, realtime_from
 from app.eligibility.duty import EligibilityDuty
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.port import EligibilityPort
@@ -139,6 +140,8 @@ def build_services(
     config = load_config(settings.config_dir, refdata_dirs=[settings.refdata_dir])
     clearing = load_clearinghouse(settings.config_dir)
     adapters = build_adapters(settings)  # unknown adapter names fail at start-up, not at first delivery
+    realtime = realtime_from(settings, clearing)  # the clearinghouse's 270/271 channel, if it has one
+    check_transports(config.payers.profiles.values(), realtime, str(settings.config_dir / "payers"))
     if settings.relay.nats_url:  # outbox destination ``events``: relayed to NATS JetStream (docs/deploy.md)
         adapters[EVENTS_DESTINATION] = NatsRelay(name=EVENTS_DESTINATION, settings=settings.relay)
     engine = make_engine(settings.database_url)
@@ -166,7 +169,7 @@ def build_services(
         clock=clock,
         billing=BillingSnapshots(lambda: read_billing(engine), clock, settings.api.billing_metrics_seconds),
         metrics=metrics,
-        eligibility=EligibilityRunner(EligibilityPort(clock=clock)),
+        eligibility=EligibilityRunner(EligibilityPort(clock=clock, clearinghouse=realtime)),
         eligibility_metrics=eligibility_metrics,
     )
     eligibility_metrics.watch(engine)
