@@ -27,6 +27,7 @@ from app.credentials import SecretKeys
 from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
+from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
@@ -228,8 +229,9 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         runner=services.eligibility,
         payers=services.config.payers,
         clock=services.clock,
-        reevaluate=lambda conn, encounters, now: reevaluate(conn, encounters, runtime=runtime, now=now),
+        reevaluate=lambda conn, encounters, now, ehr: reevaluate(conn, encounters, runtime=runtime, now=now, ehr=ehr),
         writeback=runtime.writeback_destination,
+        writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: jobs_waiting(services.engine),
     )

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from app.domain.tenancy import DEFAULT_EHR
+
 STATUSES = ("active", "inactive", "error", "unverified")
 #: Why a verification runs; part of its idempotency key (coverage, date of service, trigger).
 TRIGGERS = ("coverage", "appointment", "day-before", "check-in", "finished", "manual")
@@ -195,7 +197,7 @@ def payer_error(code: str, text: str | None = None) -> PayerError:
 
 @dataclass(frozen=True)
 class CheckKey:
-    """One verification to run: idempotent per (coverage, service_date, trigger)."""
+    """One verification to run: idempotent per (ehr, coverage, service_date, trigger)."""
 
     coverage: str
     service_date: date
@@ -206,6 +208,7 @@ class CheckKey:
     encounter: str | None = None
     appointment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ehr: str = DEFAULT_EHR  # the EHR whose mirror holds the coverage
 
 
 def in_period(period: tuple[str | None, str | None] | list[str | None] | None, day: date) -> bool:

@@ -30,6 +30,7 @@ from app.db import eligibility_repo, mirror_repo, outbox_repo
 from app.db.eligibility_repo import DueCheck
 from app.domain.eligibility import CheckKey, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
+from app.domain.tenancy import DEFAULT_EHR
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.runner import EligibilityRunner
@@ -39,8 +40,8 @@ from app.errors import FatalError
 from app.logging import get_logger
 
 log = get_logger("claimbridge.eligibility")
-#: Re-evaluate these encounters' claims in the caller's transaction; returns short results.
-Reevaluate = Callable[[Connection, list[str], datetime], list[str]]
+#: Re-evaluate these encounters' claims (of the EHR named last) in the caller's transaction; returns short results.
+Reevaluate = Callable[[Connection, list[str], datetime, str], list[str]]
 
 
 @dataclass
@@ -51,6 +52,8 @@ class EligibilityDuty:
     clock: Callable[[], datetime]
     reevaluate: Reevaluate
     writeback: str = "writeback"
+    #: The write-back destination of an EHR's answers (``ehr:<name>`` with per-EHR write-back); None: ``writeback``.
+    writeback_for: Callable[[str], str] | None = None
     metrics: EligibilityMetrics | None = None
     lease_seconds: float = 300.0
     max_in_flight: int = 256
@@ -61,6 +64,9 @@ class EligibilityDuty:
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
+
+    def destination(self, ehr: str) -> str:
+        return self.writeback_for(ehr) if self.writeback_for is not None else self.writeback
 
     @property
     def in_flight(self) -> int:
@@ -86,10 +92,11 @@ class EligibilityDuty:
             due = [c for c in eligibility_repo.claim_due(conn, now=now, lease=self.lease_seconds, limit=room)
                    if c.id not in self._inflight]  # fmt: skip
             for check in due:
-                reason = still_wanted(conn, appointment=check.appointment, service_date=check.service_date)
+                reason = still_wanted(conn, appointment=check.appointment, service_date=check.service_date,
+                                      ehr=check.ehr)  # fmt: skip
                 got = Skip(reason) if reason else request_for(
                     conn, coverage_key=check.coverage, service_date=check.service_date, payers=self.payers,
-                    encounter_key=check.encounter, trace=f"cb-elig-{check.id}",
+                    encounter_key=check.encounter, trace=f"cb-elig-{check.id}", ehr=check.ehr,
                 )  # fmt: skip
                 if isinstance(got, Skip):
                     eligibility_repo.skip(conn, check.id, reason=got.reason, now=now)
@@ -124,7 +131,7 @@ class EligibilityDuty:
         with self.engine.begin() as conn:
             for check, result in results:
                 eligibility_repo.finish(conn, check.id, result, now=now)
-                queue_writeback(conn, result, check_id=check.id, destination=self.writeback, now=now)
+                queue_writeback(conn, result, check_id=check.id, destination=self.destination(check.ehr), now=now)
         for check, result in results:
             if self.metrics is not None:
                 self.metrics.results.labels(payer=result.payer_id, status=result.status).inc()
@@ -144,11 +151,14 @@ class EligibilityDuty:
                 pending = pending[:while_busy]
             if not pending:
                 return 0
-            encounters: list[str] = []
-            for _, coverage, encounter in pending:
-                encounters += [encounter] if encounter else mirror_repo.encounters_for(conn, coverage)
-            outcome = self.reevaluate(conn, list(dict.fromkeys(encounters)), now)
-            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _ in pending], now=now)
+            by_ehr: dict[str, list[str]] = {}
+            for _, coverage, encounter, ehr in pending:
+                found = [encounter] if encounter else mirror_repo.encounters_for(conn, coverage, ehr=ehr)
+                by_ehr.setdefault(ehr, []).extend(found)
+            outcome: list[str] = []
+            for ehr, encounters in sorted(by_ehr.items()):
+                outcome += self.reevaluate(conn, list(dict.fromkeys(encounters)), now, ehr)
+            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _, _ in pending], now=now)
         log.info("eligibility.reevaluated", checks=len(pending), claims=len(outcome))
         return len(pending)
 
@@ -177,30 +187,36 @@ class NothingToVerify(FatalError, LookupError):
     """A manual check that cannot be made (unknown coverage, a payer without an endpoint)."""
 
 
-def check_now(duty: EligibilityDuty, *, coverage: str, service_date: date) -> tuple[int, EligibilityResult]:
-    """One verification now, outside the queue (``claimbridge eligibility check``), stored as ``manual``."""
+def check_now(
+    duty: EligibilityDuty, *, coverage: str, service_date: date, ehr: str = DEFAULT_EHR
+) -> tuple[int, EligibilityResult]:
+    """One verification of ``ehr``'s coverage now, outside the queue (``claimbridge eligibility check``),
+    stored as ``manual``."""
     with duty.engine.begin() as conn:
-        encounter = _encounter_on(conn, coverage, service_date)
+        encounter = _encounter_on(conn, coverage, service_date, ehr)
         got = request_for(conn, coverage_key=coverage, service_date=service_date, payers=duty.payers,
-                          encounter_key=encounter, trace=f"cb-elig-manual-{service_date.isoformat()}")  # fmt: skip
+                          encounter_key=encounter, trace=f"cb-elig-manual-{service_date.isoformat()}",
+                          ehr=ehr)  # fmt: skip
     if isinstance(got, Skip):
         raise NothingToVerify(f"cannot verify {coverage}: {got.reason}")
     request, endpoint = got
     result = duty.runner.run(request, endpoint)
     now = duty.clock()
-    key = CheckKey(coverage, service_date, "manual", request.patient, request.payer_id, now, encounter=encounter)
+    key = CheckKey(coverage, service_date, "manual", request.patient, request.payer_id, now, encounter=encounter,
+                   ehr=ehr)  # fmt: skip
     with duty.engine.begin() as conn:
         check_id = eligibility_repo.record(conn, key, result, now=now)
-        queue_writeback(conn, result, check_id=check_id, destination=duty.writeback, now=now)
-        duty.reevaluate(conn, [encounter] if encounter else mirror_repo.encounters_for(conn, coverage), now)
+        queue_writeback(conn, result, check_id=check_id, destination=duty.destination(ehr), now=now)
+        encounters = [encounter] if encounter else mirror_repo.encounters_for(conn, coverage, ehr=ehr)
+        duty.reevaluate(conn, encounters, now, ehr)
         eligibility_repo.mark_reevaluated(conn, [check_id], now=now)
     return check_id, result
 
 
-def _encounter_on(conn: Connection, coverage: str, day: date) -> str | None:
+def _encounter_on(conn: Connection, coverage: str, day: date, ehr: str) -> str | None:
     """The patient's encounter on ``day`` (for the provider of the inquiry), if there is one."""
-    for key in mirror_repo.encounters_for(conn, coverage):
-        enc = mirror_repo.get(conn, key) or {}
+    for key in mirror_repo.encounters_for(conn, coverage, ehr=ehr):
+        enc = mirror_repo.get(conn, key, ehr=ehr) or {}
         if local_date((enc.get("period") or {}).get("start")) == day:
             return key
     return None
