@@ -38,6 +38,7 @@ class EligibilitySection(BaseModel):
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_seconds: float = Field(60.0, gt=0)
     concurrency: int = Field(8, ge=1, le=256)
+    claim_wait_seconds: float = Field(600.0, ge=0, le=86400)
     service_types: list[str] = Field(default_factory=lambda: ["30"], min_length=1)
     x12_receiver_id: str | None = None
 
@@ -82,6 +83,7 @@ def endpoint_from_section(section: EligibilitySection) -> EligibilityEndpoint:
         breaker_threshold=section.breaker_threshold,
         breaker_cooldown_seconds=section.breaker_cooldown_seconds,
         concurrency=section.concurrency,
+        claim_wait_seconds=section.claim_wait_seconds,
         service_types=tuple(section.service_types),
         x12_receiver_id=section.x12_receiver_id,
     )

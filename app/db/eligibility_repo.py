@@ -41,6 +41,7 @@ class DueCheck:
     appointment: str | None
     attempts: int
     ehr: str = DEFAULT_EHR
+    due_at: datetime | None = None
 
 
 def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime) -> list[int]:
@@ -132,14 +133,63 @@ def finish(conn: Connection, check_id: int, result: EligibilityResult, *, now: d
 
 
 def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str, str | None, str]]:
-    """(id, coverage, encounter, ehr) of stored results whose claims were not re-evaluated yet, oldest first."""
+    """(id, coverage, encounter, ehr) of stored results (answers, or the interim ``unverified`` of a
+    check that outlived its payer's ``claim_wait_seconds``) whose claims were not re-evaluated yet, oldest first."""
     rows = conn.execute(
         select(CHECK.c.id, CHECK.c.coverage, CHECK.c.encounter, CHECK.c.ehr)
-        .where(CHECK.c.status == "done", CHECK.c.reevaluated_at.is_(None))
+        .where(CHECK.c.result_status.is_not(None), CHECK.c.reevaluated_at.is_(None))
         .order_by(CHECK.c.checked_at, CHECK.c.id)
         .limit(limit)
     ).all()
     return [(r.id, r.coverage, r.encounter, r.ehr) for r in rows]
+
+
+def overdue(conn: Connection, *, due_before: datetime, limit: int = 500) -> list[DueCheck]:
+    """Checks due before ``due_before`` still without any result (pending, or running at a slow payer)."""
+    rows = conn.execute(
+        select(CHECK)
+        .where(CHECK.c.status.in_(("pending", "running")), CHECK.c.result_status.is_(None))
+        .where(CHECK.c.due_at < due_before)
+        .order_by(CHECK.c.due_at, CHECK.c.id)
+        .limit(limit)
+    ).all()
+    return [DueCheck(r.id, r.coverage, r.service_date, r.trigger, r.patient, r.payer_id, r.encounter,
+                     r.appointment, r.attempts, r.ehr, r.due_at) for r in rows]  # fmt: skip
+
+
+def mark_unverified(conn: Connection, check_id: int, result: EligibilityResult, *, now: datetime) -> None:
+    """An interim ``unverified`` result for a check whose answer is overdue; the check itself goes on
+    (its call, or its next dispatch), and :func:`finish` replaces this with the real answer."""
+    conn.execute(
+        update(CHECK)
+        .where(CHECK.c.id == check_id, CHECK.c.result_status.is_(None))
+        .values(
+            result_status=result.status,
+            result=result.to_dict(),
+            checked_at=now,
+            source=result.source,
+            reevaluated_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def awaiting_answer(
+    conn: Connection, *, ehr: str, encounter: str, coverage: str | None, service_date: date | None, now: datetime,
+    since: datetime,
+) -> bool:  # fmt: skip
+    """True while a verification of this visit (its encounter, or its coverage on its date of service)
+    that fell due between ``since`` and ``now`` has no result applied to the claims yet."""
+    visit = CHECK.c.encounter == encounter
+    if coverage and service_date:
+        visit = or_(visit, (CHECK.c.coverage == coverage) & (CHECK.c.service_date == service_date))
+    found = conn.execute(
+        select(CHECK.c.id)
+        .where(CHECK.c.ehr == ehr, visit, CHECK.c.status != "skipped", CHECK.c.reevaluated_at.is_(None))
+        .where(CHECK.c.due_at <= now, CHECK.c.due_at >= since)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def mark_reevaluated(conn: Connection, check_ids: list[int], *, now: datetime) -> None:
@@ -181,7 +231,7 @@ def results_for_patient(
         return ()
     rows = conn.execute(
         select(CHECK.c.result)
-        .where(CHECK.c.ehr == ehr, CHECK.c.patient == patient, CHECK.c.status == "done")
+        .where(CHECK.c.ehr == ehr, CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
         .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
         .limit(limit)
     ).all()

@@ -47,6 +47,9 @@ class EligibilityEndpoint:
     breaker_threshold: int = 5
     breaker_cooldown_seconds: float = 60.0
     concurrency: int = 8
+    #: A claim of a visit with a verification under way is not batched until its answer is applied,
+    #: or this long after the check was due; then it is ``unverified`` (a warning). 0: never wait.
+    claim_wait_seconds: float = 600.0
     service_types: tuple[str, ...] = ("30",)  # X12 service type codes (30: health benefit plan coverage)
     x12_receiver_id: str | None = None  # ISA08/GS03 of the 270; default: the payer id
 

@@ -8,7 +8,11 @@ Each round (:meth:`EligibilityDuty.run_if_due`):
 2. **dispatch** the due ones (pending and due, or running with an expired lease), claimed with a
    lease in one short transaction that also reads each request from the mirror; then, with no
    transaction open, hands them to the :class:`~app.eligibility.runner.EligibilityRunner`;
-3. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
+3. **give up waiting** on checks with no result ``claim_wait_seconds`` (payer profile) after they
+   fell due: an interim ``unverified`` result (replaced by the answer if it still comes), so their
+   claims, which the submitter holds back while a verification of the visit is under way, are
+   released with an ``eligibility.unverified`` warning;
+4. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
    encounter once, marked in the same transaction): all of them when the job queue is empty, only
    ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -79,7 +83,7 @@ class EligibilityDuty:
     def run_if_due(self) -> int:
         if not self.enabled and not self._inflight:
             return 0
-        done = self.collect() + self.dispatch()
+        done = self.collect() + self.dispatch() + self.expire_waits()
         return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
 
     def dispatch(self) -> int:
@@ -105,6 +109,31 @@ class EligibilityDuty:
         for check, request, endpoint in ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))  # type: ignore[arg-type]
         return len(due)
+
+    def expire_waits(self) -> int:
+        """An interim ``unverified`` result for each check still unanswered past its payer's claim wait."""
+        waits = {pid: p.eligibility.claim_wait_seconds for pid, p in self.payers.profiles.items()
+                 if p.eligibility is not None and p.eligibility.claim_wait_seconds > 0}  # fmt: skip
+        if not waits:
+            return 0
+        now = self.clock()
+        expired = 0
+        with self.engine.begin() as conn:
+            for check in eligibility_repo.overdue(conn, due_before=now - timedelta(seconds=min(waits.values()))):
+                wait = waits.get(check.payer_id)
+                if wait is None or check.due_at is None or check.due_at > now - timedelta(seconds=wait):
+                    continue
+                reason = f"no answer from the payer within {wait:g} s; the claim was released unverified"
+                result = EligibilityResult(
+                    status="unverified", coverage=check.coverage, patient=check.patient, payer_id=check.payer_id,
+                    service_date=check.service_date.isoformat(), checked_at=now.isoformat(), source="none",
+                    reason=reason,
+                )  # fmt: skip
+                eligibility_repo.mark_unverified(conn, check.id, result, now=now)
+                expired += 1
+        if expired:
+            log.warning("eligibility.wait_expired", checks=expired)
+        return expired
 
     def collect(self) -> int:
         """Store every finished verification and its write-back (one transaction for the lot)."""
