@@ -44,6 +44,8 @@ from app.errors import FatalError
 from app.logging import get_logger
 
 log = get_logger("claimbridge.eligibility")
+#: How often a round looks for checks that outlived their payer's ``claim_wait_seconds``.
+EXPIRY_EVERY = timedelta(seconds=5)
 #: Re-evaluate these encounters' claims (of the EHR named last) in the caller's transaction; returns short results.
 Reevaluate = Callable[[Connection, list[str], datetime, str], list[str]]
 
@@ -68,6 +70,7 @@ class EligibilityDuty:
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
+    _next_expiry: datetime | None = None
 
     def destination(self, ehr: str) -> str:
         return self.writeback_for(ehr) if self.writeback_for is not None else self.writeback
@@ -83,7 +86,11 @@ class EligibilityDuty:
     def run_if_due(self) -> int:
         if not self.enabled and not self._inflight:
             return 0
-        done = self.collect() + self.dispatch() + self.expire_waits()
+        done = self.collect() + self.dispatch()
+        now = self.clock()
+        if self._next_expiry is None or now >= self._next_expiry:  # a query at most every few seconds
+            self._next_expiry = now + EXPIRY_EVERY
+            done += self.expire_waits()
         return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
 
     def dispatch(self) -> int:
