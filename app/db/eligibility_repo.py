@@ -175,17 +175,18 @@ def mark_unverified(conn: Connection, check_id: int, result: EligibilityResult, 
 
 
 def awaiting_answer(
-    conn: Connection, *, ehr: str, encounter: str, coverage: str | None, service_date: date | None, now: datetime,
-    since: datetime,
+    conn: Connection, *, ehr: str, payer_id: str, encounter: str, coverage: str | None, service_date: date | None,
+    now: datetime, since: datetime,
 ) -> bool:  # fmt: skip
-    """True while a verification of this visit (its encounter, or its coverage on its date of service)
-    that fell due between ``since`` and ``now`` has no result applied to the claims yet."""
+    """True while a verification of this visit with ``payer_id`` (its encounter, or its coverage on its
+    date of service) that fell due between ``since`` and ``now`` has no result applied to the claims yet."""
     visit = CHECK.c.encounter == encounter
     if coverage and service_date:
         visit = or_(visit, (CHECK.c.coverage == coverage) & (CHECK.c.service_date == service_date))
     found = conn.execute(
         select(CHECK.c.id)
-        .where(CHECK.c.ehr == ehr, visit, CHECK.c.status != "skipped", CHECK.c.reevaluated_at.is_(None))
+        .where(CHECK.c.ehr == ehr, CHECK.c.payer_id == payer_id, visit)
+        .where(CHECK.c.status != "skipped", CHECK.c.reevaluated_at.is_(None))
         .where(CHECK.c.due_at <= now, CHECK.c.due_at >= since)
         .limit(1)
     ).first()

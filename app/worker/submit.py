@@ -126,7 +126,7 @@ class Submitter:
     def _awaits_eligibility(self, conn: Connection, row: ReadyRow, now: datetime) -> bool:
         """True while the claim's visit has a real-time verification under way (bounded: 2 x the wait)."""
         endpoint = self.payers.profile_for(row.payer_id).eligibility if row.payer_id else None
-        if endpoint is None or endpoint.claim_wait_seconds <= 0:
+        if row.payer_id is None or endpoint is None or endpoint.claim_wait_seconds <= 0:
             return False
         claim = row.resource
         insurance: dict[str, Any] = next(iter(claim.get("insurance") or ()), {}) or {}
@@ -137,8 +137,8 @@ class Submitter:
         except ValueError:
             service_date = None
         return eligibility_repo.awaiting_answer(
-            conn, ehr=row.ehr, encounter=row.encounter, coverage=coverage, service_date=service_date, now=now,
-            since=now - timedelta(seconds=2 * endpoint.claim_wait_seconds),
+            conn, ehr=row.ehr, payer_id=row.payer_id, encounter=row.encounter, coverage=coverage,
+            service_date=service_date, now=now, since=now - timedelta(seconds=2 * endpoint.claim_wait_seconds),
         )  # fmt: skip
 
     def _candidate(self, conn: Connection, row: ReadyRow) -> Candidate:
