@@ -27,9 +27,11 @@ from app.credentials import SecretKeys
 from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
+from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
+from app.eligibility.clearinghouse import check_transports, realtime_from
 from app.eligibility.duty import EligibilityDuty
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.port import EligibilityPort
@@ -139,6 +141,8 @@ def build_services(
     config = load_config(settings.config_dir, refdata_dirs=[settings.refdata_dir])
     clearing = load_clearinghouse(settings.config_dir)
     adapters = build_adapters(settings)  # unknown adapter names fail at start-up, not at first delivery
+    realtime = realtime_from(settings, clearing)  # the clearinghouse's 270/271 channel, if it has one
+    check_transports(config.payers.profiles.values(), realtime, str(settings.config_dir / "payers"))
     if settings.relay.nats_url:  # outbox destination ``events``: relayed to NATS JetStream (docs/deploy.md)
         from app.relay.nats import NatsRelay  # lazy: the NATS client is imported only when a relay is configured
 
@@ -168,7 +172,7 @@ def build_services(
         clock=clock,
         billing=BillingSnapshots(lambda: read_billing(engine), clock, settings.api.billing_metrics_seconds),
         metrics=metrics,
-        eligibility=EligibilityRunner(EligibilityPort(clock=clock)),
+        eligibility=EligibilityRunner(EligibilityPort(clock=clock, clearinghouse=realtime)),
         eligibility_metrics=eligibility_metrics,
     )
     eligibility_metrics.watch(engine)
@@ -233,8 +237,9 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         runner=services.eligibility,
         payers=services.config.payers,
         clock=services.clock,
-        reevaluate=lambda conn, encounters, now: reevaluate(conn, encounters, runtime=runtime, now=now),
+        reevaluate=lambda conn, encounters, now, ehr: reevaluate(conn, encounters, runtime=runtime, now=now, ehr=ehr),
         writeback=runtime.writeback_destination,
+        writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: jobs_waiting(services.engine),
     )

@@ -112,6 +112,9 @@ class ClearinghouseApiSettings(_Section):
     auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     submit_path: str = "/claims"
     responses_path: str = "/responses"
+    #: Real-time X12 eligibility: POST a 270, the 271 answers (payers with ``eligibility: {adapter: x12}``).
+    #: Empty: the clearinghouse offers none (such payers then need their own ``x12_url``).
+    eligibility_path: str = ""
     timeout_seconds: float = Field(30.0, gt=0)
 
 

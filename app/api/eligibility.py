@@ -1,5 +1,10 @@
-"""``GET /api/eligibility?patient=&coverage=``: stored verifications, newest first, with the patient's
-expected share for the latest answer that has a claim. Needs the admin token like every ``/api`` route.
+"""``GET /api/eligibility?patient=&coverage=[&ehr=]``: stored verifications, newest first, with the
+patient's expected share for the latest answer that has a claim. Needs the admin token like every
+``/api`` route.
+
+Identity is per EHR (:mod:`app.domain.tenancy`): two EHRs' ``Patient/1`` are two people. ``ehr``
+(a registered EHR's name, or ``default`` for subscriptions that name none) limits the answer to that
+EHR's checks; without it every EHR's checks are listed, each naming its ``ehr``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ async def list_eligibility(
     request: Request,
     patient: str | None = Query(None, max_length=200),
     coverage: str | None = Query(None, max_length=200),
+    ehr: str | None = Query(None, min_length=1, max_length=100, description="one EHR's checks (default: every EHR)"),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     if not patient and not coverage:
@@ -41,7 +47,7 @@ async def list_eligibility(
 
     def run() -> dict[str, Any]:
         with read_only(services.engine) as conn:
-            checks = eligibility_repo.list_checks(conn, patient=who, coverage=which, limit=limit)
+            checks = eligibility_repo.list_checks(conn, patient=who, coverage=which, ehr=ehr, limit=limit)
             latest = next((c for c in checks if c["status"] in ("active", "inactive", "error")), None)
             return {
                 "checks": checks,

@@ -10,6 +10,7 @@ import typer
 
 from app.cli.common import CliError, handles_errors, print_json, services_from_env
 from app.domain.eligibility import EligibilityResult
+from app.domain.tenancy import DEFAULT_EHR
 
 eligibility_app = typer.Typer(help="Real-time eligibility (FHIR CoverageEligibilityRequest or X12 270/271).")
 
@@ -59,6 +60,9 @@ def check_command(
     coverage: Annotated[str, typer.Option("--coverage", help="Coverage/ID in the stored mirror")],
     day: Annotated[str | None, typer.Option("--date", help="date of service YYYY-MM-DD (default today)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the stored result as JSON")] = False,
+    ehr: Annotated[
+        str, typer.Option("--ehr", help="the EHR whose mirror holds the coverage (identity is per EHR)")
+    ] = DEFAULT_EHR,
     config_dir: Annotated[Path | None, typer.Option("--config-dir")] = None,
 ) -> None:
     """Run one eligibility check now and print the result (stored as a ``manual`` check)."""
@@ -68,7 +72,7 @@ def check_command(
     key, service_date = _coverage_key(coverage), _day(day)
     with services_from_env(config_dir) as services:
         duty = eligibility_duty(services)
-        check_id, result = check_now(duty, coverage=key, service_date=service_date or services.clock().date())
+        check_id, result = check_now(duty, coverage=key, service_date=service_date or services.clock().date(), ehr=ehr)
     if as_json:
         print_json({"check": check_id, **result.to_dict()})
     else:

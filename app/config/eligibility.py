@@ -1,8 +1,10 @@
 """The ``eligibility:`` section of a payer profile: where and how to verify coverage in real time.
 
 The minimal section is ``eligibility: {fhir_base_url: URL}`` (FHIR ``CoverageEligibilityRequest/$submit``,
-no auth, default timeouts and retries). ``x12_url`` alone selects the X12 270/271 adapter; with both,
-``adapter`` says which one. Secrets are never in the file: ``client_secret_env`` names the
+no auth, default timeouts and retries). ``adapter: x12`` asks over X12 270/271 through the
+clearinghouse's real-time channel (``clearinghouse.api.eligibility_path``); ``x12_url`` overrides that
+with the payer's own endpoint (and alone selects the X12 adapter); with both URLs, ``adapter`` says
+which one. Secrets are never in the file: ``client_secret_env`` names the
 environment variable that holds one.
 """
 
@@ -36,6 +38,7 @@ class EligibilitySection(BaseModel):
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_seconds: float = Field(60.0, gt=0)
     concurrency: int = Field(8, ge=1, le=256)
+    claim_wait_seconds: float = Field(600.0, ge=0, le=86400)
     service_types: list[str] = Field(default_factory=lambda: ["30"], min_length=1)
     x12_receiver_id: str | None = None
 
@@ -44,8 +47,6 @@ class EligibilitySection(BaseModel):
         chosen = self.chosen_adapter()
         if chosen == "fhir" and self.fhir_base_url is None:
             raise ValueError("the fhir adapter needs fhir_base_url")
-        if chosen == "x12" and self.x12_url is None:
-            raise ValueError("the x12 adapter needs x12_url")
         if self.auth == "oauth2-client-credentials" and not (self.token_url and self.client_id):
             raise ValueError("auth oauth2-client-credentials needs token_url and client_id")
         if self.auth == "smart-backend" and not (self.client_id and self.key_path):
@@ -56,7 +57,9 @@ class EligibilitySection(BaseModel):
         if self.adapter:
             return self.adapter
         if self.fhir_base_url is None and self.x12_url is None:
-            raise ValueError("give fhir_base_url (FHIR $submit) or x12_url (270/271)")
+            raise ValueError(
+                "give fhir_base_url (FHIR $submit), adapter: x12 (270/271 through the clearinghouse) or x12_url"
+            )
         return "fhir" if self.fhir_base_url is not None else "x12"
 
 
@@ -80,6 +83,7 @@ def endpoint_from_section(section: EligibilitySection) -> EligibilityEndpoint:
         breaker_threshold=section.breaker_threshold,
         breaker_cooldown_seconds=section.breaker_cooldown_seconds,
         concurrency=section.concurrency,
+        claim_wait_seconds=section.claim_wait_seconds,
         service_types=tuple(section.service_types),
         x12_receiver_id=section.x12_receiver_id,
     )

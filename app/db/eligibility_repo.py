@@ -1,10 +1,12 @@
 """Eligibility statements: request verifications (idempotent), claim the due ones, store results, read them.
 
-A verification is one ``eligibility_check`` row, unique per (coverage, service_date, trigger):
-requesting it twice changes nothing. The duty (:mod:`app.eligibility.duty`) claims due rows with a
-lease in a short transaction, calls the payer with no transaction open, then stores the result in
-another one. Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so several workers never run
-the same check; a check whose lease ran out (the worker died mid-call) is claimable again.
+A verification is one ``eligibility_check`` row, unique per (ehr, coverage, service_date, trigger):
+requesting it twice changes nothing. Identity is per EHR (:mod:`app.domain.tenancy`): two EHRs'
+``Coverage/1`` are different coverages, so every query here is scoped by ``ehr``. The duty
+(:mod:`app.eligibility.duty`) claims due rows with a lease in a short transaction, calls the payer
+with no transaction open, then stores the result in another one. Claiming uses ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL so several workers never run the same check; a check whose lease ran out (the
+worker died mid-call) is claimable again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import Connection, func, or_, select, update
 from app.db.models import EligibilityCheck, Resource
 from app.db.sql import insert_ignore, iso
 from app.domain.eligibility import CheckKey, EligibilityResult
+from app.domain.tenancy import DEFAULT_EHR
 
 CHECK = EligibilityCheck.__table__  # type: ignore[attr-defined]
 RES = Resource.__table__  # type: ignore[attr-defined]
@@ -37,12 +40,15 @@ class DueCheck:
     encounter: str | None
     appointment: str | None
     attempts: int
+    ehr: str = DEFAULT_EHR
+    due_at: datetime | None = None
 
 
 def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime) -> list[int]:
     """Insert the verifications not already known; returns the ids of the new ones."""
     rows = [
         {
+            "ehr": k.ehr,
             "coverage": k.coverage,
             "service_date": k.service_date,
             "trigger": k.trigger,
@@ -58,18 +64,21 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
         }
         for k in keys
     ]
-    return insert_ignore(conn, CHECK, rows, ["coverage", "service_date", "trigger"], "id")
+    return insert_ignore(conn, CHECK, rows, ["ehr", "coverage", "service_date", "trigger"], "id")
 
 
 def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:
     """A verification due now for ``key`` (a person asked again): inserted, or a finished one of the same
-    (coverage, service_date, trigger) made pending again (its last answer kept until the new one lands).
+    (ehr, coverage, service_date, trigger) made pending again (its last answer kept until the new one lands).
     Returns (id, queued); ``queued`` is False when one is already pending or running."""
     if new := request_checks(conn, [key], now=now):
         return new[0], True
     row = conn.execute(
         select(CHECK.c.id, CHECK.c.status).where(
-            CHECK.c.coverage == key.coverage, CHECK.c.service_date == key.service_date, CHECK.c.trigger == key.trigger
+            CHECK.c.ehr == key.ehr,
+            CHECK.c.coverage == key.coverage,
+            CHECK.c.service_date == key.service_date,
+            CHECK.c.trigger == key.trigger,
         )
     ).one()
     if row.status in ("pending", "running"):
@@ -123,6 +132,7 @@ def claim_due(conn: Connection, *, now: datetime, lease: float, limit: int) -> l
             r.encounter,
             r.appointment,
             r.attempts + 1,
+            r.ehr,
         )
         for r in rows
     ]
@@ -146,15 +156,65 @@ def finish(conn: Connection, check_id: int, result: EligibilityResult, *, now: d
     )
 
 
-def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str, str | None]]:
-    """(id, coverage, encounter) of stored results whose claims were not re-evaluated yet, oldest first."""
+def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str, str | None, str]]:
+    """(id, coverage, encounter, ehr) of stored results (answers, or the interim ``unverified`` of a
+    check that outlived its payer's ``claim_wait_seconds``) whose claims were not re-evaluated yet, oldest first."""
     rows = conn.execute(
-        select(CHECK.c.id, CHECK.c.coverage, CHECK.c.encounter)
-        .where(CHECK.c.status == "done", CHECK.c.reevaluated_at.is_(None))
+        select(CHECK.c.id, CHECK.c.coverage, CHECK.c.encounter, CHECK.c.ehr)
+        .where(CHECK.c.result_status.is_not(None), CHECK.c.reevaluated_at.is_(None))
         .order_by(CHECK.c.checked_at, CHECK.c.id)
         .limit(limit)
     ).all()
-    return [(r.id, r.coverage, r.encounter) for r in rows]
+    return [(r.id, r.coverage, r.encounter, r.ehr) for r in rows]
+
+
+def overdue(conn: Connection, *, due_before: datetime, limit: int = 500) -> list[DueCheck]:
+    """Checks due before ``due_before`` still without any result (pending, or running at a slow payer)."""
+    rows = conn.execute(
+        select(CHECK)
+        .where(CHECK.c.status.in_(("pending", "running")), CHECK.c.result_status.is_(None))
+        .where(CHECK.c.due_at < due_before)
+        .order_by(CHECK.c.due_at, CHECK.c.id)
+        .limit(limit)
+    ).all()
+    return [DueCheck(r.id, r.coverage, r.service_date, r.trigger, r.patient, r.payer_id, r.encounter,
+                     r.appointment, r.attempts, r.ehr, r.due_at) for r in rows]  # fmt: skip
+
+
+def mark_unverified(conn: Connection, check_id: int, result: EligibilityResult, *, now: datetime) -> None:
+    """An interim ``unverified`` result for a check whose answer is overdue; the check itself goes on
+    (its call, or its next dispatch), and :func:`finish` replaces this with the real answer."""
+    conn.execute(
+        update(CHECK)
+        .where(CHECK.c.id == check_id, CHECK.c.result_status.is_(None))
+        .values(
+            result_status=result.status,
+            result=result.to_dict(),
+            checked_at=now,
+            source=result.source,
+            reevaluated_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def awaiting_answer(
+    conn: Connection, *, ehr: str, payer_id: str, encounter: str, coverage: str | None, service_date: date | None,
+    now: datetime, since: datetime,
+) -> bool:  # fmt: skip
+    """True while a verification of this visit with ``payer_id`` (its encounter, or its coverage on its
+    date of service) that fell due between ``since`` and ``now`` has no result applied to the claims yet."""
+    visit = CHECK.c.encounter == encounter
+    if coverage and service_date:
+        visit = or_(visit, (CHECK.c.coverage == coverage) & (CHECK.c.service_date == service_date))
+    found = conn.execute(
+        select(CHECK.c.id)
+        .where(CHECK.c.ehr == ehr, CHECK.c.payer_id == payer_id, visit)
+        .where(CHECK.c.status != "skipped", CHECK.c.reevaluated_at.is_(None))
+        .where(CHECK.c.due_at <= now, CHECK.c.due_at >= since)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def mark_reevaluated(conn: Connection, check_ids: list[int], *, now: datetime) -> None:
@@ -177,6 +237,7 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
     check_id = int(
         conn.execute(
             select(CHECK.c.id).where(
+                CHECK.c.ehr == key.ehr,
                 CHECK.c.coverage == key.coverage,
                 CHECK.c.service_date == key.service_date,
                 CHECK.c.trigger == key.trigger,
@@ -187,35 +248,50 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
     return check_id
 
 
-def results_for_patient(conn: Connection, patient: str | None, *, limit: int = 50) -> tuple[dict[str, Any], ...]:
-    """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage).
+def results_for_patient(
+    conn: Connection, patient: str | None, *, ehr: str = DEFAULT_EHR, limit: int = 50
+) -> tuple[dict[str, Any], ...]:
+    """Stored results for the patient's coverages in ``ehr``, oldest first (the rules read the latest per coverage).
 
     A check asked again (:func:`request_again`) keeps counting with its last answer while it waits."""
     if not patient:
         return ()
     rows = conn.execute(
         select(CHECK.c.result)
-        .where(CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
+        .where(CHECK.c.ehr == ehr, CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
         .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
         .limit(limit)
     ).all()
     return tuple(dict(r.result) for r in reversed(rows))
 
 
-def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime) -> bool:
-    """True when the payer answered about ``coverage`` at or after ``since``."""
+def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime, ehr: str = DEFAULT_EHR) -> bool:
+    """True when the payer answered about ``coverage`` (of ``ehr``) at or after ``since``."""
     found = conn.execute(
         select(CHECK.c.id)
-        .where(CHECK.c.coverage == coverage, CHECK.c.result_status.in_(ANSWERED), CHECK.c.checked_at >= since)
+        .where(
+            CHECK.c.ehr == ehr,
+            CHECK.c.coverage == coverage,
+            CHECK.c.result_status.in_(ANSWERED),
+            CHECK.c.checked_at >= since,
+        )
         .limit(1)
     ).first()
     return found is not None
 
 
 def list_checks(
-    conn: Connection, *, patient: str | None = None, coverage: str | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    patient: str | None = None,
+    coverage: str | None = None,
+    ehr: str | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
+    """Checks newest first; ``ehr`` None: of every EHR (each row says whose it is)."""
     stmt = select(CHECK).order_by(CHECK.c.updated_at.desc(), CHECK.c.id.desc()).limit(limit)
+    if ehr is not None:
+        stmt = stmt.where(CHECK.c.ehr == ehr)
     if patient:
         stmt = stmt.where(CHECK.c.patient == patient)
     if coverage:
@@ -226,6 +302,7 @@ def list_checks(
 def _view(r: Any) -> dict[str, Any]:
     return {
         "id": r.id,
+        "ehr": r.ehr,
         "coverage": r.coverage,
         "patient": r.patient,
         "payer": r.payer_id,
@@ -249,7 +326,9 @@ def counts(conn: Connection) -> dict[str, int]:
     return {str(k): int(n) for k, n in conn.execute(select(label, func.count()).group_by(label)).all()}
 
 
-def patient_coverages(conn: Connection, patient: str) -> list[dict[str, Any]]:
-    """The mirror's Coverages whose beneficiary is ``patient``."""
-    rows = conn.execute(select(RES.c.body).where(RES.c.patient == patient, RES.c.resource_type == "Coverage"))
+def patient_coverages(conn: Connection, patient: str, *, ehr: str = DEFAULT_EHR) -> list[dict[str, Any]]:
+    """The mirror's Coverages of ``ehr`` whose beneficiary is ``patient``."""
+    rows = conn.execute(
+        select(RES.c.body).where(RES.c.ehr == ehr, RES.c.patient == patient, RES.c.resource_type == "Coverage")
+    )
     return [dict(r.body) for r in rows]

@@ -605,17 +605,20 @@ class PriorAuthAlert(SQLModel, table=True):
 class EligibilityCheck(SQLModel, table=True):
     """One real-time eligibility verification (app.eligibility): due, running, then its stored result.
 
-    Idempotent per (coverage, service_date, trigger); ``result`` is an ``EligibilityResult`` dict.
+    Idempotent per (ehr, coverage, service_date, trigger): identity is per EHR (app.domain.tenancy);
+    ``result`` is an ``EligibilityResult`` dict.
     """
 
     __tablename__ = "eligibility_check"
     __table_args__ = (
-        UniqueConstraint("coverage", "service_date", "trigger", name="uq_eligibility_check_key"),
+        UniqueConstraint("ehr", "coverage", "service_date", "trigger", name="uq_eligibility_check_key"),
+        Index("ix_eligibility_check_ehr_patient", "ehr", "patient"),
         Index("ix_eligibility_check_due", "status", "due_at"),
         Index("ix_eligibility_check_reevaluation", "status", "reevaluated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    ehr: str = Field(default=DEFAULT_EHR, max_length=100)  # identity is per EHR
     coverage: str = Field(max_length=200, index=True)
     service_date: date
     trigger: str = Field(max_length=20)

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from app.domain.tenancy import DEFAULT_EHR
+
 STATUSES = ("active", "inactive", "error", "unverified")
 #: Why a verification runs; part of its idempotency key (coverage, date of service, trigger).
 TRIGGERS = ("coverage", "appointment", "day-before", "check-in", "finished", "manual")
@@ -45,6 +47,9 @@ class EligibilityEndpoint:
     breaker_threshold: int = 5
     breaker_cooldown_seconds: float = 60.0
     concurrency: int = 8
+    #: A claim of a visit with a verification under way is not batched until its answer is applied,
+    #: or this long after the check was due; then it is ``unverified`` (a warning). 0: never wait.
+    claim_wait_seconds: float = 600.0
     service_types: tuple[str, ...] = ("30",)  # X12 service type codes (30: health benefit plan coverage)
     x12_receiver_id: str | None = None  # ISA08/GS03 of the 270; default: the payer id
 
@@ -195,7 +200,7 @@ def payer_error(code: str, text: str | None = None) -> PayerError:
 
 @dataclass(frozen=True)
 class CheckKey:
-    """One verification to run: idempotent per (coverage, service_date, trigger)."""
+    """One verification to run: idempotent per (ehr, coverage, service_date, trigger)."""
 
     coverage: str
     service_date: date
@@ -206,6 +211,7 @@ class CheckKey:
     encounter: str | None = None
     appointment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    ehr: str = DEFAULT_EHR  # the EHR whose mirror holds the coverage
 
 
 def in_period(period: tuple[str | None, str | None] | list[str | None] | None, day: date) -> bool:

@@ -8,7 +8,11 @@ Each round (:meth:`EligibilityDuty.run_if_due`):
 2. **dispatch** the due ones (pending and due, or running with an expired lease), claimed with a
    lease in one short transaction that also reads each request from the mirror; then, with no
    transaction open, hands them to the :class:`~app.eligibility.runner.EligibilityRunner`;
-3. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
+3. **give up waiting** on checks with no result ``claim_wait_seconds`` (payer profile) after they
+   fell due: an interim ``unverified`` result (replaced by the answer if it still comes), so their
+   claims, which the submitter holds back while a verification of the visit is under way, are
+   released with an ``eligibility.unverified`` warning;
+4. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
    encounter once, marked in the same transaction): all of them when the job queue is empty, only
    ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -30,6 +34,7 @@ from app.db import eligibility_repo, mirror_repo, outbox_repo
 from app.db.eligibility_repo import DueCheck
 from app.domain.eligibility import CheckKey, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
+from app.domain.tenancy import DEFAULT_EHR
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.runner import EligibilityRunner
@@ -39,8 +44,10 @@ from app.errors import FatalError
 from app.logging import get_logger
 
 log = get_logger("claimbridge.eligibility")
-#: Re-evaluate these encounters' claims in the caller's transaction; returns short results.
-Reevaluate = Callable[[Connection, list[str], datetime], list[str]]
+#: How often a round looks for checks that outlived their payer's ``claim_wait_seconds``.
+EXPIRY_EVERY = timedelta(seconds=5)
+#: Re-evaluate these encounters' claims (of the EHR named last) in the caller's transaction; returns short results.
+Reevaluate = Callable[[Connection, list[str], datetime, str], list[str]]
 
 
 @dataclass
@@ -51,6 +58,8 @@ class EligibilityDuty:
     clock: Callable[[], datetime]
     reevaluate: Reevaluate
     writeback: str = "writeback"
+    #: The write-back destination of an EHR's answers (``ehr:<name>`` with per-EHR write-back); None: ``writeback``.
+    writeback_for: Callable[[str], str] | None = None
     metrics: EligibilityMetrics | None = None
     lease_seconds: float = 300.0
     max_in_flight: int = 256
@@ -61,6 +70,10 @@ class EligibilityDuty:
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
+    _next_expiry: datetime | None = None
+
+    def destination(self, ehr: str) -> str:
+        return self.writeback_for(ehr) if self.writeback_for is not None else self.writeback
 
     @property
     def in_flight(self) -> int:
@@ -74,6 +87,10 @@ class EligibilityDuty:
         if not self.enabled and not self._inflight:
             return 0
         done = self.collect() + self.dispatch()
+        now = self.clock()
+        if self._next_expiry is None or now >= self._next_expiry:  # a query at most every few seconds
+            self._next_expiry = now + EXPIRY_EVERY
+            done += self.expire_waits()
         return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
 
     def dispatch(self) -> int:
@@ -86,10 +103,11 @@ class EligibilityDuty:
             due = [c for c in eligibility_repo.claim_due(conn, now=now, lease=self.lease_seconds, limit=room)
                    if c.id not in self._inflight]  # fmt: skip
             for check in due:
-                reason = still_wanted(conn, appointment=check.appointment, service_date=check.service_date)
+                reason = still_wanted(conn, appointment=check.appointment, service_date=check.service_date,
+                                      ehr=check.ehr)  # fmt: skip
                 got = Skip(reason) if reason else request_for(
                     conn, coverage_key=check.coverage, service_date=check.service_date, payers=self.payers,
-                    encounter_key=check.encounter, trace=f"cb-elig-{check.id}",
+                    encounter_key=check.encounter, trace=f"cb-elig-{check.id}", ehr=check.ehr,
                 )  # fmt: skip
                 if isinstance(got, Skip):
                     eligibility_repo.skip(conn, check.id, reason=got.reason, now=now)
@@ -98,6 +116,31 @@ class EligibilityDuty:
         for check, request, endpoint in ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))  # type: ignore[arg-type]
         return len(due)
+
+    def expire_waits(self) -> int:
+        """An interim ``unverified`` result for each check still unanswered past its payer's claim wait."""
+        waits = {pid: p.eligibility.claim_wait_seconds for pid, p in self.payers.profiles.items()
+                 if p.eligibility is not None and p.eligibility.claim_wait_seconds > 0}  # fmt: skip
+        if not waits:
+            return 0
+        now = self.clock()
+        expired = 0
+        with self.engine.begin() as conn:
+            for check in eligibility_repo.overdue(conn, due_before=now - timedelta(seconds=min(waits.values()))):
+                wait = waits.get(check.payer_id)
+                if wait is None or check.due_at is None or check.due_at > now - timedelta(seconds=wait):
+                    continue
+                reason = f"no answer from the payer within {wait:g} s; the claim was released unverified"
+                result = EligibilityResult(
+                    status="unverified", coverage=check.coverage, patient=check.patient, payer_id=check.payer_id,
+                    service_date=check.service_date.isoformat(), checked_at=now.isoformat(), source="none",
+                    reason=reason,
+                )  # fmt: skip
+                eligibility_repo.mark_unverified(conn, check.id, result, now=now)
+                expired += 1
+        if expired:
+            log.warning("eligibility.wait_expired", checks=expired)
+        return expired
 
     def collect(self) -> int:
         """Store every finished verification and its write-back (one transaction for the lot)."""
@@ -124,7 +167,7 @@ class EligibilityDuty:
         with self.engine.begin() as conn:
             for check, result in results:
                 eligibility_repo.finish(conn, check.id, result, now=now)
-                queue_writeback(conn, result, check_id=check.id, destination=self.writeback, now=now)
+                queue_writeback(conn, result, check_id=check.id, destination=self.destination(check.ehr), now=now)
         for check, result in results:
             if self.metrics is not None:
                 self.metrics.results.labels(payer=result.payer_id, status=result.status).inc()
@@ -144,11 +187,14 @@ class EligibilityDuty:
                 pending = pending[:while_busy]
             if not pending:
                 return 0
-            encounters: list[str] = []
-            for _, coverage, encounter in pending:
-                encounters += [encounter] if encounter else mirror_repo.encounters_for(conn, coverage)
-            outcome = self.reevaluate(conn, list(dict.fromkeys(encounters)), now)
-            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _ in pending], now=now)
+            by_ehr: dict[str, list[str]] = {}
+            for _, coverage, encounter, ehr in pending:
+                found = [encounter] if encounter else mirror_repo.encounters_for(conn, coverage, ehr=ehr)
+                by_ehr.setdefault(ehr, []).extend(found)
+            outcome: list[str] = []
+            for ehr, encounters in sorted(by_ehr.items()):
+                outcome += self.reevaluate(conn, list(dict.fromkeys(encounters)), now, ehr)
+            eligibility_repo.mark_reevaluated(conn, [cid for cid, _, _, _ in pending], now=now)
         log.info("eligibility.reevaluated", checks=len(pending), claims=len(outcome))
         return len(pending)
 
@@ -177,30 +223,36 @@ class NothingToVerify(FatalError, LookupError):
     """A manual check that cannot be made (unknown coverage, a payer without an endpoint)."""
 
 
-def check_now(duty: EligibilityDuty, *, coverage: str, service_date: date) -> tuple[int, EligibilityResult]:
-    """One verification now, outside the queue (``claimbridge eligibility check``), stored as ``manual``."""
+def check_now(
+    duty: EligibilityDuty, *, coverage: str, service_date: date, ehr: str = DEFAULT_EHR
+) -> tuple[int, EligibilityResult]:
+    """One verification of ``ehr``'s coverage now, outside the queue (``claimbridge eligibility check``),
+    stored as ``manual``."""
     with duty.engine.begin() as conn:
-        encounter = _encounter_on(conn, coverage, service_date)
+        encounter = _encounter_on(conn, coverage, service_date, ehr)
         got = request_for(conn, coverage_key=coverage, service_date=service_date, payers=duty.payers,
-                          encounter_key=encounter, trace=f"cb-elig-manual-{service_date.isoformat()}")  # fmt: skip
+                          encounter_key=encounter, trace=f"cb-elig-manual-{service_date.isoformat()}",
+                          ehr=ehr)  # fmt: skip
     if isinstance(got, Skip):
         raise NothingToVerify(f"cannot verify {coverage}: {got.reason}")
     request, endpoint = got
     result = duty.runner.run(request, endpoint)
     now = duty.clock()
-    key = CheckKey(coverage, service_date, "manual", request.patient, request.payer_id, now, encounter=encounter)
+    key = CheckKey(coverage, service_date, "manual", request.patient, request.payer_id, now, encounter=encounter,
+                   ehr=ehr)  # fmt: skip
     with duty.engine.begin() as conn:
         check_id = eligibility_repo.record(conn, key, result, now=now)
-        queue_writeback(conn, result, check_id=check_id, destination=duty.writeback, now=now)
-        duty.reevaluate(conn, [encounter] if encounter else mirror_repo.encounters_for(conn, coverage), now)
+        queue_writeback(conn, result, check_id=check_id, destination=duty.destination(ehr), now=now)
+        encounters = [encounter] if encounter else mirror_repo.encounters_for(conn, coverage, ehr=ehr)
+        duty.reevaluate(conn, encounters, now, ehr)
         eligibility_repo.mark_reevaluated(conn, [check_id], now=now)
     return check_id, result
 
 
-def _encounter_on(conn: Connection, coverage: str, day: date) -> str | None:
+def _encounter_on(conn: Connection, coverage: str, day: date, ehr: str) -> str | None:
     """The patient's encounter on ``day`` (for the provider of the inquiry), if there is one."""
-    for key in mirror_repo.encounters_for(conn, coverage):
-        enc = mirror_repo.get(conn, key) or {}
+    for key in mirror_repo.encounters_for(conn, coverage, ehr=ehr):
+        enc = mirror_repo.get(conn, key, ehr=ehr) or {}
         if local_date((enc.get("period") or {}).get("start")) == day:
             return key
     return None

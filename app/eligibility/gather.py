@@ -17,6 +17,7 @@ from app.db import mirror_repo
 from app.domain.context import ref_of
 from app.domain.eligibility import EligibilityEndpoint, EligibilityRequest
 from app.domain.payers import PayerDirectory, PayerProfile
+from app.domain.tenancy import DEFAULT_EHR
 
 PAYER_ID = "urn:claimbridge:payer-id"
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -27,7 +28,9 @@ class Skip:
     reason: str
 
 
-def payer_profile(conn: Connection, coverage: dict[str, Any], payers: PayerDirectory) -> PayerProfile:
+def payer_profile(
+    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR
+) -> PayerProfile:
     """The profile of the Coverage's payer (identifiers of its payor Organizations, payer-id first)."""
     first: list[str] = []
     rest: list[str] = []
@@ -35,7 +38,7 @@ def payer_profile(conn: Connection, coverage: dict[str, Any], payers: PayerDirec
         if not isinstance(ref, dict):
             continue
         key = ref_of(ref)
-        org = mirror_repo.get(conn, key) if key else None
+        org = mirror_repo.get(conn, key, ehr=ehr) if key else None
         idents = list((org or {}).get("identifier") or ())
         if isinstance(ref.get("identifier"), dict):
             idents.append(ref["identifier"])
@@ -46,9 +49,9 @@ def payer_profile(conn: Connection, coverage: dict[str, Any], payers: PayerDirec
 
 
 def endpoint_of(
-    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory
+    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR
 ) -> tuple[PayerProfile, EligibilityEndpoint] | None:
-    profile = payer_profile(conn, coverage, payers)
+    profile = payer_profile(conn, coverage, payers, ehr=ehr)
     if profile.is_default or profile.eligibility is None:
         return None
     return profile, profile.eligibility
@@ -61,10 +64,10 @@ def _npi(resource: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _provider(conn: Connection, encounter: dict[str, Any] | None) -> tuple[str | None, str | None]:
+def _provider(conn: Connection, encounter: dict[str, Any] | None, ehr: str) -> tuple[str | None, str | None]:
     """The billing organization's NPI and name (Encounter.serviceProvider), when known."""
     key = ref_of((encounter or {}).get("serviceProvider"))
-    org = mirror_repo.get(conn, key) if key else None
+    org = mirror_repo.get(conn, key, ehr=ehr) if key else None
     return _npi(org), (org or {}).get("name")
 
 
@@ -85,20 +88,22 @@ def request_for(
     payers: PayerDirectory,
     encounter_key: str | None = None,
     trace: str = "",
+    ehr: str = DEFAULT_EHR,
 ) -> tuple[EligibilityRequest, EligibilityEndpoint] | Skip:
-    coverage = mirror_repo.get(conn, coverage_key)
+    """What to ask about ``coverage_key`` of ``ehr``'s mirror (identity is per EHR)."""
+    coverage = mirror_repo.get(conn, coverage_key, ehr=ehr)
     if coverage is None:
         return Skip(f"{coverage_key} is not in the mirror")
-    found = endpoint_of(conn, coverage, payers)
+    found = endpoint_of(conn, coverage, payers, ehr=ehr)
     if found is None:
         return Skip("the payer has no eligibility endpoint")
     profile, endpoint = found
     patient_key = ref_of(coverage.get("beneficiary")) or ""
-    patient = mirror_repo.get(conn, patient_key) if patient_key else None
+    patient = mirror_repo.get(conn, patient_key, ehr=ehr) if patient_key else None
     name = next((n for n in (patient or {}).get("name") or () if isinstance(n, dict)), {})
     given = name.get("given") or []
-    encounter = mirror_repo.get(conn, encounter_key) if encounter_key else None
-    npi, provider_name = _provider(conn, encounter)
+    encounter = mirror_repo.get(conn, encounter_key, ehr=ehr) if encounter_key else None
+    npi, provider_name = _provider(conn, encounter, ehr)
     member = coverage.get("subscriberId")
     request = EligibilityRequest(
         coverage=coverage_key,

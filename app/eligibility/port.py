@@ -33,6 +33,7 @@ import orjson
 
 from app.domain.eligibility import EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
 from app.eligibility import fhir
+from app.eligibility.clearinghouse import ClearinghouseRealtime, TokenAuth
 from app.eligibility.errors import InvalidPayerResponse, PayerRefused, PayerUnavailable
 from app.errors import ConfigError, FatalError, TemporaryError
 from app.fhir.auth import BackendServicesConfig, SmartBackendAuth
@@ -55,13 +56,19 @@ AdapterFactory = Callable[[EligibilityEndpoint, httpx.AsyncClient], Adapter]
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, *, content: bytes, content_type: str, limit: float
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    content: bytes,
+    content_type: str,
+    limit: float,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """One POST, classified by :mod:`app.http_policy` (temporary -> PayerUnavailable, fatal -> PayerRefused)."""
+    sent = {"Content-Type": content_type, "Accept": content_type, **(headers or {})}
     try:
         response = await asyncio.wait_for(
-            client.post(url, content=content, headers={"Content-Type": content_type, "Accept": content_type}),
-            timeout=limit,
+            client.post(url, content=content, headers=sent, timeout=httpx.Timeout(limit)), timeout=limit
         )
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise PayerUnavailable(f"no answer within {limit:g} s") from exc
@@ -97,9 +104,10 @@ class FhirAdapter:
 
 
 def _x12_adapter(endpoint: EligibilityEndpoint, client: httpx.AsyncClient) -> Adapter:
+    """Straight to the payer's ``x12_url`` (the port sends the others through the clearinghouse)."""
     from app.eligibility.x12 import X12Adapter
 
-    return X12Adapter(endpoint=endpoint, client=client)
+    return X12Adapter(endpoint=endpoint, client=client, url=endpoint.x12_url or "")
 
 
 ADAPTERS: dict[str, AdapterFactory] = {
@@ -172,7 +180,11 @@ class EligibilityPort:
     clock: Callable[[], datetime]
     transport: httpx.AsyncBaseTransport | None = None  # tests and benchmarks inject one
     rng: random.Random = field(default_factory=random.Random)  # jitter only
-    _adapters: dict[str, tuple[Adapter, httpx.AsyncClient]] = field(default_factory=dict)
+    #: The clearinghouse's real-time 270/271 channel (X12 payers without their own ``x12_url``).
+    clearinghouse: ClearinghouseRealtime | None = None
+    _adapters: dict[str, Adapter] = field(default_factory=dict)
+    _clients: list[httpx.AsyncClient] = field(default_factory=list)
+    _clearinghouse_client: httpx.AsyncClient | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
 
     def adapter_for(self, payer_id: str, endpoint: EligibilityEndpoint) -> Adapter:
@@ -180,12 +192,32 @@ class EligibilityPort:
             factory = ADAPTERS.get(endpoint.adapter)
             if factory is None:
                 raise ConfigError("payer profile", None, "eligibility.adapter", f"unknown adapter {endpoint.adapter!r}")
-            timeout = httpx.Timeout(endpoint.timeout_seconds)
-            client = httpx.AsyncClient(
-                timeout=timeout, transport=self.transport, auth=build_auth(endpoint), follow_redirects=False
-            )
-            self._adapters[payer_id] = (factory(endpoint, client), client)
-        return self._adapters[payer_id][0]
+            if endpoint.adapter == "x12" and not endpoint.x12_url:
+                self._adapters[payer_id] = self._through_clearinghouse(endpoint)
+            else:
+                client = self._client(endpoint.timeout_seconds, build_auth(endpoint))
+                self._adapters[payer_id] = factory(endpoint, client)
+        return self._adapters[payer_id]
+
+    def _client(self, timeout: float, auth: httpx.Auth | None) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), transport=self.transport, auth=auth, follow_redirects=False
+        )
+        self._clients.append(client)
+        return client
+
+    def _through_clearinghouse(self, endpoint: EligibilityEndpoint) -> Adapter:
+        """One client and one token for every payer asked through the clearinghouse."""
+        from app.eligibility.x12 import X12Adapter
+
+        realtime = self.clearinghouse
+        if realtime is None:  # start-up refuses this configuration (check_transports); never a crash here
+            raise ConfigError("payer profile", None, "eligibility", "no clearinghouse real-time channel for X12")
+        if self._clearinghouse_client is None:
+            self._clearinghouse_client = self._client(endpoint.timeout_seconds, TokenAuth(realtime))
+        return X12Adapter(
+            endpoint=endpoint, client=self._clearinghouse_client, url=realtime.url, identities=realtime.identities
+        )
 
     def breaker_for(self, payer_id: str, endpoint: EligibilityEndpoint) -> CircuitBreaker:
         return self.breakers.setdefault(
@@ -236,9 +268,11 @@ class EligibilityPort:
             await asyncio.sleep(wait)
 
     async def aclose(self) -> None:
-        for _, client in self._adapters.values():
+        for client in self._clients:
             await client.aclose()
+        self._clients.clear()
         self._adapters.clear()
+        self._clearinghouse_client = None
 
 
 def _with_latency(result: EligibilityResult, latency: float) -> EligibilityResult:

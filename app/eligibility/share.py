@@ -1,6 +1,6 @@
 """The patient's expected share for a stored verification, as ``GET /api/eligibility`` and the SMART app show it.
 
-One function for both surfaces: the visit's claim (``claim_id(encounter, payer)``), the payer
+One function for both surfaces: the visit's claim (``claim_id(encounter, payer, ehr=...)``, in the check's EHR), the payer
 profile's allowed amounts and service types, then :func:`app.eligibility.estimate.estimate`.
 """
 
@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from app.db import claims_repo
 from app.domain.eligibility import EligibilityResult
 from app.domain.payers import PayerDirectory
+from app.domain.tenancy import DEFAULT_EHR
 from app.eligibility.estimate import claim_lines, estimate
 from app.mappers.ids import claim_id
 
@@ -29,7 +30,7 @@ def visit_estimate(
     visit = check.get("encounter") or encounter
     if not result or check.get("status") != "active" or not visit:
         return None
-    claim = claims_repo.get_claim(conn, claim_id(visit, check["payer"]))
+    claim = claims_repo.get_claim(conn, claim_id(visit, check["payer"], ehr=check.get("ehr") or DEFAULT_EHR))
     if claim is None:
         return None
     profile = payers.profile_for(check["payer"])

@@ -10,7 +10,8 @@
 
 Only payers whose profile has an ``eligibility`` section are asked. A Coverage that also gets an
 encounter or appointment check in the same job is not checked a second time for today.
-Called by the pipeline inside the job's transaction: it only inserts rows; nothing calls a payer here.
+Called by the pipeline inside the job's transaction with the job's EHR (identity is per EHR: the
+coverages, payers and answers read are that EHR's): it only inserts rows; nothing calls a payer here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.db import eligibility_repo, mirror_repo
 from app.domain.context import is_history, key_of, ref_of
 from app.domain.eligibility import CHECK_IN_STATUSES, CheckKey
 from app.domain.payers import PayerDirectory
+from app.domain.tenancy import DEFAULT_EHR
 from app.eligibility.gather import endpoint_of
 
 DAY_BEFORE = timedelta(hours=24)
@@ -50,27 +52,32 @@ def instant(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def _payer_of(conn: Connection, coverage: dict[str, Any], payers: PayerDirectory) -> str | None:
+def _payer_of(conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, ehr: str) -> str | None:
     if coverage.get("status") != "active":
         return None
-    found = endpoint_of(conn, coverage, payers)
+    found = endpoint_of(conn, coverage, payers, ehr=ehr)
     return found[0].payer_id if found else None
 
 
-def _covered(conn: Connection, patient: str | None, payers: PayerDirectory) -> list[tuple[str, str]]:
+def _covered(conn: Connection, patient: str | None, payers: PayerDirectory, ehr: str) -> list[tuple[str, str]]:
     """(coverage key, payer id) of the patient's active coverages whose payer has an endpoint."""
     if not patient:
         return []
     out = []
-    for cov in eligibility_repo.patient_coverages(conn, patient):
-        payer = _payer_of(conn, cov, payers)
+    for cov in eligibility_repo.patient_coverages(conn, patient, ehr=ehr):
+        payer = _payer_of(conn, cov, payers, ehr)
         if payer:
             out.append((key_of(cov), payer))
     return sorted(out)
 
 
 def plan_checks(
-    conn: Connection, changed: Iterable[dict[str, Any]], *, payers: PayerDirectory, now: datetime
+    conn: Connection,
+    changed: Iterable[dict[str, Any]],
+    *,
+    payers: PayerDirectory,
+    now: datetime,
+    ehr: str = DEFAULT_EHR,
 ) -> list[CheckKey]:
     if not any(p.eligibility for p in payers.profiles.values()):
         return []  # no payer verifies in real time: nothing to read
@@ -79,14 +86,14 @@ def plan_checks(
     for resource in changed:
         kind = resource.get("resourceType")
         if kind == "Coverage":
-            payer = _payer_of(conn, resource, payers)
+            payer = _payer_of(conn, resource, payers, ehr)
             patient = ref_of(resource.get("beneficiary"))
             if payer and patient:
-                coverages.append(CheckKey(key_of(resource), now.date(), "coverage", patient, payer, now))
+                coverages.append(CheckKey(key_of(resource), now.date(), "coverage", patient, payer, now, ehr=ehr))
         elif kind == "Appointment":
-            keys += _appointment(conn, resource, payers=payers, now=now)
+            keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr)
         elif kind == "Encounter":
-            keys += _encounter(conn, resource, payers=payers, now=now)
+            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr)
     planned = {k.coverage for k in keys}
     return keys + [k for k in coverages if k.coverage not in planned]
 
@@ -99,7 +106,9 @@ def appointment_patient(appointment: dict[str, Any]) -> str | None:
     return None
 
 
-def _appointment(conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime) -> list[CheckKey]:
+def _appointment(
+    conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str
+) -> list[CheckKey]:
     start = instant(appt.get("start"))
     day = local_date(appt.get("start"))
     patient = appointment_patient(appt)
@@ -107,14 +116,17 @@ def _appointment(conn: Connection, appt: dict[str, Any], *, payers: PayerDirecto
         return []
     key = key_of(appt)
     out = []
-    for coverage, payer in _covered(conn, patient, payers):
-        out.append(CheckKey(coverage, day, "appointment", patient, payer, now, appointment=key))
+    for coverage, payer in _covered(conn, patient, payers, ehr):
+        out.append(CheckKey(coverage, day, "appointment", patient, payer, now, appointment=key, ehr=ehr))
         if start - DAY_BEFORE > now:
-            out.append(CheckKey(coverage, day, "day-before", patient, payer, start - DAY_BEFORE, appointment=key))
+            out.append(CheckKey(coverage, day, "day-before", patient, payer, start - DAY_BEFORE, appointment=key,
+                                ehr=ehr))  # fmt: skip
     return out
 
 
-def _encounter(conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime) -> list[CheckKey]:
+def _encounter(
+    conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str
+) -> list[CheckKey]:
     status = enc.get("status")
     if (status not in CHECK_IN_STATUSES and status != "finished") or is_history(enc):
         return []
@@ -122,22 +134,24 @@ def _encounter(conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory,
     day = local_date((enc.get("period") or {}).get("start")) or now.date()
     key = key_of(enc)
     out = []
-    for coverage, payer in _covered(conn, patient, payers):
+    for coverage, payer in _covered(conn, patient, payers, ehr):
         if status == "finished":
             window = payers.profile_for(payer).eligibility_max_age_days
             since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)
-            if eligibility_repo.has_fresh_answer(conn, coverage, since=since):
+            if eligibility_repo.has_fresh_answer(conn, coverage, since=since, ehr=ehr):
                 continue
         trigger = "finished" if status == "finished" else "check-in"
-        out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key))
+        out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key, ehr=ehr))
     return out
 
 
-def still_wanted(conn: Connection, *, appointment: str | None, service_date: date) -> str | None:
+def still_wanted(
+    conn: Connection, *, appointment: str | None, service_date: date, ehr: str = DEFAULT_EHR
+) -> str | None:
     """Why a scheduled check is no longer needed (the appointment was cancelled or moved), else None."""
     if appointment is None:
         return None
-    appt = mirror_repo.get(conn, appointment)
+    appt = mirror_repo.get(conn, appointment, ehr=ehr)
     if appt is None:
         return f"{appointment} is no longer in the mirror"
     if appt.get("status") != "booked":

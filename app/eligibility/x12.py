@@ -1,6 +1,8 @@
-"""The X12 adapter: a 270 (005010X279A1) out, the 271 back, over the payer's or clearinghouse's HTTP
-real-time endpoint (``eligibility.x12_url``: the 270 is POSTed as ``application/edi-x12``, the body of
-the answer is the 271).
+"""The X12 adapter: a 270 (005010X279A1) out, the 271 back, over HTTP real time: through the
+clearinghouse API (``clearinghouse.api.eligibility_path``, its OAuth2 token and the interchange
+identities of ``config/clearinghouse.yaml``; :mod:`app.eligibility.clearinghouse`), or, when the payer
+profile gives one, straight to ``eligibility.x12_url``. Either way the 270 is POSTed as
+``application/edi-x12`` and the body of the answer is the 271.
 
 :func:`build_270` writes one inquiry (information source = the payer, receiver = the billing
 provider by NPI, subscriber with member id, name, birth date and gender, the date of service as
@@ -29,12 +31,13 @@ from app.domain.eligibility import (
     PayerError,
     payer_error,
 )
+from app.eligibility.clearinghouse import Identities
 from app.eligibility.errors import InvalidPayerResponse
 from app.eligibility.port import post
 from app.x12.tokenizer import Segment, SegmentReader
 
 GUIDE = "005010X279A1"
-SENDER = "CLAIMBRIDGE"
+DIRECT = Identities()  # a 270 posted straight to a payer's x12_url
 KINDS = {"A": "coinsurance", "B": "copay", "C": "deductible", "G": "out-of-pocket", "F": "limit"}
 INACTIVE = frozenset({"6", "7", "8"})
 LEVELS = {"IND": "individual", "FAM": "family"}
@@ -62,8 +65,18 @@ def write_segments(segments: list[list[str]]) -> str:
     return "".join(out)
 
 
-def build_270(request: EligibilityRequest, *, receiver_id: str, control: int, now: datetime) -> str:
-    """One 270 interchange for one subscriber (control numbers from ``control``)."""
+def build_270(
+    request: EligibilityRequest,
+    *,
+    receiver_id: str,
+    control: int,
+    now: datetime,
+    identities: Identities = DIRECT,
+) -> str:
+    """One 270 interchange for one subscriber (control numbers from ``control``); ISA/GS identities
+    from ``identities`` (ISA08/GS03: ``receiver_id`` unless ``identities`` names the receiver)."""
+    ids = identities
+    receiver_id = ids.receiver_id or receiver_id
     isa13 = f"{control % 1_000_000_000:09d}"
     st02 = f"{control % 10_000:04d}"
     ymd, hm = now.strftime("%Y%m%d"), now.strftime("%H%M")
@@ -87,9 +100,10 @@ def build_270(request: EligibilityRequest, *, receiver_id: str, control: int, no
     body += [["EQ", service] for service in request.service_types]
     body.append(["SE", str(len(body) + 1), st02])
     envelope_open = [
-        ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", _isa_id(SENDER), "ZZ", _isa_id(receiver_id),
-         now.strftime("%y%m%d"), hm, "^", "00501", isa13, "0", "P", ":"],
-        ["GS", "HS", SENDER, _clean(receiver_id, 15), ymd, hm, str(control % 1_000_000_000), "X", GUIDE],
+        ["ISA", "00", " " * 10, "00", " " * 10, ids.sender_qualifier, _isa_id(ids.sender_id), ids.receiver_qualifier,
+         _isa_id(receiver_id), now.strftime("%y%m%d"), hm, "^", "00501", isa13, "0", ids.usage, ":"],
+        ["GS", "HS", _clean(ids.application_sender or ids.sender_id, 15),
+         _clean(ids.application_receiver or receiver_id, 15), ymd, hm, str(control % 1_000_000_000), "X", GUIDE],
     ]  # fmt: skip
     envelope_close = [["GE", "1", str(control % 1_000_000_000)], ["IEA", "1", isa13]]
     return write_segments(envelope_open) + write_segments(body) + write_segments(envelope_close)
@@ -252,17 +266,24 @@ def _status(errors: list[PayerError], state: _State) -> tuple[str, str | None]:
 
 @dataclass
 class X12Adapter:
+    """``url``: the clearinghouse's real-time path (``identities`` from config/clearinghouse.yaml) or the
+    payer's own ``x12_url`` (``DIRECT`` identities)."""
+
     endpoint: EligibilityEndpoint
     client: httpx.AsyncClient
+    url: str
+    identities: Identities = DIRECT
     source: str = "x12"
     control: int = 0
 
     async def verify(self, request: EligibilityRequest, *, now: datetime) -> EligibilityResult:
         self.control += 1
         receiver = self.endpoint.x12_receiver_id or request.payer_id
-        text = build_270(request, receiver_id=receiver, control=int(now.timestamp()) * 10 + self.control % 10, now=now)
+        text = build_270(request, receiver_id=receiver, control=int(now.timestamp()) * 10 + self.control % 10, now=now,
+                         identities=self.identities)  # fmt: skip
+        headers = {"Idempotency-Key": request.trace} if request.trace else {}
         response = await post(
-            self.client, self.endpoint.x12_url or "", content=text.encode(), content_type="application/edi-x12",
-            limit=self.endpoint.timeout_seconds,
+            self.client, self.url, content=text.encode(), content_type="application/edi-x12",
+            limit=self.endpoint.timeout_seconds, headers=headers,
         )  # fmt: skip
         return read_271(response.text, request, now=now)

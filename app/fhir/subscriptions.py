@@ -6,7 +6,7 @@ Two shapes, both R4 ``Subscription`` with ``channel.type = rest-hook``:
   topic canonical, filters ride in ``_criteria`` (``backport-filter-criteria``), the payload level in
   ``channel._payload`` (``backport-payload-content``), the heartbeat period on ``channel``;
 - :func:`build_criteria_subscription` — plain R4: ``criteria`` is a search string such as
-  ``Encounter?status=finished`` (no payload = empty POST; with payload = PUT of the resource).
+  ``Encounter?status=arrived,in-progress,finished`` (no payload = empty POST; with payload = PUT of the resource).
 
 Both put ``Authorization: Bearer <secret>`` in ``channel.header`` so the EHR replays it on every
 notification and the intake can verify the sender. :func:`reactivation` answers the client-side
@@ -34,7 +34,9 @@ PayloadContent = Literal["empty", "id-only", "full-resource"]
 PAYLOAD_CONTENTS: tuple[PayloadContent, ...] = ("empty", "id-only", "full-resource")
 #: Resource types claimbridge subscribes to, with the plain-R4 criteria used for each.
 DEFAULT_CRITERIA: dict[str, str] = {
-    "Encounter": "Encounter?status=finished",
+    # Check-in (arrived / in-progress) verifies eligibility while the patient is at the desk
+    # (app.eligibility.triggers); finished bills the visit.
+    "Encounter": "Encounter?status=arrived,in-progress,finished",
     "Coverage": "Coverage?status=active",
     "ServiceRequest": "ServiceRequest?status=active",
     "MedicationRequest": "MedicationRequest?status=active",
@@ -116,7 +118,7 @@ def build_criteria_subscription(
     end: str | None = None,
     allow_insecure_endpoint: bool = False,
 ) -> dict[str, Any]:
-    """A plain R4 criteria Subscription, e.g. ``Encounter?status=finished`` (the default per type)."""
+    """A plain R4 criteria Subscription, e.g. ``Coverage?status=active`` (the default per type)."""
     _check_type(resource_type)
     _check_endpoint(endpoint, allow_insecure=allow_insecure_endpoint)
     criteria = criteria or DEFAULT_CRITERIA[resource_type]

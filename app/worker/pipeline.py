@@ -75,7 +75,9 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
     upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
-    eligibility_repo.request_checks(conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now), now=now)
+    eligibility_repo.request_checks(
+        conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now, ehr=job.ehr), now=now
+    )
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
         carried = any(f"{r.get('resourceType')}/{r.get('id')}" == job.focus for r in resources)
@@ -175,7 +177,7 @@ def evaluate(
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
-    history = replace(history, verifications=eligibility_repo.results_for_patient(conn, patient))
+    history = replace(history, verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr))
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
@@ -189,7 +191,7 @@ def reevaluate(
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr)
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr)
         if ev is not None:
-            writeback = runtime.writeback_destination
+            writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
             results.append(persist(conn, ev, job=None, runtime=runtime, now=now, writeback=writeback))
     return results
 

@@ -5,7 +5,11 @@
 
 1. takes the ``ready`` claims (no open ``error`` finding) that have been ready at least
    ``clearinghouse.hold_seconds``, earliest timely-filing deadline first (locked with
-   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two submitters never batch the same claim);
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two submitters never batch the same claim); a claim
+   whose payer verifies eligibility in real time waits while a verification of its visit has no
+   result applied yet (it stays ``ready`` for a later batch); after the payer's
+   ``eligibility.claim_wait_seconds`` the eligibility duty gives it an ``unverified`` warning instead,
+   and after twice that long the submitter stops waiting whatever happened;
 2. gives each its patient control number (CLM01, ≤ 20 characters, unique) and builds its 837P input
    from the mirror's encounter context; a claim the X12 layer refuses is put back to ``held`` with
    an ``x12.refused`` finding saying why;
@@ -21,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -36,7 +41,7 @@ from app.billing.batch import (
     with_replacement,
 )
 from app.config.clearinghouse import ClearinghouseConfig
-from app.db import billing_repo, claims_repo, mirror_repo, outbox_repo
+from app.db import billing_repo, claims_repo, eligibility_repo, mirror_repo, outbox_repo
 from app.db.billing_repo import ReadyRow, SubmittedItem
 from app.db.outbox_repo import Delivery
 from app.domain.claim_status import ClaimEvent
@@ -58,6 +63,7 @@ class SubmitResult:
     submitted: tuple[tuple[str, str], ...]  # (claim id, CLM01) in file order
     held: tuple[tuple[str, tuple[str, ...]], ...]  # (claim id, reasons)
     delivery: Delivery | None = None  # the queued outbox row (``claimbridge x12 submit`` delivers it at once)
+    waiting: tuple[str, ...] = ()  # claims left for a later batch: their visit's eligibility answer is due
 
 
 @dataclass
@@ -74,13 +80,14 @@ class Submitter:
         now = self.clock()
         with self.engine.begin() as conn:
             result = self._submit(conn, now)
-        if result.submitted or result.held:
+        if result.submitted or result.held or result.waiting:
             log.info(
                 "x12.submitted",
                 batch=result.batch_id,
                 isa13=result.interchange_control_number,
                 claims=len(result.submitted),
                 held=len(result.held),
+                waiting_for_eligibility=len(result.waiting),
             )
         return result
 
@@ -90,6 +97,8 @@ class Submitter:
             ready_before=now - timedelta(seconds=self.settings.hold_seconds),
             limit=self.settings.max_claims_per_file,
         )
+        waiting = tuple(row.claim_id for row in rows if self._awaits_eligibility(conn, row, now))
+        rows = [row for row in rows if row.claim_id not in waiting]
         prepared: list[Prepared] = []
         refused: list[Refused] = []
         for row in rows:
@@ -111,8 +120,26 @@ class Submitter:
             hold(conn, item, now=now)
         held = tuple((r.claim_id, r.reasons) for r in refused)
         if not summary.claim_count:
-            return SubmitResult(None, None, None, None, (), held)
-        return self._record(conn, summary, stream.getvalue(), by_pcn, held=held, now=now)
+            return SubmitResult(None, None, None, None, (), held, waiting=waiting)
+        return replace(self._record(conn, summary, stream.getvalue(), by_pcn, held=held, now=now), waiting=waiting)
+
+    def _awaits_eligibility(self, conn: Connection, row: ReadyRow, now: datetime) -> bool:
+        """True while the claim's visit has a real-time verification under way (bounded: 2 x the wait)."""
+        endpoint = self.payers.profile_for(row.payer_id).eligibility if row.payer_id else None
+        if row.payer_id is None or endpoint is None or endpoint.claim_wait_seconds <= 0:
+            return False
+        claim = row.resource
+        insurance: dict[str, Any] = next(iter(claim.get("insurance") or ()), {}) or {}
+        coverage = ((insurance.get("coverage") or {}).get("reference")) or None
+        day = str((claim.get("billablePeriod") or {}).get("start") or "")[:10]
+        try:
+            service_date = date.fromisoformat(day) if day else None
+        except ValueError:
+            service_date = None
+        return eligibility_repo.awaiting_answer(
+            conn, ehr=row.ehr, payer_id=row.payer_id, encounter=row.encounter, coverage=coverage,
+            service_date=service_date, now=now, since=now - timedelta(seconds=2 * endpoint.claim_wait_seconds),
+        )  # fmt: skip
 
     def _candidate(self, conn: Connection, row: ReadyRow) -> Candidate:
         pcn = row.patient_control_number or self._free_pcn(conn, row)

@@ -9,7 +9,7 @@ delivery sets status ``error``; the server keeps counting but stops sending unti
 the subscription back to ``requested``. Heartbeats are sent when asked (no timer: deterministic).
 ``$events`` replays stored events; ``$status`` reports the counters.
 
-Plain R4 criteria subscriptions (``Encounter?status=finished``) become ``active`` without a
+Plain R4 criteria subscriptions (``Encounter?status=arrived,in-progress,finished``) become ``active`` without a
 handshake and notify with an empty POST (no ``channel.payload``) or ``PUT {endpoint}/{type}/{id}``.
 """
 

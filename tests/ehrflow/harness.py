@@ -127,7 +127,7 @@ class Flow:
         return self.ehr.seed(encounter)[0]
 
 
-def flow_settings(db_url: str, tmp: Path, **sections: Any) -> Settings:
+def flow_settings(db_url: str, tmp: Path, *, config_dir: Path | None = None, **sections: Any) -> Settings:
     base: dict[str, Any] = {
         "ehr": {"sweep_interval_seconds": 0, "gap_grace_seconds": 0, "fetch_attempts": 1, "writeback_attempts": 1},
         "adapters": {"out_dir": str(tmp / "out")},
@@ -137,7 +137,7 @@ def flow_settings(db_url: str, tmp: Path, **sections: Any) -> Settings:
     return Settings(
         env="test",
         database_url=db_url,
-        config_dir=ROOT / "config",
+        config_dir=config_dir or ROOT / "config",
         refdata_dir=tmp / "refdata",
         api={"admin_token": ADMIN},
         **base,
@@ -154,6 +154,7 @@ async def running_flow(
     plain: bool = False,
     subscribe: bool = True,
     handshake_later: bool = False,
+    config_dir: Path | None = None,
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     clock, sleeps = Clock(), Sleeps()
@@ -168,7 +169,8 @@ async def running_flow(
             scopes=ehr_scopes(settings),
         )
 
-    services = build_services(flow_settings(db_url, tmp, **sections), clock=clock.now, gateway=gateway)
+    settings = flow_settings(db_url, tmp, config_dir=config_dir, **sections)
+    services = build_services(settings, clock=clock.now, gateway=gateway)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services))) as notifier:
         ehr = EhrServer(notifier=notifier, clock=clock.epoch)
         ehr.hub.handshake_later = handshake_later

@@ -70,7 +70,7 @@ async def test_empty_payloads_trigger_one_notified_pull(db_url: str, tmp_path: P
 async def test_plain_r4_pings_trigger_a_pull_of_the_subscription_types(db_url: str, tmp_path: Path) -> None:
     async with running_flow(db_url, tmp_path, content="empty", plain=True) as flow:
         assert {s.status for s in flow.subscriptions.values()} == {"active"}
-        assert flow.subscriptions["Encounter"].criteria == "Encounter?status=finished"
+        assert flow.subscriptions["Encounter"].criteria == "Encounter?status=arrived,in-progress,finished"
         encounter = await flow.seed_encounter(0, "p")
         (job,) = flow.jobs()
         assert (job.focus, job.event_number, job.subscription_id) == (None, None, flow.sub("Encounter"))

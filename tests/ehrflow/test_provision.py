@@ -90,4 +90,4 @@ async def test_plain_criteria_carry_filters_and_refuse_backport_settings(db_url:
             create(flow, plain=True, options=Options(timeout=30))
         assert on_ehr(flow) == []
         (sub,) = create(flow, plain=True, types=["Encounter"], options=Options(("Encounter.patient=Patient/p1",)))
-        assert (sub.criteria, sub.plain) == ("Encounter?status=finished&patient=Patient/p1", True)
+        assert (sub.criteria, sub.plain) == ("Encounter?status=arrived,in-progress,finished&patient=Patient/p1", True)

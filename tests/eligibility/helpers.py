@@ -24,6 +24,22 @@ PATIENT = "Patient/pat-009"
 ENCOUNTER = "Encounter/enc-009"
 DOS = "2026-10-06"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/ex-benefitcategory"
+#: The clearinghouse API (``adapters.clearinghouse: http``) with a real-time 270/271 path.
+CLEARINGHOUSE = "http://clearinghouse.test"
+CLEARINGHOUSE_TOKEN = f"{CLEARINGHOUSE}/oauth/token"
+CLEARINGHOUSE_270 = f"{CLEARINGHOUSE}/eligibility/270"
+CLEARINGHOUSE_SETTINGS: dict[str, Any] = {
+    "adapters": {"clearinghouse": "http"},
+    "clearinghouse": {
+        "api": {
+            "base_url": CLEARINGHOUSE,
+            "token_url": CLEARINGHOUSE_TOKEN,
+            "client_id": "claimbridge",
+            "client_secret": "test-secret-not-real",
+            "eligibility_path": "/eligibility/270",
+        }
+    },
+}
 
 
 def eligibility_config(tmp: Path, **section: Any) -> Path:
@@ -38,14 +54,18 @@ def eligibility_config(tmp: Path, **section: Any) -> Path:
     return config
 
 
-def make_services(db_url: str, tmp: Path, *, clock: Any = utcnow, **section: Any) -> Services:
+def make_services(
+    db_url: str, tmp: Path, *, clock: Any = utcnow, settings_extra: dict[str, Any] | None = None, **section: Any
+) -> Services:
+    extra = dict(settings_extra or {})
     settings = Settings(
         env="test",
         database_url=db_url,
         config_dir=eligibility_config(tmp, **section),
         refdata_dir=tmp / "refdata",
         api={"admin_token": ADMIN},
-        adapters={"out_dir": str(tmp / "out")},
+        adapters={"out_dir": str(tmp / "out"), **extra.pop("adapters", {})},
+        **extra,
     )
     services = build_services(settings, clock=clock)
     register(services, sub_id="claimbridge-demo")

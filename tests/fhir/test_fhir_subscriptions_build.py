@@ -81,7 +81,7 @@ def test_criteria_subscription_defaults(resource_type):
     assert sub["criteria"].startswith(f"{resource_type}?")
     assert (
         build_criteria_subscription(resource_type="Encounter", endpoint=ENDPOINT, secret=SECRET)["criteria"]
-        == "Encounter?status=finished"
+        == "Encounter?status=arrived,in-progress,finished"
     )
 
 
