@@ -1,7 +1,8 @@
 """The patient's expected share for a stored verification, as ``GET /api/eligibility`` and the SMART app show it.
 
-One function for both surfaces: the visit's claim (``claim_id(encounter, payer, ehr=...)``, in the check's EHR), the payer
-profile's allowed amounts and service types, then :func:`app.eligibility.estimate.estimate`.
+One function for both surfaces: the visit's claim in the check's EHR (``claim_id(encounter, payer,
+ehr=...)``), the payer profile's allowed amounts and service types, then
+:func:`app.eligibility.estimate.estimate`.
 """
 
 from __future__ import annotations
