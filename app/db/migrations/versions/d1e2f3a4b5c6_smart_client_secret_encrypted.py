@@ -6,7 +6,7 @@ Rows already encrypted are left as they are; without a key the migration refuses
 plaintext row rather than leave it readable or encrypt it under a key the service does not use.
 
 Revision ID: d1e2f3a4b5c6
-Revises: ebccb5c8dc04
+Revises: f3b9d2c4a7e1
 Create Date: 2026-12-03 14:30:00
 """
 
@@ -19,7 +19,7 @@ from alembic import context, op
 from app.credentials import SecretKeys
 
 revision: str = "d1e2f3a4b5c6"
-down_revision: str | None = "ebccb5c8dc04"
+down_revision: str | None = "f3b9d2c4a7e1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

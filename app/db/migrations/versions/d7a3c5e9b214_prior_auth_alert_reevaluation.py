@@ -5,7 +5,7 @@ file), cleared once the worker's prior-auth duty re-evaluated the encounter's cl
 ``prior-auth-missing`` finding clears).
 
 Revision ID: d7a3c5e9b214
-Revises: ebccb5c8dc04
+Revises: d1e2f3a4b5c6
 Create Date: 2026-12-03 14:20:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "d7a3c5e9b214"
-down_revision: str | None = "ebccb5c8dc04"
+down_revision: str | None = "d1e2f3a4b5c6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
