@@ -215,7 +215,7 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
     )
     inquirer = PasInquirer(engine=engine, rules=rules_for(services.config), clock=clock)
     # the expansion first: jobs of the notifications acknowledged so far exist before the gap sweep looks
-    expander = InboxExpander(engine=engine, metrics=services.metrics)
+    expander = InboxExpander(engine=engine, metrics=services.metrics, batch_size=settings.worker.expand_batch_size)
     duties: list[Duty] = [expander, sweeper, cycle, eligibility_duty(services), outbox, inquirer]
     return Worker(
         engine=engine,

@@ -352,7 +352,9 @@ _MARK = update(INBOX).where(INBOX.c.id == bindparam("row_id"), INBOX.c.status ==
 def _pending_of(dialect: str) -> Any:
     stmt = (
         select(INBOX.c.id, INBOX.c.subscription_id, INBOX.c.ehr, INBOX.c.events, INBOX.c.received_at, INBOX.c.status)
-        .where(INBOX.c.status == "pending", INBOX.c.subscription_id == bindparam("sid"))
+        .where(
+            INBOX.c.status == "pending", INBOX.c.subscription_id == bindparam("sid"), INBOX.c.id > bindparam("after")
+        )
         .order_by(INBOX.c.id)
         .limit(bindparam("share"))
     )
@@ -368,16 +370,28 @@ def _insert_job(dialect: str) -> Any:
 def claim_pending(conn: Connection, *, limit: int) -> list[Any]:
     """Pending inbox rows, oldest first, an equal share per subscription (fair, as jobs are claimed).
 
-    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: another worker expanding at the
-    same time takes other rows, and a row is expanded once. SQLite has one writer at a time.
+    What a subscription with fewer rows leaves goes to the others. On PostgreSQL the rows are locked
+    ``FOR UPDATE SKIP LOCKED``: another worker expanding at the same time takes other rows, and a row
+    is expanded once. SQLite has one writer at a time.
     """
-    subscriptions = list(conn.execute(_PENDING_SUBSCRIPTIONS, {"limit": limit}).scalars())
-    if not subscriptions:
-        return []
-    share = -(-limit // len(subscriptions))
+    active = list(conn.execute(_PENDING_SUBSCRIPTIONS, {"limit": limit}).scalars())
     stmt = _pending_of(conn.dialect.name)
-    rows = [row for sid in subscriptions for row in conn.execute(stmt, {"sid": sid, "share": share}).all()]
-    return sorted(rows, key=lambda r: r.id)[:limit]
+    taken: dict[str, list[Any]] = {sid: [] for sid in active}
+    total = 0
+    while active and total < limit:
+        share = -(-(limit - total) // len(active))
+        filled = []
+        for sid in active:
+            after = taken[sid][-1].id if taken[sid] else 0
+            got = conn.execute(stmt, {"sid": sid, "after": after, "share": min(share, limit - total)}).all()
+            taken[sid] += got
+            total += len(got)
+            if got and len(got) == share:
+                filled.append(sid)
+            if total >= limit:
+                break
+        active = filled
+    return sorted((row for rows in taken.values() for row in rows), key=lambda r: r.id)
 
 
 def expand_row(conn: Connection, row: Any) -> int:
