@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
 
 from app.api.app import create_app
-from app.db import intake_repo, migrate
+from app.db import ehr_repo, intake_repo, migrate
 from app.db.engine import make_engine
 from app.db.models import Inbox, Job
 from app.db.subscriptions_repo import add_subscription
@@ -165,3 +165,13 @@ def test_two_workers_on_postgres_never_expand_one_row_twice(postgres_db_url: str
     assert {r.id for r in held}.isdisjoint({r.id for r in other}) and len(held) + len(other) == 20
     assert len(jobs(engine)) == 40 and statuses(engine) == {"expanded": 20}
     engine.dispose()
+
+
+def test_the_gap_sweep_counts_events_of_pending_rows_as_received(engine: Engine) -> None:
+    store(engine, "a", note("g1", 1), note("g2", 2, 3))  # acknowledged, not expanded: not a gap
+    with engine.connect() as conn:
+        assert ehr_repo.received_numbers(conn, "a", above=0, upto=5) == {1, 2, 3}
+        assert ehr_repo.received_numbers(conn, "a", above=1, upto=2) == {2}
+    expander(engine).drain()
+    with engine.connect() as conn:
+        assert ehr_repo.received_numbers(conn, "a", above=0, upto=5) == {1, 2, 3}
