@@ -75,7 +75,7 @@ class Inbox(SQLModel, table=True):
     # the unique (subscription_id, bundle_id) also serves lookups by subscription
     __table_args__ = (
         UniqueConstraint("subscription_id", "bundle_id", name="uq_inbox_bundle"),
-        UniqueConstraint("dedupe_key", name="uq_inbox_dedupe_key"),
+        Index("uq_inbox_dedupe_key", "dedupe_key", unique=True),
         Index("ix_inbox_status", "status", "id"),  # the expansion duty's claim of pending rows
     )
 

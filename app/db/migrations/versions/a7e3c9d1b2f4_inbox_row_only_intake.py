@@ -22,18 +22,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("inbox", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="expanded")
-        )
-        batch_op.add_column(
-            sa.Column("ehr", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False, server_default="default")
-        )
-        batch_op.add_column(sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True))
-        batch_op.add_column(sa.Column("events", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.add_column(sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.create_index("ix_inbox_status", ["status", "id"], unique=False)
-        batch_op.create_unique_constraint("uq_inbox_dedupe_key", ["dedupe_key"])
+    # plain ADD COLUMN / CREATE INDEX, no table copy: on SQLite a batch copy of ``inbox`` would drop a
+    # table the jobs' foreign keys point at
+    op.add_column(
+        "inbox",
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="expanded"),
+    )
+    op.add_column(
+        "inbox",
+        sa.Column("ehr", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False, server_default="default"),
+    )
+    op.add_column("inbox", sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True))
+    op.add_column("inbox", sa.Column("events", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.add_column("inbox", sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.create_index("ix_inbox_status", "inbox", ["status", "id"], unique=False)
+    op.create_index("uq_inbox_dedupe_key", "inbox", ["dedupe_key"], unique=True)
     op.execute(
         "UPDATE inbox SET ehr = COALESCE((SELECT MIN(job.ehr) FROM job WHERE job.inbox_id = inbox.id), ehr), "
         "dedupe_key = (SELECT MIN(job.dedupe_key) FROM job WHERE job.inbox_id = inbox.id) "
@@ -43,7 +46,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("inbox", schema=None) as batch_op:
-        batch_op.drop_constraint("uq_inbox_dedupe_key", type_="unique")
+        batch_op.drop_index("uq_inbox_dedupe_key")
         batch_op.drop_index("ix_inbox_status")
         batch_op.drop_column("last_error")
         batch_op.drop_column("events")
