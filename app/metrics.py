@@ -21,6 +21,8 @@ class QueueSnapshot:
     oldest_pending_age_seconds: float
     outbox_pending: int
     findings_by_category: dict[tuple[str, str], int]
+    inbox_pending: int = 0  # notifications acknowledged, not yet expanded into jobs
+    inbox_dead: int = 0  # inbox rows whose expansion failed (their reason in ``inbox.last_error``)
 
 
 class _QueueCollector(Collector):
@@ -37,6 +39,10 @@ class _QueueCollector(Collector):
             value=snap.oldest_pending_age_seconds,
         )
         yield GaugeMetricFamily("claimbridge_outbox_pending", "Deliveries waiting", value=snap.outbox_pending)
+        yield GaugeMetricFamily(
+            "claimbridge_inbox_pending", "Notifications acknowledged, not yet expanded", value=snap.inbox_pending
+        )
+        yield GaugeMetricFamily("claimbridge_inbox_dead", "Inbox rows whose expansion failed", value=snap.inbox_dead)
         findings = GaugeMetricFamily(
             "claimbridge_findings", "Findings on current claim versions", labels=["category", "severity"]
         )
@@ -136,6 +142,9 @@ class Metrics:
         self.jobs_processed = Counter("claimbridge_jobs_processed", "Jobs finished", ["result"], registry=r)
         self.jobs_retried = Counter("claimbridge_jobs_retried", "Job attempts that will be retried", registry=r)
         self.jobs_dead = Counter("claimbridge_jobs_dead_lettered", "Jobs moved to dead letters", registry=r)
+        self.inbox_expanded = Counter(
+            "claimbridge_inbox_expanded", "Inbox rows expanded into jobs by the worker", ["result"], registry=r
+        )
         self.latency = Histogram(
             "claimbridge_processing_seconds",
             "Time to process one job",

@@ -24,7 +24,7 @@ from app.billing.snapshot import BillingSnapshots
 from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
 from app.credentials import SecretKeys
-from app.db import billing_views, claims_repo, migrate, outbox_repo, queue_repo
+from app.db import billing_views, claims_repo, intake_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
 from app.domain.tenancy import DEFAULT_EHR
@@ -46,6 +46,7 @@ from app.retry import RetryPolicy
 from app.settings import Settings
 from app.ssrf import outbound_policy
 from app.worker.clearinghouse import ClearinghouseCycle
+from app.worker.expansion import InboxExpander
 from app.worker.ingest import Ingester
 from app.worker.outbox import OutboxDispatcher
 from app.worker.pipeline import Runtime, reevaluate
@@ -115,8 +116,17 @@ class Services:
             stats = queue_repo.queue_stats(conn)
             outbox = outbox_repo.counts(conn)
             findings = claims_repo.finding_counts(conn)
+            inbox = intake_repo.inbox_counts(conn)
         age = (self.clock() - stats.oldest_pending_at).total_seconds() if stats.oldest_pending_at else 0.0
-        return QueueSnapshot(stats.pending, stats.dead, max(age, 0.0), outbox.get("pending", 0), findings)
+        return QueueSnapshot(
+            stats.pending,
+            stats.dead,
+            max(age, 0.0),
+            outbox.get("pending", 0),
+            findings,
+            inbox_pending=inbox.get("pending", 0),
+            inbox_dead=inbox.get("dead", 0),
+        )
 
     def close(self) -> None:
         """Close the EHR clients and loop thread, the adapters' HTTP clients and the database pool."""
@@ -216,7 +226,9 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
         reevaluate=lambda conn, encounters, now, ehr: reevaluate(conn, encounters, runtime=runtime, now=now, ehr=ehr),
         clock=clock,
     )
-    duties: list[Duty] = [sweeper, cycle, eligibility_duty(services), outbox, inquirer, authorized]
+    # the expansion first: jobs of the notifications acknowledged so far exist before the gap sweep looks
+    expander = InboxExpander(engine=engine, metrics=services.metrics, batch_size=settings.worker.expand_batch_size)
+    duties: list[Duty] = [expander, sweeper, cycle, eligibility_duty(services), outbox, inquirer, authorized]
     return Worker(
         engine=engine,
         runtime=services.runtime,

@@ -2,8 +2,9 @@
 
 Floor, measured in the same run: a bare FastAPI endpoint (same uvicorn, uvloop, httptools) that
 parses the JSON with orjson and inserts one row into SQLite. Ours: ``claimbridge serve --no-worker``
-on SQLite (authentication, parsing and checks, inbox + job rows in one transaction). Both servers run
-as subprocesses on free loopback ports; the load generator shares the same 2 cores.
+on SQLite (authentication, parsing and checks, one inbox row per notification in a group commit;
+the worker expands it into jobs). Both servers run as subprocesses on free loopback ports; the load
+generator shares the same 2 cores.
 
 Targets: throughput >= 0.8 x floor; p99 <= 20 ms at 500 notifications/s.
 Last line: one JSON object (bench, metric, value, unit, floor, ratio, target, pass).
@@ -52,7 +53,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(port: int, path: str, timeout: float = 20) -> None:
+def wait_ready(port: int, path: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

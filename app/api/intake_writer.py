@@ -2,13 +2,14 @@
 
 Each request appends its parsed notification to the pending list and awaits an asyncio future. One
 flusher task per event loop takes everything pending (up to ``max_batch``), stores each notification
-exactly as a lone request would (inbox row, jobs, subscription status; duplicates detected inside
-the batch too) in ONE transaction on a worker thread, then resolves the futures on the loop. Requests
-that arrive during a write wait for the next batch. A request is acknowledged only after the commit
-that holds its notification, so "stored before the 2xx" holds. If the batch's transaction fails
-(nothing of it is stored), each member is written again in a transaction of its own: only the
-member that fails alone gets the error (a 503, or a 400 for a value the database refuses); the
-others are stored and acknowledged as if nothing had happened. Values that would fail a batch are
+exactly as a lone request would (its one inbox row and the subscription status; duplicates
+detected inside the batch too; the worker expands the rows into jobs) in ONE transaction on a
+worker thread, then resolves the futures on the loop. Requests that arrive during a write wait
+for the next batch. A request is acknowledged only after the commit that holds its notification,
+so "stored before the 2xx" holds. If the batch's transaction fails (nothing of it is stored), each
+member is written again in a transaction of its own: only the member that fails alone gets the
+error (a 503, or a 400 for a value the database refuses); the others are stored and acknowledged
+as if nothing had happened. Values that would fail a batch are
 refused before it (:mod:`app.intake.limits`); this is the second line of defence.
 
 Under load many notifications share one commit (the expensive part with SQLite's fsync and

@@ -2,10 +2,12 @@
 
 Order of checks: content type (415), size (413), sender credential (401, nothing stored), body
 shape and limits (400, or 413 for too many events; nothing stored: :mod:`app.intake.limits`).
-Then the raw body and one job per new event are stored in one
-transaction before the 2xx. Handshakes and heartbeats only update the subscription's health.
-Duplicates (same subscription and event number, same bundle id, same resource version) are
-acknowledged with 200 and not processed again.
+Then the raw body is stored as ONE inbox row (with the jobs it stands for, which the worker's
+expansion duty creates: ADR "intake stores the inbox row only") in a group commit before the 2xx.
+Handshakes and heartbeats only update the subscription's health. Duplicates (same subscription and
+event number, same bundle id, same resource version) are acknowledged with 200 and not processed
+again; an event both in a notification still waiting for expansion and in a later one is answered
+202 twice and still becomes one job.
 """
 
 from __future__ import annotations

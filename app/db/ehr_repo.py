@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, or_, select, update
 
-from app.db.models import Ehr, Job, Subscription, SubscriptionGap
+from app.db.models import Ehr, Inbox, Job, Subscription, SubscriptionGap
 from app.db.sql import as_utc
 
 EHR = Ehr.__table__  # type: ignore[attr-defined]
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 GAP = SubscriptionGap.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
+INBOX = Inbox.__table__  # type: ignore[attr-defined]
 DEFAULT_TYPES = ("Encounter", "Coverage", "ServiceRequest", "MedicationRequest", "ChargeItem", "Procedure")
 
 
@@ -217,11 +219,18 @@ def record_remote_status(
 
 
 def received_numbers(conn: Connection, subscription_id: str, *, above: int, upto: int) -> set[int]:
-    """Event numbers in ``(above, upto]`` that have a job (received, or recovered)."""
+    """Event numbers in ``(above, upto]`` that have a job (received, or recovered), or are in an
+    acknowledged inbox row the worker has not expanded yet (received: never a gap)."""
     stmt = select(JOB.c.event_number).where(
         JOB.c.subscription_id == subscription_id, JOB.c.event_number > above, JOB.c.event_number <= upto
     )
-    return {int(n) for n in conn.execute(stmt).scalars()}
+    numbers = {int(n) for n in conn.execute(stmt).scalars()}
+    pending = select(INBOX.c.events).where(INBOX.c.status == "pending", INBOX.c.subscription_id == subscription_id)
+    for events in conn.execute(pending).scalars():
+        for spec in orjson.loads(events) if events else ():
+            if isinstance(spec[1], int) and above < spec[1] <= upto:
+                numbers.add(spec[1])
+    return numbers
 
 
 def inbox_of_event(conn: Connection, subscription_id: str, number: int) -> int | None:

@@ -1,4 +1,12 @@
-"""Intake statements: subscriptions by secret digest, storing notifications and their jobs."""
+"""Intake statements: subscriptions by secret digest, storing notifications, expanding them into jobs.
+
+At intake (ADR "intake stores the inbox row only") a notification becomes ONE ``inbox`` row,
+``pending``, holding the jobs it stands for (``events``, JSON, computed in the request) and, for a
+one-event notification, its dedupe key (unique: a second copy conflicts at the insert). The worker's
+expansion duty (:func:`claim_pending`, :func:`expand_row`) turns pending rows into jobs with the
+same dedupe keys (``job.dedupe_key`` unique: an event seen twice is one job) and marks them
+``expanded``. :func:`store_notification` (the worker's own gap recovery) stores and expands at once.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, case, select, update
+import orjson
+from sqlalchemy import Connection, Integer, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.models import Inbox, Job, Subscription
 from app.domain.tenancy import DEFAULT_EHR, ehr_scope
@@ -20,7 +30,6 @@ JOB = Job.__table__  # type: ignore[attr-defined]
 
 # Intake is the hottest path: every statement is built once (building one costs ~90 us).
 _BY_DIGEST = select(SUB.c.id, SUB.c.signing_secret, SUB.c.ehr).where(SUB.c.secret_sha256 == bindparam("digest"))
-_INSERT_JOBS = JOB.insert()
 _HAS_EHR = select(SUB.c.ehr).where(SUB.c.id == bindparam("sid"))
 
 
@@ -81,31 +90,41 @@ def store_notification(
     now: datetime,
     ehr: str | None = None,
 ) -> Stored:
-    """Store one notification's raw body and one job per new event (the subscription's status untouched).
+    """Store one notification's raw body and expand it into one job per new event at once.
 
-    ``ehr``: the scope of the data (default: the subscription's EHR, :func:`subscription_scope`).
+    For callers inside the worker (gap recovery), which read the jobs in the same transaction; the
+    subscription's status is untouched. ``ehr``: the scope of the data (default: the subscription's
+    EHR, :func:`subscription_scope`). ``Stored.jobs`` counts the jobs actually created.
     """
     scope = ehr if ehr is not None else subscription_scope(conn, subscription_id)
     batch = IntakeBatch(conn, now)
     try:
-        return batch.store_rows(subscription_id, note, body, content_type, ehr=scope)
+        stored = batch.store_rows(subscription_id, note, body, content_type, ehr=scope)
     finally:
         batch.close()
+    if stored.inbox_id is None:
+        return stored
+    row = conn.execute(_PENDING_ROW, {"id": stored.inbox_id}).one()
+    created = expand_row(conn, row) if row.status == "pending" else 0
+    return Stored(stored.inbox_id, created, max(len(note.events), created) - created)
 
 
 # Per-notification statements, run through the driver: at intake SQLAlchemy's per-statement
 # overhead (~100 us) was most of the cost of a row. Named ``:param`` style; psycopg gets ``%(param)s``.
+# Any unique conflict (the same bundle id, or a one-event notification's dedupe key) = a duplicate.
 _SQL_INBOX = (
-    "INSERT INTO inbox (subscription_id, bundle_id, kind, content_type, body, received_at) "
-    "VALUES (:subscription_id, :bundle_id, :kind, :content_type, :body, :received_at) "
-    "ON CONFLICT (subscription_id, bundle_id) DO NOTHING RETURNING id"
+    "INSERT INTO inbox (subscription_id, bundle_id, kind, content_type, body, received_at, status, ehr, dedupe_key, "
+    "events) VALUES (:subscription_id, :bundle_id, :kind, :content_type, :body, :received_at, :status, :ehr, "
+    ":dedupe_key, :events) ON CONFLICT DO NOTHING RETURNING id"
 )
-_SQL_JOB = (
-    "INSERT INTO job (inbox_id, subscription_id, ehr, dedupe_key, event_number, key, focus, version_id, status, "
-    "attempts, available_at, created_at) VALUES (:inbox_id, :subscription_id, :ehr, :dedupe_key, :event_number, :key, "
-    ":focus, :version_id, 'pending', 0, :now, :now) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+# A one-event notification: one statement, also a duplicate when its event already has a job.
+_SQL_INBOX_ONE = (
+    "INSERT INTO inbox (subscription_id, bundle_id, kind, content_type, body, received_at, status, ehr, dedupe_key, "
+    "events) SELECT :subscription_id, :bundle_id, :kind, :content_type, :body, :received_at, :status, :ehr, "
+    "CAST(:dedupe_key AS VARCHAR(400)), :events "
+    "WHERE NOT EXISTS (SELECT 1 FROM job WHERE job.dedupe_key = CAST(:dedupe_key AS VARCHAR(400))) "
+    "ON CONFLICT DO NOTHING RETURNING id"
 )
-_SQL_DELETE_INBOX = "DELETE FROM inbox WHERE id = :id"
 _PARAM = re.compile(r":(\w+)")
 
 
@@ -176,9 +195,10 @@ class IntakeBatch:
         self.conn = conn
         dialect = conn.dialect
         self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self.paramstyle = dialect.paramstyle
         self.sql_inbox = _driver_sql(dialect.paramstyle, _SQL_INBOX)
-        self.sql_job = _driver_sql(dialect.paramstyle, _SQL_JOB)
-        self.sql_delete = _driver_sql(dialect.paramstyle, _SQL_DELETE_INBOX)
+        self.sql_inbox_one = _driver_sql(dialect.paramstyle, _SQL_INBOX_ONE)
+        self.batch_keys: set[str] = set()  # dedupe keys of this batch's multi-event notifications
         to_db = INBOX.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.now = to_db(now) if to_db else now  # exactly what SQLAlchemy would store
         self.binary = INBOX.c.body.type.dialect_impl(dialect).bind_processor(dialect)
@@ -203,47 +223,62 @@ class IntakeBatch:
     def store_rows(
         self, subscription_id: str, note: Notification, body: bytes, content_type: str | None, *, ehr: str = DEFAULT_EHR
     ) -> Stored:
-        """The raw notification and one job per new event; duplicates store nothing new.
+        """The raw notification as ONE inbox row holding its jobs; a notification with nothing new stores nothing.
 
-        A plain R4 ping (empty POST) becomes one focus-less job when the subscription has an EHR to
-        pull from (a notified pull); without one there is nothing to do but record it.
+        An event is known (a duplicate) when its dedupe key has a job, is the key of another inbox
+        row, or belongs to an earlier notification of this batch. A plain R4 ping (empty POST) stands
+        for one focus-less job when the subscription has an EHR to pull from (a notified pull);
+        without one there is nothing to do but record it.
         """
         events = note.events
-        inbox_id = self._one(
-            self.sql_inbox,
-            {
-                "subscription_id": subscription_id,
-                "bundle_id": note.bundle_id,
-                "kind": note.kind,
-                "content_type": content_type,
-                "body": self.binary(body) if self.binary else body,
-                "received_at": self.now,
-            },
-        )
+        specs = job_specs(subscription_id, note, ehr=ehr) if note.carries_work else []
+        if note.kind == "ping" and _has_ehr(self.conn, subscription_id):
+            specs.append(_pull_spec(subscription_id))
+        row = {
+            "subscription_id": subscription_id,
+            "bundle_id": note.bundle_id,
+            "kind": note.kind,
+            "content_type": content_type,
+            "body": self.binary(body) if self.binary else body,
+            "received_at": self.now,
+            "status": "pending" if specs else "expanded",
+            "ehr": ehr,
+            "dedupe_key": None,
+            "events": orjson.dumps(specs).decode() if specs else None,
+        }
+        keys = [spec[0] for spec in specs if spec[0] is not None]
+        if len(specs) == 1 and keys:  # the common case: one statement decides
+            if keys[0] in self.batch_keys:
+                return Stored(None, 0, 1)
+            row["dedupe_key"] = keys[0]
+            inbox_id = self._one(self.sql_inbox_one, row)
+            return Stored(inbox_id, 1, 0) if inbox_id is not None else Stored(None, 0, 1)
+        known = self._known(keys)
+        new = 0
+        for spec in specs:
+            if spec[0] is None:
+                new += 1
+            elif spec[0] not in known:
+                known.add(spec[0])
+                new += 1
+        if events and new == 0:  # nothing new at all: keep no copy
+            return Stored(None, 0, len(events))
+        inbox_id = self._one(self.sql_inbox, row)
         if inbox_id is None:  # the same bundle id again
             return Stored(None, 0, len(events) or 1)
-        created = 0
-        if note.carries_work:
-            for i, event in enumerate(events):
-                job = {
-                    "inbox_id": inbox_id,
-                    "subscription_id": subscription_id,
-                    "ehr": ehr,
-                    "dedupe_key": dedupe_key(subscription_id, note, i, ehr=ehr),
-                    "event_number": event.number,
-                    "key": ordering_key(note, i),
-                    "focus": event.focus,
-                    "version_id": event.focus_version,
-                    "now": self.now,
-                }
-                created += self._one(self.sql_job, job) is not None  # duplicate event or version: skipped
-        if note.kind == "ping" and _has_ehr(self.conn, subscription_id):
-            self.conn.execute(_INSERT_JOBS, [_pull_job(inbox_id, subscription_id, ehr, self.now_value)])
-            created += 1
-        if events and created == 0:  # nothing new at all: keep no copy (the rare path)
-            self.cursor.execute(self.sql_delete, {"id": inbox_id})
-            return Stored(None, 0, len(events))
-        return Stored(inbox_id, created, len(events) - created)
+        self.batch_keys.update(keys)
+        return Stored(inbox_id, new, max(len(events) - new, 0))
+
+    def _known(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` already stand for a job, or for a one-event inbox row (expanded or not)."""
+        known = {key for key in keys if key in self.batch_keys}
+        ask = sorted(set(keys) - known)
+        if ask:
+            self.cursor.execute(
+                _driver_sql(self.paramstyle, _known_sql(len(ask))), {f"k{i}": k for i, k in enumerate(ask)}
+            )
+            known.update(str(r[0]) for r in self.cursor.fetchall())
+        return known
 
     def finish(self) -> None:
         for subscription_id, merged in self.statuses.items():
@@ -273,21 +308,122 @@ def _has_ehr(conn: Connection, subscription_id: str) -> bool:
     return conn.execute(_HAS_EHR, {"sid": subscription_id}).scalar_one_or_none() is not None
 
 
-def _pull_job(inbox_id: int, subscription_id: str, ehr: str, now: datetime) -> dict[str, object]:
-    return {
-        "inbox_id": inbox_id,
-        "subscription_id": subscription_id,
-        "ehr": ehr,
-        "dedupe_key": None,
-        "event_number": None,
-        "key": f"subscription:{subscription_id}",
-        "focus": None,
-        "version_id": None,
-        "status": "pending",
-        "attempts": 0,
-        "available_at": now,
-        "created_at": now,
-    }
+#: A job to create: dedupe key, event number, ordering key, focus, version (JSON in ``inbox.events``).
+JobSpec = tuple[str | None, int | None, str, str | None, str | None]
+
+
+def job_specs(subscription_id: str, note: Notification, *, ehr: str) -> list[JobSpec]:
+    """One job per event of a notification that carries work, with the keys the request computes."""
+    return [
+        (dedupe_key(subscription_id, note, i, ehr=ehr), event.number, ordering_key(note, i), event.focus,
+         event.focus_version)
+        for i, event in enumerate(note.events)
+    ]  # fmt: skip
+
+
+def _pull_spec(subscription_id: str) -> JobSpec:
+    return (None, None, f"subscription:{subscription_id}", None, None)
+
+
+@cache
+def _known_sql(n: int) -> str:
+    marks = ", ".join(f":k{i}" for i in range(n))
+    return (
+        f"SELECT dedupe_key FROM job WHERE dedupe_key IN ({marks}) "  # noqa: S608 (placeholders only)
+        f"UNION SELECT dedupe_key FROM inbox WHERE dedupe_key IN ({marks})"
+    )
+
+
+# -- expansion (the worker's duty) -------------------------------------------------------------
+
+_PENDING_ROW = select(INBOX.c.id, INBOX.c.subscription_id, INBOX.c.ehr, INBOX.c.events, INBOX.c.received_at,
+                      INBOX.c.status).where(INBOX.c.id == bindparam("id"))  # fmt: skip
+_PENDING_SUBSCRIPTIONS = (
+    select(INBOX.c.subscription_id)
+    .where(INBOX.c.status == "pending")
+    .group_by(INBOX.c.subscription_id)
+    .order_by(func.min(INBOX.c.id))
+    .limit(bindparam("limit"))
+)
+_MARK = update(INBOX).where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == "pending")
+
+
+@cache
+def _pending_of(dialect: str) -> Any:
+    stmt = (
+        select(INBOX.c.id, INBOX.c.subscription_id, INBOX.c.ehr, INBOX.c.events, INBOX.c.received_at, INBOX.c.status)
+        .where(
+            INBOX.c.status == "pending", INBOX.c.subscription_id == bindparam("sid"), INBOX.c.id > bindparam("after")
+        )
+        .order_by(INBOX.c.id)
+        .limit(bindparam("share"))
+    )
+    return stmt.with_for_update(skip_locked=True) if dialect == "postgresql" else stmt
+
+
+@cache
+def _insert_job(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(JOB).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(JOB.c.id)
+
+
+def claim_pending(conn: Connection, *, limit: int) -> list[Any]:
+    """Pending inbox rows, oldest first, an equal share per subscription (fair, as jobs are claimed).
+
+    What a subscription with fewer rows leaves goes to the others. On PostgreSQL the rows are locked
+    ``FOR UPDATE SKIP LOCKED``: another worker expanding at the same time takes other rows, and a row
+    is expanded once. SQLite has one writer at a time.
+    """
+    active = list(conn.execute(_PENDING_SUBSCRIPTIONS, {"limit": limit}).scalars())
+    stmt = _pending_of(conn.dialect.name)
+    taken: dict[str, list[Any]] = {sid: [] for sid in active}
+    total = 0
+    while active and total < limit:
+        share = -(-(limit - total) // len(active))
+        filled = []
+        for sid in active:
+            after = taken[sid][-1].id if taken[sid] else 0
+            got = conn.execute(stmt, {"sid": sid, "after": after, "share": min(share, limit - total)}).all()
+            taken[sid] += got
+            total += len(got)
+            if got and len(got) == share:
+                filled.append(sid)
+            if total >= limit:
+                break
+        active = filled
+    return sorted((row for rows in taken.values() for row in rows), key=lambda r: r.id)
+
+
+def expand_row(conn: Connection, row: Any) -> int:
+    """A pending inbox row's jobs (an event that already has a job is skipped), row marked ``expanded``.
+
+    Returns how many jobs were created. Raises on a row that cannot be expanded (the caller isolates it).
+    """
+    specs = orjson.loads(row.events) if row.events else []
+    at = row.received_at
+    values = [
+        {
+            "inbox_id": row.id, "subscription_id": row.subscription_id, "ehr": row.ehr, "dedupe_key": dk,
+            "event_number": number, "key": key, "focus": focus, "version_id": version, "status": "pending",
+            "attempts": 0, "available_at": at, "created_at": at,
+        }
+        for dk, number, key, focus, version in specs
+    ]  # fmt: skip
+    stmt = _insert_job(conn.dialect.name)
+    created = sum(conn.execute(stmt, v).first() is not None for v in values)
+    conn.execute(_MARK.values(status="expanded"), {"row_id": row.id})
+    return created
+
+
+def mark_dead(conn: Connection, row_id: int, reason: str) -> None:
+    """An inbox row that cannot be expanded: kept with its reason, out of the way of the others."""
+    conn.execute(_MARK.values(status="dead", last_error=reason[:2000]), {"row_id": row_id})
+
+
+def inbox_counts(conn: Connection) -> dict[str, int]:
+    """Inbox rows ``pending`` (waiting for expansion) and ``dead`` (expansion failed)."""
+    stmt = select(INBOX.c.status, func.count()).where(INBOX.c.status != "expanded").group_by(INBOX.c.status)
+    return {str(status): int(n) for status, n in conn.execute(stmt).all()}
 
 
 @cache

@@ -73,7 +73,11 @@ class Subscription(SQLModel, table=True):
 class Inbox(SQLModel, table=True):
     __tablename__ = "inbox"
     # the unique (subscription_id, bundle_id) also serves lookups by subscription
-    __table_args__ = (UniqueConstraint("subscription_id", "bundle_id", name="uq_inbox_bundle"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "bundle_id", name="uq_inbox_bundle"),
+        Index("uq_inbox_dedupe_key", "dedupe_key", unique=True),
+        Index("ix_inbox_status", "status", "id"),  # the expansion duty's claim of pending rows
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: str = Field(max_length=200)
@@ -82,6 +86,15 @@ class Inbox(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=100)
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     received_at: datetime
+    # ADR "intake stores the inbox row only": the request stores the row ``pending`` with the jobs it
+    # stands for (``events``: JSON, computed by the request); the worker's expansion duty turns them into
+    # jobs and marks the row ``expanded`` (``dead`` with ``last_error`` if that fails).
+    status: str = Field(default="pending", max_length=20)
+    ehr: str = Field(default=DEFAULT_EHR, max_length=100)
+    # the one dedupe key of a one-event notification: a second copy conflicts at the insert (200)
+    dedupe_key: str | None = Field(default=None, max_length=400)
+    events: str | None = None
+    last_error: str | None = None
 
 
 class Job(SQLModel, table=True):

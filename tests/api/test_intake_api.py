@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.api.app import create_app
 from app.db.models import Inbox, Job, Subscription
 from app.services import Services
-from tests.spine.helpers import ADMIN, SECRET, make_services, register
+from tests.spine.helpers import ADMIN, SECRET, expand, make_services, register
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "conformance"
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -42,6 +42,8 @@ def fixture(name: str) -> bytes:
 
 
 def counts(services: Services) -> tuple[int, int]:
+    """Inbox rows and jobs once the worker's expansion duty has run."""
+    expand(services.engine)
     with services.engine.connect() as conn:
         inbox = conn.execute(select(func.count()).select_from(Inbox)).scalar_one()
         jobs = conn.execute(select(func.count()).select_from(Job)).scalar_one()
@@ -202,6 +204,10 @@ def test_probes_and_metrics(client: TestClient) -> None:
     client.post("/notifications", content=fixture("full_resource_notification_bundle_example.json"), headers=AUTH)
     text = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
     assert 'claimbridge_notifications_received_total{type="event-notification"} 1.0' in text
+    assert "claimbridge_inbox_pending 1.0" in text and "claimbridge_queue_depth 0.0" in text  # not yet expanded
+    expand(client.app.state.services.engine)  # type: ignore[attr-defined]
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert "claimbridge_inbox_pending 0.0" in text
     assert "claimbridge_queue_depth 1.0" in text
     assert "claimbridge_oldest_pending_age_seconds" in text
     assert "claimbridge_processing_seconds_bucket" in text

@@ -13,6 +13,7 @@ from app.db.engine import make_engine
 from app.db.models import Inbox, Job, Subscription
 from app.db.subscriptions_repo import add_subscription
 from app.intake.notification import Event, Notification
+from tests.spine.helpers import expand
 
 T0 = datetime(2026, 11, 20, 15, 0, 0, 123456, tzinfo=UTC)
 
@@ -71,6 +72,7 @@ def subscription_state(engine: Engine, sid: str) -> dict[str, Any]:
 
 
 def jobs_of(engine: Engine, sid: str) -> list[tuple[Any, ...]]:
+    expand(engine)
     with engine.connect() as conn:
         rows = conn.execute(
             select(Job.event_number, Job.focus, Job.version_id, Job.key, Job.status, Job.available_at, Inbox.kind)
@@ -116,6 +118,7 @@ def test_rows_written_through_the_driver_read_back_like_orm_rows(engine: Engine)
         intake_repo.store_notification(
             conn, subscription_id="batched", note=note, body=b"\x00raw\xff", content_type=None, now=T0
         )
+    expand(engine)
     with engine.connect() as conn:
         inbox = conn.execute(select(Inbox.body, Inbox.received_at)).one()
     assert inbox.body == b"\x00raw\xff"

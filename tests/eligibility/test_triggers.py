@@ -22,7 +22,7 @@ from app.db.models import EligibilityCheck, Job
 from app.eligibility.duty import EligibilityDuty
 from app.services import Services
 from tests.eligibility.helpers import COVERAGE, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import SECRET, notification, sample_bundles
+from tests.spine.helpers import SECRET, expand, notification, sample_bundles
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 T0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
@@ -128,6 +128,7 @@ def test_a_hanging_payer_never_stalls_the_other_jobs(services: Services) -> None
         payer.post(SUBMIT).mock(side_effect=hang)
         post(client, buckeye_bundle(), 1)
         worker = services.worker(worker_id="w")
+        expand(services.engine)  # the notification's inbox row becomes its job
         worker.run_once()
         duty = worker.duty(EligibilityDuty)
         assert duty.in_flight == 1

@@ -7,12 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from app.cli.demo import notification_for
 from app.credentials import SecretKeys
 from app.db.sql import utcnow
 from app.db.subscriptions_repo import add_subscription
+from app.metrics import Metrics
 from app.services import Services, build_services
 from app.settings import Settings
+from app.worker.expansion import InboxExpander
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "bundles"
@@ -31,6 +35,11 @@ def make_services(db_url: str, tmp: Path, *, clock: Any = utcnow, **overrides: A
         **overrides,
     )
     return build_services(settings, clock=clock)
+
+
+def expand(engine: Engine) -> int:
+    """The worker's expansion duty until no inbox row is pending (jobs of what intake acknowledged)."""
+    return InboxExpander(engine=engine, metrics=Metrics()).drain()
 
 
 def register(services: Services, sub_id: str = "123", secret: str = SECRET, **kw: Any) -> None:

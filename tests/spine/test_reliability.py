@@ -1,15 +1,24 @@
-"""Crash and concurrency proofs with real worker processes (SIGKILL, two workers on PostgreSQL)."""
+"""Crash and concurrency proofs with real processes (SIGKILL of the API and the worker, two workers on PostgreSQL).
+
+Intake stores one inbox row per notification; the worker expands it into jobs. Killed between the
+acknowledgement and the expansion (the API), or in the middle of expanding and processing (the
+worker), every acknowledged notification still ends as exactly one job per event.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -17,22 +26,43 @@ from sqlalchemy import func, select
 
 from app.api.app import create_app
 from app.db.engine import read_only
-from app.db.models import ClaimVersion, Job
+from app.db.models import ClaimVersion, Inbox, Job
 from app.services import Services
-from tests.spine.helpers import ROOT, SECRET, clone_bundle, make_services, notification, register, sample_bundles
+from tests.spine.helpers import (
+    ROOT,
+    SECRET,
+    clone_bundle,
+    expand,
+    make_services,
+    notification,
+    register,
+    sample_bundles,
+)
 
 pytestmark = pytest.mark.slow
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 
 
-def enqueue(services: Services, count: int) -> None:
+def bodies(count: int) -> list[bytes]:
     bundles = sample_bundles()
+    return [orjson.dumps(notification(clone_bundle(bundles[i % len(bundles)], f"k{i}"), i + 1)) for i in range(count)]
+
+
+def enqueue(services: Services, count: int) -> None:
     with TestClient(create_app(services)) as client:
-        for i in range(count):
-            bundle = clone_bundle(bundles[i % len(bundles)], f"k{i}")
-            note = notification(bundle, i + 1)
-            response = client.post("/notifications", content=orjson.dumps(note), headers=AUTH)
+        for body in bodies(count):
+            response = client.post("/notifications", content=body, headers=AUTH)
             assert response.status_code == 202, response.text
+
+
+def pending_rows(services: Services) -> int:
+    with read_only(services.engine) as conn:
+        return conn.execute(select(func.count()).select_from(Inbox).where(Inbox.status == "pending")).scalar_one()
+
+
+def job_numbers(services: Services) -> list[int]:
+    with read_only(services.engine) as conn:
+        return sorted(n for n in conn.execute(select(Job.event_number)).scalars() if n is not None)
 
 
 def worker_env(db_url: str, tmp: Path, **extra: str) -> dict[str, str]:
@@ -100,18 +130,95 @@ def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url:
     services = make_services(db_url, tmp_path)
     register(services, sub_id="claimbridge-demo")
     enqueue(services, count)
-    env = worker_env(db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="25", CLAIMBRIDGE_WORKER__LEASE_SECONDS="1")
+    assert pending_rows(services) == count  # acknowledged: inbox rows only, no job yet
+    env = worker_env(
+        db_url,
+        tmp_path,
+        CLAIMBRIDGE_WORKER__BATCH_SIZE="25",
+        CLAIMBRIDGE_WORKER__LEASE_SECONDS="1",
+        CLAIMBRIDGE_WORKER__EXPAND_BATCH_SIZE="25",  # expansion paced with processing: killed in the middle of both
+    )
     log = tmp_path / "worker.log"
     first = start_worker(env, log)
     wait_until(lambda: done_count(services) >= 10, timeout=60, procs=[first])
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert done_count(services) < count, "the worker finished before it could be killed mid-batch"
+    assert pending_rows(services) > 0, "the worker expanded everything before it could be killed mid-expansion"
     second = start_worker(env, log)
     wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
     stop(second)
     assert_exactly_once(services, count)
+    assert pending_rows(services) == 0 and job_numbers(services) == list(range(1, count + 1))
     services.close()
+
+
+def test_sigkill_of_the_api_between_acknowledgement_and_expansion_loses_nothing(db_url: str, tmp_path: Path) -> None:
+    """The API killed while notifications stream in: each one it acknowledged becomes exactly one job."""
+    count = 80
+    services = make_services(db_url, tmp_path)
+    register(services, sub_id="claimbridge-demo")
+    notes = bodies(count)
+    port = free_port()
+    api = subprocess.Popen(  # intake only: no worker expands anything before the kill
+        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(port)],
+        env=worker_env(db_url, tmp_path),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _answers(port), timeout=90, procs=[api])
+        acknowledged: set[int] = set()
+        lock = threading.Lock()
+
+        def post(number: int) -> None:
+            try:
+                response = httpx.post(f"http://127.0.0.1:{port}/notifications", content=notes[number - 1],
+                                      headers=AUTH, timeout=30)  # fmt: skip
+            except httpx.HTTPError:
+                return  # in flight at the kill: never acknowledged, the EHR retries it
+            if response.status_code == 202:
+                with lock:
+                    acknowledged.add(number)
+
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(post, n) for n in range(1, count + 1)]
+            wait_until(lambda: len(acknowledged) >= 20, timeout=120, procs=[api])
+            api.send_signal(signal.SIGKILL)
+            api.wait()
+            for future in futures:
+                future.result()
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait()
+    with lock:
+        acked = sorted(acknowledged)
+    assert 20 <= len(acked) < count, "the API answered everything before it could be killed"
+    assert job_numbers(services) == [] and pending_rows(services) >= len(acked)
+    expand(services.engine)  # the worker's expansion after the restart
+    numbers = job_numbers(services)
+    assert len(numbers) == len(set(numbers)) and set(acked) <= set(numbers)  # one job each, none lost
+    with TestClient(create_app(services)) as client:  # the EHR retries everything it sent
+        again = [client.post("/notifications", content=body, headers=AUTH).status_code for body in notes]
+    assert all(again[n - 1] == 200 for n in acked)  # acknowledged before: a duplicate now
+    expand(services.engine)
+    assert job_numbers(services) == list(range(1, count + 1))
+    services.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_url: str, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from app.api.app import create_app
 from app.db import audit_repo, ehr_repo, messages_repo
 from app.db.engine import read_only
 from app.services import Services
-from tests.spine.helpers import ADMIN, make_services, notification, register, sample_bundles
+from tests.spine.helpers import ADMIN, expand, make_services, notification, register, sample_bundles
 from tests.web.conftest import Clock
 from tests.web.helpers import add_user, csrf_of, sign_in
 from tests.web.smart_env import held_claim_bundle
@@ -97,6 +97,7 @@ def post(client: TestClient, services: Services, bundle: dict, sub_id: str, numb
     headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer secret-{sub_id}"}
     body = orjson.dumps(notification(bundle, number, sub_id=sub_id))
     assert client.post("/notifications", content=body, headers=headers).status_code == 202
+    expand(services.engine)  # the worker's expansion: the notification's job exists
     with read_only(services.engine) as conn:
         page = messages_repo.browse(conn, "notifications", messages_repo.MessageFilter(subscription=sub_id))
     return int(page.rows[0]["id"])
