@@ -13,25 +13,22 @@ Not part of the application: never import it from ``app/``.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from authlib.oauth2 import AuthorizationServer, OAuth2Request
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import OpenIDCode
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.web.smart_ehr import Client, Code, StarletteRequest
+from tests.web.smart_ehr import Client, Code, PlainServer, SignedIdToken, StarletteRequest, StoredCodeGrant
 
 
 @dataclass
@@ -75,78 +72,23 @@ class OidcProvider:
     def _authorization_server(self) -> AuthorizationServer:
         idp = self
 
-        class Server(AuthorizationServer):
-            def query_client(self, client_id: str) -> Client | None:
-                return idp.clients.get(client_id)
-
-            def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-                return None
-
-            def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
-                return request
-
-            def create_json_request(self, request: Any) -> Any:
-                raise NotImplementedError
-
-            def handle_response(self, status: int, body: Any, headers: Any) -> Response:
-                if isinstance(body, dict):
-                    return JSONResponse(body, status_code=status, headers=dict(headers))
-                return Response(body, status_code=status, headers=dict(headers))
-
-            def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-                return None
-
-        class CodeGrant(grants.AuthorizationCodeGrant):
+        class CodeGrant(StoredCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic"]
+            codes = idp.codes
 
-            def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-                data = request.payload.data
-                idp.codes[code] = Code(
-                    code,
-                    request.client.client_id,
-                    data["redirect_uri"],
-                    request.payload.scope,
-                    request.user,
-                    data.get("nonce"),
-                    data.get("code_challenge"),
-                    data.get("code_challenge_method"),
-                )
-
-            def query_authorization_code(self, code: str, client: Client) -> Code | None:
-                found = idp.codes.get(code)
-                return found if found and found.client_id == client.client_id else None
-
-            def delete_authorization_code(self, authorization_code: Code) -> None:
-                idp.codes.pop(authorization_code.code, None)
-
-            def authenticate_user(self, authorization_code: Code) -> Any:
-                return authorization_code.user
-
-        class IdToken(OpenIDCode):
-            def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-                return False
-
-            def resolve_client_private_key(self, client: Client) -> Any:
-                return idp.signing_key
-
-            def get_client_algorithm(self, client: Client) -> str:
-                return "RS256"
-
-            def get_encode_header(self, client: Client) -> dict[str, str]:
-                return {"alg": "RS256", "kid": "idp-1"}
-
-            def get_client_claims(self, client: Client) -> dict[str, Any]:
-                return {"iss": idp.issuer, "aud": [client.client_id], "exp": int(time.time()) + 300}
-
+        class IdToken(SignedIdToken):
             def generate_user_info(self, user: Person, scope: str) -> dict[str, Any]:
                 return {"sub": user.id, **user.claims}
 
-        server = Server()
+        server = PlainServer(idp.clients)
         server.register_token_generator(
             "default",
             BearerTokenGenerator(lambda **_: secrets.token_urlsafe(24), None, lambda client, grant_type: 600),
         )
-        server.register_grant(CodeGrant, [CodeChallenge(required=True), IdToken(require_nonce=True)])
+        server.register_grant(
+            CodeGrant,
+            [CodeChallenge(required=True), IdToken(idp.signing_key, "idp-1", lambda: idp.issuer, require_nonce=True)],
+        )
         return server
 
     def _unavailable(self) -> Response | None:

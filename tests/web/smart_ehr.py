@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any, ClassVar
@@ -117,6 +118,91 @@ class Code:
         return self.code_challenge_method
 
 
+class PlainServer(AuthorizationServer):
+    """authlib's authorization server over :class:`StarletteRequest`: clients from ``clients``,
+    issued tokens handed to ``on_token`` (the test servers' shared glue)."""
+
+    def __init__(
+        self, clients: dict[str, Client], on_token: Callable[[dict[str, Any], OAuth2Request], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.clients = clients
+        self.on_token = on_token
+
+    def query_client(self, client_id: str) -> Client | None:
+        return self.clients.get(client_id)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        if self.on_token is not None:
+            self.on_token(token, request)
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    def handle_response(self, status: int, body: Any, headers: Any) -> Response:
+        if isinstance(body, dict):
+            return JSONResponse(body, status_code=status, headers=dict(headers))
+        return Response(body, status_code=status, headers=dict(headers))
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class StoredCodeGrant(grants.AuthorizationCodeGrant):
+    """The code grant over a dict of :class:`Code` (``codes``, set by the subclass)."""
+
+    codes: ClassVar[dict[str, Code]]
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        data = request.payload.data
+        self.codes[code] = Code(
+            code,
+            request.client.client_id,
+            data["redirect_uri"],
+            request.payload.scope,
+            request.user,
+            data.get("nonce"),
+            data.get("code_challenge"),
+            data.get("code_challenge_method"),
+        )
+
+    def query_authorization_code(self, code: str, client: Client) -> Code | None:
+        found = self.codes.get(code)
+        return found if found and found.client_id == client.client_id else None
+
+    def delete_authorization_code(self, authorization_code: Code) -> None:
+        self.codes.pop(authorization_code.code, None)
+
+    def authenticate_user(self, authorization_code: Code) -> Any:
+        return authorization_code.user
+
+
+class SignedIdToken(OpenIDCode):
+    """OpenID Connect id_tokens signed RS256 with ``key`` (header ``kid``), ``iss`` from ``issuer()``."""
+
+    def __init__(self, key: Any, kid: str, issuer: Callable[[], str], *, require_nonce: bool) -> None:
+        super().__init__(require_nonce=require_nonce)
+        self.key, self.kid, self.issuer = key, kid, issuer
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False
+
+    def resolve_client_private_key(self, client: Client) -> Any:
+        return self.key
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return "RS256"
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        return {"alg": "RS256", "kid": self.kid}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        return {"iss": self.issuer(), "aud": [client.client_id], "exp": int(time.time()) + 300}
+
+
 @dataclass
 class IssuedToken:
     access_token: str
@@ -215,60 +301,19 @@ class SmartEhr:
     def _authorization_server(self) -> AuthorizationServer:
         ehr = self
 
-        class Server(AuthorizationServer):
-            def query_client(self, client_id: str) -> Client | None:
-                return ehr.clients.get(client_id)
+        def issued(token: dict[str, Any], request: OAuth2Request) -> None:
+            ehr.tokens[token["access_token"]] = IssuedToken(
+                token["access_token"],
+                token.get("refresh_token"),
+                request.client.client_id,
+                token.get("scope", ""),
+                request.user,
+                time.time() + int(token.get("expires_in", 0)),
+            )
 
-            def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-                user = request.user
-                ehr.tokens[token["access_token"]] = IssuedToken(
-                    token["access_token"],
-                    token.get("refresh_token"),
-                    request.client.client_id,
-                    token.get("scope", ""),
-                    user,
-                    time.time() + int(token.get("expires_in", 0)),
-                )
-
-            def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
-                return request
-
-            def create_json_request(self, request: Any) -> Any:
-                raise NotImplementedError
-
-            def handle_response(self, status: int, body: Any, headers: Any) -> Response:
-                if isinstance(body, dict):
-                    return JSONResponse(body, status_code=status, headers=dict(headers))
-                return Response(body, status_code=status, headers=dict(headers))
-
-            def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
-                return None
-
-        class CodeGrant(grants.AuthorizationCodeGrant):
+        class CodeGrant(StoredCodeGrant):
             TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
-
-            def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-                data = request.payload.data
-                ehr.codes[code] = Code(
-                    code,
-                    request.client.client_id,
-                    data["redirect_uri"],
-                    request.payload.scope,
-                    request.user,
-                    data.get("nonce"),
-                    data.get("code_challenge"),
-                    data.get("code_challenge_method"),
-                )
-
-            def query_authorization_code(self, code: str, client: Client) -> Code | None:
-                found = ehr.codes.get(code)
-                return found if found and found.client_id == client.client_id else None
-
-            def delete_authorization_code(self, authorization_code: Code) -> None:
-                ehr.codes.pop(authorization_code.code, None)
-
-            def authenticate_user(self, authorization_code: Code) -> User:
-                return authorization_code.user
+            codes = ehr.codes
 
         class RefreshGrant(grants.RefreshTokenGrant):
             TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none", "client_secret_basic", PRIVATE_KEY_JWT]
@@ -283,22 +328,7 @@ class SmartEhr:
             def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
                 refresh_token.revoked = True
 
-        class IdToken(OpenIDCode):
-            def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-                return False
-
-            def resolve_client_private_key(self, client: Client) -> Any:
-                return ehr.signing_key
-
-            def get_client_algorithm(self, client: Client) -> str:
-                return "RS256"
-
-            def get_encode_header(self, client: Client) -> dict[str, str]:
-                return {"alg": "RS256", "kid": "ehr-id-1"}
-
-            def get_client_claims(self, client: Client) -> dict[str, Any]:
-                return {"iss": ehr.iss, "aud": [client.client_id], "exp": int(time.time()) + 300}
-
+        class IdToken(SignedIdToken):
             def generate_user_info(self, user: User, scope: str) -> dict[str, Any]:
                 return {"sub": user.id, "fhirUser": user.fhir_user}
 
@@ -320,7 +350,7 @@ class SmartEhr:
                 self.verify_claims(token.claims)
                 return token.claims
 
-        server = Server()
+        server = PlainServer(self.clients, issued)
         bearer = BearerTokenGenerator(
             lambda **_: secrets.token_urlsafe(24),
             lambda **_: secrets.token_urlsafe(24),
@@ -336,7 +366,10 @@ class SmartEhr:
 
         server.register_token_generator("default", generate)
         server.register_client_auth_method(PRIVATE_KEY_JWT, ClientAssertion())
-        server.register_grant(CodeGrant, [CodeChallenge(required=True), IdToken(require_nonce=True)])
+        server.register_grant(
+            CodeGrant,
+            [CodeChallenge(required=True), IdToken(ehr.signing_key, "ehr-id-1", lambda: ehr.iss, require_nonce=True)],
+        )
         server.register_grant(RefreshGrant)
         return server
 
