@@ -9,12 +9,13 @@ the same check; a check whose lease ran out (the worker died mid-call) is claima
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from app.db.models import EligibilityCheck, Resource
 from app.db.sql import insert_ignore, iso
@@ -166,17 +167,21 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
     return check_id
 
 
+# By patient only, the status tested on the rows: with ``status = 'done'`` in the WHERE clause SQLite
+# chose the (status, ...) index and walked every answered check of every patient, per encounter.
+_PATIENT_CHECKS = (
+    select(CHECK.c.status, CHECK.c.result)
+    .where(CHECK.c.patient == bindparam("patient"))
+    .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
+)
+
+
 def results_for_patient(conn: Connection, patient: str | None, *, limit: int = 50) -> tuple[dict[str, Any], ...]:
     """Stored results for the patient's coverages, oldest first (the rules read the latest per coverage)."""
     if not patient:
         return ()
-    rows = conn.execute(
-        select(CHECK.c.result)
-        .where(CHECK.c.patient == patient, CHECK.c.status == "done")
-        .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
-        .limit(limit)
-    ).all()
-    return tuple(dict(r.result) for r in reversed(rows))
+    done = (r.result for r in conn.execute(_PATIENT_CHECKS, {"patient": patient}) if r.status == "done")
+    return tuple(dict(result) for result in reversed(list(itertools.islice(done, limit))))
 
 
 def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime) -> bool:
