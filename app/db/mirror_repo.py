@@ -233,15 +233,21 @@ def load_context(
     else:
         rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key, "have": have})
     bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in rows)
+    walk, asked = list(bodies.values()), set(bodies)
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
-        wanted = {k for body in bodies.values() for k in _references(body)} - bodies.keys()
+        # Only the bodies added by the previous round are walked again, and a key asked for once is
+        # not asked again (it was found, or the mirror does not have it).
+        wanted = {k for body in walk for k in _references(body)} - asked
         if not wanted:
             break
+        asked |= wanted
         found = [(k, dict(held[k])) for k in wanted if k in held]
         unread = sorted(wanted - held.keys())
         if unread:
             found += [(r.key, dict(r.body)) for r in conn.execute(_SELECT_BODIES, {"ehr": ehr, "keys": unread})]
-        bodies.update(_in_key_order(found))
+        added = _in_key_order(found)
+        bodies.update(added)
+        walk = list(added.values())
     history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
     current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
     contexts = build_contexts(current, history=history)
