@@ -18,6 +18,8 @@ processes) by default, in a fresh database or private schema.
   while the workers run; p99 of job stored -> job done (its claim committed with it).
 
 Warm-up encounters run first (imports, caches, reference data). Logging at WARNING.
+``--stages`` instead prints worker-thread CPU per stage and encounter for one in-process worker
+(less sensitive to other load on the machine than the rates).
 Targets: >= 300 encounters/s with 2 workers on PostgreSQL, >= 150/s with 1 on SQLite, each
 >= 0.5 x its floor, p99 <= 1 s at 100/s; every job done with exactly one claim version.
 Last line: one JSON object (bench, metric, value, unit, floor, ratio, target, pass).
@@ -241,6 +243,68 @@ def profile_in_process(orders: int, count: int, tmp: Path) -> None:
     print(profiler.output_text(unicode=True))
 
 
+# (module, function, label) timed by --stages: worker-thread CPU, so other load on the machine
+# inflates it far less than wall time. Nested ones are included in their callers' figures.
+STAGES = [
+    ("app.worker.pipeline", "gather", "gather (stored versions, validation)"),
+    ("app.db.mirror_repo", "upsert_resources", "upsert"),
+    ("app.worker.pipeline", "consider_orders", "prior-auth alerts of the orders"),
+    ("app.db.mirror_repo", "load_context", "load context"),
+    ("app.db.claims_repo", "prior_claims_for_patient", "prior claims"),
+    ("app.db.eligibility_repo", "results_for_patient", "eligibility results"),
+    ("app.evaluate", "map_encounter", "map"),
+    ("app.evaluate", "check_claim", "rules"),
+    ("app.worker.pipeline", "record_outcome", "outcome row"),
+    ("app.worker.pipeline", "persist", "persist claim version"),
+    ("app.db.queue_repo", "finish_job", "finish job"),
+]
+
+
+def stages_in_process(db: str, orders: int, count: int, tmp: Path) -> None:
+    """Worker-thread CPU per stage and encounter, one in-process worker draining ``count`` encounters."""
+    import collections
+    import functools
+    import importlib
+
+    from app.services import build_worker
+
+    spent: collections.Counter[str] = collections.Counter()
+
+    def timed(fn: Any, label: str) -> Any:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.thread_time() - started
+
+        return run
+
+    for module, name, label in STAGES:
+        mod = importlib.import_module(module)
+        setattr(mod, name, timed(getattr(mod, name), label))
+    with database(db, tmp, "stages") as url:
+        services = open_services(url, tmp)
+        worker = dataclasses.replace(build_worker(services, worker_id="stages"), duties=())
+        with services.engine.begin() as conn:
+            enqueue(conn, SUBSCRIPTION, notification_bodies(orders, 20, "sw", 1), services.clock())
+        worker.drain()
+        spent.clear()
+        with services.engine.begin() as conn:
+            enqueue(conn, SUBSCRIPTION, notification_bodies(orders, count, "st", 100), services.clock())
+        wall, cpu = time.perf_counter(), time.thread_time()
+        worker.drain()
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        worker.close()
+        services.close()
+    print(f"{db}, {orders} orders, one in-process worker, {count} encounters: per encounter")
+    for label, seconds in spent.most_common():
+        print(f"  {label:40} {seconds / count * 1000:6.2f} ms CPU")
+    total = f"{cpu / count * 1000:6.2f} ms CPU, {wall / count * 1000:.2f} ms wall"
+    print(f"  {'worker thread in all':40} {total}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both (comma-separated)")
@@ -252,10 +316,17 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced phase (0: skip)")
     parser.add_argument("--rate", type=float, default=100.0, help="notifications/s of the paced phase")
     parser.add_argument("--profile", action="store_true", help="pyinstrument one in-process SQLite worker first")
+    parser.add_argument(
+        "--stages", action="store_true", help="only: worker-thread CPU per stage, one in-process worker per --db"
+    )
     args = parser.parse_args()
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as d:
+        if args.stages:
+            for db in args.db.split(","):
+                stages_in_process(db, int(args.cases.split(",")[0]), args.encounters, Path(d))
+            return
         if args.profile:
             profile_in_process(4, args.encounters, Path(d))
         for db in args.db.split(","):

@@ -11,12 +11,13 @@ worker died mid-call) is claimable again.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from app.db.models import EligibilityCheck, Resource
 from app.db.sql import insert_ignore, iso
@@ -248,6 +249,15 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
     return check_id
 
 
+# By (ehr, patient) only, the answer tested on the rows: with ``status = 'done'`` in the WHERE clause SQLite
+# chose the (status, ...) index and walked every answered check of every patient, per encounter.
+_PATIENT_CHECKS = (
+    select(CHECK.c.result_status, CHECK.c.result)
+    .where(CHECK.c.ehr == bindparam("ehr"), CHECK.c.patient == bindparam("patient"))
+    .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
+)
+
+
 def results_for_patient(
     conn: Connection, patient: str | None, *, ehr: str = DEFAULT_EHR, limit: int = 50
 ) -> tuple[dict[str, Any], ...]:
@@ -256,13 +266,9 @@ def results_for_patient(
     A check asked again (:func:`request_again`) keeps counting with its last answer while it waits."""
     if not patient:
         return ()
-    rows = conn.execute(
-        select(CHECK.c.result)
-        .where(CHECK.c.ehr == ehr, CHECK.c.patient == patient, CHECK.c.result_status.is_not(None))
-        .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
-        .limit(limit)
-    ).all()
-    return tuple(dict(r.result) for r in reversed(rows))
+    rows = conn.execute(_PATIENT_CHECKS, {"ehr": ehr, "patient": patient})
+    answered = (r.result for r in rows if r.result_status is not None)
+    return tuple(dict(result) for result in reversed(list(itertools.islice(answered, limit))))
 
 
 def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime, ehr: str = DEFAULT_EHR) -> bool:

@@ -11,12 +11,12 @@ Identity is per EHR (:mod:`app.domain.tenancy`): every row and every query is sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, case, null, or_, select
 
 from app.db.models import Resource
 from app.domain.context import (
@@ -98,11 +98,13 @@ def upsert_resources(
     now: datetime,
     stored: dict[str, tuple[str | None, str | None]] | None = None,
     ehr: str = DEFAULT_EHR,
+    written: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale.
 
     One query reads the stored versions of all of them (unless ``stored`` already holds them);
-    inserts and updates go out as two batches.
+    inserts and updates go out as two batches. ``written``, if given, receives key -> the body
+    stored (new and updated ones), for :func:`load_context` to use without reading it back.
     """
     latest: dict[str, dict[str, Any]] = {}
     for resource in resources:  # a notification may carry the same resource twice: keep the newest
@@ -142,6 +144,8 @@ def upsert_resources(
         conn.execute(_INSERT, inserts)
     if updates:
         conn.execute(_UPDATE, updates)
+    if written is not None:
+        written.update((key, latest[key]) for key, done in outcome.items() if done in ("new", "updated"))
     return outcome
 
 
@@ -156,18 +160,22 @@ _SELECT_LINKS = select(RES.c.resource_type, RES.c.encounter, RES.c.patient).wher
 _SELECT_PATIENT_ENCOUNTERS = select(RES.c.key, RES.c.body).where(
     RES.c.ehr == _EHR, RES.c.resource_type == "Encounter", RES.c.patient == bindparam("patient")
 )
-_SELECT_ENCOUNTER_ONLY = select(RES.c.key, RES.c.body).where(
+# The body of a row the caller already holds (``have``) is not sent back: NULL instead.
+_BODY_UNLESS_HELD = case((RES.c.key.in_(bindparam("have", expanding=True)), null()), else_=RES.c.body).label("body")
+# ``ehr`` is repeated inside each branch of the OR so that every branch is an index search (SQLite's
+# multi-index OR; a PostgreSQL BitmapOr): with it outside, SQLite scanned every row of the EHR.
+_SELECT_ENCOUNTER_ONLY = select(RES.c.key, _BODY_UNLESS_HELD).where(
     RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
 )
-_SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, RES.c.body).where(
-    RES.c.ehr == _EHR,
+_SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, _BODY_UNLESS_HELD).where(
     or_(
-        RES.c.encounter == bindparam("encounter"),
+        and_(RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")),
         and_(
+            RES.c.ehr == _EHR,
             RES.c.patient == bindparam("patient"),
             or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
         ),
-        RES.c.key == bindparam("patient"),
+        and_(RES.c.ehr == _EHR, RES.c.key == bindparam("patient")),
     ),
 )
 _SELECT_BODIES = select(RES.c.key, RES.c.body).where(
@@ -198,27 +206,57 @@ def encounters_for(conn: Connection, key: str, *, ehr: str = DEFAULT_EHR) -> lis
     return []
 
 
-def load_context(conn: Connection, encounter_key: str, *, ehr: str = DEFAULT_EHR) -> EncounterContext | None:
-    """The encounter, everything linked to it or its patient, and the resources they reference (one EHR's)."""
-    encounter = get(conn, encounter_key, ehr=ehr)
+def load_context(
+    conn: Connection,
+    encounter_key: str,
+    *,
+    ehr: str = DEFAULT_EHR,
+    held: Mapping[str, dict[str, Any]] | None = None,
+) -> EncounterContext | None:
+    """The encounter, everything linked to it or its patient, and the resources they reference (one EHR's).
+
+    ``held``: resources the caller knows to be the stored bodies of their keys in this EHR (those
+    the job has just written: ``upsert_resources(..., written=)``); they are taken as they are instead of
+    being read and decoded again. Which resources belong to the context is still the mirror's
+    answer, so the context is the same as without them.
+    """
+    held = held or {}
+    encounter = held.get(encounter_key)
+    encounter = dict(encounter) if encounter is not None else get(conn, encounter_key, ehr=ehr)
     if encounter is None:
         return None
     patient = patient_of(encounter)
+    have = sorted(held)
     if patient:
-        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, {"ehr": ehr, "encounter": encounter_key, "patient": patient})
+        params = {"ehr": ehr, "encounter": encounter_key, "patient": patient, "have": have}
+        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, params)
     else:
-        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key})
-    bodies = {r.key: dict(r.body) for r in rows}
+        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key, "have": have})
+    bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in rows)
+    walk, asked = list(bodies.values()), set(bodies)
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
-        wanted = {k for body in bodies.values() for k in _references(body)} - bodies.keys()
+        # Only the bodies added by the previous round are walked again, and a key asked for once is
+        # not asked again (it was found, or the mirror does not have it).
+        wanted = {k for body in walk for k in _references(body)} - asked
         if not wanted:
             break
-        for r in conn.execute(_SELECT_BODIES, {"ehr": ehr, "keys": sorted(wanted)}):
-            bodies[r.key] = dict(r.body)
+        asked |= wanted
+        found = [(k, dict(held[k])) for k in wanted if k in held]
+        unread = sorted(wanted - held.keys())
+        if unread:
+            found += [(r.key, dict(r.body)) for r in conn.execute(_SELECT_BODIES, {"ehr": ehr, "keys": unread})]
+        added = _in_key_order(found)
+        bodies.update(added)
+        walk = list(added.values())
     history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
     current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
     contexts = build_contexts(current, history=history)
     return replace(contexts[0], ehr=ehr) if contexts else None
+
+
+def _in_key_order(pairs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Rows by key, in key order: the context's order never depends on the query plan or the database."""
+    return dict(sorted(pairs, key=lambda pair: pair[0]))
 
 
 def _references(resource: dict[str, Any]) -> Iterable[str]:

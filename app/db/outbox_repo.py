@@ -12,6 +12,7 @@ from app.db.models import Outbox
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _INSERT = OUTBOX.insert()
+_INSERT_RETURNING_ID = OUTBOX.insert().returning(OUTBOX.c.id)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,6 @@ class Delivery:
 
 def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload: dict[str, Any], now: datetime) -> int:
     """One pending delivery (a side effect of the caller's transaction); returns its id."""
-    stmt = OUTBOX.insert().returning(OUTBOX.c.id)
     values = {
         "destination": destination,
         "kind": kind,
@@ -37,7 +37,7 @@ def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload:
         "available_at": now,
         "created_at": now,
     }
-    return int(conn.execute(stmt, values).scalar_one())
+    return int(conn.execute(_INSERT_RETURNING_ID, values).scalar_one())
 
 
 def due(

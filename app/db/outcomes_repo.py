@@ -31,6 +31,7 @@ _UPDATE = (
     .where(OUTCOME.c.ehr == bindparam("scope"), OUTCOME.c.encounter == bindparam("k"))
     .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
 )
+_INSERT = OUTCOME.insert()
 _VIEW = select(OUTCOME, CLAIM.c.status.label("claim_status")).outerjoin(CLAIM, CLAIM.c.id == OUTCOME.c.claim_id)
 
 
@@ -58,7 +59,7 @@ def save_outcome(
         "updated_at": now,
     }
     if stored is None:
-        conn.execute(OUTCOME.insert(), {"ehr": ehr, "encounter": outcome.encounter, "created_at": now, **values})
+        conn.execute(_INSERT, {"ehr": ehr, "encounter": outcome.encounter, "created_at": now, **values})
     else:
         conn.execute(_UPDATE, {"scope": ehr, "k": outcome.encounter, **values})
     return True

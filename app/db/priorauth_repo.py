@@ -80,8 +80,11 @@ def open_alert(
     return created, True
 
 
+_GET_ALERT = select(ALERT).where(ALERT.c.ehr == bindparam("ehr"), ALERT.c.order_ref == bindparam("order_ref"))
+
+
 def get_alert(conn: Connection, order_ref: str, *, ehr: str = DEFAULT_EHR) -> Alert | None:
-    row = conn.execute(select(ALERT).where(ALERT.c.ehr == ehr, ALERT.c.order_ref == order_ref)).first()
+    row = conn.execute(_GET_ALERT, {"ehr": ehr, "order_ref": order_ref}).first()
     return _alert(row) if row else None
 
 
@@ -161,10 +164,17 @@ def authorizations_of(conn: Connection, patient: str, *, ehr: str = DEFAULT_EHR)
     return [dict(b) for b in rows if (b or {}).get("use") == "preauthorization"]
 
 
+_RESOURCES_OF = select(RES.c.body).where(
+    RES.c.ehr == bindparam("ehr"),
+    RES.c.resource_type == bindparam("resource_type"),
+    RES.c.patient == bindparam("patient"),
+)
+
+
 def resources_of(conn: Connection, patient: str, resource_type: str, *, ehr: str = DEFAULT_EHR) -> list[dict[str, Any]]:
     """The mirrored resources of ``resource_type`` about ``patient`` of ``ehr``."""
-    stmt = select(RES.c.body).where(RES.c.ehr == ehr, RES.c.resource_type == resource_type, RES.c.patient == patient)
-    return [dict(b) for b in conn.execute(stmt).scalars()]
+    rows = conn.execute(_RESOURCES_OF, {"ehr": ehr, "resource_type": resource_type, "patient": patient}).scalars()
+    return [dict(b) for b in rows]
 
 
 def open_alerts_of(conn: Connection, patient: str, *, ehr: str = DEFAULT_EHR) -> list[Alert]:

@@ -7,12 +7,14 @@ a :class:`CompiledPath`. A plain dotted path (``Encounter.period.start``), optio
 ``where(<dotted path> = '<text>')`` steps, runs on a small internal walker with the same semantics as
 fhirpathpy without a model (type check on the first step, lists flattened, JSON decimals as
 :class:`~decimal.Decimal`, nulls skipped; ``=`` is FHIRPath collection equality, so the inner path
-must yield exactly the one value); anything else runs the expression fhirpathpy compiled once.
+must yield exactly the one value), and so does a union (``|``) of such paths (duplicates removed as
+fhirpathpy removes them); anything else runs the expression fhirpathpy compiled once.
 Tests compare the two on generated resources. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -127,6 +129,46 @@ def walk_path(resource: dict[str, Any], head: str, steps: tuple[Step, ...]) -> l
     return [_plain(v) for v in _walk([resource], steps)]
 
 
+def split_union(expression: str) -> list[str] | None:
+    """The operands of a top-level ``a | b | ...`` whose every operand is a :data:`PLAIN_PATH`, else None.
+
+    ``|`` inside a quoted literal or parentheses does not split; an expression with a backslash
+    (an escape in a literal) is never split.
+    """
+    if "|" not in expression or "\\" in expression:
+        return None
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(expression):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif not quoted and depth == 0 and ch == "|":
+            parts.append(expression[start:i].strip())
+            start = i + 1
+    parts.append(expression[start:].strip())
+    return parts if all(PLAIN_PATH.match(part) for part in parts) else None
+
+
+def _union_key(value: Any) -> str:
+    """fhirpathpy's identity for ``|`` (``util.uniq``): the value as sorted JSON, else its text."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except TypeError:
+        return str(value)
+
+
+def walk_union(resource: dict[str, Any], paths: tuple[tuple[str, tuple[Step, ...]], ...]) -> list[Any]:
+    """``a | b | ...`` of walker paths the way fhirpathpy does it: concatenated, then the first of
+    each group of equal values kept, in order."""
+    found: dict[str, Any] = {}
+    for head, steps in paths:
+        if resource.get("resourceType") == head:
+            for value in _walk([resource], steps):
+                found.setdefault(_union_key(value), value)
+    return [_plain(v) for v in found.values()]
+
+
 @dataclass(frozen=True)
 class CompiledPath:
     """One checked expression; call it with the resource it is about."""
@@ -162,6 +204,10 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
         return CompiledPath(expression, resource_type, lambda r: walk_path(r, head, steps), walked=True)
+    operands = split_union(expression)
+    if operands is not None:
+        paths = tuple(parse_steps(operand) for operand in operands)
+        return CompiledPath(expression, resource_type, lambda r: walk_union(r, paths), walked=True)
     return CompiledPath(expression, resource_type, _fhirpathpy_runner(expression))
 
 

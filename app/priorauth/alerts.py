@@ -83,19 +83,20 @@ def _enqueue(conn: Connection, alert: Alert, order: dict[str, Any], verdict: Ver
 def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, destination: str,
               today: date, now: datetime, ehr: str) -> str | None:  # fmt: skip
     ref = f"{order.get('resourceType')}/{order.get('id')}"
-    alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
     if order.get("status") in WITHDRAWN:
+        alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
         if alert is None or alert.status in CLOSED:
             return None
         priorauth_repo.set_state(conn, ref, status="cancelled", now=now, ehr=ehr, reason=f"order {order.get('status')}")
         _enqueue(conn, _reread(conn, ref, ehr), order, None, destination=destination, today=today, now=now)
         return f"{ref}:cancelled"
     if order.get("status") not in PENDING:
-        return None
+        return None  # completed (the claim's business) or unknown: no alert is read or changed
     read = read_order(order, rules.code_map(order))
     patient = patient_of(order)
     if read is None or patient is None:
         return None
+    alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
     verdict = judge(read, gather_for(conn, patient, [order], ehr=ehr), rules.payers, today=today)
     if verdict.on_file is not None and alert is not None and alert.status not in CLOSED:
         priorauth_repo.set_state(conn, ref, status="approved", now=now, ehr=ehr, pre_auth_ref=verdict.on_file.number)

@@ -73,7 +73,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     if fetched is not None and fetched.gone is not None:
         return "gone"
     resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr)
+    written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
+    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
     eligibility_repo.request_checks(
         conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now, ehr=job.ehr), now=now
@@ -91,7 +92,7 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now, ehr=job.ehr)
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr)
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, held=written)
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr)
         for part in (ev, *ev.parts) if ev is not None else ():  # parts: a claim split for the 837P's limits
             results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
@@ -167,10 +168,20 @@ def is_superseded(
 
 
 def evaluate(
-    conn: Connection, encounter: str, *, runtime: Runtime, today: date, now: datetime, ehr: str = DEFAULT_EHR
+    conn: Connection,
+    encounter: str,
+    *,
+    runtime: Runtime,
+    today: date,
+    now: datetime,
+    ehr: str = DEFAULT_EHR,
+    held: dict[str, dict[str, Any]] | None = None,
 ) -> Evaluation | None:
-    """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient."""
-    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr)
+    """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
+
+    ``held``: the bodies this job has just stored (not read back from the mirror).
+    """
+    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
         return None
     patient = patient_of(ctx.encounter)

@@ -58,6 +58,61 @@ def test_walker_matches_fhirpathpy(expression: str) -> None:
         assert fast(enc) == slow(enc), enc
 
 
+MODIFIER_URL = "http://claimbridge.example.org/fhir/StructureDefinition/billing-modifier"
+UNIONS = [
+    f"Encounter.extension.where(url = '{MODIFIER_URL}').valueCoding"
+    f" | Encounter.extension.where(url = '{MODIFIER_URL}').valueCodeableConcept",
+    f"ChargeItem.bodysite.coding | ChargeItem.extension.where(url = '{MODIFIER_URL}').valueCoding"
+    f" | ChargeItem.extension.where(url = '{MODIFIER_URL}').valueCodeableConcept",
+    "Encounter.period.start | Encounter.length.value | Encounter.status | Encounter.class.code",
+    "Encounter.participant.individual | Encounter.participant.individual.reference",
+    "Encounter.type.coding.where(code = 'a|b').code | Encounter.type.coding.code",
+]
+
+
+def random_coded(rng: random.Random) -> dict:
+    """A resource (often the wrong type) with duplicated codings, modifier extensions and decimals."""
+    coding = lambda: {"system": rng.choice(["s", "t"]), "code": rng.choice(["25", "LT", "a|b", "59"])}  # noqa: E731
+
+    def ext() -> dict:
+        value = rng.choice(
+            [
+                {"valueCoding": coding()},
+                {"valueCodeableConcept": {"coding": [coding() for _ in range(rng.randint(0, 2))]}},
+                {"valueDecimal": rng.choice([1, 1.0, 2.5])},
+            ]
+        )
+        return {"url": rng.choice([MODIFIER_URL, MODIFIER_URL, "other"]), **value}
+
+    resource = {
+        "resourceType": rng.choice(["Encounter", "ChargeItem", "Procedure"]),
+        "status": "finished",
+        "extension": [ext() for _ in range(rng.randint(0, 4))],
+        "bodysite": [{"coding": [coding() for _ in range(rng.randint(0, 3))]} for _ in range(rng.randint(0, 2))],
+        "type": [{"coding": [coding() for _ in range(rng.randint(0, 3))]}],
+        "period": {"start": "2026-11-20"},
+        "length": {"value": rng.choice([35, 12.5, 1.0])},
+        "participant": [{"individual": {"reference": f"Practitioner/p{rng.randint(1, 2)}"}} for _ in range(2)],
+    }
+    return {k: v for k, v in resource.items() if k == "resourceType" or rng.random() < 0.85}
+
+
+@pytest.mark.parametrize("expression", UNIONS)
+def test_unions_of_plain_paths_run_on_the_walker_and_match_fhirpathpy(expression: str) -> None:
+    fast = compile_expression(expression)
+    slow = compile_slow(expression)
+    assert fast.walked
+    rng = random.Random(11)
+    for _ in range(300):
+        resource = random_coded(rng)
+        assert fast(resource) == slow(resource), resource
+
+
+def test_a_union_with_any_operand_not_plain_stays_on_fhirpathpy() -> None:
+    assert not compile_expression("Encounter.status | Encounter.participant.first().individual").walked
+    assert not compile_expression("Encounter.where(status = 'a\\'b').id | Encounter.id").walked
+
+
 def test_complex_expressions_use_fhirpathpy() -> None:
     path = compile_expression("Encounter.participant.where(type.coding.code = 'PPRF' or period.exists()).individual")
     enc = {"resourceType": "Encounter", "participant": [{"period": {"start": "x"}, "individual": {"reference": "P/1"}}]}
