@@ -20,7 +20,7 @@ from app.eligibility.duty import EligibilityDuty
 from app.mappers.ids import claim_id
 from app.services import Services
 from tests.eligibility.helpers import ENCOUNTER, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import SECRET, notification
+from tests.spine.helpers import SECRET, expand, notification
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 CLAIM = claim_id(ENCOUNTER, "60054")
@@ -48,6 +48,7 @@ def services(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Services]:
     with TestClient(create_app(svc)) as client:
         note = notification(buckeye_bundle(), 1)
         assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+    expand(svc.engine)  # the notification's job (the worker's expansion duty)
     worker = svc.worker(worker_id="w")
     worker.run_batch(*worker.next_batch())  # the job only: the eligibility duty has not run yet
     yield svc
