@@ -25,7 +25,7 @@ from app.intake.auth import bearer_token
 from app.settings import PLACEHOLDER_SECRETS, AdminScope, Settings
 
 #: Routes open without a credential (every other route answers 401 without one; a test enumerates
-#: them all): probes, public documents, the SMART launch redirects, the console's login and static
+#: them all): probes, public documents, the SMART launch redirects, the console's login (local and OIDC) and static
 #: files, and the API description (not served in production). Exact paths, or prefixes ending in ``/``.
 PUBLIC_PATHS: tuple[str, ...] = (
     "/",
@@ -35,6 +35,7 @@ PUBLIC_PATHS: tuple[str, ...] = (
     "/smart/launch",
     "/smart/callback",
     "/console/login",
+    "/console/oidc/",  # single sign-on: start (redirect to the provider) and callback (state-bound code)
     "/static/",
     "/docs",
     "/docs/oauth2-redirect",

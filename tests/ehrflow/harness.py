@@ -31,7 +31,7 @@ from app.services import Services, build_services
 from app.settings import Settings
 from app.worker.runner import Worker
 from tests.ehr.server import EhrServer
-from tests.spine.helpers import ADMIN, ROOT, clone_bundle, sample_bundles
+from tests.spine.helpers import ADMIN, ROOT, clone_bundle, expand, sample_bundles
 
 ENDPOINT = "https://claimbridge.test/notifications"
 CLIENT_ID = "claimbridge"
@@ -95,6 +95,8 @@ class Flow:
             return int(conn.execute(select(func.count()).select_from(Job).where(Job.status == "pending")).scalar_one())
 
     def jobs(self) -> list[Any]:
+        """The jobs of every notification acknowledged so far (the worker's expansion duty run first)."""
+        expand(self.services.engine)
         with self.services.engine.connect() as conn:
             return list(conn.execute(select(Job).order_by(Job.id)).all())
 

@@ -150,7 +150,7 @@ async def test_plain_r4_criteria_subscription(h, with_payload):
         resource_type="Encounter", endpoint=RECEIVER, secret=SECRET, with_payload=with_payload
     )
     assert (await h.client.create(body)).resource["status"] == "active"
-    await h.ehr.save(f.encounter("e1", patient_id="p1", status="in-progress"))
+    await h.ehr.save(f.encounter("e1", patient_id="p1", status="planned"))  # outside the criteria: not sent
     await h.ehr.save(f.encounter("e1", patient_id="p1", status="finished"))
     (received,) = h.receiver.received
     assert received.headers["authorization"] == f"Bearer {SECRET}"
