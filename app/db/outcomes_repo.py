@@ -102,8 +102,12 @@ def list_outcomes(
     return [_view(r) for r in rows]
 
 
-def get_outcome(conn: Connection, encounter: str) -> dict[str, Any] | None:
-    row = conn.execute(_VIEW.where(OUTCOME.c.encounter == encounter)).first()
+def get_outcome(conn: Connection, encounter: str, *, ehr: str | None = None) -> dict[str, Any] | None:
+    """The outcome of ``encounter`` in ``ehr``; ``ehr`` None: the first EHR's that has one (the admin API)."""
+    stmt = _VIEW.where(OUTCOME.c.encounter == encounter)
+    if ehr is not None:
+        stmt = stmt.where(OUTCOME.c.ehr == ehr)
+    row = conn.execute(stmt).first()
     return _view(row) if row is not None else None
 
 

@@ -120,3 +120,8 @@ def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def names_ehr(conn: Connection, ehr: str) -> bool:
+    """True when some subscription is linked to the EHR ``ehr`` (its data is stored under that name)."""
+    return conn.execute(select(SUB.c.id).where(SUB.c.ehr == ehr).limit(1)).first() is not None

@@ -59,6 +59,7 @@ from app.web.smart_client import (
     verify_id_token,
 )
 from app.web.smart_panels import eligibility_panel, priorauth_panel, recheck_key
+from app.web.smart_scope import data_scope
 
 router = APIRouter(prefix="/smart", include_in_schema=False)
 SESSION_HOURS = 8
@@ -295,10 +296,16 @@ async def _patient_banner(services: Services, session: SessionRecord) -> dict[st
     return {"id": patient, "name": text or patient, "birthDate": body.get("birthDate")}
 
 
-def _claim_of(conn: Any, encounter: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    outcome = outcomes_repo.get_outcome(conn, encounter)
+def _scope(conn: Any, session: SessionRecord) -> str:
+    """The session's data scope (:func:`app.web.smart_scope.data_scope` of the EHR it signed in at)."""
+    return data_scope(conn, str(session.data.get("ehr") or ""))
+
+
+def _claim_of(conn: Any, encounter: str, ehr: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The encounter's outcome and claim, both of ``ehr`` (the session's scope), never another EHR's."""
+    outcome = outcomes_repo.get_outcome(conn, encounter, ehr=ehr)
     claim = claims_repo.get_claim(conn, outcome["claim"]) if outcome and outcome["claim"] else None
-    return outcome, claim
+    return outcome, claim if claim is not None and claim["ehr"] == ehr else None
 
 
 @router.get("/app")
@@ -311,10 +318,11 @@ async def encounter_view(request: Request) -> HTMLResponse:
         if encounter is None:
             return None, None, None, []
         with read_only(services.engine) as conn:
-            outcome, claim = _claim_of(conn, encounter)
-            payers = services.config.payers
-            eligibility = eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=services.clock())
-            return outcome, claim, eligibility, priorauth_panel(conn, payers, encounter)
+            scope = _scope(conn, session)
+            outcome, claim = _claim_of(conn, encounter, scope)
+            payers, now = services.config.payers, services.clock()
+            eligibility = eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=now, ehr=scope)
+            return outcome, claim, eligibility, priorauth_panel(conn, payers, encounter, ehr=scope)
 
     outcome, claim, eligibility, alerts = await to_thread.run_sync(run)
     banner = await _patient_banner(services, session)
@@ -356,9 +364,10 @@ async def eligibility_fragment(request: Request) -> HTMLResponse:
 
     def run() -> dict[str, Any]:
         with read_only(services.engine) as conn:
-            _, claim = _claim_of(conn, encounter)
+            scope = _scope(conn, session)
+            _, claim = _claim_of(conn, encounter, scope)
             payers, now = services.config.payers, services.clock()
-            return eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=now)
+            return eligibility_panel(conn, payers, encounter=encounter, claim=claim, now=now, ehr=scope)
 
     polled = request.query_params.get("poll", "0")
     poll = int(polled) + 1 if polled.isdigit() and len(polled) < 4 else 1
@@ -386,8 +395,9 @@ async def recheck_eligibility(request: Request) -> Response:
     def run() -> str | None:
         now = services.clock()
         with services.engine.begin() as conn:
-            _, claim = _claim_of(conn, encounter)
-            key = recheck_key(conn, services.config.payers, encounter=encounter, claim=claim, now=now)
+            scope = _scope(conn, session)
+            _, claim = _claim_of(conn, encounter, scope)
+            key = recheck_key(conn, services.config.payers, encounter=encounter, claim=claim, now=now, ehr=scope)
             if isinstance(key, str):
                 return key
             check_id, queued = eligibility_repo.request_again(conn, key, now=now)
@@ -423,10 +433,11 @@ async def request_authorization(request: Request) -> Response:
     def run() -> str | None:
         now = services.clock()
         with services.engine.begin() as conn:
-            alert = priorauth_repo.get_alert(conn, order) if order else None
-            if alert is None or alert.encounter != encounter:  # only the launch's encounter's orders
+            scope = _scope(conn, session)
+            alert = priorauth_repo.get_alert(conn, order, ehr=scope) if order else None
+            if alert is None or alert.encounter != encounter:  # only the launch's encounter's orders, in scope
                 return None
-            done = submit_order(conn, order, rules, now=now)
+            done = submit_order(conn, order, rules, now=now, ehr=scope)
             audit_repo.record(
                 conn,
                 actor=user,
@@ -467,7 +478,8 @@ async def override(request: Request) -> Response:
     def run() -> dict[str, Any] | None:
         with services.engine.begin() as conn:
             claim = claims_repo.get_claim(conn, claim_id)
-            if claim is None or claim["encounter"] != encounter:  # only the launch's encounter
+            # only a claim of the launch's encounter in the session's scope (not another EHR's same id)
+            if claim is None or claim["encounter"] != encounter or claim["ehr"] != _scope(conn, session):
                 return None
             done = claims_repo.override_finding(
                 conn, claim_id=claim_id, finding_id=int(finding), by=user[:100], reason=reason, now=services.clock()

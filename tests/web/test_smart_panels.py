@@ -25,6 +25,7 @@ from app.db import audit_repo, eligibility_repo, priorauth_repo
 from app.db.engine import read_only
 from app.db.models import Outbox
 from app.domain.eligibility import CheckKey
+from app.domain.tenancy import DEFAULT_EHR
 from app.web.smart_panels import priorauth_panel
 from tests.eligibility.helpers import response
 from tests.spine.helpers import ADMIN
@@ -209,7 +210,7 @@ def test_an_order_whose_payer_takes_no_pas_requests_has_no_request_button(env: S
     lakeshore = replace(payers.profile_for("LKSH1"), prior_auth_endpoint=None)
     without = replace(payers, profiles={**payers.profiles, "LKSH1": lakeshore})
     with read_only(env.services.engine) as conn:
-        [alert] = priorauth_panel(conn, without, f"Encounter/{ENCOUNTER}")
-        [offered] = priorauth_panel(conn, payers, f"Encounter/{ENCOUNTER}")
+        [alert] = priorauth_panel(conn, without, f"Encounter/{ENCOUNTER}", ehr=DEFAULT_EHR)
+        [offered] = priorauth_panel(conn, payers, f"Encounter/{ENCOUNTER}", ehr=DEFAULT_EHR)
     assert (alert["electronic"], alert["requestable"]) == (False, False)
     assert offered["electronic"] is True
