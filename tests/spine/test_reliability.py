@@ -126,7 +126,7 @@ def assert_exactly_once(services: Services, count: int) -> None:
 
 
 def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url: str, tmp_path: Path) -> None:
-    count = 400  # several seconds of work: the poll below sees it part-done
+    count = 250  # seconds of work: the poll below sees it part-done
     services = make_services(db_url, tmp_path)
     register(services, sub_id="claimbridge-demo")
     enqueue(services, count)
@@ -223,7 +223,7 @@ def _answers(port: int) -> bool:
 
 def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_url: str, tmp_path: Path) -> None:
     db_url = postgres_db_url
-    count = 1000
+    count = 300  # batches of 10 from two processes interleave long before 300
     services = make_services(db_url, tmp_path)
     register(services, sub_id="claimbridge-demo")
     enqueue(services, count)
