@@ -12,8 +12,8 @@ BEFORE = "b7e1c9a2d3f4"
 NOW = "2026-12-01 10:00:00"
 
 
-def _at_previous_revision(db_url: str, ehrs: list[str | None]):  # type: ignore[no-untyped-def]
-    engine = make_engine(db_url)
+def _at_previous_revision(empty_db_url: str, ehrs: list[str | None]):  # type: ignore[no-untyped-def]
+    engine = make_engine(empty_db_url)
     cfg = migrate.alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -50,8 +50,8 @@ def _at_previous_revision(db_url: str, ehrs: list[str | None]):  # type: ignore[
     return engine
 
 
-def test_existing_rows_move_to_the_default_ehr(db_url: str) -> None:
-    engine = _at_previous_revision(db_url, [None, "epic"])
+def test_existing_rows_move_to_the_default_ehr(empty_db_url: str) -> None:
+    engine = _at_previous_revision(empty_db_url, [None, "epic"])
     migrate.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT ehr, key FROM resource")).all() == [("default", "Patient/p1")]
@@ -59,8 +59,8 @@ def test_existing_rows_move_to_the_default_ehr(db_url: str) -> None:
     engine.dispose()
 
 
-def test_rows_of_an_installation_with_one_named_ehr_stay_that_ehrs(db_url: str) -> None:
-    engine = _at_previous_revision(db_url, ["epic"])
+def test_rows_of_an_installation_with_one_named_ehr_stay_that_ehrs(empty_db_url: str) -> None:
+    engine = _at_previous_revision(empty_db_url, ["epic"])
     migrate.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT ehr FROM resource")).scalars().all() == ["epic"]

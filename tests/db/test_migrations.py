@@ -15,8 +15,8 @@ from app.db import migrate
 from app.db.engine import make_engine
 
 
-def test_migrated_schema_matches_the_models(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_migrated_schema_matches_the_models(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     migrate.upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
@@ -24,8 +24,8 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:
     assert diff == [], "models and migrations disagree; add a migration (app.db.migrate.autogenerate)"
 
 
-def test_downgrade_to_the_previous_revision_and_back(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_downgrade_to_the_previous_revision_and_back(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     migrate.upgrade(engine)
 
     cfg = migrate.alembic_config()

@@ -15,8 +15,8 @@ NOW = "2026-12-01 10:00:00"
 KEYS = SecretKeys("a-test-master-key-generated-for-this-test-only")
 
 
-def at_previous_revision(db_url: str, rows: dict[str, str | None]) -> Engine:
-    engine = make_engine(db_url)
+def at_previous_revision(empty_db_url: str, rows: dict[str, str | None]) -> Engine:
+    engine = make_engine(empty_db_url)
     cfg = migrate.alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -38,9 +38,9 @@ def stored(engine: Engine) -> dict[str, str | None]:
     return {str(row[0]): row[1] for row in rows}
 
 
-def test_plaintext_secrets_are_encrypted_with_the_configured_key(db_url: str) -> None:
+def test_plaintext_secrets_are_encrypted_with_the_configured_key(empty_db_url: str) -> None:
     already = KEYS.encrypt("already-encrypted-secret")
-    engine = at_previous_revision(db_url, {"a": "plain-secret-of-ehr-a", "b": None, "c": already})
+    engine = at_previous_revision(empty_db_url, {"a": "plain-secret-of-ehr-a", "b": None, "c": already})
     migrate.upgrade(engine, keys=KEYS)
     after = stored(engine)
     engine.dispose()
@@ -49,8 +49,8 @@ def test_plaintext_secrets_are_encrypted_with_the_configured_key(db_url: str) ->
     assert KEYS.decrypt(after["a"]) == "plain-secret-of-ehr-a"
 
 
-def test_without_the_key_the_migration_refuses_to_run_over_plaintext(db_url: str) -> None:
-    engine = at_previous_revision(db_url, {"a": "plain-secret-of-ehr-a"})
+def test_without_the_key_the_migration_refuses_to_run_over_plaintext(empty_db_url: str) -> None:
+    engine = at_previous_revision(empty_db_url, {"a": "plain-secret-of-ehr-a"})
     with pytest.raises(RuntimeError, match="needs the key"):
         migrate.upgrade(engine)
     assert stored(engine) == {"a": "plain-secret-of-ehr-a"}  # rolled back whole

@@ -88,8 +88,8 @@ def test_two_ehrs_with_colliding_ids_get_their_own_checks_and_answers(services: 
         assert client.get(f"/api/eligibility?patient={PATIENT}&ehr=", headers=ADMIN_AUTH).status_code == 400
 
 
-def test_the_migration_moves_existing_checks_to_the_ehr_of_their_coverage(db_url: str) -> None:
-    engine = make_engine(db_url)
+def test_the_migration_moves_existing_checks_to_the_ehr_of_their_coverage(empty_db_url: str) -> None:
+    engine = make_engine(empty_db_url)
     config = migrate.alembic_config()
     now = datetime(2026, 12, 3, tzinfo=UTC)
     with engine.begin() as conn:

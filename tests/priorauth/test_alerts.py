@@ -175,14 +175,14 @@ INSERT_ALERT = (
 )
 
 
-def test_the_migration_moves_existing_alerts_to_the_default_ehr(db_url: str) -> None:
+def test_the_migration_moves_existing_alerts_to_the_default_ehr(empty_db_url: str) -> None:
     from alembic import command
     from sqlalchemy import text
 
     from app.db import migrate
     from app.db.engine import make_engine
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
     cfg = migrate.alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
