@@ -39,8 +39,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two processes (this project's machines have 2 cores); each test file stays in one process so its
+# module-scoped fixtures (the browser, seeded services) are built once. PYTEST_WORKERS=0 runs in one.
+PYTEST_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
