@@ -50,6 +50,7 @@ from app.web.sessions import (
     needs_rehash,
     new_token,
     read_form,
+    record_sign_in,
     require,
     services_of,
     set_cookie,
@@ -145,15 +146,7 @@ async def login(request: Request) -> Response:
         with services.engine.begin() as conn:
             user = web_repo.get_user(conn, name)
             ok = check_password(user.password_hash if user and not user.disabled else None, password)
-            audit_repo.record(
-                conn,
-                actor=name or "-",
-                actor_kind="console",
-                action="sign-in" if ok else "sign-in-failed",
-                entity="console",
-                outcome="success" if ok else "failure",
-                now=services.clock(),
-            )
+            record_sign_in(conn, services, name, ok)
             if not ok or user is None:
                 return None
             if needs_rehash(user.password_hash):

@@ -29,13 +29,21 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from app.db import audit_repo, web_repo
+from app.db import web_repo
 from app.db.web_repo import SessionRecord
 from app.http_policy import Verdict, classify
 from app.services import Services
 from app.settings import WebSettings
 from app.web.render import WebError
-from app.web.sessions import CONSOLE_COOKIE, ROLES, clear_cookie, services_of, set_cookie, start_session
+from app.web.sessions import (
+    CONSOLE_COOKIE,
+    ROLES,
+    clear_cookie,
+    record_sign_in,
+    services_of,
+    set_cookie,
+    start_session,
+)
 
 router = APIRouter(prefix="/console/oidc", include_in_schema=False)
 OIDC_COOKIE = "cb_oidc"
@@ -228,16 +236,7 @@ async def callback(request: Request) -> Response:
 
     def audit() -> None:
         with services.engine.begin() as conn:
-            audit_repo.record(
-                conn,
-                actor=name or "-",
-                actor_kind="console",
-                action="sign-in" if role else "sign-in-failed",
-                entity="console",
-                outcome="success" if role else "failure",
-                now=services.clock(),
-                detail={"via": "oidc", "issuer": web.oidc_issuer},
-            )
+            record_sign_in(conn, services, name, bool(role), detail={"via": "oidc", "issuer": web.oidc_issuer})
 
     await to_thread.run_sync(audit)
     if name is None or role is None:

@@ -24,8 +24,9 @@ from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request, Response
+from sqlalchemy import Connection
 
-from app.db import web_repo
+from app.db import audit_repo, web_repo
 from app.db.engine import read_only
 from app.db.web_repo import SessionRecord
 from app.services import Services
@@ -64,6 +65,22 @@ def check_password(stored: str | None, password: str) -> bool:
 
 def needs_rehash(stored: str) -> bool:
     return _HASHER.check_needs_rehash(stored)
+
+
+def record_sign_in(
+    conn: Connection, services: Services, name: str | None, ok: bool, *, detail: dict[str, Any] | None = None
+) -> None:
+    """The audit row of a console sign-in attempt (password or OIDC), successful or not."""
+    audit_repo.record(
+        conn,
+        actor=name or "-",
+        actor_kind="console",
+        action="sign-in" if ok else "sign-in-failed",
+        entity="console",
+        outcome="success" if ok else "failure",
+        now=services.clock(),
+        detail=detail,
+    )
 
 
 def new_token() -> str:

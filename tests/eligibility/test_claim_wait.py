@@ -20,27 +20,19 @@ from app.eligibility.duty import EligibilityDuty
 from app.mappers.ids import claim_id
 from app.services import Services
 from tests.eligibility.helpers import ENCOUNTER, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import SECRET, expand, notification
+from tests.spine.helpers import SECRET, SetClock, expand, notification
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 CLAIM = claim_id(ENCOUNTER, "60054")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> SetClock:
+    return SetClock(datetime(2026, 12, 3, 15, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def services(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Services]:
+def services(db_url: str, tmp_path: Path, clock: SetClock) -> Iterator[Services]:
     svc = make_services(
         db_url, tmp_path, clock=clock, settings_extra={"clearinghouse": {"submit_interval_seconds": 0}},
         max_attempts=1, timeout_seconds=2, claim_wait_seconds=60,
@@ -75,7 +67,7 @@ def test_the_claim_waits_for_the_first_answer_then_is_batched(services: Services
     assert "eligibility.verification-stale" not in rules and "eligibility.unverified" not in rules
 
 
-def test_without_an_answer_the_claim_goes_out_unverified_after_the_wait(services: Services, clock: Clock) -> None:
+def test_without_an_answer_the_claim_goes_out_unverified_after_the_wait(services: Services, clock: SetClock) -> None:
     duty = services.worker(worker_id="w").duty(EligibilityDuty)  # never dispatched: the payer's queue is full
     clock.now += timedelta(seconds=30)
     assert duty.expire_waits() == 0

@@ -22,27 +22,19 @@ from app.db.models import EligibilityCheck, Job
 from app.eligibility.duty import EligibilityDuty
 from app.services import Services
 from tests.eligibility.helpers import COVERAGE, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import SECRET, expand, notification, sample_bundles
+from tests.spine.helpers import SECRET, SetClock, expand, notification, sample_bundles
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 T0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> SetClock:
+    return SetClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def services(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Services]:
+def services(db_url: str, tmp_path: Path, clock: SetClock) -> Iterator[Services]:
     svc = make_services(db_url, tmp_path, clock=clock, max_attempts=1, timeout_seconds=30)
     yield svc
     svc.close()
@@ -80,7 +72,7 @@ def rows(services: Services) -> dict[str, Any]:
         return {r.trigger: r for r in conn.execute(select(EligibilityCheck)).all()}
 
 
-def test_booking_check_in_and_the_day_before_schedule(services: Services, clock: Clock) -> None:
+def test_booking_check_in_and_the_day_before_schedule(services: Services, clock: SetClock) -> None:
     with respx.mock() as payer, TestClient(create_app(services)) as client:
         route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
         post(client, visit(appointment("booked", "1"), "arrived", "5"), 1)
@@ -101,7 +93,7 @@ def test_booking_check_in_and_the_day_before_schedule(services: Services, clock:
         assert rows(services)["day-before"].result_status == "active"
 
 
-def test_a_cancelled_appointment_is_not_re_verified(services: Services, clock: Clock) -> None:
+def test_a_cancelled_appointment_is_not_re_verified(services: Services, clock: SetClock) -> None:
     with respx.mock() as payer, TestClient(create_app(services)) as client:
         route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
         post(client, visit(appointment("booked", "1"), "planned", "5"), 1)

@@ -29,7 +29,7 @@ from app.services import Services, build_services
 from app.settings import Settings
 from app.worker.outbox import OutboxDispatcher
 from tests.priorauth.test_alerts import HEADERS, ORDER, bundle, send
-from tests.spine.helpers import ADMIN, register
+from tests.spine.helpers import ADMIN, SetClock, register
 
 ROOT = Path(__file__).resolve().parents[2]
 PAS_KIT = ROOT / "tests" / "fixtures" / "conformance" / "inferno-davinci-pas-test-kit"
@@ -37,21 +37,13 @@ PAYER = "https://pas.lakeshore.example/fhir"
 PAYER_SECRET = "pas-payer-subscription-secret-0123456789"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> SetClock:
+    return SetClock(datetime(2026, 12, 2, 15, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def services(db_url: str, tmp_path: Path, clock: Clock) -> Iterator[Services]:
+def services(db_url: str, tmp_path: Path, clock: SetClock) -> Iterator[Services]:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     with (config / "payers" / "lakeshore.yaml").open("a") as f:
@@ -113,7 +105,7 @@ def open_order(services: Services) -> None:
 
 
 def test_submit_approved_stores_the_authorization_the_claim_rules_and_crd_use(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    services: Services, clock: SetClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
     open_order(services)
@@ -145,7 +137,7 @@ def test_submit_approved_stores_the_authorization_the_claim_rules_and_crd_use(
 
 
 def test_denied_keeps_the_reason_and_pended_is_inquired_until_decided(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    services: Services, clock: SetClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
     open_order(services)
@@ -172,7 +164,7 @@ def test_denied_keeps_the_reason_and_pended_is_inquired_until_decided(
 
 
 def test_a_denial_is_an_alert_with_its_reason(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    services: Services, clock: SetClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
     open_order(services)
@@ -185,7 +177,7 @@ def test_a_denial_is_an_alert_with_its_reason(
     assert denied.status == "denied" and denied.reason
 
 
-def test_the_non_conformant_fixture_is_refused_before_it_is_sent(services: Services, clock: Clock) -> None:
+def test_the_non_conformant_fixture_is_refused_before_it_is_sent(services: Services, clock: SetClock) -> None:
     bad = json.loads((PAS_KIT / "nonconformant_pas_bundle_v110.json").read_text())
     assert (
         bundle_problems(bad)
@@ -227,7 +219,7 @@ def test_pa_cli_submit_and_status(services: Services, monkeypatch: pytest.Monkey
     assert unknown.exit_code == 2 and "not known" in unknown.stderr
 
 
-def payer_notification(clock: Clock, assertion_id: str, *, action: str, number: int) -> dict[str, Any]:
+def payer_notification(clock: SetClock, assertion_id: str, *, action: str, number: int) -> dict[str, Any]:
     """The PAS kit's full-resource notification, from the payer's subscription, deciding claimbridge's request."""
     note = json.loads((PAS_KIT / "PAS_notification_example_full_resource.json").read_text())
     status = note["entry"][0]["resource"]["parameter"]
@@ -258,7 +250,7 @@ def payer_notification(clock: Clock, assertion_id: str, *, action: str, number: 
 
 @pytest.mark.parametrize("action", ["A1", "A3"])
 def test_a_pended_request_is_decided_by_the_payers_pas_notification(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch, action: str
+    services: Services, clock: SetClock, monkeypatch: pytest.MonkeyPatch, action: str
 ) -> None:
     monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
     open_order(services)
@@ -302,7 +294,7 @@ def claim_rules(services: Services) -> set[str]:
 
 
 def test_an_approval_re_evaluates_the_encounters_claim_so_its_prior_auth_finding_clears(
-    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    services: Services, clock: SetClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CB_TEST_PAS_TOKEN", "pas-token")
     clock.now = datetime(2026, 10, 19, 20, 0, tzinfo=UTC)  # the visit's day: the approval's window covers it

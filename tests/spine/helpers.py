@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ def make_services(db_url: str, tmp: Path, *, clock: Any = utcnow, **overrides: A
         **overrides,
     )
     return build_services(settings, clock=clock)
+
+
+class SetClock:
+    """A clock the test moves by assigning ``now`` (the services call it)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def expand(engine: Engine) -> int:
