@@ -24,9 +24,6 @@ from app.services import Services
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-_services = services_of
-
-
 @router.get("/claims")
 async def list_claims(
     request: Request,
@@ -76,7 +73,7 @@ class OverrideRequest(BaseModel):
 async def override_finding(
     request: Request, claim_id: TextId, finding_id: RowId, body: OverrideRequest, user: str = Depends(require_admin)
 ) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
 
     def run() -> dict[str, Any] | None:
         with services.engine.begin() as conn:  # a claim left with no open error becomes ready for the submitter
@@ -110,7 +107,7 @@ async def dead_letters(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/dead-letters/{job_id}/replay")
 async def replay_one(request: Request, job_id: RowId, user: str = Depends(require_admin)) -> dict[str, int]:
-    n = await _replay(_services(request), [job_id], user)
+    n = await _replay(services_of(request), [job_id], user)
     if n == 0:
         raise OutcomeError(404, f"no dead letter {job_id}")
     return {"replayed": n}
@@ -118,7 +115,7 @@ async def replay_one(request: Request, job_id: RowId, user: str = Depends(requir
 
 @router.post("/dead-letters/replay")
 async def replay_all(request: Request, user: str = Depends(require_admin)) -> dict[str, int]:
-    return {"replayed": await _replay(_services(request), None, user)}
+    return {"replayed": await _replay(services_of(request), None, user)}
 
 
 async def _replay(services: Services, ids: list[int] | None, user: str) -> int:
@@ -163,7 +160,7 @@ async def list_gaps(
 @router.post("/gaps/{gap_id}/retry")
 async def retry_gap(request: Request, gap_id: RowId, user: str = Depends(require_admin)) -> dict[str, Any]:
     """Reopen a gap whose recovery stopped (after fixing the cause): the next sweep recovers it."""
-    services = _services(request)
+    services = services_of(request)
 
     def run() -> tuple[bool, str | None]:
         with services.engine.begin() as conn:

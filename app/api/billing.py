@@ -39,9 +39,6 @@ from app.domain.findings import Category
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 
 
-_services = services_of
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -98,7 +95,7 @@ def _work_route(queue: str) -> Callable[..., Awaitable[dict[str, Any]]]:
     """``POST /api/{queue}/{id}``: record what was done with a denial or an underpayment alert."""
 
     async def work(request: Request, item_id: RowId, body: WorkRequest, user: str = Depends(require_admin)) -> Any:
-        services = _services(request)
+        services = services_of(request)
         status = _allowed(body.status, WORKLISTS[queue])
 
         def run() -> dict[str, Any] | None:
@@ -142,7 +139,7 @@ async def kpis(
     payer: str | None = Query(None, max_length=200),
     as_of: date | None = None,
 ) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
     start, end, as_of = checked_date(start, "start"), checked_date(end, "end"), checked_date(as_of, "as_of")
     last = end or services.clock().date()
     first = start or last - timedelta(days=KPI_WINDOW_DAYS - 1)
@@ -183,7 +180,7 @@ async def responses(request: Request, claim_id: TextId) -> list[dict[str, Any]]:
 @router.post("/x12/submit")
 async def submit(request: Request) -> dict[str, Any]:
     """Run the batch submitter now; the worker's outbox delivers the file."""
-    result = await to_thread.run_sync(_services(request).submitter().submit)
+    result = await to_thread.run_sync(services_of(request).submitter().submit)
     return {
         "batch": result.batch_id,
         "interchange_control_number": result.interchange_control_number,

@@ -30,9 +30,6 @@ router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(requir
 MAX_CSV_BYTES = 5_000_000
 
 
-_services = services_of
-
-
 class PatientPaymentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: str = Field(max_length=20)
@@ -43,7 +40,7 @@ class PatientPaymentRequest(BaseModel):
 
 @router.post("/claims/{claim_id}/patient-payments", status_code=201)
 async def post_patient_payment(request: Request, claim_id: TextId, body: PatientPaymentRequest) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
     try:
         cents = int(parse_amount(body.amount) * 100)
     except ValueError as exc:
@@ -69,7 +66,7 @@ async def post_patient_payment(request: Request, claim_id: TextId, body: Patient
 
 @router.post("/patient-payments/import")
 async def import_patient_payments(request: Request) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
     if not request.headers.get("content-type", "").startswith("text/csv"):
         raise OutcomeError(415, "send the payments as text/csv")
     raw = await request.body()

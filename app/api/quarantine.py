@@ -29,9 +29,6 @@ QuarantineStatus = Literal["failing", "quarantined", "released", "all"]
 router = APIRouter(prefix="/api/x12", tags=["billing"], dependencies=[Depends(require_admin)])
 
 
-_services = services_of
-
-
 @router.get("/quarantine")
 async def quarantine(
     request: Request, status: QuarantineStatus = "quarantined", limit: int = Query(500, ge=1, le=5000)
@@ -44,7 +41,7 @@ async def quarantine(
 
 @router.post("/quarantine/{failure_id}/release")
 async def release_file(request: Request, failure_id: RowId, user: str = Depends(require_admin)) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
 
     def run() -> dict[str, Any]:
         settings = services.settings
