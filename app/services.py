@@ -253,10 +253,11 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         writeback=runtime.writeback_destination,
         writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
-        busy=lambda: jobs_waiting(services.engine),
+        busy=lambda: work_waiting(services.engine),
     )
 
 
-def jobs_waiting(engine: Engine) -> bool:
+def work_waiting(engine: Engine) -> bool:
+    """The eligibility duty's "busy": jobs wait, or inbox rows not expanded into jobs yet (they are jobs soon)."""
     with read_only(engine) as conn:
-        return queue_repo.queue_stats(conn).pending > 0
+        return queue_repo.work_waiting(conn)

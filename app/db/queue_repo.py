@@ -228,6 +228,18 @@ def queue_stats(conn: Connection) -> QueueStats:
     return QueueStats(int(pending), int(dead), as_utc(oldest))
 
 
+_JOB_PENDING = select(JOB.c.id).where(JOB.c.status == "pending").limit(1)
+_INBOX_PENDING = select(INBOX.c.id).where(INBOX.c.status == "pending").limit(1)
+
+
+def work_waiting(conn: Connection) -> bool:
+    """Whether notification work waits: a pending job, or a pending inbox row (jobs not expanded yet).
+
+    Two index probes (``ix_job_claimable``, ``ix_inbox_status``), no count: asked every eligibility round.
+    """
+    return conn.execute(_JOB_PENDING).first() is not None or conn.execute(_INBOX_PENDING).first() is not None
+
+
 def count_by_status(conn: Connection) -> dict[str, int]:
     return {s: int(n) for s, n in conn.execute(select(JOB.c.status, func.count()).group_by(JOB.c.status)).all()}
 

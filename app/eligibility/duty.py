@@ -13,8 +13,9 @@ Each round (:meth:`EligibilityDuty.run_if_due`):
    claims, which the submitter holds back while a verification of the visit is under way, are
    released with an ``eligibility.unverified`` warning;
 4. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
-   encounter once, marked in the same transaction): all of them when the job queue is empty, only
-   ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
+   encounter once, marked in the same transaction): all of them when no notification work waits, only
+   ``reevaluate_while_busy`` per round while jobs or inbox rows not expanded yet wait, so
+   notifications keep their throughput.
 
 A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
 scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
@@ -63,8 +64,8 @@ class EligibilityDuty:
     metrics: EligibilityMetrics | None = None
     lease_seconds: float = 300.0
     max_in_flight: int = 256
-    #: True while jobs wait: claims of stored answers are then re-evaluated a few per round, so
-    #: notifications keep their throughput; with the queue empty, all of them.
+    #: True while jobs (or pending inbox rows: jobs to be) wait: claims of stored answers are then
+    #: re-evaluated a few per round, so notifications keep their throughput; otherwise all of them.
     busy: Callable[[], bool] | None = None
     reevaluate_while_busy: int = 2
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
