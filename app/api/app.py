@@ -24,6 +24,7 @@ from app.api import (
     ops,
     payments,
     quarantine,
+    replays,
     wellknown,
 )
 from app.api.intake_writer import IntakeWriter
@@ -84,6 +85,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(notifications.router)
     app.include_router(admin.router)
+    app.include_router(replays.router)
     app.include_router(ops.router)
     app.include_router(billing.router)
     app.include_router(payments.router)

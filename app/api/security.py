@@ -6,8 +6,8 @@ authenticates, whatever the environment: ``claimbridge serve`` generates a rando
 development instead. Every configured token is compared, in constant time, on every request.
 
 Scopes, by route (:func:`required_scope`): reads need ``claims:read``, writes ``claims:write``; the
-operator surface (dead letters with their raw payloads, subscriptions, gaps, quarantined files)
-needs ``admin``. ``admin`` implies the other two.
+operator surface (dead letters with their raw payloads, dead inbox rows and deliveries,
+subscriptions, gaps, quarantined files) needs ``admin``. ``admin`` implies the other two.
 
 Wrong tokens count against the caller's address (:mod:`app.api.throttle`).
 """
@@ -43,7 +43,14 @@ PUBLIC_PATHS: tuple[str, ...] = (
 )
 
 #: Path prefixes of the operator surface: scope ``admin`` for every method.
-ADMIN_PATHS = ("/api/dead-letters", "/api/subscriptions", "/api/gaps", "/api/x12/quarantine")
+ADMIN_PATHS = (
+    "/api/dead-letters",
+    "/api/inbox",
+    "/api/outbox",
+    "/api/subscriptions",
+    "/api/gaps",
+    "/api/x12/quarantine",
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IMPLIED: dict[AdminScope, frozenset[AdminScope]] = {
     "admin": frozenset({"admin", "claims:read", "claims:write"}),

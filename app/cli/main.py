@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from app.cli import cds, ehr, ops, pa
+from app.cli import cds, ehr, ops, pa, replays
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
@@ -32,6 +32,8 @@ config_app = typer.Typer(help="Integration engineers' configuration files.", no_
 app.add_typer(config_app, name="config")
 app.add_typer(ops.subscriptions_app, name="subscriptions")
 app.add_typer(ops.dlq_app, name="dlq")
+app.add_typer(replays.inbox_app, name="inbox")
+app.add_typer(replays.outbox_app, name="outbox")
 app.add_typer(ops.claims_app, name="claims")
 app.add_typer(ops.db_app, name="db")
 x12_app.add_typer(quarantine_app, name="quarantine")

@@ -5,8 +5,9 @@ Only :func:`record` writes (inserts); nothing here updates or deletes a row. Wha
 - ``config-change``: ``claimbridge ehrs add``, ``subscriptions add``, ``subscriptions create`` (one
   event per Subscription the EHR accepted), ``users add``, ``cds-clients add`` (``detail`` never holds
   a secret: whether one is set, at most);
-- ``replay``: dead-letter replay (API, CLI, console), x12 quarantine release (API and CLI), gap retry
-  (API and console);
+- ``replay``: dead-letter replay (API, CLI, console), dead inbox row and dead delivery replay (API,
+  CLI, console: :mod:`app.db.replays_repo`), x12 quarantine release (API and CLI), gap retry (API
+  and console);
 - ``override``: a finding overridden (API, SMART app); ``payload-view``: a raw payload opened (console);
   ``sign-in`` / ``sign-in-failed``: console sign-in.
 

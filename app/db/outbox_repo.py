@@ -1,4 +1,11 @@
-"""Outbox statements: side effects written with the claim, delivered and retried one by one."""
+"""Outbox statements: side effects written with the claim, delivered and retried one by one.
+
+A delivery that failed for good is ``dead`` (its reason in ``last_error``); :func:`replay` puts it
+back with a fresh attempt budget and the SAME ``key`` and payload, so a delivery that had reached
+its receiver is no second side effect: the clearinghouse sees the same ``Idempotency-Key``, the EHR
+write-back conditionally creates on the identifier inside the unchanged payload (``If-None-Exist``),
+a folder adapter overwrites the file named after the key.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from app.db.models import Outbox
+from app.db.sql import as_utc
 
 OUTBOX = Outbox.__table__  # type: ignore[attr-defined]
 _INSERT = OUTBOX.insert()
@@ -75,3 +83,33 @@ def mark_failed(
 def counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)).all()
     return {s: int(n) for s, n in rows}
+
+
+@dataclass(frozen=True)
+class DeadDelivery:
+    id: int
+    destination: str
+    kind: str
+    key: str
+    attempts: int
+    reason: str | None
+    created_at: datetime | None
+
+
+def list_dead(conn: Connection, *, limit: int = 500) -> list[DeadDelivery]:
+    """Dead deliveries, oldest first (``ix_outbox_claimable`` leads with the status); no payload (it may hold PHI)."""
+    columns = (OUTBOX.c.id, OUTBOX.c.destination, OUTBOX.c.kind, OUTBOX.c.key, OUTBOX.c.attempts,
+               OUTBOX.c.last_error, OUTBOX.c.created_at)  # fmt: skip
+    rows = conn.execute(select(*columns).where(OUTBOX.c.status == "dead").order_by(OUTBOX.c.id).limit(limit)).all()
+    return [
+        DeadDelivery(r.id, r.destination, r.kind, r.key, r.attempts, r.last_error, as_utc(r.created_at)) for r in rows
+    ]
+
+
+def replay(conn: Connection, *, ids: list[int] | None, now: datetime) -> int:
+    """Dead deliveries (the given ids, or all) due again at ``now`` with a fresh attempt budget; key unchanged."""
+    where = [OUTBOX.c.status == "dead"]
+    if ids is not None:
+        where.append(OUTBOX.c.id.in_(ids))
+    result = conn.execute(update(OUTBOX).where(and_(*where)).values(status="pending", attempts=0, available_at=now))
+    return int(result.rowcount)

@@ -117,7 +117,13 @@ def test_a_wrong_token_is_401_and_a_placeholder_never_authenticates(tmp_path: Pa
         (WRITER, "POST", "/api/dead-letters/replay", False),
         (WRITER, "GET", "/api/subscriptions", False),
         (WRITER, "POST", "/api/x12/quarantine/1/release", False),
+        (READER, "GET", "/api/inbox/dead", False),
+        (WRITER, "POST", "/api/inbox/1/replay", False),
+        (READER, "GET", "/api/outbox/dead", False),
+        (WRITER, "POST", "/api/outbox/replay", False),
         ("test-admin-token-0123456789", "GET", "/api/dead-letters", True),
+        ("test-admin-token-0123456789", "GET", "/api/inbox/dead", True),
+        ("test-admin-token-0123456789", "POST", "/api/outbox/1/replay", True),
         ("test-admin-token-0123456789", "POST", "/api/gaps/1/retry", True),
     ],
 )

@@ -53,6 +53,11 @@ BAD_INPUT = [
     ("GET", f"/api/audit?after={HUGE}"),  # a 2^79 cursor overflowed BIGINT: 500 before the bound
     ("POST", f"/api/claims/c1/findings/{HUGE}/override"),
     ("POST", f"/api/dead-letters/{HUGE}/replay"),
+    ("POST", f"/api/inbox/{HUGE}/replay"),
+    ("POST", f"/api/outbox/{HUGE}/replay"),
+    ("POST", "/api/inbox/-1/replay"),
+    ("GET", f"/api/inbox/dead?limit={HUGE}"),
+    ("GET", "/api/outbox/dead?limit=0"),
     ("POST", f"/api/gaps/{HUGE}/retry"),
     ("POST", f"/api/denials/{HUGE}"),
     ("POST", f"/api/x12/quarantine/{HUGE}/release"),
