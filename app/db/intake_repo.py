@@ -2,7 +2,8 @@
 
 At intake (ADR "intake stores the inbox row only") a notification becomes ONE ``inbox`` row,
 ``pending``, holding the jobs it stands for (``events``, JSON, computed in the request) and, for a
-one-event notification, its dedupe key (unique: a second copy conflicts at the insert). The worker's
+one-event notification, its dedupe key (unique: a second copy conflicts at the insert); a
+multi-event one puts its new events' keys in ``inbox_key`` until it is expanded. The worker's
 expansion duty (:func:`claim_pending`, :func:`expand_row`) turns pending rows into jobs with the
 same dedupe keys (``job.dedupe_key`` unique: an event seen twice is one job) and marks them
 ``expanded``. :func:`store_notification` (the worker's own gap recovery) stores and expands at once.
@@ -17,15 +18,16 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Integer, bindparam, case, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.models import Inbox, Job, Subscription
+from app.db.models import Inbox, InboxKey, Job, Subscription
 from app.domain.tenancy import DEFAULT_EHR, ehr_scope
 from app.intake.notification import Notification
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
+INBOX_KEY = InboxKey.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
 
 # Intake is the hottest path: every statement is built once (building one costs ~90 us).
@@ -123,8 +125,11 @@ _SQL_INBOX_ONE = (
     "events) SELECT :subscription_id, :bundle_id, :kind, :content_type, :body, :received_at, :status, :ehr, "
     "CAST(:dedupe_key AS VARCHAR(400)), :events "
     "WHERE NOT EXISTS (SELECT 1 FROM job WHERE job.dedupe_key = CAST(:dedupe_key AS VARCHAR(400))) "
+    "AND NOT EXISTS (SELECT 1 FROM inbox_key WHERE inbox_key.dedupe_key = CAST(:dedupe_key AS VARCHAR(400))) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
+# The new events' keys of a multi-event row, while it is pending (a later copy of one is a duplicate).
+_SQL_KEY = "INSERT INTO inbox_key (dedupe_key, inbox_id) VALUES (:dedupe_key, :inbox_id) ON CONFLICT DO NOTHING"
 _PARAM = re.compile(r":(\w+)")
 
 
@@ -198,6 +203,7 @@ class IntakeBatch:
         self.paramstyle = dialect.paramstyle
         self.sql_inbox = _driver_sql(dialect.paramstyle, _SQL_INBOX)
         self.sql_inbox_one = _driver_sql(dialect.paramstyle, _SQL_INBOX_ONE)
+        self.sql_key = _driver_sql(dialect.paramstyle, _SQL_KEY)
         self.batch_keys: set[str] = set()  # dedupe keys of this batch's multi-event notifications
         to_db = INBOX.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.now = to_db(now) if to_db else now  # exactly what SQLAlchemy would store
@@ -225,8 +231,9 @@ class IntakeBatch:
     ) -> Stored:
         """The raw notification as ONE inbox row holding its jobs; a notification with nothing new stores nothing.
 
-        An event is known (a duplicate) when its dedupe key has a job, is the key of another inbox
-        row, or belongs to an earlier notification of this batch. A plain R4 ping (empty POST) stands
+        An event is known (a duplicate) when its dedupe key has a job, is the key of a one-event
+        inbox row, is held by a multi-event row not expanded yet (``inbox_key``), or belongs to an
+        earlier notification of this batch. A plain R4 ping (empty POST) stands
         for one focus-less job when the subscription has an EHR to pull from (a notified pull);
         without one there is nothing to do but record it.
         """
@@ -254,23 +261,27 @@ class IntakeBatch:
             inbox_id = self._one(self.sql_inbox_one, row)
             return Stored(inbox_id, 1, 0) if inbox_id is not None else Stored(None, 0, 1)
         known = self._known(keys)
-        new = 0
+        new, new_keys = 0, []
         for spec in specs:
             if spec[0] is None:
                 new += 1
             elif spec[0] not in known:
                 known.add(spec[0])
+                new_keys.append(spec[0])
                 new += 1
         if events and new == 0:  # nothing new at all: keep no copy
             return Stored(None, 0, len(events))
         inbox_id = self._one(self.sql_inbox, row)
         if inbox_id is None:  # the same bundle id again
             return Stored(None, 0, len(events) or 1)
+        if new_keys:  # a later notification re-sending one of them is a duplicate (200)
+            self.cursor.executemany(self.sql_key, [{"dedupe_key": k, "inbox_id": inbox_id} for k in new_keys])
         self.batch_keys.update(keys)
         return Stored(inbox_id, new, max(len(events) - new, 0))
 
     def _known(self, keys: list[str]) -> set[str]:
-        """Which of ``keys`` already stand for a job, or for a one-event inbox row (expanded or not)."""
+        """Which of ``keys`` already stand for a job, a one-event inbox row (expanded or not), or an
+        event of a multi-event row not expanded yet (``inbox_key``)."""
         known = {key for key in keys if key in self.batch_keys}
         ask = sorted(set(keys) - known)
         if ask:
@@ -330,7 +341,8 @@ def _known_sql(n: int) -> str:
     marks = ", ".join(f":k{i}" for i in range(n))
     return (
         f"SELECT dedupe_key FROM job WHERE dedupe_key IN ({marks}) "  # noqa: S608 (placeholders only)
-        f"UNION SELECT dedupe_key FROM inbox WHERE dedupe_key IN ({marks})"
+        f"UNION SELECT dedupe_key FROM inbox WHERE dedupe_key IN ({marks}) "
+        f"UNION SELECT dedupe_key FROM inbox_key WHERE dedupe_key IN ({marks})"
     )
 
 
@@ -346,6 +358,7 @@ _PENDING_SUBSCRIPTIONS = (
     .limit(bindparam("limit"))
 )
 _MARK = update(INBOX).where(INBOX.c.id == bindparam("row_id"), INBOX.c.status == "pending")
+_DROP_KEYS = delete(INBOX_KEY).where(INBOX_KEY.c.inbox_id == bindparam("row_id"))
 
 
 @cache
@@ -412,12 +425,17 @@ def expand_row(conn: Connection, row: Any) -> int:
     stmt = _insert_job(conn.dialect.name)
     created = sum(conn.execute(stmt, v).first() is not None for v in values)
     conn.execute(_MARK.values(status="expanded"), {"row_id": row.id})
+    conn.execute(_DROP_KEYS, {"row_id": row.id})  # its jobs hold the keys now
     return created
 
 
 def mark_dead(conn: Connection, row_id: int, reason: str) -> None:
-    """An inbox row that cannot be expanded: kept with its reason, out of the way of the others."""
+    """An inbox row that cannot be expanded: kept with its reason, out of the way of the others.
+
+    Its multi-event keys go: a later copy of one of its events is new work (as the gap recovery's
+    re-fetch is), not a duplicate of a row that made no job."""
     conn.execute(_MARK.values(status="dead", last_error=reason[:2000]), {"row_id": row_id})
+    conn.execute(_DROP_KEYS, {"row_id": row_id})
 
 
 def inbox_counts(conn: Connection) -> dict[str, int]:

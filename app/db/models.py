@@ -97,6 +97,20 @@ class Inbox(SQLModel, table=True):
     last_error: str | None = None
 
 
+class InboxKey(SQLModel, table=True):
+    """The dedupe keys of a multi-event inbox row while it waits for expansion (ADR 0018).
+
+    A one-event row holds its key in ``inbox.dedupe_key``; a row with several events puts each new
+    event's key here, so a later notification re-sending one of them is answered 200 (duplicate) by
+    an index probe. Deleted when the row is expanded (its jobs hold the keys then) or dies.
+    """
+
+    __tablename__ = "inbox_key"
+
+    dedupe_key: str = Field(primary_key=True, max_length=400)
+    inbox_id: int = Field(foreign_key="inbox.id", index=True)
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "job"
     __table_args__ = (

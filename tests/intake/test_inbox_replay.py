@@ -102,6 +102,23 @@ def test_a_dead_row_replayed_through_the_api_expands_without_a_second_job(servic
     ]
 
 
+def test_an_event_of_a_pending_multi_event_notification_resent_alone_is_a_200_duplicate(
+    services: Services,
+) -> None:
+    bundle = sample_bundles(1)[0]
+    with TestClient(create_app(services)) as client:
+        assert post(client, multi_event(bundle, 1, 2, 3)) == 202  # acknowledged, not expanded yet
+        assert post(client, notification(bundle, 2)) == 200  # its event 2 again, another bundle
+        assert post(client, multi_event(bundle, 3, 4)) == 202  # 4 is new: stored (3 still one job)
+        assert post(client, multi_event(bundle, 2, 3)) == 200  # nothing new
+    expand(services.engine)
+    assert job_events(services) == [1, 2, 3, 4]
+    with TestClient(create_app(services)) as client:
+        assert post(client, notification(bundle, 4)) == 200  # expanded: the job's key answers
+    with services.engine.connect() as conn:
+        assert conn.execute(select(Inbox.bundle_id).order_by(Inbox.id)).scalars().all() == ["t1-1", "t3-3"]
+
+
 def test_cli_lists_and_replays_dead_inbox_rows(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLAIMBRIDGE_DATABASE_URL", services.settings.database_url)
     monkeypatch.setenv("USER", "night.operator")

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select, update
 from app.api.app import create_app
 from app.db import ehr_repo, intake_repo, migrate
 from app.db.engine import make_engine
-from app.db.models import Inbox, Job
+from app.db.models import Inbox, InboxKey, Job
 from app.db.subscriptions_repo import add_subscription
 from app.intake.notification import Event, Notification
 from app.metrics import Metrics
@@ -96,7 +96,7 @@ def test_intake_stores_one_pending_row_and_no_job(db_url: str, tmp_path: Path) -
 def test_an_event_carried_by_two_pending_rows_becomes_one_job(engine: Engine) -> None:
     (first,) = store(engine, "a", note("b1", 1, 2))
     (second,) = store(engine, "a", note("b2", 2, 3))  # another group commit, b1 not expanded yet
-    assert (first.jobs, second.jobs) == (2, 2)  # so 2 looks new to the request: the expansion decides
+    assert (first.jobs, second.jobs) == (2, 1)  # 2 is held by b1's pending keys (inbox_key)
     assert expander(engine).drain() == 2
     assert sorted(jobs(engine)) == [("a", 1), ("a", 2), ("a", 3)]
     (third,) = store(engine, "a", note("b3", 2, 3))  # every event known now: nothing stored
@@ -114,6 +114,24 @@ def test_a_poison_row_is_dead_lettered_and_the_others_expand(engine: Engine) -> 
         dead = conn.execute(select(Inbox.bundle_id, Inbox.last_error).where(Inbox.status == "dead")).all()
     assert [d.bundle_id for d in dead] == ["p2"] and dead[0].last_error.startswith("expansion failed")
     assert expander(engine).run_if_due() == 0  # a dead row is not retried for ever
+
+
+def test_a_multi_event_rows_keys_are_held_while_it_is_pending_only(engine: Engine) -> None:
+    store(engine, "a", note("m1", 1, 2), note("m2", 3, 4))
+    assert _keys(engine) == {"evt:a:1", "evt:a:2", "evt:a:3", "evt:a:4"}
+    (again,) = store(engine, "a", note("m3", 2))  # one event of m1, alone: a duplicate
+    assert (again.inbox_id, again.duplicates) == (None, 1)
+    with engine.begin() as conn:  # m2 cannot be expanded
+        conn.execute(update(Inbox).where(Inbox.bundle_id == "m2").values(events="[[not json"))
+    expander(engine).drain()
+    assert _keys(engine) == set()  # m1's jobs hold its keys; the dead m2 holds none
+    (resent,) = store(engine, "a", note("m4", 3))  # so an event of the dead row is new work again
+    assert resent.inbox_id is not None and resent.jobs == 1
+
+
+def _keys(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(InboxKey.dedupe_key)).scalars())
 
 
 def test_expansion_shares_a_batch_fairly_across_subscriptions(engine: Engine) -> None:
