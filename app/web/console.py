@@ -1,5 +1,7 @@
 """``/console``: the integration console (sign-in, dashboard, messages, dead letters, subscriptions, config).
 
+The dead-letters page also lists dead inbox rows and dead deliveries (their replays: :mod:`app.web.dead_rows`).
+
 Every page needs a console session (401 page with a sign-in link otherwise); viewing a raw payload
 and replaying need the engineer role, and both are written to the audit trail.
 """
@@ -37,6 +39,7 @@ from app.services import Services
 from app.throttle import FailureThrottle
 from app.web import candidate
 from app.web.charts import bar_chart
+from app.web.dead_rows import REPLAYED, dead_rows
 from app.web.render import WebError, render
 from app.web.sessions import (
     CONSOLE_COOKIE,
@@ -370,19 +373,24 @@ async def dead_letters(request: Request, user: ConsoleUser = viewer) -> HTMLResp
     services = services_of(request)
     subscription = request.query_params.get("subscription", "").strip()[:200] or None
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
         with read_only(services.engine) as conn:
             rows = [asdict(d) for d in queue_repo.list_dead(conn)]
-        return [r for r in rows if subscription is None or r["subscription_id"] == subscription]
+            others = dead_rows(conn, subscription)  # dead inbox rows and deliveries (app.web.dead_rows)
+        return [r for r in rows if subscription is None or r["subscription_id"] == subscription], others
 
-    rows = await to_thread.run_sync(run)
+    rows, others = await to_thread.run_sync(run)
+    replayed = request.query_params.get("replayed")
     return render(
         request,
         "console/dead_letters.html",
         user=user,
         rows=rows,
         subscription=subscription,
-        replayed=request.query_params.get("replayed"),
+        replayed=replayed if replayed is None or replayed.isdigit() else None,
+        what=REPLAYED.get(request.query_params.get("kind", "jobs"), REPLAYED["jobs"]),
+        inbox_rows=others["inbox_rows"],
+        deliveries=others["deliveries"],
     )
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.web import console, oidc, smart
+from app.web import console, dead_rows, oidc, smart
 from app.web.render import STATIC_DIR, WebError, web_error_handler
 
 
@@ -18,6 +18,7 @@ def mount_web(app: FastAPI) -> None:
     app.state.sign_in_throttle = console.SignInThrottle.for_services(app.state.services)
     app.add_exception_handler(WebError, web_error_handler)
     app.include_router(console.router)
+    app.include_router(dead_rows.router)
     app.include_router(oidc.router)
     app.include_router(smart.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -34,3 +34,40 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
     )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/console/").text)
+
+
+def dead_inbox_row(services: Services, subscription_id: str) -> int:
+    """A two-event notification of ``subscription_id`` whose expansion failed (its stored jobs unreadable)."""
+    from sqlalchemy import update
+
+    from app.db.intake_repo import IntakeBatch
+    from app.db.models import Inbox
+    from app.intake.notification import Event, Notification
+    from tests.spine.helpers import expand
+
+    events = (Event(1, "Encounter/enc-dead-1", "1"), Event(2, "Encounter/enc-dead-2", "1"))
+    note = Notification(
+        kind="event-notification", subscription_id=None, bundle_id=f"{subscription_id}-b1", status="active",
+        content="id-only", events=events,
+    )  # fmt: skip
+    with services.engine.begin() as conn:
+        batch = IntakeBatch(conn, utcnow())
+        inbox_id = batch.store(subscription_id, note, b"{}", None).inbox_id
+        batch.finish()
+        assert inbox_id is not None
+        conn.execute(update(Inbox).where(Inbox.id == inbox_id).values(events="[[not json"))
+    expand(services.engine)
+    return inbox_id
+
+
+def dead_delivery(services: Services, key: str) -> int:
+    """A clearinghouse file its receiver refused for good."""
+    from app.db import outbox_repo
+
+    payload = {"file_name": f"{key}.837", "x12": "ISA*00*~IEA*1*000000001~"}
+    with services.engine.begin() as conn:
+        outbox_id = outbox_repo.enqueue(
+            conn, destination="clearinghouse", kind="837p", key=key, payload=payload, now=utcnow()
+        )
+        outbox_repo.mark_failed(conn, outbox_id, error="837P submission: HTTP 400", retry_at=None)
+    return outbox_id
