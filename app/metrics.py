@@ -23,6 +23,7 @@ class QueueSnapshot:
     findings_by_category: dict[tuple[str, str], int]
     inbox_pending: int = 0  # notifications acknowledged, not yet expanded into jobs
     inbox_dead: int = 0  # inbox rows whose expansion failed (their reason in ``inbox.last_error``)
+    outbox_dead: int = 0  # deliveries that failed for good (``claimbridge outbox dead``)
 
 
 class _QueueCollector(Collector):
@@ -39,6 +40,7 @@ class _QueueCollector(Collector):
             value=snap.oldest_pending_age_seconds,
         )
         yield GaugeMetricFamily("claimbridge_outbox_pending", "Deliveries waiting", value=snap.outbox_pending)
+        yield GaugeMetricFamily("claimbridge_outbox_dead", "Deliveries that failed for good", value=snap.outbox_dead)
         yield GaugeMetricFamily(
             "claimbridge_inbox_pending", "Notifications acknowledged, not yet expanded", value=snap.inbox_pending
         )

@@ -126,6 +126,7 @@ class Services:
             findings,
             inbox_pending=inbox.get("pending", 0),
             inbox_dead=inbox.get("dead", 0),
+            outbox_dead=outbox.get("dead", 0),
         )
 
     def close(self) -> None:

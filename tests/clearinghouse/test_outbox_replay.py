@@ -85,6 +85,7 @@ def test_a_dead_delivery_replayed_through_the_api_keeps_its_idempotency_key(
     assert (row["id"], row["destination"], row["kind"], row["key"]) == (outbox_id, "clearinghouse", "837p", KEY)
     assert "HTTP 400" in row["reason"] and "payload" not in row
     assert send.run_once() == 0  # dead: never sent again on its own
+    assert "claimbridge_outbox_dead 1.0" in flow.client.get("/metrics", headers=ADMIN_AUTH).text
 
     submit.mock(return_value=httpx.Response(202))  # the clearinghouse fixed its side
     headers = {**ADMIN_AUTH, "X-Claimbridge-User": "ops.lead"}
@@ -94,6 +95,7 @@ def test_a_dead_delivery_replayed_through_the_api_keeps_its_idempotency_key(
     missing = flow.client.post(f"/api/outbox/{outbox_id}/replay", headers=headers)
     assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
     assert send.run_once() == 1 and status(flow, outbox_id)[0] == "delivered"
+    assert "claimbridge_outbox_dead 0.0" in flow.client.get("/metrics", headers=ADMIN_AUTH).text
     keys = [call.request.headers["idempotency-key"] for call in submit.calls]
     assert keys == [KEY, KEY]  # the receiver sees one file sent twice, not two files
     assert flow.client.post("/api/outbox/replay", headers=headers).json() == {"replayed": 0}

@@ -78,6 +78,7 @@ def test_a_dead_row_replayed_through_the_api_expands_without_a_second_job(servic
         (row,) = dead.json()
         assert (row["id"], row["subscription_id"], row["jobs"]) == (inbox_id, "claimbridge-demo", None)
         assert row["reason"].startswith("expansion failed") and "body" not in row
+        assert "claimbridge_inbox_dead 1.0" in client.get("/metrics", headers=ADMIN_AUTH).text
         assert post(client, notification(bundle, 2)) == 202  # event 2 again, alone: its own job meanwhile
         expand(services.engine)
         assert job_events(services) == [2]
