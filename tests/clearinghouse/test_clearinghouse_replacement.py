@@ -260,3 +260,80 @@ def test_a_refused_replacement_is_refused_once_and_held_until_it_changes(flow: F
     claim = flow.claims()[key]
     assert (claim["status"], claim["version"]) == ("needs-replacement", 3)
     assert "x12.refused" not in [f["rule"] for f in claim["findings"]]
+
+
+def with_charge_item(bundle: dict[str, Any], status: str, version: str) -> dict[str, Any]:
+    """The visit with a ChargeItem the EHR recorded (an injection, 96372) in ``status``."""
+    out = copy.deepcopy(bundle)
+    for entry in out["entry"]:
+        entry["resource"]["meta"] = {**entry["resource"].get("meta", {}), "versionId": version}
+    item = {
+        "resourceType": "ChargeItem", "id": "ci-001-1", "meta": {"versionId": version}, "status": status,
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96372"}]},
+        "subject": {"reference": "Patient/pat-001"}, "context": {"reference": "Encounter/enc-001"},
+    }  # fmt: skip
+    out["entry"].append({"fullUrl": "urn:uuid:ci-001-1", "resource": item})
+    return out
+
+
+def test_a_charge_item_marked_billed_after_the_payer_has_the_claim_stays_on_it(flow: Flow) -> None:
+    """History.replacing: a ChargeItem `billed` is billed again on a replacement, not dropped from it."""
+    worker = flow.services.worker(worker_id="w")
+    bundle = sample_bundles(1)[0]
+    note = notification(with_charge_item(bundle, "billable", "1"), 1)
+    assert flow.client.post("/notifications", content=orjson.dumps(note), headers=NOTIFY).status_code == 202
+    worker.drain()
+    flow.clock.advance(301)
+    worker.drain()
+    ((key, pcn),) = submitted_pcns(flow).items()
+    claim = flow.claims()[key]
+    assert "96372" in [i["productOrService"]["coding"][0]["code"] for i in claim["claim"]["item"]]
+    charge = Decimal(str(claim["claim"]["total"]["value"]))
+    drop(
+        flow,
+        "1-claims.277",
+        ack_277ca([ClaimVerdict(pcn, charge, payer_icn="PAYER7002")], when=flow.clock.now().date()),
+    )
+    flow.clock.advance(61)
+    worker.drain()
+
+    note = notification(with_charge_item(bundle, "billed", "2"), 2)  # the EHR marks its charge billed
+    assert flow.client.post("/notifications", content=orjson.dumps(note), headers=NOTIFY).status_code == 202
+    worker.drain()
+    after = flow.claims()[key]
+    assert (after["status"], after["version"]) == ("accepted", 1)  # no replacement that drops the line
+    assert "charge-capture.charge-already-billed" not in [f["rule"] for f in after["findings"]]
+
+    amended_note = notification(with_charge_item(amended(bundle), "billed", "3"), 3)  # a real change
+    assert flow.client.post("/notifications", content=orjson.dumps(amended_note), headers=NOTIFY).status_code == 202
+    worker.drain()
+    replaced = flow.claims()[key]
+    assert (replaced["status"], replaced["version"]) == ("needs-replacement", 2)
+    assert "96372" in [i["productOrService"]["coding"][0]["code"] for i in replaced["claim"]["item"]]
+
+
+def test_a_charge_item_billed_elsewhere_before_the_first_claim_stays_off_its_replacement(flow: Flow) -> None:
+    worker = flow.services.worker(worker_id="w")
+    bundle = sample_bundles(1)[0]
+    note = notification(with_charge_item(bundle, "billed", "1"), 1)  # billed before claimbridge saw the visit
+    assert flow.client.post("/notifications", content=orjson.dumps(note), headers=NOTIFY).status_code == 202
+    worker.drain()
+    flow.clock.advance(301)
+    worker.drain()
+    ((key, pcn),) = submitted_pcns(flow).items()
+    claim = flow.claims()[key]
+    assert "charge-capture.charge-already-billed" in [f["rule"] for f in claim["findings"]]
+    charge = Decimal(str(claim["claim"]["total"]["value"]))
+    drop(
+        flow,
+        "1-claims.277",
+        ack_277ca([ClaimVerdict(pcn, charge, payer_icn="PAYER7003")], when=flow.clock.now().date()),
+    )
+    flow.clock.advance(61)
+    worker.drain()
+    note = notification(with_charge_item(amended(bundle), "billed", "2"), 2)
+    assert flow.client.post("/notifications", content=orjson.dumps(note), headers=NOTIFY).status_code == 202
+    worker.drain()
+    replaced = flow.claims()[key]
+    assert (replaced["status"], replaced["version"]) == ("needs-replacement", 2)
+    assert "96372" not in [i["productOrService"]["coding"][0]["code"] for i in replaced["claim"]["item"]]
