@@ -74,7 +74,12 @@ def evaluate_encounter(
 ) -> Evaluation | None:
     """Map one encounter to a Claim and run the rules over it; None when there is nothing to bill."""
     mapped = map_encounter(
-        ctx, mappings=config.mappings, chargemaster=config.chargemaster, created=now, replacement=history.replacing
+        ctx,
+        mappings=config.mappings,
+        chargemaster=config.chargemaster,
+        created=now,
+        replacement=history.replacing,
+        billed_elsewhere=history.billed_elsewhere,
     )
     if mapped is None:
         return None

@@ -89,7 +89,9 @@ def replay(
                     ev = evaluate(conn, encounter, runtime=runtime, today=today, now=now, ehr=ehr)
                     if ev is not None:
                         was = previous.get(ev.claim_id)
-                        sent = was == ClaimStatus.HELD and claims_repo.with_payer(conn, ev.claim_id)
+                        sent = was in (ClaimStatus.HELD, ClaimStatus.REJECTED) and claims_repo.with_payer(
+                            conn, ev.claim_id
+                        )
                         out.append(snapshot_replayed(ev, previous_status=was, with_payer=sent))
     return diff_claims(
         found.stored,

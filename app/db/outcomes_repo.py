@@ -102,13 +102,18 @@ def list_outcomes(
     return [_view(r) for r in rows]
 
 
-def get_outcome(conn: Connection, encounter: str, *, ehr: str | None = None) -> dict[str, Any] | None:
-    """The outcome of ``encounter`` in ``ehr``; ``ehr`` None: the first EHR's that has one (the admin API)."""
+def get_outcome(conn: Connection, encounter: str, *, ehr: str) -> dict[str, Any] | None:
+    """The outcome of ``encounter`` in ``ehr`` (None: not evaluated there)."""
+    found = outcomes_of(conn, encounter, ehr=ehr)
+    return found[0] if found else None
+
+
+def outcomes_of(conn: Connection, encounter: str, *, ehr: str | None = None) -> list[dict[str, Any]]:
+    """The outcomes of ``encounter`` in ``ehr``, or (``ehr`` None) in every EHR that holds that id, by EHR name."""
     stmt = _VIEW.where(OUTCOME.c.encounter == encounter)
     if ehr is not None:
         stmt = stmt.where(OUTCOME.c.ehr == ehr)
-    row = conn.execute(stmt).first()
-    return _view(row) if row is not None else None
+    return [_view(r) for r in conn.execute(stmt.order_by(OUTCOME.c.ehr)).all()]
 
 
 def outcome_counts(conn: Connection) -> dict[str, int]:

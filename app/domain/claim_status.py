@@ -8,7 +8,8 @@ table (:func:`app.db.claims_repo.apply_transitions`); docs/architecture.md draws
 
 :func:`next_status` is the status a new claim version gets (``held``, ``ready``, or
 ``needs-replacement`` when the payer has the claim): the worker, finding overrides and the what-if
-replay ask here, so a claim the payer already holds is never sent again as an original (CARC 18).
+replay ask here, so a claim the payer already holds is never sent again as an original (CARC 18),
+also when its latest submission was rejected but an earlier one reached the payer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ClaimStatus(StrEnum):
     REJECTED = "rejected"  # 999 or 277CA rejected: fix, resubmit as new
     PAID = "paid"  # 835
     DENIED = "denied"  # 835, the whole claim denied
+    WITHDRAWN = "withdrawn"  # never with the payer, and its encounter no longer yields it: not sent
 
 
 class ClaimEvent(StrEnum):
@@ -39,9 +41,11 @@ class ClaimEvent(StrEnum):
 
     VERSION_HELD = "version-held"  # a new version with an open error finding
     VERSION_CLEAN = "version-clean"  # a new version without one (of a claim not held)
+    VERSION_CLEAN_SENT = "version-clean-sent"  # the same of a rejected claim an earlier submission of which was not
     CLEARED = "cleared"  # a held claim has no open error left (clean version or overrides), never with the payer
     CLEARED_SENT = "cleared-sent"  # the same, and a submission of it was not rejected (the payer may have it)
     REFUSED = "refused"  # the X12 builder refused the claim at submit time
+    WITHDRAWN = "withdrawn"  # its encounter no longer yields it and the payer never had it
     SUBMITTED = "submitted"  # written into an 837P batch
     ACCEPTED_999 = "999-accepted"
     REJECTED_999 = "999-rejected"
@@ -76,13 +80,15 @@ TRANSITIONS: Final[Mapping[Key, ClaimStatus]] = MappingProxyType(
         **_rows(_E.VERSION_HELD, dict.fromkeys((None, *ClaimStatus), _S.HELD)),
         **_rows(
             _E.VERSION_CLEAN,
-            {None: _S.READY, _S.READY: _S.READY, _S.REJECTED: _S.READY}
+            {None: _S.READY, _S.READY: _S.READY, _S.REJECTED: _S.READY, _S.WITHDRAWN: _S.READY}
             | dict.fromkeys(SUBMITTED_STATES, _S.NEEDS_REPLACEMENT),
         ),
+        **_rows(_E.VERSION_CLEAN_SENT, {_S.REJECTED: _S.NEEDS_REPLACEMENT}),
         **_rows(_E.CLEARED, {_S.HELD: _S.READY}),
         **_rows(_E.CLEARED_SENT, {_S.HELD: _S.NEEDS_REPLACEMENT}),
-        # A refused replacement keeps its status (today's behaviour; see docs/architecture.md).
-        **_rows(_E.REFUSED, {_S.READY: _S.HELD, _S.NEEDS_REPLACEMENT: _S.NEEDS_REPLACEMENT}),
+        # Refused once: held with the x12.refused finding until a new version (or an override) clears it.
+        **_rows(_E.REFUSED, {_S.READY: _S.HELD, _S.NEEDS_REPLACEMENT: _S.HELD}),
+        **_rows(_E.WITHDRAWN, dict.fromkeys((_S.HELD, _S.READY, _S.REJECTED, _S.WITHDRAWN), _S.WITHDRAWN)),
         **_rows(_E.SUBMITTED, {_S.READY: _S.SUBMITTED, _S.NEEDS_REPLACEMENT: _S.SUBMITTED}),
         **_answer(_E.ACCEPTED_999, {}),
         **_answer(_E.REJECTED_999, {_S.SUBMITTED: _S.REJECTED}),
@@ -127,12 +133,15 @@ def version_event(*, held: bool, previous: str | None, with_payer: Callable[[], 
     """The event of a new claim version with (``held``) or without open errors, given the claim's last status.
 
     ``with_payer`` (was a submission of the claim not rejected?) is asked only for a claim held
-    before, which may have been sent before it was held.
+    before, which may have been sent before it was held, and for a rejected one, an earlier
+    submission of which may be with the payer (then the new version replaces it).
     """
     if held:
         return _E.VERSION_HELD
     if previous == _S.HELD:
         return cleared(with_payer=with_payer())
+    if previous == _S.REJECTED and with_payer():
+        return _E.VERSION_CLEAN_SENT
     return _E.VERSION_CLEAN
 
 

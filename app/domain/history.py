@@ -23,3 +23,6 @@ class History:
     verifications: tuple[dict[str, Any], ...] = ()
     # True when this claim replaces one the payer holds: ChargeItems already `billed` are billed again.
     replacing: bool = False
+    # ChargeItems (keys) an earlier version of this claim left off as already billed: billed elsewhere,
+    # so never billed here, not even on a replacement.
+    billed_elsewhere: frozenset[str] = frozenset()

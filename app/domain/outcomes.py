@@ -77,6 +77,17 @@ OUTCOME_RULES: dict[str, OutcomeRule] = {
         Category.DOCUMENTATION, Severity.INFO,
         "Nothing to do for a cancelled visit; if it did take place, correct Encounter.status and it is billed.",
     ),
+    "charge-capture.claim-withdrawn": OutcomeRule(
+        Category.CHARGE_CAPTURE, Severity.INFO,
+        "Nothing to do: the payer never had this claim, so it is withdrawn and not sent. If the visit is to be "
+        "billed after all, record its charges again (or correct Encounter.status): the claim comes back.",
+    ),
+    "charge-capture.claim-voided": OutcomeRule(
+        Category.CHARGE_CAPTURE, Severity.WARNING,
+        "The payer has this claim: a void (837P frequency 8) goes in the next batch once the payer's claim "
+        "number is known, and the payer takes back what it paid. If the visit is to be billed after all, "
+        "record its charges again: a replacement follows.",
+    ),
 }  # fmt: skip
 
 SELF_PAY_SYSTEM = "http://terminology.hl7.org/CodeSystem/coverage-selfpay"

@@ -38,8 +38,10 @@ DEFAULT_CRITERIA: dict[str, str] = {
     # (app.eligibility.triggers); finished bills the visit.
     "Encounter": "Encounter?status=arrived,in-progress,finished",
     "Coverage": "Coverage?status=active",
-    "ServiceRequest": "ServiceRequest?status=active",
-    "MedicationRequest": "MedicationRequest?status=active",
+    # Orders: active ones are checked for prior authorization (app.priorauth), completed ones are billed
+    # (app.mappers), and one revoked or entered in error after it was billed re-bills the visit without it.
+    "ServiceRequest": "ServiceRequest?status=active,completed,revoked,entered-in-error",
+    "MedicationRequest": "MedicationRequest?status=active,completed,stopped,entered-in-error",
     # Charges the EHR records itself; every status, so a charge that stops being billable re-bills.
     "ChargeItem": "ChargeItem?status=billable,billed,not-billable,aborted,entered-in-error",
     "Procedure": "Procedure?status=completed,entered-in-error",

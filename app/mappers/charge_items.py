@@ -54,8 +54,17 @@ def _positive(value: Any) -> Decimal | None:
     return value if isinstance(value, Decimal) and value.is_finite() and value > 0 else None
 
 
-def charge_item_lines(ctx: EncounterContext, spec: MappingSet, *, replacement: bool = False) -> Sources:
-    """Lines from the encounter's ChargeItems; also whether any billable one was seen."""
+def charge_item_lines(
+    ctx: EncounterContext,
+    spec: MappingSet,
+    *,
+    replacement: bool = False,
+    billed_elsewhere: frozenset[str] = frozenset(),
+) -> Sources:
+    """Lines from the encounter's ChargeItems; also whether any billable one was seen.
+
+    ``billed`` ones are lines only on a ``replacement``, and never those in ``billed_elsewhere`` (keys
+    of ChargeItems already ``billed`` when an earlier version of the claim left them off)."""
     lines: list[Line] = []
     findings: list[Finding] = []
     seen = False
@@ -63,7 +72,7 @@ def charge_item_lines(ctx: EncounterContext, spec: MappingSet, *, replacement: b
         status = spec.one("charge_item.status", item)
         if status in IGNORED_STATUSES:
             continue
-        if status == "billed" and not replacement:
+        if status == "billed" and (not replacement or key_of(item) in billed_elsewhere):
             findings.append(_already_billed(item))
             continue
         if status not in ("billable", "billed"):

@@ -210,15 +210,17 @@ def map_encounter(
     chargemaster: ChargeMaster,
     created: datetime,
     replacement: bool = False,
+    billed_elsewhere: frozenset[str] = frozenset(),
 ) -> MappedClaim | None:
     """Map one encounter to a Claim; None when nothing at all is billable (see the package docs).
 
     ``replacement``: the claim replaces one the payer holds, so ChargeItems already ``billed`` are
-    billed again on it (otherwise they are left off with an info finding).
+    billed again on it (otherwise they are left off with an info finding), except those in
+    ``billed_elsewhere``: ChargeItem keys an earlier version of the claim left off as already billed.
     """
     if created.tzinfo is None:
         raise ValueError("created must be timezone-aware")
-    charges = collect_charges(ctx, mappings, replacement=replacement)
+    charges = collect_charges(ctx, mappings, replacement=replacement, billed_elsewhere=billed_elsewhere)
     if not charges.seen:
         return None
     billed = charges.billed

@@ -33,11 +33,20 @@ class Charges:
     seen: bool = False  # anything billable at all (an E/M, or a done order, drug, charge or procedure)
 
 
-def collect_charges(ctx: EncounterContext, spec: MappingSet, *, replacement: bool = False) -> Charges:
-    """The billed E/M, the merged charge lines and the findings about them."""
+def collect_charges(
+    ctx: EncounterContext,
+    spec: MappingSet,
+    *,
+    replacement: bool = False,
+    billed_elsewhere: frozenset[str] = frozenset(),
+) -> Charges:
+    """The billed E/M, the merged charge lines and the findings about them (``replacement``,
+    ``billed_elsewhere``: :func:`app.mappers.charge_items.charge_item_lines`)."""
     orders, order_findings, orders_seen = order_lines(ctx, spec)
     drugs, drug_findings, drugs_seen = drug_lines(ctx, spec)
-    items, item_findings, items_seen = charge_item_lines(ctx, spec, replacement=replacement)
+    items, item_findings, items_seen = charge_item_lines(
+        ctx, spec, replacement=replacement, billed_elsewhere=billed_elsewhere
+    )
     procedures, procedure_findings, procedures_seen = procedure_lines(ctx, spec)
     fhir_native = [*items, *procedures]
     billed, em_findings = find_billed_em(ctx, spec, [line for line in fhir_native if is_office_em(line)])

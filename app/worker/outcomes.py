@@ -8,6 +8,7 @@ Encounter itself (history). Nothing is dropped without a trace: each encounter g
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -17,6 +18,7 @@ from app.db import mirror_repo, outcomes_repo
 from app.domain.outcomes import EncounterOutcome
 from app.domain.tenancy import DEFAULT_EHR
 from app.evaluate import Evaluation, outcome_for
+from app.worker.retire import Settled
 
 
 def record_outcome(
@@ -28,9 +30,18 @@ def record_outcome(
     job_id: int | None,
     now: datetime,
     ehr: str = DEFAULT_EHR,
+    settled: Settled | None = None,
 ) -> bool:
-    """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed."""
+    """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed.
+
+    ``settled``: what :func:`app.worker.retire.settle` kept of ``ev`` and the findings of the claims it
+    withdrew or voided, which the outcome carries after its own.
+    """
     outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config, ehr=ehr)
+    if outcome is not None and settled is not None:
+        if outcome.claim_id is not None and not settled.keeps(outcome.claim_id):  # a void of nothing: not stored
+            outcome = replace(outcome, claim_id=None, held=False)
+        outcome = replace(outcome, findings=(*outcome.findings, *settled.retired))
     return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now, ehr=ehr)
 
 

@@ -5,7 +5,8 @@
     2 map      each affected encounter's context -> an R4 Claim               (app.evaluate, pure)
     3 check    rules over the claim -> findings                               (app.evaluate, pure)
     4 persist  claim version + findings + outbox rows, and every encounter's outcome (its claim or
-               why there is none: app.worker.outcomes), then the job is done  (same transaction)
+               why there is none: app.worker.outcomes); a stored claim the encounter no longer
+               yields is withdrawn or voided (app.worker.retire), then the job is done (same transaction)
 
 A ``ready`` claim is not sent from here: the batch submitter (:mod:`app.worker.submit`) collects the
 ready claims into one 837P per run.
@@ -30,8 +31,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.config.loader import ClaimConfig
-from app.db import claims_repo, ehr_repo, eligibility_repo, mirror_repo, outbox_repo, queue_repo
+from app.db import (
+    claims_repo,
+    ehr_repo,
+    eligibility_repo,
+    encounter_claims_repo,
+    mirror_repo,
+    outbox_repo,
+    queue_repo,
+)
 from app.db.queue_repo import ClaimedJob
+from app.domain.claim_status import ClaimStatus
 from app.domain.resources import is_newer, patient_of
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
@@ -45,6 +55,7 @@ from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import record_outcome
 from app.worker.prefetch import Prepared
+from app.worker.retire import settle
 from app.writeback import writeback_payload
 
 
@@ -93,8 +104,9 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, held=written)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr)
-        for part in (ev, *ev.parts) if ev is not None else ():  # parts: a claim split for the 837P's limits
+        settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now)  # claims it no longer yields
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr, settled=settled)
+        for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
             results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
@@ -188,7 +200,14 @@ def evaluate(
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
-    history = replace(history, verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr))
+    history = replace(
+        history,
+        verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr),
+        # The payer has this visit's claim: the next version replaces it and carries every line, the
+        # ChargeItems the EHR has marked ``billed`` since (docs/mapping.md) included.
+        replacing=(replacing := encounter_claims_repo.with_payer(conn, encounter, ehr=ehr)),
+        billed_elsewhere=encounter_claims_repo.billed_elsewhere(conn, encounter, ehr=ehr) if replacing else frozenset(),
+    )
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
 
 
@@ -200,10 +219,11 @@ def reevaluate(
     results = []
     for encounter in sorted(set(encounters)):
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr)
-        if ev is not None:
-            writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
-            results.append(persist(conn, ev, job=None, runtime=runtime, now=now, writeback=writeback))
+        settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr, settled=settled)
+        writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
+        for part in settled.keep:
+            results.append(persist(conn, part, job=None, runtime=runtime, now=now, writeback=writeback))
     return results
 
 
@@ -211,7 +231,9 @@ def persist(
     conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
 ) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
-    if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
+    if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint and (
+        claims_repo.claim_status(conn, ev.claim_id) is not ClaimStatus.WITHDRAWN  # yielded again: it comes back
+    ):
         return f"{ev.claim_id}:unchanged"
     version, status = claims_repo.save_version(
         conn,

@@ -213,7 +213,7 @@ class Submitter:
 
 
 def hold(conn: Connection, refused: Refused, *, now: datetime) -> None:
-    """Put a refused claim back to ``held`` with the finding that says why (a replacement keeps its status)."""
+    """Put a refused claim (a replacement too) to ``held`` with the finding that says why: refused once."""
     claims_repo.add_findings(
         conn, claim_id=refused.claim_id, version=refused.version, findings=[refusal_finding(refused.reasons)]
     )

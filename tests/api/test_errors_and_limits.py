@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.api.app import create_app
 from app.api.limits import RequestLimits, json_depth
+from app.domain.claim_status import ClaimStatus
 from app.services import Services
 from app.settings import Settings
 from tests.spine.helpers import ADMIN, SECRET, make_services, register
@@ -102,6 +103,8 @@ def test_framework_errors_are_operation_outcomes(client: TestClient) -> None:
     outcome(client.delete("/api/claims", headers=ADMIN_AUTH), 405)
     outcome(client.get("/api/claims?limit=0", headers=ADMIN_AUTH), 400)
     outcome(client.get("/api/claims/nope", headers=ADMIN_AUTH), 404)
+    unknown = outcome(client.get("/api/claims?status=sent", headers=ADMIN_AUTH), 400)
+    assert "status" in unknown and all(f"'{s}'" in unknown for s in ClaimStatus), unknown  # the allowed values
     outcome(client.post("/api/claims/c1/findings/1/override", headers=ADMIN_AUTH, content=b"{bad"), 400)
 
 

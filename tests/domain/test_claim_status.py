@@ -25,22 +25,24 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMNS: tuple[ClaimStatus | None, ...] = (None, *ClaimStatus)
 # "=": the claim keeps its status; "-": illegal; "n-r": needs-replacement. Columns: no claim, then ClaimStatus.
 EXPECTED = """
-event           new    held   ready      n-r        submitted  accepted  rejected  paid  denied
-version-held    held   held   held       held       held       held      held      held  held
-version-clean   ready  -      ready      n-r        n-r        n-r       ready     n-r   n-r
-cleared         -      ready  -          -          -          -         -         -     -
-cleared-sent    -      n-r    -          -          -          -         -         -     -
-refused         -      -      held       =          -          -         -         -     -
-submitted       -      -      submitted  submitted  -          -         -         -     -
-999-accepted    -      =      =          =          =          =         =         =     =
-999-rejected    -      =      =          =          rejected   =         =         =     =
-277ca-accepted  -      =      =          =          accepted   =         =         =     =
-277ca-rejected  -      =      =          =          rejected   rejected  =         =     =
-277ca-other     -      =      =          =          =          =         =         =     =
-835-paid        -      =      =          =          paid       paid      paid      =     paid
-835-denied      -      =      =          =          denied     denied    denied    =     =
-835-reversed    -      =      =          =          =          =         =         =     =
-835-forwarded   -      =      =          =          =          =         =         =     =
+event               new    held   ready      n-r        submitted  accepted  rejected  paid  denied  withdrawn
+version-held        held   held   held       held       held       held      held      held  held    held
+version-clean       ready  -      ready      n-r        n-r        n-r       ready     n-r   n-r     ready
+version-clean-sent  -      -      -          -          -          -         n-r       -     -       -
+cleared             -      ready  -          -          -          -         -         -     -       -
+cleared-sent        -      n-r    -          -          -          -         -         -     -       -
+refused             -      -      held       held       -          -         -         -     -       -
+withdrawn           -      withdrawn withdrawn -        -          -         withdrawn -     -       =
+submitted           -      -      submitted  submitted  -          -         -         -     -       -
+999-accepted        -      =      =          =          =          =         =         =     =       =
+999-rejected        -      =      =          =          rejected   =         =         =     =       =
+277ca-accepted      -      =      =          =          accepted   =         =         =     =       =
+277ca-rejected      -      =      =          =          rejected   rejected  =         =     =       =
+277ca-other         -      =      =          =          =          =         =         =     =       =
+835-paid            -      =      =          =          paid       paid      paid      =     paid    =
+835-denied          -      =      =          =          denied     denied    denied    =     =       =
+835-reversed        -      =      =          =          =          =         =         =     =       =
+835-forwarded       -      =      =          =          =          =         =         =     =       =
 """
 
 
@@ -85,7 +87,7 @@ def test_every_pair(state: ClaimStatus | None, event: ClaimEvent) -> None:
 def test_statuses_keep_their_stored_values() -> None:
     """Stored rows and JSON carry these strings: renaming one is a data migration, not a refactor."""
     assert [str(s) for s in ClaimStatus] == [
-        "held", "ready", "needs-replacement", "submitted", "accepted", "rejected", "paid", "denied",
+        "held", "ready", "needs-replacement", "submitted", "accepted", "rejected", "paid", "denied", "withdrawn",
     ]  # fmt: skip
 
 
@@ -116,18 +118,31 @@ def test_next_status_of_a_new_version(previous: ClaimStatus | None, held: bool, 
         expected = ClaimStatus.HELD
     elif previous in {"submitted", "accepted", "paid", "denied", "needs-replacement"}:
         expected = ClaimStatus.NEEDS_REPLACEMENT
-    elif previous == "held" and sent:
+    elif previous in {"held", "rejected"} and sent:  # an earlier submission is with the payer: never an original
         expected = ClaimStatus.NEEDS_REPLACEMENT
     else:
         expected = ClaimStatus.READY
     assert next_status(held=held, previous=previous, with_payer=with_payer) is expected
-    assert asked == ([True] if previous == "held" and not held else [])  # the database is asked only then
+    assert asked == ([True] if previous in {"held", "rejected"} and not held else [])  # asked only then
 
 
 def test_a_clean_version_of_a_held_claim_clears_it() -> None:
     assert version_event(held=False, previous="held", with_payer=lambda: False) is ClaimEvent.CLEARED
     assert version_event(held=False, previous="held", with_payer=lambda: True) is ClaimEvent.CLEARED_SENT
     assert version_event(held=False, previous="ready", with_payer=lambda: True) is ClaimEvent.VERSION_CLEAN
+
+
+def test_a_clean_version_of_a_rejected_claim_replaces_what_the_payer_holds() -> None:
+    """A rejected replacement: the payer still holds the earlier version, so the fix is a replacement."""
+    assert version_event(held=False, previous="rejected", with_payer=lambda: True) is ClaimEvent.VERSION_CLEAN_SENT
+    assert version_event(held=False, previous="rejected", with_payer=lambda: False) is ClaimEvent.VERSION_CLEAN
+    assert next_status(held=False, previous="rejected", with_payer=lambda: True) is ClaimStatus.NEEDS_REPLACEMENT
+    assert next_status(held=False, previous="rejected", with_payer=lambda: False) is ClaimStatus.READY
+
+
+def test_a_refused_replacement_is_held_once_not_picked_again() -> None:
+    assert transition("needs-replacement", ClaimEvent.REFUSED) is ClaimStatus.HELD
+    assert next_status(held=False, previous="held", with_payer=lambda: True) is ClaimStatus.NEEDS_REPLACEMENT
 
 
 def documented_grid() -> list[list[str]]:

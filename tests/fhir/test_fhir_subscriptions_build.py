@@ -85,6 +85,14 @@ def test_criteria_subscription_defaults(resource_type):
     )
 
 
+@pytest.mark.parametrize("resource_type", ["ServiceRequest", "MedicationRequest"])
+def test_order_criteria_watch_the_completed_orders_that_are_billed(resource_type):
+    """Completed orders are what the mapper bills (docs/mapping.md); active ones go to prior auth."""
+    criteria = build_criteria_subscription(resource_type=resource_type, endpoint=ENDPOINT, secret=SECRET)["criteria"]
+    statuses = criteria.partition("status=")[2].split(",")
+    assert {"active", "completed", "entered-in-error"} <= set(statuses), criteria
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -69,6 +69,12 @@ def test_billed_charge_item_only_goes_on_a_replacement(mappings, chargemaster) -
     )
     assert again is not None and codes(again) == ["99213", "96372"] and again.findings == []
     validate_resource(again.claim)
+    elsewhere = map_encounter(  # left off by an earlier version as billed already: billed elsewhere, never here
+        visit.context(), mappings=mappings, chargemaster=chargemaster, created=CREATED, replacement=True,
+        billed_elsewhere=frozenset({"ChargeItem/ci-1"}),
+    )  # fmt: skip
+    assert elsewhere is not None and codes(elsewhere) == ["99213"]
+    assert [f.rule for f in elsewhere.findings] == ["charge-capture.charge-already-billed"]
 
 
 def test_charge_item_of_unknown_status_is_a_charge_capture_warning(run) -> None:

@@ -20,6 +20,7 @@ from tests.spine.helpers import ADMIN, SECRET, make_services, notification, regi
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
+SECRET_B = "SAMPLE_TOKEN_OF_EHR_B"
 CHARGES = ("ServiceRequest", "MedicationRequest", "Procedure", "ChargeItem")
 
 
@@ -115,3 +116,26 @@ def test_encounter_routes_need_the_token_and_answer_operation_outcomes(client: T
     bad = client.get("/api/encounters", params={"outcome": "lost"}, headers=ADMIN_AUTH)
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
     assert "nothing-billable" in bad.json()["issue"][0]["diagnostics"]
+
+
+def test_an_encounter_id_two_ehrs_hold_needs_the_ehr(client: TestClient, services: Services) -> None:
+    """Identity is per EHR (ADR 0011): the same id from two EHRs is two visits, never the first one's."""
+    register(services, sub_id="sub-b", secret=SECRET_B, ehr="ehr-b")
+    (bundle,) = sample_bundles(1)
+    drain(client, services, [bundle])
+    note = notification(bundle, 2, sub_id="sub-b")
+    headers = {**AUTH, "Authorization": f"Bearer {SECRET_B}"}
+    assert client.post("/notifications", content=orjson.dumps(note), headers=headers).status_code == 202
+    services.worker(worker_id="w").drain()
+
+    both = client.get("/api/encounters/enc-001", headers=ADMIN_AUTH)
+    assert both.status_code == 409 and both.headers["content-type"].startswith("application/fhir+json")
+    assert both.json()["issue"][0]["code"] == "conflict"
+    assert "default, ehr-b" in both.json()["issue"][0]["diagnostics"] and "?ehr=" in both.text
+    mine = get(client, "/api/encounters/enc-001", ehr="ehr-b")
+    theirs = get(client, "/api/encounters/Encounter/enc-001", ehr="default")
+    assert (mine["ehr"], theirs["ehr"]) == ("ehr-b", "default")
+    missing = client.get("/api/encounters/enc-001", params={"ehr": "ehr-c"}, headers=ADMIN_AUTH)
+    assert missing.status_code == 404 and "of EHR ehr-c" in missing.text
+    spec = client.get("/openapi.json").json()["paths"]["/api/encounters/{encounter_id}"]["get"]
+    assert "409" in spec["responses"] and any(p["name"] == "ehr" for p in spec["parameters"])

@@ -1,0 +1,144 @@
+"""The stored claims of an encounter: whether the payer has one, and those its re-evaluation no
+longer yields: read, withdrawn, voided.
+
+Only claims the worker mapped (``claim_version.mapping_version`` set) belong to the encounter's
+evaluation; a secondary payer's claim (:mod:`app.worker.secondary_claims`) has none and is left to
+its primary. Withdrawal and the void both go through the lifecycle table
+(:mod:`app.domain.claim_status`): ``withdrawn`` for a claim the payer never had, a new ``cancelled``
+version (a void, 837P frequency 8) for one it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, or_, select
+
+from app.db import claims_repo
+from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
+from app.domain.claim_status import ClaimEvent, ClaimStatus
+from app.domain.findings import Finding
+
+CLAIM = Claim.__table__  # type: ignore[attr-defined]
+VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
+SUBMISSION = ClaimSubmission.__table__  # type: ignore[attr-defined]
+FINDING = FindingRow.__table__  # type: ignore[attr-defined]
+ALREADY_BILLED = "charge-capture.charge-already-billed"
+_BILLED_ELSEWHERE = (
+    select(FINDING.c.source)
+    .join(CLAIM, CLAIM.c.id == FINDING.c.claim_id)
+    .where(
+        CLAIM.c.ehr == bindparam("ehr"),
+        CLAIM.c.encounter == bindparam("encounter"),
+        FINDING.c.rule == ALREADY_BILLED,
+        FINDING.c.source.is_not(None),
+    )
+    .distinct()
+)
+# A submission of a claim of the encounter that was not rejected (as claims_repo.with_payer, per encounter).
+_ENCOUNTER_WITH_PAYER = (
+    select(SUBMISSION.c.id)
+    .join(CLAIM, CLAIM.c.id == SUBMISSION.c.claim_id)
+    .where(
+        CLAIM.c.ehr == bindparam("ehr"),
+        CLAIM.c.encounter == bindparam("encounter"),
+        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
+        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
+    )
+    .limit(1)
+)
+_MAPPED = (
+    select(
+        CLAIM.c.id,
+        CLAIM.c.status,
+        CLAIM.c.current_version,
+        CLAIM.c.patient,
+        CLAIM.c.payer_id,
+        CLAIM.c.filing_deadline,
+        VERSION.c.resource,
+        VERSION.c.mapping_version,
+        VERSION.c.config_hash,
+        VERSION.c.em,
+    )
+    .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
+    .where(
+        CLAIM.c.ehr == bindparam("ehr"),
+        CLAIM.c.encounter == bindparam("encounter"),
+        VERSION.c.mapping_version.is_not(None),
+    )
+    .order_by(CLAIM.c.id)
+)
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    claim_id: str
+    status: ClaimStatus
+    version: int
+    patient: str | None
+    payer_id: str | None
+    filing_deadline: date | None
+    resource: dict[str, Any]
+    mapping_version: str | None
+    config_hash: str | None
+    em: dict[str, Any] | None
+
+    @property
+    def is_void(self) -> bool:
+        return self.resource.get("status") == "cancelled"
+
+
+def with_payer(conn: Connection, encounter: str, *, ehr: str) -> bool:
+    """Whether a claim of the encounter was submitted and not rejected: its next version is a replacement."""
+    return conn.execute(_ENCOUNTER_WITH_PAYER, {"ehr": ehr, "encounter": encounter}).first() is not None
+
+
+def billed_elsewhere(conn: Connection, encounter: str, *, ehr: str) -> frozenset[str]:
+    """ChargeItems a version of the encounter's claims left off as already billed (any version)."""
+    return frozenset(str(s) for s in conn.execute(_BILLED_ELSEWHERE, {"ehr": ehr, "encounter": encounter}).scalars())
+
+
+def mapped_claims(conn: Connection, encounter: str, *, ehr: str) -> list[StoredClaim]:
+    """The encounter's claims the worker mapped (current versions), by id."""
+    rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter}).all()
+    return [
+        StoredClaim(
+            r.id,
+            ClaimStatus(r.status),
+            r.current_version,
+            r.patient,
+            r.payer_id,
+            r.filing_deadline,
+            dict(r.resource),
+            r.mapping_version,
+            r.config_hash,
+            r.em,
+        )
+        for r in rows
+    ]
+
+
+def withdraw(conn: Connection, claim: StoredClaim, finding: Finding, *, now: datetime) -> ClaimStatus:
+    """``withdrawn``, with ``finding`` (why) on its current version; for a claim the payer never had."""
+    claims_repo.add_findings(conn, claim_id=claim.claim_id, version=claim.version, findings=[finding])
+    return claims_repo.apply_transition(conn, claim.claim_id, ClaimEvent.WITHDRAWN, now=now)
+
+
+def void(
+    conn: Connection, claim: StoredClaim, finding: Finding, *, encounter: str, ehr: str, job_id: int | None,
+    now: datetime,
+) -> tuple[int, ClaimStatus]:  # fmt: skip
+    """A new version of ``claim`` with ``Claim.status`` ``cancelled`` (sent as a void), ``finding`` on it."""
+    resource = {**claim.resource, "status": "cancelled"}
+    body = {k: v for k, v in resource.items() if k not in ("created", "meta")}
+    digest = hashlib.sha256(orjson.dumps({"void": body}, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    new = claims_repo.NewVersion(
+        claim_id=claim.claim_id, encounter=encounter, patient=claim.patient, payer_id=claim.payer_id, held=False,
+        resource=resource, fingerprint=digest, mapping_version=claim.mapping_version, config_hash=claim.config_hash,
+        em=claim.em, findings=[finding], filing_deadline=claim.filing_deadline, source_job_id=job_id, ehr=ehr,
+    )  # fmt: skip
+    return claims_repo.save_version(conn, new, now=now)
