@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from app.domain.tenancy import DEFAULT_EHR
 from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 
 RELATED = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
@@ -56,6 +57,7 @@ def secondary_claim(
     payer_id: str,
     insurer: Resource | None,
     created: str,
+    ehr: str = DEFAULT_EHR,
 ) -> Resource | None:
     """The claim for the next payer (``payer_id``), carrying ``response`` (the primary's adjudication)."""
     pair = next_insurance(primary)
@@ -63,7 +65,7 @@ def secondary_claim(
         return None
     billed, following = pair
     claim = copy.deepcopy(primary)
-    new_id = claim_id(encounter, payer_id)
+    new_id = claim_id(encounter, payer_id, ehr=ehr)  # the primary's EHR scope, as the mapper's ids
     claim["id"] = new_id
     claim["identifier"] = [{"system": CLAIM_ID_SYSTEM, "value": new_id}]
     claim["created"] = created
