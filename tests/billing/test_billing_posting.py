@@ -166,6 +166,18 @@ def test_reversal_and_correction_leave_the_10_dollar_coinsurance(book: Book) -> 
     assert kpis.collections.payments == D("40.00")
 
 
+def test_a_reversal_without_its_adjustments_still_takes_back_the_whole_original(book: Book) -> None:
+    """Some payers reverse with the negated CLP amounts only (no CAS): the pairing, not the reversal's
+    own segments, decides what is taken back, so the original's contractual and patient share go too."""
+    pcn = book.claim("c1")
+    book.remit([Payment(pcn, "1", (ORIGINAL,), payer_icn="ICN1")])
+    bare = Line("99213", D(-100), D(-50))
+    book.remit([Payment(pcn, "22", (bare,), payer_icn="ICN1"), Payment(pcn, "1", (CORRECTION,), payer_icn="ICN2")])
+    got = book.balance("c1")
+    assert got["balance"] == "10.00" and got["patient"]["responsibility"] == "10.00"
+    assert (got["payers"][0]["paid"], got["payers"][0]["adjusted"]) == ("40.00", "50.00")
+
+
 def test_a_reversal_delivered_twice_is_posted_once(book: Book) -> None:
     pcn = book.claim("c1")
     book.remit([Payment(pcn, "1", (ORIGINAL,), payer_icn="ICN1")])
