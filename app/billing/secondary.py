@@ -14,6 +14,10 @@ DTP*573, 2430 per line):
 - a new id (:func:`app.mappers.claim_id` of the encounter and the secondary payer), no patient
   control number (the submitter assigns one) and ``insurer`` = the next coverage's payer.
 
+:func:`primary_claim_of` reads the link back: the secondary claim has its own CLM01, so the
+secondary's 835 names it, but its money belongs on the primary claim's ledger (the same visit, one
+receivable: the secondary is billed what the primary left to the patient).
+
 None when there is no coverage after the billed one. Which answers call for one is
 :data:`SECONDARY_AFTER` (CLP02 1-4: processed or denied; never a reversal, nor a claim the payer
 forwarded to the next payer itself: crossover, CLP02 19-21).
@@ -24,6 +28,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from app.domain.tenancy import DEFAULT_EHR
 from app.mappers.ids import CLAIM_ID_SYSTEM, claim_id
 
 RELATED = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
@@ -52,6 +57,7 @@ def secondary_claim(
     payer_id: str,
     insurer: Resource | None,
     created: str,
+    ehr: str = DEFAULT_EHR,
 ) -> Resource | None:
     """The claim for the next payer (``payer_id``), carrying ``response`` (the primary's adjudication)."""
     pair = next_insurance(primary)
@@ -59,7 +65,7 @@ def secondary_claim(
         return None
     billed, following = pair
     claim = copy.deepcopy(primary)
-    new_id = claim_id(encounter, payer_id)
+    new_id = claim_id(encounter, payer_id, ehr=ehr)  # the primary's EHR scope, as the mapper's ids
     claim["id"] = new_id
     claim["identifier"] = [{"system": CLAIM_ID_SYSTEM, "value": new_id}]
     claim["created"] = created
@@ -83,3 +89,36 @@ def secondary_claim(
          "relationship": {"coding": [{"system": RELATED, "code": "associated"}]}}
     ]  # fmt: skip
     return claim
+
+
+def primary_claim_of(claim: Resource) -> str | None:
+    """The id of the primary claim a secondary claim (as :func:`secondary_claim` builds it) follows, else None.
+
+    A secondary claim carries the primary's adjudication (an insurance entry whose ``claimResponse``
+    is ``#primary-adjudication``) and names the primary in ``related`` (``associated``); a claim-split
+    part is ``associated`` too but carries no adjudication."""
+    carries = any(
+        isinstance(i, dict) and (i.get("claimResponse") or {}).get("reference") == "#" + ADJUDICATION_ID
+        for i in claim.get("insurance") or ()
+    )
+    if not carries:
+        return None
+    for related in claim.get("related") or ():
+        codes = {c.get("code") for c in ((related.get("relationship") or {}).get("coding") or ())}
+        ref = str((related.get("claim") or {}).get("reference") or "")
+        if "associated" in codes and ref.startswith("Claim/"):
+            return ref.removeprefix("Claim/") or None
+    return None
+
+
+def ledger_roots(claims: dict[str, Resource]) -> dict[str, str]:
+    """Each claim id of one visit → the claim whose ledger its money is on (its primary, followed up the
+    chain: a tertiary's secondary's primary); a claim that follows no claim of ``claims`` is its own."""
+    roots: dict[str, str] = {}
+    for key in claims:
+        root, seen = key, {key}
+        while (parent := primary_claim_of(claims[root])) is not None and parent in claims and parent not in seen:
+            root = parent
+            seen.add(root)
+        roots[key] = root
+    return roots

@@ -7,6 +7,7 @@ Amounts leave here as decimal strings (``"12.50"``); the revenue book holds :cla
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from app.db.billing_repo import (
     SUBMISSION,
     UNDERPAYMENT,
 )
+from app.db.ledger_groups import ledger_roots
 from app.db.models import ClaimLedgerEntry, FindingRow
 from app.db.sql import iso
 
@@ -231,8 +233,13 @@ def revenue_book(conn: Connection) -> RevenueBook:
         if r.ack_277ca in ("accepted", "rejected") and r.ack_277ca_at is not None:
             acks.append(Acknowledgement(r.claim_id, "277CA", r.ack_277ca == "accepted", _day(r.ack_277ca_at)))
     manual = _manually_cleared(conn)
-    claims = [_submitted(claim_id, rows, claim_id in manual) for claim_id, rows in by_claim.items()]
-    return RevenueBook(claims, acks, _adjudications(conn), _payments(conn))
+    # A secondary claim is the same visit's receivable: its answers count on its primary claim.
+    follow = ledger_roots(conn)
+    claims = [_submitted(claim_id, rows, claim_id in manual) for claim_id, rows in by_claim.items()
+              if claim_id not in follow]  # fmt: skip
+    adjudications = [replace(a, claim_id=follow.get(a.claim_id, a.claim_id)) for a in _adjudications(conn)]
+    payments = [replace(p, claim_id=follow.get(p.claim_id, p.claim_id)) for p in _payments(conn)]
+    return RevenueBook(claims, [a for a in acks if a.claim_id not in follow], adjudications, payments)
 
 
 def _manually_cleared(conn: Connection) -> set[str]:

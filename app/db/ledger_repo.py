@@ -18,6 +18,7 @@ from app.billing.patient_payments import PatientPayment, row_reference
 from app.billing.posting import Posted
 from app.db.billing_repo import CLAIM, PAYMENT, SUBMISSION, VERSION
 from app.db.billing_views import money
+from app.db.ledger_groups import ledger_group, ledger_roots
 from app.db.models import ClaimLedgerEntry
 from app.db.sql import insert_ignore
 
@@ -25,7 +26,10 @@ LEDGER = ClaimLedgerEntry.__table__  # type: ignore[attr-defined]
 
 
 def posted_for_claim(conn: Connection, claim_id: str) -> list[Posted]:
-    rows = conn.execute(select(PAYMENT).where(PAYMENT.c.claim_id == claim_id).order_by(PAYMENT.c.id)).all()
+    """The answers on ``claim_id``'s ledger, in arrival order: its own and its secondary claims'
+    (:mod:`app.db.ledger_groups`)."""
+    members = ledger_group(conn, claim_id).members
+    rows = conn.execute(select(PAYMENT).where(PAYMENT.c.claim_id.in_(members)).order_by(PAYMENT.c.id)).all()
     return [
         Posted(
             id=r.id,
@@ -51,7 +55,8 @@ def record_entry(conn: Connection, **values: Any) -> int | None:
 
 
 def entries_for_claim(conn: Connection, claim_id: str) -> list[LedgerEntry]:
-    rows = conn.execute(select(LEDGER).where(LEDGER.c.claim_id == claim_id).order_by(LEDGER.c.id)).all()
+    members = ledger_group(conn, claim_id).members
+    rows = conn.execute(select(LEDGER).where(LEDGER.c.claim_id.in_(members)).order_by(LEDGER.c.id)).all()
     return [LedgerEntry(r.kind, r.payer_id, r.amount_cents) for r in rows]
 
 
@@ -77,10 +82,11 @@ def _charge_cents(conn: Connection, claim_id: str) -> int:
 
 
 def balance_of(conn: Connection, claim_id: str) -> ClaimBalance:
-    primary = conn.execute(select(CLAIM.c.payer_id).where(CLAIM.c.id == claim_id)).scalar_one_or_none()
+    """The balance of the ledger ``claim_id`` is on (a secondary claim's is its primary claim's)."""
+    group = ledger_group(conn, claim_id)
     return claim_balance(
-        _charge_cents(conn, claim_id),
-        primary_payer=primary,
+        _charge_cents(conn, group.root),
+        primary_payer=group.payer_id,
         posted=posted_for_claim(conn, claim_id),
         entries=entries_for_claim(conn, claim_id),
     )
@@ -120,7 +126,8 @@ def claim_balance_json(conn: Connection, claim_id: str) -> dict[str, Any] | None
 def patient_balance_json(conn: Connection, patient: str) -> dict[str, Any]:
     """The patient's balance over their claims, and each claim's."""
     ids = conn.execute(select(CLAIM.c.id).where(CLAIM.c.patient == patient).order_by(CLAIM.c.id)).scalars().all()
-    claims = [(claim_id, balance_of(conn, claim_id)) for claim_id in ids]
+    follow = ledger_roots(conn, ids)  # a secondary claim's money is on its primary's ledger: counted there
+    claims = [(claim_id, balance_of(conn, claim_id)) for claim_id in ids if claim_id not in follow]
     return {
         "patient": patient,
         "balance": money(sum(b.patient_balance_cents for _, b in claims)),
@@ -137,7 +144,9 @@ def payer_balances_json(conn: Connection, claim_ids: Iterable[str] | None = None
     if claim_ids is None:
         claim_ids = conn.execute(select(func.distinct(SUBMISSION.c.claim_id))).scalars().all()
     totals: dict[str, int] = {}
-    for claim_id in sorted(set(claim_ids)):
+    wanted = sorted(set(claim_ids))
+    follow = ledger_roots(conn, wanted)
+    for claim_id in sorted({follow.get(c, c) for c in wanted}):
         for p in balance_of(conn, claim_id).payers:
             totals[p.payer_id] = totals.get(p.payer_id, 0) + p.balance_cents
     return [{"payer": payer, "balance": money(cents)} for payer, cents in sorted(totals.items())]

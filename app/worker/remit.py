@@ -12,9 +12,12 @@ original, a secondary's adjustment derived from what the primary left) and gets 
 denial-queue entries (category, payer, related findings, documentation, and whether the denial
 passed scrubbing) and, from the claim's first payer only, underpayment alerts (expected allowed from
 the payer profile vs the 835; CO-253 sequestration never alerts; a secondary's payment reflects
-the primary's and is not compared with a fee schedule). Provider-level adjustments (PLB) whose
-reference names one of our claims (its CLM01 or the payer's claim control number) are posted to
-that claim's ledger, except interest (L6), which is not a collection of the claim's charge.
+the primary's and is not compared with a fee schedule). The claim built for the secondary after the
+primary's 835 has its own CLM01: its 835 is stored against it, but planned and balanced on the
+primary claim's ledger (:mod:`app.db.ledger_groups`), so it is a later payer's answer there.
+Provider-level adjustments (PLB) whose reference names one of our claims (its CLM01 or the payer's
+claim control number) are posted to that claim's ledger, except interest (L6), which is not a
+collection of the claim's charge.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from app.billing.underpayment import check_underpayment
 from app.config.clearinghouse import ClearinghouseConfig
 from app.db import billing_repo, claims_repo, ledger_repo
 from app.db.billing_repo import ClaimLink
+from app.db.ledger_groups import ledger_group
 from app.domain.findings import Finding
 from app.domain.payers import PayerDirectory
 from app.logging import get_logger
@@ -265,4 +269,5 @@ def _plan(conn: Connection, link: ClaimLink, values: dict[str, Any]) -> PostingP
         patient_responsibility_cents=values["patient_responsibility_cents"] or 0,
         denied=values["denied"],
     )
-    return plan_posting(incoming, ledger_repo.posted_for_claim(conn, link.claim_id), primary_payer=link.payer_id)
+    group = ledger_group(conn, link.claim_id)  # a secondary claim's answer posts on its primary's ledger
+    return plan_posting(incoming, ledger_repo.posted_for_claim(conn, link.claim_id), primary_payer=group.payer_id)

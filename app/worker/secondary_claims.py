@@ -50,7 +50,7 @@ def queue_secondary(
         log.warning("secondary.no_payer", claim=link.claim_id)
         return None
     claim = secondary_claim(link.resource, response, encounter=link.encounter, payer_id=payer[0],
-                            insurer=payer[1], created=now.isoformat())  # fmt: skip
+                            insurer=payer[1], created=now.isoformat(), ehr=link.scope)  # fmt: skip
     if claim is None:
         return None
     body = {k: v for k, v in claim.items() if k not in ("created", "contained")}  # the same answer twice:
@@ -62,7 +62,7 @@ def queue_secondary(
     new = claims_repo.NewVersion(
         claim_id=claim["id"], encounter=link.encounter, patient=link.patient, payer_id=payer[0], held=False,
         resource=claim, fingerprint=fingerprint, mapping_version=None, config_hash=None, em=None, findings=[],
-        filing_deadline=None, source_job_id=None,
+        filing_deadline=None, source_job_id=None, ehr=link.scope,
     )  # fmt: skip
     claims_repo.save_version(conn, new, now=now)
     log.info("secondary.queued", claim=claim["id"], primary=link.claim_id, payer=payer[0])

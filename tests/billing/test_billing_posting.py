@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from app.api.app import create_app
 from app.billing.kpis import compute_kpis
 from app.billing.records import RevenueBook
+from app.billing.secondary import ADJUDICATION_ID
 from app.cli.main import app as cli
 from app.db import billing_repo, billing_views, claims_repo, ledger_repo
 from app.db.billing_repo import PAYMENT, UNDERPAYMENT, SubmittedItem
@@ -48,11 +49,17 @@ class Book:
     def id(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    def claim(self, name: str, *, charge: str = "100.00", payer: str = PRIMARY) -> str:
+    def claim(self, name: str, *, charge: str = "100.00", payer: str = PRIMARY, secondary_of: str | None = None) -> str:
+        """Store and submit a claim; ``secondary_of``: the claim is the one built for the next payer
+        after that claim's primary answer (:mod:`app.billing.secondary`), for the same visit."""
         claim_id, patient = self.id(name), f"Patient/{self.prefix}p1"
         pcn = f"PCN{claim_id.upper()}"
+        new = new_version(claim_id, payer, patient)
+        if secondary_of is not None:
+            primary = self.id(secondary_of)
+            new = replace(new, encounter=f"Encounter/{primary}", resource=secondary_resource(claim_id, primary))
         with self.services.engine.begin() as conn:
-            claims_repo.save_version(conn, new_version(claim_id, payer, patient), now=T0)
+            claims_repo.save_version(conn, new, now=T0)
             cents = int(D(charge) * 100)
             item = SubmittedItem(claim_id, 1, pcn, "0001", cents, date(2026, 10, 5), None)
             billing_repo.record_batch(conn, interchange_control_number=self.control, file_name=f"{claim_id}.837",
@@ -89,6 +96,21 @@ class Book:
         with self.services.engine.connect() as conn:
             stmt = select(*columns).where(table.c.claim_id.like(f"{self.prefix}%")).order_by(table.c.id)
             return list(conn.execute(stmt).all())
+
+
+def secondary_resource(claim_id: str, primary: str) -> dict[str, Any]:
+    """The shape :func:`app.billing.secondary.secondary_claim` gives the next payer's claim."""
+    return {
+        "resourceType": "Claim",
+        "id": claim_id,
+        "contained": [{"resourceType": "ClaimResponse", "id": ADJUDICATION_ID}],
+        "insurance": [
+            {"sequence": 1, "focal": False, "claimResponse": {"reference": f"#{ADJUDICATION_ID}"}},
+            {"sequence": 2, "focal": True},
+        ],
+        "related": [{"claim": {"reference": f"Claim/{primary}"}, "relationship": {"coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship", "code": "associated"}]}}],
+    }  # fmt: skip
 
 
 def new_version(claim_id: str, payer: str, patient: str) -> claims_repo.NewVersion:
@@ -144,6 +166,18 @@ def test_reversal_and_correction_leave_the_10_dollar_coinsurance(book: Book) -> 
     assert kpis.collections.payments == D("40.00")
 
 
+def test_a_reversal_without_its_adjustments_still_takes_back_the_whole_original(book: Book) -> None:
+    """Some payers reverse with the negated CLP amounts only (no CAS): the pairing, not the reversal's
+    own segments, decides what is taken back, so the original's contractual and patient share go too."""
+    pcn = book.claim("c1")
+    book.remit([Payment(pcn, "1", (ORIGINAL,), payer_icn="ICN1")])
+    bare = Line("99213", D(-100), D(-50))
+    book.remit([Payment(pcn, "22", (bare,), payer_icn="ICN1"), Payment(pcn, "1", (CORRECTION,), payer_icn="ICN2")])
+    got = book.balance("c1")
+    assert got["balance"] == "10.00" and got["patient"]["responsibility"] == "10.00"
+    assert (got["payers"][0]["paid"], got["payers"][0]["adjusted"]) == ("40.00", "50.00")
+
+
 def test_a_reversal_delivered_twice_is_posted_once(book: Book) -> None:
     pcn = book.claim("c1")
     book.remit([Payment(pcn, "1", (ORIGINAL,), payer_icn="ICN1")])
@@ -185,6 +219,33 @@ def test_secondary_remittance_is_the_secondary_payers_and_balances_per_payer_and
     assert alerts == [PRIMARY]  # the primary's own answer only: the secondary's $10 is not an underpayment
     assert kpis.receivables.open_ar == D(0) and kpis.denials.claims_denied == 0
     assert per_payer == [{"payer": PRIMARY, "balance": "0.00"}, {"payer": SECONDARY, "balance": "0.00"}]
+
+
+def test_the_secondary_claims_835_is_posted_on_the_visits_ledger(book: Book) -> None:
+    """The claim built for the secondary after the primary's 835 has its own CLM01, so the secondary's
+    835 names that claim: its money closes the primary claim's patient share, not a second receivable."""
+    pcn = book.claim("c1")
+    book.remit([Payment(pcn, "1", (ORIGINAL,), payer_icn="ICN1")])
+    second_pcn = book.claim("c1s", payer=SECONDARY, secondary_of="c1")
+    secondary = Line("99213", D(100), D(10), (Adj("CO", "45", D(40)), Adj("OA", "23", D(50))), allowed=D(60))
+    book.remit([Payment(second_pcn, "1", (secondary,), payer_icn="S-ICN")], payer=SECONDARY, days=20)
+    got = book.balance("c1")
+    assert [(p["payer"], p["billed"], p["paid"], p["adjusted"], p["balance"]) for p in got["payers"]] == [
+        (PRIMARY, "100.00", "50.00", "40.00", "0.00"),
+        (SECONDARY, "10.00", "10.00", "0.00", "0.00"),
+    ]
+    assert got["balance"] == "0.00" and book.balance("c1s") == {**got, "claim": book.id("c1s")}
+    alerts = [r.payer_id for r in book.rows(UNDERPAYMENT.c.payer_id, table=UNDERPAYMENT)]
+    assert alerts == [PRIMARY]  # the secondary's $10 is not compared with its fee schedule
+    with book.services.engine.connect() as conn:
+        per_payer = ledger_repo.payer_balances_json(conn, [book.id("c1"), book.id("c1s")])
+        patient = ledger_repo.patient_balance_json(conn, f"Patient/{book.prefix}p1")
+        status = claims_repo.claim_status(conn, book.id("c1s"))
+    assert per_payer == [{"payer": PRIMARY, "balance": "0.00"}, {"payer": SECONDARY, "balance": "0.00"}]
+    assert patient["balance"] == "0.00" and status == "paid"
+    kpis = book.kpis()  # one visit, one receivable: the secondary claim's charge is not counted again
+    assert kpis.receivables.open_ar == D(0) and kpis.collections.payments == D(60)
+    assert kpis.collections.net_collection_rate == pytest.approx(1.0)
 
 
 def test_patient_balance_sums_the_patients_claims_and_their_payments(book: Book) -> None:

@@ -66,6 +66,22 @@ def test_primary_835_queues_the_secondary_claim_with_2320_2330_and_2430(flow: Fl
     cas = [s for s in segs if s[0] == "CAS"]
     assert sum(D(s[3]) for s in cas if s[1] == "PR") == payment.patient_responsibility
 
+    # Medicaid's 835 names the secondary claim's own CLM01; it pays the coinsurance Medicare left, the
+    # rest is Medicare's share (OA-23). The money lands on the visit's ledger: nothing left open, no
+    # second receivable, no underpayment alert against Medicaid's fee schedule.
+    pcn = submitted_pcns(flow)[secondary[0]["id"]]
+    medicaid = tuple(Line(ln.code, ln.charge, ln.charge - ln.paid - ln.adjustments[0].amount,
+                          (Adj("OA", "23", ln.paid + ln.adjustments[0].amount),), service_date=ln.service_date)
+                     for ln in lines)  # fmt: skip
+    drop(flow, "medicaid.835", remit_835([Payment(pcn, "2", medicaid)], when=today, payer_id="MCDOH", control=9020))
+    flow.clock.advance(61)
+    worker.drain()
+    for claim_id in (primary["id"], secondary[0]["id"]):
+        balance = flow.api(f"/api/claims/{claim_id}/balance")
+        assert balance["balance"] == "0.00" and [p["payer"] for p in balance["payers"]] == ["01112", "MCDOH"]
+    assert [a for a in flow.api("/api/underpayments") if a["payer"] == "MCDOH"] == []
+    assert {p["payer"]: p["balance"] for p in flow.api("/api/balances/payers")}.get("MCDOH") == "0.00"
+
     counts = flow.table_counts()
     drop(flow, "again.835", remit_835([payment], when=today, payer_id="01112", control=9010))  # posted again
     flow.clock.advance(61)

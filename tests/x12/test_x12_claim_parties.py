@@ -137,3 +137,18 @@ def test_billing_taxonomy_from_the_settings_or_the_organization_type() -> None:
     stamped = claim(0, supportingInfo=[info(1, "billing-taxonomy", "207Q00000X")])
     assert ["PRV", "BI", "PXC", "207Q00000X"] in segments(claim_input_from_fhir(stamped, context(0)))
     assert not any(s[:2] == ["PRV", "BI"] for s in segments(claim_input_from_fhir(claim(0), context(0))))
+
+
+def test_rendering_taxonomy_from_the_practitioner_role_when_the_care_team_has_none() -> None:
+    nucc = "http://nucc.org/provider-taxonomy"
+    role = {"resourceType": "PractitionerRole", "id": "doc-role", "practitioner": {"reference": "Practitioner/doc"},
+            "specialty": [{"coding": [{"system": nucc, "code": "207R00000X"}]}]}  # fmt: skip
+    bare = claim(0)
+    bare["careTeam"][0].pop("qualification")
+    assert ["PRV", "PE", "PXC", "207R00000X"] in segments(claim_input_from_fhir(bare, context(0, extra=(role,))))
+    by_role = claim(0)
+    by_role["careTeam"][0] = {**by_role["careTeam"][0], "provider": {"reference": "PractitionerRole/doc-role"}}
+    by_role["careTeam"][0].pop("qualification")
+    built = claim_input_from_fhir(by_role, context(0, extra=(role,)))
+    assert built.rendering_provider is not None and built.rendering_provider.taxonomy == "207R00000X"
+    assert not any(s[:2] == ["PRV", "PE"] for s in segments(claim_input_from_fhir(bare, context(0))))
