@@ -7,6 +7,8 @@
 - CSRF: every form carries the session's token in a hidden ``csrf`` field, compared in constant time;
   the sign-in form (no session yet) uses a double-submit cookie.
 - Roles: viewer < engineer < admin.
+- Names: local accounts (no ``:``) and OIDC users (``oidc:<issuer host>:<name>``) never collide, in
+  sessions and in the audit trail.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ CONSOLE_COOKIE = "cb_console"
 SMART_COOKIE = "cb_smart"
 LAUNCH_COOKIE = "cb_launch"
 LOGIN_CSRF_COOKIE = "cb_login_csrf"
+#: Names of OIDC users start with it (``oidc:<issuer host>:<name>``); local account names have no ``:``.
+OIDC_PREFIX = "oidc:"
 MAX_FORM_BYTES = 64_000
 _HASHER = PasswordHasher()
 
