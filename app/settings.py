@@ -201,6 +201,10 @@ class WebSettings(_Section):
     session_max_minutes: float = Field(720.0, gt=0)
     #: A SMART launch must come back to ``/smart/callback`` within this long.
     launch_seconds: float = Field(600.0, gt=0)
+    #: The SMART app's cookies (``cb_launch``, ``cb_smart``): ``lax`` (default), or ``none`` for an EHR
+    #: that embeds the app in a cross-site iframe, where a browser does not send a Lax cookie: then
+    #: ``SameSite=None; Secure; Partitioned`` (kept per embedding site). The console's stay Lax.
+    smart_cookie_samesite: Literal["lax", "none"] = "lax"
     #: Scopes asked for when an EHR's SMART registration names none.
     default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
     timeout_seconds: float = Field(10.0, gt=0)
