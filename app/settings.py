@@ -10,9 +10,11 @@ Integration engineers' files (mappings, payers, rules) are not settings: see :mo
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -24,6 +26,34 @@ from pydantic_settings import (
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "dev-admin-token", "secret", "password"})
 DEFAULT_SETTINGS_FILE = "config/claimbridge.yaml"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_url_problem(url: str, *, production: bool) -> str | None:
+    """Why ``url`` may not carry a sign-in (OIDC issuer, its endpoints), or None: https always;
+    plain http only on a loopback host (a local test provider) and never in production."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme != "http" or not host:
+        return "is not an absolute https URL"
+    if production:
+        return f"must be https in production (http://{host})"
+    if not _loopback(host):
+        return f"must be https; plain http only on a loopback host (http://{host})"
+    return None
 
 
 class _Section(BaseModel):
@@ -171,6 +201,10 @@ class WebSettings(_Section):
     session_max_minutes: float = Field(720.0, gt=0)
     #: A SMART launch must come back to ``/smart/callback`` within this long.
     launch_seconds: float = Field(600.0, gt=0)
+    #: The SMART app's cookies (``cb_launch``, ``cb_smart``): ``lax`` (default), or ``none`` for an EHR
+    #: that embeds the app in a cross-site iframe, where a browser does not send a Lax cookie: then
+    #: ``SameSite=None; Secure; Partitioned`` (kept per embedding site). The console's stay Lax.
+    smart_cookie_samesite: Literal["lax", "none"] = "lax"
     #: Scopes asked for when an EHR's SMART registration names none.
     default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
     timeout_seconds: float = Field(10.0, gt=0)
@@ -231,10 +265,14 @@ class SecuritySettings(_Section):
     admin_tokens: tuple[AdminToken, ...] = ()
     #: Minimum length of a subscription / client secret registered through the CLI.
     min_secret_length: int = Field(20, ge=12)
-    #: Wrong credentials per client address within the window before it gets 429.
+    #: Wrong credentials per client address within the window before it gets 429 (counted in the
+    #: database, for every API process together; at most ``throttle_max_clients`` addresses kept).
     throttle_failures: int = Field(20, ge=1)
     throttle_window_seconds: float = Field(60.0, gt=0)
     throttle_max_clients: int = Field(10_000, ge=10)
+    #: How long a process trusts that a key had no wrong credentials before reading the database
+    #: again (0: read every time). Another process's block is seen within this time.
+    throttle_cache_seconds: float = Field(1.0, ge=0, le=60)
     #: Body limits of every endpoint but ``/notifications`` (that one is ``intake.max_body_bytes``).
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_json_depth: int = Field(64, ge=8, le=1000)
@@ -295,6 +333,10 @@ class Settings(BaseSettings):
             value = extra.token.get_secret_value()
             if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < self.security.min_secret_length:
                 raise ValueError(f"security.admin_tokens[{extra.name}] is a placeholder or too short")
+        if self.web.oidc_issuer:
+            problem = insecure_url_problem(self.web.oidc_issuer, production=self.env == "production")
+            if problem:
+                raise ValueError(f"web.oidc_issuer {problem}: CLAIMBRIDGE_WEB__OIDC_ISSUER")
         secret = self.clearinghouse.api.client_secret.get_secret_value().strip().lower()
         if self.env == "production" and self.adapters.clearinghouse == "http" and secret in PLACEHOLDER_SECRETS:
             raise ValueError("clearinghouse.api.client_secret is a placeholder; set it in production")

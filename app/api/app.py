@@ -36,7 +36,7 @@ from app.api.outcomes import (
     unhandled_error_handler,
     validation_error_handler,
 )
-from app.api.throttle import FailureThrottle
+from app.api.throttle import credential_throttle
 from app.credentials import SecretKeys
 from app.errors import ClaimbridgeError
 from app.services import Services
@@ -75,9 +75,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
     security = services.settings.security
     app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
-    app.state.credential_throttle = FailureThrottle(
-        security.throttle_failures, security.throttle_window_seconds, security.throttle_max_clients
-    )
+    app.state.credential_throttle = credential_throttle(services, app.state.secret_keys.digest)
     app.add_middleware(RequestLimits, settings=services.settings)
     app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError
 from app.api.intake_writer import IntakeWriter, Pending
 from app.api.outcomes import OutcomeError, outcome_response
 from app.api.sender import find_sender
-from app.api.throttle import check_throttle, record_failure
+from app.api.throttle import check_throttle_async, record_failure
 from app.db.errors import describe_error
 from app.db.intake_repo import SenderSubscription
 from app.domain.tenancy import ehr_scope
@@ -78,7 +78,7 @@ def check_content_type(request: Request, body: bytes) -> str | None:
 
 
 async def authenticate(request: Request, services: Services, body: bytes) -> SenderSubscription:
-    check_throttle(request)
+    await check_throttle_async(request)
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise OutcomeError(401, "missing bearer credential", headers={"WWW-Authenticate": "Bearer"})
@@ -89,11 +89,11 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
     if sub is None:
         sub = await to_thread.run_sync(find_sender, services.engine, keys, token)
         if sub is None:
-            record_failure(request)
+            await to_thread.run_sync(record_failure, request)
             raise OutcomeError(401, "unknown subscription credential", headers={"WWW-Authenticate": "Bearer"})
         cache.put(digest, sub)
     if sub.signing_secret and not signature_valid(body, sub.signing_secret, request.headers.get(SIGNATURE_HEADER)):
-        record_failure(request)
+        await to_thread.run_sync(record_failure, request)
         raise OutcomeError(401, "missing or invalid X-Signature (HMAC-SHA256 of the body)")
     return sub
 

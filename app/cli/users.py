@@ -28,8 +28,8 @@ def users_add(
 
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
-    if not name.strip() or len(name) > 100 or any(c.isspace() for c in name):
-        raise CliError("--name must be 1-100 characters without spaces")
+    if not name.strip() or len(name) > 100 or any(c.isspace() or c == ":" for c in name):
+        raise CliError("--name must be 1-100 characters without spaces or ':' (single sign-on users are oidc:...)")
     if sys.stdin.isatty():
         import getpass
 

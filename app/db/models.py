@@ -24,6 +24,9 @@ Clearinghouse (money is integer cents; ``claim_id`` is NULL where an answer matc
   import) and 835 provider-level adjustments (PLB) that name the claim.
 - ``claim_response``  the ClaimResponse made from each answer (also written back to the EHR).
 - ``denial_queue_entry`` / ``underpayment_alert``  work queues derived from 835 claim payments.
+
+Security: ``credential_failure``  wrong credentials counted per throttle scope and key, shared by
+every API process (:mod:`app.throttle`).
 """
 
 from __future__ import annotations
@@ -665,3 +668,15 @@ class EligibilityCheck(SQLModel, table=True):
     reevaluated_at: datetime | None = None  # the claims were re-evaluated with this result
     created_at: datetime
     updated_at: datetime
+
+
+class CredentialFailure(SQLModel, table=True):
+    """Wrong credentials of one key (a keyed digest of a client address or account name) in one throttle
+    scope, within the window ending at ``window_ends`` (epoch seconds); bounded per scope (app.throttle)."""
+
+    __tablename__ = "credential_failure"
+
+    scope: str = Field(primary_key=True, max_length=20)  # api | sign-in-account | sign-in-client
+    key: str = Field(primary_key=True, max_length=64)
+    failures: int
+    window_ends: float = Field(index=True)

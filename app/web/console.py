@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import threading
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +36,6 @@ from app.db.messages_repo import KINDS, MessageFilter
 from app.ehr.recovery import Sweeper
 from app.logging import get_logger
 from app.services import Services
-from app.throttle import FailureThrottle
 from app.web import candidate
 from app.web.charts import bar_chart
 from app.web.dead_rows import REPLAYED, dead_rows
@@ -44,6 +43,7 @@ from app.web.render import WebError, render
 from app.web.sessions import (
     CONSOLE_COOKIE,
     LOGIN_CSRF_COOKIE,
+    OIDC_PREFIX,
     ConsoleUser,
     check_csrf,
     check_password,
@@ -59,6 +59,7 @@ from app.web.sessions import (
     set_cookie,
     start_session,
 )
+from app.web.sign_in_throttle import SignInThrottle
 from app.whatif import DiffReport
 from app.whatif_replay import reading, stored_encounters
 from app.whatif_replay import replay as replay_encounters
@@ -70,36 +71,6 @@ engineer = Depends(require("engineer"))
 PAGE_SIZE = 50
 JOB_STATUSES = ("pending", "done", "dead")
 MONTHS = 6
-
-
-@dataclass(frozen=True)
-class SignInThrottle:
-    """Wrong console passwords counted per account name and per client address (``web.sign_in_*``)."""
-
-    account: FailureThrottle
-    client: FailureThrottle
-
-    @classmethod
-    def for_services(cls, services: Services) -> SignInThrottle:
-        web, security = services.settings.web, services.settings.security
-
-        def clock() -> float:
-            return services.clock().timestamp()
-
-        def one(limit: int) -> FailureThrottle:
-            return FailureThrottle(
-                limit=limit, window=web.sign_in_window_seconds, max_clients=security.throttle_max_clients, clock=clock
-            )
-
-        return cls(account=one(web.sign_in_account_failures), client=one(web.sign_in_client_failures))
-
-    def retry_after(self, name: str, address: str) -> float | None:
-        waits = [w for w in (self.account.retry_after(name), self.client.retry_after(address)) if w is not None]
-        return max(waits) if waits else None
-
-    def failed(self, name: str, address: str) -> None:
-        self.account.failed(name)
-        self.client.failed(address)
 
 
 def _sso(services: Services) -> str | None:
@@ -134,7 +105,7 @@ async def login(request: Request) -> Response:
     name, password = form.get("name", "").strip()[:100], form.get("password", "")
     throttle: SignInThrottle = request.app.state.sign_in_throttle
     address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(name, address)
+    wait = await to_thread.run_sync(throttle.retry_after, name, address)
     if wait is not None:  # refused before the password is even checked: guessing costs the window
         log.warning("console sign-in throttled", retry_after=int(wait) + 1)
         raise WebError(
@@ -147,9 +118,10 @@ async def login(request: Request) -> Response:
 
     def check() -> str | None:
         with services.engine.begin() as conn:
-            user = web_repo.get_user(conn, name)
+            local = not name.startswith(OIDC_PREFIX)  # an OIDC user's name is never a local account
+            user = web_repo.get_user(conn, name) if local else None
             ok = check_password(user.password_hash if user and not user.disabled else None, password)
-            record_sign_in(conn, services, name, ok)
+            record_sign_in(conn, services, name, ok, detail={"via": "password"})
             if not ok or user is None:
                 return None
             if needs_rehash(user.password_hash):
@@ -158,7 +130,7 @@ async def login(request: Request) -> Response:
 
     role = await to_thread.run_sync(check)
     if role is None:
-        throttle.failed(name, address)
+        await to_thread.run_sync(throttle.failed, name, address)
         token = new_token()
         refused = render(
             request,
@@ -171,7 +143,7 @@ async def login(request: Request) -> Response:
         )
         set_cookie(refused, services, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return refused
-    throttle.account.clear(name)
+    await to_thread.run_sync(throttle.account.clear, name)
     lifetime = timedelta(minutes=services.settings.web.session_idle_minutes)
     token, _ = await start_session(services, kind="console", subject=name, role=role, data={}, lifetime=lifetime)
     response = RedirectResponse("/console/", status_code=303)

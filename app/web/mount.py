@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.web import console, dead_rows, oidc, smart
 from app.web.render import STATIC_DIR, WebError, web_error_handler
+from app.web.sign_in_throttle import SignInThrottle
 
 
 def mount_web(app: FastAPI) -> None:
@@ -15,7 +16,7 @@ def mount_web(app: FastAPI) -> None:
     async def root() -> RedirectResponse:
         return RedirectResponse("/console/login", status_code=303)
 
-    app.state.sign_in_throttle = console.SignInThrottle.for_services(app.state.services)
+    app.state.sign_in_throttle = SignInThrottle.for_services(app.state.services)
     app.add_exception_handler(WebError, web_error_handler)
     app.include_router(console.router)
     app.include_router(dead_rows.router)

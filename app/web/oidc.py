@@ -1,13 +1,17 @@
 """``/console/oidc``: console sign-in through an OpenID Connect provider (``web.oidc_*``).
 
 - ``GET /console/oidc/start``: discovery (``{issuer}/.well-known/openid-configuration``, whose
-  ``issuer`` must be the configured one), then a redirect to its ``authorization_endpoint`` (authlib's
-  OAuth 2 client: authorization code, PKCE S256, a 256-bit ``state`` and a nonce). The pending
-  sign-in is a server-side session of its own (cookie ``cb_oidc``), consumed by the callback.
+  ``issuer`` must be the configured one and whose endpoints must be https: plain http only on a
+  loopback host outside production, as for the issuer itself at start-up), then a redirect to its
+  ``authorization_endpoint`` (authlib's OAuth 2 client: authorization code, PKCE S256, a 256-bit
+  ``state`` and a nonce). The pending sign-in is a server-side session of its own (cookie
+  ``cb_oidc``), consumed by the callback.
 - ``GET /console/oidc/callback``: checks ``state`` and age (``web.launch_seconds``), exchanges the
   code (``client_secret_basic`` with the code verifier), verifies the id_token (signature from the
   provider's JWKS, ``iss``, ``aud``, ``exp``, nonce), takes the name and role from the configured
-  claims and starts a console session like a password sign-in does (audited ``sign-in``, via oidc).
+  claims (the name qualified ``oidc:<issuer host>:<name>``, its own name space beside the local
+  accounts') and starts a console session like a password sign-in does (audited ``sign-in``, via
+  oidc).
 
 Every failure is an HTML page with a link back to the sign-in page; nothing is stored but the audit row.
 """
@@ -18,6 +22,7 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from anyio import to_thread
@@ -33,10 +38,11 @@ from app.db import web_repo
 from app.db.web_repo import SessionRecord
 from app.http_policy import Verdict, classify
 from app.services import Services
-from app.settings import WebSettings
+from app.settings import WebSettings, insecure_url_problem
 from app.web.render import WebError
 from app.web.sessions import (
     CONSOLE_COOKIE,
+    OIDC_PREFIX,
     ROLES,
     clear_cookie,
     record_sign_in,
@@ -105,7 +111,8 @@ async def _get_json(http: httpx.AsyncClient, url: str, what: str) -> dict[str, A
     return data
 
 
-async def discover(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
+async def discover(http: httpx.AsyncClient, issuer: str, *, production: bool) -> dict[str, str]:
+    """The provider's endpoints; every one https (plain http only on loopback outside production)."""
     data = await _get_json(http, f"{issuer.rstrip('/')}/.well-known/openid-configuration", "openid-configuration")
     wanted = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
     if not all(isinstance(data.get(k), str) for k in wanted):
@@ -115,6 +122,10 @@ async def discover(http: httpx.AsyncClient, issuer: str) -> dict[str, str]:
     methods = data.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
         raise _down("the provider does not support PKCE S256")
+    for key in wanted:
+        problem = insecure_url_problem(data[key], production=production)
+        if problem:
+            raise _down(f"openid-configuration {key} {problem}")
     return {k: str(data[k]) for k in wanted}
 
 
@@ -128,11 +139,18 @@ def role_of(claims: dict[str, Any], web: WebSettings) -> str | None:
 
 
 def name_of(claims: dict[str, Any], web: WebSettings) -> str | None:
+    """The console name: ``oidc:<issuer host>:<name claim, else sub>`` (see :func:`qualified`)."""
     for key in (web.oidc_name_claim, "sub"):
         value = claims.get(key)
         if isinstance(value, str) and value.strip() and value.isprintable():
-            return value.strip()[:100]
+            return qualified(web.oidc_issuer, value.strip()[:100])
     return None
+
+
+def qualified(issuer: str, value: str) -> str:
+    """An OIDC user's name in sessions and the audit trail, never equal to a local account's name
+    (those may not contain ``:``, and a password sign-in refuses the ``oidc:`` prefix)."""
+    return f"{OIDC_PREFIX}{urlsplit(issuer).netloc.lower()}:{value}"[:300]
 
 
 async def verify_id_token(
@@ -160,7 +178,7 @@ async def start(request: Request) -> Response:
     services = services_of(request)
     web = _web(services)
     async with _http(services) as http:
-        endpoints = await discover(http, web.oidc_issuer)
+        endpoints = await discover(http, web.oidc_issuer, production=services.settings.env == "production")
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     async with _client(services, web) as client:
         url, _ = client.create_authorization_url(

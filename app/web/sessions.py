@@ -2,11 +2,14 @@
 
 - Passwords: argon2id (``argon2-cffi``), re-hashed on sign-in when the parameters change.
 - Sessions: a random 256-bit token in an ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` outside
-  development); the server keeps its SHA-256 and the session data (:mod:`app.db.web_repo`). A console
+  development; the SMART app's ``SameSite=None; Secure; Partitioned`` for an embedded launch,
+  ``web.smart_cookie_samesite``); the server keeps its SHA-256 and the session data (:mod:`app.db.web_repo`). A console
   session ends after ``web.session_idle_minutes`` idle and at most ``web.session_max_minutes``.
 - CSRF: every form carries the session's token in a hidden ``csrf`` field, compared in constant time;
   the sign-in form (no session yet) uses a double-submit cookie.
 - Roles: viewer < engineer < admin.
+- Names: local accounts (no ``:``) and OIDC users (``oidc:<issuer host>:<name>``) never collide, in
+  sessions and in the audit trail.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ CONSOLE_COOKIE = "cb_console"
 SMART_COOKIE = "cb_smart"
 LAUNCH_COOKIE = "cb_launch"
 LOGIN_CSRF_COOKIE = "cb_login_csrf"
+#: Names of OIDC users start with it (``oidc:<issuer host>:<name>``); local account names have no ``:``.
+OIDC_PREFIX = "oidc:"
 MAX_FORM_BYTES = 64_000
 _HASHER = PasswordHasher()
 
@@ -87,20 +92,35 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _embedded(services: Services, name: str) -> bool:
+    return name in (SMART_COOKIE, LAUNCH_COOKIE) and services.settings.web.smart_cookie_samesite == "none"
+
+
+def _partition(response: Response) -> None:
+    """Add ``Partitioned`` to the cookie just set (the standard library writes it only from Python 3.14)."""
+    key, value = response.raw_headers[-1]
+    assert key == b"set-cookie"
+    response.raw_headers[-1] = (key, value + b"; Partitioned")
+
+
 def set_cookie(response: Response, services: Services, name: str, value: str, *, max_age: int | None = None) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        secure=services.settings.env != "development",
-        samesite="lax",
-        path="/",
-    )
+    """``SameSite=Lax`` (``Secure`` outside development); the SMART app's cookies ``SameSite=None;
+    Secure; Partitioned`` when ``web.smart_cookie_samesite`` is ``none`` (embedded in an EHR's iframe)."""
+    if _embedded(services, name):
+        response.set_cookie(name, value, max_age=max_age, httponly=True, path="/", secure=True, samesite="none")
+        _partition(response)
+        return
+    secure = services.settings.env != "development"
+    response.set_cookie(name, value, max_age=max_age, httponly=True, path="/", secure=secure, samesite="lax")
 
 
 def clear_cookie(response: Response, services: Services, name: str) -> None:
-    response.delete_cookie(name, path="/", httponly=True, secure=services.settings.env != "development", samesite="lax")
+    if _embedded(services, name):
+        response.delete_cookie(name, path="/", httponly=True, secure=True, samesite="none")
+        _partition(response)
+        return
+    secure = services.settings.env != "development"
+    response.delete_cookie(name, path="/", httponly=True, secure=secure, samesite="lax")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Subscription credentials at rest (keyed digest, encrypted signing secret, legacy rows upgraded) and
-the throttle on wrong credentials (per address, bounded memory)."""
+the throttle on wrong credentials (per address; shared and bounded: test_shared_throttle)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.api.app import create_app
-from app.api.throttle import FailureThrottle
 from app.credentials import ENCRYPTED_PREFIX, SecretKeys, secret_problem
 from app.db.models import Subscription
 from app.services import Services
@@ -79,19 +78,6 @@ def test_wrong_credentials_are_throttled_per_address(services: Services) -> None
         assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
         assert post(client, SECRET, signing=None) == 429  # even the right secret waits out the window
         assert client.get("/api/claims").status_code == 429
-
-
-def test_the_throttle_window_ends_and_memory_stays_bounded() -> None:
-    now = [0.0]
-    throttle = FailureThrottle(limit=2, window=60, max_clients=100, clock=lambda: now[0])
-    throttle.failed("a")
-    throttle.failed("a")
-    assert throttle.retry_after("a") == 60
-    now[0] = 61
-    assert throttle.retry_after("a") is None
-    for i in range(10_000):
-        throttle.failed(f"10.0.{i // 256}.{i % 256}")
-    assert len(throttle._seen) == 100
 
 
 @pytest.mark.parametrize(

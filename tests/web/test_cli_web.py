@@ -31,6 +31,8 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_users_add_reads_the_password_from_stdin(env: str) -> None:
     short = runner.invoke(app, ["users", "add", "--name", "ann", "--role", "engineer"], input="short\n")
     assert short.exit_code == 2 and "at least 12" in short.output
+    qualified = runner.invoke(app, ["users", "add", "--name", "oidc:idp:ann"], input="a long passphrase\n")
+    assert qualified.exit_code == 2 and "':'" in qualified.output  # the OIDC users' name space
     bad_role = runner.invoke(app, ["users", "add", "--name", "ann", "--role", "root"], input="x" * 20 + "\n")
     assert bad_role.exit_code == 2 and "--role" in bad_role.output
     added = runner.invoke(app, ["users", "add", "--name", "ann", "--role", "engineer"], input="a long passphrase\n")

@@ -19,12 +19,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.app import create_app
-from app.db import audit_repo
+from app.db import audit_repo, web_repo
 from app.db.engine import read_only
+from app.db.sql import utcnow
 from app.services import Services, build_services
 from app.settings import Settings
+from app.web.sessions import hash_password
 from tests.spine.helpers import ADMIN, ROOT
 from tests.web.conftest import Clock
+from tests.web.helpers import PASSWORD, add_user, csrf_of
 from tests.web.oidc_idp import OidcProvider
 from tests.web.serve import free_port, serving
 from tests.web.smart_ehr import Client
@@ -117,13 +120,34 @@ def test_an_engineer_signs_in_through_the_provider(client: TestClient, env: Env)
     callback = at_provider(env, query, "olive")
     done = client.get(callback, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/console/"
-    assert "olive (engineer)" in client.get("/console/").text
+    olive = f"oidc:{urlsplit(env.idp.issuer).netloc}:olive"  # qualified: its own name space
+    assert f"{olive} (engineer)" in client.get("/console/").text
     assert client.get("/console/messages/notifications/1/raw").status_code == 404  # engineer: allowed, none there
     sent = env.idp.token_requests[-1]
     assert sent["code_verifier"] and "client_secret" not in sent  # the secret went as HTTP Basic
-    assert sign_in_events(env, "olive") == [("sign-in", "oidc")]
+    assert sign_in_events(env, olive) == [("sign-in", "oidc")] and sign_in_events(env, "olive") == []
     replayed = client.get(callback)  # the pending sign-in was consumed (and its cookie cleared)
     assert replayed.status_code == 400 and "did not start a single sign-on" in replayed.text
+
+
+def test_a_local_account_named_like_an_oidc_user_is_not_that_user(client: TestClient, env: Env) -> None:
+    olive = f"oidc:{urlsplit(env.idp.issuer).netloc}:olive"
+    add_user(env.services, "olive", "viewer")  # a local account with the provider user's plain name
+    with env.services.engine.begin() as conn:  # and one made with the qualified name behind the CLI's back
+        web_repo.upsert_user(conn, name=olive, password_hash=hash_password(PASSWORD), role="admin", now=utcnow())
+    assert password_sign_in(client, olive).status_code == 401  # never a local account, even with its password
+    tried = sign_in_events(env, olive)
+    assert ("sign-in-failed", "password") in tried and ("sign-in", "password") not in tried
+    assert password_sign_in(client, "olive").status_code == 303
+    assert "olive (viewer)" in client.get("/console/").text
+    assert sign_in_events(env, "olive") == [("sign-in", "password")]  # the local olive, apart from the OIDC one
+
+
+def password_sign_in(client: TestClient, name: str) -> httpx.Response:
+    client.cookies.clear()
+    page = client.get("/console/login")
+    form = {"csrf": csrf_of(page.text), "name": name, "password": PASSWORD}
+    return client.post("/console/login", data=form, follow_redirects=False)
 
 
 def test_the_role_claim_is_mapped_and_the_highest_role_wins(client: TestClient, env: Env) -> None:
@@ -135,7 +159,7 @@ def test_no_role_denied_and_forged_answers_get_pages(client: TestClient, env: En
     nobody = client.get(at_provider(env, start(client, env), "cook"))
     assert nobody.status_code == 403 and "no console role" in nobody.text
     assert client.get("/console/").status_code == 401
-    assert sign_in_events(env, "cook") == [("sign-in-failed", "oidc")]
+    assert sign_in_events(env, f"oidc:{urlsplit(env.idp.issuer).netloc}:cook") == [("sign-in-failed", "oidc")]
 
     denied = client.get(at_provider(env, start(client, env), "olive", decision="deny"))
     assert denied.status_code == 403 and "Access not granted" in denied.text

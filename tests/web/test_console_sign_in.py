@@ -1,7 +1,8 @@
 """The console sign-in throttle: wrong passwords per account and per client address, then a 429 page.
 
-On SQLite and PostgreSQL through the real app (the throttle is in memory, the accounts are rows).
-Each test builds its own app, so its own throttle; the clock is the module's settable clock.
+On SQLite and PostgreSQL through the real app (the counters and the accounts are rows; two apps on one
+database: tests/api/test_shared_throttle.py). Each test starts with no counters; the clock is the
+module's settable clock.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from app.api.app import create_app
+from app.db.models import CredentialFailure
 from app.services import Services
 from tests.spine.helpers import make_services
 from tests.web.conftest import Clock
@@ -38,6 +41,8 @@ def services(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, modul
 
 @pytest.fixture
 def client(services: Services, clock: Clock) -> Iterator[TestClient]:
+    with services.engine.begin() as conn:
+        conn.execute(delete(CredentialFailure))
     with TestClient(create_app(services), base_url="https://testserver") as c:
         yield c
 

@@ -211,3 +211,32 @@ def test_confidential_clients_exchange_the_code(env: SmartEnv, tmp_path: Path, m
         assert client.get("/smart/app").status_code == 200
     sent = env.ehr.token_requests[-1]
     assert ("client_assertion" in sent) is (method == "private_key_jwt") and "client_id" not in sent
+
+
+def set_cookies(response: httpx.Response, name: str) -> list[str]:
+    return [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+
+
+def test_an_embedded_launch_gets_samesite_none_partitioned_cookies(db_url: str, tmp_path: Path) -> None:
+    """``web.smart_cookie_samesite: none``: an EHR's cross-site iframe still sends the SMART cookies."""
+    with (
+        smart_env(db_url, tmp_path, web={"smart_cookie_samesite": "none"}) as embedded,
+        TestClient(create_app(embedded.services), base_url="https://testserver") as client,
+    ):
+        started = client.get(embedded.launch_path(), follow_redirects=False)
+        query = parse_qs(urlsplit(started.headers["location"]).query)
+        done = client.get(sign_in_at_ehr(query), follow_redirects=False)
+        assert done.status_code == 303, done.text
+        console = client.get("/console/login")
+    for header in (*set_cookies(started, "cb_launch"), *set_cookies(done, "cb_smart"), *set_cookies(done, "cb_launch")):
+        attributes = {a.strip().lower() for a in header.split(";")[1:]}
+        assert {"samesite=none", "secure", "partitioned", "httponly"} <= attributes, header
+    assert set_cookies(started, "cb_launch") and set_cookies(done, "cb_smart") and set_cookies(done, "cb_launch")
+    login = set_cookies(console, "cb_login_csrf")  # the console's cookies stay Lax, unpartitioned
+    assert login and "samesite=lax" in login[0].lower() and "partitioned" not in login[0].lower()
+
+
+def test_the_default_smart_cookie_stays_lax(client: TestClient, env: SmartEnv) -> None:
+    started = client.get(env.launch_path(), follow_redirects=False)
+    (header,) = set_cookies(started, "cb_launch")
+    assert "samesite=lax" in header.lower() and "partitioned" not in header.lower()
