@@ -75,7 +75,7 @@ def _drug(code: str, ndc: str | None = "00009-3073-01", **kw: object):  # type: 
     return change
 
 
-def _other_claim(code: str, *, days: int):  # type: ignore[no-untyped-def]
+def _other_claim(code: str, *, days: int, modifiers: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     """Another claim of the same provider with ``code`` ``days`` after this claim's date of service."""
 
     def change(sc: Scenario) -> None:
@@ -84,6 +84,8 @@ def _other_claim(code: str, *, days: int):  # type: ignore[no-untyped-def]
         line = copy.deepcopy(sc.items[1])
         line.update(sequence=1, productOrService=coding(CPT, code), servicedDate=when,
                     encounter=[{"reference": "Encounter/e0"}])  # fmt: skip
+        if modifiers:
+            line["modifier"] = [coding(CPT, m) for m in modifiers]
         other["item"], other["billablePeriod"] = [line], {"start": when, "end": when}
         sc.prior_claims.append(other)
 
@@ -203,6 +205,14 @@ CASES = [
                lambda sc: (sc.add_item("29881", net=900.0), _mods(0, "25")(sc))],
          ok=[lambda sc: (sc.add_item("29881", net=900.0), _mods(0, "57")(sc)), _other_claim("29881", days=2),
              _other_claim("29881", days=-1), lambda sc: sc.add_item("20610", net=70.0)]),
+    Case("coding.modifier-57-earlier-visit",  # the E/M claim went out before the surgery was recorded
+         fail=[lambda sc: (sc.add_item("29881", net=900.0), _other_claim("99213", days=-1)(sc)),
+               lambda sc: (sc.add_item("29881", net=900.0), _other_claim("99214", days=0)(sc))],
+         ok=[lambda sc: (sc.add_item("29881", net=900.0), _other_claim("99213", days=-2)(sc)),
+             lambda sc: (sc.add_item("29881", net=900.0), _other_claim("99213", days=-1, modifiers=("57",))(sc)),
+             lambda sc: (sc.add_item("29881", net=900.0), _other_claim("99213", days=1)(sc)),
+             lambda sc: (sc.add_item("20610", net=70.0), _other_claim("99213", days=-1)(sc)),
+             lambda sc: sc.add_item("29881", net=900.0)]),
     Case("coding.modifier-24-missing",
          fail=[_other_claim("29881", days=-30), _other_claim("10060", days=-10)],
          ok=[lambda sc: (_other_claim("29881", days=-30)(sc), _mods(0, "24")(sc)), _other_claim("29881", days=-91),

@@ -3,6 +3,9 @@
 - **57**, decision for surgery: an office E/M on the day of, or the day before, a procedure with a
   90-day global period (PFS global days 090) is part of the surgical package unless it is the visit
   where the decision to operate was made, billed with 57.
+  The E/M claim usually goes out before the next day's surgery is recorded, so the procedure's
+  claim looks back as well (``coding.modifier-57-earlier-visit``, a warning: the fix is a corrected
+  E/M claim, not this one).
 - **24**, unrelated E/M in the postoperative period: an office E/M by the same billing provider
   within the 10 (global 010) or 90 (global 090) days after a procedure billed on another claim is
   included in the package unless it is unrelated to the surgery, billed with 24. A warning: only
@@ -66,6 +69,31 @@ def check_modifier_57(f: ClaimFacts, p: Params) -> Iterator[Hit]:
             when = "the same day as" if hit.dos == visit.dos else "the day before"
             yield Hit(f"E/M {visit.code} on {visit.dos} is {when} major procedure {hit.code} (090 global) "
                       "but has no modifier 57.", f"{visit.path}.modifier", f.claim_key)  # fmt: skip
+
+
+@register(
+    "coding.modifier-57-earlier-visit", category=CO, severity=Severity.WARNING, carc=("4", "97"),
+    summary="A 090-global procedure follows, the same or the next day, an office E/M on an earlier claim of the "
+            "same provider that has no 57.",
+    fix="If that visit is where the decision to operate was made, send a corrected claim for it with modifier "
+        "57; otherwise the payer will take it back as part of the global surgical package.",
+)  # fmt: skip
+def check_modifier_57_earlier(f: ClaimFacts, p: Params) -> Iterator[Hit]:
+    if not f.other_claims:
+        return
+    days = f.refdata.global_days
+    majors = [ln for ln in f.lines if ln.dos and days.get(ln.code) == "090"]
+    if not majors:
+        return
+    visits = [ln for ln, here in provider_lines(f) if not here and ln.is_em and ln.code in OFFICE_EM and ln.dos
+              and "57" not in ln.modifiers]  # fmt: skip
+    for major in majors:
+        assert major.dos is not None
+        visit = next((v for v in visits if v.dos in (major.dos, major.dos - timedelta(days=1))), None)
+        if visit is not None:
+            message = (f"Major procedure {major.code} (090 global) on {major.dos} follows E/M {visit.code} of "
+                       f"{visit.dos} on an earlier claim, which has no modifier 57.")  # fmt: skip
+            yield Hit(message, major.path, f.claim_key)
 
 
 @register(
