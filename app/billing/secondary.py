@@ -19,13 +19,15 @@ secondary's 835 names it, but its money belongs on the primary claim's ledger (t
 receivable: the secondary is billed what the primary left to the patient).
 
 None when there is no coverage after the billed one. Which answers call for one is
-:data:`SECONDARY_AFTER` (CLP02 1-4: processed or denied; never a reversal, nor a claim the payer
-forwarded to the next payer itself: crossover, CLP02 19-21).
+:func:`calls_for_next_payer`: CLP02 1-4 (processed or denied; never a reversal, nor a claim the payer
+forwarded to the next payer itself: crossover, CLP02 19-21), and not a processed claim that left the
+patient nothing (CLP05 = 0: there is nothing for the next payer to pay).
 """
 
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
 from app.domain.tenancy import DEFAULT_EHR
@@ -35,6 +37,26 @@ RELATED = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 ADJUDICATION_ID = "primary-adjudication"
 Resource = dict[str, Any]
 SECONDARY_AFTER = frozenset({"1", "2", "3", "4"})  # CLP02 of the answer after which the next payer is billed
+PROCESSED = frozenset({"1", "2", "3"})  # CLP02: processed (a denial, 4, goes to the next payer whatever it left)
+MEMBER_LIABILITY = "memberliability"
+
+
+def left_to_patient(response: Resource) -> Decimal | None:
+    """What the answer left to the patient (its ``memberliability`` total, the 835's CLP05), if it says."""
+    for total in response.get("total") or ():
+        codes = {c.get("code") for c in ((total.get("category") or {}).get("coding") or ())}
+        value = (total.get("amount") or {}).get("value")
+        if MEMBER_LIABILITY in codes and value is not None:
+            return Decimal(str(value))
+    return None
+
+
+def calls_for_next_payer(response: Resource, clp02: str) -> bool:
+    """Whether the next payer is billed after this answer: CLP02 1-4, except a processed claim that left
+    the patient nothing (the primary paid or wrote off everything: nothing for a secondary to pay)."""
+    if clp02 not in SECONDARY_AFTER:
+        return False
+    return not (clp02 in PROCESSED and left_to_patient(response) == 0)
 
 
 def next_insurance(claim: Resource) -> tuple[Resource, Resource] | None:

@@ -103,6 +103,8 @@ def build_release(codes_file: Path, tabular_file: Path, *, year: int, out_dir: P
                 rows.append(f"{code}\t{_letters_for(cm, code)}\n")
     finally:
         cm.change_version()  # back to the packaged release for anything else in this process
+    if len(rows) == 1:  # never an empty table: every diagnosis would then be "not a valid code"
+        raise ValueError(f"no ICD-10-CM codes read from {tabular_file.name} and {codes_file.name}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"icd10cm-fy{year}.tsv"
     tmp = path.with_suffix(f".tmp{os.getpid()}")

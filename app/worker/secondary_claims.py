@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from app.billing.secondary import SECONDARY_AFTER, next_insurance, secondary_claim
+from app.billing.secondary import calls_for_next_payer, next_insurance, secondary_claim
 from app.db import claims_repo, mirror_repo
 from app.db.billing_repo import ClaimLink
 from app.domain.context import key_of
@@ -41,8 +41,11 @@ def queue_secondary(
     conn: Connection, link: ClaimLink, response: dict[str, Any], *, clp02: str, now: datetime
 ) -> str | None:
     """Save the next payer's claim after this answer; its claim id, or None when there is none to send."""
-    pair = next_insurance(link.resource) if clp02 in SECONDARY_AFTER else None
+    pair = next_insurance(link.resource)
     if pair is None:
+        return None
+    if not calls_for_next_payer(response, clp02):
+        log.info("secondary.not_billed", claim=link.claim_id, clp02=clp02)  # e.g. nothing left to the patient
         return None
     ctx = mirror_repo.load_context(conn, link.encounter, ehr=link.scope)
     payer = _payer(ctx, pair[1].get("coverage"))

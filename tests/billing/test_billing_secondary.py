@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from app.billing.secondary import ledger_roots, primary_claim_of, secondary_claim
+from app.billing.secondary import calls_for_next_payer, ledger_roots, left_to_patient, primary_claim_of, secondary_claim
 from app.mappers.ids import claim_id
 
 RELATED = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
@@ -52,3 +53,23 @@ def test_a_secondary_claim_leads_back_to_its_primary_and_a_split_part_does_not()
     claims = {"cb-primary": primary(), second["id"]: second, "cb-third": tertiary, "cb-part": part}
     assert ledger_roots(claims) == {"cb-primary": "cb-primary", second["id"]: "cb-primary",
                                     "cb-third": "cb-primary", "cb-part": "cb-part"}  # fmt: skip
+
+
+def answer(left: str | None) -> dict[str, Any]:
+    total = [{"category": {"coding": [{"code": "benefit"}]}, "amount": {"value": 80.0, "currency": "USD"}}]
+    if left is not None:
+        liability = {"coding": [{"system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication",
+                                 "code": "memberliability"}]}  # fmt: skip
+        total.append({"category": liability, "amount": {"value": float(left), "currency": "USD"}})
+    return {**response(), "total": total}
+
+
+def test_the_next_payer_is_billed_only_when_the_answer_left_something_or_denied() -> None:
+    assert calls_for_next_payer(answer("20.00"), "1")  # coinsurance left: the secondary pays it
+    assert not calls_for_next_payer(answer("0.00"), "1")  # paid or written off in full: nothing to bill
+    assert not calls_for_next_payer(answer("0"), "2")
+    assert calls_for_next_payer(answer("0"), "4")  # a denial goes to the next payer whatever it left
+    assert calls_for_next_payer(answer(None), "1")  # CLP05 not sent: bill, the next payer decides
+    assert not calls_for_next_payer(answer("20.00"), "22")  # never after a reversal
+    assert not calls_for_next_payer(answer("20.00"), "19")  # crossover: the payer forwarded it
+    assert left_to_patient(answer("12.34")) == Decimal("12.34")

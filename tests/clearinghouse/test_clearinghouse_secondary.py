@@ -88,3 +88,25 @@ def test_primary_835_queues_the_secondary_claim_with_2320_2330_and_2430(flow: Fl
     worker.drain()
     assert len([c for c in flow.claims().values() if c["encounter"] == PRIMARY]) == 2
     assert flow.table_counts()["claim_version"] == counts["claim_version"]
+
+
+def test_a_primary_that_left_the_patient_nothing_makes_no_secondary_claim(flow: Flow) -> None:
+    worker = flow.services.worker(worker_id="w")
+    flow.post_samples(1)
+    worker.drain()
+    (primary,) = [c for c in flow.claims().values() if c["encounter"] == PRIMARY]
+    flow.clock.advance(301)
+    worker.drain()
+    # Medicare pays 80% and writes off the rest: CLP05 = 0, nothing for Medicaid to pay.
+    lines = tuple(
+        Line(code, charge, (charge * D("0.8")).quantize(D("0.01")),
+             (Adj("CO", "45", charge - (charge * D("0.8")).quantize(D("0.01"))),), service_date=day)
+        for code, charge, day in lines_of(primary)
+    )  # fmt: skip
+    payment = Payment(submitted_pcns(flow)[primary["id"]], "1", lines)
+    assert payment.patient_responsibility == 0
+    drop(flow, "remit.835", remit_835([payment], when=flow.clock.now().date(), payer_id="01112"))
+    flow.clock.advance(61)
+    worker.drain()
+    claims = [c for c in flow.claims().values() if c["encounter"] == PRIMARY]
+    assert [c["id"] for c in claims] == [primary["id"]]  # no claim for Medicaid

@@ -63,3 +63,37 @@ def test_a_diagnosis_is_valid_only_in_the_releases_that_have_it(
     rules = sc.rule_ids()
     assert ("coding.icd10-invalid" in rules) is invalid
     assert "coding.icd10-release-missing" not in rules  # both fiscal years are loaded
+
+
+TABULAR = """<?xml version="1.0" encoding="utf-8"?>
+<ICD10CM.tabular><version>SYNTHETIC</version>
+<introduction><introSection type="title"><title>SYNTHETIC TEST LIST</title></introSection></introduction>
+<chapter><name>1</name><desc>Test chapter (A00-A09)</desc><section id="A00-A09"><desc>Test block (A00-A09)</desc>
+<diag><name>A00</name><desc>Test category</desc>
+<diag><name>A00.0</name><desc>Test code one</desc></diag><diag><name>A00.9</name><desc>Test code two</desc></diag>
+</diag></section></chapter></ICD10CM.tabular>
+"""
+
+
+def test_a_release_is_built_from_the_cms_shaped_files_and_read_back(tmp_path: Path) -> None:
+    from app.refdata.icd10_releases import build_release, read_releases
+
+    (tmp_path / "tabular.xml").write_text(TABULAR)
+    (tmp_path / "codes.txt").write_text("1\nA00-A09\nA00\nA000\nA009\n")
+    written = build_release(tmp_path / "codes.txt", tmp_path / "tabular.xml", year=2027, out_dir=tmp_path / "out")
+    assert written.name == "icd10cm-fy2027.tsv"
+    (table,) = read_releases([tmp_path / "out"])
+    assert table.fiscal_year == 2027
+    assert table.lookup("A000") & BILLABLE and table.lookup("A009") & BILLABLE
+    assert not table.lookup("A00") & BILLABLE  # a category with codes under it is not billable
+
+
+def test_files_that_yield_no_code_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from app.refdata.icd10_releases import build_release
+
+    chapter = TABULAR[TABULAR.index("<chapter>") : TABULAR.index("</chapter>") + len("</chapter>")]
+    (tmp_path / "tabular.xml").write_text(TABULAR.replace(chapter, ""))  # a tabular list with no chapter
+    (tmp_path / "codes.txt").write_text("1\n")
+    with pytest.raises(ValueError, match="no ICD-10-CM codes"):
+        build_release(tmp_path / "codes.txt", tmp_path / "tabular.xml", year=2027, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "icd10cm-fy2027.tsv").exists()
