@@ -4,7 +4,8 @@
 start-up), opens the engine and migrates it; :func:`build_worker` wires the one
 :class:`~app.worker.runner.Worker` from them with explicit collaborators. :meth:`Services.close`
 (called by the app lifespan's owner and by every CLI command) closes the EHR gateway's HTTP clients
-and loop thread, the adapters' clients and the engine's pool.
+and loop thread, the adapters' clients and the engine's pool. :func:`services_of` gives a request's
+handler the services of its app.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from starlette.requests import Request
 
 from app.adapters.base import Adapter
 from app.adapters.ehr import bind_ehr_adapters, ehr_scopes
@@ -138,6 +140,13 @@ class Services:
             if callable(close):
                 close()
         self.engine.dispose()
+
+
+def services_of(request: Request) -> Services:
+    """The services an app was built with (``app.state.services``, :func:`app.api.app.create_app`):
+    the one accessor of the API routes and the web pages alike."""
+    services: Services = request.app.state.services
+    return services
 
 
 def build_services(
