@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
-from starlette.requests import Request
 
 from app.adapters.base import Adapter
 from app.adapters.ehr import bind_ehr_adapters, ehr_scopes
@@ -57,6 +56,9 @@ from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
 from app.worker.runner import Duty, Worker
 from app.worker.submit import Submitter
+
+if TYPE_CHECKING:  # the worker never imports the web framework (tests/test_startup_imports.py)
+    from starlette.requests import Request
 
 EVENTS_DESTINATION = "events"
 
