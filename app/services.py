@@ -4,7 +4,8 @@
 start-up), opens the engine and migrates it; :func:`build_worker` wires the one
 :class:`~app.worker.runner.Worker` from them with explicit collaborators. :meth:`Services.close`
 (called by the app lifespan's owner and by every CLI command) closes the EHR gateway's HTTP clients
-and loop thread, the adapters' clients and the engine's pool.
+and loop thread, the adapters' clients and the engine's pool. :func:`services_of` gives a request's
+handler the services of its app.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -55,6 +56,9 @@ from app.worker.quarantine import quarantine_snapshot
 from app.worker.remit import RemittancePoster
 from app.worker.runner import Duty, Worker
 from app.worker.submit import Submitter
+
+if TYPE_CHECKING:  # the worker never imports the web framework (tests/test_startup_imports.py)
+    from starlette.requests import Request
 
 EVENTS_DESTINATION = "events"
 
@@ -139,6 +143,13 @@ class Services:
             if callable(close):
                 close()
         self.engine.dispose()
+
+
+def services_of(request: Request) -> Services:
+    """The services an app was built with (``app.state.services``, :func:`app.api.app.create_app`):
+    the one accessor of the API routes and the web pages alike."""
+    services: Services = request.app.state.services
+    return services
 
 
 def build_services(

@@ -21,11 +21,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import Engine
 
+from app.credentials import SecretKeys
 from app.db import throttle_repo
 from app.db.engine import read_only
+from app.settings import SecuritySettings
 
 
 @dataclass
@@ -40,6 +43,30 @@ class SharedThrottle:
     cache_seconds: float = 1.0
     _known: OrderedDict[str, tuple[float, bool]] = field(default_factory=OrderedDict)  # key → (until, blocked)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def configured(
+        cls,
+        engine: Engine,
+        security: SecuritySettings,
+        clock: Callable[[], datetime],
+        *,
+        scope: str,
+        limit: int,
+        window: float,
+    ) -> SharedThrottle:
+        """A throttle of the service: keys digested under ``security.secret_key``, at most
+        ``security.throttle_max_clients`` of them, ``security.throttle_cache_seconds``, wall-clock windows."""
+        return cls(
+            engine=engine,
+            scope=scope,
+            limit=limit,
+            window=window,
+            max_keys=security.throttle_max_clients,
+            digest=SecretKeys(security.secret_key.get_secret_value()).digest,
+            clock=lambda: clock().timestamp(),
+            cache_seconds=security.throttle_cache_seconds,
+        )
 
     def peek(self, key: str) -> tuple[bool, float | None]:
         """From memory only: ``(known, seconds to wait or None)``; unknown means ask :meth:`retry_after`."""

@@ -40,10 +40,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,7 +57,7 @@ from app.adapters.clearinghouse_http import ClearinghouseApi, ClearinghouseHttpA
 from app.db.models import Job, Outbox
 from app.db.subscriptions_repo import add_subscription
 from app.logging import configure_logging
-from app.services import build_services
+from app.services import GatewayFactory, Services, build_services
 from app.settings import Settings
 
 BASE, TOKEN = "https://clearinghouse.bench.test/api", "https://auth.bench.test/token"
@@ -86,6 +88,52 @@ def count(engine: object, *where: object, model: object = Job) -> int:
         return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
 
+@contextmanager
+def scenario(
+    settings: Settings, worker_id: str, prepare: Callable[[Services], None], gateway: GatewayFactory | None = None
+) -> Iterator[Services]:
+    """One scenario's set-up: the services, ``prepare`` (EHRs, subscriptions, adapters), then the real
+    worker (every duty) polling in a thread; on exit the worker stops and the services close."""
+    services = build_services(settings) if gateway is None else build_services(settings, gateway=gateway)
+    configure_logging(level="ERROR", fmt="json")
+    stop = threading.Event()
+    try:
+        prepare(services)
+        worker = services.worker(worker_id=worker_id)
+
+        def loop() -> None:
+            while not stop.is_set():
+                if worker.run_once() == 0:
+                    stop.wait(0.05)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield services
+        finally:
+            stop.set()
+            thread.join(60)
+    finally:
+        services.close()
+
+
+def paced(rate: float, seconds: float) -> Iterator[int]:
+    """1, 2, 3 ... at ``rate`` per second for ``seconds`` (the caller's work done between the numbers)."""
+    started, n = time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        n += 1
+        yield n
+        time.sleep(max(0.0, started + n / rate - time.monotonic()))
+
+
+def drained(pending: Callable[[], int], timeout: float) -> float:
+    """Seconds until ``pending()`` is 0 (at most ``timeout``)."""
+    started = time.monotonic()
+    while pending() and time.monotonic() - started <= timeout:
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def ehr_throttled(args: argparse.Namespace) -> None:
     """The EHR answers 429 + Retry-After for ``args.outage`` seconds (see the module docstring)."""
     import json
@@ -100,89 +148,68 @@ def ehr_throttled(args: argparse.Namespace) -> None:
     from app.fhir.keys import generate_keys
     from tests.ehr.server import EhrServer
 
-    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     ehr = EhrServer()
     with tempfile.TemporaryDirectory(prefix="bench-outage-ehr-") as d:
         tmp = Path(d)
         settings = id_only_settings(tmp)
-        services = build_services(
-            settings,
-            gateway=lambda engine, s: EhrGateway(
-                engine=engine, settings=s.ehr, transport=lambda _record: httpx.ASGITransport(app=ehr.app)
-            ),
-        )
-        configure_logging(level="ERROR", fmt="json")
-        private, jwks = generate_keys(tmp / "keys", "ES384")
-        ehr.register_client("claimbridge", json.loads(jwks.read_text()))
-        now = datetime.now(UTC)
-        with services.engine.begin() as conn:
-            ehr_repo.add_ehr(
-                conn, EhrRecord("bench", ehr.base_url, "smart-backend", "claimbridge", str(private), True, False, {}),
-                now=now,
-            )  # fmt: skip
-            add_subscription(
-                conn, subscription_id=SUB, secret=SECRET, ehr="bench", signing_secret=None, content="id-only",
-                topic=None, heartbeat_period=None, now=now, resource_types=("Encounter",), fresh=True,
-            )  # fmt: skip
-            add_subscription(
-                conn, subscription_id=SUBSCRIPTION, secret="bench-secret-0123456789", ehr=None, signing_secret=None,
-                content="full-resource", topic=None, heartbeat_period=None, now=now,
-            )  # fmt: skip
+
+        def prepare(services: Services) -> None:
+            private, jwks = generate_keys(tmp / "keys", "ES384")
+            ehr.register_client("claimbridge", json.loads(jwks.read_text()))
+            now = datetime.now(UTC)
+            with services.engine.begin() as conn:
+                record = EhrRecord("bench", ehr.base_url, "smart-backend", "claimbridge", str(private), True, False, {})
+                ehr_repo.add_ehr(conn, record, now=now)
+                add_subscription(
+                    conn, subscription_id=SUB, secret=SECRET, ehr="bench", signing_secret=None, content="id-only",
+                    topic=None, heartbeat_period=None, now=now, resource_types=("Encounter",), fresh=True,
+                )  # fmt: skip
+                add_subscription(
+                    conn, subscription_id=SUBSCRIPTION, secret="bench-secret-0123456789", ehr=None, signing_secret=None,
+                    content="full-resource", topic=None, heartbeat_period=None, now=now,
+                )  # fmt: skip
+
+        def gateway(engine: Engine, s: Settings) -> EhrGateway:
+            return EhrGateway(engine=engine, settings=s.ehr, transport=lambda _record: httpx.ASGITransport(app=ehr.app))
+
         total = int(args.rate * (args.normal + args.outage)) + 10
         encounters = iter(seed(ehr, total, "t"))
-        worker = services.worker(worker_id="outage-ehr")
-        stop = threading.Event()
+        with scenario(settings, "outage-ehr", prepare, gateway) as services:
 
-        def loop() -> None:
-            while not stop.is_set():
-                if worker.run_once() == 0:
-                    stop.wait(0.05)
+            def done(sub: str) -> int:
+                return count(services.engine, Job.status == "done", Job.subscription_id == sub)
 
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        numbers = {"id": 0, "full": 0}
+            def pending() -> int:
+                return count(services.engine, Job.status == "pending", Job.subscription_id == SUB)
 
-        def done(sub: str) -> int:
-            return count(services.engine, Job.status == "done", Job.subscription_id == sub)
+            def feed(seconds: float) -> tuple[float, float]:
+                """id-only and full-resource notifications at the rate; (id-only, full) jobs done per second."""
+                nonlocal number
+                ids0, full0, started = done(SUB), done(SUBSCRIPTION), time.monotonic()
+                for _ in paced(args.rate, seconds):
+                    number += 1
+                    body = id_only(ehr, next(encounters), number)
+                    full = notification_bodies(4, 1, f"e{number}-", number)
+                    with services.engine.begin() as conn:
+                        enqueue(conn, SUB, [body], services.clock())
+                        enqueue(conn, SUBSCRIPTION, full, services.clock())
+                elapsed = time.monotonic() - started
+                return (done(SUB) - ids0) / elapsed, (done(SUBSCRIPTION) - full0) / elapsed
 
-        def feed(seconds: float) -> tuple[float, float]:
-            """id-only and full-resource notifications at the rate; (id-only, full) jobs done per second."""
-            ids0, full0, started, n = done(SUB), done(SUBSCRIPTION), time.monotonic(), 0
-            while time.monotonic() - started < seconds:
-                numbers["id"] += 1
-                numbers["full"] += 1
-                body = id_only(ehr, next(encounters), numbers["id"])
-                full = notification_bodies(4, 1, f"e{numbers['full']}-", numbers["full"])
-                with services.engine.begin() as conn:
-                    enqueue(conn, SUB, [body], services.clock())
-                    enqueue(conn, SUBSCRIPTION, full, services.clock())
-                n += 1
-                time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
-            elapsed = time.monotonic() - started
-            return (done(SUB) - ids0) / elapsed, (done(SUBSCRIPTION) - full0) / elapsed
+            def fhir_requests() -> int:
+                return sum(1 for _, path in ehr.requests if path.startswith("/fhir/"))
 
-        def fhir_requests() -> int:
-            return sum(1 for _, path in ehr.requests if path.startswith("/fhir/"))
-
-        normal_ids, normal_full = feed(args.normal)
-        ehr.faults.retry_after = str(int(args.retry_after))
-        ehr.faults.rate_limit_next = 10**9
-        sent0, throttle_started = fhir_requests(), time.monotonic()
-        _, throttled_full = feed(args.outage)
-        ehr.faults.rate_limit_next = 0
-        throttle_seconds, sent = time.monotonic() - throttle_started, fhir_requests() - sent0
-        backlog = count(services.engine, Job.status == "pending", Job.subscription_id == SUB)
-        drain_started = time.monotonic()
-        while count(services.engine, Job.status == "pending", Job.subscription_id == SUB):
-            if time.monotonic() - drain_started > 300:
-                break
-            time.sleep(0.1)
-        drain_seconds = time.monotonic() - drain_started
-        stop.set()
-        thread.join(30)
-        left = count(services.engine, Job.status == "pending", Job.subscription_id == SUB)
-        dead = count(services.engine, Job.status == "dead")
-        services.close()
+            number = 0
+            normal_ids, normal_full = feed(args.normal)
+            ehr.faults.retry_after = str(int(args.retry_after))
+            ehr.faults.rate_limit_next = 10**9
+            sent0, throttle_started = fhir_requests(), time.monotonic()
+            _, throttled_full = feed(args.outage)
+            ehr.faults.rate_limit_next = 0
+            throttle_seconds, sent = time.monotonic() - throttle_started, fhir_requests() - sent0
+            backlog = pending()
+            drain_seconds = drained(pending, 300)
+            left, dead = pending(), count(services.engine, Job.status == "dead")
     per_s = sent / throttle_seconds
     budget = settings.ehr.max_connections * (1 + throttle_seconds / args.retry_after) / throttle_seconds
     drain_rate = backlog / drain_seconds if backlog else float("inf")
@@ -229,7 +256,6 @@ def payer_hangs(args: argparse.Namespace) -> None:
     from tests.eligibility.helpers import buckeye_bundle, eligibility_config
     from tests.spine.helpers import ADMIN, clone_bundle, notification, register
 
-    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
@@ -260,32 +286,15 @@ def payer_hangs(args: argparse.Namespace) -> None:
             api={"admin_token": ADMIN}, log_level="WARNING", adapters={"out_dir": str(tmp / "out")},
             clearinghouse={"submit_interval_seconds": 0, "poll_interval_seconds": 0},
         )  # fmt: skip
-        services = build_services(settings)
-        configure_logging(level="ERROR", fmt="json")
-        register(services, sub_id="claimbridge-demo")
-        worker = services.worker(worker_id="outage-payer")
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.is_set():
-                if worker.run_once() == 0:
-                    stop.wait(0.05)
-
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        template, started, n = buckeye_bundle(), time.monotonic(), 0
-        while time.monotonic() - started < args.outage:
-            n += 1
-            body = orjson.dumps(notification(clone_bundle(template, f"hang{n}"), n))
-            with services.engine.begin() as conn:
-                enqueue(conn, "claimbridge-demo", [body], services.clock())
-            time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
-        elapsed = time.monotonic() - started
-        jobs_done = count(services.engine, Job.status == "done")
-        attempts = len([t for t in accepted if started <= t <= started + elapsed])
-        stop.set()
-        thread.join(60)
-        services.close()
+        with scenario(settings, "outage-payer", lambda svc: register(svc, sub_id="claimbridge-demo")) as services:
+            template, started, n = buckeye_bundle(), time.monotonic(), 0
+            for n in paced(args.rate, args.outage):
+                body = orjson.dumps(notification(clone_bundle(template, f"hang{n}"), n))
+                with services.engine.begin() as conn:
+                    enqueue(conn, "claimbridge-demo", [body], services.clock())
+            elapsed = time.monotonic() - started
+            jobs_done = count(services.engine, Job.status == "done")
+            attempts = len([t for t in accepted if started <= t <= started + elapsed])
     listener.close()
     for conn in held:
         conn.close()
@@ -313,25 +322,8 @@ def payer_hangs(args: argparse.Namespace) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", choices=["clearinghouse", "ehr-429", "payer-hang"], default="clearinghouse")
-    parser.add_argument("--payer-timeout", type=float, default=2.0, help="payer-hang: eligibility timeout_seconds")
-    parser.add_argument("--retry-after", type=float, default=5.0, help="ehr-429: the EHR's Retry-After seconds")
-    parser.add_argument("--normal", type=float, default=20.0)
-    parser.add_argument("--outage", type=float, default=30.0, help="seconds the clearinghouse fails (issue: 120)")
-    parser.add_argument("--rate", type=float, default=10.0, help="notifications/s")
-    parser.add_argument("--submit-interval", type=float, default=2.0)
-    parser.add_argument("--threshold", type=int, default=3, help="breaker threshold of the clearinghouse")
-    parser.add_argument("--cooldown", type=float, default=5.0, help="breaker cooldown seconds")
-    args = parser.parse_args()
-    if args.scenario == "ehr-429":
-        ehr_throttled(args)
-        return
-    if args.scenario == "payer-hang":
-        payer_hangs(args)
-        return
-    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
+def clearinghouse_down(args: argparse.Namespace) -> None:
+    """The clearinghouse API answers 503 for ``args.outage`` seconds (see the module docstring)."""
     fake = FakeClearinghouse()
     with tempfile.TemporaryDirectory(prefix="bench-outage-") as d:
         tmp = Path(d)
@@ -348,60 +340,45 @@ def main() -> None:
                 "backoff_base_seconds": 0.5, "backoff_cap_seconds": args.cooldown, "max_attempts": 1000,
             }}},
         )  # fmt: skip
-        services = build_services(settings)
-        configure_logging(level="ERROR", fmt="json")
-        api = ClearinghouseApi(settings.clearinghouse.api, transport=httpx.MockTransport(fake.handle))
-        services.adapters["clearinghouse"] = ClearinghouseHttpAdapter(name="clearinghouse", api=api)
-        with services.engine.begin() as conn:
-            add_subscription(
-                conn, subscription_id=SUBSCRIPTION, secret="bench-secret-0123456789", ehr=None, signing_secret=None,
-                content="full-resource", topic=None, heartbeat_period=None, now=services.clock(),
-            )  # fmt: skip
-        worker = services.worker(worker_id="outage")
-        stop = threading.Event()
 
-        def loop() -> None:
-            while not stop.is_set():
-                if worker.run_once() == 0:
-                    stop.wait(0.05)
+        def prepare(services: Services) -> None:
+            api = ClearinghouseApi(settings.clearinghouse.api, transport=httpx.MockTransport(fake.handle))
+            services.adapters["clearinghouse"] = ClearinghouseHttpAdapter(name="clearinghouse", api=api)
+            with services.engine.begin() as conn:
+                add_subscription(
+                    conn, subscription_id=SUBSCRIPTION, secret="bench-secret-0123456789", ehr=None, signing_secret=None,
+                    content="full-resource", topic=None, heartbeat_period=None, now=services.clock(),
+                )  # fmt: skip
 
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        number = 1
+        with scenario(settings, "outage", prepare) as services:
+            number = 1
 
-        def feed(seconds: float) -> tuple[float, int]:
-            """Store notifications at the rate for ``seconds``; returns (jobs done per second, files accepted)."""
-            nonlocal number
-            done0, accepted0, started = count(services.engine, Job.status == "done"), fake.accepted, time.monotonic()
-            n = 0
-            while time.monotonic() - started < seconds:
-                body = notification_bodies(4, 1, f"o{number}-", number)
-                number += 1
-                with services.engine.begin() as conn:
-                    enqueue(conn, SUBSCRIPTION, body, services.clock())
-                n += 1
-                time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
-            elapsed = time.monotonic() - started
-            return (count(services.engine, Job.status == "done") - done0) / elapsed, fake.accepted - accepted0
+            def pending() -> int:
+                return count(
+                    services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox
+                )
 
-        normal_jobs, normal_files = feed(args.normal)
-        fake.down, outage_started = True, time.monotonic()
-        outage_jobs, _ = feed(args.outage)
-        fake.down, outage_seconds = False, time.monotonic() - outage_started
-        attempts = [t for t in fake.attempts if outage_started <= t <= outage_started + outage_seconds]
-        backlog = count(
-            services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox
-        )
-        drain_started = time.monotonic()
-        while count(services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox):
-            if time.monotonic() - drain_started > 120:
-                break
-            time.sleep(0.1)
-        drain_seconds = time.monotonic() - drain_started
-        stop.set()
-        thread.join(30)
-        left = count(services.engine, Outbox.destination == "clearinghouse", Outbox.status == "pending", model=Outbox)
-        services.close()
+            def feed(seconds: float) -> tuple[float, int]:
+                """Store notifications at the rate for ``seconds``; returns (jobs done per second, files accepted)."""
+                nonlocal number
+                done0, accepted0 = count(services.engine, Job.status == "done"), fake.accepted
+                started = time.monotonic()
+                for _ in paced(args.rate, seconds):
+                    body = notification_bodies(4, 1, f"o{number}-", number)
+                    number += 1
+                    with services.engine.begin() as conn:
+                        enqueue(conn, SUBSCRIPTION, body, services.clock())
+                elapsed = time.monotonic() - started
+                return (count(services.engine, Job.status == "done") - done0) / elapsed, fake.accepted - accepted0
+
+            normal_jobs, normal_files = feed(args.normal)
+            fake.down, outage_started = True, time.monotonic()
+            outage_jobs, _ = feed(args.outage)
+            fake.down, outage_seconds = False, time.monotonic() - outage_started
+            attempts = [t for t in fake.attempts if outage_started <= t <= outage_started + outage_seconds]
+            backlog = pending()
+            drain_seconds = drained(pending, 120)
+            left = pending()
     attempts_per_s = len(attempts) / outage_seconds
     budget = (args.threshold + outage_seconds / args.cooldown + 1) / outage_seconds
     normal_file_rate = normal_files / args.normal
@@ -432,6 +409,23 @@ def main() -> None:
         },
         passed=passed,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["clearinghouse", "ehr-429", "payer-hang"], default="clearinghouse")
+    parser.add_argument("--payer-timeout", type=float, default=2.0, help="payer-hang: eligibility timeout_seconds")
+    parser.add_argument("--retry-after", type=float, default=5.0, help="ehr-429: the EHR's Retry-After seconds")
+    parser.add_argument("--normal", type=float, default=20.0)
+    parser.add_argument("--outage", type=float, default=30.0, help="seconds the clearinghouse fails (issue: 120)")
+    parser.add_argument("--rate", type=float, default=10.0, help="notifications/s")
+    parser.add_argument("--submit-interval", type=float, default=2.0)
+    parser.add_argument("--threshold", type=int, default=3, help="breaker threshold of the clearinghouse")
+    parser.add_argument("--cooldown", type=float, default=5.0, help="breaker cooldown seconds")
+    args = parser.parse_args()
+    os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)  # before any Settings is read
+    scenarios = {"clearinghouse": clearinghouse_down, "ehr-429": ehr_throttled, "payer-hang": payer_hangs}
+    scenarios[args.scenario](args)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import Offset, RowId, TextId
-from app.api.reads import read, read_one, services_of
+from app.api.reads import read, read_one
 from app.api.security import require_admin
 from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_repo
 from app.db.sql import iso
 from app.domain.claim_status import ClaimStatus
 from app.domain.findings import Category, Severity
-from app.services import Services
+from app.services import Services, services_of
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 

@@ -18,6 +18,7 @@ from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.db import priorauth_repo
 from app.db.engine import read_only
+from app.services import services_of
 
 router = APIRouter(prefix="/api", tags=["prior-auth"], dependencies=[Depends(require_admin)])
 
@@ -34,7 +35,7 @@ async def list_alerts(
 ) -> dict[str, Any]:
     if status != "all" and status not in priorauth_repo.STATES:
         raise OutcomeError(400, f"status must be all or one of {', '.join(priorauth_repo.STATES)}")
-    engine = request.app.state.services.engine
+    engine = services_of(request).engine
 
     def read() -> list[dict[str, Any]]:
         with read_only(engine) as conn:

@@ -75,7 +75,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.intake_writer = IntakeWriter(services.engine, services.clock)
     security = services.settings.security
     app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
-    app.state.credential_throttle = credential_throttle(services, app.state.secret_keys.digest)
+    app.state.credential_throttle = credential_throttle(services)
     app.add_middleware(RequestLimits, settings=services.settings)
     app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)

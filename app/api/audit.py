@@ -20,7 +20,7 @@ from app.api.security import require_admin
 from app.audit.fhir import audit_bundle
 from app.db import audit_repo
 from app.db.engine import read_only
-from app.services import Services
+from app.services import services_of
 
 router = APIRouter(prefix="/api", tags=["audit"], dependencies=[Depends(require_admin)])
 
@@ -35,7 +35,7 @@ async def audit(
 ) -> Response:
     if action is not None and action not in audit_repo.ACTIONS:
         raise OutcomeError(400, f"action {action!r} is not one of {', '.join(audit_repo.ACTIONS)}")
-    services: Services = request.app.state.services
+    services = services_of(request)
     start = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
 
     def run() -> list[dict[str, Any]]:

@@ -28,13 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import RowId, TextId, checked_date
-from app.api.reads import read, services_of
+from app.api.reads import read
 from app.api.security import require_admin
 from app.billing.kpis import compute_kpis
 from app.billing.snapshot import KPI_WINDOW_DAYS
 from app.db import billing_views
 from app.db.engine import read_only
 from app.domain.findings import Category
+from app.services import services_of
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 

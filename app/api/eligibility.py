@@ -19,7 +19,7 @@ from app.api.security import require_admin
 from app.db import eligibility_repo
 from app.db.engine import read_only
 from app.eligibility.share import visit_estimate
-from app.services import Services
+from app.services import services_of
 
 router = APIRouter(prefix="/api", tags=["eligibility"], dependencies=[Depends(require_admin)])
 
@@ -41,7 +41,7 @@ async def list_eligibility(
 ) -> dict[str, Any]:
     if not patient and not coverage:
         raise OutcomeError(400, "give patient or coverage")
-    services: Services = request.app.state.services
+    services = services_of(request)
     who = _key(patient, "Patient") if patient else None
     which = _key(coverage, "Coverage") if coverage else None
 

@@ -31,7 +31,7 @@ from app.intake.auth import SIGNATURE_HEADER, bearer_token, signature_valid
 from app.intake.limits import IntakeLimits, check_reference_key
 from app.intake.notification import InvalidNotification, Notification, parse_notification
 from app.logging import get_logger
-from app.services import Services
+from app.services import Services, services_of
 
 router = APIRouter(tags=["notifications"])
 log = get_logger("claimbridge.intake")
@@ -106,7 +106,7 @@ def intake_limits(services: Services) -> IntakeLimits:
 async def receive(
     request: Request, *, path_type: str | None = None, path_id: str | None = None, delete: bool = False
 ) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     body = await read_body(request, services.settings.intake.max_body_bytes)
     content_type = check_content_type(request, body)
     sub = await authenticate(request, services, body)

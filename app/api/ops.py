@@ -16,7 +16,7 @@ from app.api.outcomes import OutcomeError
 from app.api.security import require_admin
 from app.db import migrate
 from app.db.engine import read_only
-from app.services import Services
+from app.services import services_of
 
 router = APIRouter(tags=["operations"])
 
@@ -28,7 +28,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> dict[str, str]:
-    services: Services = request.app.state.services
+    services = services_of(request)
 
     def check() -> str | None:
         try:
@@ -53,6 +53,6 @@ async def readyz(request: Request) -> dict[str, str]:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
 )
 async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     body = await to_thread.run_sync(services.metrics.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.outcomes import OutcomeError
 from app.api.params import TextId
-from app.api.reads import read, read_one, services_of
+from app.api.reads import read, read_one
 from app.api.security import require_admin
 from app.billing.patient_payments import METHODS, PaymentFormatError, parse_amount, parse_csv
 from app.db import ledger_repo
+from app.services import services_of
 
 router = APIRouter(prefix="/api", tags=["billing"], dependencies=[Depends(require_admin)])
 MAX_CSV_BYTES = 5_000_000

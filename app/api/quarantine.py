@@ -20,9 +20,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from app.adapters.registry import build_adapters, build_response_source
 from app.api.outcomes import OutcomeError
 from app.api.params import RowId
-from app.api.reads import read, services_of
+from app.api.reads import read
 from app.api.security import require_admin
 from app.db import quarantine_repo
+from app.services import services_of
 from app.worker.quarantine import NoSuchFile, NotQuarantined, release
 
 QuarantineStatus = Literal["failing", "quarantined", "released", "all"]

@@ -16,14 +16,9 @@ from sqlalchemy import Connection
 
 from app.api.outcomes import OutcomeError
 from app.db.engine import read_only
-from app.services import Services
+from app.services import services_of
 
 T = TypeVar("T")
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def read(request: Request, query: Callable[[Connection], T]) -> T:

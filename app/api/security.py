@@ -22,6 +22,7 @@ from fastapi import Request
 from app.api.outcomes import OutcomeError
 from app.api.throttle import check_throttle, record_failure
 from app.intake.auth import bearer_token
+from app.services import services_of
 from app.settings import PLACEHOLDER_SECRETS, AdminScope, Settings
 
 #: Routes open without a credential (every other route answers 401 without one; a test enumerates
@@ -105,7 +106,7 @@ def require_admin(request: Request) -> str:
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise OutcomeError(401, "admin endpoints need a valid bearer token", headers={"WWW-Authenticate": "Bearer"})
-    caller = authenticate_admin(request.app.state.services.settings, token)
+    caller = authenticate_admin(services_of(request).settings, token)
     if caller is None:
         record_failure(request)
         raise OutcomeError(401, "admin endpoints need a valid bearer token", headers={"WWW-Authenticate": "Bearer"})

@@ -13,8 +13,6 @@ proxy's address, so the proxy should throttle too (README, security section).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from anyio import to_thread
 from fastapi import Request
 
@@ -27,18 +25,16 @@ __all__ = ["check_throttle", "check_throttle_async", "client_address", "credenti
 SCOPE = "api"
 
 
-def credential_throttle(services: Services, digest: Callable[[str], str]) -> SharedThrottle:
+def credential_throttle(services: Services) -> SharedThrottle:
     """The API's throttle (``app.state.credential_throttle``), on the services' database and clock."""
     security = services.settings.security
-    return SharedThrottle(
-        engine=services.engine,
+    return SharedThrottle.configured(
+        services.engine,
+        security,
+        services.clock,
         scope=SCOPE,
         limit=security.throttle_failures,
         window=security.throttle_window_seconds,
-        max_keys=security.throttle_max_clients,
-        digest=digest,
-        clock=lambda: services.clock().timestamp(),
-        cache_seconds=security.throttle_cache_seconds,
     )
 
 

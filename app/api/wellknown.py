@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from app.db import ehr_repo
 from app.db.engine import read_only
 from app.fhir.keys import KeyFileError, public_keys_in
-from app.services import Services
+from app.services import Services, services_of
 
 router = APIRouter(tags=["smart"])
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ MAX_AGE_SECONDS = 300
     response_model=None,
 )
 async def jwks(request: Request) -> JSONResponse:
-    services: Services = request.app.state.services
+    services = services_of(request)
     document = await to_thread.run_sync(published_jwks, services)
     return JSONResponse(
         document, media_type="application/jwk-set+json", headers={"Cache-Control": f"public, max-age={MAX_AGE_SECONDS}"}

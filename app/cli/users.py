@@ -13,7 +13,6 @@ from app.db import audit_repo, web_repo
 from app.db.sql import utcnow
 
 users_app = typer.Typer(help="Console accounts (roles viewer, engineer, admin).", no_args_is_help=True)
-ROLES = ("viewer", "engineer", "admin")
 MIN_PASSWORD = 12
 
 
@@ -24,7 +23,7 @@ def users_add(
     role: Annotated[str, typer.Option(help="viewer | engineer | admin")] = "viewer",
 ) -> None:
     """Create a console account, or reset its password and role (password: first line of stdin)."""
-    from app.web.sessions import hash_password
+    from app.web.sessions import ROLES, hash_password
 
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")

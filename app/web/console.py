@@ -22,7 +22,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.billing.kpis import compute_kpis
 from app.db import (
-    audit_repo,
     billing_views,
     claims_repo,
     ehr_repo,
@@ -35,7 +34,7 @@ from app.db.engine import read_only
 from app.db.messages_repo import KINDS, MessageFilter
 from app.ehr.recovery import Sweeper
 from app.logging import get_logger
-from app.services import Services
+from app.services import Services, services_of
 from app.web import candidate
 from app.web.charts import bar_chart
 from app.web.dead_rows import REPLAYED, dead_rows
@@ -53,9 +52,9 @@ from app.web.sessions import (
     needs_rehash,
     new_token,
     read_form,
+    record_action,
     record_sign_in,
     require,
-    services_of,
     set_cookie,
     start_session,
 )
@@ -322,14 +321,7 @@ async def raw_payload(request: Request, message_id: str, user: ConsoleUser = eng
         with services.engine.begin() as conn:
             if messages_repo.notification_detail(conn, number) is None:
                 return None
-            audit_repo.record(
-                conn,
-                actor=user.name,
-                actor_kind="console",
-                action="payload-view",
-                entity=f"inbox/{number}",
-                now=services.clock(),
-            )
+            record_action(conn, services, user, "payload-view", f"inbox/{number}")
             return queue_repo.inbox_body(conn, number)
 
     body = await to_thread.run_sync(run)
@@ -384,13 +376,12 @@ async def replay(request: Request, user: ConsoleUser = engineer) -> Response:
             else:
                 ids = None
             n = queue_repo.replay(conn, job_ids=ids, now=services.clock()) if ids != [] else 0
-            audit_repo.record(
+            record_action(
                 conn,
-                actor=user.name,
-                actor_kind="console",
-                action="replay",
-                entity=f"job/{one}" if one is not None else f"dead-letters/{subscription or 'all'}",
-                now=services.clock(),
+                services,
+                user,
+                "replay",
+                f"job/{one}" if one is not None else f"dead-letters/{subscription or 'all'}",
                 detail={"replayed": n},
             )
             return n
@@ -472,14 +463,13 @@ async def whatif(request: Request, user: ConsoleUser = engineer) -> HTMLResponse
 
     def audit(outcome: str, detail: dict[str, Any]) -> None:
         with services.engine.begin() as conn:
-            audit_repo.record(
+            record_action(
                 conn,
-                actor=user.name,
-                actor_kind="console",
-                action="what-if",
-                entity="config/candidate",
+                services,
+                user,
+                "what-if",
+                "config/candidate",
                 outcome=outcome,
-                now=services.clock(),
                 detail={"source": source[:300], **detail},
             )
 
@@ -578,14 +568,13 @@ async def reactivate(request: Request, user: ConsoleUser = engineer) -> Response
         with services.engine.begin() as conn:
             after = ehr_repo.sweep_states(conn, subscription_id=sid)[0].status
             ok = after not in ("error", "off")
-            audit_repo.record(
+            record_action(
                 conn,
-                actor=user.name,
-                actor_kind="console",
-                action="reactivate",
-                entity=f"Subscription/{sid}",
+                services,
+                user,
+                "reactivate",
+                f"Subscription/{sid}",
                 outcome="success" if ok else "failure",
-                now=services.clock(),
                 detail={"before": state.status, "after": after},
             )
         return ("done" if ok else "failed"), after
@@ -626,14 +615,7 @@ async def retry_gap(request: Request, user: ConsoleUser = engineer) -> Response:
         with services.engine.begin() as conn:
             reopened = ehr_repo.retry_gap(conn, gap)
             if reopened:
-                audit_repo.record(
-                    conn,
-                    actor=user.name,
-                    actor_kind="console",
-                    action="replay",
-                    entity=f"gap/{gap}",
-                    now=services.clock(),
-                )
+                record_action(conn, services, user, "replay", f"gap/{gap}")
             return reopened
 
     if not await to_thread.run_sync(run):

@@ -37,16 +37,15 @@ from joserfc.jwk import KeySet
 from app.db import web_repo
 from app.db.web_repo import SessionRecord
 from app.http_policy import Verdict, classify
-from app.services import Services
+from app.services import Services, services_of
 from app.settings import WebSettings, insecure_url_problem
 from app.web.render import WebError
 from app.web.sessions import (
     CONSOLE_COOKIE,
     OIDC_PREFIX,
-    ROLES,
     clear_cookie,
+    highest_role,
     record_sign_in,
-    services_of,
     set_cookie,
     start_session,
 )
@@ -133,9 +132,7 @@ def role_of(claims: dict[str, Any], web: WebSettings) -> str | None:
     """The highest console role the role claim grants (through ``oidc_roles``), or None."""
     value = claims.get(web.oidc_role_claim)
     values = value if isinstance(value, list) else [value]
-    roles = [web.oidc_roles.get(v, v) for v in values if isinstance(v, str)]
-    granted = [r for r in roles if r in ROLES]
-    return max(granted, key=ROLES.index) if granted else None
+    return highest_role(web.oidc_roles.get(v, v) for v in values if isinstance(v, str))
 
 
 def name_of(claims: dict[str, Any], web: WebSettings) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 from app.db import audit_repo, web_repo
 from app.db.engine import read_only
 from app.db.web_repo import SessionRecord
-from app.services import Services
+from app.services import Services, services_of
 from app.web.render import LoginRequired, WebError
 
 ROLES = ("viewer", "engineer", "admin")
@@ -50,11 +50,6 @@ _HASHER = PasswordHasher()
 def _dummy_hash() -> str:
     """Verified against when the account does not exist, so a wrong name costs what a wrong password costs."""
     return _HASHER.hash(secrets.token_hex(16))
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def hash_password(password: str) -> str:
@@ -85,6 +80,16 @@ def record_sign_in(
         outcome="success" if ok else "failure",
         now=services.clock(),
         detail=detail,
+    )
+
+
+def record_action(
+    conn: Connection, services: Services, user: ConsoleUser, action: str, entity: str, **more: Any
+) -> None:
+    """The audit row of a signed-in console user's action (payload view, replay, what-if, re-activation);
+    ``more``: ``outcome`` and ``detail``, as :func:`app.db.audit_repo.record` takes them."""
+    audit_repo.record(
+        conn, actor=user.name, actor_kind="console", action=action, entity=entity, now=services.clock(), **more
     )
 
 
@@ -131,7 +136,18 @@ class ConsoleUser:
     session_id: str
 
     def can(self, role: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
+        return role_at_least(self.role, role)
+
+
+def role_at_least(role: str | None, needed: str) -> bool:
+    """Whether ``role`` grants ``needed`` (viewer < engineer < admin); a non-role grants nothing."""
+    return role in ROLES and ROLES.index(str(role)) >= ROLES.index(needed)
+
+
+def highest_role(values: Iterable[str]) -> str | None:
+    """The highest console role among ``values`` (values that name no role ignored), or None."""
+    granted = [v for v in values if v in ROLES]
+    return max(granted, key=ROLES.index) if granted else None
 
 
 async def start_session(
@@ -208,7 +224,7 @@ def require(role: str) -> Callable[[Request], Any]:
         user = await console_session(request)
         if user is None:
             raise LoginRequired()
-        if not user.can(role):
+        if not role_at_least(user.role, role):
             raise WebError(403, "Not allowed", f"This needs the {role} role; you are signed in as {user.role}.")
         request.state.console_user = user
         return user

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.credentials import SecretKeys
 from app.services import Services
 from app.throttle import SharedThrottle
 
@@ -21,22 +20,16 @@ class SignInThrottle:
 
     @classmethod
     def for_services(cls, services: Services) -> SignInThrottle:
-        web, security = services.settings.web, services.settings.security
-        digest = SecretKeys(security.secret_key.get_secret_value()).digest
-
-        def clock() -> float:
-            return services.clock().timestamp()
+        web = services.settings.web
 
         def one(scope: str, limit: int) -> SharedThrottle:
-            return SharedThrottle(
-                engine=services.engine,
+            return SharedThrottle.configured(
+                services.engine,
+                services.settings.security,
+                services.clock,
                 scope=scope,
                 limit=limit,
                 window=web.sign_in_window_seconds,
-                max_keys=security.throttle_max_clients,
-                digest=digest,
-                clock=clock,
-                cache_seconds=security.throttle_cache_seconds,
             )
 
         return cls(

@@ -34,7 +34,7 @@ from app.db.engine import read_only
 from app.db.web_repo import SessionRecord, SmartAppRecord
 from app.priorauth.alerts import rules_for
 from app.priorauth.submit import PasError, submit_order
-from app.services import Services
+from app.services import Services, services_of
 from app.web.claim_view import claim_lines, group_findings
 from app.web.render import WebError, render
 from app.web.sessions import (
@@ -44,7 +44,6 @@ from app.web.sessions import (
     clear_cookie,
     load_session,
     read_form,
-    services_of,
     set_cookie,
     start_session,
 )
