@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -193,6 +194,9 @@ class EhrSettings(_Section):
     published_key_files: tuple[Path, ...] = ()
 
 
+ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?")
+
+
 class WebSettings(_Section):
     """The SMART app and the console (:mod:`app.web`)."""
 
@@ -205,6 +209,11 @@ class WebSettings(_Section):
     #: that embeds the app in a cross-site iframe, where a browser does not send a Lax cookie: then
     #: ``SameSite=None; Secure; Partitioned`` (kept per embedding site). The console's stay Lax.
     smart_cookie_samesite: Literal["lax", "none"] = "lax"
+    #: The EHR origins (``https://ehr.example.org``) that may frame the SMART app: its pages then send
+    #: ``Content-Security-Policy: frame-ancestors 'self' <these>``, so no other site can frame a signed-in
+    #: session (clickjacking). Required with ``smart_cookie_samesite: none``; with ``lax`` a cross-site
+    #: frame gets no session cookie, and an empty list leaves framing unrestricted as before.
+    smart_frame_ancestors: tuple[str, ...] = ()
     #: Scopes asked for when an EHR's SMART registration names none.
     default_scopes: str = "launch openid fhirUser patient/*.rs user/Encounter.rs"
     timeout_seconds: float = Field(10.0, gt=0)
@@ -232,6 +241,20 @@ class WebSettings(_Section):
     oidc_role_claim: str = "claimbridge_role"
     oidc_roles: dict[str, Literal["viewer", "engineer", "admin"]] = {}
     oidc_label: str = "single sign-on"
+
+    @model_validator(mode="after")
+    def _frame_ancestors(self) -> WebSettings:
+        for origin in self.smart_frame_ancestors:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"web.smart_frame_ancestors: {origin!r} is not an origin such as https://ehr.example.org"
+                )
+        if self.smart_cookie_samesite == "none" and not self.smart_frame_ancestors:
+            raise ValueError(
+                "web.smart_cookie_samesite: none needs web.smart_frame_ancestors "
+                "(the EHR origins that may frame the app)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _oidc_complete(self) -> WebSettings:

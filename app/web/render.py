@@ -48,7 +48,14 @@ def render(
     if not template.startswith("smart/"):  # the SMART app may be framed by the EHR; the console never
         base["Content-Security-Policy"] += "; frame-ancestors 'none'"
         base["X-Frame-Options"] = "DENY"
+    elif ancestors := _smart_frame_ancestors(request):  # only the configured EHR origins may frame it
+        base["Content-Security-Policy"] += "; frame-ancestors 'self' " + " ".join(ancestors)
     return HTMLResponse(html, status_code=status, headers={**base, **(headers or {})})
+
+
+def _smart_frame_ancestors(request: Request) -> tuple[str, ...]:
+    services = getattr(request.app.state, "services", None)
+    return tuple(services.settings.web.smart_frame_ancestors) if services is not None else ()
 
 
 class WebError(Exception):

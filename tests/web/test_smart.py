@@ -23,6 +23,7 @@ from app.db import audit_repo, claims_repo, eligibility_repo, web_repo
 from app.db.engine import read_only
 from app.db.sql import utcnow
 from app.fhir.keys import generate_keys, load_signing_key, public_jwks
+from app.settings import WebSettings
 from tests.web.conftest import Clock
 from tests.web.helpers import csrf_of
 from tests.web.smart_ehr import Client
@@ -217,10 +218,17 @@ def set_cookies(response: httpx.Response, name: str) -> list[str]:
     return [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
 
 
+EMBEDDED = {"smart_cookie_samesite": "none", "smart_frame_ancestors": ["https://ehr.example.org"]}
+
+
 def test_an_embedded_launch_gets_samesite_none_partitioned_cookies(db_url: str, tmp_path: Path) -> None:
     """``web.smart_cookie_samesite: none``: an EHR's cross-site iframe still sends the SMART cookies."""
     with (
-        smart_env(db_url, tmp_path, web={"smart_cookie_samesite": "none"}) as embedded,
+        smart_env(
+            db_url,
+            tmp_path,
+            web={"smart_cookie_samesite": "none", "smart_frame_ancestors": ["https://ehr.example.org"]},
+        ) as embedded,  # fmt: skip
         TestClient(create_app(embedded.services), base_url="https://testserver") as client,
     ):
         started = client.get(embedded.launch_path(), follow_redirects=False)
@@ -228,12 +236,24 @@ def test_an_embedded_launch_gets_samesite_none_partitioned_cookies(db_url: str, 
         done = client.get(sign_in_at_ehr(query), follow_redirects=False)
         assert done.status_code == 303, done.text
         console = client.get("/console/login")
+        page = client.get("/smart/app")
+    assert page.status_code == 200, page.text  # only the EHR's origin may frame a signed-in session
+    assert "frame-ancestors 'self' https://ehr.example.org" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in console.headers["content-security-policy"]
     for header in (*set_cookies(started, "cb_launch"), *set_cookies(done, "cb_smart"), *set_cookies(done, "cb_launch")):
         attributes = {a.strip().lower() for a in header.split(";")[1:]}
         assert {"samesite=none", "secure", "partitioned", "httponly"} <= attributes, header
     assert set_cookies(started, "cb_launch") and set_cookies(done, "cb_smart") and set_cookies(done, "cb_launch")
     login = set_cookies(console, "cb_login_csrf")  # the console's cookies stay Lax, unpartitioned
     assert login and "samesite=lax" in login[0].lower() and "partitioned" not in login[0].lower()
+
+
+def test_a_cross_site_cookie_without_the_origins_that_may_frame_the_app_is_refused() -> None:
+    with pytest.raises(ValueError, match="smart_frame_ancestors"):
+        WebSettings(smart_cookie_samesite="none")
+    with pytest.raises(ValueError, match="not an origin"):
+        WebSettings(smart_cookie_samesite="none", smart_frame_ancestors=("https://ehr.example.org/path",))
+    assert WebSettings(smart_frame_ancestors=("https://ehr.example.org:8443",)).smart_frame_ancestors
 
 
 def test_the_default_smart_cookie_stays_lax(client: TestClient, env: SmartEnv) -> None:
