@@ -11,6 +11,7 @@ version (a void, 837P frequency 8) for one it has.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -69,6 +70,7 @@ _MAPPED = (
         CLAIM.c.ehr == bindparam("ehr"),
         CLAIM.c.encounter == bindparam("encounter"),
         VERSION.c.mapping_version.is_not(None),
+        CLAIM.c.id.not_in(bindparam("kept", expanding=True)),
     )
     .order_by(CLAIM.c.id)
 )
@@ -102,9 +104,9 @@ def billed_elsewhere(conn: Connection, encounter: str, *, ehr: str) -> frozenset
     return frozenset(str(s) for s in conn.execute(_BILLED_ELSEWHERE, {"ehr": ehr, "encounter": encounter}).scalars())
 
 
-def mapped_claims(conn: Connection, encounter: str, *, ehr: str) -> list[StoredClaim]:
-    """The encounter's claims the worker mapped (current versions), by id."""
-    rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter}).all()
+def mapped_claims(conn: Connection, encounter: str, *, ehr: str, excluding: Collection[str] = ()) -> list[StoredClaim]:
+    """The encounter's claims the worker mapped (current versions) but those ``excluding``, by id."""
+    rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter, "kept": sorted(excluding)}).all()
     return [
         StoredClaim(
             r.id,

@@ -46,7 +46,7 @@ def settle(
     produced = [] if ev is None else [ev, *ev.parts]
     keep = tuple(p for p in produced if not (_is_void(p) and not claims_repo.with_payer(conn, p.claim_id)))
     kept = {p.claim_id for p in keep}
-    gone = [c for c in encounter_claims_repo.mapped_claims(conn, encounter, ehr=ehr) if c.claim_id not in kept]
+    gone = encounter_claims_repo.mapped_claims(conn, encounter, ehr=ehr, excluding=kept)
     body = mirror_repo.get(conn, encounter, ehr=ehr) if gone else None
     if body is None:  # nothing to retire, or the visit is not in the mirror (nothing is known of it)
         return Settled(keep)
