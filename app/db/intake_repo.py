@@ -425,7 +425,8 @@ def expand_row(conn: Connection, row: Any) -> int:
     stmt = _insert_job(conn.dialect.name)
     created = sum(conn.execute(stmt, v).first() is not None for v in values)
     conn.execute(_MARK.values(status="expanded"), {"row_id": row.id})
-    conn.execute(_DROP_KEYS, {"row_id": row.id})  # its jobs hold the keys now
+    if len(specs) > 1:  # a multi-event row: its keys in ``inbox_key`` go, its jobs hold them now
+        conn.execute(_DROP_KEYS, {"row_id": row.id})
     return created
 
 
