@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from app.api.outcomes import OutcomeError
 from app.api.params import RowId
-from app.api.reads import read, services_of
+from app.api.reads import read
 from app.api.security import require_admin
 from app.db import inbox_dead_repo, outbox_repo
 from app.db.replays_repo import DeadKind, replay_dead
 from app.db.sql import iso
-from app.services import Services
+from app.services import Services, services_of
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
 Limit = Query(500, ge=1, le=5000)

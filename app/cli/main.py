@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import signal
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,11 @@ import typer
 import yaml
 
 from app.cli import cds, ehr, ops, pa, replays
+
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as cli_errors
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click import exceptions as cli_errors  # type: ignore[no-redef]
 from app.cli.check import run_check
 from app.cli.common import get_settings, handles_errors, services_from_env
 from app.cli.diff import diff_command
@@ -179,4 +185,18 @@ def print_payer_profiles(payers: PayerDirectory, *, only: str | None) -> None:
 
 
 def main() -> None:
-    app()  # every command is wrapped by handles_errors: one line and exit 2 (fatal) or 1 (temporary)
+    """Every command is wrapped by handles_errors: one line and exit 2 (fatal) or 1 (temporary). A
+    usage error (an unknown option, ``dlq replay abc``) is one line and exit 2 too, not a usage box."""
+    try:
+        code = app(standalone_mode=False)
+    except cli_errors.NoArgsIsHelpError as exc:  # a command group without a subcommand: its help
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(2)
+    except cli_errors.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "claimbridge"
+        typer.echo(f"{command}: {exc.format_message()} (see {command} --help)", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

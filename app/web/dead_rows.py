@@ -19,8 +19,9 @@ from sqlalchemy import Connection
 
 from app.db import inbox_dead_repo, outbox_repo
 from app.db.replays_repo import DeadKind, replay_dead
+from app.services import services_of
 from app.web.render import WebError, render
-from app.web.sessions import ConsoleUser, check_csrf, read_form, require, services_of
+from app.web.sessions import ConsoleUser, check_csrf, read_form, require
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 engineer = Depends(require("engineer"))
