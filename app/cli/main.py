@@ -188,7 +188,7 @@ def main() -> None:
     """Every command is wrapped by handles_errors: one line and exit 2 (fatal) or 1 (temporary). A
     usage error (an unknown option, ``dlq replay abc``) is one line and exit 2 too, not a usage box."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="claimbridge")
     except cli_errors.NoArgsIsHelpError as exc:  # a command group without a subcommand: its help
         typer.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
         sys.exit(2)

@@ -111,6 +111,23 @@ def test_dlq_list_and_replay_errors(env: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["dlq", "replay", "abc"], "claimbridge dlq replay: Invalid value for 'job_id'"),
+        (["no-such-command"], "claimbridge: No such command 'no-such-command'"),
+        (["claims", "list", "--no-such-option"], "claimbridge claims list: No such option: --no-such-option"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    """The installed command (not the test runner's wrapper) turns typer's usage box into one line."""
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(needle), done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
     ("content", "needle"),
     [
         (b"{not json", "not valid JSON"),
