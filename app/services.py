@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -24,7 +25,7 @@ from app.billing.snapshot import BillingSnapshots
 from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
 from app.credentials import SecretKeys
-from app.db import billing_views, claims_repo, intake_repo, migrate, outbox_repo, queue_repo
+from app.db import billing_repo, billing_views, claims_repo, intake_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
 from app.domain.tenancy import DEFAULT_EHR
@@ -182,7 +183,9 @@ def build_services(
         clock=clock,
         billing=BillingSnapshots(lambda: read_billing(engine), clock, settings.api.billing_metrics_seconds),
         metrics=metrics,
-        eligibility=EligibilityRunner(EligibilityPort(clock=clock, clearinghouse=realtime)),
+        eligibility=EligibilityRunner(
+            EligibilityPort(clock=clock, clearinghouse=realtime, control_numbers=partial(control_number, engine))
+        ),
         eligibility_metrics=eligibility_metrics,
     )
     eligibility_metrics.watch(engine)
@@ -192,6 +195,12 @@ def build_services(
     watch_alerts(services.metrics, engine)
     services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services
+
+
+def control_number(engine: Engine) -> int:
+    """The next interchange control number (ISA13), in its own short transaction (never across a call)."""
+    with engine.begin() as conn:
+        return billing_repo.next_control_number(conn)
 
 
 def read_billing(engine: Engine) -> tuple[RevenueBook, dict[str, Any]]:

@@ -121,7 +121,7 @@ def count(services: Services, model: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
 
-def run(tmp: Path, name: str, visits: int, payer_url: str | None) -> dict[str, Any]:
+def run(tmp: Path, name: str, visits: int, payer_url: str | None, profile: Path | None = None) -> dict[str, Any]:
     services = make_services(tmp, name, payer_url=payer_url)
     template = buckeye_bundle()
     try:
@@ -131,6 +131,12 @@ def run(tmp: Path, name: str, visits: int, payer_url: str | None) -> dict[str, A
                 assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
         stored = datetime.now(UTC)
         worker = services.worker(worker_id="bench")
+        profiler = None
+        if profile is not None:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.001)
+            profiler.start()
         started = time.perf_counter()
         while count(services, Job, Job.status == "done") < visits or (
             payer_url is not None and count(services, EligibilityCheck, EligibilityCheck.status == "done") < visits
@@ -138,6 +144,9 @@ def run(tmp: Path, name: str, visits: int, payer_url: str | None) -> dict[str, A
             worker.run_once()
             if time.perf_counter() - started > 300:
                 raise SystemExit(f"{name}: not done after 300 s")
+        if profiler is not None and profile is not None:
+            profiler.stop()
+            profile.write_text(profiler.output_text(unicode=False, color=False))
         # Claim throughput from the jobs' own finish times: what the worker does after the last job
         # (re-evaluating claims with the answers once the queue is empty) is not job time.
         with services.engine.connect() as conn:
@@ -162,6 +171,7 @@ def main() -> None:
     parser.add_argument("--visits", type=int, default=200)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=1, help="off/on pairs, alternated (the median counts)")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the last 'on' worker loop here")
     args = parser.parse_args()
     configure_logging(level="WARNING", fmt="json")
     pairs = []
@@ -170,7 +180,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{payer.port}/fhir"
         for n in range(args.rounds):
             off = run(tmp, f"off{n}", args.visits, None)
-            on = run(tmp, f"on{n}", args.visits, url)
+            on = run(tmp, f"on{n}", args.visits, url, profile=args.profile)
             ratio = on["claims_per_s"] / off["claims_per_s"]
             pairs.append((ratio, off, on))
             print(f"off: {off['claims_per_s']:.1f} claims/s; on: {on['claims_per_s']:.1f} claims/s "

@@ -13,8 +13,12 @@ Each round (:meth:`EligibilityDuty.run_if_due`):
    claims, which the submitter holds back while a verification of the visit is under way, are
    released with an ``eligibility.unverified`` warning;
 4. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
-   encounter once, marked in the same transaction): all of them when the job queue is empty, only
-   ``reevaluate_while_busy`` per round while jobs wait, so notifications keep their throughput.
+   encounter once, marked in the same transaction): ``reevaluate_per_round`` per round when the job
+   queue is empty, only ``reevaluate_while_busy`` while jobs wait, so notifications keep their
+   throughput and no long transaction holds up the answers still arriving.
+
+The worker also calls :meth:`EligibilityDuty.after_jobs` right after each batch of jobs commits:
+the checks those jobs requested go to the payer at once, not after the round's other duties.
 
 A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
 scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
@@ -67,6 +71,8 @@ class EligibilityDuty:
     #: notifications keep their throughput; with the queue empty, all of them.
     busy: Callable[[], bool] | None = None
     reevaluate_while_busy: int = 2
+    #: Claims re-evaluated per round with the queue empty (short transactions: answers keep landing).
+    reevaluate_per_round: int = 16
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -91,7 +97,13 @@ class EligibilityDuty:
         if self._next_expiry is None or now >= self._next_expiry:  # a query at most every few seconds
             self._next_expiry = now + EXPIRY_EVERY
             done += self.expire_waits()
-        return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
+        return done + self.reevaluate_pending(limit=self.reevaluate_per_round, while_busy=self.reevaluate_while_busy)
+
+    def after_jobs(self) -> int:
+        """Right after a batch of jobs committed: store the answers in hand, send the checks just requested."""
+        if not self.enabled and not self._inflight:
+            return 0
+        return self.collect() + self.dispatch()
 
     def dispatch(self) -> int:
         room = self.max_in_flight - len(self._inflight)

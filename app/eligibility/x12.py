@@ -18,6 +18,8 @@ network (EB12), authorization required (EB11), and plan dates (``DTP`` 291/346/3
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -34,9 +36,11 @@ from app.domain.eligibility import (
 from app.eligibility.clearinghouse import Identities
 from app.eligibility.errors import InvalidPayerResponse
 from app.eligibility.port import post
+from app.errors import ConfigError
 from app.x12.tokenizer import Segment, SegmentReader
 
 GUIDE = "005010X279A1"
+MAX_CONTROL = 999_999_999
 DIRECT = Identities()  # a 270 posted straight to a payer's x12_url
 KINDS = {"A": "coinsurance", "B": "copay", "C": "deductible", "G": "out-of-pocket", "F": "limit"}
 INACTIVE = frozenset({"6", "7", "8"})
@@ -73,14 +77,30 @@ def build_270(
     now: datetime,
     identities: Identities = DIRECT,
 ) -> str:
-    """One 270 interchange for one subscriber (control numbers from ``control``); ISA/GS identities
-    from ``identities`` (ISA08/GS03: ``receiver_id`` unless ``identities`` names the receiver)."""
+    """One 270 interchange for one subscriber; ISA13, GS06 and ST02 are ``control`` (a number of the
+    database counter, :func:`app.db.billing_repo.next_control_number`); ISA/GS identities from
+    ``identities`` (ISA08/GS03: ``receiver_id`` unless ``identities`` names the receiver)."""
+    if not 0 < control <= MAX_CONTROL:
+        raise ValueError(f"control number {control} out of range 1..{MAX_CONTROL}")
     ids = identities
     receiver_id = ids.receiver_id or receiver_id
-    isa13 = f"{control % 1_000_000_000:09d}"
-    st02 = f"{control % 10_000:04d}"
+    isa13 = f"{control:09d}"
+    now_hm = now.strftime("%H%M")
+    body = transaction_270(request, st02=f"{control:04d}", trace_fallback=isa13, now=now)
+    envelope_open = [
+        ["ISA", "00", " " * 10, "00", " " * 10, ids.sender_qualifier, _isa_id(ids.sender_id), ids.receiver_qualifier,
+         _isa_id(receiver_id), now.strftime("%y%m%d"), now_hm, "^", "00501", isa13, "0", ids.usage, ":"],
+        ["GS", "HS", _clean(ids.application_sender or ids.sender_id, 15),
+         _clean(ids.application_receiver or receiver_id, 15), now.strftime("%Y%m%d"), now_hm, str(control), "X", GUIDE],
+    ]  # fmt: skip
+    envelope_close = [["GE", "1", str(control)], ["IEA", "1", isa13]]
+    return write_segments(envelope_open) + write_segments(body) + write_segments(envelope_close)
+
+
+def transaction_270(request: EligibilityRequest, *, st02: str, trace_fallback: str, now: datetime) -> list[list[str]]:
+    """The ST..SE of one inquiry (the subscriber's trace ``TRN02`` is the request's trace)."""
     ymd, hm = now.strftime("%Y%m%d"), now.strftime("%H%M")
-    trace = _clean(request.trace or isa13, 50)
+    trace = _clean(request.trace or trace_fallback, 50)
     body: list[list[str]] = [
         ["ST", "270", st02, GUIDE],
         ["BHT", "0022", "13", trace, ymd, hm],
@@ -90,7 +110,7 @@ def build_270(
         ["NM1", "1P", "2", _clean(request.provider_name or "PROVIDER", 60), "", "", "", "",
          *(["XX", request.provider_npi] if request.provider_npi else [])],
         ["HL", "3", "2", "22", "0"],
-        ["TRN", "1", trace, "9" + f"{control % 1_000_000_000:09d}"],
+        ["TRN", "1", trace, "9" + st02[-9:].rjust(9, "0")],
         ["NM1", "IL", "1", _clean(request.family, 60), _clean(request.given, 35), "", "", "",
          *(["MI", _clean(request.member_id, 80)] if request.member_id else [])],
     ]  # fmt: skip
@@ -99,14 +119,7 @@ def build_270(
     body.append(["DTP", "291", "D8", request.service_date.strftime("%Y%m%d")])
     body += [["EQ", service] for service in request.service_types]
     body.append(["SE", str(len(body) + 1), st02])
-    envelope_open = [
-        ["ISA", "00", " " * 10, "00", " " * 10, ids.sender_qualifier, _isa_id(ids.sender_id), ids.receiver_qualifier,
-         _isa_id(receiver_id), now.strftime("%y%m%d"), hm, "^", "00501", isa13, "0", ids.usage, ":"],
-        ["GS", "HS", _clean(ids.application_sender or ids.sender_id, 15),
-         _clean(ids.application_receiver or receiver_id, 15), ymd, hm, str(control % 1_000_000_000), "X", GUIDE],
-    ]  # fmt: skip
-    envelope_close = [["GE", "1", str(control % 1_000_000_000)], ["IEA", "1", isa13]]
-    return write_segments(envelope_open) + write_segments(body) + write_segments(envelope_close)
+    return body
 
 
 def _date(value: str) -> str | None:
@@ -273,14 +286,16 @@ class X12Adapter:
     client: httpx.AsyncClient
     url: str
     identities: Identities = DIRECT
+    #: The next interchange control number (the database counter, taken in its own short transaction).
+    control_numbers: Callable[[], int] | None = None
     source: str = "x12"
-    control: int = 0
 
     async def verify(self, request: EligibilityRequest, *, now: datetime) -> EligibilityResult:
-        self.control += 1
+        if self.control_numbers is None:
+            raise ConfigError("eligibility", None, "x12", "no control number counter for the 270")
+        control = await asyncio.to_thread(self.control_numbers)  # a short transaction off the event loop
         receiver = self.endpoint.x12_receiver_id or request.payer_id
-        text = build_270(request, receiver_id=receiver, control=int(now.timestamp()) * 10 + self.control % 10, now=now,
-                         identities=self.identities)  # fmt: skip
+        text = build_270(request, receiver_id=receiver, control=control, now=now, identities=self.identities)
         headers = {"Idempotency-Key": request.trace} if request.trace else {}
         response = await post(
             self.client, self.url, content=text.encode(), content_type="application/edi-x12",
