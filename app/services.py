@@ -32,6 +32,7 @@ from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
+from app.eligibility.batch import apply_271, batch_channel
 from app.eligibility.clearinghouse import check_transports, realtime_from
 from app.eligibility.duty import EligibilityDuty
 from app.eligibility.metrics import EligibilityMetrics
@@ -102,7 +103,12 @@ class Services:
     def ingester(self) -> Ingester:
         """The inbound X12 ingester of the worker's poller and ``claimbridge x12 ingest``."""
         poster = RemittancePoster(payers=self.config.payers, clearing=self.clearing)
-        return Ingester(engine=self.engine, poster=poster, writeback_for=self.runtime.writeback_for, clock=self.clock)
+        runtime = self.runtime
+        answers = partial(
+            apply_271, destination_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
+        )
+        return Ingester(engine=self.engine, poster=poster, writeback_for=runtime.writeback_for, clock=self.clock,
+                        eligibility=lambda conn, text, now: answers(conn, text, now=now))  # fmt: skip
 
     def worker(self, *, worker_id: str = "") -> Worker:
         return build_worker(self, worker_id=worker_id)
@@ -263,6 +269,7 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: jobs_waiting(services.engine),
+        batch=batch_channel(services.settings, services.clearing, runtime.clearinghouse_destination),
     )
 
 

@@ -21,8 +21,10 @@ The worker also calls :meth:`EligibilityDuty.after_jobs` right after each batch 
 the checks those jobs requested go to the payer at once, not after the round's other duties.
 
 A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
-scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
-payer: a hanging payer holds its own in-flight slots only, and the job loop goes on.
+scheduler; one whose appointment was cancelled or moved is skipped. With a folder clearinghouse
+(``batch``), the due day-before checks of X12 payers go as one batch 270 per payer
+(:mod:`app.eligibility.batch`), queued in the claiming transaction; their 271s come in by the poller.
+The duty never waits for a payer: a hanging payer holds its own in-flight slots only, and the job loop goes on.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from sqlalchemy import Connection, Engine
 
 from app.db import eligibility_repo, mirror_repo, outbox_repo
 from app.db.eligibility_repo import DueCheck
-from app.domain.eligibility import CheckKey, EligibilityRequest, EligibilityResult, unverified
+from app.domain.eligibility import CheckKey, EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
+from app.eligibility.batch import BatchChannel, queue_batch
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.runner import EligibilityRunner
@@ -73,6 +76,8 @@ class EligibilityDuty:
     reevaluate_while_busy: int = 2
     #: Claims re-evaluated per round with the queue empty (short transactions: answers keep landing).
     reevaluate_per_round: int = 16
+    #: The folder clearinghouse's batch 270 channel (day-before checks); None: everything real time.
+    batch: BatchChannel | None = None
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -111,6 +116,7 @@ class EligibilityDuty:
             return 0
         now = self.clock()
         ready: list[tuple[DueCheck, EligibilityRequest, object]] = []
+        batches: dict[str, list[tuple[DueCheck, EligibilityRequest, EligibilityEndpoint]]] = {}
         with self.engine.begin() as conn:
             due = [c for c in eligibility_repo.claim_due(conn, now=now, lease=self.lease_seconds, limit=room)
                    if c.id not in self._inflight]  # fmt: skip
@@ -123,8 +129,13 @@ class EligibilityDuty:
                 )  # fmt: skip
                 if isinstance(got, Skip):
                     eligibility_repo.skip(conn, check.id, reason=got.reason, now=now)
-                    continue
-                ready.append((check, got[0], got[1]))
+                elif self.batch is not None and self.batch.takes(check.trigger, got[1]):
+                    batches.setdefault(check.payer_id, []).append((check, *got))
+                else:
+                    ready.append((check, got[0], got[1]))
+            for payer, checks in sorted(batches.items()):  # one batch 270 per payer, through the outbox
+                control = queue_batch(conn, checks, channel=self.batch, now=now)  # type: ignore[arg-type]
+                log.info("eligibility.batched", payer=payer, checks=len(checks), interchange=control)
         for check, request, endpoint in ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))  # type: ignore[arg-type]
         return len(due)

@@ -19,7 +19,7 @@ network (EB12), authorization required (EB11), and plan dates (``DTP`` 291/346/3
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -36,90 +36,17 @@ from app.domain.eligibility import (
 from app.eligibility.clearinghouse import Identities
 from app.eligibility.errors import InvalidPayerResponse
 from app.eligibility.port import post
+from app.eligibility.x12_270 import GUIDE, build_270
+
+__all__ = ["GUIDE", "X12Adapter", "build_270", "read_271", "read_271_segments"]
 from app.errors import ConfigError
 from app.x12.tokenizer import Segment, SegmentReader
 
-GUIDE = "005010X279A1"
-MAX_CONTROL = 999_999_999
 DIRECT = Identities()  # a 270 posted straight to a payer's x12_url
 KINDS = {"A": "coinsurance", "B": "copay", "C": "deductible", "G": "out-of-pocket", "F": "limit"}
 INACTIVE = frozenset({"6", "7", "8"})
 LEVELS = {"IND": "individual", "FAM": "family"}
 PERIODS = {"27": "visit", "23": "year", "22": "year", "29": "remaining", "24": "year-to-date", "32": "lifetime"}
-GENDERS = {"male": "M", "female": "F"}
-
-
-def _clean(value: str | None, limit: int) -> str:
-    """An element value without delimiter characters, upper case, cut to ``limit``."""
-    text = "".join(ch for ch in (value or "") if ch not in "*~:^\r\n").strip().upper()
-    return text[:limit]
-
-
-def _isa_id(value: str) -> str:
-    return _clean(value, 15).ljust(15)
-
-
-def write_segments(segments: list[list[str]]) -> str:
-    """Join element lists into X12 text (``*`` elements, ``~`` terminator); trailing empties dropped."""
-    out = []
-    for elements in segments:
-        while len(elements) > 1 and elements[-1] == "":
-            elements = elements[:-1]
-        out.append("*".join(elements) + "~")
-    return "".join(out)
-
-
-def build_270(
-    request: EligibilityRequest,
-    *,
-    receiver_id: str,
-    control: int,
-    now: datetime,
-    identities: Identities = DIRECT,
-) -> str:
-    """One 270 interchange for one subscriber; ISA13, GS06 and ST02 are ``control`` (a number of the
-    database counter, :func:`app.db.billing_repo.next_control_number`); ISA/GS identities from
-    ``identities`` (ISA08/GS03: ``receiver_id`` unless ``identities`` names the receiver)."""
-    if not 0 < control <= MAX_CONTROL:
-        raise ValueError(f"control number {control} out of range 1..{MAX_CONTROL}")
-    ids = identities
-    receiver_id = ids.receiver_id or receiver_id
-    isa13 = f"{control:09d}"
-    now_hm = now.strftime("%H%M")
-    body = transaction_270(request, st02=f"{control:04d}", trace_fallback=isa13, now=now)
-    envelope_open = [
-        ["ISA", "00", " " * 10, "00", " " * 10, ids.sender_qualifier, _isa_id(ids.sender_id), ids.receiver_qualifier,
-         _isa_id(receiver_id), now.strftime("%y%m%d"), now_hm, "^", "00501", isa13, "0", ids.usage, ":"],
-        ["GS", "HS", _clean(ids.application_sender or ids.sender_id, 15),
-         _clean(ids.application_receiver or receiver_id, 15), now.strftime("%Y%m%d"), now_hm, str(control), "X", GUIDE],
-    ]  # fmt: skip
-    envelope_close = [["GE", "1", str(control)], ["IEA", "1", isa13]]
-    return write_segments(envelope_open) + write_segments(body) + write_segments(envelope_close)
-
-
-def transaction_270(request: EligibilityRequest, *, st02: str, trace_fallback: str, now: datetime) -> list[list[str]]:
-    """The ST..SE of one inquiry (the subscriber's trace ``TRN02`` is the request's trace)."""
-    ymd, hm = now.strftime("%Y%m%d"), now.strftime("%H%M")
-    trace = _clean(request.trace or trace_fallback, 50)
-    body: list[list[str]] = [
-        ["ST", "270", st02, GUIDE],
-        ["BHT", "0022", "13", trace, ymd, hm],
-        ["HL", "1", "", "20", "1"],
-        ["NM1", "PR", "2", _clean(request.payer_name, 60), "", "", "", "", "PI", _clean(request.payer_id, 80)],
-        ["HL", "2", "1", "21", "1"],
-        ["NM1", "1P", "2", _clean(request.provider_name or "PROVIDER", 60), "", "", "", "",
-         *(["XX", request.provider_npi] if request.provider_npi else [])],
-        ["HL", "3", "2", "22", "0"],
-        ["TRN", "1", trace, "9" + st02[-9:].rjust(9, "0")],
-        ["NM1", "IL", "1", _clean(request.family, 60), _clean(request.given, 35), "", "", "",
-         *(["MI", _clean(request.member_id, 80)] if request.member_id else [])],
-    ]  # fmt: skip
-    if request.birth_date:
-        body.append(["DMG", "D8", request.birth_date.replace("-", ""), GENDERS.get(request.gender or "", "")])
-    body.append(["DTP", "291", "D8", request.service_date.strftime("%Y%m%d")])
-    body += [["EQ", service] for service in request.service_types]
-    body.append(["SE", str(len(body) + 1), st02])
-    return body
 
 
 def _date(value: str) -> str | None:
@@ -210,13 +137,24 @@ def read_271(
 ) -> EligibilityResult:
     """The 271 answer as a stored result."""
     reader = SegmentReader(text)
-    repetition = reader.delimiters.repetition
+    return read_271_segments(reader, reader.delimiters.repetition, request, now=now, latency=latency)
+
+
+def read_271_segments(
+    segments: Iterable[Segment],
+    repetition: str,
+    request: EligibilityRequest,
+    *,
+    now: datetime,
+    latency: float | None = None,
+) -> EligibilityResult:
+    """One 271 transaction (its segments; the interchange's repetition separator) as a stored result."""
     state = _State()
     benefits: list[Benefit] = []
     auth: list[str] = []
     errors: list[PayerError] = []
     seen_st = False
-    for seg in reader:
+    for seg in segments:
         tag = seg.tag
         if tag == "ST":
             if seg[1] != "271":
