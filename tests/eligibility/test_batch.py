@@ -93,6 +93,11 @@ def test_day_before_checks_go_as_one_batch_270_and_the_271_file_answers_them(
         checks = day_before_checks(services)
         assert [c.status for c in checks] == ["batched", "batched"]
         worker.duty(OutboxDispatcher).run_once()
+
+        post(client, clone_bundle(visit(appointment("booked", "1"), "arrived", "6"), "a"), 3)  # check-in
+        worker.drain()
+        duty.drain(timeout=10)
+        assert realtime.call_count == 3  # check-in stays real time
     [batch] = sorted(services.settings.clearinghouse_outbox_dir.glob("270-*.x12"))
     text = batch.read_text()
     ok, errors, _ = pyx12_check(as_4010(text))  # pyx12 ships no 005010X279A1 map (see as_4010)
