@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -25,13 +26,14 @@ from app.billing.snapshot import BillingSnapshots
 from app.config.clearinghouse import ClearinghouseConfig, load_clearinghouse
 from app.config.loader import ClaimConfig, load_config
 from app.credentials import SecretKeys
-from app.db import billing_views, claims_repo, intake_repo, migrate, outbox_repo, queue_repo
+from app.db import billing_repo, billing_views, claims_repo, intake_repo, migrate, outbox_repo, queue_repo
 from app.db.engine import make_engine, read_only
 from app.db.sql import utcnow
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.gateway import EhrGateway
 from app.ehr.metrics import watch_ehrs
 from app.ehr.recovery import Sweeper
+from app.eligibility.batch import apply_271, batch_channel
 from app.eligibility.clearinghouse import check_transports, realtime_from
 from app.eligibility.duty import EligibilityDuty
 from app.eligibility.metrics import EligibilityMetrics
@@ -105,7 +107,12 @@ class Services:
     def ingester(self) -> Ingester:
         """The inbound X12 ingester of the worker's poller and ``claimbridge x12 ingest``."""
         poster = RemittancePoster(payers=self.config.payers, clearing=self.clearing)
-        return Ingester(engine=self.engine, poster=poster, writeback_for=self.runtime.writeback_for, clock=self.clock)
+        runtime = self.runtime
+        answers = partial(
+            apply_271, destination_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
+        )
+        return Ingester(engine=self.engine, poster=poster, writeback_for=runtime.writeback_for, clock=self.clock,
+                        eligibility=lambda conn, text, now: answers(conn, text, now=now))  # fmt: skip
 
     def worker(self, *, worker_id: str = "") -> Worker:
         return build_worker(self, worker_id=worker_id)
@@ -194,7 +201,9 @@ def build_services(
         clock=clock,
         billing=BillingSnapshots(lambda: read_billing(engine), clock, settings.api.billing_metrics_seconds),
         metrics=metrics,
-        eligibility=EligibilityRunner(EligibilityPort(clock=clock, clearinghouse=realtime)),
+        eligibility=EligibilityRunner(
+            EligibilityPort(clock=clock, clearinghouse=realtime, control_numbers=partial(control_number, engine))
+        ),
         eligibility_metrics=eligibility_metrics,
     )
     eligibility_metrics.watch(engine)
@@ -204,6 +213,12 @@ def build_services(
     watch_alerts(services.metrics, engine)
     services.metrics.watch_quarantine(lambda: quarantine_snapshot(engine))
     return services
+
+
+def control_number(engine: Engine) -> int:
+    """The next interchange control number (ISA13), in its own short transaction (never across a call)."""
+    with engine.begin() as conn:
+        return billing_repo.next_control_number(conn)
 
 
 def read_billing(engine: Engine) -> tuple[RevenueBook, dict[str, Any]]:
@@ -266,6 +281,7 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: work_waiting(services.engine),
+        batch=batch_channel(services.settings, services.clearing, runtime.clearinghouse_destination),
     )
 
 

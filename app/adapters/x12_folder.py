@@ -1,6 +1,6 @@
 """The clearinghouse folder transport (embedded default): 837P files out, response files in.
 
-:class:`X12FolderAdapter` delivers outbox ``837p`` rows as ``<outbox_dir>/<file name>`` (written to a
+:class:`X12FolderAdapter` delivers outbox ``837p`` and ``270`` rows as ``<outbox_dir>/<file name>`` (written to a
 temporary file and renamed: a reader never sees half a file; a re-delivery rewrites the same name).
 Other kinds (legacy JSON deliveries) go to the plain :class:`~app.adapters.folder.FolderAdapter`.
 
@@ -25,6 +25,8 @@ from app.adapters.folder import FolderAdapter
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 SKIPPED_SUFFIXES = (".partial", ".tmp")
+#: Outbox kinds written as X12 files: 837P batches, and the day-before batch 270s (app.eligibility.batch).
+FILE_KINDS = frozenset({"837p", "270"})
 
 
 def write_atomically(target: Path, data: bytes) -> None:
@@ -46,12 +48,12 @@ class X12FolderAdapter:
         self.fallback = fallback
 
     def deliver(self, *, kind: str, key: str, payload: dict[str, Any]) -> None:
-        if kind != "837p":
+        if kind not in FILE_KINDS:
             self.fallback.deliver(kind=kind, key=key, payload=payload)
             return
         file_name, text = payload.get("file_name"), payload.get("x12")
         if not isinstance(file_name, str) or not _SAFE_NAME.match(file_name) or not isinstance(text, str):
-            raise FatalDeliveryError(f"{key}: an 837p delivery needs a safe file_name and the x12 text")
+            raise FatalDeliveryError(f"{key}: an {kind} delivery needs a safe file_name and the x12 text")
         try:
             write_atomically(self.outbox_dir / file_name, text.encode("utf-8"))
         except OSError as exc:

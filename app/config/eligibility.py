@@ -37,7 +37,7 @@ class EligibilitySection(BaseModel):
     max_retry_after_seconds: float = Field(30.0, ge=0)
     breaker_threshold: int = Field(5, ge=1)
     breaker_cooldown_seconds: float = Field(60.0, gt=0)
-    concurrency: int = Field(8, ge=1, le=256)
+    concurrency: int = Field(16, ge=1, le=256)
     claim_wait_seconds: float = Field(600.0, ge=0, le=86400)
     service_types: list[str] = Field(default_factory=lambda: ["30"], min_length=1)
     x12_receiver_id: str | None = None

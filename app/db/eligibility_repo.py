@@ -28,6 +28,7 @@ CHECK = EligibilityCheck.__table__  # type: ignore[attr-defined]
 RES = Resource.__table__  # type: ignore[attr-defined]
 #: A verification that counts as one for the stale rule (an answer from the payer).
 ANSWERED = ("active", "inactive", "error")
+CHECK_KEY = ("ehr", "coverage", "service_date", "trigger")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
         }
         for k in keys
     ]
-    return insert_ignore(conn, CHECK, rows, ["ehr", "coverage", "service_date", "trigger"], "id")
+    return insert_ignore(conn, CHECK, rows, list(CHECK_KEY), "id")
 
 
 def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:
@@ -170,10 +171,11 @@ def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str
 
 
 def overdue(conn: Connection, *, due_before: datetime, limit: int = 500) -> list[DueCheck]:
-    """Checks due before ``due_before`` still without any result (pending, or running at a slow payer)."""
+    """Checks due before ``due_before`` still without any result (pending, running at a slow payer, or
+    sent in a batch 270 whose 271 has not come back)."""
     rows = conn.execute(
         select(CHECK)
-        .where(CHECK.c.status.in_(("pending", "running")), CHECK.c.result_status.is_(None))
+        .where(CHECK.c.status.in_(("pending", "running", "batched")), CHECK.c.result_status.is_(None))
         .where(CHECK.c.due_at < due_before)
         .order_by(CHECK.c.due_at, CHECK.c.id)
         .limit(limit)
@@ -216,6 +218,25 @@ def awaiting_answer(
         .limit(1)
     ).first()
     return found is not None
+
+
+def mark_batched(conn: Connection, check_ids: list[int], *, control: int, now: datetime) -> None:
+    """Sent in the batch 270 ``control`` (its ISA13): answered when its 271 is read, never claimed again."""
+    if check_ids:
+        conn.execute(
+            update(CHECK)
+            .where(CHECK.c.id.in_(check_ids))
+            .values(status="batched", locked_until=None, result={"batch": control}, updated_at=now)
+        )
+
+
+def batched(conn: Connection, check_id: int) -> DueCheck | None:
+    """The check ``check_id`` if it is waiting for its batch 271."""
+    r = conn.execute(select(CHECK).where(CHECK.c.id == check_id, CHECK.c.status == "batched")).first()
+    if r is None:
+        return None
+    return DueCheck(r.id, r.coverage, r.service_date, r.trigger, r.patient, r.payer_id, r.encounter,
+                    r.appointment, r.attempts, r.ehr, r.due_at)  # fmt: skip
 
 
 def mark_reevaluated(conn: Connection, check_ids: list[int], *, now: datetime) -> None:
@@ -273,17 +294,24 @@ def results_for_patient(
 
 def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime, ehr: str = DEFAULT_EHR) -> bool:
     """True when the payer answered about ``coverage`` (of ``ehr``) at or after ``since``."""
-    found = conn.execute(
-        select(CHECK.c.id)
-        .where(
-            CHECK.c.ehr == ehr,
-            CHECK.c.coverage == coverage,
-            CHECK.c.result_status.in_(ANSWERED),
-            CHECK.c.checked_at >= since,
-        )
-        .limit(1)
-    ).first()
+    found = conn.execute(_FRESH, {"ehr": ehr, "coverage": coverage, "since": since}).first()
     return found is not None
+
+
+# Built once (the job path runs these per encounter): no statement construction per call.
+_FRESH = (
+    select(CHECK.c.id)
+    .where(
+        CHECK.c.ehr == bindparam("ehr"),
+        CHECK.c.coverage == bindparam("coverage"),
+        CHECK.c.result_status.in_(ANSWERED),
+        CHECK.c.checked_at >= bindparam("since"),
+    )
+    .limit(1)
+)
+_COVERAGES = select(RES.c.body).where(
+    RES.c.ehr == bindparam("ehr"), RES.c.patient == bindparam("patient"), RES.c.resource_type == "Coverage"
+)
 
 
 def list_checks(
@@ -334,7 +362,4 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def patient_coverages(conn: Connection, patient: str, *, ehr: str = DEFAULT_EHR) -> list[dict[str, Any]]:
     """The mirror's Coverages of ``ehr`` whose beneficiary is ``patient``."""
-    rows = conn.execute(
-        select(RES.c.body).where(RES.c.ehr == ehr, RES.c.patient == patient, RES.c.resource_type == "Coverage")
-    )
-    return [dict(r.body) for r in rows]
+    return [dict(r.body) for r in conn.execute(_COVERAGES, {"ehr": ehr, "patient": patient})]

@@ -656,7 +656,7 @@ class EligibilityCheck(SQLModel, table=True):
     payer_id: str = Field(max_length=100)
     encounter: str | None = Field(default=None, max_length=200)
     appointment: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="pending", max_length=20)  # pending | running | done | skipped
+    status: str = Field(default="pending", max_length=20)  # pending | running | batched | done | skipped
     due_at: datetime
     locked_until: datetime | None = None
     attempts: int = 0

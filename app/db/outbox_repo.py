@@ -68,6 +68,11 @@ def mark_delivered(conn: Connection, delivery_id: int, *, now: datetime) -> None
     conn.execute(update(OUTBOX).where(OUTBOX.c.id == delivery_id).values(status="delivered", delivered_at=now))
 
 
+def mark_delivered_many(conn: Connection, delivery_ids: list[int], *, now: datetime) -> None:
+    if delivery_ids:
+        conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(delivery_ids)).values(status="delivered", delivered_at=now))
+
+
 def mark_failed(
     conn: Connection, delivery_id: int, *, error: str, retry_at: datetime | None, attempted: bool = True
 ) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,15 +21,24 @@ def insert_ignore(
     """Insert rows, skipping those that collide on ``conflict``; return ``returning`` of inserted rows."""
     if not rows:
         return []
-    dialect = conn.dialect.name
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = _insert_ignore(conn.dialect.name, table, tuple(conflict), returning, tuple(rows[0]))
     out = []
     for row in rows:  # one statement per row keeps RETURNING portable across SQLite versions
-        stmt = factory(table).values(**row).on_conflict_do_nothing(index_elements=conflict)
-        result = conn.execute(stmt.returning(table.c[returning])).first()
+        result = conn.execute(stmt, row).first()
         if result is not None:
             out.append(result[0])
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_ignore(
+    dialect: str, table: Table, conflict: tuple[str, ...], returning: str, columns: tuple[str, ...]
+) -> Any:
+    """The insert-or-ignore statement for these columns, built once (its parameters bound per row)."""
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+    stmt = factory(table).values(values).on_conflict_do_nothing(index_elements=conflict)
+    return stmt.returning(table.c[returning])
 
 
 def as_utc(value: datetime | None) -> datetime | None:

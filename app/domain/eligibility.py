@@ -46,7 +46,7 @@ class EligibilityEndpoint:
     max_retry_after_seconds: float = 30.0
     breaker_threshold: int = 5
     breaker_cooldown_seconds: float = 60.0
-    concurrency: int = 8
+    concurrency: int = 16
     #: A claim of a visit with a verification under way is not batched until its answer is applied,
     #: or this long after the check was due; then it is ``unverified`` (a warning). 0: never wait.
     claim_wait_seconds: float = 600.0

@@ -3,7 +3,8 @@
 A payer whose profile says ``eligibility: {adapter: x12}`` (and no ``x12_url``) is asked through the
 clearinghouse the 837P batches go to. Batches travel by the configured transport
 (``adapters.clearinghouse``: ``folder`` or ``http``); an eligibility inquiry must be answered while
-the patient is at the desk, so only the HTTP API can carry it::
+the patient is at the desk, so only the HTTP API can carry it (with a folder transport, the
+scheduled day-before checks go as batch 270 files instead: :mod:`app.eligibility.batch`)::
 
     POST {clearinghouse.api.base_url}{clearinghouse.api.eligibility_path}
          body: the 270 (application/edi-x12), headers: Authorization (the API's OAuth2 token),
@@ -68,12 +69,29 @@ class ClearinghouseRealtime:
     identities: Identities
 
 
-def realtime_from(settings: Settings, clearing: ClearinghouseConfig) -> ClearinghouseRealtime | None:
-    """The clearinghouse's real-time channel, or None when the configured transport has none."""
-    api = settings.clearinghouse.api
-    if settings.adapters.clearinghouse != "http" or not api.eligibility_path or not api.base_url:
-        return None
+def identities_of(clearing: ClearinghouseConfig) -> Identities:
+    """The 270's ISA/GS identities: those of the 837P batches (config/clearinghouse.yaml)."""
     i = clearing.spec.interchange
+    return Identities(
+        sender_id=i.sender_id,
+        receiver_id=i.receiver_id,
+        sender_qualifier=i.sender_qualifier,
+        receiver_qualifier=i.receiver_qualifier,
+        application_sender=i.application_sender,
+        application_receiver=i.application_receiver,
+        usage=i.usage,
+    )
+
+
+def realtime_from(settings: Settings, clearing: ClearinghouseConfig) -> ClearinghouseRealtime | None:
+    """The clearinghouse's real-time channel (its API's eligibility path), or None when there is none.
+
+    Whatever carries the batches (``adapters.clearinghouse``: ``http``, or ``folder`` with the
+    day-before checks as batch 270 files, :mod:`app.eligibility.batch`), real-time inquiries need the API.
+    """
+    api = settings.clearinghouse.api
+    if not api.eligibility_path or not api.base_url:
+        return None
     return ClearinghouseRealtime(
         url=api.base_url.rstrip("/") + "/" + api.eligibility_path.lstrip("/"),
         token_url=api.token_url,
@@ -81,15 +99,7 @@ def realtime_from(settings: Settings, clearing: ClearinghouseConfig) -> Clearing
         client_secret=api.client_secret.get_secret_value(),
         scope=api.scope,
         auth_method=api.auth_method,
-        identities=Identities(
-            sender_id=i.sender_id,
-            receiver_id=i.receiver_id,
-            sender_qualifier=i.sender_qualifier,
-            receiver_qualifier=i.receiver_qualifier,
-            application_sender=i.application_sender,
-            application_receiver=i.application_receiver,
-            usage=i.usage,
-        ),
+        identities=identities_of(clearing),
     )
 
 
@@ -105,8 +115,8 @@ def check_transports(profiles: Iterable[PayerProfile], realtime: ClearinghouseRe
                 None,
                 "eligibility",
                 f"payer {profile.payer_id}: X12 eligibility goes through the clearinghouse, whose transport has no "
-                "real-time channel; set adapters.clearinghouse: http with clearinghouse.api.eligibility_path, "
-                "or give the payer an x12_url",
+                "real-time channel; set clearinghouse.api.base_url and clearinghouse.api.eligibility_path (with a "
+                "folder transport the day-before checks still go as batch 270 files), or give the payer an x12_url",
             )
 
 

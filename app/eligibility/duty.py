@@ -13,13 +13,19 @@ Each round (:meth:`EligibilityDuty.run_if_due`):
    claims, which the submitter holds back while a verification of the visit is under way, are
    released with an ``eligibility.unverified`` warning;
 4. **re-evaluate** the claims of stored results not applied yet (the injected ``reevaluate``, each
-   encounter once, marked in the same transaction): all of them when no notification work waits, only
-   ``reevaluate_while_busy`` per round while jobs or inbox rows not expanded yet wait, so
-   notifications keep their throughput.
+   encounter once, marked in the same transaction): ``reevaluate_per_round`` per round when no
+   notification work waits, only ``reevaluate_while_busy`` while jobs or inbox rows not expanded yet
+   wait, so notifications keep their throughput and no long transaction holds up the answers still
+   arriving.
+
+The worker also calls :meth:`EligibilityDuty.after_jobs` right after each batch of jobs commits:
+the checks those jobs requested go to the payer at once, not after the round's other duties.
 
 A ``day-before`` check is due 24 hours before its appointment, so claiming due rows *is* the
-scheduler; one whose appointment was cancelled or moved is skipped. The duty never waits for a
-payer: a hanging payer holds its own in-flight slots only, and the job loop goes on.
+scheduler; one whose appointment was cancelled or moved is skipped. With a folder clearinghouse
+(``batch``), the due day-before checks of X12 payers go as one batch 270 per payer
+(:mod:`app.eligibility.batch`), queued in the claiming transaction; their 271s come in by the poller.
+The duty never waits for a payer: a hanging payer holds its own in-flight slots only, and the job loop goes on.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ from sqlalchemy import Connection, Engine
 
 from app.db import eligibility_repo, mirror_repo, outbox_repo
 from app.db.eligibility_repo import DueCheck
-from app.domain.eligibility import CheckKey, EligibilityRequest, EligibilityResult, unverified
+from app.domain.eligibility import CheckKey, EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
+from app.eligibility.batch import BatchChannel, queue_batch
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.runner import EligibilityRunner
@@ -68,6 +75,10 @@ class EligibilityDuty:
     #: re-evaluated a few per round, so notifications keep their throughput; otherwise all of them.
     busy: Callable[[], bool] | None = None
     reevaluate_while_busy: int = 2
+    #: Claims re-evaluated per round with the queue empty (short transactions: answers keep landing).
+    reevaluate_per_round: int = 16
+    #: The folder clearinghouse's batch 270 channel (day-before checks); None: everything real time.
+    batch: BatchChannel | None = None
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -92,7 +103,13 @@ class EligibilityDuty:
         if self._next_expiry is None or now >= self._next_expiry:  # a query at most every few seconds
             self._next_expiry = now + EXPIRY_EVERY
             done += self.expire_waits()
-        return done + self.reevaluate_pending(limit=self.max_in_flight, while_busy=self.reevaluate_while_busy)
+        return done + self.reevaluate_pending(limit=self.reevaluate_per_round, while_busy=self.reevaluate_while_busy)
+
+    def after_jobs(self) -> int:
+        """Right after a batch of jobs committed: store the answers in hand, send the checks just requested."""
+        if not self.enabled and not self._inflight:
+            return 0
+        return self.collect() + self.dispatch()
 
     def dispatch(self) -> int:
         room = self.max_in_flight - len(self._inflight)
@@ -100,6 +117,7 @@ class EligibilityDuty:
             return 0
         now = self.clock()
         ready: list[tuple[DueCheck, EligibilityRequest, object]] = []
+        batches: dict[str, list[tuple[DueCheck, EligibilityRequest, EligibilityEndpoint]]] = {}
         with self.engine.begin() as conn:
             due = [c for c in eligibility_repo.claim_due(conn, now=now, lease=self.lease_seconds, limit=room)
                    if c.id not in self._inflight]  # fmt: skip
@@ -112,8 +130,13 @@ class EligibilityDuty:
                 )  # fmt: skip
                 if isinstance(got, Skip):
                     eligibility_repo.skip(conn, check.id, reason=got.reason, now=now)
-                    continue
-                ready.append((check, got[0], got[1]))
+                elif self.batch is not None and self.batch.takes(check.trigger, got[1]):
+                    batches.setdefault(check.payer_id, []).append((check, *got))
+                else:
+                    ready.append((check, got[0], got[1]))
+            for payer, checks in sorted(batches.items()):  # one batch 270 per payer, through the outbox
+                control = queue_batch(conn, checks, channel=self.batch, now=now)  # type: ignore[arg-type]
+                log.info("eligibility.batched", payer=payer, checks=len(checks), interchange=control)
         for check, request, endpoint in ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))  # type: ignore[arg-type]
         return len(due)

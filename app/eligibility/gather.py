@@ -71,6 +71,16 @@ def _provider(conn: Connection, encounter: dict[str, Any] | None, ehr: str) -> t
     return _npi(org), (org or {}).get("name")
 
 
+def _known_provider(conn: Connection, coverage_key: str, ehr: str) -> tuple[str | None, str | None]:
+    """The NPI and name of the serviceProvider of an encounter billed to this coverage, if any has one
+    (the 270's information receiver, loop 2100B, needs an NPI)."""
+    for key in mirror_repo.encounters_for(conn, coverage_key, ehr=ehr):
+        found = _provider(conn, mirror_repo.get(conn, key, ehr=ehr), ehr)
+        if found[0]:
+            return found
+    return None, None
+
+
 def _codes(encounter: dict[str, Any] | None) -> tuple[str, ...]:
     out = []
     for concept in (encounter or {}).get("type") or ():
@@ -104,6 +114,8 @@ def request_for(
     given = name.get("given") or []
     encounter = mirror_repo.get(conn, encounter_key, ehr=ehr) if encounter_key else None
     npi, provider_name = _provider(conn, encounter, ehr)
+    if npi is None and encounter_key is None:  # a booking: the organization of the coverage's visits
+        npi, provider_name = _known_provider(conn, coverage_key, ehr)
     member = coverage.get("subscriberId")
     request = EligibilityRequest(
         coverage=coverage_key,

@@ -182,6 +182,9 @@ class EligibilityPort:
     rng: random.Random = field(default_factory=random.Random)  # jitter only
     #: The clearinghouse's real-time 270/271 channel (X12 payers without their own ``x12_url``).
     clearinghouse: ClearinghouseRealtime | None = None
+    #: The next interchange control number of a 270 (ISA13 = GS06 = ST02): the database counter,
+    #: unique across processes (:func:`app.db.billing_repo.next_control_number`); None: no X12.
+    control_numbers: Callable[[], int] | None = None
     _adapters: dict[str, Adapter] = field(default_factory=dict)
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
     _clearinghouse_client: httpx.AsyncClient | None = None
@@ -196,7 +199,10 @@ class EligibilityPort:
                 self._adapters[payer_id] = self._through_clearinghouse(endpoint)
             else:
                 client = self._client(endpoint.timeout_seconds, build_auth(endpoint))
-                self._adapters[payer_id] = factory(endpoint, client)
+                adapter = factory(endpoint, client)
+                if hasattr(adapter, "control_numbers"):
+                    adapter.control_numbers = self.control_numbers
+                self._adapters[payer_id] = adapter
         return self._adapters[payer_id]
 
     def _client(self, timeout: float, auth: httpx.Auth | None) -> httpx.AsyncClient:
@@ -216,8 +222,9 @@ class EligibilityPort:
         if self._clearinghouse_client is None:
             self._clearinghouse_client = self._client(endpoint.timeout_seconds, TokenAuth(realtime))
         return X12Adapter(
-            endpoint=endpoint, client=self._clearinghouse_client, url=realtime.url, identities=realtime.identities
-        )
+            endpoint=endpoint, client=self._clearinghouse_client, url=realtime.url, identities=realtime.identities,
+            control_numbers=self.control_numbers,
+        )  # fmt: skip
 
     def breaker_for(self, payer_id: str, endpoint: EligibilityEndpoint) -> CircuitBreaker:
         return self.breakers.setdefault(

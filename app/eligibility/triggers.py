@@ -52,20 +52,34 @@ def instant(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def _payer_of(conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, ehr: str) -> str | None:
+#: Payer ids found in one planning (coverage key and meta.versionId -> payer id or None).
+Memo = dict[tuple[str, object], str | None]
+
+
+def _payer_of(
+    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, ehr: str, memo: Memo | None = None
+) -> str | None:
     if coverage.get("status") != "active":
         return None
+    key = (key_of(coverage), (coverage.get("meta") or {}).get("versionId"))
+    if memo is not None and key in memo:
+        return memo[key]
     found = endpoint_of(conn, coverage, payers, ehr=ehr)
-    return found[0].payer_id if found else None
+    payer = found[0].payer_id if found else None
+    if memo is not None:
+        memo[key] = payer
+    return payer
 
 
-def _covered(conn: Connection, patient: str | None, payers: PayerDirectory, ehr: str) -> list[tuple[str, str]]:
+def _covered(
+    conn: Connection, patient: str | None, payers: PayerDirectory, ehr: str, memo: Memo | None = None
+) -> list[tuple[str, str]]:
     """(coverage key, payer id) of the patient's active coverages whose payer has an endpoint."""
     if not patient:
         return []
     out = []
     for cov in eligibility_repo.patient_coverages(conn, patient, ehr=ehr):
-        payer = _payer_of(conn, cov, payers, ehr)
+        payer = _payer_of(conn, cov, payers, ehr, memo)
         if payer:
             out.append((key_of(cov), payer))
     return sorted(out)
@@ -83,17 +97,18 @@ def plan_checks(
         return []  # no payer verifies in real time: nothing to read
     keys: list[CheckKey] = []
     coverages: list[CheckKey] = []
+    memo: Memo = {}
     for resource in changed:
         kind = resource.get("resourceType")
         if kind == "Coverage":
-            payer = _payer_of(conn, resource, payers, ehr)
+            payer = _payer_of(conn, resource, payers, ehr, memo)
             patient = ref_of(resource.get("beneficiary"))
             if payer and patient:
                 coverages.append(CheckKey(key_of(resource), now.date(), "coverage", patient, payer, now, ehr=ehr))
         elif kind == "Appointment":
-            keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr)
+            keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo)
         elif kind == "Encounter":
-            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr)
+            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo)
     planned = {k.coverage for k in keys}
     return keys + [k for k in coverages if k.coverage not in planned]
 
@@ -107,7 +122,7 @@ def appointment_patient(appointment: dict[str, Any]) -> str | None:
 
 
 def _appointment(
-    conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str
+    conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str, memo: Memo
 ) -> list[CheckKey]:
     start = instant(appt.get("start"))
     day = local_date(appt.get("start"))
@@ -116,7 +131,7 @@ def _appointment(
         return []
     key = key_of(appt)
     out = []
-    for coverage, payer in _covered(conn, patient, payers, ehr):
+    for coverage, payer in _covered(conn, patient, payers, ehr, memo):
         out.append(CheckKey(coverage, day, "appointment", patient, payer, now, appointment=key, ehr=ehr))
         if start - DAY_BEFORE > now:
             out.append(CheckKey(coverage, day, "day-before", patient, payer, start - DAY_BEFORE, appointment=key,
@@ -125,7 +140,7 @@ def _appointment(
 
 
 def _encounter(
-    conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str
+    conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str, memo: Memo
 ) -> list[CheckKey]:
     status = enc.get("status")
     if (status not in CHECK_IN_STATUSES and status != "finished") or is_history(enc):
@@ -134,7 +149,7 @@ def _encounter(
     day = local_date((enc.get("period") or {}).get("start")) or now.date()
     key = key_of(enc)
     out = []
-    for coverage, payer in _covered(conn, patient, payers, ehr):
+    for coverage, payer in _covered(conn, patient, payers, ehr, memo):
         if status == "finished":
             window = payers.profile_for(payer).eligibility_max_age_days
             since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)

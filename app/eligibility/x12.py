@@ -18,6 +18,8 @@ network (EB12), authorization required (EB11), and plan dates (``DTP`` 291/346/3
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -34,79 +36,17 @@ from app.domain.eligibility import (
 from app.eligibility.clearinghouse import Identities
 from app.eligibility.errors import InvalidPayerResponse
 from app.eligibility.port import post
+from app.eligibility.x12_270 import GUIDE, build_270
+
+__all__ = ["GUIDE", "X12Adapter", "build_270", "read_271", "read_271_segments"]
+from app.errors import ConfigError
 from app.x12.tokenizer import Segment, SegmentReader
 
-GUIDE = "005010X279A1"
 DIRECT = Identities()  # a 270 posted straight to a payer's x12_url
 KINDS = {"A": "coinsurance", "B": "copay", "C": "deductible", "G": "out-of-pocket", "F": "limit"}
 INACTIVE = frozenset({"6", "7", "8"})
 LEVELS = {"IND": "individual", "FAM": "family"}
 PERIODS = {"27": "visit", "23": "year", "22": "year", "29": "remaining", "24": "year-to-date", "32": "lifetime"}
-GENDERS = {"male": "M", "female": "F"}
-
-
-def _clean(value: str | None, limit: int) -> str:
-    """An element value without delimiter characters, upper case, cut to ``limit``."""
-    text = "".join(ch for ch in (value or "") if ch not in "*~:^\r\n").strip().upper()
-    return text[:limit]
-
-
-def _isa_id(value: str) -> str:
-    return _clean(value, 15).ljust(15)
-
-
-def write_segments(segments: list[list[str]]) -> str:
-    """Join element lists into X12 text (``*`` elements, ``~`` terminator); trailing empties dropped."""
-    out = []
-    for elements in segments:
-        while len(elements) > 1 and elements[-1] == "":
-            elements = elements[:-1]
-        out.append("*".join(elements) + "~")
-    return "".join(out)
-
-
-def build_270(
-    request: EligibilityRequest,
-    *,
-    receiver_id: str,
-    control: int,
-    now: datetime,
-    identities: Identities = DIRECT,
-) -> str:
-    """One 270 interchange for one subscriber (control numbers from ``control``); ISA/GS identities
-    from ``identities`` (ISA08/GS03: ``receiver_id`` unless ``identities`` names the receiver)."""
-    ids = identities
-    receiver_id = ids.receiver_id or receiver_id
-    isa13 = f"{control % 1_000_000_000:09d}"
-    st02 = f"{control % 10_000:04d}"
-    ymd, hm = now.strftime("%Y%m%d"), now.strftime("%H%M")
-    trace = _clean(request.trace or isa13, 50)
-    body: list[list[str]] = [
-        ["ST", "270", st02, GUIDE],
-        ["BHT", "0022", "13", trace, ymd, hm],
-        ["HL", "1", "", "20", "1"],
-        ["NM1", "PR", "2", _clean(request.payer_name, 60), "", "", "", "", "PI", _clean(request.payer_id, 80)],
-        ["HL", "2", "1", "21", "1"],
-        ["NM1", "1P", "2", _clean(request.provider_name or "PROVIDER", 60), "", "", "", "",
-         *(["XX", request.provider_npi] if request.provider_npi else [])],
-        ["HL", "3", "2", "22", "0"],
-        ["TRN", "1", trace, "9" + f"{control % 1_000_000_000:09d}"],
-        ["NM1", "IL", "1", _clean(request.family, 60), _clean(request.given, 35), "", "", "",
-         *(["MI", _clean(request.member_id, 80)] if request.member_id else [])],
-    ]  # fmt: skip
-    if request.birth_date:
-        body.append(["DMG", "D8", request.birth_date.replace("-", ""), GENDERS.get(request.gender or "", "")])
-    body.append(["DTP", "291", "D8", request.service_date.strftime("%Y%m%d")])
-    body += [["EQ", service] for service in request.service_types]
-    body.append(["SE", str(len(body) + 1), st02])
-    envelope_open = [
-        ["ISA", "00", " " * 10, "00", " " * 10, ids.sender_qualifier, _isa_id(ids.sender_id), ids.receiver_qualifier,
-         _isa_id(receiver_id), now.strftime("%y%m%d"), hm, "^", "00501", isa13, "0", ids.usage, ":"],
-        ["GS", "HS", _clean(ids.application_sender or ids.sender_id, 15),
-         _clean(ids.application_receiver or receiver_id, 15), ymd, hm, str(control % 1_000_000_000), "X", GUIDE],
-    ]  # fmt: skip
-    envelope_close = [["GE", "1", str(control % 1_000_000_000)], ["IEA", "1", isa13]]
-    return write_segments(envelope_open) + write_segments(body) + write_segments(envelope_close)
 
 
 def _date(value: str) -> str | None:
@@ -197,13 +137,24 @@ def read_271(
 ) -> EligibilityResult:
     """The 271 answer as a stored result."""
     reader = SegmentReader(text)
-    repetition = reader.delimiters.repetition
+    return read_271_segments(reader, reader.delimiters.repetition, request, now=now, latency=latency)
+
+
+def read_271_segments(
+    segments: Iterable[Segment],
+    repetition: str,
+    request: EligibilityRequest,
+    *,
+    now: datetime,
+    latency: float | None = None,
+) -> EligibilityResult:
+    """One 271 transaction (its segments; the interchange's repetition separator) as a stored result."""
     state = _State()
     benefits: list[Benefit] = []
     auth: list[str] = []
     errors: list[PayerError] = []
     seen_st = False
-    for seg in reader:
+    for seg in segments:
         tag = seg.tag
         if tag == "ST":
             if seg[1] != "271":
@@ -273,14 +224,16 @@ class X12Adapter:
     client: httpx.AsyncClient
     url: str
     identities: Identities = DIRECT
+    #: The next interchange control number (the database counter, taken in its own short transaction).
+    control_numbers: Callable[[], int] | None = None
     source: str = "x12"
-    control: int = 0
 
     async def verify(self, request: EligibilityRequest, *, now: datetime) -> EligibilityResult:
-        self.control += 1
+        if self.control_numbers is None:
+            raise ConfigError("eligibility", None, "x12", "no control number counter for the 270")
+        control = await asyncio.to_thread(self.control_numbers)  # a short transaction off the event loop
         receiver = self.endpoint.x12_receiver_id or request.payer_id
-        text = build_270(request, receiver_id=receiver, control=int(now.timestamp()) * 10 + self.control % 10, now=now,
-                         identities=self.identities)  # fmt: skip
+        text = build_270(request, receiver_id=receiver, control=control, now=now, identities=self.identities)
         headers = {"Idempotency-Key": request.trace} if request.trace else {}
         response = await post(
             self.client, self.url, content=text.encode(), content_type="application/edi-x12",

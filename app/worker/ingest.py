@@ -9,6 +9,8 @@
   each claim of a rejected transaction moves to ``rejected``; every claim gets a ClaimResponse;
 - 277CA: per claim (TRN02 = our CLM01) an ``ack_277ca`` row, ``accepted`` or ``rejected``, and a
   ClaimResponse carrying the STC status and entity codes;
+- 271 (answers to the day-before batch 270s of a folder clearinghouse): each transaction's result
+  stored on the check its ``TRN02`` names, with its write-back (:mod:`app.eligibility.batch`);
 - 835: per transaction a ``remittance`` (+ PaymentReconciliation), per claim a ``claim_payment``
   (unmatched ones kept with no claim, never dropped), a ``payment_posting``, a ClaimResponse with
   line adjudication, denial-queue entries and underpayment alerts.
@@ -43,6 +45,7 @@ from app.x12 import (
     claim_response_from_999,
     read_x12,
 )
+from app.x12.dispatch import UnsupportedTransaction
 from app.x12.read_999 import TransactionAck
 
 log = get_logger("claimbridge.ingest")
@@ -82,6 +85,9 @@ class Ingester:
     poster: RemittancePoster
     writeback_for: Callable[[str | None], str]
     clock: Callable[[], datetime]
+    #: 271 answers to batch 270s (:func:`app.eligibility.batch.apply_271`): (conn, text, now) ->
+    #: (matched, unmatched); None: a 271 is stored as ``unsupported``.
+    eligibility: Callable[[Connection, str, datetime], tuple[int, list[dict[str, str]]]] | None = None
 
     def ingest(self, raw: bytes, *, name: str, source: str) -> IngestResult:
         """Store one inbound file and apply it; the same bytes twice change nothing."""
@@ -117,6 +123,8 @@ class Ingester:
         now = self.clock()
         document = read_x12(text)
         kind = kind_of(document)
+        if isinstance(document, UnsupportedTransaction) and document.set_id == "271" and self.eligibility:
+            kind, document.problems = "271", document.problems[:-1]  # read here after all
         issues = summarize_x12(document)["problems"]
         file_id = billing_repo.insert_inbound(
             conn, sha256=sha, name=name, source=source, kind=kind, content=text, parse_issues=issues, now=now
@@ -138,6 +146,10 @@ class Ingester:
                 unmatched=result.unmatched,
                 now=now,
             )
+        elif kind == "271" and self.eligibility is not None:
+            matched, unmatched = self.eligibility(conn, text, now)
+            result.matched += matched
+            result.unmatched += unmatched
         billing_repo.set_inbound_outcome(conn, file_id, result.outcome())
         return result
 

@@ -6,7 +6,9 @@ Per-destination attempts, backoff and breaker thresholds come from ``outbox.dest
 breaker. A temporary error's ``retry_after`` (the receiver's Retry-After) sets the next attempt
 (:class:`app.retry.RetryPolicy`: exactly that wait, else the jittered backoff).
 
-Delivery is at-least-once; adapters are idempotent on the row key.
+Delivery is at-least-once; adapters are idempotent on the row key. A round's successful deliveries
+are marked in one commit at its end (a failure is recorded at once): a crash mid-round re-delivers
+what that round had sent, as a crash between a delivery and its mark always could.
 """
 
 from __future__ import annotations
@@ -73,14 +75,23 @@ class OutboxDispatcher:
         with self.engine.begin() as conn:
             batch = outbox_repo.due(conn, now=now, limit=self.batch_size, skip_destinations=closed)
         attempted = 0
-        for delivery in batch:
-            if not self.breaker_for(delivery.destination).allows(self.clock()):
-                continue
-            self.deliver(delivery)
-            attempted += 1
+        delivered: list[int] = []
+        try:
+            for delivery in batch:
+                if not self.breaker_for(delivery.destination).allows(self.clock()):
+                    continue
+                if self.deliver(delivery, mark=False):
+                    delivered.append(delivery.id)
+                attempted += 1
+        finally:  # the batch's deliveries marked in one commit, not one each (at-least-once either way)
+            if delivered:
+                with self.engine.begin() as conn:
+                    outbox_repo.mark_delivered_many(conn, delivered, now=now)
         return attempted
 
-    def deliver(self, delivery: outbox_repo.Delivery) -> None:
+    def deliver(self, delivery: outbox_repo.Delivery, *, mark: bool = True) -> bool:
+        """Deliver one row; True when it was delivered (then marked, unless ``mark`` is False: the
+        caller marks it); a failure is recorded here either way."""
         breaker = self.breaker_for(delivery.destination)
         now = self.clock()
         adapter = self.adapters.get(delivery.destination)
@@ -98,7 +109,7 @@ class OutboxDispatcher:
                         conn, delivery.id, error=str(exc), retry_at=now + timedelta(seconds=held), attempted=False
                     )
                 self.last_result = "held"
-                return
+                return False
             if temporary:
                 breaker.record_failure(now)
             retry_at = self.retry_at(delivery, exc, now) if temporary else None
@@ -113,12 +124,14 @@ class OutboxDispatcher:
                 error=str(exc),
                 dead=retry_at is None,
             )
-            return
+            return False
         breaker.record_success()
-        with self.engine.begin() as conn:
-            outbox_repo.mark_delivered(conn, delivery.id, now=now)
+        if mark:
+            with self.engine.begin() as conn:
+                outbox_repo.mark_delivered(conn, delivery.id, now=now)
         self.metrics.deliveries.labels(destination=delivery.destination, result="delivered").inc()
         self.last_result = "delivered"
+        return True
 
     def retry_at(self, delivery: outbox_repo.Delivery, exc: Exception, now: datetime) -> datetime | None:
         policy = self.policy_for(delivery.destination)

@@ -14,8 +14,9 @@ transaction, record failures, then the periodic duties.
                     to its savepoint and recorded as failed in the same transaction, the others
                     commit. Should the shared commit itself fail, the jobs run again one
                     transaction each (nothing was stored)
-      4 duties      each periodic duty in order (gap sweep, clearinghouse submit and poll, outbox);
-                    each decides itself whether it is due
+      4 duties      a duty's ``after_jobs()``, if it has one, right after the batch (eligibility:
+                    the checks the jobs requested go out now); then each periodic duty in order (gap
+                    sweep, clearinghouse submit and poll, outbox); each decides itself whether it is due
 
 Collaborators are injected (:func:`app.services.build_worker` wires them); the worker knows no EHR,
 adapter or clearinghouse type. Failures are classified once by :func:`app.errors.is_temporary`: a
@@ -114,7 +115,10 @@ class Worker:
         if jobs and self.prefetch is not None and self.settings.prefetch_ahead:
             self.claim_ahead(exclude=frozenset(job.id for job in jobs))
         self.run_batch(jobs, prepared)
-        return len(jobs) + sum(d.run_if_due() for d in self.duties)
+        done = len(jobs)
+        if jobs:  # what the batch's jobs set off starts now (eligibility checks), not after the other duties
+            done += sum(hook() for d in self.duties if (hook := getattr(d, "after_jobs", None)) is not None)
+        return done + sum(d.run_if_due() for d in self.duties)
 
     def next_batch(self) -> tuple[list[ClaimedJob], Mapping[int, Outcome]]:
         """The batch claimed ahead (its prefetch awaited), else a newly claimed and prepared one."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.eligibility.batch import transactions_271
 from app.x12 import Ack277, Ack999, Remittance835, read_x12
+from app.x12.dispatch import UnsupportedTransaction
 from tests.clearinghouse.conftest import Flow
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "x12"
@@ -23,6 +25,8 @@ def expected_unmatched(raw: bytes) -> int:
         return len(document.claims)
     if isinstance(document, Ack999):
         return len(document.transactions)
+    if isinstance(document, UnsupportedTransaction) and document.set_id == "271":  # eligibility answers
+        return len(list(transactions_271(raw.decode("latin-1"))))
     return 0
 
 
@@ -37,7 +41,7 @@ def test_shared_samples_are_stored_with_issues_and_unmatched_answers(flow: Flow)
         kinds.append(result.kind)
         assert not result.duplicate and result.matched == 0
         assert len(result.unmatched) == expected_unmatched(raw), path.name
-    assert {"999", "277CA", "835", "unsupported"} <= set(kinds)
+    assert {"999", "277CA", "835", "271", "unsupported"} <= set(kinds)
     unmatched = flow.api("/api/x12/unmatched", limit=5000)
     assert sum(1 for u in unmatched if u["kind"] == "835") == sum(
         expected_unmatched(p.read_bytes()) for p, k in zip(files, kinds, strict=True) if k == "835"

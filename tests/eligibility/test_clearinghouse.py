@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def test_the_270_goes_through_the_clearinghouse_api_and_the_271_comes_back() -> 
     with respx.mock(assert_all_called=True) as clearinghouse:
         token_route = clearinghouse.post(CLEARINGHOUSE_TOKEN).mock(return_value=token())
         route = clearinghouse.post(CLEARINGHOUSE_270).mock(side_effect=[httpx.Response(200, text=a) for a in answers])
-        statuses = run_checks(EligibilityPort(clock=lambda: NOW, clearinghouse=realtime()), THROUGH, 3)
+        statuses = run_checks(
+            EligibilityPort(clock=lambda: NOW, control_numbers=count(1).__next__, clearinghouse=realtime()), THROUGH, 3
+        )
     assert statuses == ["active", "active", "error"]
     assert token_route.call_count == 1  # one token for every inquiry until it expires
     assert token_route.calls.last.request.headers["authorization"].startswith("Basic ")  # client_secret_basic
@@ -95,7 +98,9 @@ def test_a_401_from_the_clearinghouse_reauthorizes_once_and_5xx_is_retried() -> 
         route = clearinghouse.post(CLEARINGHOUSE_270).mock(
             side_effect=[httpx.Response(401), httpx.Response(503), httpx.Response(200, text=answer)]
         )
-        assert run_checks(EligibilityPort(clock=lambda: NOW, clearinghouse=realtime()), THROUGH, 1) == ["active"]
+        assert run_checks(
+            EligibilityPort(clock=lambda: NOW, control_numbers=count(1).__next__, clearinghouse=realtime()), THROUGH, 1
+        ) == ["active"]
     assert tokens.call_count == 2 and route.call_count == 3
     assert route.calls[0].request.headers["authorization"] == "Bearer old"
     assert route.calls[2].request.headers["authorization"] == "Bearer new"
@@ -105,7 +110,7 @@ def test_refused_credentials_are_unverified_with_the_reason_not_a_crash() -> Non
     with respx.mock(assert_all_called=False) as clearinghouse:
         clearinghouse.post(CLEARINGHOUSE_TOKEN).mock(return_value=httpx.Response(401))
         route = clearinghouse.post(CLEARINGHOUSE_270).mock(return_value=httpx.Response(200))
-        port = EligibilityPort(clock=lambda: NOW, clearinghouse=realtime())
+        port = EligibilityPort(clock=lambda: NOW, control_numbers=count(1).__next__, clearinghouse=realtime())
 
         async def go() -> Any:
             try:
@@ -124,7 +129,9 @@ def test_x12_url_overrides_the_clearinghouse_and_carries_no_clearinghouse_token(
         route = payer.post(X12_URL).mock(
             return_value=httpx.Response(200, text=(SAMPLES / "271_subscriber.271").read_text())
         )
-        assert run_checks(EligibilityPort(clock=lambda: NOW, clearinghouse=realtime()), direct, 1) == ["active"]
+        assert run_checks(
+            EligibilityPort(clock=lambda: NOW, control_numbers=count(1).__next__, clearinghouse=realtime()), direct, 1
+        ) == ["active"]
     sent = route.calls.last.request
     assert "authorization" not in sent.headers
     assert next(iter(SegmentReader(sent.content.decode())))[8].strip() == "842610001"  # ISA08: the payer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from itertools import count
 from pathlib import Path
 
 import httpx
@@ -88,7 +89,7 @@ def test_the_x12_adapter_posts_a_270_and_reads_the_271() -> None:
     answer = (SAMPLES / "271_subscriber.271").read_text()
 
     async def run() -> str:
-        port = EligibilityPort(clock=lambda: NOW)
+        port = EligibilityPort(clock=lambda: NOW, control_numbers=count(1).__next__)
         try:
             return (await port.verify(REQUEST, endpoint)).status
         finally:
