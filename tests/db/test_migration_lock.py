@@ -1,0 +1,140 @@
+"""Processes that start together migrate one at a time (issue 17 item 5: restart after kill -9).
+
+``serve`` and ``worker`` both migrate at start-up. On a fresh PostgreSQL database two of them used to
+race: both created ``alembic_version`` and the loser exited with ``UniqueViolation`` (the restart
+bench's "API never ready"). Now the first holds an advisory lock per schema and the others wait for
+it, bounded, then find the schema current. The lock is held here from a plain connection, the way a
+process in the middle of its migration (or a killed one whose backend the server has not yet
+dropped) holds it; each test waits on conditions (``pg_locks``), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from app.db import migrate
+from app.db.engine import make_engine
+from tests.conftest import fresh_schema, skip_without_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@contextmanager
+def held_lock(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """Another session holding the schema's migration lock in an open transaction."""
+    with psycopg.connect(_plain(url)) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (migrate.LOCK_CLASS,))
+        yield conn
+
+
+def waiting_for_lock(url: str) -> int:
+    """Sessions waiting (not granted) for the migration advisory lock."""
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = %s::oid",
+            (migrate.LOCK_CLASS,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def pg_empty(pg_url: str | None) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (the advisory lock is PostgreSQL's; SQLite's migration
+    serializes on ``BEGIN IMMEDIATE``, covered by the SQLite variant of the first test)."""
+    if pg_url is None:
+        skip_without_postgres()
+    with fresh_schema(pg_url) as url:
+        yield url
+
+
+MIGRATE = "import sys; from app.db import migrate; from app.db.engine import make_engine; " + (
+    "migrate.upgrade(make_engine(sys.argv[1]), lock_wait=60)"
+)
+
+
+def test_concurrent_first_starts_all_migrate(empty_db_url: str) -> None:
+    """Two processes starting at once on a fresh database (the API and the worker): both succeed.
+
+    On PostgreSQL both are made to wait behind a third holder of the lock and released together, so
+    they meet at the same moment every run (before the lock existed they did not wait, and one failed).
+    """
+
+    def spawn() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", MIGRATE, empty_db_url], cwd=ROOT, stderr=subprocess.PIPE, text=True
+        )
+
+    if empty_db_url.startswith("postgresql"):
+        with held_lock(empty_db_url):
+            procs = [spawn(), spawn()]
+            wait_until(lambda: waiting_for_lock(empty_db_url) == 2 or any(p.poll() is not None for p in procs), 120)
+            assert waiting_for_lock(empty_db_url) == 2, [p.communicate()[1][-500:] for p in procs]
+    else:
+        procs = [spawn(), spawn()]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    engine = make_engine(empty_db_url)
+    assert migrate.is_current(engine)
+    engine.dispose()
+
+
+def test_start_up_waits_for_a_migration_in_progress(pg_empty: str) -> None:
+    engine = make_engine(pg_empty)
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            migrate.upgrade(engine, lock_wait=30)
+        except BaseException as exc:
+            failed.append(exc)
+        done.set()
+
+    with held_lock(pg_empty):
+        thread = threading.Thread(target=start)
+        thread.start()
+        wait_until(lambda: waiting_for_lock(pg_empty) == 1)
+        assert not done.is_set()  # it waits: it does not build tables under a migration in progress
+    assert done.wait(30)
+    thread.join()
+    assert failed == []
+    assert migrate.is_current(engine)
+    engine.dispose()
+
+
+def test_start_up_gives_up_clearly_when_the_lock_is_not_released(pg_empty: str) -> None:
+    engine = make_engine(pg_empty)
+    with held_lock(pg_empty) as holder:
+        holder_pid = holder.info.backend_pid
+        started = time.monotonic()
+        with pytest.raises(migrate.MigrationBusy) as caught:
+            migrate.upgrade(engine, lock_wait=0.5)
+        assert time.monotonic() - started < 10
+    assert str(holder_pid) in str(caught.value)
+    assert "0.5 s" in str(caught.value)
+    with engine.connect() as conn:  # nothing was created while the lock was held
+        assert conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None
+    engine.dispose()
