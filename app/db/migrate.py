@@ -12,6 +12,7 @@ silent hang. SQLite needs none of this: the migration's ``BEGIN IMMEDIATE`` seri
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -101,7 +102,10 @@ def lock_holders(connection: Connection) -> list[int]:
     return sorted(int(pid) for (pid,) in rows)
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision of the scripts shipped with this code (read once per process: ``/readyz``
+    asks on every probe, and loading the scripts costs tens of milliseconds)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

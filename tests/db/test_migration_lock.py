@@ -10,6 +10,8 @@ dropped) holds it; each test waits on conditions (``pg_locks``), never on sleeps
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from sqlalchemy import text
@@ -138,3 +141,70 @@ def test_start_up_gives_up_clearly_when_the_lock_is_not_released(pg_empty: str) 
     with engine.connect() as conn:  # nothing was created while the lock was held
         assert conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None
     engine.dispose()
+
+
+def serve(url: str, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    """``claimbridge serve --no-worker`` on ``url`` (its output in ``log``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMBRIDGE_")}
+    env.update(
+        CLAIMBRIDGE_DATABASE_URL=url,
+        CLAIMBRIDGE_LOG_LEVEL="WARNING",
+        CLAIMBRIDGE_SETTINGS_FILE=str(ROOT / "tests" / "fixtures" / "settings-test.yaml"),
+        CLAIMBRIDGE_REFDATA_DIR=str(log.parent / "refdata"),
+        CLAIMBRIDGE_ADAPTERS__OUT_DIR=str(log.parent / "out"),
+        **extra,
+    )
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_the_api_started_during_a_migration_waits_then_becomes_ready(pg_empty: str, tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "serve.log"
+    with held_lock(pg_empty):
+        proc = serve(pg_empty, port, log)
+        try:
+            wait_until(lambda: waiting_for_lock(pg_empty) == 1 or proc.poll() is not None, 120)
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert not ready(port)  # not listening while the schema may be half-built
+        except BaseException:
+            proc.kill()
+            raise
+    try:
+        wait_until(lambda: ready(port) or proc.poll() is not None, 60)
+        assert ready(port), log.read_text()[-2000:]
+        assert "another process is migrating this database" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_api_reports_a_lock_never_released_and_exits(pg_empty: str, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with held_lock(pg_empty) as holder:
+        proc = serve(pg_empty, free_port(), log, CLAIMBRIDGE_MIGRATION_LOCK_WAIT_SECONDS="1")
+        try:
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        text_out = log.read_text()
+        assert code == 1, text_out[-2000:]
+        last = text_out.strip().splitlines()[-1]
+        assert last.startswith("claimbridge: error: another process has held the migration lock for more than 1 s")
+        assert str(holder.info.backend_pid) in last
