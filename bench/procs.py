@@ -109,11 +109,11 @@ class Processes:
             self.worker_procs.append(proc)
         return proc
 
-    def start(self) -> None:
+    def start(self, timeout: float = 120) -> None:
         self.start_api()
         for n in range(self.workers):
             self.start_worker(n)
-        self.wait_api(60)
+        self.wait_api(timeout)
 
     def wait_api(self, timeout: float) -> float:
         started = time.monotonic()

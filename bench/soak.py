@@ -77,7 +77,9 @@ class Run:
     resumes: list[tuple[str, float]] = field(default_factory=list)
 
 
-def soak(procs: Processes, stream: list[Delivery], *, rate: float, crashes: int, seed: int) -> Run:
+def soak(
+    procs: Processes, stream: list[Delivery], *, rate: float, crashes: int, seed: int, ready_timeout: float = 60
+) -> Run:
     rng = random.Random(seed)
     run = Run()
     crash_at = sorted(rng.sample(range(len(stream) // 10, max(len(stream) // 10 + 1, len(stream) * 9 // 10)), crashes))
@@ -91,9 +93,9 @@ def soak(procs: Processes, stream: list[Delivery], *, rate: float, crashes: int,
                 crash_at.pop(0)
                 target = rng.randrange(procs.workers + 1)
                 if target == procs.workers:
-                    run.resumes.append(("api", procs.crash_api()))
+                    run.resumes.append(("api", procs.crash_api(ready_timeout)))
                 else:
-                    run.resumes.append((f"worker{target}", procs.crash_worker(target)))
+                    run.resumes.append((f"worker{target}", procs.crash_worker(target, ready_timeout)))
             run.statuses[delivery.seq] = post(client, procs.port, delivery.body, give_up=time.monotonic() + 60)
     return run
 
@@ -195,9 +197,11 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         workload = Workload(args.seed, args.encounters, tag=f"soak{kind}")
         stream = workload.generate(int(args.rate * args.seconds))
         procs = Processes(url, tmp, workers, log_level=args.log_level)
-        procs.start()
         try:
-            run = soak(procs, stream, rate=args.rate, crashes=args.crashes, seed=args.seed)
+            procs.start(args.ready_timeout)
+            run = soak(
+                procs, stream, rate=args.rate, crashes=args.crashes, seed=args.seed, ready_timeout=args.ready_timeout
+            )
             drain(services.engine, 600)
             table = reconcile(services.engine, stream, run)
             replayed, dead_again = replay_dead(services.engine, services.clock, 300)
@@ -228,6 +232,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers-sqlite", type=int, default=1)
     parser.add_argument("--workers-postgres", type=int, default=2)
+    parser.add_argument("--ready-timeout", type=float, default=120, help="s a restart may take before it is diagnosed")
     parser.add_argument("--log-level", default="WARNING", help="of the API and worker processes (logs kept)")
     args = parser.parse_args()
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
