@@ -45,7 +45,7 @@ from harness import compile_bytecode, database, duplicate_claims, job_counts, ke
 from procs import Processes
 from workload import Delivery, Workload
 
-from app.db import mirror_repo, queue_repo
+from app.db import intake_repo, mirror_repo, queue_repo
 from app.db.models import EncounterOutcomeRow, Job
 from app.db.subscriptions_repo import add_subscription
 from app.services import build_services
@@ -101,10 +101,13 @@ def soak(
 
 
 def drain(engine: Any, timeout: float) -> None:
+    """Until no notification waits for expansion and no job is pending (an acknowledged notification
+    becomes jobs one worker round later: the job queue alone may look empty before that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        counts = job_counts(engine)
-        if not counts.get("pending"):
+        with engine.connect() as conn:
+            inbox = intake_repo.inbox_counts(conn)
+        if not inbox.get("pending") and not job_counts(engine).get("pending"):
             return
         time.sleep(0.2)
     raise SystemExit(f"the queue did not drain within {timeout} s: {job_counts(engine)}")

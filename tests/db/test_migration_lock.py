@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import text
 
 from app.db import migrate
@@ -208,3 +209,19 @@ def test_the_api_reports_a_lock_never_released_and_exits(pg_empty: str, tmp_path
         last = text_out.strip().splitlines()[-1]
         assert last.startswith("claimbridge: error: another process has held the migration lock for more than 1 s")
         assert str(holder.info.backend_pid) in last
+
+
+def test_a_migration_step_behind_a_table_lock_gives_up_clearly(pg_empty: str) -> None:
+    """A pending migration's ALTER waits for a running transaction's lock at most ``lock_wait``."""
+    engine = make_engine(pg_empty)
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:  # one revision before a7e3c9d1b2f4, which alters ``inbox``
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "e9c1b7d4a6f3")
+    with psycopg.connect(_plain(pg_empty)) as reader:
+        reader.execute("LOCK TABLE inbox IN ACCESS SHARE MODE")  # a worker's read in an open transaction
+        with pytest.raises(migrate.MigrationBusy, match=r"waited more than 0\.5 s for a table lock"):
+            migrate.upgrade(engine, lock_wait=0.5)
+    migrate.upgrade(engine, lock_wait=30)  # the reader gone: it goes through
+    assert migrate.is_current(engine)
+    engine.dispose()
