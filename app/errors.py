@@ -14,7 +14,8 @@ will not succeed without a change (dead letter, a 4xx answer, a one-line CLI err
      │    ├── TemporaryDeliveryError      app.adapters.base: an outbox delivery to retry
      │    ├── TemporaryJobError           app.worker.errors: e.g. the EHR answered an older version
      │    ├── PayerUnavailable            app.eligibility.errors: payer timeout / 408 / 429 / 5xx
-     │    └── LeaseLost                   app.db.queue_repo: another worker holds the job now
+     │    ├── LeaseLost                   app.db.queue_repo: another worker holds the job now
+     │    └── MigrationBusy               app.db.migrate: start-up waited too long for another's migration
      └── FatalError                       retrying unchanged will not help
           ├── FatalFhirError              app.fhir.errors: 4xx from an EHR
           │    ├── ResourceGone           404 / 410

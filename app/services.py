@@ -178,7 +178,11 @@ def build_services(
         adapters[EVENTS_DESTINATION] = NatsRelay(name=EVENTS_DESTINATION, settings=settings.relay)
     engine = make_engine(settings.database_url)
     if upgrade:
-        migrate.upgrade(engine, keys=SecretKeys(settings.security.secret_key.get_secret_value()))
+        migrate.upgrade(
+            engine,
+            keys=SecretKeys(settings.security.secret_key.get_secret_value()),
+            lock_wait=settings.migration_lock_wait_seconds,
+        )
     runtime = Runtime(
         config=config,
         clock=clock,

@@ -314,6 +314,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./var/claimbridge.db"
+    #: PostgreSQL: how long start-up waits for another process's migration (or a lock its own
+    #: migration needs) before it exits with a message naming the holder (app.db.migrate).
+    migration_lock_wait_seconds: float = Field(60.0, gt=0)
     config_dir: Path = Path("config")
     refdata_dir: Path = Path("var/refdata")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,5 +1,6 @@
 """Shared machinery of the multi-process benchmarks (pipeline, scale, soak).
 
+- :func:`kept_dir`: the run's folder under ``var/bench-runs`` (logs kept for a post-mortem).
 - :func:`database`: a fresh SQLite file, or a private schema on the local PostgreSQL (dropped after).
 - :func:`settings_for`: the settings every process of one run uses (reference data cached under
   ``var/bench-refdata`` so each worker process starts in about a second, not eight).
@@ -55,6 +56,15 @@ def compile_bytecode() -> None:
     import compileall
 
     compileall.compile_dir(str(ROOT / "app"), quiet=1)
+
+
+def kept_dir(bench: str) -> Path:
+    """A new folder ``var/bench-runs/<bench>-<UTC time>`` for a run's databases, files and process logs,
+    kept afterwards (the benches print it) so a failed run can be looked at."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = ROOT / "var" / "bench-runs" / f"{bench}-{stamp}-{os.getpid()}"
+    path.mkdir(parents=True)
+    return path
 
 
 @contextlib.contextmanager

@@ -29,11 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,121 +41,18 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_result
-from harness import REFDATA, ROOT, compile_bytecode, database, duplicate_claims, job_counts, settings_for
+from harness import compile_bytecode, database, duplicate_claims, job_counts, kept_dir, settings_for
+from procs import Processes
 from workload import Delivery, Workload
 
-from app.db import mirror_repo, queue_repo
+from app.db import intake_repo, mirror_repo, queue_repo
 from app.db.models import EncounterOutcomeRow, Job
 from app.db.subscriptions_repo import add_subscription
 from app.services import build_services
 
 SUBSCRIPTION = "claimbridge-demo"
 SECRET = "soak-subscription-secret-0123456789"
-ADMIN = "soak-admin-token-0123456789abcdef"
 TARGET_RESUME_S = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Processes:
-    """The API and worker processes of one soak, restartable."""
-
-    url: str
-    tmp: Path
-    workers: int
-    port: int = field(default_factory=free_port)
-    api: subprocess.Popen[bytes] | None = None
-    worker_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMBRIDGE_")}
-        env.update(
-            CLAIMBRIDGE_DATABASE_URL=self.url,
-            CLAIMBRIDGE_CONFIG_DIR=str(ROOT / "config"),
-            CLAIMBRIDGE_SETTINGS_FILE=os.devnull,
-            CLAIMBRIDGE_REFDATA_DIR=str(REFDATA),
-            CLAIMBRIDGE_ADAPTERS__OUT_DIR=str(self.tmp / "out"),
-            CLAIMBRIDGE_LOG_LEVEL="WARNING",
-            CLAIMBRIDGE_API__ADMIN_TOKEN=ADMIN,
-            CLAIMBRIDGE_WORKER__POLL_INTERVAL_SECONDS="0.05",
-            **extra,
-        )
-        return env
-
-    def heartbeat(self, n: int) -> Path:
-        return self.tmp / f"worker{n}.alive"
-
-    def start_api(self) -> None:
-        with (self.tmp / "api.log").open("ab") as log:
-            self.api = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(self.port)],
-                env=self.env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
-
-    def start_worker(self, n: int) -> subprocess.Popen[bytes]:
-        env = self.env(CLAIMBRIDGE_WORKER__HEARTBEAT_FILE=str(self.heartbeat(n)))
-        with (self.tmp / f"worker{n}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
-            )
-        if n < len(self.worker_procs):
-            self.worker_procs[n] = proc
-        else:
-            self.worker_procs.append(proc)
-        return proc
-
-    def start(self) -> None:
-        self.start_api()
-        for n in range(self.workers):
-            self.start_worker(n)
-        self.wait_api(60)
-
-    def wait_api(self, timeout: float) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise SystemExit(f"the API did not come up within {timeout} s (see {self.tmp / 'api.log'})")
-
-    def crash_api(self) -> float:
-        assert self.api is not None
-        self.api.send_signal(signal.SIGKILL)
-        self.api.wait()
-        self.start_api()
-        return self.wait_api(60)
-
-    def crash_worker(self, n: int) -> float:
-        self.worker_procs[n].send_signal(signal.SIGKILL)
-        self.worker_procs[n].wait()
-        beat = self.heartbeat(n)
-        beat.unlink(missing_ok=True)
-        started = time.monotonic()
-        self.start_worker(n)
-        while not beat.exists():
-            if time.monotonic() - started > 60:
-                raise SystemExit(f"worker {n} did not resume within 60 s")
-            time.sleep(0.02)
-        return time.monotonic() - started
-
-    def stop(self) -> None:
-        for proc in [self.api, *self.worker_procs]:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in [self.api, *self.worker_procs]:
-            if proc is not None:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
 
 
 def post(client: httpx.Client, port: int, body: bytes, *, give_up: float) -> int:
@@ -184,7 +77,9 @@ class Run:
     resumes: list[tuple[str, float]] = field(default_factory=list)
 
 
-def soak(procs: Processes, stream: list[Delivery], *, rate: float, crashes: int, seed: int) -> Run:
+def soak(
+    procs: Processes, stream: list[Delivery], *, rate: float, crashes: int, seed: int, ready_timeout: float = 60
+) -> Run:
     rng = random.Random(seed)
     run = Run()
     crash_at = sorted(rng.sample(range(len(stream) // 10, max(len(stream) // 10 + 1, len(stream) * 9 // 10)), crashes))
@@ -198,18 +93,21 @@ def soak(procs: Processes, stream: list[Delivery], *, rate: float, crashes: int,
                 crash_at.pop(0)
                 target = rng.randrange(procs.workers + 1)
                 if target == procs.workers:
-                    run.resumes.append(("api", procs.crash_api()))
+                    run.resumes.append(("api", procs.crash_api(ready_timeout)))
                 else:
-                    run.resumes.append((f"worker{target}", procs.crash_worker(target)))
+                    run.resumes.append((f"worker{target}", procs.crash_worker(target, ready_timeout)))
             run.statuses[delivery.seq] = post(client, procs.port, delivery.body, give_up=time.monotonic() + 60)
     return run
 
 
 def drain(engine: Any, timeout: float) -> None:
+    """Until no notification waits for expansion and no job is pending (an acknowledged notification
+    becomes jobs one worker round later: the job queue alone may look empty before that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        counts = job_counts(engine)
-        if not counts.get("pending"):
+        with engine.connect() as conn:
+            inbox = intake_repo.inbox_counts(conn)
+        if not inbox.get("pending") and not job_counts(engine).get("pending"):
             return
         time.sleep(0.2)
     raise SystemExit(f"the queue did not drain within {timeout} s: {job_counts(engine)}")
@@ -301,10 +199,12 @@ def run_db(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )  # fmt: skip
         workload = Workload(args.seed, args.encounters, tag=f"soak{kind}")
         stream = workload.generate(int(args.rate * args.seconds))
-        procs = Processes(url, tmp, workers)
-        procs.start()
+        procs = Processes(url, tmp, workers, log_level=args.log_level)
         try:
-            run = soak(procs, stream, rate=args.rate, crashes=args.crashes, seed=args.seed)
+            procs.start(args.ready_timeout)
+            run = soak(
+                procs, stream, rate=args.rate, crashes=args.crashes, seed=args.seed, ready_timeout=args.ready_timeout
+            )
             drain(services.engine, 600)
             table = reconcile(services.engine, stream, run)
             replayed, dead_again = replay_dead(services.engine, services.clock, 300)
@@ -335,17 +235,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers-sqlite", type=int, default=1)
     parser.add_argument("--workers-postgres", type=int, default=2)
+    parser.add_argument("--ready-timeout", type=float, default=120, help="s a restart may take before it is diagnosed")
+    parser.add_argument("--log-level", default="WARNING", help="of the API and worker processes (logs kept)")
     args = parser.parse_args()
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     compile_bytecode()
     tables = []
-    with tempfile.TemporaryDirectory(prefix="bench-soak-") as d:
-        for kind in args.db.split(","):
-            table = run_db(kind, args, Path(d) / kind)
-            tables.append(table)
-            print(f"--- {kind}: reconciliation")
-            for k, v in table.items():
-                print(f"  {k:34} {v}")
+    d = kept_dir("soak")
+    print(f"run folder (databases, process logs): {d}", flush=True)
+    for kind in args.db.split(","):
+        table = run_db(kind, args, d / kind)
+        tables.append(table)
+        print(f"--- {kind}: reconciliation")
+        for k, v in table.items():
+            print(f"  {k:34} {v}")
     passed = all(
         t["lost"] == 0
         and t["duplicate_claims"] == 0

@@ -10,10 +10,18 @@ SQLite transactions start with ``BEGIN IMMEDIATE`` so a writer takes the write l
 read beside a busy writer instead of queueing behind it); on PostgreSQL the transaction is
 ``READ ONLY``, so a read path that tries to write fails loudly. ``postgresql://`` URLs are routed to
 psycopg 3.
+
+PostgreSQL connections name themselves (``application_name`` ``claimbridge[<pid>]``, so
+``pg_stat_activity`` tells which process holds what) and use TCP keepalives on both ends unless the
+URL says otherwise: a killed process's socket is normally closed by its kernel and the server ends
+the session at once, but when that FIN never comes (a host or network gone) the server would keep
+the session, and its locks (a job lease's row, the migration lock), for the system's two-hour
+keepalive default; with these it notices within about a minute.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +66,38 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
         return _sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, **JSON_ARGS)
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=postgres_connect_args(url),
+        **JSON_ARGS,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _server_keepalives(dbapi_connection: Any, _record: Any) -> None:
+        # the server end of the socket (how soon PostgreSQL drops a vanished client and its locks)
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(SERVER_KEEPALIVES)
+        dbapi_connection.commit()
+
+    return engine
+
+
+#: libpq parameters: TCP keepalives from the client's end (a vanished server is noticed).
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+SERVER_KEEPALIVES = (
+    "SELECT set_config('tcp_keepalives_idle', '30', false), set_config('tcp_keepalives_interval', '10', false), "
+    "set_config('tcp_keepalives_count', '3', false)"
+)
+
+
+def postgres_connect_args(url: str) -> dict[str, Any]:
+    """libpq parameters the URL does not set: keepalives and this process's ``application_name``."""
+    given = make_url(url).query
+    args: dict[str, Any] = {"application_name": f"claimbridge[{os.getpid()}]", **CLIENT_KEEPALIVES}
+    return {k: v for k, v in args.items() if k not in given}
 
 
 def _sqlite_engine(url: str) -> Engine:
