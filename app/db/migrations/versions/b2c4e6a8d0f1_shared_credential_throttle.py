@@ -1,7 +1,7 @@
 """The credential throttle in the database: wrong credentials counted once for every API process.
 
 Revision ID: b2c4e6a8d0f1
-Revises: a7e3c9d1b2f4
+Revises: f1a2b3c4d5e6
 Create Date: 2026-12-03 17:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "b2c4e6a8d0f1"
-down_revision: str | None = "a7e3c9d1b2f4"
+down_revision: str | None = "f1a2b3c4d5e6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
