@@ -49,8 +49,17 @@ def enqueue(conn: Connection, *, destination: str, kind: str, key: str, payload:
 
 
 def due(
-    conn: Connection, *, now: datetime, limit: int, skip_destinations: frozenset[str] = frozenset()
+    conn: Connection,
+    *,
+    now: datetime,
+    limit: int,
+    skip_destinations: frozenset[str] = frozenset(),
+    lease_until: datetime | None = None,
 ) -> list[Delivery]:
+    """Pending rows due at ``now``. With ``lease_until`` they are claimed in the caller's transaction
+    (their ``available_at`` moved to it): another worker's round no longer sees them once that
+    transaction commits, and a worker that dies with them leaves them due again when the lease ends
+    (at-least-once). Without it (a listing), nothing is changed."""
     stmt = (
         select(OUTBOX)
         .where(OUTBOX.c.status == "pending", OUTBOX.c.available_at <= now)
@@ -61,7 +70,18 @@ def due(
         stmt = stmt.where(OUTBOX.c.destination.not_in(sorted(skip_destinations)))
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return [Delivery(r.id, r.destination, r.kind, r.key, dict(r.payload), r.attempts) for r in conn.execute(stmt)]
+    rows = [Delivery(r.id, r.destination, r.kind, r.key, dict(r.payload), r.attempts) for r in conn.execute(stmt)]
+    if lease_until is not None and rows:
+        conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows])).values(available_at=lease_until))
+    return rows
+
+
+def release(conn: Connection, delivery_ids: list[int], *, now: datetime) -> None:
+    """Claimed rows a round did not attempt (an open breaker): due again at once, not at the lease's end."""
+    if delivery_ids:
+        conn.execute(
+            update(OUTBOX).where(OUTBOX.c.id.in_(delivery_ids), OUTBOX.c.status == "pending").values(available_at=now)
+        )
 
 
 def mark_delivered(conn: Connection, delivery_id: int, *, now: datetime) -> None:

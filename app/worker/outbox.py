@@ -6,6 +6,10 @@ Per-destination attempts, backoff and breaker thresholds come from ``outbox.dest
 breaker. A temporary error's ``retry_after`` (the receiver's Retry-After) sets the next attempt
 (:class:`app.retry.RetryPolicy`: exactly that wait, else the jittered backoff).
 
+A round claims its rows (``available_at`` moved ``lease_seconds`` ahead in the claiming commit), so
+two workers never deliver the same row at once; a worker killed mid-round leaves its rows due again
+when the lease ends. Rows a round skips (an open breaker) are released at its end.
+
 Delivery is at-least-once; adapters are idempotent on the row key. A round's successful deliveries
 are marked in one commit at its end (a failure is recorded at once): a crash mid-round re-delivers
 what that round had sent, as a crash between a delivery and its mark always could.
@@ -43,6 +47,8 @@ class OutboxDispatcher:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     settings: OutboxSettings | None = None  # per-destination policies; None: ``policy`` everywhere
     last_result: str = ""  # "delivered" | "failed" | "dead" (of the last delivery)
+    #: How long a round's claim on its rows lasts: longer than a round can take (its rows' timeouts).
+    lease_seconds: float = 600.0
 
     def policy_for(self, destination: str) -> RetryPolicy:
         if self.settings is None or destination not in self.settings.destinations:
@@ -72,21 +78,25 @@ class OutboxDispatcher:
         """
         now = self.clock()
         closed = frozenset(d for d, b in self.breakers.items() if not b.allows(now))
+        lease = now + timedelta(seconds=self.lease_seconds)
         with self.engine.begin() as conn:
-            batch = outbox_repo.due(conn, now=now, limit=self.batch_size, skip_destinations=closed)
+            batch = outbox_repo.due(conn, now=now, limit=self.batch_size, skip_destinations=closed, lease_until=lease)
         attempted = 0
         delivered: list[int] = []
+        untried = [d.id for d in batch]
         try:
             for delivery in batch:
                 if not self.breaker_for(delivery.destination).allows(self.clock()):
                     continue
+                untried.remove(delivery.id)
                 if self.deliver(delivery, mark=False):
                     delivered.append(delivery.id)
                 attempted += 1
         finally:  # the batch's deliveries marked in one commit, not one each (at-least-once either way)
-            if delivered:
+            if delivered or untried:
                 with self.engine.begin() as conn:
                     outbox_repo.mark_delivered_many(conn, delivered, now=now)
+                    outbox_repo.release(conn, untried, now=now)
         return attempted
 
     def deliver(self, delivery: outbox_repo.Delivery, *, mark: bool = True) -> bool:
