@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -136,9 +137,13 @@ def test_claim_versions_reach_jetstream_through_the_outbox_once(
     with services.engine.connect() as conn:
         rows = conn.execute(select(Outbox.id, Outbox.key, Outbox.status).where(Outbox.destination == "events")).all()
     assert len(rows) == len(bundles) and {r.status for r in rows} == {"delivered"}
-    # The worker died after the ack, before marking the rows: they are relayed again, same ids.
+    # The worker died after the ack, before marking the rows: once its lease on them has ended they
+    # are relayed again, same ids.
     with services.engine.begin() as conn:
-        conn.execute(update(Outbox).where(Outbox.destination == "events").values(status="pending"))
+        lease_over = datetime(2000, 1, 1, tzinfo=UTC)
+        conn.execute(
+            update(Outbox).where(Outbox.destination == "events").values(status="pending", available_at=lease_over)
+        )
     assert worker.duty(OutboxDispatcher).run_once() == len(rows)
     messages = asyncio.run(_messages(relay_settings))
     assert sorted(h[MSG_ID] for _, h, _ in messages) == sorted(r.key for r in rows)
