@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from app.config.loader import ClaimConfig
 from app.db import mirror_repo, outcomes_repo
+from app.domain.context import EncounterContext
 from app.domain.outcomes import EncounterOutcome
 from app.domain.tenancy import DEFAULT_EHR
 from app.evaluate import Evaluation, outcome_for
@@ -28,17 +29,30 @@ def record_outcome(
     job_id: int | None,
     now: datetime,
     ehr: str = DEFAULT_EHR,
+    context: EncounterContext | None = None,
 ) -> bool:
-    """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed."""
-    outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config, ehr=ehr)
+    """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed.
+
+    ``context``: the encounter's context as loaded from the mirror for ``ev`` (None: loaded here if
+    needed).
+    """
+    if ev is not None:
+        outcome: EncounterOutcome | None = ev.outcome
+    else:
+        outcome = unbilled_outcome(conn, encounter, config=config, ehr=ehr, context=context)
     return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now, ehr=ehr)
 
 
 def unbilled_outcome(
-    conn: Connection, encounter: str, *, config: ClaimConfig, ehr: str = DEFAULT_EHR
+    conn: Connection,
+    encounter: str,
+    *,
+    config: ClaimConfig,
+    ehr: str = DEFAULT_EHR,
+    context: EncounterContext | None = None,
 ) -> EncounterOutcome | None:
     """Why an encounter of the mirror gave no claim (None: the Encounter is not stored at all)."""
-    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr)
+    ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr)
     if ctx is not None:
         return outcome_for(ctx.encounter, ctx, None, config=config)
     body = mirror_repo.get(conn, encounter, ehr=ehr)  # no context: a history (context-only) encounter

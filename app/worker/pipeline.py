@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 from app.config.loader import ClaimConfig
 from app.db import claims_repo, ehr_repo, eligibility_repo, mirror_repo, outbox_repo, queue_repo
 from app.db.queue_repo import ClaimedJob
+from app.domain.context import EncounterContext
 from app.domain.resources import is_newer, patient_of
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
@@ -89,11 +90,24 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     take_notified_responses(conn, resources, writeback=destination, now=now)  # PAS decisions notified by the payer
-    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now, ehr=job.ehr)
+    # The mirror does not change after this point in the job: each context is loaded once, for the
+    # orders' prior-auth judgement and for the claim.
+    contexts = {e: mirror_repo.load_context(conn, e, ehr=job.ehr, held=written) for e in encounters}
+    by_patient = {patient_of(c.encounter): c for c in reversed(contexts.values()) if c is not None}
+    consider_orders(
+        conn,
+        resources,
+        rules_for(runtime.config),
+        destination=destination,
+        now=now,
+        ehr=job.ehr,
+        contexts={p: c for p, c in by_patient.items() if p is not None},
+    )
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, held=written)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr)
+        ctx = contexts[encounter]
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr, context=ctx)
         for part in (ev, *ev.parts) if ev is not None else ():  # parts: a claim split for the 837P's limits
             results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
@@ -176,12 +190,14 @@ def evaluate(
     now: datetime,
     ehr: str = DEFAULT_EHR,
     held: dict[str, dict[str, Any]] | None = None,
+    context: EncounterContext | None = None,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
-    ``held``: the bodies this job has just stored (not read back from the mirror).
+    ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
+    encounter's context, already loaded from the mirror as it stands (None: load it here).
     """
-    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
+    ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
         return None
     patient = patient_of(ctx.encounter)
