@@ -226,10 +226,15 @@ def reevaluate(
 def persist(
     conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
 ) -> str:
-    """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
-    if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
+    """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows.
+
+    The claim's row is locked first, then its latest fingerprint read (a claim not stored yet has
+    none: one statement fewer for every new claim).
+    """
+    head = claims_repo.locked_head(conn, ev.claim_id)
+    if head is not None and claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint:
         return f"{ev.claim_id}:unchanged"
-    version, status = claims_repo.save_version(
+    version, status = claims_repo.save_version_at(
         conn,
         claims_repo.NewVersion(
             claim_id=ev.claim_id,
@@ -247,6 +252,7 @@ def persist(
             source_job_id=job.id if job else None,
             ehr=ev.ehr,
         ),
+        head,
         now=now,
     )
     key = f"{ev.claim_id}/{version}"
