@@ -88,7 +88,8 @@ class WorkerSettings(_Section):
     batch_size: int = Field(20, ge=1)
     #: Pending inbox rows (acknowledged notifications) the expansion duty turns into jobs per transaction.
     expand_batch_size: int = Field(64, ge=1)
-    #: Jobs of a batch committed in one transaction (a SAVEPOINT each); 1 = one transaction per job.
+    #: Jobs of a batch committed in one transaction (a SAVEPOINT each only when a failure reruns the
+    #: chunk); 1 = one transaction per job.
     jobs_per_commit: int = Field(20, ge=1)
     #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed.
     prefetch_ahead: bool = True

@@ -9,7 +9,8 @@ processes) by default, in a fresh database or private schema.
   parsed with orjson, every resource validated with the hot-path validator (``app.fhir.schema``),
   written one row each to a plain table, one commit per encounter.
 - **end to end**: real worker processes (``build_worker``: prefetch ahead, jobs committed
-  ``worker.jobs_per_commit`` per transaction with a savepoint each; no periodic duties) over
+  ``worker.jobs_per_commit`` per transaction, a savepoint each only when the chunk had a failing
+  job and runs again; no periodic duties) over
   notifications stored through ``intake_repo.store_notification`` in one transaction: parse,
   validate once, upsert the mirror, load the context, map, rules, persist claim version + findings
   + outbox rows + outcome, finish the job. Timed from the commit of the stored notifications to

@@ -85,12 +85,34 @@ def latest_fingerprint(conn: Connection, claim_id: str) -> str | None:
     return conn.execute(_LATEST_FINGERPRINT, {"claim_id": claim_id}).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class Head:
+    """The stored claim's current version and status (read with its row locked on PostgreSQL)."""
+
+    current_version: int
+    status: str
+
+
+def locked_head(conn: Connection, claim_id: str) -> Head | None:
+    """The claim's head, its row locked until the transaction ends (PostgreSQL); None: not stored.
+
+    Read before :func:`latest_fingerprint`, the lock makes that read see the version a concurrent
+    transaction has just committed for the same claim (so the same content is never stored twice).
+    """
+    row = conn.execute(_locked(conn, _HEAD), {"claim_id": claim_id}).first()
+    return None if row is None else Head(int(row.current_version), str(row.status))
+
+
 def save_version(conn: Connection, new: NewVersion, *, now: datetime) -> tuple[int, ClaimStatus]:
     """Insert the claim (first time) or bump its version; write the version and its findings.
 
     The status follows :func:`app.domain.claim_status.version_event`; returns (version, status).
     """
-    head = conn.execute(_locked(conn, _HEAD), {"claim_id": new.claim_id}).first()
+    return save_version_at(conn, new, locked_head(conn, new.claim_id), now=now)
+
+
+def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now: datetime) -> tuple[int, ClaimStatus]:
+    """:func:`save_version` with the head the caller has just read with :func:`locked_head`."""
     previous = None if head is None else head.status
     event = version_event(held=new.held, previous=previous, with_payer=lambda: with_payer(conn, new.claim_id))
     values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -151,15 +152,22 @@ def parse_types(value: str | None) -> tuple[str, ...]:
     return types or DEFAULT_TYPES
 
 
+_SUBSCRIPTION_INFO = select(SUB.c.id, SUB.c.ehr, SUB.c.content, SUB.c.resource_types, SUB.c.pulled_through)
+
+
 def subscription_info(conn: Connection, subscription_id: str) -> SubscriptionInfo | None:
-    row = conn.execute(
-        select(SUB.c.id, SUB.c.ehr, SUB.c.content, SUB.c.resource_types, SUB.c.pulled_through).where(
-            SUB.c.id == subscription_id
-        )
-    ).first()
-    if row is None:
-        return None
-    return SubscriptionInfo(row.id, row.ehr, row.content, parse_types(row.resource_types), row.pulled_through)
+    return subscription_infos(conn, [subscription_id]).get(subscription_id)
+
+
+def subscription_infos(conn: Connection, subscription_ids: Iterable[str]) -> dict[str, SubscriptionInfo]:
+    """The subscriptions of ``subscription_ids`` that are stored, in one query."""
+    wanted = sorted(set(subscription_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(_SUBSCRIPTION_INFO.where(SUB.c.id.in_(wanted)))
+    return {
+        r.id: SubscriptionInfo(r.id, r.ehr, r.content, parse_types(r.resource_types), r.pulled_through) for r in rows
+    }
 
 
 def sweep_states(conn: Connection, *, subscription_id: str | None = None) -> list[SweepState]:

@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, null, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import Resource
 from app.domain.context import (
@@ -60,7 +63,6 @@ _EHR: Any = bindparam("ehr")
 _SELECT_VERSIONS = select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(
     RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
 )
-_INSERT = RES.insert()
 _UPDATE = (
     RES.update()
     .where(RES.c.ehr == bindparam("scope"), RES.c.key == bindparam("k"))
@@ -103,7 +105,9 @@ def upsert_resources(
     """Store each resource unless a newer version is known. Returns key -> new|updated|same|stale.
 
     One query reads the stored versions of all of them (unless ``stored`` already holds them);
-    inserts and updates go out as two batches. ``written``, if given, receives key -> the body
+    inserts and updates go out as two batches, in key order. A row another transaction inserted
+    since ``stored`` was read is not an error: it is compared with what this call holds (one more
+    query), as an update would be. ``written``, if given, receives key -> the body
     stored (new and updated ones), for :func:`load_context` to use without reading it back.
     """
     latest: dict[str, dict[str, Any]] = {}
@@ -117,36 +121,64 @@ def upsert_resources(
         stored = stored_versions(conn, latest, ehr=ehr)
     outcome: dict[str, str] = {}
     inserts, updates = [], []
-    for key, resource in latest.items():
-        version = version_of(resource)
-        values = {
-            "resource_type": resource["resourceType"],
-            "version_id": version[0],
-            "last_updated": version[1],
-            "patient": patient_of(resource),
-            "encounter": encounter_of(resource),
-            "body": resource,
-            "updated_at": now,
-        }
-        if key not in stored:
-            inserts.append({"ehr": ehr, "key": key, **values})
+    for key in sorted(latest):  # key order: two transactions writing the same rows lock them in one order
+        resource, known = latest[key], stored.get(key)
+        row = _row(resource, now)
+        if known is None:
+            inserts.append({"ehr": ehr, "key": key, **row})
             outcome[key] = "new"
-            continue
-        newer = is_newer(version, stored[key])
-        if newer is False:
-            outcome[key] = "stale"
-        elif newer is None and version[0] is not None and version[0] == stored[key][0]:
-            outcome[key] = "same"
+        elif (done := _against(version_of(resource), known)) == "updated":
+            updates.append({"scope": ehr, "k": key, **row})
+            outcome[key] = done
         else:
-            updates.append({"scope": ehr, "k": key, **values})
-            outcome[key] = "updated"
+            outcome[key] = done
     if inserts:
-        conn.execute(_INSERT, inserts)
+        inserted = {r.key for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
+        if raced := [r for r in inserts if r["key"] not in inserted]:
+            # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
+            # workers' first notifications naming the same new Organization: compared as an update.
+            now_stored = stored_versions(conn, (r["key"] for r in raced), ehr=ehr)
+            for r in raced:
+                key = r["key"]
+                outcome[key] = _against(version_of(latest[key]), now_stored[key])
+                if outcome[key] == "updated":
+                    updates.append({"scope": ehr, "k": key, **_row(latest[key], now)})
     if updates:
-        conn.execute(_UPDATE, updates)
+        conn.execute(_UPDATE, sorted(updates, key=lambda u: str(u["k"])))
     if written is not None:
         written.update((key, latest[key]) for key, done in outcome.items() if done in ("new", "updated"))
     return outcome
+
+
+def _row(resource: dict[str, Any], now: datetime) -> dict[str, Any]:
+    version = version_of(resource)
+    return {
+        "resource_type": resource["resourceType"],
+        "version_id": version[0],
+        "last_updated": version[1],
+        "patient": patient_of(resource),
+        "encounter": encounter_of(resource),
+        "body": resource,
+        "updated_at": now,
+    }
+
+
+def _against(version: tuple[str | None, str | None], stored: tuple[str | None, str | None]) -> str:
+    """What storing ``version`` over the stored one does: ``stale`` (older), ``same`` or ``updated``."""
+    newer = is_newer(version, stored)
+    if newer is False:
+        return "stale"
+    if newer is None and version[0] is not None and version[0] == stored[0]:
+        return "same"
+    return "updated"
+
+
+@cache
+def _insert_new(dialect: str) -> Any:
+    """Insert rows not stored yet, skipping (not failing on) those another transaction stored first;
+    RETURNING the keys inserted (one multi-row statement)."""
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    return factory(RES).on_conflict_do_nothing(index_elements=[RES.c.ehr, RES.c.key]).returning(RES.c.key)
 
 
 # Patient-level resources: a change re-evaluates the patient's (non-history) encounters.

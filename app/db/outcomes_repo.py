@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.models import Claim, EncounterOutcomeRow
 from app.db.sql import iso
@@ -22,16 +25,7 @@ from app.domain.tenancy import DEFAULT_EHR
 OUTCOME = EncounterOutcomeRow.__table__  # type: ignore[attr-defined]
 CLAIM = Claim.__table__  # type: ignore[attr-defined]
 
-_FINGERPRINT = select(OUTCOME.c.fingerprint).where(
-    OUTCOME.c.ehr == bindparam("ehr"), OUTCOME.c.encounter == bindparam("encounter")
-)
 _COLUMNS = ("patient", "status", "outcome", "claim_id", "held", "findings", "fingerprint", "source_job_id")
-_UPDATE = (
-    update(OUTCOME)
-    .where(OUTCOME.c.ehr == bindparam("scope"), OUTCOME.c.encounter == bindparam("k"))
-    .values({c: bindparam(c) for c in (*_COLUMNS, "updated_at")})
-)
-_INSERT = OUTCOME.insert()
 _VIEW = select(OUTCOME, CLAIM.c.status.label("claim_status")).outerjoin(CLAIM, CLAIM.c.id == OUTCOME.c.claim_id)
 
 
@@ -39,30 +33,38 @@ def fingerprint(outcome: EncounterOutcome) -> str:
     return hashlib.sha256(orjson.dumps(outcome.to_dict(), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
+@cache
+def _upsert(dialect: str) -> Any:
+    """Insert the outcome, or replace the stored one unless its fingerprint is the same; RETURNING a row
+    only when something was written (one statement: no read before the write)."""
+    factory = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = factory(OUTCOME)
+    return stmt.on_conflict_do_update(
+        index_elements=[OUTCOME.c.ehr, OUTCOME.c.encounter],
+        set_={c: stmt.excluded[c] for c in (*_COLUMNS, "updated_at")},
+        where=OUTCOME.c.fingerprint != stmt.excluded.fingerprint,
+    ).returning(OUTCOME.c.encounter)
+
+
 def save_outcome(
     conn: Connection, outcome: EncounterOutcome, *, job_id: int | None, now: datetime, ehr: str = DEFAULT_EHR
 ) -> bool:
     """Insert or replace the encounter's outcome (of ``ehr``); False when it is unchanged (nothing written)."""
-    digest = fingerprint(outcome)
-    stored = conn.execute(_FINGERPRINT, {"ehr": ehr, "encounter": outcome.encounter}).scalar_one_or_none()
-    if stored == digest:
-        return False
     values = {
+        "ehr": ehr,
+        "encounter": outcome.encounter,
         "patient": outcome.patient,
         "status": outcome.status,
         "outcome": outcome.outcome.value,
         "claim_id": outcome.claim_id,
         "held": outcome.held,
         "findings": [f.to_dict() for f in outcome.findings],
-        "fingerprint": digest,
+        "fingerprint": fingerprint(outcome),
         "source_job_id": job_id,
+        "created_at": now,
         "updated_at": now,
     }
-    if stored is None:
-        conn.execute(_INSERT, {"ehr": ehr, "encounter": outcome.encounter, "created_at": now, **values})
-    else:
-        conn.execute(_UPDATE, {"scope": ehr, "k": outcome.encounter, **values})
-    return True
+    return conn.execute(_upsert(conn.dialect.name), values).first() is not None
 
 
 def _view(row: Any) -> dict[str, Any]:

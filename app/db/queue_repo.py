@@ -10,6 +10,7 @@ as its results, and only by the worker that still holds its lease: exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -17,6 +18,7 @@ from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import aliased
 
 from app.db.models import Inbox, Job
@@ -29,6 +31,7 @@ INBOX = Inbox.__table__  # type: ignore[attr-defined]
 
 
 _INBOX_BODY = select(INBOX.c.body).where(INBOX.c.id == bindparam("id"))
+_INBOX_BODIES = select(INBOX.c.id, INBOX.c.body).where(INBOX.c.id.in_(bindparam("ids", expanding=True)))
 _FINISH = (
     update(JOB)
     .where(JOB.c.id == bindparam("job_id"), JOB.c.status == "pending", JOB.c.locked_by == bindparam("worker"))
@@ -129,10 +132,20 @@ def _claimable(dialect: str) -> Any:
 
 
 def finish_job(conn: Connection, *, job_id: int, worker: str, result: str, now: datetime) -> None:
+    finish_jobs(conn, [(job_id, result)], worker=worker, now=now)
+
+
+def finish_jobs(conn: Connection, results: list[tuple[int, str]], *, worker: str, now: datetime) -> None:
+    """Mark jobs done with their results (one executemany); LeaseLost unless every one was still ours."""
     # locked_by stays: it records which worker did the job
-    done = conn.execute(_FINISH, {"job_id": job_id, "worker": worker, "result": result[:200], "now": now})
-    if done.rowcount != 1:
-        raise LeaseLost(f"job {job_id} is no longer leased to {worker}")
+    rows = [{"job_id": job_id, "worker": worker, "result": result[:200], "now": now} for job_id, result in results]
+    if not rows:
+        return
+    done = conn.execute(_FINISH, rows)
+    if done.rowcount != len(rows):
+        ids = ", ".join(str(job_id) for job_id, _ in results[:5])
+        raise LeaseLost(f"job {ids} is no longer leased to {worker}" if len(rows) == 1 else f"jobs {ids}...: "
+                        f"{len(rows) - done.rowcount} of {len(rows)} no longer leased to {worker}")  # fmt: skip
 
 
 def fail_job(
@@ -167,6 +180,17 @@ def fail_job(
 
 def inbox_body(conn: Connection, inbox_id: int) -> bytes:
     return bytes(conn.execute(_INBOX_BODY, {"id": inbox_id}).scalar_one())
+
+
+def inbox_bodies(conn: Connection, inbox_ids: Iterable[int]) -> dict[int, bytes]:
+    """The stored bodies of ``inbox_ids`` in one query; a missing one raises ``NoResultFound``."""
+    wanted = sorted(set(inbox_ids))
+    if not wanted:
+        return {}
+    found = {int(r.id): bytes(r.body) for r in conn.execute(_INBOX_BODIES, {"ids": wanted})}
+    if missing := [i for i in wanted if i not in found]:
+        raise NoResultFound(f"inbox rows not stored: {missing[:5]}")
+    return found
 
 
 @dataclass(frozen=True)

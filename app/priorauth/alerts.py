@@ -20,7 +20,7 @@ with the same id are two alerts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from app.cds.evaluate import Gathered, Verdict, assertion, judge
 from app.cds.orders import CodeMap, read_order
 from app.db import mirror_repo, outbox_repo, priorauth_repo
 from app.db.priorauth_repo import CLOSED, Alert
-from app.domain.context import ResourceIndex, patient_of, ref_of
+from app.domain.context import EncounterContext, ResourceIndex, key_of, patient_of, ref_of
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
 from app.priorauth.tasks import alert_task, order_coverage
@@ -53,18 +53,54 @@ class OrderRules:
 
 
 def gather_for(conn: Connection, patient: str, orders: list[dict[str, Any]], *, ehr: str = DEFAULT_EHR) -> Gathered:
-    """The patient's Coverages, their payer Organizations and authorizations, from ``ehr``'s mirror."""
-    index = ResourceIndex()
-    coverages = priorauth_repo.resources_of(conn, patient, "Coverage", ehr=ehr)
+    """The patient's Coverages, their payer Organizations and authorizations, from ``ehr``'s mirror.
+
+    Coverages and authorizations come in key order (the order the first active coverage is chosen
+    in when the order names none), as :func:`gathered_from` gives them from a context.
+    """
+    coverages = sorted(priorauth_repo.resources_of(conn, patient, "Coverage", ehr=ehr), key=key_of)
+    payors: dict[str, dict[str, Any]] = {}
     for cov in coverages:
-        index.add(cov)
         for ref in cov.get("payor") or ():
             key = ref_of(ref)
             org = mirror_repo.get(conn, key, ehr=ehr) if key else None
-            if org is not None:
-                index.add(org)
-    auths = priorauth_repo.authorizations_of(conn, patient, ehr=ehr)
-    for resource in [*auths, *orders]:
+            if key and org is not None:
+                payors[key] = org
+    auths = sorted(priorauth_repo.authorizations_of(conn, patient, ehr=ehr), key=key_of)
+    return _gathered(coverages, payors, auths, orders)
+
+
+def gathered_from(ctx: EncounterContext, patient: str, orders: list[dict[str, Any]]) -> Gathered:
+    """:func:`gather_for`'s answer from a context of ``patient``'s encounter in the same EHR, loaded in
+    this transaction since the mirror last changed: no query.
+
+    The context holds every patient-level row of the patient (Coverages and ClaimResponses link to no
+    encounter) and what they reference (the payor Organizations), as the mirror does.
+    """
+    mine = [r for r in ctx.index if patient_of(r) == patient]
+    coverages = sorted((r for r in mine if r.get("resourceType") == "Coverage"), key=key_of)
+    payors: dict[str, dict[str, Any]] = {}
+    for cov in coverages:
+        for ref in cov.get("payor") or ():
+            key = ref_of(ref)
+            org = ctx.index.by_key.get(key) if key else None
+            if key and org is not None:
+                payors[key] = org
+    auths = sorted(
+        (r for r in mine if r.get("resourceType") == "ClaimResponse" and r.get("use") == "preauthorization"),
+        key=key_of,
+    )
+    return _gathered(coverages, payors, auths, orders)
+
+
+def _gathered(
+    coverages: list[dict[str, Any]],
+    payors: dict[str, dict[str, Any]],
+    auths: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+) -> Gathered:
+    index = ResourceIndex()
+    for resource in [*coverages, *payors.values(), *auths, *orders]:
         index.add(resource)
     return Gathered(orders=orders, index=index, coverages=coverages, authorizations=auths)
 
@@ -81,7 +117,8 @@ def _enqueue(conn: Connection, alert: Alert, order: dict[str, Any], verdict: Ver
 
 
 def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, destination: str,
-              today: date, now: datetime, ehr: str) -> str | None:  # fmt: skip
+              today: date, now: datetime, ehr: str,
+              contexts: Mapping[str, EncounterContext]) -> str | None:  # fmt: skip
     ref = f"{order.get('resourceType')}/{order.get('id')}"
     if order.get("status") in WITHDRAWN:
         alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
@@ -97,7 +134,9 @@ def _consider(conn: Connection, order: dict[str, Any], rules: OrderRules, *, des
     if read is None or patient is None:
         return None
     alert = priorauth_repo.get_alert(conn, ref, ehr=ehr)
-    verdict = judge(read, gather_for(conn, patient, [order], ehr=ehr), rules.payers, today=today)
+    ctx = contexts.get(patient)
+    gathered = gathered_from(ctx, patient, [order]) if ctx is not None else gather_for(conn, patient, [order], ehr=ehr)
+    verdict = judge(read, gathered, rules.payers, today=today)
     if verdict.on_file is not None and alert is not None and alert.status not in CLOSED:
         priorauth_repo.set_state(conn, ref, status="approved", now=now, ehr=ehr, pre_auth_ref=verdict.on_file.number)
         _enqueue(conn, _reread(conn, ref, ehr), order, verdict, destination=destination, today=today, now=now)
@@ -120,9 +159,14 @@ def _reread(conn: Connection, ref: str, ehr: str) -> Alert:
 
 
 def consider_orders(conn: Connection, resources: Iterable[dict[str, Any]], rules: OrderRules, *,
-                    destination: str, now: datetime, ehr: str = DEFAULT_EHR) -> list[str]:  # fmt: skip
+                    destination: str, now: datetime, ehr: str = DEFAULT_EHR,
+                    contexts: Mapping[str, EncounterContext] | None = None) -> list[str]:  # fmt: skip
     """Alerts of ``ehr`` opened or closed for the orders in ``resources`` (and for patients whose
-    authorizations changed)."""
+    authorizations changed).
+
+    ``contexts``: patient -> a context of one of the patient's encounters (same EHR), loaded in this
+    transaction after the mirror's last change; an order of such a patient is judged from it
+    (:func:`gathered_from`) instead of reading the mirror again."""
     items = list(resources)
     orders = {f"{r['resourceType']}/{r.get('id')}": r for r in items if r.get("resourceType") in ORDER_TYPES}
     for patient in {patient_of(r) for r in items if r.get("resourceType") == "ClaimResponse"} - {None}:
@@ -131,7 +175,8 @@ def consider_orders(conn: Connection, resources: Iterable[dict[str, Any]], rules
                 orders[alert.order_ref] = stored
     results = []
     for order in orders.values():
-        done = _consider(conn, order, rules, destination=destination, today=now.date(), now=now, ehr=ehr)
+        done = _consider(conn, order, rules, destination=destination, today=now.date(), now=now, ehr=ehr,
+                         contexts=contexts or {})  # fmt: skip
         if done:
             results.append(done)
     return results

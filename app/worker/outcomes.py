@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from app.config.loader import ClaimConfig
 from app.db import mirror_repo, outcomes_repo
+from app.domain.context import EncounterContext
 from app.domain.outcomes import EncounterOutcome
 from app.domain.tenancy import DEFAULT_EHR
 from app.evaluate import Evaluation, outcome_for
@@ -31,13 +32,18 @@ def record_outcome(
     now: datetime,
     ehr: str = DEFAULT_EHR,
     settled: Settled | None = None,
+    context: EncounterContext | None = None,
 ) -> bool:
     """Store the outcome of one evaluated encounter of ``ehr`` (``ev`` None: no claim); True if it changed.
 
     ``settled``: what :func:`app.worker.retire.settle` kept of ``ev`` and the findings of the claims it
-    withdrew or voided, which the outcome carries after its own.
+    withdrew or voided, which the outcome carries after its own. ``context``: the encounter's context
+    as loaded from the mirror for ``ev`` (None: loaded here if needed).
     """
-    outcome = ev.outcome if ev is not None else unbilled_outcome(conn, encounter, config=config, ehr=ehr)
+    if ev is not None:
+        outcome: EncounterOutcome | None = ev.outcome
+    else:
+        outcome = unbilled_outcome(conn, encounter, config=config, ehr=ehr, context=context)
     if outcome is not None and settled is not None:
         if outcome.claim_id is not None and not settled.keeps(outcome.claim_id):  # a void of nothing: not stored
             outcome = replace(outcome, claim_id=None, held=False)
@@ -46,10 +52,15 @@ def record_outcome(
 
 
 def unbilled_outcome(
-    conn: Connection, encounter: str, *, config: ClaimConfig, ehr: str = DEFAULT_EHR
+    conn: Connection,
+    encounter: str,
+    *,
+    config: ClaimConfig,
+    ehr: str = DEFAULT_EHR,
+    context: EncounterContext | None = None,
 ) -> EncounterOutcome | None:
     """Why an encounter of the mirror gave no claim (None: the Encounter is not stored at all)."""
-    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr)
+    ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr)
     if ctx is not None:
         return outcome_for(ctx.encounter, ctx, None, config=config)
     body = mirror_repo.get(conn, encounter, ehr=ehr)  # no context: a history (context-only) encounter

@@ -42,6 +42,7 @@ from app.db import (
 )
 from app.db.queue_repo import ClaimedJob
 from app.domain.claim_status import ClaimStatus
+from app.domain.context import EncounterContext
 from app.domain.resources import is_newer, patient_of
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
@@ -100,12 +101,26 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     encounters = sorted({e for focus in foci for e in encounters_for(conn, focus, upserted, ehr=job.ehr)})
     destination = runtime.writeback_for(prepared.ehr if prepared else None)
     take_notified_responses(conn, resources, writeback=destination, now=now)  # PAS decisions notified by the payer
-    consider_orders(conn, resources, rules_for(runtime.config), destination=destination, now=now, ehr=job.ehr)
+    # The mirror does not change after this point in the job: each context is loaded once, for the
+    # orders' prior-auth judgement and for the claim.
+    contexts = {e: mirror_repo.load_context(conn, e, ehr=job.ehr, held=written) for e in encounters}
+    by_patient = {patient_of(c.encounter): c for c in reversed(contexts.values()) if c is not None}
+    consider_orders(
+        conn,
+        resources,
+        rules_for(runtime.config),
+        destination=destination,
+        now=now,
+        ehr=job.ehr,
+        contexts={p: c for p, c in by_patient.items() if p is not None},
+    )
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, held=written)
+        ctx = contexts[encounter]
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx)
         settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now)  # claims it no longer yields
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr, settled=settled)
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
+                       settled=settled, context=ctx)  # fmt: skip
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
             results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
     if fetched is not None and fetched.pulled:
@@ -188,12 +203,14 @@ def evaluate(
     now: datetime,
     ehr: str = DEFAULT_EHR,
     held: dict[str, dict[str, Any]] | None = None,
+    context: EncounterContext | None = None,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
-    ``held``: the bodies this job has just stored (not read back from the mirror).
+    ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
+    encounter's context, already loaded from the mirror as it stands (None: load it here).
     """
-    ctx = mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
+    ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
         return None
     patient = patient_of(ctx.encounter)
@@ -230,12 +247,20 @@ def reevaluate(
 def persist(
     conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
 ) -> str:
-    """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows."""
-    if claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint and (
-        claims_repo.claim_status(conn, ev.claim_id) is not ClaimStatus.WITHDRAWN  # yielded again: it comes back
+    """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows.
+
+    The claim's row is locked first, then its latest fingerprint read (a claim not stored yet has
+    none: one statement fewer for every new claim). A withdrawn claim yielded again comes back even
+    with the same content.
+    """
+    head = claims_repo.locked_head(conn, ev.claim_id)
+    if (
+        head is not None
+        and head.status != ClaimStatus.WITHDRAWN.value
+        and claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint
     ):
         return f"{ev.claim_id}:unchanged"
-    version, status = claims_repo.save_version(
+    version, status = claims_repo.save_version_at(
         conn,
         claims_repo.NewVersion(
             claim_id=ev.claim_id,
@@ -253,6 +278,7 @@ def persist(
             source_job_id=job.id if job else None,
             ehr=ev.ehr,
         ),
+        head,
         now=now,
     )
     key = f"{ev.claim_id}/{version}"

@@ -1,6 +1,7 @@
 """Step 1b of the pipeline, run by the worker OUTSIDE the job's transaction: fetch what the notification lacks.
 
-For each claimed job: read its stored notification and its subscription (short read), then
+For each claimed job: read its stored notification and its subscription (one short read for the
+batch: a query for the bodies, one for the subscriptions), then
 
 - the subscription has no EHR, or the notification carries the focus AND more than the
   events' foci (its context)                                       -> nothing to fetch;
@@ -54,12 +55,11 @@ def prefetch_batch(
     """Prepare every job of a batch; EHR fetches run concurrently."""
     out: dict[int, Outcome] = {}
     plans: list[tuple[ClaimedJob, Prepared, Coroutine[Any, Any, Fetched]]] = []
-    with read_only(engine) as conn:
-        rows = [
-            (job, queue_repo.inbox_body(conn, job.inbox_id), ehr_repo.subscription_info(conn, job.subscription_id))
-            for job in jobs
-        ]
-    for job, body, sub in rows:
+    with read_only(engine) as conn:  # two queries for the whole batch
+        bodies = queue_repo.inbox_bodies(conn, (job.inbox_id for job in jobs))
+        subs = ehr_repo.subscription_infos(conn, (job.subscription_id for job in jobs))
+    for job in jobs:
+        body, sub = bodies[job.inbox_id], subs.get(job.subscription_id)
         try:
             prepared, work = plan(job, body, sub, gateway=gateway, now=now)
         except Exception as exc:  # classified by the caller

@@ -26,8 +26,9 @@ from sqlalchemy import func, select, text
 from app.config.loader import load_config
 from app.db import claims_repo, eligibility_repo, mirror_repo
 from app.db.models import Claim, ClaimVersion
-from app.domain.context import EncounterContext, build_contexts, is_history, key_of
+from app.domain.context import EncounterContext, build_contexts, is_history, key_of, patient_of
 from app.evaluate import evaluate_encounter, history_for
+from app.priorauth.alerts import ORDER_TYPES, gather_for, gathered_from
 from app.services import Services
 from app.worker.pipeline import evaluate
 from tests.conftest import fresh_schema, skip_without_postgres
@@ -157,3 +158,28 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
     for plan in (context, checks, prior):
         assert "Seq Scan" not in plan and not any(line.startswith("SCAN ") for line in plan.splitlines()), plan
         assert "(ehr=?)" not in plan and "(status=?)" not in plan, plan
+
+
+def test_orders_judged_from_the_context_see_what_the_mirror_gives(
+    processed: tuple[Services, list[dict[str, Any]]],
+) -> None:
+    """Prior-auth judges a job's orders from the encounter context (no reads): the same coverages,
+    payor organisations and authorizations, in the same order, as the mirror's own queries."""
+    services, bundles = processed
+    compared, authorized = 0, 0
+    with services.engine.connect() as conn:
+        for bundle in bundles:
+            resources = [e["resource"] for e in bundle["entry"]]
+            orders = [r for r in resources if r["resourceType"] in ORDER_TYPES]
+            for enc in (r for r in resources if r["resourceType"] == "Encounter" and not is_history(r)):
+                ctx = mirror_repo.load_context(conn, key_of(enc))
+                patient = patient_of(enc)
+                assert ctx is not None and patient is not None
+                mine = [o for o in orders if patient_of(o) == patient]
+                reference, in_context = gather_for(conn, patient, mine), gathered_from(ctx, patient, mine)
+                assert in_context.coverages == reference.coverages, key_of(enc)
+                assert in_context.authorizations == reference.authorizations, key_of(enc)
+                assert list(in_context.index.by_key.items()) == list(reference.index.by_key.items()), key_of(enc)
+                compared += bool(reference.coverages)
+                authorized += bool(reference.authorizations)
+    assert compared >= len(bundles) - 5 and authorized >= 1  # coverages nearly everywhere; one authorization

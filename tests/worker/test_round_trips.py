@@ -1,0 +1,112 @@
+"""Statements a job sends (each one a round trip to PostgreSQL): a budget, and none of the removed ones.
+
+A batch of clean jobs shares one transaction without savepoints; the prior-auth judgement of an
+order reads nothing the encounter's context holds; the encounter outcome is written without being
+read first; the prefetch reads a batch's notifications and subscriptions in one query each.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, event
+
+from app.db import intake_repo
+from app.intake.notification import parse_notification
+from app.services import Services
+from tests.spine.helpers import clone_bundle, make_services, notification, register, sample_bundles
+from tests.worker.test_batch_commit import encounter_of, jobs
+
+JOBS = 8
+#: Per job of the first sample encounter (4 completed orders, an active MedicationRequest): 24
+#: before the round-trip work of issue 12, 13 after (PostgreSQL; SQLite adds its BEGIN IMMEDIATE).
+#: A new statement per job must be a decision, not an accident.
+BUDGET = 14
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[collections.Counter[str]]:
+    """Statements sent through ``engine`` while inside, by their first words (SAVEPOINTs included)."""
+    seen: collections.Counter[str] = collections.Counter()
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen[" ".join(statement.split()[:4])] += 1
+
+    def savepoint(*_: Any) -> None:
+        seen["SAVEPOINT"] += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "savepoint", savepoint)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "savepoint", savepoint)
+
+
+def services_for(db_url: str, tmp_path: Path) -> Services:
+    svc = make_services(db_url, tmp_path, worker={"batch_size": JOBS, "jobs_per_commit": JOBS})
+    register(svc, sub_id="claimbridge-demo")
+    return svc
+
+
+def bundles(tag: str) -> list[dict[str, Any]]:
+    return [clone_bundle(sample_bundles(1)[0], f"{tag}{n}") for n in range(JOBS)]
+
+
+def store(services: Services, items: list[dict[str, Any]], *, first: int = 1) -> None:
+    """Straight into the inbox, event numbers from ``first`` (a number seen before is a duplicate)."""
+    with services.engine.begin() as conn:
+        for number, bundle in enumerate(items, start=first):
+            body = orjson.dumps(notification(bundle, number))
+            intake_repo.store_notification(
+                conn,
+                subscription_id="claimbridge-demo",
+                note=parse_notification(body),
+                body=body,
+                content_type="application/fhir+json",
+                now=services.clock(),
+            )
+
+
+def test_a_clean_batch_stays_within_the_statement_budget(db_url: str, tmp_path: Path) -> None:
+    svc = services_for(db_url, tmp_path)
+    try:
+        store(svc, bundles("warm"))  # shared clinicians and organisations stored: the steady state
+        svc.worker(worker_id="w").drain()
+        store(svc, bundles("t"), first=JOBS + 1)
+        worker = dataclasses.replace(svc.worker(worker_id="w"), duties=())  # the jobs' statements only
+        with counting(svc.engine) as seen:
+            worker.drain()
+        assert [s for _, s, _, _ in jobs(svc)] == ["done"] * 2 * JOBS
+        total = sum(n for k, n in seen.items() if k != "SAVEPOINT")
+        assert total <= BUDGET * JOBS, seen
+        assert seen["SAVEPOINT"] == 0, seen
+        selects = " ".join(k for k in seen if k.startswith("SELECT"))
+        assert "encounter_outcome" not in selects, seen  # written with one upsert, not read first
+        assert "prior_auth_alert" in selects  # the order was judged (its alert looked up) ...
+        by_query = [k for k in seen if k.startswith("SELECT resource.body")]
+        assert by_query == [], seen  # ... without the Coverage, payor and authorization reads
+    finally:
+        svc.close()
+
+
+def test_a_failing_job_sends_its_batch_again_with_a_savepoint_per_job(db_url: str, tmp_path: Path) -> None:
+    svc = services_for(db_url, tmp_path)
+    try:
+        poison = bundles("p")
+        encounter_of(poison[3])["status"] = "not-a-status"
+        store(svc, poison)
+        with counting(svc.engine) as seen:
+            dataclasses.replace(svc.worker(worker_id="w"), duties=()).drain()
+        statuses = [s for _, s, _, _ in sorted(jobs(svc))]
+        assert statuses[3] == "dead" and statuses.count("done") == JOBS - 1
+        assert seen["SAVEPOINT"] == JOBS, seen
+    finally:
+        svc.close()
