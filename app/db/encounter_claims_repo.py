@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, exists, or_, select
 
 from app.db import claims_repo
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
@@ -52,6 +52,15 @@ _ENCOUNTER_WITH_PAYER = (
     )
     .limit(1)
 )
+_WITH_PAYER_OF_CLAIM = (
+    exists()
+    .where(
+        SUBMISSION.c.claim_id == CLAIM.c.id,
+        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
+        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
+    )
+    .label("with_payer")
+)
 _MAPPED = (
     select(
         CLAIM.c.id,
@@ -64,14 +73,10 @@ _MAPPED = (
         VERSION.c.mapping_version,
         VERSION.c.config_hash,
         VERSION.c.em,
+        _WITH_PAYER_OF_CLAIM,
     )
     .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
-    .where(
-        CLAIM.c.ehr == bindparam("ehr"),
-        CLAIM.c.encounter == bindparam("encounter"),
-        VERSION.c.mapping_version.is_not(None),
-        CLAIM.c.id.not_in(bindparam("kept", expanding=True)),
-    )
+    .where(CLAIM.c.ehr == bindparam("ehr"), CLAIM.c.encounter == bindparam("encounter"))
     .order_by(CLAIM.c.id)
 )
 
@@ -88,10 +93,36 @@ class StoredClaim:
     mapping_version: str | None
     config_hash: str | None
     em: dict[str, Any] | None
+    with_payer: bool = False  # a submission of it was not rejected
 
     @property
     def is_void(self) -> bool:
         return self.resource.get("status") == "cancelled"
+
+
+@dataclass(frozen=True)
+class EncounterClaims:
+    """The claims stored for one encounter (current versions), read once per evaluation (one statement)
+    for both questions a job asks of them: does the payer have one (the next version replaces it), and
+    which mapped ones does the encounter no longer yield (:mod:`app.worker.retire`)."""
+
+    claims: tuple[StoredClaim, ...]
+
+    @property
+    def with_payer(self) -> bool:
+        return any(c.with_payer for c in self.claims)
+
+    def mapped(self, *, excluding: Collection[str] = ()) -> list[StoredClaim]:
+        return [c for c in self.claims if c.mapping_version is not None and c.claim_id not in excluding]
+
+
+def claims_of(conn: Connection, encounter: str, *, ehr: str) -> EncounterClaims:
+    rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter}).all()
+    return EncounterClaims(tuple(
+        StoredClaim(r.id, ClaimStatus(r.status), r.current_version, r.patient, r.payer_id, r.filing_deadline,
+                    dict(r.resource), r.mapping_version, r.config_hash, r.em, bool(r.with_payer))
+        for r in rows
+    ))  # fmt: skip
 
 
 def with_payer(conn: Connection, encounter: str, *, ehr: str) -> bool:
@@ -106,22 +137,7 @@ def billed_elsewhere(conn: Connection, encounter: str, *, ehr: str) -> frozenset
 
 def mapped_claims(conn: Connection, encounter: str, *, ehr: str, excluding: Collection[str] = ()) -> list[StoredClaim]:
     """The encounter's claims the worker mapped (current versions) but those ``excluding``, by id."""
-    rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter, "kept": sorted(excluding)}).all()
-    return [
-        StoredClaim(
-            r.id,
-            ClaimStatus(r.status),
-            r.current_version,
-            r.patient,
-            r.payer_id,
-            r.filing_deadline,
-            dict(r.resource),
-            r.mapping_version,
-            r.config_hash,
-            r.em,
-        )
-        for r in rows
-    ]
+    return claims_of(conn, encounter, ehr=ehr).mapped(excluding=excluding)
 
 
 def withdraw(conn: Connection, claim: StoredClaim, finding: Finding, *, now: datetime) -> ClaimStatus:

@@ -117,8 +117,10 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ctx = contexts[encounter]
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx)
-        settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now)  # claims it no longer yields
+        own = encounter_claims_repo.claims_of(conn, encounter, ehr=job.ehr)  # its stored claims, read once
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx,
+                      stored=own)  # fmt: skip
+        settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own)  # no longer yielded
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
                        settled=settled, context=ctx)  # fmt: skip
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
@@ -204,11 +206,13 @@ def evaluate(
     ehr: str = DEFAULT_EHR,
     held: dict[str, dict[str, Any]] | None = None,
     context: EncounterContext | None = None,
+    stored: encounter_claims_repo.EncounterClaims | None = None,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
     ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
     encounter's context, already loaded from the mirror as it stands (None: load it here).
+    ``stored``: the encounter's own stored claims (None: asked here).
     """
     ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
@@ -222,7 +226,11 @@ def evaluate(
         verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr),
         # The payer has this visit's claim: the next version replaces it and carries every line, the
         # ChargeItems the EHR has marked ``billed`` since (docs/mapping.md) included.
-        replacing=(replacing := encounter_claims_repo.with_payer(conn, encounter, ehr=ehr)),
+        replacing=(
+            replacing := stored.with_payer
+            if stored is not None
+            else encounter_claims_repo.with_payer(conn, encounter, ehr=ehr)
+        ),
         billed_elsewhere=encounter_claims_repo.billed_elsewhere(conn, encounter, ehr=ehr) if replacing else frozenset(),
     )
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)

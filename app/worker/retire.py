@@ -40,13 +40,24 @@ class Settled:
 
 
 def settle(
-    conn: Connection, encounter: str, ev: Evaluation | None, *, ehr: str, job_id: int | None, now: datetime
+    conn: Connection,
+    encounter: str,
+    ev: Evaluation | None,
+    *,
+    ehr: str,
+    job_id: int | None,
+    now: datetime,
+    stored: encounter_claims_repo.EncounterClaims | None = None,
 ) -> Settled:
-    """The claims of ``ev`` to persist; the encounter's other mapped claims withdrawn or voided."""
+    """The claims of ``ev`` to persist; the encounter's other mapped claims withdrawn or voided.
+
+    ``stored``: the encounter's claims as read before the evaluation (None: read here)."""
     produced = [] if ev is None else [ev, *ev.parts]
     keep = tuple(p for p in produced if not (_is_void(p) and not claims_repo.with_payer(conn, p.claim_id)))
     kept = {p.claim_id for p in keep}
-    gone = encounter_claims_repo.mapped_claims(conn, encounter, ehr=ehr, excluding=kept)
+    if stored is None:
+        stored = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
+    gone = stored.mapped(excluding=kept)
     body = mirror_repo.get(conn, encounter, ehr=ehr) if gone else None
     if body is None:  # nothing to retire, or the visit is not in the mirror (nothing is known of it)
         return Settled(keep)

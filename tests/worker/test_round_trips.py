@@ -25,9 +25,11 @@ from tests.worker.test_batch_commit import encounter_of, jobs
 
 JOBS = 8
 #: Per job of the first sample encounter (4 completed orders, an active MedicationRequest): 24
-#: before the round-trip work of issue 12, 13 after (PostgreSQL; SQLite adds its BEGIN IMMEDIATE).
+#: before the round-trip work of issue 12, 13 after (PostgreSQL; SQLite adds its BEGIN IMMEDIATE),
+#: 14 with the encounter's own stored claims read once (is the next version a replacement; which
+#: claims it no longer yields are withdrawn or voided: app/worker/retire.py).
 #: A new statement per job must be a decision, not an accident.
-BUDGET = 14
+BUDGET = 15
 
 
 @contextmanager
