@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
 
+from app.worker.runner import Worker
 from tests.clearinghouse.answers import ClaimVerdict, ack_277ca, clm01s
 from tests.clearinghouse.conftest import NOTIFY, Flow
 from tests.clearinghouse.test_clearinghouse_flow import drop, submitted_pcns
@@ -17,7 +19,8 @@ from tests.spine.helpers import notification, sample_bundles
 from tests.x12.x12_pyx12 import assert_valid_837p
 
 
-def test_an_encounter_entered_in_error_voids_the_claim_the_payer_holds(flow: Flow) -> None:
+def accepted_by_the_payer(flow: Flow, payer_icn: str) -> tuple[Worker, Path, str, str]:
+    """The first sample visit billed, sent, and accepted by the payer's 277CA (claim number ``payer_icn``)."""
     worker = flow.services.worker(worker_id="w")
     flow.post_samples(1)
     worker.drain()
@@ -26,9 +29,14 @@ def test_an_encounter_entered_in_error_voids_the_claim_the_payer_holds(flow: Flo
     (first,) = files(flow)
     ((claim_id, pcn),) = submitted_pcns(flow).items()
     total = Decimal(str(flow.claims()[claim_id]["claim"]["total"]["value"]))
-    drop(flow, "claims.277", ack_277ca([ClaimVerdict(pcn, total, payer_icn="PAYER9001")], when=flow.clock.now().date()))
+    drop(flow, "claims.277", ack_277ca([ClaimVerdict(pcn, total, payer_icn=payer_icn)], when=flow.clock.now().date()))
     flow.clock.advance(61)
     worker.drain()
+    return worker, first, claim_id, pcn
+
+
+def test_an_encounter_entered_in_error_voids_the_claim_the_payer_holds(flow: Flow) -> None:
+    worker, first, claim_id, pcn = accepted_by_the_payer(flow, "PAYER9001")
 
     bundle = copy.deepcopy(sample_bundles(1)[0])
     for entry in bundle["entry"]:
@@ -136,17 +144,7 @@ def test_an_unsent_claim_of_a_visit_entered_in_error_is_withdrawn_not_refused(fl
 
 
 def test_charges_removed_after_the_payer_has_the_claim_void_it(flow: Flow) -> None:
-    worker = flow.services.worker(worker_id="w")
-    flow.post_samples(1)
-    worker.drain()
-    flow.clock.advance(301)
-    worker.drain()
-    (first,) = files(flow)
-    ((claim_id, pcn),) = submitted_pcns(flow).items()
-    total = Decimal(str(flow.claims()[claim_id]["claim"]["total"]["value"]))
-    drop(flow, "claims.277", ack_277ca([ClaimVerdict(pcn, total, payer_icn="PAYER9002")], when=flow.clock.now().date()))
-    flow.clock.advance(61)
-    worker.drain()
+    worker, first, claim_id, pcn = accepted_by_the_payer(flow, "PAYER9002")
 
     response = flow.client.post(
         "/notifications", content=orjson.dumps(notification(charges_removed(sample_bundles(1)[0]), 2)), headers=NOTIFY
