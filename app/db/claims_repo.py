@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
 
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
@@ -24,15 +24,12 @@ VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
 FINDING = FindingRow.__table__  # type: ignore[attr-defined]
 SUBMISSION = ClaimSubmission.__table__  # type: ignore[attr-defined]
 # A submission the clearinghouse or payer did not reject: the payer has (or may have) the claim.
-_WITH_PAYER = (
-    select(SUBMISSION.c.id)
-    .where(
-        SUBMISSION.c.claim_id == bindparam("claim_id"),
-        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
-        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
-    )
-    .limit(1)
+#: A submission neither the 999 nor the 277CA rejected: the payer has (or may have) the claim.
+NOT_REJECTED = and_(
+    or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
+    or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
 )
+_WITH_PAYER = select(SUBMISSION.c.id).where(SUBMISSION.c.claim_id == bindparam("claim_id"), NOT_REJECTED).limit(1)
 
 
 @dataclass(frozen=True)

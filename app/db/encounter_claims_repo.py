@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, exists, or_, select
+from sqlalchemy import Connection, bindparam, exists, select
 
 from app.db import claims_repo
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
@@ -40,27 +40,7 @@ _BILLED_ELSEWHERE = (
     )
     .distinct()
 )
-# A submission of a claim of the encounter that was not rejected (as claims_repo.with_payer, per encounter).
-_ENCOUNTER_WITH_PAYER = (
-    select(SUBMISSION.c.id)
-    .join(CLAIM, CLAIM.c.id == SUBMISSION.c.claim_id)
-    .where(
-        CLAIM.c.ehr == bindparam("ehr"),
-        CLAIM.c.encounter == bindparam("encounter"),
-        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
-        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
-    )
-    .limit(1)
-)
-_WITH_PAYER_OF_CLAIM = (
-    exists()
-    .where(
-        SUBMISSION.c.claim_id == CLAIM.c.id,
-        or_(SUBMISSION.c.ack_999.is_(None), SUBMISSION.c.ack_999 != "rejected"),
-        or_(SUBMISSION.c.ack_277ca.is_(None), SUBMISSION.c.ack_277ca != "rejected"),
-    )
-    .label("with_payer")
-)
+_WITH_PAYER_OF_CLAIM = exists().where(SUBMISSION.c.claim_id == CLAIM.c.id, claims_repo.NOT_REJECTED).label("with_payer")
 _MAPPED = (
     select(
         CLAIM.c.id,
@@ -125,19 +105,9 @@ def claims_of(conn: Connection, encounter: str, *, ehr: str) -> EncounterClaims:
     ))  # fmt: skip
 
 
-def with_payer(conn: Connection, encounter: str, *, ehr: str) -> bool:
-    """Whether a claim of the encounter was submitted and not rejected: its next version is a replacement."""
-    return conn.execute(_ENCOUNTER_WITH_PAYER, {"ehr": ehr, "encounter": encounter}).first() is not None
-
-
 def billed_elsewhere(conn: Connection, encounter: str, *, ehr: str) -> frozenset[str]:
     """ChargeItems a version of the encounter's claims left off as already billed (any version)."""
     return frozenset(str(s) for s in conn.execute(_BILLED_ELSEWHERE, {"ehr": ehr, "encounter": encounter}).scalars())
-
-
-def mapped_claims(conn: Connection, encounter: str, *, ehr: str, excluding: Collection[str] = ()) -> list[StoredClaim]:
-    """The encounter's claims the worker mapped (current versions) but those ``excluding``, by id."""
-    return claims_of(conn, encounter, ehr=ehr).mapped(excluding=excluding)
 
 
 def withdraw(conn: Connection, claim: StoredClaim, finding: Finding, *, now: datetime) -> ClaimStatus:

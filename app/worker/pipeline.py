@@ -217,6 +217,8 @@ def evaluate(
     ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
         return None
+    if stored is None:
+        stored = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
     patient = patient_of(ctx.encounter)
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
     prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
@@ -226,11 +228,7 @@ def evaluate(
         verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr),
         # The payer has this visit's claim: the next version replaces it and carries every line, the
         # ChargeItems the EHR has marked ``billed`` since (docs/mapping.md) included.
-        replacing=(
-            replacing := stored.with_payer
-            if stored is not None
-            else encounter_claims_repo.with_payer(conn, encounter, ehr=ehr)
-        ),
+        replacing=(replacing := stored.with_payer),
         billed_elsewhere=encounter_claims_repo.billed_elsewhere(conn, encounter, ehr=ehr) if replacing else frozenset(),
     )
     return evaluate_encounter(ctx, config=runtime.config, history=history, today=today, now=now)
@@ -243,8 +241,9 @@ def reevaluate(
     answer, an authorization approved)."""
     results = []
     for encounter in sorted(set(encounters)):
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr)
-        settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now)
+        own = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr, stored=own)
+        settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now, stored=own)
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr, settled=settled)
         writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
         for part in settled.keep:

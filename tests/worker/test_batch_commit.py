@@ -31,10 +31,11 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc.close()
 
 
-def store(services: Services, bundles: list[dict]) -> None:
-    """Straight into the inbox (as intake stores them), so poison the intake would refuse gets through."""
+def store(services: Services, bundles: list[dict], *, first: int = 1) -> None:
+    """Straight into the inbox (as intake stores them), so poison the intake would refuse gets through;
+    event numbers from ``first`` (a number seen before is a duplicate)."""
     with services.engine.begin() as conn:
-        for number, bundle in enumerate(bundles, start=1):
+        for number, bundle in enumerate(bundles, start=first):
             body = orjson.dumps(notification(bundle, number))
             intake_repo.store_notification(
                 conn,

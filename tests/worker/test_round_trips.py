@@ -14,14 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, event
 
-from app.db import intake_repo
-from app.intake.notification import parse_notification
 from app.services import Services
-from tests.spine.helpers import clone_bundle, make_services, notification, register, sample_bundles
-from tests.worker.test_batch_commit import encounter_of, jobs
+from tests.spine.helpers import clone_bundle, make_services, register, sample_bundles
+from tests.worker.test_batch_commit import encounter_of, jobs, store
 
 JOBS = 8
 #: Per job of the first sample encounter (4 completed orders, an active MedicationRequest): 24
@@ -60,21 +57,6 @@ def services_for(db_url: str, tmp_path: Path) -> Services:
 
 def bundles(tag: str) -> list[dict[str, Any]]:
     return [clone_bundle(sample_bundles(1)[0], f"{tag}{n}") for n in range(JOBS)]
-
-
-def store(services: Services, items: list[dict[str, Any]], *, first: int = 1) -> None:
-    """Straight into the inbox, event numbers from ``first`` (a number seen before is a duplicate)."""
-    with services.engine.begin() as conn:
-        for number, bundle in enumerate(items, start=first):
-            body = orjson.dumps(notification(bundle, number))
-            intake_repo.store_notification(
-                conn,
-                subscription_id="claimbridge-demo",
-                note=parse_notification(body),
-                body=body,
-                content_type="application/fhir+json",
-                now=services.clock(),
-            )
 
 
 def test_a_clean_batch_stays_within_the_statement_budget(db_url: str, tmp_path: Path) -> None:
