@@ -10,7 +10,9 @@ or a ``Bundle`` holding it.
 Read back: ``outcome`` / ``disposition`` (the payer's words), ``insurance.inforce``,
 ``benefitPeriod``, ``item.benefit`` (copay, coinsurance ``copay-percent``, deductible, out-of-pocket:
 allowed and used), ``item.authorizationRequired``, ``error`` (AAA codes understood when a payer
-uses them), and a COB hint: an item in category ``R`` (X12 "other or additional payer").
+uses them; an ``outcome: error`` without one becomes error ``outcome-error`` with the disposition, so
+the claim is held and the front desk gets a Task, never a silent pass), and a COB hint: an item in
+category ``R`` (X12 "other or additional payer").
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ CPT = "http://www.ama-assn.org/go/cpt"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 PAYER_ID = "urn:claimbridge:payer-id"
 REQUEST_ID = "urn:claimbridge:eligibility-request"
+#: The error code of an ``outcome: error`` answer that names no ``error`` (its text: the disposition).
+OUTCOME_ERROR = "outcome-error"
 _KINDS = {
     "copay": "copay",
     "copay-percent": "coinsurance",
@@ -133,6 +137,8 @@ def read_response(
     outcome = resp.get("outcome")
     words = resp.get("disposition") or (f"outcome {outcome}" if outcome else None)
     status, reason = _status(outcome, errors, inforce)
+    if status == "error" and not errors:  # ``outcome: error`` with no ``error`` element: still a refusal to act on
+        errors = (payer_error(OUTCOME_ERROR, resp.get("disposition") or "the payer answered outcome error, no reason"),)
     return EligibilityResult(
         status=status,
         coverage=req.coverage,
