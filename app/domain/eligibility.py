@@ -13,7 +13,7 @@ retry policy, circuit open, queued).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.domain.tenancy import DEFAULT_EHR
@@ -214,9 +214,26 @@ class CheckKey:
     ehr: str = DEFAULT_EHR  # the EHR whose mirror holds the coverage
 
 
+def _bound(value: str | None, *, last: bool) -> date | None:
+    """A period bound as a day: FHIR dateTime may be ``YYYY`` or ``YYYY-MM`` (the first or last day of
+    it); a bound that is no date at all is open (the payer's period is shown as written)."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        if len(value) == 4:
+            return date(int(value), 12, 31) if last else date(int(value), 1, 1)
+        if len(value) == 7:
+            year, month = int(value[:4]), int(value[5:7])
+            start = date(year, month, 1)
+            return (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)) if last else start
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
 def in_period(period: tuple[str | None, str | None] | list[str | None] | None, day: date) -> bool:
-    """True when ``day`` lies in a benefit period (an open end is open)."""
+    """True when ``day`` lies in a benefit period (an open end is open; ``2026`` ends on 2026-12-31)."""
     if not period:
         return True
-    start, end = (date.fromisoformat(p[:10]) if p else None for p in period)
+    start, end = _bound(period[0], last=False), _bound(period[1], last=True)
     return (start is None or start <= day) and (end is None or day <= end)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,13 @@ def test_outcome_error_without_an_error_element_is_never_a_silent_pass() -> None
     assert [(e.code, e.text) for e in result.errors] == [("outcome-error", answer["disposition"])]
     # the error rule (eligibility.payer-rejected) and the front desk's Task both read result.errors
     assert len(tasks(result, check_id=8)) == 1
+
+
+def test_a_benefit_period_of_year_or_month_precision_is_read_not_a_crash() -> None:
+    answer = copy.deepcopy(example("example"))
+    answer["insurance"][0]["benefitPeriod"] = {"start": "2026", "end": "2026-12"}  # R4 dateTime allows both
+    validate_resource(answer)
+    result = fhir.read_response(answer, REQUEST, now=NOW)
+    assert result.benefit_period == ("2026", "2026-12") and tasks(result, check_id=9) == []
+    later = fhir.read_response(answer, replace(REQUEST, service_date=date(2027, 1, 4)), now=NOW)
+    assert [t["identifier"][0]["value"] for t in tasks(later, check_id=9)] == ["check-9-benefit-period"]

@@ -36,8 +36,10 @@ CASES = [
              _with(result("inactive", "2026-02-01"), result("active", "2026-03-01"))]),
     Case("eligibility.payer-benefit-period",
          fail=[_with(result(benefit_period=("2026-03-03", None))),
-               _with(result(benefit_period=("2025-01-01", "2026-03-01")))],
-         ok=[_with(result(benefit_period=("2026-01-01", "2026-12-31"))), _with(result(benefit_period=(None, None)))]),
+               _with(result(benefit_period=("2025-01-01", "2026-03-01"))),
+               _with(result(benefit_period=("2025", "2026-02")))],  # FHIR dateTime: year or month precision
+         ok=[_with(result(benefit_period=("2026-01-01", "2026-12-31"))), _with(result(benefit_period=(None, None))),
+             _with(result(benefit_period=("2026", "2026-03"))), _with(result(benefit_period=("2026-03", "2026")))]),
     Case("eligibility.payer-identity",
          fail=[_with(result("error", errors=(payer_error("72"),))),
                _with(result("error", errors=(payer_error("58"),)))],
