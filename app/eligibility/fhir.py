@@ -108,8 +108,27 @@ def unwrap(body: Any) -> dict[str, Any]:
                 found = entry.get("resource") if isinstance(entry, dict) else None
                 if isinstance(found, dict) and found.get("resourceType") == "CoverageEligibilityResponse":
                     return found
+        if kind == "OperationOutcome":
+            raise InvalidPayerResponse("payer answered an OperationOutcome, not a CoverageEligibilityResponse",
+                                       words=outcome_words(body))  # fmt: skip
         raise InvalidPayerResponse(f"payer answered a {kind or 'non-FHIR'} resource, not a CoverageEligibilityResponse")
     raise InvalidPayerResponse("payer answered something that is not a JSON object")
+
+
+def outcome_words(body: Any, *, limit: int = 300) -> str | None:
+    """The issues of an OperationOutcome answer (details.text, else diagnostics, else the code), or None."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return None
+    said = []
+    for issue in body.get("issue") or ():
+        if not isinstance(issue, dict):
+            continue
+        raw = issue.get("details")
+        details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        text = details.get("text") or issue.get("diagnostics") or _code(details) or issue.get("code")
+        if isinstance(text, str) and text.strip():
+            said.append(text.strip())
+    return "; ".join(said)[:limit] or None
 
 
 def read_response(

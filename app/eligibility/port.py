@@ -12,8 +12,9 @@ The payer profile's ``eligibility.adapter`` picks the adapter from :data:`ADAPTE
 
 Payer trouble never escapes as an exception: it becomes an ``unverified`` result whose ``reason``
 says what happened (the rules turn it into an eligibility warning). A refusal of the request itself
-(4xx, auth) is ``unverified`` too, with the refusal as the reason: it is our configuration, not the
-patient's coverage.
+(4xx, auth) is ``unverified`` too, with the refusal as the reason, followed by the payer's own words
+when it answered an OperationOutcome (stored with the result, never logged): it is our configuration,
+not the patient's coverage.
 """
 
 from __future__ import annotations
@@ -80,8 +81,16 @@ async def post(
             f"payer answered {response.status_code}", retry_after=retry_after_header(response.headers)
         )
     if verdict is not Verdict.OK:
-        raise PayerRefused(f"payer refused the request with {response.status_code}")
+        raise PayerRefused(f"payer refused the request with {response.status_code}", words=_said(response))
     return response
+
+
+def _said(response: httpx.Response) -> str | None:
+    """The OperationOutcome a FHIR payer sent with its refusal, in its words (None for anything else)."""
+    try:
+        return fhir.outcome_words(orjson.loads(response.content))
+    except orjson.JSONDecodeError:
+        return None
 
 
 @dataclass
@@ -246,8 +255,10 @@ class EligibilityPort:
             log.warning("eligibility.unverified", payer=request.payer_id, reason=str(exc))
             return unverified(request, reason=str(exc), now=self.clock(), latency=time.perf_counter() - started)
         except FatalError as exc:
-            log.warning("eligibility.refused", payer=request.payer_id, reason=str(exc))
-            return unverified(request, reason=str(exc), now=self.clock(), latency=time.perf_counter() - started)
+            log.warning("eligibility.refused", payer=request.payer_id, reason=str(exc))  # never the payer's words
+            words = getattr(exc, "words", None)
+            reason = f"{exc}: {words}" if words else str(exc)
+            return unverified(request, reason=reason, now=self.clock(), latency=time.perf_counter() - started)
         breaker.record_success()
         return _with_latency(result, time.perf_counter() - started)
 

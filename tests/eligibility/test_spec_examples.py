@@ -24,6 +24,7 @@ from app.eligibility import fhir
 from app.eligibility.port import EligibilityPort
 from app.eligibility.writeback import tasks
 from app.fhir.r4 import validate_resource
+from app.logging import configure_logging
 from tests.eligibility.helpers import PAYER_URL
 
 SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "conformance" / "fhir-r4"
@@ -109,3 +110,25 @@ def test_a_benefit_period_of_year_or_month_precision_is_read_not_a_crash() -> No
     assert result.benefit_period == ("2026", "2026-12") and tasks(result, check_id=9) == []
     later = fhir.read_response(answer, replace(REQUEST, service_date=date(2027, 1, 4)), now=NOW)
     assert [t["identifier"][0]["value"] for t in tasks(later, check_id=9)] == ["check-9-benefit-period"]
+
+
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {"severity": "error", "code": "required", "details": {"text": "Subscriber id is required"}},
+        {"severity": "error", "code": "invalid", "diagnostics": "servicedDate is in the past"},
+    ],
+}
+
+
+@pytest.mark.parametrize("status", [400, 422, 200])
+def test_an_operation_outcome_answer_is_unverified_with_the_payers_words(
+    status: int, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level="DEBUG", fmt="json")
+    validate_resource(OUTCOME)
+    result = _verify(OUTCOME, status=status)
+    assert result.status == "unverified"
+    assert "Subscriber id is required; servicedDate is in the past" in (result.reason or "")
+    logs = "".join(capfd.readouterr())
+    assert "eligibility.refused" in logs and "Subscriber id" not in logs  # stored with the result, never logged
