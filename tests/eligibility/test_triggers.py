@@ -134,3 +134,24 @@ def test_a_hanging_payer_never_stalls_the_other_jobs(services: Services) -> None
         assert duty.wait(10) == 1
     assert rows(services)["finished"].result_status == "active"
     assert rows(services)["finished"].coverage == COVERAGE
+
+
+def test_each_verification_is_asked_once_per_coverage_date_and_trigger(services: Services) -> None:
+    with respx.mock() as payer, TestClient(create_app(services)) as client:
+        route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        worker = services.worker(worker_id="w")
+        duty = worker.duty(EligibilityDuty)
+        post(client, visit(appointment("booked", "1"), "arrived", "5"), 1)
+        worker.drain()
+        duty.drain(timeout=10)
+        assert route.call_count == 2  # booking and check-in (the day-before check is due later)
+        # new versions of the same appointment and the same checked-in encounter: nothing new to ask
+        post(client, visit(appointment("booked", "2"), "in-progress", "6"), 2)
+        worker.drain()
+        duty.drain(timeout=10)
+        with services.engine.connect() as conn:
+            keys = [(r.coverage, str(r.service_date), r.trigger) for r in conn.execute(select(EligibilityCheck))]
+            jobs = conn.execute(select(Job.status).order_by(Job.id)).scalars().all()
+    assert jobs == ["done", "done"]  # the second job ran through (an existing check is no error)
+    assert sorted(keys) == sorted({(COVERAGE, "2026-12-05", t) for t in ("appointment", "day-before", "check-in")})
+    assert route.call_count == 2
