@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ from app.domain.eligibility import Benefit, EligibilityEndpoint, EligibilityRequ
 from app.eligibility import fhir
 from app.eligibility.estimate import estimate
 from app.eligibility.port import EligibilityPort
-from app.fhir.r4 import validate_resource
+from app.fhir.r4 import model_class, validate_resource, validate_with_models
 from tests.eligibility.helpers import PAYER_URL, SUBMIT, office_visit_benefits, response
 
 NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
@@ -52,7 +53,24 @@ def verify(port: EligibilityPort, ep: EligibilityEndpoint) -> EligibilityResult:
 
 
 def test_the_request_is_valid_r4() -> None:
-    validate_resource(fhir.build_request(REQUEST, created=NOW))
+    built = fhir.build_request(REQUEST, created=NOW)
+    validate_resource(built)
+    validate_with_models(built)  # and with fhir.resources' models
+    request = model_class("CoverageEligibilityRequest").model_validate(built)
+    contained = {c.id: c for c in request.contained}
+    assert request.purpose == ["validation", "benefits"] and str(request.servicedDate) == "2026-10-06"
+    assert (request.patient.reference, request.provider.reference, request.insurer.reference) == (
+        "#patient", "#provider", "#insurer")  # fmt: skip
+    assert [i.coverage.reference for i in request.insurance] == ["#coverage"] and request.insurance[0].focal
+    assert contained["coverage"].subscriberId == "M1" and contained["patient"].birthDate.isoformat() == "1980-01-02"
+    assert contained["insurer"].identifier[0].value == "60054"
+    assert contained["provider"].identifier[0].value == "1543829075"
+    assert [i.productOrService.coding[0].code for i in request.item if i.productOrService] == ["99213"]
+    by_type = replace(REQUEST, service_types=("30", "98"))
+    cats = [
+        i["category"]["coding"][0]["code"] for i in fhir.build_request(by_type, created=NOW)["item"] if "category" in i
+    ]
+    assert cats == ["30", "98"]
 
 
 def test_a_payer_that_hangs_is_cut_off_at_its_timeout() -> None:
