@@ -22,11 +22,12 @@ from starlette.concurrency import run_in_threadpool
 from app.api.outcomes import OutcomeError
 from app.cds.auth import CdsAuthenticator, CdsAuthError
 from app.cds.hooks import discovery_document
-from app.cds.request import CdsInputError
+from app.cds.request import CdsInputError, HookRequest
 from app.cds.service import CdsRunner, ehr_reader
-from app.db import ehr_repo, priorauth_repo
+from app.db import ehr_repo, eligibility_repo, priorauth_repo
 from app.db.engine import read_only
 from app.domain.tenancy import DEFAULT_EHR
+from app.eligibility.triggers import plan_booking
 from app.intake.auth import bearer_token
 from app.services import Services
 
@@ -66,9 +67,19 @@ class CdsRuntime:
             with read_only(engine) as conn:
                 return priorauth_repo.authorizations_of(conn, patient, ehr=ehr)
 
+        def on_booking(request: HookRequest, appointments: list[dict[str, Any]]) -> None:
+            ehr = registered().get((request.fhir_server or "").rstrip("/"), DEFAULT_EHR)
+            now = clock()
+            with engine.begin() as conn:
+                keys = plan_booking(conn, appointments, patient=f"Patient/{request.patient_id}",
+                                    payers=services.config.payers, now=now, ehr=ehr)  # fmt: skip
+                if keys:
+                    eligibility_repo.request_checks(conn, keys, now=now)
+
         self.auth = CdsAuthenticator(engine=engine, fetch_jwks=fetch_jwks, clock=clock)
         self.runner = CdsRunner.for_config(services.config, today=lambda: clock().date(),
-                                reader_for=ehr_reader(self.client, allowed), on_file=on_file)  # fmt: skip
+                                reader_for=ehr_reader(self.client, allowed), on_file=on_file,
+                                on_booking=on_booking)  # fmt: skip
 
     def authenticate(self, request: Request, path: str) -> str:
         try:

@@ -3,8 +3,9 @@
 :class:`CdsRunner` is what ``POST /cds-services/{id}`` and ``claimbridge cds call`` share. It gets
 its I/O injected: ``reader_for`` decides whether (and how) the EHR's FHIR server may be read for a
 request, ``on_file`` answers the authorizations claimbridge already holds for a patient of the
-EHR whose ``fhirServer`` the request names (the default EHR when it names no registered one).
-Offline (the CLI) neither reads anything.
+EHR whose ``fhirServer`` the request names (the default EHR when it names no registered one), and
+``on_booking`` queues the eligibility checks of an ``appointment-book`` request's appointments (a
+failure there is logged, never the hook's answer). Offline (the CLI) neither reads nor queues anything.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ import httpx
 from app.cds.evaluate import evaluate
 from app.cds.gather import Reader, gather
 from app.cds.hooks import BY_HOOK, SERVICES, HookService
-from app.cds.orders import CodeMap, mapping_code_map
+from app.cds.orders import CodeMap, bundle_resources, mapping_code_map
 from app.cds.request import CdsInputError, HookRequest, parse_request
 from app.config.loader import ClaimConfig
 from app.domain.payers import PayerDirectory
+from app.logging import get_logger
 
 ReaderFor = Callable[[HookRequest], tuple[Reader | None, str]]
+#: Called with an ``appointment-book`` request and its appointments (the API queues eligibility checks).
+OnBooking = Callable[[HookRequest, list[dict[str, Any]]], None]
+log = get_logger("claimbridge.cds")
 OFFLINE: ReaderFor = lambda _request: (None, "claimbridge evaluates offline")  # noqa: E731
 
 
@@ -63,9 +68,10 @@ class CdsRunner:
         on_file: Callable[[str, str | None], Iterable[dict[str, Any]]] = lambda _patient, _server: (),
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         code_map: CodeMap = lambda _resource: [],
+        on_booking: OnBooking = lambda _request, _appointments: None,
     ) -> None:
         self.payers, self.today, self.reader_for, self.on_file, self.new_id = payers, today, reader_for, on_file, new_id
-        self.code_map = code_map
+        self.code_map, self.on_booking = code_map, on_booking
 
     def call(self, service_id: str | None, body: Any) -> dict[str, Any]:
         """The CDS Hooks response for ``body``; raises :class:`CdsInputError` for unusable input."""
@@ -76,6 +82,11 @@ class CdsRunner:
             held = list(self.on_file(f"Patient/{request.patient_id}", request.fhir_server))
         except Exception:
             held = []
+        if service.hook == "appointment-book":
+            try:  # the eligibility checks of the booking are queued; the answer never waits for them
+                self.on_booking(request, bundle_resources(request.context.get("appointments")))
+            except Exception as exc:
+                log.warning("cds.booking_checks_failed", error=type(exc).__name__)
         gathered = gather(request, service, reader=reader, why_not=why_not, on_file=held)
         return evaluate(request, service, gathered, self.payers, today=self.today(), new_id=self.new_id,
                         code_map=self.code_map)  # fmt: skip

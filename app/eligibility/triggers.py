@@ -3,7 +3,8 @@
 - a **Coverage** created or changed (status active): verify it for today;
 - an **Appointment** booked: verify each of the patient's active coverages for the appointment's
   date now, and again 24 hours before it starts (a ``day-before`` check due then: the worker's
-  eligibility duty is the scheduler);
+  eligibility duty is the scheduler); the ``appointment-book`` CDS hook asks the same booking check
+  when the EHR calls it, before the Appointment is even stored (:func:`plan_booking`);
 - an **Encounter** becoming ``arrived`` / ``in-progress`` (check-in): verify for its date;
   ``finished`` without an answer from the payer within the profile's ``eligibility_max_age_days``:
   verify for its date.
@@ -111,6 +112,36 @@ def plan_checks(
             keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo)
     planned = {k.coverage for k in keys}
     return keys + [k for k in coverages if k.coverage not in planned]
+
+
+#: Appointment statuses the ``appointment-book`` hook is not booking (nothing to verify).
+NOT_BOOKING = frozenset({"cancelled", "noshow", "entered-in-error", "fulfilled"})
+
+
+def plan_booking(
+    conn: Connection,
+    appointments: Iterable[dict[str, Any]],
+    *,
+    patient: str,
+    payers: PayerDirectory,
+    now: datetime,
+    ehr: str = DEFAULT_EHR,
+) -> list[CheckKey]:
+    """The ``appointment-book`` CDS hook: verify the patient's active coverages for each appointment's
+    day now. The key is the ``appointment`` one the booked Appointment's notification plans, so the
+    payer is asked once; that notification adds the day-before check (the hook's appointments are
+    usually ``proposed`` and not in the mirror yet)."""
+    if not any(p.eligibility for p in payers.profiles.values()):
+        return []
+    memo: Memo = {}
+    keys: dict[tuple[str, date], CheckKey] = {}
+    for appt in appointments:
+        day = local_date(appt.get("start"))
+        if appt.get("resourceType") != "Appointment" or appt.get("status") in NOT_BOOKING or day is None:
+            continue
+        for coverage, payer in _covered(conn, patient, payers, ehr, memo):
+            keys.setdefault((coverage, day), CheckKey(coverage, day, "appointment", patient, payer, now, ehr=ehr))
+    return list(keys.values())
 
 
 def appointment_patient(appointment: dict[str, Any]) -> str | None:
