@@ -119,7 +119,7 @@ async def receive(
     except InvalidNotification as exc:
         services.metrics.notifications_rejected.labels(reason="invalid").inc()
         raise OutcomeError(exc.status, str(exc)) from exc
-    if note.subscription_id is not None and note.subscription_id != sub.id:
+    if note.subscription_id is not None and note.subscription_id != sub.fhir_id:
         raise OutcomeError(401, f"credential does not belong to Subscription/{note.subscription_id}")
     writer: IntakeWriter = request.app.state.intake_writer
     try:

@@ -86,6 +86,7 @@ class PayerProfileFile(_Strict):
     allowed: dict[str, float] = {}
     code_overrides: list[CodeOverrideItem] = []
     drug_waste_modifiers: bool = False  # Medicare Part B: JZ / JW on drugs from single-dose containers
+    vaccine_administration: dict[str, list[str]] = {}  # G0008: [flu vaccine codes], ... (app.domain.vaccine_admin)
     prior_auth_endpoint: str | None = Field(default=None, pattern=r"^https?://")  # Da Vinci PAS FHIR base
     prior_auth_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # env var: bearer token
     eligibility: EligibilitySection | None = None  # real-time verification (app.eligibility)
@@ -145,6 +146,7 @@ def effective_profile(profile: PayerProfile) -> dict[str, Any]:
             {"code": o.code, "becomes": o.becomes, "with_any": sorted(o.with_any) if o.with_any else None}
             for o in profile.code_overrides
         ],
+        "vaccine_administration": {k: sorted(v) for k, v in sorted(profile.vaccine_administration.items())},
         "prior_auth_endpoint": profile.prior_auth_endpoint,
         "prior_auth_token_env": profile.prior_auth_token_env,
         "eligibility": asdict(profile.eligibility) if profile.eligibility else None,
@@ -183,6 +185,7 @@ def profile_from_file(spec: PayerProfileFile, *, source: str | None = None) -> P
             for o in spec.code_overrides
         ),
         drug_waste_modifiers=spec.drug_waste_modifiers,
+        vaccine_administration={k: frozenset(v) for k, v in spec.vaccine_administration.items()},
         prior_auth_endpoint=spec.prior_auth_endpoint.rstrip("/") if spec.prior_auth_endpoint else None,
         prior_auth_token_env=spec.prior_auth_token_env,
         eligibility=endpoint_from_section(spec.eligibility) if spec.eligibility else None,

@@ -60,7 +60,7 @@ class SubscriptionInfo:
 
 @dataclass(frozen=True)
 class SweepState:
-    id: str
+    id: str  # the internal key (what jobs and gaps name)
     ehr: str | None
     status: str
     health: str
@@ -70,6 +70,7 @@ class SweepState:
     heartbeat_period: int | None
     last_contact: datetime
     resource_types: tuple[str, ...]
+    fhir_id: str = ""  # the Subscription's id at the EHR ($status, $events, reactivation)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ def sweep_states(conn: Connection, *, subscription_id: str | None = None) -> lis
                 heartbeat_period=r.heartbeat_period_seconds,
                 last_contact=max(t for t in contacts if t is not None),
                 resource_types=parse_types(r.resource_types),
+                fhir_id=r.fhir_id,
             )
         )
     return out

@@ -31,15 +31,20 @@ INBOX_KEY = InboxKey.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
 
 # Intake is the hottest path: every statement is built once (building one costs ~90 us).
-_BY_DIGEST = select(SUB.c.id, SUB.c.signing_secret, SUB.c.ehr).where(SUB.c.secret_sha256 == bindparam("digest"))
+_BY_DIGEST = select(SUB.c.id, SUB.c.signing_secret, SUB.c.ehr, SUB.c.fhir_id).where(
+    SUB.c.secret_sha256 == bindparam("digest")
+)
 _HAS_EHR = select(SUB.c.ehr).where(SUB.c.id == bindparam("sid"))
 
 
 @dataclass(frozen=True)
 class SenderSubscription:
+    """The subscription a credential belongs to: ``id`` its internal key, ``fhir_id`` its id at the EHR."""
+
     id: str
     signing_secret: str | None
     ehr: str | None
+    fhir_id: str
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,9 @@ class Stored:
 
 
 def find_subscription_by_digest(conn: Connection, digest: str) -> SenderSubscription | None:
+    """The subscription whose secret has ``digest``: the credential alone says which EHR's it is (ids are per EHR)."""
     row = conn.execute(_BY_DIGEST, {"digest": digest}).first()
-    return SenderSubscription(row.id, row.signing_secret, row.ehr) if row else None
+    return SenderSubscription(row.id, row.signing_secret, row.ehr, row.fhir_id) if row else None
 
 
 def dedupe_key(subscription_id: str, note: Notification, index: int, *, ehr: str = DEFAULT_EHR) -> str | None:

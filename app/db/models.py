@@ -1,6 +1,7 @@
 """Tables. Every FHIR payload is a JSON column; nothing here knows FHIR structure beyond keys.
 
-- ``subscription``  inbound subscriptions: sender secret (hashed), health, event counters.
+- ``subscription``  inbound subscriptions: sender secret (hashed), health, event counters; the id is unique
+  per EHR (``fhir_id`` with ``ehr``), ``id`` the internal key the other tables refer to.
 - ``inbox``         raw notifications exactly as received (stored before the 2xx).
 - ``job``           one unit of work per notification event; claimed with leases, retried, dead-lettered.
 - ``resource``      the latest known version of each EHR resource (the mirror contexts are built from).
@@ -50,8 +51,11 @@ def json_col(nullable: bool = True) -> Any:
 
 class Subscription(SQLModel, table=True):
     __tablename__ = "subscription"
+    # the id is unique per EHR; ``id`` is the internal key every other table refers to (ADR "subscriptions per EHR")
+    __table_args__ = (UniqueConstraint("ehr", "fhir_id", name="uq_subscription_ehr_fhir_id"),)
 
     id: str = Field(primary_key=True, max_length=200)
+    fhir_id: str = Field(max_length=200)  # the Subscription's id at the EHR (what notifications and $status name)
     ehr: str | None = Field(default=None, max_length=100)
     secret_sha256: str = Field(index=True, unique=True, max_length=64)
     signing_secret: str | None = Field(default=None, max_length=200)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db.models import Subscription, SubscriptionGap
 from app.db.sql import iso
+from app.domain.tenancy import ehr_scope
 from app.errors import FatalError
 
 SUB = Subscription.__table__  # type: ignore[attr-defined]
@@ -38,8 +39,10 @@ def add_subscription(
 ) -> bool:
     """Register (or update the secret of) an inbound subscription. Returns True if it was new.
 
-    Subscription ids are global: an id already registered for another EHR (or for none, when
-    ``ehr`` is given, and the reverse) is refused with :class:`SubscriptionConflict`.
+    A subscription id is unique per EHR (``ehr``; ``None``, no EHR, is a scope of its own): another
+    EHR may use the same id, and gets a row of its own. Every other table names a subscription by
+    its internal key (:func:`subscription_key`): the id itself, or ``<id>@<ehr>`` when the id was
+    already taken by another EHR's subscription when this one was registered.
 
     ``resource_types`` are what a notified pull searches (default: every type claimbridge uses);
     ``fresh`` says the subscription was just created on the EHR, so its events are counted from 1.
@@ -49,31 +52,27 @@ def add_subscription(
     """
     digest = keys.digest(secret)
     same = (digest, keys.legacy_digest(secret))
-    clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256.in_(same), SUB.c.id != subscription_id)).first()
+    existing = subscription_key(conn, ehr=ehr, subscription_id=subscription_id)
+    key = existing or _free_key(conn, ehr=ehr, subscription_id=subscription_id)
+    clash = conn.execute(select(SUB.c.id).where(SUB.c.secret_sha256.in_(same), SUB.c.id != key)).first()
     if clash:
         raise SubscriptionConflict("that secret is already used by another subscription; use one secret each")
     values = {
         "secret_sha256": digest,
-        "ehr": ehr,
         "signing_secret": keys.encrypt(signing_secret) if signing_secret else None,
         "content": content,
         "topic": topic,
         "heartbeat_period_seconds": heartbeat_period,
         "resource_types": ",".join(resource_types) or None,
     }
-    exists = conn.execute(select(SUB.c.id, SUB.c.ehr).where(SUB.c.id == subscription_id)).first()
-    if exists and exists.ehr != ehr:  # ids are global: re-pointing would hand A's row (and history) to B
-        owner = f"EHR {exists.ehr!r}" if exists.ehr else "no EHR"
-        raise SubscriptionConflict(
-            f"subscription id {subscription_id!r} is already registered for {owner}; subscription ids are "
-            "global, so another EHR's subscription needs another id"
-        )
-    if exists:
-        conn.execute(SUB.update().where(SUB.c.id == subscription_id).values(**values))
+    if existing:
+        conn.execute(SUB.update().where(SUB.c.id == key).values(**values))
         return False
     conn.execute(
         SUB.insert().values(
-            id=subscription_id,
+            id=key,
+            fhir_id=subscription_id,
+            ehr=ehr,
             status=status,
             health="ok",
             events_since_start=0,
@@ -85,6 +84,24 @@ def add_subscription(
     return True
 
 
+def subscription_key(conn: Connection, *, ehr: str | None, subscription_id: str) -> str | None:
+    """The internal key of the EHR ``ehr``'s subscription ``subscription_id``, if registered."""
+    same_ehr = SUB.c.ehr.is_(None) if ehr is None else SUB.c.ehr == ehr
+    row = conn.execute(select(SUB.c.id).where(SUB.c.fhir_id == subscription_id, same_ehr)).first()
+    return str(row.id) if row else None
+
+
+def _free_key(conn: Connection, *, ehr: str | None, subscription_id: str) -> str:
+    """The id itself if no subscription has it as its key, else ``<id>@<ehr scope>``."""
+    for key in (subscription_id, f"{subscription_id}@{ehr_scope(ehr)}"):
+        if len(key) <= 200 and conn.execute(select(SUB.c.id).where(SUB.c.id == key)).first() is None:
+            return key
+    raise SubscriptionConflict(
+        f"subscription id {subscription_id!r} cannot be stored for {f'EHR {ehr!r}' if ehr else 'no EHR'}: "
+        "its internal key is taken (or too long); register it under another id"
+    )
+
+
 def upgrade_credentials(conn: Connection, subscription_id: str, *, digest: str, signing_secret: str | None) -> None:
     """Rewrite a subscription's legacy credentials (plain SHA-256, plaintext signing secret) in the keyed form."""
     conn.execute(
@@ -93,15 +110,16 @@ def upgrade_credentials(conn: Connection, subscription_id: str, *, digest: str, 
 
 
 def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(select(SUB).order_by(SUB.c.id)).all()
+    rows = conn.execute(select(SUB).order_by(SUB.c.fhir_id, SUB.c.ehr)).all()
     counts = select(GAP.c.subscription_id, GAP.c.status, func.count()).where(GAP.c.status.in_(("open", "failed")))
     gaps: dict[tuple[str, str], int] = {
         (sid, status): int(n) for sid, status, n in conn.execute(counts.group_by(GAP.c.subscription_id, GAP.c.status))
     }
     return [
         {
-            "id": r.id,
+            "id": r.fhir_id,
             "ehr": r.ehr,
+            "key": r.id,  # what jobs, dead letters and gaps name it by (the id, or <id>@<ehr> for a reused id)
             "status": r.status,
             "health": r.health,
             "content": r.content,

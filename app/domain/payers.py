@@ -8,7 +8,7 @@ into these; the rules, the mappers and the 837P builder only read them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.domain.eligibility import EligibilityEndpoint
@@ -67,6 +67,8 @@ class PayerProfile:
     payer_type: str | None = None
     code_overrides: tuple[CodeOverride, ...] = ()
     drug_waste_modifiers: bool = False  # JZ (nothing discarded) / a JW line (discarded units) on single-dose drugs
+    # the payer's vaccine administration code -> the vaccine product codes it administers (app.domain.vaccine_admin)
+    vaccine_administration: Mapping[str, frozenset[str]] = field(default_factory=dict)
     prior_auth_endpoint: str | None = None  # Da Vinci PAS base URL (Claim/$submit, Claim/$inquire)
     prior_auth_token_env: str | None = None  # environment variable holding its bearer token (none: no auth)
     eligibility: EligibilityEndpoint | None = None  # real-time verification endpoint, if any

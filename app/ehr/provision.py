@@ -245,7 +245,9 @@ def _roll_back(engine: Engine, gateway: EhrGateway, ehr: str, done: Sequence[Cre
         except ClaimbridgeError as exc:
             kept.append(f"Subscription/{sub.id} ({exc})")
         with engine.begin() as conn:
-            ehr_repo.delete_subscription(conn, sub.id)
+            key = subscriptions_repo.subscription_key(conn, ehr=ehr, subscription_id=sub.id)
+            if key is not None:
+                ehr_repo.delete_subscription(conn, key)
     if kept:
         return f"could not delete on the EHR, delete by hand: {', '.join(kept)}"
     if not done:

@@ -141,7 +141,7 @@ class Sweeper:
     def ask_status(self, state: SweepState, now: datetime) -> None:
         assert self.gateway is not None and state.ehr is not None
         try:
-            remote = self.gateway.call(state.ehr, lambda c: remote_status(c, state.id))
+            remote = self.gateway.call(state.ehr, lambda c: remote_status(c, state.fhir_id))
         except FhirError as exc:
             log.warning("subscription.status_failed", subscription=state.id, ehr=state.ehr, error=str(exc))
             return
@@ -220,7 +220,7 @@ class Sweeper:
         stored, method = 0, "search"
         if self.gateway.record(state.ehr).supports_events:
             try:
-                bundle = self.gateway.call(state.ehr, lambda c: fetch_events(c, state.id, first, last))
+                bundle = self.gateway.call(state.ehr, lambda c: fetch_events(c, state.fhir_id, first, last))
             except FatalFhirError as exc:  # refused or not supported after all: fall back to a search
                 log.warning("subscription.events_refused", subscription=state.id, gap=gap.id, error=str(exc))
             else:

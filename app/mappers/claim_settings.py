@@ -4,7 +4,9 @@
 
 - **Payer codes** (payer profile ``code_overrides``): a line's code becomes the payer's own code,
   e.g. Medicare Part B's G0008 for flu vaccine administration (90471 next to a flu vaccine). The
-  line keeps its charge (the service did not change, only its name for that payer).
+  line keeps its charge (the service did not change, only its name for that payer). Vaccine
+  administration lines (90471/90472) are paired with the vaccine products they administer
+  (``vaccine_administration``, :mod:`app.domain.vaccine_admin`).
 - **CLIA** (``config/providers.yaml`` of the billing NPI): a claim with a CLIA-covered lab test
   (CPT 80047-89398) gets the lab's CLIA number as ``supportingInfo``
   ``urn:claimbridge:claim-info#clia-number`` (837P ``REF*X4``); under a certificate of waiver,
@@ -36,6 +38,7 @@ from typing import Any
 from app.domain.context import EncounterContext, key_of
 from app.domain.payers import PayerProfile
 from app.domain.providers import ProviderSettings
+from app.domain.vaccine_admin import is_administration, pair_administrations
 
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -80,7 +83,21 @@ def _info(claim: Resource, code: str, value: str) -> None:
     })  # fmt: skip
 
 
+def _vaccine_admin(claim: Resource, profile: PayerProfile) -> None:
+    items = claim.get("item") or []
+    table = profile.vaccine_administration
+    admins = [i for i in items if is_administration(line_code(i), table)] if table else []
+    if not admins:
+        return
+    lines = [(line_code(i), (i.get("quantity") or {}).get("value")) for i in items]
+    pairing = pair_administrations(lines, table)
+    for item, wanted in zip(admins, pairing.codes or (), strict=False):
+        if wanted != line_code(item):
+            item["productOrService"] = {"coding": [{"system": CPT if wanted[0].isdigit() else HCPCS, "code": wanted}]}
+
+
 def _payer_codes(claim: Resource, profile: PayerProfile) -> None:
+    _vaccine_admin(claim, profile)
     if not profile.code_overrides:
         return
     items = claim.get("item") or []

@@ -573,7 +573,7 @@ async def reactivate(request: Request, user: ConsoleUser = engineer) -> Response
                 services,
                 user,
                 "reactivate",
-                f"Subscription/{sid}",
+                f"Subscription/{state.fhir_id}",
                 outcome="success" if ok else "failure",
                 detail={"before": state.status, "after": after},
             )

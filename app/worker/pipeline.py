@@ -120,7 +120,8 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
         own = encounter_claims_repo.claims_of(conn, encounter, ehr=job.ehr)  # its stored claims, read once
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx,
                       stored=own)  # fmt: skip
-        settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own)  # no longer yielded
+        settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own,  # no longer yielded
+                         writeback=destination, events=runtime.events_destination)  # fmt: skip
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
                        settled=settled, context=ctx)  # fmt: skip
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
@@ -243,9 +244,10 @@ def reevaluate(
     for encounter in sorted(set(encounters)):
         own = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr, stored=own)
-        settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now, stored=own)
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr, settled=settled)
         writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
+        settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now, stored=own, writeback=writeback,
+                         events=runtime.events_destination)  # fmt: skip
+        record_outcome(conn, encounter, ev, config=runtime.config, job_id=None, now=now, ehr=ehr, settled=settled)
         for part in settled.keep:
             results.append(persist(conn, part, job=None, runtime=runtime, now=now, writeback=writeback))
     return results

@@ -78,20 +78,23 @@ def test_ehrs_add_list_and_subscriptions_tied_to_them(env: Path) -> None:
     (sub,) = json.loads(out)
     assert (sub["ehr"], sub["health"], sub["open_gaps"], sub["degraded"]) == ("epic", "ok", 0, False)
 
-    # ids are global: another EHR naming its subscription "s1" is refused, not re-pointed to it
+    # ids are unique per EHR: another EHR naming its subscription "s1" gets its own row, A's is untouched
     assert run("ehrs", "add", "--name", "cerner", "--base-url", "https://other.example/fhir", "--no-discover")[0] == 0
-    code, _, err = run(
+    code, out, _ = run(
         "subscriptions", "add", "--id", "s1", "--secret", "another-secret-of-enough-len", "--ehr", "cerner"
     )
-    assert code == 2 and "already registered for EHR 'epic'" in err and err.count("error:") == 1
-    code, _, err = run("subscriptions", "add", "--id", "s1", "--secret", "another-secret-of-enough-len")
-    assert code == 2 and "already registered for EHR 'epic'" in err
-    code, _, _ = run(
+    assert (code, out.strip()) == (0, "added subscription s1")
+    code, _, err = run("subscriptions", "add", "--id", "s2", "--secret", "another-secret-of-enough-len")
+    assert code == 2 and "already used by another subscription" in err and err.count("error:") == 1
+    code, out, _ = run(
         "subscriptions", "add", "--id", "s1", "--secret", "a-rotated-secret-of-enough-len", "--ehr", "epic"
     )
-    assert code == 0  # the same EHR may rotate its secret
+    assert (code, out.strip()) == (0, "updated subscription s1")  # the same EHR may rotate its secret
     code, out, _ = run("subscriptions", "list", "--json")
-    assert [(s["id"], s["ehr"]) for s in json.loads(out)] == [("s1", "epic")]
+    assert [(s["id"], s["ehr"], s["key"]) for s in json.loads(out)] == [
+        ("s1", "cerner", "s1@cerner"),
+        ("s1", "epic", "s1"),
+    ]
 
 
 def test_ehrs_add_refuses_incomplete_smart_settings(env: Path) -> None:

@@ -48,6 +48,37 @@ def test_medicare_bills_g0008_for_flu_administration_only() -> None:
     assert line_code(kept["item"][2]) == "90471"
 
 
+def codes_at(profile_id: str, *lines: str | tuple[str, float]) -> list[str]:
+    source = claim(*(c if isinstance(c, str) else c[0] for c in lines))
+    for item, line in zip(source["item"], lines, strict=True):
+        if isinstance(line, tuple):
+            item["quantity"] = {"value": line[1]}
+    out = apply_claim_settings(source, CTX, profile=PAYERS.profile_for(profile_id), provider=None)
+    return [line_code(i) for i in out["item"]]
+
+
+def test_medicare_pairs_each_vaccine_administration_with_its_vaccine() -> None:
+    assert codes_at("01112", "90686", "90732", "90471", "90472") == ["90686", "90732", "G0008", "G0009"]
+    assert codes_at("01112", "90746", "90686", "90472", "90471") == ["90746", "90686", "G0010", "G0008"]
+    # flu + Tdap: the Tdap administration keeps 90471 (the first other vaccine), the flu one is G0008
+    assert codes_at("01112", "90686", "90715", "90471", "90472") == ["90686", "90715", "90471", "G0008"]
+    assert codes_at("01112", "90715", "90707", "90471", "90472") == ["90715", "90707", "90471", "90472"]
+    # three vaccines, one of them flu: 90471, 90472, G0008
+    assert codes_at("01112", "90686", "90715", "90707", "90471", "90472", "90472") == [
+        "90686", "90715", "90707", "90471", "90472", "G0008"
+    ]  # fmt: skip
+    already = ["90686", "90715", "90471", "G0008"]
+    assert codes_at("01112", *already) == already  # applied twice: unchanged
+    assert codes_at("MCDOH", "90686", "90732", "90471", "90472") == ["90686", "90732", "90471", "90472"]
+
+
+def test_medicare_vaccine_administration_is_not_guessed_when_counts_differ() -> None:
+    # one administration for two vaccines, or a 2-unit 90472: which one is the flu shot is unknown
+    assert codes_at("01112", "90686", "90715", "90471") == ["90686", "90715", "90471"]
+    assert codes_at("01112", "90686", "90732", "90471", ("90472", 2)) == ["90686", "90732", "90471", "90472"]
+    assert codes_at("01112", "90686", "90471", "90472") == ["90686", "90471", "90472"]
+
+
 def test_clia_number_on_lab_claims_and_qw_under_a_certificate_of_waiver() -> None:
     lab = ProviderSettings(npi="1", clia_number="36D0912345", clia_certificate="waiver", taxonomy="261QP2300X",
                            assignment="C")  # fmt: skip

@@ -6,7 +6,7 @@ import copy
 from datetime import date, timedelta
 
 from tests.rules.cases import Case
-from tests.rules.factories import CPT, HCPCS, ICD, NDC, Scenario, coding, dx
+from tests.rules.factories import CPT, HCPCS, ICD, NDC, VARIANTS, Scenario, coding, dx
 
 THIRTEEN = ["E11.9", "I10", "E78.5", "J06.9", "M54.50", "R51.9", "K21.9", "F41.1", "G47.00", "N39.0", "R05.9",
             "Z79.4", "E66.9"]  # fmt: skip
@@ -129,7 +129,27 @@ def _dates(day: str):  # type: ignore[no-untyped-def]
     return change
 
 
+def _vaccines(*lines: str | tuple[str, float]):  # type: ignore[no-untyped-def]
+    def change(sc: Scenario) -> None:
+        for line in lines:
+            code, qty = line if isinstance(line, tuple) else (line, 1.0)
+            sc.add_item(code, net=20.0 * qty, qty=qty, system=HCPCS if code.startswith("G") else CPT)
+
+    return change
+
+
+MEDICARE = [v for v in VARIANTS if v.payer_id == "01112"]
 CASES = [
+    Case("coding.vaccine-admin-unpaired",  # Medicare: G0008/G0009/G0010 per vaccine, paired with its product
+         fail=[_vaccines("90686", "90715", "90471"), _vaccines("90686", "90471", "90472", "90472"),
+               _vaccines("90686", "90732", "90471", ("90472", 2))],
+         ok=[_vaccines("90686", "90471"), _vaccines("90686", "90715", "90471", "90472"),
+             _vaccines("90686", "90715", "90471", "G0008"), _vaccines("90715", "90471", "90472", "90715"),
+             _vaccines("90715", "90471")],
+         variants=MEDICARE),
+    Case("coding.vaccine-admin-unpaired",  # other payers keep 90471/90472 whatever the count
+         fail=[], ok=[_vaccines("90686", "90715", "90471")],
+         variants=[v for v in VARIANTS if v.payer_id != "01112"]),
     Case("coding.diagnosis-missing",
          fail=[lambda sc: sc.claim.update(diagnosis=[])],
          ok=[_dx_by_reference]),

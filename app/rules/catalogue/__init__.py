@@ -14,6 +14,7 @@ from app.rules.catalogue import (
     procedures,
     records,
     timely,
+    vaccines,
     verification,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "procedures",
     "records",
     "timely",
+    "vaccines",
     "verification",
 ]

@@ -1,0 +1,28 @@
+"""Coding: vaccine administration codes a payer bills its own way (Medicare G0008 / G0009 / G0010)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from app.domain.findings import Category, Severity
+from app.domain.vaccine_admin import is_administration, pair_administrations
+from app.rules.facts import ClaimFacts
+from app.rules.registry import Hit, Params, register
+
+
+@register(
+    "coding.vaccine-admin-unpaired", category=Category.CODING, severity=Severity.WARNING,
+    summary="At a payer with its own vaccine administration codes, each administration line (one unit) "
+            "pairs with one vaccine product line, so each gets the right code.",
+    fix="Bill one administration line (90471, then 90472) per vaccine product line, one unit each; the "
+        "payer's codes (Medicare G0008/G0009/G0010) are then set per vaccine.",
+)  # fmt: skip
+def check_vaccine_admin(f: ClaimFacts, p: Params) -> Iterator[Hit]:
+    table = f.profile.vaccine_administration
+    if not table:
+        return
+    pairing = pair_administrations([(line.code, line.units) for line in f.lines], table)
+    if pairing.problem is not None:
+        first = next(line for line in f.lines if is_administration(line.code, table))
+        yield Hit(f"Vaccine administration not recoded for {f.profile.name}: {pairing.problem}.",
+                  f"{first.path}.productOrService", f.claim_key)  # fmt: skip
