@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from app.db.models import EligibilityCheck, Job, Resource
+from app.db.models import EligibilityCheck, Inbox, Job, Resource
 from app.db.sql import insert_ignore, iso
 from app.domain.eligibility import CheckKey, EligibilityResult
 from app.domain.tenancy import DEFAULT_EHR
@@ -27,6 +27,7 @@ from app.domain.tenancy import DEFAULT_EHR
 CHECK = EligibilityCheck.__table__  # type: ignore[attr-defined]
 RES = Resource.__table__  # type: ignore[attr-defined]
 JOB = Job.__table__  # type: ignore[attr-defined]
+INBOX = Inbox.__table__  # type: ignore[attr-defined]
 #: A verification that counts as one for the stale rule (an answer from the payer).
 ANSWERED = ("active", "inactive", "error")
 CHECK_KEY = ("ehr", "coverage", "service_date", "trigger")
@@ -93,18 +94,30 @@ def request_leased(conn: Connection, key: CheckKey, *, now: datetime, lease: flo
     return int(got[0]) if got else None
 
 
-_WAITING_JOBS = (
-    select(JOB.c.id, JOB.c.inbox_id, JOB.c.ehr)
-    .where(JOB.c.id > bindparam("after"), JOB.c.status == "pending")
-    .order_by(JOB.c.id)
+def waiting_notifications(conn: Connection, *, after: int | None, limit: int) -> list[tuple[int, str]]:
+    """(inbox id, ehr) of notifications whose work waits (not expanded yet, or with a pending job), after
+    inbox row ``after`` (None: from the first such row), in order: their checks can go ahead of their jobs."""
+    if after is None:
+        firsts = [conn.execute(_FIRST_PENDING_INBOX).scalar(), conn.execute(_FIRST_PENDING_JOB).scalar()]
+        after = min((int(f) for f in firsts if f is not None), default=1) - 1
+    rows = conn.execute(_WAITING, {"after": after, "limit": limit})
+    return [(int(r.id), str(r.ehr)) for r in rows]
+
+
+_FIRST_PENDING_INBOX = select(func.min(INBOX.c.id)).where(INBOX.c.status == "pending")
+_FIRST_PENDING_JOB = select(func.min(JOB.c.inbox_id)).where(JOB.c.status == "pending")
+_WAITING = (
+    select(INBOX.c.id, INBOX.c.ehr)
+    .where(INBOX.c.id > bindparam("after"))
+    .where(
+        or_(
+            INBOX.c.status == "pending",
+            select(JOB.c.id).where(JOB.c.inbox_id == INBOX.c.id, JOB.c.status == "pending").exists(),
+        )
+    )
+    .order_by(INBOX.c.id)
     .limit(bindparam("limit"))
 )
-
-
-def waiting_jobs(conn: Connection, *, after: int, limit: int) -> list[tuple[int, int, str]]:
-    """(job id, inbox id, ehr) of pending jobs after job ``after``, in order (their checks can go ahead)."""
-    rows = conn.execute(_WAITING_JOBS, {"after": after, "limit": limit})
-    return [(int(r.id), int(r.inbox_id), str(r.ehr)) for r in rows]
 
 
 def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:

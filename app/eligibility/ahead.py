@@ -3,9 +3,10 @@
 A visit's notification carries what its verification needs (the Encounter, the Coverage, the
 patient, the payer's Organization). Waiting for its claim job to store them in the mirror would put
 every check behind the job queue (200 visits arriving at once: the last check could not start
-before the 200th job). So the eligibility duty, each round, reads the notifications of the jobs
-expanded since it last looked and plans their checks with :func:`~app.eligibility.triggers.plan_checks`
-over those resources (``held``: read before the mirror's versions), exactly as the job will:
+before the 200th job). So the eligibility duty, each round, reads the notifications stored since it
+last looked whose work waits (not expanded into jobs yet, or with a pending job) and plans their
+checks with :func:`~app.eligibility.triggers.plan_checks` over those resources (``held``: read before
+the mirror's versions), exactly as the job will:
 
 - the resources are the ones the job will call ``changed`` (not already stored at that version), of
   the types a planning or a request reads (the stored versions asked in one query per round); they
@@ -18,7 +19,8 @@ over those resources (``held``: read before the mirror's versions), exactly as t
 
 The job that evaluates the claim after the answer is stored uses it and marks it applied
 (:func:`app.db.eligibility_repo.results_applied`), so no re-evaluation follows. Reads and short
-inserts only, in the caller's transaction; no payer is called here.
+inserts only, in the caller's transaction; no payer is called here. An optimisation only: a
+notification it misses (stored out of id order on PostgreSQL) has its check planned by its job.
 """
 
 from __future__ import annotations
@@ -50,20 +52,20 @@ Ready = tuple[DueCheck, EligibilityRequest, EligibilityEndpoint]
 
 @dataclass
 class Planned:
-    """One round ahead: the last job looked at, the checks to send now, how many were skipped."""
+    """One round ahead: the last inbox row looked at, the checks to send now, how many were skipped."""
 
-    cursor: int
+    cursor: int | None
     ready: list[Ready]
     skipped: int = 0
 
 
 def plan_ahead(
-    conn: Connection, *, after: int, limit: int, payers: PayerDirectory, now: datetime, lease: float
+    conn: Connection, *, after: int | None, limit: int, payers: PayerDirectory, now: datetime, lease: float
 ) -> Planned:
-    """The checks of up to ``limit`` waiting jobs after job ``after``, inserted (leased) and built."""
-    jobs = eligibility_repo.waiting_jobs(conn, after=after, limit=limit)
-    planned = Planned(cursor=max((job for job, _, _ in jobs), default=after), ready=[])
-    inboxes = dict.fromkeys((inbox, ehr) for _, inbox, ehr in jobs)  # one notification, one planning
+    """The checks of up to ``limit`` waiting notifications after inbox row ``after`` (None: the first
+    waiting), inserted (leased) and built."""
+    inboxes = eligibility_repo.waiting_notifications(conn, after=after, limit=limit)
+    planned = Planned(cursor=max((inbox for inbox, _ in inboxes), default=after), ready=[])
     if not inboxes:
         return planned
     bodies = queue_repo.inbox_bodies(conn, [inbox for inbox, _ in inboxes])

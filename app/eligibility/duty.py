@@ -2,8 +2,8 @@
 
 Each round (:meth:`EligibilityDuty.run_if_due`):
 
-0. **ahead**: the checks of the jobs expanded since the last round, planned from their notifications
-   and sent now, before their jobs run (:mod:`app.eligibility.ahead`);
+0. **ahead**: the checks of the notifications stored since the last round whose jobs wait (or are
+   not expanded yet), planned from those notifications and sent now (:mod:`app.eligibility.ahead`);
 1. **collect** the verifications that finished since the last round: one transaction stores the
    results and queues their write-back (a CoverageEligibilityResponse and a Task per error,
    through the outbox);
@@ -84,9 +84,9 @@ class EligibilityDuty:
     batch: BatchChannel | None = None
     #: Plan and send the checks of waiting jobs from their notifications (False: only once their jobs ran).
     ahead: bool = True
-    #: Waiting jobs looked at per round ahead of their jobs (bounded again by the room in flight).
-    ahead_jobs: int = 256
-    _ahead_after: int = 0
+    #: Waiting notifications looked at per round ahead of their jobs (bounded again by the room in flight).
+    ahead_notifications: int = 256
+    _ahead_after: int | None = None  # the last inbox row looked at (None: none yet)
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -120,8 +120,8 @@ class EligibilityDuty:
         return self.collect() + self.dispatch()
 
     def send_ahead(self) -> int:
-        """The checks of the jobs expanded since the last look, sent before those jobs run."""
-        room = min(self.max_in_flight - len(self._inflight), self.ahead_jobs)
+        """The checks of the notifications stored since the last look, sent before their jobs run."""
+        room = min(self.max_in_flight - len(self._inflight), self.ahead_notifications)
         if not self.ahead or not self.enabled or room <= 0:
             return 0
         with self.engine.begin() as conn:
