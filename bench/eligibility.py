@@ -8,8 +8,9 @@ through the real ``POST /notifications`` before the worker starts, then the real
 
 - **off**: the same visits with the payer's profile lacking ``eligibility`` -> claims/s;
 - **on**: claims/s until every job is done (the claim throughput while checks are in flight),
-  checks/s until every verification is stored (its claim re-evaluated), and p50/p99 of
-  "notifications stored -> verified result stored".
+  checks/s until every verification is stored, p50/p99 of "notifications stored -> verified
+  result stored" and p99 "-> the claim shows it" (applied by its job or re-evaluated; the loop runs
+  until every answer is applied), and CPU per visit (the process, and the worker thread alone).
 
 Targets (issue 13): claim throughput on >= 0.8x off; p99 notification -> verified result <= 2 s.
 Last line: one JSON object (bench/common.py).
