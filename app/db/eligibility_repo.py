@@ -19,13 +19,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
-from app.db.models import EligibilityCheck, Resource
+from app.db.models import EligibilityCheck, Inbox, Job, Resource
 from app.db.sql import insert_ignore, iso
 from app.domain.eligibility import CheckKey, EligibilityResult
 from app.domain.tenancy import DEFAULT_EHR
 
 CHECK = EligibilityCheck.__table__  # type: ignore[attr-defined]
 RES = Resource.__table__  # type: ignore[attr-defined]
+JOB = Job.__table__  # type: ignore[attr-defined]
+INBOX = Inbox.__table__  # type: ignore[attr-defined]
 #: A verification that counts as one for the stale rule (an answer from the payer).
 ANSWERED = ("active", "inactive", "error")
 CHECK_KEY = ("ehr", "coverage", "service_date", "trigger")
@@ -67,6 +69,55 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
         for k in keys
     ]
     return insert_ignore(conn, CHECK, rows, list(CHECK_KEY), "id")
+
+
+def request_leased(conn: Connection, key: CheckKey, *, now: datetime, lease: float) -> int | None:
+    """Insert ``key`` already leased to the caller (``running``: no other worker claims it while the caller
+    asks the payer); None when it is known already (requested by its job or another worker)."""
+    row = {
+        "ehr": key.ehr,
+        "coverage": key.coverage,
+        "service_date": key.service_date,
+        "trigger": key.trigger,
+        "patient": key.patient,
+        "payer_id": key.payer_id,
+        "encounter": key.encounter,
+        "appointment": key.appointment,
+        "status": "running",
+        "due_at": key.due_at,
+        "locked_until": now + timedelta(seconds=lease),
+        "attempts": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    got = insert_ignore(conn, CHECK, [row], list(CHECK_KEY), "id")
+    return int(got[0]) if got else None
+
+
+def waiting_notifications(conn: Connection, *, after: int | None, limit: int) -> list[tuple[int, str]]:
+    """(inbox id, ehr) of notifications whose work waits (not expanded yet, or with a pending job), after
+    inbox row ``after`` (None: from the first such row), in order: their checks can go ahead of their jobs."""
+    if after is None:
+        firsts = [conn.execute(_FIRST_PENDING_INBOX).scalar(), conn.execute(_FIRST_PENDING_JOB).scalar()]
+        after = min((int(f) for f in firsts if f is not None), default=1) - 1
+    rows = conn.execute(_WAITING, {"after": after, "limit": limit})
+    return [(int(r.id), str(r.ehr)) for r in rows]
+
+
+_FIRST_PENDING_INBOX = select(func.min(INBOX.c.id)).where(INBOX.c.status == "pending")
+_FIRST_PENDING_JOB = select(func.min(JOB.c.inbox_id)).where(JOB.c.status == "pending")
+_WAITING = (
+    select(INBOX.c.id, INBOX.c.ehr)
+    .where(INBOX.c.id > bindparam("after"))
+    .where(
+        or_(
+            INBOX.c.status == "pending",
+            select(JOB.c.id).where(JOB.c.inbox_id == INBOX.c.id, JOB.c.status == "pending").exists(),
+        )
+    )
+    .order_by(INBOX.c.id)
+    .limit(bindparam("limit"))
+)
 
 
 def request_again(conn: Connection, key: CheckKey, *, now: datetime) -> tuple[int, bool]:
@@ -141,21 +192,38 @@ def claim_due(conn: Connection, *, now: datetime, lease: float, limit: int) -> l
 
 
 def finish(conn: Connection, check_id: int, result: EligibilityResult, *, now: datetime) -> None:
-    conn.execute(
-        update(CHECK)
-        .where(CHECK.c.id == check_id)
-        .values(
-            status="done",
-            locked_until=None,
-            result_status=result.status,
-            result=result.to_dict(),
-            checked_at=datetime.fromisoformat(result.checked_at),
-            latency_seconds=result.latency_seconds,
-            source=result.source,
-            reevaluated_at=None,
-            updated_at=now,
-        )
+    finish_all(conn, [(check_id, result)], now=now)
+
+
+_RESULT_COLUMNS = ("result_status", "result", "checked_at", "latency_seconds", "source", "updated_at")
+_FINISH = (
+    update(CHECK)
+    .where(CHECK.c.id == bindparam("cid"))
+    .values(
+        status="done",
+        locked_until=None,
+        reevaluated_at=None,
+        **{c: bindparam(c, type_=CHECK.c[c].type) for c in _RESULT_COLUMNS},
     )
+)
+
+
+def finish_all(conn: Connection, results: list[tuple[int, EligibilityResult]], *, now: datetime) -> None:
+    """Store each check's result (one statement, executed for the lot)."""
+    if results:
+        conn.execute(_FINISH, [_finished(check_id, result, now) for check_id, result in results])
+
+
+def _finished(check_id: int, result: EligibilityResult, now: datetime) -> dict[str, Any]:
+    return {
+        "cid": check_id,
+        "result_status": result.status,
+        "result": result.to_dict(),
+        "checked_at": datetime.fromisoformat(result.checked_at),
+        "latency_seconds": result.latency_seconds,
+        "source": result.source,
+        "updated_at": now,
+    }
 
 
 def pending_reevaluation(conn: Connection, *, limit: int) -> list[tuple[int, str, str | None, str]]:
@@ -273,7 +341,7 @@ def record(conn: Connection, key: CheckKey, result: EligibilityResult, *, now: d
 # By (ehr, patient) only, the answer tested on the rows: with ``status = 'done'`` in the WHERE clause SQLite
 # chose the (status, ...) index and walked every answered check of every patient, per encounter.
 _PATIENT_CHECKS = (
-    select(CHECK.c.result_status, CHECK.c.result)
+    select(*(CHECK.c[c] for c in ("id", "result_status", "result", "encounter", "reevaluated_at", "checked_at")))
     .where(CHECK.c.ehr == bindparam("ehr"), CHECK.c.patient == bindparam("patient"))
     .order_by(CHECK.c.checked_at.desc(), CHECK.c.id.desc())
 )
@@ -292,13 +360,45 @@ def results_for_patient(
     return tuple(dict(result) for result in reversed(list(itertools.islice(answered, limit))))
 
 
+_APPLIED = (
+    update(CHECK)
+    .where(CHECK.c.id == bindparam("cid"), CHECK.c.checked_at == bindparam("seen"), CHECK.c.reevaluated_at.is_(None))
+    .values(reevaluated_at=bindparam("now"))
+)
+
+
+def results_applied(
+    conn: Connection, patient: str | None, *, encounter: str, now: datetime, ehr: str = DEFAULT_EHR, limit: int = 50
+) -> tuple[dict[str, Any], ...]:
+    """:func:`results_for_patient`, for the claim of ``encounter`` being evaluated in this transaction: the
+    results of this encounter's checks not applied yet are marked re-evaluated (this evaluation applies
+    them; the duty has nothing left to do for them). One UPDATE only when there is such a result; a
+    result stored again meanwhile (another ``checked_at``) is not marked and is re-evaluated as usual."""
+    if not patient:
+        return ()
+    found = conn.execute(_PATIENT_CHECKS, {"ehr": ehr, "patient": patient})
+    rows = list(itertools.islice((r for r in found if r.result_status is not None), limit))
+    fresh = [{"cid": r.id, "seen": r.checked_at, "now": now} for r in rows if r.encounter == encounter
+             and r.reevaluated_at is None]  # fmt: skip
+    if fresh:
+        conn.execute(_APPLIED, fresh)
+    return tuple(dict(r.result) for r in reversed(rows))
+
+
 def has_fresh_answer(conn: Connection, coverage: str, *, since: datetime, ehr: str = DEFAULT_EHR) -> bool:
     """True when the payer answered about ``coverage`` (of ``ehr``) at or after ``since``."""
     found = conn.execute(_FRESH, {"ehr": ehr, "coverage": coverage, "since": since}).first()
     return found is not None
 
 
+def is_requested(conn: Connection, coverage: str, service_date: date, trigger: str, *, ehr: str = DEFAULT_EHR) -> bool:
+    """True when the verification (ehr, coverage, service_date, trigger) is known (in any state)."""
+    params = {"ehr": ehr, "coverage": coverage, "service_date": service_date, "trigger": trigger}
+    return conn.execute(_REQUESTED, params).first() is not None
+
+
 # Built once (the job path runs these per encounter): no statement construction per call.
+_REQUESTED = select(CHECK.c.id).where(*(CHECK.c[c] == bindparam(c) for c in CHECK_KEY))
 _FRESH = (
     select(CHECK.c.id)
     .where(

@@ -4,7 +4,8 @@
 
     triggers   Coverage created/changed, Appointment booked (+ a re-check 24 h before), Encounter
                arrived / in-progress (check-in) or finished without a fresh answer  (triggers.py)
-      -> eligibility_check rows, idempotent per (coverage, date of service, trigger) (app.db.eligibility_repo)
+      -> eligibility_check rows, idempotent per (coverage, date of service, trigger) (app.db.eligibility_repo);
+               the checks of notifications whose jobs still wait are planned and sent ahead (ahead.py)
     duty       claims due checks in a short transaction, builds each request from the mirror
                (gather.py), runs it on its own event loop with no transaction open (runner.py),
                stores the answer, writes it back and re-evaluates the claim             (duty.py)

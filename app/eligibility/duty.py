@@ -2,6 +2,8 @@
 
 Each round (:meth:`EligibilityDuty.run_if_due`):
 
+0. **ahead**: the checks of the notifications stored since the last round whose jobs wait (or are
+   not expanded yet), planned from those notifications and sent now (:mod:`app.eligibility.ahead`);
 1. **collect** the verifications that finished since the last round: one transaction stores the
    results and queues their write-back (a CoverageEligibilityResponse and a Task per error,
    through the outbox);
@@ -42,6 +44,7 @@ from app.db.eligibility_repo import DueCheck
 from app.domain.eligibility import CheckKey, EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
+from app.eligibility.ahead import plan_ahead
 from app.eligibility.batch import BatchChannel, queue_batch
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
@@ -79,6 +82,11 @@ class EligibilityDuty:
     reevaluate_per_round: int = 16
     #: The folder clearinghouse's batch 270 channel (day-before checks); None: everything real time.
     batch: BatchChannel | None = None
+    #: Plan and send the checks of waiting jobs from their notifications (False: only once their jobs ran).
+    ahead: bool = True
+    #: Waiting notifications looked at per round ahead of their jobs (bounded again by the room in flight).
+    ahead_notifications: int = 256
+    _ahead_after: int | None = None  # the last inbox row looked at (None: none yet)
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -98,7 +106,7 @@ class EligibilityDuty:
     def run_if_due(self) -> int:
         if not self.enabled and not self._inflight:
             return 0
-        done = self.collect() + self.dispatch()
+        done = self.send_ahead() + self.collect() + self.dispatch()
         now = self.clock()
         if self._next_expiry is None or now >= self._next_expiry:  # a query at most every few seconds
             self._next_expiry = now + EXPIRY_EVERY
@@ -110,6 +118,19 @@ class EligibilityDuty:
         if not self.enabled and not self._inflight:
             return 0
         return self.collect() + self.dispatch()
+
+    def send_ahead(self) -> int:
+        """The checks of the notifications stored since the last look, sent before their jobs run."""
+        room = min(self.max_in_flight - len(self._inflight), self.ahead_notifications)
+        if not self.ahead or not self.enabled or room <= 0:
+            return 0
+        with self.engine.begin() as conn:
+            planned = plan_ahead(conn, after=self._ahead_after, limit=room, payers=self.payers, now=self.clock(),
+                                 lease=self.lease_seconds)  # fmt: skip
+        self._ahead_after = planned.cursor
+        for check, request, endpoint in planned.ready:
+            self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))
+        return len(planned.ready) + planned.skipped
 
     def dispatch(self) -> int:
         room = self.max_in_flight - len(self._inflight)
@@ -189,8 +210,8 @@ class EligibilityDuty:
         """The results and their write-back; the claims follow in :meth:`reevaluate_pending`."""
         now = self.clock()
         with self.engine.begin() as conn:
+            eligibility_repo.finish_all(conn, [(check.id, result) for check, result in results], now=now)
             for check, result in results:
-                eligibility_repo.finish(conn, check.id, result, now=now)
                 queue_writeback(conn, result, check_id=check.id, destination=self.destination(check.ehr), now=now)
         for check, result in results:
             if self.metrics is not None:

@@ -7,6 +7,7 @@ appointment was cancelled or moved). Reads only; runs inside the duty's short cl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +22,9 @@ from app.domain.tenancy import DEFAULT_EHR
 
 PAYER_ID = "urn:claimbridge:payer-id"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+#: Resources not in the mirror yet, by key (a waiting job's notification: :mod:`app.eligibility.ahead`);
+#: they are read before the mirror's version.
+Held = Mapping[str, dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,15 @@ class Skip:
     reason: str
 
 
+def lookup(conn: Connection, key: str, *, ehr: str, held: Held = None) -> dict[str, Any] | None:
+    """``key`` from ``held`` if it is there, else from ``ehr``'s mirror."""
+    if held is not None and key in held:
+        return held[key]
+    return mirror_repo.get(conn, key, ehr=ehr)
+
+
 def payer_profile(
-    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR
+    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR, held: Held = None
 ) -> PayerProfile:
     """The profile of the Coverage's payer (identifiers of its payor Organizations, payer-id first)."""
     first: list[str] = []
@@ -38,7 +49,7 @@ def payer_profile(
         if not isinstance(ref, dict):
             continue
         key = ref_of(ref)
-        org = mirror_repo.get(conn, key, ehr=ehr) if key else None
+        org = lookup(conn, key, ehr=ehr, held=held) if key else None
         idents = list((org or {}).get("identifier") or ())
         if isinstance(ref.get("identifier"), dict):
             idents.append(ref["identifier"])
@@ -49,9 +60,9 @@ def payer_profile(
 
 
 def endpoint_of(
-    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR
+    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, *, ehr: str = DEFAULT_EHR, held: Held = None
 ) -> tuple[PayerProfile, EligibilityEndpoint] | None:
-    profile = payer_profile(conn, coverage, payers, ehr=ehr)
+    profile = payer_profile(conn, coverage, payers, ehr=ehr, held=held)
     if profile.is_default or profile.eligibility is None:
         return None
     return profile, profile.eligibility
@@ -64,10 +75,12 @@ def _npi(resource: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _provider(conn: Connection, encounter: dict[str, Any] | None, ehr: str) -> tuple[str | None, str | None]:
+def _provider(
+    conn: Connection, encounter: dict[str, Any] | None, ehr: str, held: Held = None
+) -> tuple[str | None, str | None]:
     """The billing organization's NPI and name (Encounter.serviceProvider), when known."""
     key = ref_of((encounter or {}).get("serviceProvider"))
-    org = mirror_repo.get(conn, key, ehr=ehr) if key else None
+    org = lookup(conn, key, ehr=ehr, held=held) if key else None
     return _npi(org), (org or {}).get("name")
 
 
@@ -99,21 +112,22 @@ def request_for(
     encounter_key: str | None = None,
     trace: str = "",
     ehr: str = DEFAULT_EHR,
+    held: Held = None,
 ) -> tuple[EligibilityRequest, EligibilityEndpoint] | Skip:
-    """What to ask about ``coverage_key`` of ``ehr``'s mirror (identity is per EHR)."""
-    coverage = mirror_repo.get(conn, coverage_key, ehr=ehr)
+    """What to ask about ``coverage_key`` of ``ehr``'s mirror (identity is per EHR), ``held`` read first."""
+    coverage = lookup(conn, coverage_key, ehr=ehr, held=held)
     if coverage is None:
         return Skip(f"{coverage_key} is not in the mirror")
-    found = endpoint_of(conn, coverage, payers, ehr=ehr)
+    found = endpoint_of(conn, coverage, payers, ehr=ehr, held=held)
     if found is None:
         return Skip("the payer has no eligibility endpoint")
     profile, endpoint = found
     patient_key = ref_of(coverage.get("beneficiary")) or ""
-    patient = mirror_repo.get(conn, patient_key, ehr=ehr) if patient_key else None
+    patient = lookup(conn, patient_key, ehr=ehr, held=held) if patient_key else None
     name = next((n for n in (patient or {}).get("name") or () if isinstance(n, dict)), {})
     given = name.get("given") or []
-    encounter = mirror_repo.get(conn, encounter_key, ehr=ehr) if encounter_key else None
-    npi, provider_name = _provider(conn, encounter, ehr)
+    encounter = lookup(conn, encounter_key, ehr=ehr, held=held) if encounter_key else None
+    npi, provider_name = _provider(conn, encounter, ehr, held)
     if npi is None and encounter_key is None:  # a booking: the organization of the coverage's visits
         npi, provider_name = _known_provider(conn, coverage_key, ehr)
     member = coverage.get("subscriberId")

@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.db import eligibility_repo, mirror_repo
-from app.domain.context import is_history, key_of, ref_of
+from app.domain.context import is_history, key_of, patient_of, ref_of
 from app.domain.eligibility import CHECK_IN_STATUSES, CheckKey
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
-from app.eligibility.gather import endpoint_of
+from app.eligibility.gather import Held, endpoint_of
 
 DAY_BEFORE = timedelta(hours=24)
 
@@ -58,29 +58,50 @@ Memo = dict[tuple[str, object], str | None]
 
 
 def _payer_of(
-    conn: Connection, coverage: dict[str, Any], payers: PayerDirectory, ehr: str, memo: Memo | None = None
+    conn: Connection,
+    coverage: dict[str, Any],
+    payers: PayerDirectory,
+    ehr: str,
+    memo: Memo | None = None,
+    held: Held = None,
 ) -> str | None:
     if coverage.get("status") != "active":
         return None
     key = (key_of(coverage), (coverage.get("meta") or {}).get("versionId"))
     if memo is not None and key in memo:
         return memo[key]
-    found = endpoint_of(conn, coverage, payers, ehr=ehr)
+    found = endpoint_of(conn, coverage, payers, ehr=ehr, held=held)
     payer = found[0].payer_id if found else None
     if memo is not None:
         memo[key] = payer
     return payer
 
 
+def patient_coverages(conn: Connection, patient: str, *, ehr: str, held: Held = None) -> list[dict[str, Any]]:
+    """The patient's Coverages: the mirror's, each replaced by its ``held`` version, and the held ones new to it."""
+    found = {key_of(c): c for c in eligibility_repo.patient_coverages(conn, patient, ehr=ehr)}
+    for key, resource in (held or {}).items():
+        if resource.get("resourceType") == "Coverage":
+            found.pop(key, None)
+            if patient_of(resource) == patient:
+                found[key] = resource
+    return list(found.values())
+
+
 def _covered(
-    conn: Connection, patient: str | None, payers: PayerDirectory, ehr: str, memo: Memo | None = None
+    conn: Connection,
+    patient: str | None,
+    payers: PayerDirectory,
+    ehr: str,
+    memo: Memo | None = None,
+    held: Held = None,
 ) -> list[tuple[str, str]]:
     """(coverage key, payer id) of the patient's active coverages whose payer has an endpoint."""
     if not patient:
         return []
     out = []
-    for cov in eligibility_repo.patient_coverages(conn, patient, ehr=ehr):
-        payer = _payer_of(conn, cov, payers, ehr, memo)
+    for cov in patient_coverages(conn, patient, ehr=ehr, held=held):
+        payer = _payer_of(conn, cov, payers, ehr, memo, held)
         if payer:
             out.append((key_of(cov), payer))
     return sorted(out)
@@ -93,7 +114,10 @@ def plan_checks(
     payers: PayerDirectory,
     now: datetime,
     ehr: str = DEFAULT_EHR,
+    held: Held = None,
 ) -> list[CheckKey]:
+    """The checks ``changed`` calls for. ``held``: resources not stored yet (a waiting job's
+    notification), read before the mirror's versions, so the checks are the ones its job will plan."""
     if not any(p.eligibility for p in payers.profiles.values()):
         return []  # no payer verifies in real time: nothing to read
     keys: list[CheckKey] = []
@@ -102,14 +126,14 @@ def plan_checks(
     for resource in changed:
         kind = resource.get("resourceType")
         if kind == "Coverage":
-            payer = _payer_of(conn, resource, payers, ehr, memo)
+            payer = _payer_of(conn, resource, payers, ehr, memo, held)
             patient = ref_of(resource.get("beneficiary"))
             if payer and patient:
                 coverages.append(CheckKey(key_of(resource), now.date(), "coverage", patient, payer, now, ehr=ehr))
         elif kind == "Appointment":
-            keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo)
+            keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo, held=held)
         elif kind == "Encounter":
-            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo)
+            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo, held=held)
     planned = {k.coverage for k in keys}
     return keys + [k for k in coverages if k.coverage not in planned]
 
@@ -153,7 +177,14 @@ def appointment_patient(appointment: dict[str, Any]) -> str | None:
 
 
 def _appointment(
-    conn: Connection, appt: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str, memo: Memo
+    conn: Connection,
+    appt: dict[str, Any],
+    *,
+    payers: PayerDirectory,
+    now: datetime,
+    ehr: str,
+    memo: Memo,
+    held: Held = None,
 ) -> list[CheckKey]:
     start = instant(appt.get("start"))
     day = local_date(appt.get("start"))
@@ -162,7 +193,7 @@ def _appointment(
         return []
     key = key_of(appt)
     out = []
-    for coverage, payer in _covered(conn, patient, payers, ehr, memo):
+    for coverage, payer in _covered(conn, patient, payers, ehr, memo, held):
         out.append(CheckKey(coverage, day, "appointment", patient, payer, now, appointment=key, ehr=ehr))
         if start - DAY_BEFORE > now:
             out.append(CheckKey(coverage, day, "day-before", patient, payer, start - DAY_BEFORE, appointment=key,
@@ -171,7 +202,14 @@ def _appointment(
 
 
 def _encounter(
-    conn: Connection, enc: dict[str, Any], *, payers: PayerDirectory, now: datetime, ehr: str, memo: Memo
+    conn: Connection,
+    enc: dict[str, Any],
+    *,
+    payers: PayerDirectory,
+    now: datetime,
+    ehr: str,
+    memo: Memo,
+    held: Held = None,
 ) -> list[CheckKey]:
     status = enc.get("status")
     if (status not in CHECK_IN_STATUSES and status != "finished") or is_history(enc):
@@ -180,11 +218,15 @@ def _encounter(
     day = local_date((enc.get("period") or {}).get("start")) or now.date()
     key = key_of(enc)
     out = []
-    for coverage, payer in _covered(conn, patient, payers, ehr, memo):
+    for coverage, payer in _covered(conn, patient, payers, ehr, memo, held):
         if status == "finished":
             window = payers.profile_for(payer).eligibility_max_age_days
             since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)
-            if eligibility_repo.has_fresh_answer(conn, coverage, since=since, ehr=ehr):
+            # a fresh answer: no check, unless this very one is known (asked ahead of this job from its
+            # notification, its answer is the fresh one): planned again (ignored), so the Coverage is not
+            # checked a second time
+            fresh = eligibility_repo.has_fresh_answer(conn, coverage, since=since, ehr=ehr)
+            if fresh and not eligibility_repo.is_requested(conn, coverage, day, "finished", ehr=ehr):
                 continue
         trigger = "finished" if status == "finished" else "check-in"
         out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key, ehr=ehr))

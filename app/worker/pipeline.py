@@ -119,7 +119,7 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
         ctx = contexts[encounter]
         own = encounter_claims_repo.claims_of(conn, encounter, ehr=job.ehr)  # its stored claims, read once
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx,
-                      stored=own)  # fmt: skip
+                      stored=own, applied=True)  # fmt: skip
         settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own,  # no longer yielded
                          writeback=destination, events=runtime.events_destination)  # fmt: skip
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
@@ -208,12 +208,14 @@ def evaluate(
     held: dict[str, dict[str, Any]] | None = None,
     context: EncounterContext | None = None,
     stored: encounter_claims_repo.EncounterClaims | None = None,
+    applied: bool = False,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
     ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
     encounter's context, already loaded from the mirror as it stands (None: load it here).
-    ``stored``: the encounter's own stored claims (None: asked here).
+    ``stored``: the encounter's own stored claims (None: asked here). ``applied``: this evaluation
+    is stored (a job, a re-evaluation), so the encounter's eligibility results it reads count as applied.
     """
     ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
     if ctx is None:
@@ -226,7 +228,9 @@ def evaluate(
     history = history_for(ctx, prior_claims=prior)
     history = replace(
         history,
-        verifications=eligibility_repo.results_for_patient(conn, patient, ehr=ehr),
+        verifications=eligibility_repo.results_applied(conn, patient, encounter=encounter, now=now, ehr=ehr)
+        if applied
+        else eligibility_repo.results_for_patient(conn, patient, ehr=ehr),
         # The payer has this visit's claim: the next version replaces it and carries every line, the
         # ChargeItems the EHR has marked ``billed`` since (docs/mapping.md) included.
         replacing=(replacing := stored.with_payer),
@@ -243,7 +247,7 @@ def reevaluate(
     results = []
     for encounter in sorted(set(encounters)):
         own = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
-        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr, stored=own)
+        ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=ehr, stored=own, applied=True)
         writeback = runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr)
         settled = settle(conn, encounter, ev, ehr=ehr, job_id=None, now=now, stored=own, writeback=writeback,
                          events=runtime.events_destination)  # fmt: skip

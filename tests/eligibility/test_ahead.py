@@ -1,0 +1,115 @@
+"""Checks sent ahead of their claim jobs (app.eligibility.ahead), on SQLite and PostgreSQL; the payer
+is mocked at the HTTP edge (respx)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import respx
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.api.app import create_app
+from app.db import claims_repo, eligibility_repo
+from app.db.models import EligibilityCheck, FindingRow, Job
+from app.eligibility.duty import EligibilityDuty
+from app.mappers.ids import claim_id
+from app.services import Services
+from app.worker.expansion import InboxExpander
+from tests.eligibility.helpers import COVERAGE, ENCOUNTER, SUBMIT, buckeye_bundle, make_services, response
+from tests.spine.helpers import SECRET, notification
+
+AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
+CLAIM = claim_id(ENCOUNTER, "60054")
+
+
+@pytest.fixture
+def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
+    svc = make_services(db_url, tmp_path, max_attempts=2, backoff_base_seconds=0.01, timeout_seconds=2)
+    yield svc
+    svc.close()
+
+
+def post(services: Services, bundle: dict[str, Any]) -> None:
+    with TestClient(create_app(services)) as client:
+        note = notification(bundle, 1)
+        assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+
+
+def rows(services: Services, *columns: Any) -> list[Any]:
+    with services.engine.connect() as conn:
+        return list(conn.execute(select(*columns)).all())
+
+
+def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: Services) -> None:
+    with respx.mock(assert_all_called=True) as payer:
+        route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        post(services, buckeye_bundle())
+        worker = services.worker(worker_id="w")
+        worker.duty(InboxExpander).drain()
+        duty = worker.duty(EligibilityDuty)
+        assert duty.send_ahead() == 1  # planned from the waiting job's notification: nothing in the mirror yet
+        assert rows(services, Job.status) == [("pending",)]
+        assert duty.send_ahead() == 0  # that job is looked at once
+        concurrent.futures.wait([f for _, _, f in duty._inflight.values()], timeout=10)
+        assert duty.collect() == 1 and route.call_count == 1
+        sent = orjson.loads(route.calls.last.request.content)
+        assert next(c for c in sent["contained"] if c["resourceType"] == "Coverage")["subscriberId"] == "BMH212835769"
+
+        worker.drain()  # the job: it plans the same check (ignored) and evaluates with the stored answer
+        [check] = rows(services, EligibilityCheck)
+        assert (check.coverage, check.trigger, check.result_status) == (COVERAGE, "finished", "active")
+        assert check.reevaluated_at is not None  # applied by the job itself
+        with services.engine.connect() as conn:
+            assert eligibility_repo.pending_reevaluation(conn, limit=10) == []
+            versions = conn.execute(select(FindingRow.claim_version).where(FindingRow.claim_id == CLAIM)).scalars()
+            assert set(versions) == {1}  # one claim version: no re-evaluation followed
+            claim = claims_repo.get_claim(conn, CLAIM)
+        assert claim is not None
+        assert not any(f["rule"].startswith("eligibility.") for f in claim["findings"])
+        assert route.call_count == 1
+
+
+def test_an_answer_stored_after_the_job_is_still_applied_by_re_evaluation(services: Services) -> None:
+    with respx.mock(assert_all_called=True) as payer:
+        payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        post(services, buckeye_bundle())
+        worker = services.worker(worker_id="w")
+        worker.duty(InboxExpander).drain()
+        duty = worker.duty(EligibilityDuty)
+        assert duty.send_ahead() == 1
+        worker.run_batch(worker.claim(), {})  # the job runs before the answer is collected
+        with services.engine.connect() as conn:
+            first = claims_repo.get_claim(conn, CLAIM)
+        assert first is not None and "eligibility.verification-stale" in {f["rule"] for f in first["findings"]}
+        duty.drain(timeout=10)
+        [check] = rows(services, EligibilityCheck)
+        assert check.result_status == "active" and check.reevaluated_at is not None
+        with services.engine.connect() as conn:
+            claim = claims_repo.get_claim(conn, CLAIM)
+        assert claim is not None and "eligibility.verification-stale" not in {f["rule"] for f in claim["findings"]}
+
+
+def test_an_invalid_notification_is_left_to_its_job(db_url: str, tmp_path: Path) -> None:
+    services = make_services(db_url, tmp_path, settings_extra={"intake": {"validate_resources": False}})  # let in
+    bundle = buckeye_bundle()
+    coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+    coverage["status"] = 7  # not a FHIR code: the job dead-letters the notification
+    with respx.mock(assert_all_called=False) as payer:
+        route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        post(services, bundle)
+        worker = services.worker(worker_id="w")
+        worker.duty(InboxExpander).drain()
+        try:
+            assert worker.duty(EligibilityDuty).send_ahead() == 0
+            assert rows(services, EligibilityCheck.id) == [] and route.call_count == 0
+            worker.drain()
+            assert rows(services, Job.status) == [("dead",)]
+        finally:
+            services.close()
