@@ -99,8 +99,14 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
 
 
 def intake_limits(services: Services) -> IntakeLimits:
-    s = services.settings.intake
-    return IntakeLimits(max_depth=s.max_json_depth, max_events=s.max_events, validate_resources=s.validate_resources)
+    s, security = services.settings.intake, services.settings.security
+    return IntakeLimits(
+        max_depth=s.max_json_depth,
+        max_events=s.max_events,
+        validate_resources=s.validate_resources,
+        body_depth=security.max_json_depth,
+        max_array_items=security.max_json_array_items,
+    )
 
 
 async def receive(
