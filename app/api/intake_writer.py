@@ -16,15 +16,16 @@ Under load many notifications share one commit (the expensive part with SQLite's
 PostgreSQL's WAL flush); alone, a request waits for nothing but its own transaction.
 
 Where the batch is written (ADR 0005): on PostgreSQL on a worker thread (the commit waits on the
-network and the server's WAL flush, which must not stall the event loop). On SQLite the statements
-run inline, on the event loop (a library call of ~50 us per notification; a second Python thread
-running them cost more than the SQL in GIL hand-offs: ~680 vs ~410 us of CPU per request), and only
-the COMMIT goes to a worker thread: with ``synchronous=FULL`` it waits on an fsync (0.5-8 ms on
-this machine's disk) with the GIL released, and the loop meanwhile reads and checks the requests
-that will form the next batch. The loop used to stand still for every fsync, which capped intake
-at about one batch per fsync and put the fsync into every waiting request's latency. No coroutine
-holds a SQLite transaction across any other ``await`` (the worker runs its transactions on its own
-thread), so the loop can wait for the write lock at most one worker transaction long.
+network and the server's WAL flush, which must not stall the event loop); on SQLite inline, on the
+event loop: SQLite is a library call of ~150 us per notification, and a second Python thread doing
+it cost more than the SQL itself in GIL hand-offs (measured: ~680 vs ~410 us of CPU per request).
+Tried 2026-12-03 and not kept: the statements inline and only the COMMIT (the fsync of
+``synchronous=FULL``) on a worker thread, so the loop could read the next batch meanwhile. In-process
+CPU was unchanged, but end to end (``bench/intake.py``, same minutes, load 0.2-0.4) it gave 840/s
+and p99 260 ms at 500/s against 1,734/s and 13 ms inline: the thread that returns from the fsync
+waits for the GIL behind the busy loop (the 5 ms switch interval) while every member of the batch
+waits for it. No coroutine holds a SQLite transaction across an ``await`` (the worker runs its transactions on
+its own thread), so the loop can wait for the write lock at most one worker transaction long.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from app.db import intake_repo
 from app.db.errors import describe_error
@@ -100,13 +101,7 @@ class IntakeWriter:
                     fut.set_result(result)
 
     async def _run(self, items: list[Pending]) -> list[intake_repo.Stored]:
-        if not self.inline:
-            return await asyncio.to_thread(self._write, items)
-        conn, results = self._prepare(items)
-        # The commit and the close run together on the thread: a cancelled flusher never closes a
-        # connection while its commit is under way, and the results count only once it returned.
-        await asyncio.to_thread(_commit_and_close, conn)
-        return results
+        return self._write(items) if self.inline else await asyncio.to_thread(self._write, items)
 
     async def _one_by_one(
         self, live: list[tuple[Pending, asyncio.Future[intake_repo.Stored]]], error: Exception
@@ -134,24 +129,3 @@ class IntakeWriter:
             results = [rows.store(i.subscription_id, i.note, i.body, i.content_type, ehr=i.ehr) for i in items]
             rows.finish()
         return results
-
-    def _prepare(self, items: list[Pending]) -> tuple[Connection, list[intake_repo.Stored]]:
-        """The batch's statements in an open transaction (the caller commits and closes it)."""
-        now = self.clock()
-        conn = self.engine.connect()
-        try:
-            conn.begin()
-            rows = intake_repo.IntakeBatch(conn, now)
-            results = [rows.store(i.subscription_id, i.note, i.body, i.content_type, ehr=i.ehr) for i in items]
-            rows.finish()
-        except BaseException:
-            conn.close()  # rolls the transaction back
-            raise
-        return conn, results
-
-
-def _commit_and_close(conn: Connection) -> None:
-    try:
-        conn.commit()
-    finally:
-        conn.close()  # after a failed commit: rolled back, nothing of the batch stored
