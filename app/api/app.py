@@ -76,6 +76,7 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     security = services.settings.security
     app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
     app.state.credential_throttle = credential_throttle(services)
+    app.state.throttle_reads = {}  # address -> the shared counters' read in flight (app.api.throttle)
     app.add_middleware(RequestLimits, settings=services.settings)
     app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)

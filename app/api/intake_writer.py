@@ -19,7 +19,12 @@ Where the batch is written (ADR 0005): on PostgreSQL on a worker thread (the com
 network and the server's WAL flush, which must not stall the event loop); on SQLite inline, on the
 event loop: SQLite is a library call of ~150 us per notification, and a second Python thread doing
 it cost more than the SQL itself in GIL hand-offs (measured: ~680 vs ~410 us of CPU per request).
-No coroutine holds a SQLite transaction across an ``await`` (the worker runs its transactions on
+Tried 2026-12-03 and not kept: the statements inline and only the COMMIT (the fsync of
+``synchronous=FULL``) on a worker thread, so the loop could read the next batch meanwhile. In-process
+CPU was unchanged, but end to end (``bench/intake.py``, same minutes, load 0.2-0.4) it gave 840/s
+and p99 260 ms at 500/s against 1,734/s and 13 ms inline: the thread that returns from the fsync
+waits for the GIL behind the busy loop (the 5 ms switch interval) while every member of the batch
+waits for it. No coroutine holds a SQLite transaction across an ``await`` (the worker runs its transactions on
 its own thread), so the loop can wait for the write lock at most one worker transaction long.
 """
 

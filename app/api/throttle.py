@@ -7,11 +7,18 @@ the attacker the window, not a request. A missing credential is not counted (it 
 The counters are in the database (:class:`app.throttle.SharedThrottle`), at most
 ``security.throttle_max_clients`` addresses.
 
+On the success path the shared counters are read at most once per ``security.throttle_cache_seconds``
+per address (:meth:`SharedThrottle.peek` answers from memory in between), and requests that find the
+memory stale at the same moment share one read (:func:`check_throttle_async`): without that, every
+request in flight when the entry expired read the database on a thread of its own.
+
 The address is the TCP peer (``request.client.host``): behind a reverse proxy all callers share the
 proxy's address, so the proxy should throttle too (README, security section).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from anyio import to_thread
 from fastapi import Request
@@ -54,12 +61,33 @@ def check_throttle(request: Request) -> None:
 
 
 async def check_throttle_async(request: Request) -> None:
-    """:func:`check_throttle` from the event loop: from memory when it can, else on a worker thread."""
+    """:func:`check_throttle` from the event loop: from memory when it can, else on a worker thread
+    (one read per address at a time: concurrent requests from one address await the same read)."""
     throttle: SharedThrottle = request.app.state.credential_throttle
-    known, wait = throttle.peek(client_address(request))
+    address = client_address(request)
+    known, wait = throttle.peek(address)
     if not known:
-        wait = await to_thread.run_sync(throttle.retry_after, client_address(request))
+        wait = await _shared_read(request.app.state.throttle_reads, throttle, address)
     _refuse(wait)
+
+
+async def _shared_read(
+    reads: dict[str, asyncio.Future[float | None]], throttle: SharedThrottle, address: str
+) -> float | None:
+    loop = asyncio.get_running_loop()
+    pending = reads.get(address)
+    if pending is None or pending.get_loop() is not loop:
+        pending = loop.create_task(to_thread.run_sync(throttle.retry_after, address))
+        reads[address] = pending
+
+        def done(finished: asyncio.Future[float | None]) -> None:
+            if reads.get(address) is finished:
+                del reads[address]
+            if not finished.cancelled():
+                finished.exception()  # retrieved here too: every waiter may have gone
+
+        pending.add_done_callback(done)
+    return await asyncio.shield(pending)  # one waiter cancelled does not cancel the others' read
 
 
 def record_failure(request: Request) -> None:

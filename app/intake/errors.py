@@ -17,4 +17,11 @@ class TooManyEvents(InvalidNotification):
     status = 413
 
 
-__all__ = ["InvalidNotification", "TooManyEvents"]
+class BodyTooLarge(InvalidNotification):
+    """JSON nested deeper than ``security.max_json_depth`` or an array over ``security.max_json_array_items``
+    (the request limits of every endpoint, checked at intake on the one parse of the body). HTTP 413."""
+
+    status = 413
+
+
+__all__ = ["BodyTooLarge", "InvalidNotification", "TooManyEvents"]

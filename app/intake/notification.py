@@ -25,8 +25,17 @@ import orjson
 
 from app.domain.bundles import identify_entries
 from app.domain.context import reference_key
+from app.intake.errors import BodyTooLarge
 from app.intake.errors import InvalidNotification as InvalidNotification  # re-exported: callers import it here
-from app.intake.limits import IntakeLimits, check_events, check_id, check_json, check_reference_key, check_resource
+from app.intake.limits import (
+    IntakeLimits,
+    check_events,
+    check_id,
+    check_json,
+    check_reference_key,
+    check_resource,
+    json_depth,
+)
 
 NOTIFICATION_TYPES = frozenset({"handshake", "heartbeat", "event-notification", "query-status", "query-event"})
 WORK_TYPES = frozenset({"event-notification", "query-event"})
@@ -100,7 +109,12 @@ def parse_notification(
         if path_type:
             raise InvalidNotification(f"empty body for {path_type}/{path_id}")
         return Notification(kind="ping", subscription_id=None)
-    data = load_json(body)
+    try:
+        data = load_json(body)
+    except InvalidNotification:
+        if limits is not None and json_depth(body) > limits.body_depth:  # orjson stops at 1,024 levels
+            raise BodyTooLarge(f"JSON body nested deeper than {limits.body_depth} levels") from None
+        raise
     if limits is not None:
         check_json(body, data, limits)
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
