@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Date, DateTime, Select, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
 
+from app.db import pg_writes
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
 from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
@@ -116,7 +116,7 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}
     if head is None and conn.dialect.name == "postgresql":
         status = transition(None, event)
-        conn.execute(_PG_NEW_CLAIM, _pg_new_claim_params(new, status, now))  # claim, version 1, findings
+        conn.execute(pg_writes.NEW_CLAIM, pg_writes.new_claim_params(new, status, now))  # claim, version 1, findings
         return 1, status
     if head is None:
         version, status = 1, transition(None, event)
@@ -134,36 +134,6 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     if new.findings:
         conn.execute(_INSERT_FINDING, [_finding_row(new.claim_id, version, f) for f in new.findings])
     return version, status
-
-
-# A new claim on PostgreSQL: its row, version 1 and the findings in one statement (data-modifying
-# CTEs; the foreign keys are checked at the statement's end), the findings as one JSON array: one
-# round trip instead of three, and one statement text (prepared once) for any number of findings.
-_PG_NEW_CLAIM = text(
-    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
-    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
-    " :filing_deadline, :now, :now)),"
-    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
-    " resource, em, source_job_id, created_at) VALUES (:id, 1, :fingerprint, :mapping_version, :config_hash,"
-    " CAST(:resource AS jsonb), CAST(:em AS jsonb), :source_job_id, :now))"
-    " INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location, source, fix,"
-    " overridden_by, override_reason, overridden_at, hold)"
-    " SELECT :id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
-    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
-    " FROM jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n) ORDER BY t.n"
-).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
-
-
-def _pg_new_claim_params(new: NewVersion, status: ClaimStatus, now: datetime) -> dict[str, Any]:
-    findings = [{**f.to_dict(), "hold": f.hold} for f in new.findings]
-    return {
-        "id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter, "patient": new.patient,
-        "payer_id": new.payer_id, "status": ClaimStatus(status).value, "filing_deadline": new.filing_deadline,
-        "now": now, "fingerprint": new.fingerprint, "mapping_version": new.mapping_version,
-        "config_hash": new.config_hash, "resource": orjson.dumps(new.resource).decode(),
-        "em": orjson.dumps(new.em).decode(), "source_job_id": new.source_job_id,
-        "findings": orjson.dumps(findings).decode(),
-    }  # fmt: skip
 
 
 def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, DateTime, Text, and_, any_, bindparam, case, null, or_, select, text
+from sqlalchemy import Connection, Text, and_, any_, bindparam, case, null, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db import pg_writes
 from app.db.models import Resource
 from app.domain.context import (
     EncounterContext,
@@ -192,25 +192,12 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]], *, ehr: str, now: 
     """Insert rows not stored yet, skipping (not failing on) those another transaction stored first;
     returns the keys inserted. One statement, rows in the given (key) order.
 
-    On PostgreSQL the rows go as one JSON array (one parameter, encoded by orjson, taken apart by the
-    server): the statement's text is the same for any number of rows, so psycopg parses it once and
-    the server prepares it once, where a multi-row ``VALUES`` is a new statement of up to ~150
-    parameters for every job (and a text-format array per column escapes every quote of every body).
+    On PostgreSQL the rows go as one JSON array (:mod:`app.db.pg_writes`): one statement text for
+    any number of rows, where a multi-row ``VALUES`` is a new one of up to ~150 parameters per job.
     """
     if conn.dialect.name == "postgresql":
-        batch = orjson.dumps([{c: r[c] for c in _PG_COLUMNS} for r in rows]).decode()
-        return {key for (key,) in conn.execute(_PG_INSERT_NEW, {"ehr": ehr, "now": now, "rows": batch})}
+        return {key for (key,) in conn.execute(pg_writes.NEW_RESOURCES, pg_writes.new_resources_params(rows, ehr, now))}
     return {r.key for r in conn.execute(_sqlite_insert_new(), rows)}
-
-
-_PG_COLUMNS = ("key", "resource_type", "version_id", "last_updated", "patient", "encounter", "body")
-_PG_INSERT_NEW = text(
-    "INSERT INTO resource (ehr, key, resource_type, version_id, last_updated, patient, encounter, body, updated_at)"
-    " SELECT :ehr, r->>'key', r->>'resource_type', r->>'version_id', r->>'last_updated', r->>'patient',"
-    " r->>'encounter', r->'body', :now"
-    " FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS t(r, n)"
-    " ORDER BY t.n ON CONFLICT (ehr, key) DO NOTHING RETURNING key"
-).bindparams(bindparam("now", type_=DateTime()))
 
 
 @cache
