@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
 
+from app.db import pg_writes
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
 from app.db.sql import iso
 from app.domain.claim_status import ClaimEvent, ClaimStatus, cleared, transition, version_event
@@ -113,6 +114,10 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     previous = None if head is None else head.status
     event = version_event(held=new.held, previous=previous, with_payer=lambda: with_payer(conn, new.claim_id))
     values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}
+    if head is None and conn.dialect.name == "postgresql":
+        status = transition(None, event)
+        conn.execute(pg_writes.NEW_CLAIM, pg_writes.new_claim_params(new, status, now))  # claim, version 1, findings
+        return 1, status
     if head is None:
         version, status = 1, transition(None, event)
         conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter,

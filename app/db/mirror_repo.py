@@ -11,16 +11,17 @@ Identity is per EHR (:mod:`app.domain.tenancy`): every row and every query is sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, null, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, Text, and_, any_, bindparam, case, null, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db import pg_writes
 from app.db.models import Resource
 from app.domain.context import (
     EncounterContext,
@@ -60,8 +61,22 @@ REFERENCE_ELEMENTS = (
 
 
 _EHR: Any = bindparam("ehr")
-_SELECT_VERSIONS = select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(
-    RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
+
+
+def _key_in(name: str, dialect: str) -> Any:
+    """``key`` in the list bound as ``name``: on PostgreSQL ``= ANY(array)``, one statement text (and
+    one server-side prepared plan) for any number of keys; elsewhere an expanding ``IN``."""
+    if dialect == "postgresql":
+        return RES.c.key == any_(bindparam(name, type_=ARRAY(Text)))
+    return RES.c.key.in_(bindparam(name, expanding=True))
+
+
+def _per_dialect(build: Callable[[str], Any]) -> dict[str, Any]:
+    return {dialect: build(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+_SELECT_VERSIONS = _per_dialect(
+    lambda d: select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(RES.c.ehr == _EHR, _key_in("keys", d))
 )
 _UPDATE = (
     RES.update()
@@ -82,7 +97,7 @@ def stored_versions(
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
-    rows = conn.execute(_SELECT_VERSIONS, {"ehr": ehr, "keys": wanted})
+    rows = conn.execute(_SELECT_VERSIONS[conn.dialect.name], {"ehr": ehr, "keys": wanted})
     return {r.key: (r.version_id, r.last_updated) for r in rows}
 
 
@@ -133,7 +148,7 @@ def upsert_resources(
         else:
             outcome[key] = done
     if inserts:
-        inserted = {r.key for r in conn.execute(_insert_new(conn.dialect.name), inserts)}
+        inserted = _insert_new(conn, inserts, ehr=ehr, now=now)
         if raced := [r for r in inserts if r["key"] not in inserted]:
             # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
             # workers' first notifications naming the same new Organization: compared as an update.
@@ -173,12 +188,21 @@ def _against(version: tuple[str | None, str | None], stored: tuple[str | None, s
     return "updated"
 
 
-@cache
-def _insert_new(dialect: str) -> Any:
+def _insert_new(conn: Connection, rows: list[dict[str, Any]], *, ehr: str, now: datetime) -> set[str]:
     """Insert rows not stored yet, skipping (not failing on) those another transaction stored first;
-    RETURNING the keys inserted (one multi-row statement)."""
-    factory = pg_insert if dialect == "postgresql" else sqlite_insert
-    return factory(RES).on_conflict_do_nothing(index_elements=[RES.c.ehr, RES.c.key]).returning(RES.c.key)
+    returns the keys inserted. One statement, rows in the given (key) order.
+
+    On PostgreSQL the rows go as one JSON array (:mod:`app.db.pg_writes`): one statement text for
+    any number of rows, where a multi-row ``VALUES`` is a new one of up to ~150 parameters per job.
+    """
+    if conn.dialect.name == "postgresql":
+        return {key for (key,) in conn.execute(pg_writes.NEW_RESOURCES, pg_writes.new_resources_params(rows, ehr, now))}
+    return {r.key for r in conn.execute(_sqlite_insert_new(), rows)}
+
+
+@cache
+def _sqlite_insert_new() -> Any:
+    return sqlite_insert(RES).on_conflict_do_nothing(index_elements=[RES.c.ehr, RES.c.key]).returning(RES.c.key)
 
 
 # Patient-level resources: a change re-evaluates the patient's (non-history) encounters.
@@ -192,27 +216,34 @@ _SELECT_LINKS = select(RES.c.resource_type, RES.c.encounter, RES.c.patient).wher
 _SELECT_PATIENT_ENCOUNTERS = select(RES.c.key, RES.c.body).where(
     RES.c.ehr == _EHR, RES.c.resource_type == "Encounter", RES.c.patient == bindparam("patient")
 )
+
+
 # The body of a row the caller already holds (``have``) is not sent back: NULL instead.
-_BODY_UNLESS_HELD = case((RES.c.key.in_(bindparam("have", expanding=True)), null()), else_=RES.c.body).label("body")
+def _body_unless_held(dialect: str) -> Any:
+    return case((_key_in("have", dialect), null()), else_=RES.c.body).label("body")
+
+
 # ``ehr`` is repeated inside each branch of the OR so that every branch is an index search (SQLite's
 # multi-index OR; a PostgreSQL BitmapOr): with it outside, SQLite scanned every row of the EHR.
-_SELECT_ENCOUNTER_ONLY = select(RES.c.key, _BODY_UNLESS_HELD).where(
-    RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
+_SELECT_ENCOUNTER_ONLY = _per_dialect(
+    lambda d: select(RES.c.key, _body_unless_held(d)).where(
+        RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
+    )
 )
-_SELECT_ENCOUNTER_AND_PATIENT = select(RES.c.key, _BODY_UNLESS_HELD).where(
-    or_(
-        and_(RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")),
-        and_(
-            RES.c.ehr == _EHR,
-            RES.c.patient == bindparam("patient"),
-            or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
+_SELECT_ENCOUNTER_AND_PATIENT = _per_dialect(
+    lambda d: select(RES.c.key, _body_unless_held(d)).where(
+        or_(
+            and_(RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")),
+            and_(
+                RES.c.ehr == _EHR,
+                RES.c.patient == bindparam("patient"),
+                or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
+            ),
+            and_(RES.c.ehr == _EHR, RES.c.key == bindparam("patient")),
         ),
-        and_(RES.c.ehr == _EHR, RES.c.key == bindparam("patient")),
-    ),
+    )
 )
-_SELECT_BODIES = select(RES.c.key, RES.c.body).where(
-    RES.c.ehr == _EHR, RES.c.key.in_(bindparam("keys", expanding=True))
-)
+_SELECT_BODIES = _per_dialect(lambda d: select(RES.c.key, RES.c.body).where(RES.c.ehr == _EHR, _key_in("keys", d)))
 
 
 def stored_version(conn: Connection, key: str, *, ehr: str = DEFAULT_EHR) -> tuple[str | None, str | None] | None:
@@ -261,9 +292,11 @@ def load_context(
     have = sorted(held)
     if patient:
         params = {"ehr": ehr, "encounter": encounter_key, "patient": patient, "have": have}
-        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT, params)
+        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name], params)
     else:
-        rows = conn.execute(_SELECT_ENCOUNTER_ONLY, {"ehr": ehr, "encounter": encounter_key, "have": have})
+        rows = conn.execute(
+            _SELECT_ENCOUNTER_ONLY[conn.dialect.name], {"ehr": ehr, "encounter": encounter_key, "have": have}
+        )
     bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in rows)
     walk, asked = list(bodies.values()), set(bodies)
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
@@ -276,7 +309,10 @@ def load_context(
         found = [(k, dict(held[k])) for k in wanted if k in held]
         unread = sorted(wanted - held.keys())
         if unread:
-            found += [(r.key, dict(r.body)) for r in conn.execute(_SELECT_BODIES, {"ehr": ehr, "keys": unread})]
+            found += [
+                (r.key, dict(r.body))
+                for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": unread})
+            ]
         added = _in_key_order(found)
         bodies.update(added)
         walk = list(added.values())

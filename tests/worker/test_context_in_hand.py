@@ -150,7 +150,7 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
     with services.engine.begin() as conn:
         context = _plan(
             conn,
-            mirror_repo._SELECT_ENCOUNTER_AND_PATIENT,
+            mirror_repo._SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name],
             {"ehr": "default", "encounter": "Encounter/x", "patient": "Patient/y", "have": ["Patient/y"]},
         )
         checks = _plan(conn, eligibility_repo._PATIENT_CHECKS, {"ehr": "default", "patient": "Patient/y"})

@@ -1,0 +1,68 @@
+"""PostgreSQL-only write statements of the job path, each one statement text for any number of rows.
+
+A multi-row ``VALUES`` (or an executemany) is a new statement text per row count: psycopg re-parses
+texts of more than 50 parameters on every call and the server never prepares them. Here the rows
+travel as one JSON array, encoded by orjson and taken apart by the server
+(``jsonb_array_elements ... WITH ORDINALITY``, rows kept in the order given), so psycopg parses each
+statement once and the server prepares it once. SQLite keeps the portable statements of the
+repositories (:mod:`app.db.mirror_repo`, :mod:`app.db.claims_repo`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import Date, DateTime, bindparam, text
+
+from app.domain.claim_status import ClaimStatus
+
+if TYPE_CHECKING:
+    from app.db.claims_repo import NewVersion
+
+# New mirror rows, skipping (not failing on) keys another transaction stored first; RETURNING the
+# keys inserted (app.db.mirror_repo.upsert_resources).
+NEW_RESOURCES = text(
+    "INSERT INTO resource (ehr, key, resource_type, version_id, last_updated, patient, encounter, body, updated_at)"
+    " SELECT :ehr, r->>'key', r->>'resource_type', r->>'version_id', r->>'last_updated', r->>'patient',"
+    " r->>'encounter', r->'body', :now"
+    " FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS t(r, n)"
+    " ORDER BY t.n ON CONFLICT (ehr, key) DO NOTHING RETURNING key"
+).bindparams(bindparam("now", type_=DateTime()))
+_RESOURCE_COLUMNS = ("key", "resource_type", "version_id", "last_updated", "patient", "encounter", "body")
+
+
+def new_resources_params(rows: list[dict[str, Any]], ehr: str, now: datetime) -> dict[str, Any]:
+    batch = orjson.dumps([{c: r[c] for c in _RESOURCE_COLUMNS} for r in rows]).decode()
+    return {"ehr": ehr, "now": now, "rows": batch}
+
+
+# A new claim: its row, version 1 and its findings in one statement (data-modifying CTEs; the foreign
+# keys are checked at the statement's end): one round trip instead of three
+# (app.db.claims_repo.save_version_at). ``em`` None is stored as JSON null, as the JSON column does.
+NEW_CLAIM = text(
+    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
+    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
+    " :filing_deadline, :now, :now)),"
+    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
+    " resource, em, source_job_id, created_at) VALUES (:id, 1, :fingerprint, :mapping_version, :config_hash,"
+    " CAST(:resource AS jsonb), CAST(:em AS jsonb), :source_job_id, :now))"
+    " INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location, source, fix,"
+    " overridden_by, override_reason, overridden_at, hold)"
+    " SELECT :id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
+    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
+    " FROM jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n) ORDER BY t.n"
+).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
+
+
+def new_claim_params(new: NewVersion, status: ClaimStatus, now: datetime) -> dict[str, Any]:
+    findings = [{**f.to_dict(), "hold": f.hold} for f in new.findings]
+    return {
+        "id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter, "patient": new.patient,
+        "payer_id": new.payer_id, "status": ClaimStatus(status).value, "filing_deadline": new.filing_deadline,
+        "now": now, "fingerprint": new.fingerprint, "mapping_version": new.mapping_version,
+        "config_hash": new.config_hash, "resource": orjson.dumps(new.resource).decode(),
+        "em": orjson.dumps(new.em).decode(), "source_job_id": new.source_job_id,
+        "findings": orjson.dumps(findings).decode(),
+    }  # fmt: skip
