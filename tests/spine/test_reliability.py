@@ -127,29 +127,31 @@ def assert_exactly_once(services: Services, count: int) -> None:
 def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url: str, tmp_path: Path) -> None:
     count = 250  # seconds of work: the poll below sees it part-done
     services = make_services(db_url, tmp_path)
-    register(services, sub_id="claimbridge-demo")
-    enqueue(services, count)
-    assert pending_rows(services) == count  # acknowledged: inbox rows only, no job yet
-    env = worker_env(
-        db_url,
-        tmp_path,
-        CLAIMBRIDGE_WORKER__BATCH_SIZE="25",
-        CLAIMBRIDGE_WORKER__LEASE_SECONDS="1",
-        CLAIMBRIDGE_WORKER__EXPAND_BATCH_SIZE="25",  # expansion paced with processing: killed in the middle of both
-    )
-    log = tmp_path / "worker.log"
-    first = start_worker(env, log)
-    wait_until(lambda: done_count(services) >= 10, timeout=60, procs=[first])
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert done_count(services) < count, "the worker finished before it could be killed mid-batch"
-    assert pending_rows(services) > 0, "the worker expanded everything before it could be killed mid-expansion"
-    second = start_worker(env, log)
-    wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
-    stop(second)
-    assert_exactly_once(services, count)
-    assert pending_rows(services) == 0 and job_numbers(services) == list(range(1, count + 1))
-    services.close()
+    try:
+        register(services, sub_id="claimbridge-demo")
+        enqueue(services, count)
+        assert pending_rows(services) == count  # acknowledged: inbox rows only, no job yet
+        env = worker_env(
+            db_url,
+            tmp_path,
+            CLAIMBRIDGE_WORKER__BATCH_SIZE="25",
+            CLAIMBRIDGE_WORKER__LEASE_SECONDS="1",
+            CLAIMBRIDGE_WORKER__EXPAND_BATCH_SIZE="25",  # expansion paced with processing: killed in the middle of both
+        )
+        log = tmp_path / "worker.log"
+        first = start_worker(env, log)
+        wait_until(lambda: done_count(services) >= 10, timeout=120, procs=[first])
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert done_count(services) < count, "the worker finished before it could be killed mid-batch"
+        assert pending_rows(services) > 0, "the worker expanded everything before it could be killed mid-expansion"
+        second = start_worker(env, log)
+        wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
+        stop(second)
+        assert_exactly_once(services, count)
+        assert pending_rows(services) == 0 and job_numbers(services) == list(range(1, count + 1))
+    finally:
+        services.close()
 
 
 def free_port() -> int:

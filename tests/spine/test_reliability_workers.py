@@ -27,15 +27,17 @@ def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_
     db_url = postgres_db_url
     count = 300  # batches of 10 from two processes interleave long before 300
     services = make_services(db_url, tmp_path)
-    register(services, sub_id="claimbridge-demo")
-    enqueue(services, count)
-    env = worker_env(db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="10")
-    workers = [start_worker(env, tmp_path / "w1.log"), start_worker(env, tmp_path / "w2.log")]
-    wait_until(lambda: done_count(services) == count, timeout=240, procs=workers)
-    for proc in workers:
-        stop(proc)
-    assert_exactly_once(services, count)
-    with services.engine.connect() as conn:
-        by_worker = dict(conn.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all())
-    assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
-    services.close()
+    try:
+        register(services, sub_id="claimbridge-demo")
+        enqueue(services, count)
+        env = worker_env(db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="10")
+        workers = [start_worker(env, tmp_path / "w1.log"), start_worker(env, tmp_path / "w2.log")]
+        wait_until(lambda: done_count(services) == count, timeout=240, procs=workers)
+        for proc in workers:
+            stop(proc)
+        assert_exactly_once(services, count)
+        with services.engine.connect() as conn:
+            by_worker = dict(conn.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all())
+        assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
+    finally:
+        services.close()
