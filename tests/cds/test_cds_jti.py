@@ -26,7 +26,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc.close()
 
 
-def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+def _until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -69,7 +69,7 @@ def test_ids_waiting_behind_a_transaction_are_written_together_and_replays_refus
         _until(lambda: ledger.state() == (True, 5), "five ids waiting")
         blocker.commit()
     for t in (leader, *followers):
-        t.join(timeout=20)
+        t.join(timeout=60)
     assert results["leader"] == [True] and results["b"] == [True] and results["c"] == [True]
     assert sorted(results["dup"]) == [False, True]  # the same id twice in one batch: one of them is a replay
     assert results["replay"] == [False]

@@ -194,7 +194,7 @@ async def test_two_workers_sweep_each_subscription_once_per_interval(db_url: str
         assert [g["kind"] for g in gaps] == ["silence"]
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> bool:
     """Poll ``condition`` until it holds (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
     while not condition():

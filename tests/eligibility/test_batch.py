@@ -81,14 +81,14 @@ def test_day_before_checks_go_as_one_batch_270_and_the_271_file_answers_them(
         worker = services.worker(worker_id="w")
         worker.drain()
         duty = worker.duty(EligibilityDuty)
-        duty.drain(timeout=10)
+        duty.drain(timeout=60)
         assert realtime.call_count == 2  # the bookings: real time
         assert [c.status for c in day_before_checks(services)] == ["pending", "pending"]
         with services.engine.begin() as conn:
             before = billing_repo.next_control_number(conn)
 
         clock.now = DAY_BEFORE
-        duty.drain(timeout=10)
+        duty.drain(timeout=60)
         assert realtime.call_count == 2  # the day-before checks: no real-time call
         checks = day_before_checks(services)
         assert [c.status for c in checks] == ["batched", "batched"]
@@ -96,7 +96,7 @@ def test_day_before_checks_go_as_one_batch_270_and_the_271_file_answers_them(
 
         post(client, clone_bundle(visit(appointment("booked", "1"), "arrived", "6"), "a"), 3)  # check-in
         worker.drain()
-        duty.drain(timeout=10)
+        duty.drain(timeout=60)
         assert realtime.call_count == 3  # check-in stays real time
     [batch] = sorted(services.settings.clearinghouse_outbox_dir.glob("270-*.x12"))
     text = batch.read_text()

@@ -19,7 +19,7 @@ BUCKEYE = 8  # examples/bundles/encounter-009.json: payer 60054, whose test prof
 
 
 async def test_an_arrived_encounter_notification_causes_a_verification(db_url: str, tmp_path: Path) -> None:
-    config = eligibility_config(tmp_path, max_attempts=1, timeout_seconds=2)
+    config = eligibility_config(tmp_path, max_attempts=1, timeout_seconds=30)
     async with running_flow(db_url, tmp_path, content="empty", plain=True, config_dir=config) as flow:
         assert "arrived" in flow.subscriptions["Encounter"].criteria
         with respx.mock(assert_all_called=True) as payer:
@@ -29,7 +29,7 @@ async def test_an_arrived_encounter_notification_causes_a_verification(db_url: s
             encounter = await flow.seed_encounter(BUCKEYE, "in", notify=False)
             arrived = await flow.ehr.save({**encounter, "status": "arrived"})  # the front desk checks the patient in
             flow.settle()
-            flow.worker.duty(EligibilityDuty).drain(timeout=10)
+            flow.worker.duty(EligibilityDuty).drain(timeout=60)
             assert route.call_count == 1
             with flow.services.engine.connect() as conn:
                 rows = conn.execute(select(EligibilityCheck)).all()
@@ -41,7 +41,7 @@ async def test_an_arrived_encounter_notification_causes_a_verification(db_url: s
 
             await flow.ehr.save({**arrived, "status": "finished"})  # the visit ends: billed, not asked again
             flow.settle()
-            flow.worker.duty(EligibilityDuty).drain(timeout=10)
+            flow.worker.duty(EligibilityDuty).drain(timeout=60)
             assert route.call_count == 1
             (claim,) = flow.claims()
             assert claim["status"] != "held"

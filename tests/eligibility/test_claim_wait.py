@@ -35,7 +35,7 @@ def clock() -> SetClock:
 def services(db_url: str, tmp_path: Path, clock: SetClock) -> Iterator[Services]:
     svc = make_services(
         db_url, tmp_path, clock=clock, settings_extra={"clearinghouse": {"submit_interval_seconds": 0}},
-        max_attempts=1, timeout_seconds=2, claim_wait_seconds=60,
+        max_attempts=1, timeout_seconds=30, claim_wait_seconds=60,
     )  # fmt: skip
     with TestClient(create_app(svc)) as client:
         note = notification(buckeye_bundle(), 1)
@@ -60,7 +60,7 @@ def test_the_claim_waits_for_the_first_answer_then_is_batched(services: Services
     assert first.waiting == (CLAIM,) and first.submitted == ()
     with respx.mock(assert_all_called=True) as payer:
         payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
-        services.worker(worker_id="w").duty(EligibilityDuty).drain(timeout=10)
+        services.worker(worker_id="w").duty(EligibilityDuty).drain(timeout=60)
     second = services.submitter().submit()
     assert [c for c, _ in second.submitted] == [CLAIM] and second.waiting == ()
     rules = {f["rule"] for f in claim(services)["findings"]}  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ from tests.spine.helpers import SECRET, notification
 from tests.x12.x12_pyx12 import pyx12_check
 
 NOW = datetime(2026, 12, 3, 15, 4, tzinfo=UTC)
-THROUGH = EligibilityEndpoint(adapter="x12", max_attempts=2, backoff_base_seconds=0.01, timeout_seconds=2)
+THROUGH = EligibilityEndpoint(adapter="x12", max_attempts=2, backoff_base_seconds=0.01, timeout_seconds=30)
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 
 
@@ -152,7 +152,7 @@ def test_start_up_refuses_x12_payers_when_the_clearinghouse_has_no_real_time_cha
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc = make_services(
-        db_url, tmp_path, settings_extra=CLEARINGHOUSE_SETTINGS, adapter="x12", max_attempts=1, timeout_seconds=2
+        db_url, tmp_path, settings_extra=CLEARINGHOUSE_SETTINGS, adapter="x12", max_attempts=1, timeout_seconds=30
     )
     yield svc
     svc.close()
@@ -167,7 +167,7 @@ def test_a_notified_visit_is_verified_through_the_clearinghouse(services: Servic
         assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
         worker = services.worker(worker_id="w")
         worker.drain()
-        worker.duty(EligibilityDuty).drain(timeout=10)
+        worker.duty(EligibilityDuty).drain(timeout=60)
     assert route.call_count == 1
     text = route.calls.last.request.content.decode()
     assert "NM1*IL*1*" in text and "*MI*BMH212835769~" in text and "DTP*291*D8*20261006~" in text

@@ -93,7 +93,7 @@ def test_each_270_the_worker_sends_takes_the_next_number_of_the_counter(services
             assert client.post("/notifications", content=orjson.dumps(note), headers=auth).status_code == 202
         worker = services.worker(worker_id="w")
         worker.drain()
-        worker.duty(EligibilityDuty).drain(timeout=10)
+        worker.duty(EligibilityDuty).drain(timeout=60)
     controls = []
     for call in route.calls:
         segments = {s.tag: s for s in SegmentReader(call.request.content.decode())}

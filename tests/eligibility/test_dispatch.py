@@ -31,7 +31,7 @@ AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECR
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    svc = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=5)
+    svc = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=30)
     yield svc
     svc.close()
 
@@ -58,7 +58,7 @@ def test_the_checks_of_a_batch_go_out_when_its_jobs_commit(services: Services) -
     release = asyncio.Event()
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.wait_for(release.wait(), timeout=10)
+        await asyncio.wait_for(release.wait(), timeout=30)
         return httpx.Response(200, json=response())
 
     with respx.mock() as payer, TestClient(create_app(services)) as client:
@@ -75,7 +75,7 @@ def test_the_checks_of_a_batch_go_out_when_its_jobs_commit(services: Services) -
         loop = services.eligibility._loop  # type: ignore[union-attr]
         assert loop is not None
         loop.loop.call_soon_threadsafe(release.set)
-        elig.drain(timeout=10)
+        elig.drain(timeout=60)
     with services.engine.connect() as conn:
         assert conn.execute(select(func.count()).where(EligibilityCheck.result_status == "active")).scalar_one() == 3
 
@@ -90,18 +90,18 @@ def test_checks_run_concurrently_up_to_the_payers_concurrency(db_url: str, tmp_p
         peak = max(peak, active)
         if peak >= 4:
             gate.set()
-        await asyncio.wait_for(gate.wait(), timeout=5)
+        await asyncio.wait_for(gate.wait(), timeout=30)
         active -= 1
         return httpx.Response(200, json=response())
 
-    services = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=8, concurrency=4)
+    services = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=60, concurrency=4)
     try:
         with respx.mock() as payer, TestClient(create_app(services)) as client:
             payer.post(SUBMIT).mock(side_effect=count)
             post_visits(client, 6)
             worker = services.worker(worker_id="w")
             worker.drain()
-            worker.duty(EligibilityDuty).drain(timeout=10)
+            worker.duty(EligibilityDuty).drain(timeout=60)
     finally:
         services.close()
     assert peak == 4  # four at once (not one after the other), never more
@@ -123,7 +123,7 @@ def test_re_evaluations_come_a_few_per_round(services: Services) -> None:
         elig = services.worker(worker_id="w").duty(EligibilityDuty)
         elig.reevaluate_per_round = 2
         assert elig.dispatch() == 5
-        concurrent.futures.wait([future for _, _, future in elig._inflight.values()], timeout=10)
+        concurrent.futures.wait([future for _, _, future in elig._inflight.values()], timeout=60)
         assert elig.collect() == 5  # every answer stored, none applied yet
         left = [unapplied(services)]
         while left[-1] and len(left) < 20:

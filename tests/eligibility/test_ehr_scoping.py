@@ -39,7 +39,7 @@ def auth(secret: str) -> dict[str, str]:
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    svc = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=2)
+    svc = make_services(db_url, tmp_path, max_attempts=1, timeout_seconds=30)
     register(svc, sub_id="sub-a", secret=SECRET_A)
     register(svc, sub_id="sub-b", secret=SECRET_B, ehr=EHR_B)
     yield svc
@@ -51,7 +51,7 @@ def deliver(client: TestClient, services: Services, sub_id: str, secret: str) ->
     assert client.post("/notifications", content=orjson.dumps(note), headers=auth(secret)).status_code == 202
     worker = services.worker(worker_id="w")
     worker.drain()
-    worker.duty(EligibilityDuty).drain(timeout=10)
+    worker.duty(EligibilityDuty).drain(timeout=60)
 
 
 def rules(services: Services, ehr: str) -> set[str]:

@@ -41,7 +41,7 @@ CLAIM = claim_id(ENCOUNTER, "60054")
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    svc = make_services(db_url, tmp_path, max_attempts=2, backoff_base_seconds=0.01, timeout_seconds=2)
+    svc = make_services(db_url, tmp_path, max_attempts=2, backoff_base_seconds=0.01, timeout_seconds=30)
     yield svc
     svc.close()
 
@@ -52,7 +52,7 @@ def deliver(client: TestClient, services: Services, bundle: dict[str, Any], numb
     worker = services.worker(worker_id="w")
     worker.drain()
     duty = worker.duty(EligibilityDuty)
-    duty.drain(timeout=10)
+    duty.drain(timeout=60)
     return duty
 
 
@@ -82,7 +82,7 @@ def test_active_answer_clears_the_stale_warning_and_shows_the_patient_share(serv
         assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
         worker = services.worker(worker_id="w")
         worker.drain()
-        worker.duty(EligibilityDuty).drain(timeout=10)
+        worker.duty(EligibilityDuty).drain(timeout=60)
         with services.engine.connect() as conn:
             first = conn.execute(
                 select(FindingRow.rule).where(FindingRow.claim_id == CLAIM, FindingRow.claim_version == 1)

@@ -79,7 +79,7 @@ def test_booking_check_in_and_the_day_before_schedule(services: Services, clock:
         worker = services.worker(worker_id="w")
         worker.drain()
         duty = worker.duty(EligibilityDuty)
-        duty.drain(timeout=10)
+        duty.drain(timeout=60)
         found = rows(services)
         assert set(found) == {"appointment", "day-before", "check-in"}  # the coverage itself: not twice
         assert {found[t].result_status for t in ("appointment", "check-in")} == {"active"}
@@ -87,9 +87,9 @@ def test_booking_check_in_and_the_day_before_schedule(services: Services, clock:
         assert str(found["appointment"].service_date) == "2026-12-05"
 
         clock.now = datetime(2026, 12, 4, 13, 59, tzinfo=UTC)  # 24 h before 09:00-05:00 is 14:00Z
-        assert duty.drain(timeout=10) == 0 and route.call_count == 2
+        assert duty.drain(timeout=60) == 0 and route.call_count == 2
         clock.now = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
-        assert duty.drain(timeout=10) == 1 and route.call_count == 3
+        assert duty.drain(timeout=60) == 1 and route.call_count == 3
         assert rows(services)["day-before"].result_status == "active"
 
 
@@ -102,7 +102,7 @@ def test_a_cancelled_appointment_is_not_re_verified(services: Services, clock: S
         post(client, visit(appointment("cancelled", "2"), "cancelled", "6"), 2)
         worker.drain()
         clock.now += timedelta(days=2)
-        worker.duty(EligibilityDuty).drain(timeout=10)
+        worker.duty(EligibilityDuty).drain(timeout=60)
     found = rows(services)
     assert found["day-before"].status == "skipped" and "cancelled" in found["day-before"].result["reason"]
     assert route.call_count == 1  # the check at booking only

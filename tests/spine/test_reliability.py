@@ -1,4 +1,6 @@
-"""Crash and concurrency proofs with real processes (SIGKILL of the API and the worker, two workers on PostgreSQL).
+"""Crash and concurrency proofs with real processes: SIGKILL of the worker mid-batch (here), of the API
+(``test_reliability_api.py``), two workers on PostgreSQL (``test_reliability_workers.py``); the three
+files are separate so that ``--dist loadfile`` can run them on different processes.
 
 Intake stores one inbox row per notification; the worker expands it into jobs. Killed between the
 acknowledgement and the expansion (the API), or in the middle of expanding and processing (the
@@ -12,10 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -32,7 +32,6 @@ from tests.spine.helpers import (
     ROOT,
     SECRET,
     clone_bundle,
-    expand,
     make_services,
     notification,
     register,
@@ -128,84 +127,31 @@ def assert_exactly_once(services: Services, count: int) -> None:
 def test_sigkill_mid_batch_then_restart_processes_each_notification_once(db_url: str, tmp_path: Path) -> None:
     count = 250  # seconds of work: the poll below sees it part-done
     services = make_services(db_url, tmp_path)
-    register(services, sub_id="claimbridge-demo")
-    enqueue(services, count)
-    assert pending_rows(services) == count  # acknowledged: inbox rows only, no job yet
-    env = worker_env(
-        db_url,
-        tmp_path,
-        CLAIMBRIDGE_WORKER__BATCH_SIZE="25",
-        CLAIMBRIDGE_WORKER__LEASE_SECONDS="1",
-        CLAIMBRIDGE_WORKER__EXPAND_BATCH_SIZE="25",  # expansion paced with processing: killed in the middle of both
-    )
-    log = tmp_path / "worker.log"
-    first = start_worker(env, log)
-    wait_until(lambda: done_count(services) >= 10, timeout=60, procs=[first])
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert done_count(services) < count, "the worker finished before it could be killed mid-batch"
-    assert pending_rows(services) > 0, "the worker expanded everything before it could be killed mid-expansion"
-    second = start_worker(env, log)
-    wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
-    stop(second)
-    assert_exactly_once(services, count)
-    assert pending_rows(services) == 0 and job_numbers(services) == list(range(1, count + 1))
-    services.close()
-
-
-def test_sigkill_of_the_api_between_acknowledgement_and_expansion_loses_nothing(db_url: str, tmp_path: Path) -> None:
-    """The API killed while notifications stream in: each one it acknowledged becomes exactly one job."""
-    count = 80
-    services = make_services(db_url, tmp_path)
-    register(services, sub_id="claimbridge-demo")
-    notes = bodies(count)
-    port = free_port()
-    api = subprocess.Popen(  # intake only: no worker expands anything before the kill
-        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(port)],
-        env=worker_env(db_url, tmp_path),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        wait_until(lambda: _answers(port), timeout=90, procs=[api])
-        acknowledged: set[int] = set()
-        lock = threading.Lock()
-
-        def post(number: int) -> None:
-            try:
-                response = httpx.post(f"http://127.0.0.1:{port}/notifications", content=notes[number - 1],
-                                      headers=AUTH, timeout=30)  # fmt: skip
-            except httpx.HTTPError:
-                return  # in flight at the kill: never acknowledged, the EHR retries it
-            if response.status_code == 202:
-                with lock:
-                    acknowledged.add(number)
-
-        with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(post, n) for n in range(1, count + 1)]
-            wait_until(lambda: len(acknowledged) >= 20, timeout=120, procs=[api])
-            api.send_signal(signal.SIGKILL)
-            api.wait()
-            for future in futures:
-                future.result()
+        register(services, sub_id="claimbridge-demo")
+        enqueue(services, count)
+        assert pending_rows(services) == count  # acknowledged: inbox rows only, no job yet
+        env = worker_env(
+            db_url,
+            tmp_path,
+            CLAIMBRIDGE_WORKER__BATCH_SIZE="25",
+            CLAIMBRIDGE_WORKER__LEASE_SECONDS="1",
+            CLAIMBRIDGE_WORKER__EXPAND_BATCH_SIZE="25",  # expansion paced with processing: killed in the middle of both
+        )
+        log = tmp_path / "worker.log"
+        first = start_worker(env, log)
+        wait_until(lambda: done_count(services) >= 10, timeout=120, procs=[first])
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert done_count(services) < count, "the worker finished before it could be killed mid-batch"
+        assert pending_rows(services) > 0, "the worker expanded everything before it could be killed mid-expansion"
+        second = start_worker(env, log)
+        wait_until(lambda: done_count(services) == count, timeout=120, procs=[second])
+        stop(second)
+        assert_exactly_once(services, count)
+        assert pending_rows(services) == 0 and job_numbers(services) == list(range(1, count + 1))
     finally:
-        if api.poll() is None:
-            api.kill()
-            api.wait()
-    with lock:
-        acked = sorted(acknowledged)
-    assert 20 <= len(acked) < count, "the API answered everything before it could be killed"
-    assert job_numbers(services) == [] and pending_rows(services) >= len(acked)
-    expand(services.engine)  # the worker's expansion after the restart
-    numbers = job_numbers(services)
-    assert len(numbers) == len(set(numbers)) and set(acked) <= set(numbers)  # one job each, none lost
-    with TestClient(create_app(services)) as client:  # the EHR retries everything it sent
-        again = [client.post("/notifications", content=body, headers=AUTH).status_code for body in notes]
-    assert all(again[n - 1] == 200 for n in acked)  # acknowledged before: a duplicate now
-    expand(services.engine)
-    assert job_numbers(services) == list(range(1, count + 1))
-    services.close()
+        services.close()
 
 
 def free_port() -> int:
@@ -219,21 +165,3 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_url: str, tmp_path: Path) -> None:
-    db_url = postgres_db_url
-    count = 300  # batches of 10 from two processes interleave long before 300
-    services = make_services(db_url, tmp_path)
-    register(services, sub_id="claimbridge-demo")
-    enqueue(services, count)
-    env = worker_env(db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="10")
-    workers = [start_worker(env, tmp_path / "w1.log"), start_worker(env, tmp_path / "w2.log")]
-    wait_until(lambda: done_count(services) == count, timeout=240, procs=workers)
-    for proc in workers:
-        stop(proc)
-    assert_exactly_once(services, count)
-    with services.engine.connect() as conn:
-        by_worker = dict(conn.execute(select(Job.locked_by, func.count()).group_by(Job.locked_by)).all())
-    assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
-    services.close()

@@ -82,7 +82,7 @@ def panels_config(tmp: Path, payer_base: str) -> Path:
     shutil.copytree(ROOT / "config", config)
     path = config / "payers" / "lakeshore.yaml"
     profile = yaml.safe_load(path.read_text())
-    profile["eligibility"] = {"fhir_base_url": f"{payer_base}/fhir", "max_attempts": 1, "timeout_seconds": 5}
+    profile["eligibility"] = {"fhir_base_url": f"{payer_base}/fhir", "max_attempts": 1, "timeout_seconds": 30}
     profile["prior_auth_endpoint"] = f"{payer_base}/fhir"
     path.write_text(yaml.safe_dump(profile))
     return config
@@ -105,7 +105,7 @@ def run_eligibility(services: Services) -> int:
     """The worker's eligibility duty until nothing is due (the payer double answers)."""
     from app.eligibility.duty import EligibilityDuty
 
-    return services.worker(worker_id="w").duty(EligibilityDuty).drain(timeout=10)
+    return services.worker(worker_id="w").duty(EligibilityDuty).drain(timeout=60)
 
 
 def run_outbox(services: Services) -> int:

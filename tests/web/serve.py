@@ -19,12 +19,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app: Any, port: int | None = None, *, ready_timeout: float = 10.0) -> Iterator[str]:
-    """Yields the base URL once uvicorn accepts connections; stops it (and waits) on exit."""
-    port = port or free_port()
+def serving(app: Any, port: int | None = None, *, ready_timeout: float = 60.0) -> Iterator[str]:
+    """Yields the base URL once uvicorn accepts connections; stops it (and waits) on exit.
+
+    The socket is bound here and handed to uvicorn, so no other process can take the port between
+    choosing it and listening on it; the ready wait is generous for a loaded machine."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port or 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="none")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout
     while not server.started:
@@ -35,4 +41,5 @@ def serving(app: Any, port: int | None = None, *, ready_timeout: float = 10.0) -
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=60)
+        sock.close()

@@ -101,7 +101,7 @@ def smart_env(
             assert seed.post("/notifications", content=body, headers=headers).status_code == 202
         worker = services.worker(worker_id="w")
         worker.drain()
-        worker.duty(EligibilityDuty).drain(timeout=10)  # payers with an eligibility endpoint answer
+        worker.duty(EligibilityDuty).drain(timeout=60)  # payers with an eligibility endpoint answer
         with serving(ehr.app, ehr_port):
             yield SmartEnv(services, ehr, app_base, patient, encounter)
     finally:

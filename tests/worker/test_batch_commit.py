@@ -121,18 +121,19 @@ async def test_the_worker_loop_touches_its_heartbeat_file_every_round(db_url: st
     try:
         stop = asyncio.Event()
         task = asyncio.create_task(svc.worker(worker_id="w").run_forever(stop))
-        for _ in range(400):  # bounded wait for the first touch (at start-up)
+        for _ in range(6000):  # bounded waits (>= 60 s: a loaded machine) for the first touch (at start-up)
             if beat.exists():
                 break
             await asyncio.sleep(0.01)
+        assert beat.exists(), "the worker never touched its heartbeat file"
         first = beat.stat().st_mtime_ns
         os.utime(beat, ns=(0, 0))  # as if it were old: the next round must touch it again
-        for _ in range(400):
+        for _ in range(6000):
             if beat.stat().st_mtime_ns > 0:
                 break
             await asyncio.sleep(0.01)
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 60)
         assert first > 0 and beat.stat().st_mtime_ns > 0
     finally:
         svc.close()
@@ -160,7 +161,7 @@ def test_two_workers_inserting_the_same_new_resource_both_finish_without_a_retry
             thread = threading.Thread(target=b.run_job, args=(job_b,))
             thread.start()
             assert wait_for_lock_wait(svc), "worker b never waited on worker a's insert"
-        thread.join(30)
+        thread.join(60)
         after = {i: (s, e) for i, s, e, _ in jobs(svc)}
         assert after[job_b.id] == ("done", None), after[job_b.id]
         with svc.engine.connect() as conn:
@@ -196,7 +197,7 @@ def clone_bundle_keeping_shared(bundle: dict, suffix: str) -> dict:
     return clone
 
 
-def wait_for_lock_wait(svc: Services, timeout: float = 15) -> bool:
+def wait_for_lock_wait(svc: Services, timeout: float = 60) -> bool:
     """True once a session waits on a lock while inserting into resource (worker b behind worker a)."""
     deadline = time.monotonic() + timeout
     with svc.engine.connect() as conn:

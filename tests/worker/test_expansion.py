@@ -142,7 +142,7 @@ def test_expansion_shares_a_batch_fairly_across_subscriptions(engine: Engine) ->
 
 
 def test_a_round_that_only_expanded_starts_the_next_without_waiting(db_url: str, tmp_path: Path) -> None:
-    services = make_services(db_url, tmp_path, worker={"poll_interval_seconds": 60})
+    services = make_services(db_url, tmp_path, worker={"poll_interval_seconds": 600})
     register(services, sub_id="claimbridge-demo")
     body = orjson.dumps(notification(sample_bundles(1)[0], 1))
     with TestClient(create_app(services)) as client:
@@ -152,7 +152,7 @@ def test_a_round_that_only_expanded_starts_the_next_without_waiting(db_url: str,
     async def run() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run_forever(stop))
-        for _ in range(1500):  # a bounded wait (30 s), well under the 60 s poll interval
+        for _ in range(6000):  # a bounded wait (>= 120 s), well under the 600 s poll interval
             if _done(services.engine):
                 break
             await asyncio.sleep(0.02)
