@@ -29,9 +29,19 @@ def test_two_workers_on_postgres_never_process_a_notification_twice(postgres_db_
     services = make_services(db_url, tmp_path)
     try:
         register(services, sub_id="claimbridge-demo")
+        beats = [tmp_path / "w1.beat", tmp_path / "w2.beat"]
+        workers = [
+            start_worker(
+                worker_env(
+                    db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="10", CLAIMBRIDGE_WORKER__HEARTBEAT_FILE=str(beat)
+                ),
+                tmp_path / f"w{n}.log",
+            )
+            for n, beat in enumerate(beats, start=1)
+        ]
+        # both polling before the work exists: which worker takes the first batch is then not a start-up race
+        wait_until(lambda: all(beat.exists() for beat in beats), timeout=120, procs=workers)
         enqueue(services, count)
-        env = worker_env(db_url, tmp_path, CLAIMBRIDGE_WORKER__BATCH_SIZE="10")
-        workers = [start_worker(env, tmp_path / "w1.log"), start_worker(env, tmp_path / "w2.log")]
         wait_until(lambda: done_count(services) == count, timeout=240, procs=workers)
         for proc in workers:
             stop(proc)
