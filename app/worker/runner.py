@@ -83,6 +83,8 @@ class Worker:
     prefetch: Prefetch | None = None
     duties: Sequence[Duty] = ()
     worker_id: str = ""
+    #: False: this process claims no jobs, it runs its duties only (``claimbridge worker --duties``).
+    jobs: bool = True
     rng: random.Random = field(default_factory=random.Random)  # jitter only, not security
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class Worker:
         return found
 
     def claim(self) -> list[ClaimedJob]:
+        if not self.jobs:
+            return []
         with self.engine.begin() as conn:
             return queue_repo.claim_jobs(
                 conn,
