@@ -26,7 +26,8 @@ the server's Retry-After when it sent one), a fatal one is dead-lettered with it
 
 ``run_once`` is synchronous (one thread, one connection at a time); ``run_forever`` drives it from
 asyncio until asked to stop, so ``claimbridge serve`` runs it beside the API and ``claimbridge
-worker`` alone. Several worker processes may share a PostgreSQL database.
+worker`` alone. Several worker processes may share a PostgreSQL database, each with all or some of
+the duties (``jobs=False``: no claiming; :mod:`app.worker.duties`, ``claimbridge worker --duties``).
 """
 
 from __future__ import annotations
