@@ -253,15 +253,6 @@ class EligibilityDuty:
             pass
         return got
 
-    def idle(self, timeout: float) -> bool:
-        """The worker had nothing to do: wait up to ``timeout`` for the first answer in flight, not a
-        fixed poll interval (False at once when nothing is in flight: the worker sleeps as usual)."""
-        futures = [future for _, _, future in self._inflight.values()]
-        if not futures:
-            return False
-        concurrent.futures.wait(futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
-        return True
-
     def drain(self, *, timeout: float = 60.0) -> int:
         """Dispatch and collect until nothing is due or in flight (bounded by ``timeout`` per wait)."""
         total = 0

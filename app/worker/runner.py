@@ -321,11 +321,6 @@ class Worker:
             self.metrics.jobs_retried.inc()
             log.warning("job.retry", job=job.id, focus=job.focus, reason=failure.reason, retry_at=failure.retry_at)
 
-    def idle(self, timeout: float) -> bool:
-        """After a round that did nothing: block up to ``timeout`` until a duty's work in flight
-        finishes (a duty's ``idle``, eligibility: the first payer answer); False if none waits."""
-        return any(hook(timeout) for d in self.duties if (hook := getattr(d, "idle", None)) is not None)
-
     def drain(self, *, max_rounds: int = 100_000) -> int:
         """Run until nothing is claimable (jobs waiting for a backoff are left); returns things done."""
         total = 0
@@ -352,7 +347,7 @@ class Worker:
                 log.error("worker.loop_error", error=describe_error(exc))
                 done = 0
             self._beat()
-            if done == 0 and not await asyncio.to_thread(self.idle, self.settings.poll_interval_seconds):
+            if done == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.poll_interval_seconds)
         try:

@@ -122,17 +122,3 @@ def test_a_selection_names_known_duties() -> None:
         select_duties(["eligibilty"])
     with pytest.raises(ValueError, match="nothing to do"):
         select_duties(["eligibility"], ["eligibility"])
-
-
-def test_an_idle_worker_waits_for_the_first_answer_in_flight(services: Services) -> None:
-    with respx.mock(assert_all_called=True) as payer:
-        payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
-        checks = services.worker(worker_id="checks", duties=select_duties(["eligibility"]))
-        assert checks.idle(0.01) is False  # nothing in flight: the caller sleeps its poll interval
-        post_visits(services, "idle", 31)
-        services.worker(worker_id="claims", duties=select_duties(without=["eligibility"])).drain()
-        duty = checks.duty(EligibilityDuty)
-        assert duty.dispatch() == VISITS
-        assert checks.idle(10) is True
-        assert any(future.done() for _, _, future in duty._inflight.values())
-        settle(duty, checks)
