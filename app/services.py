@@ -49,6 +49,7 @@ from app.retry import RetryPolicy
 from app.settings import Settings
 from app.ssrf import outbound_policy
 from app.worker.clearinghouse import ClearinghouseCycle
+from app.worker.duties import DUTY_NAMES
 from app.worker.expansion import InboxExpander
 from app.worker.ingest import Ingester
 from app.worker.outbox import OutboxDispatcher
@@ -114,8 +115,8 @@ class Services:
         return Ingester(engine=self.engine, poster=poster, writeback_for=runtime.writeback_for, clock=self.clock,
                         eligibility=lambda conn, text, now: answers(conn, text, now=now))  # fmt: skip
 
-    def worker(self, *, worker_id: str = "") -> Worker:
-        return build_worker(self, worker_id=worker_id)
+    def worker(self, *, worker_id: str = "", duties: frozenset[str] | None = None) -> Worker:
+        return build_worker(self, worker_id=worker_id, duties=duties)
 
     def billing_snapshot(self) -> BillingSnapshot:
         """The KPIs and work queues for ``/metrics``: computed at most once per ``api.billing_metrics_seconds``."""
@@ -231,8 +232,11 @@ def read_billing(engine: Engine) -> tuple[RevenueBook, dict[str, Any]]:
         return billing_views.revenue_book(conn), billing_views.billing_counts(conn)
 
 
-def build_worker(services: Services, *, worker_id: str = "") -> Worker:
-    """The worker of ``claimbridge worker``/``serve``: jobs with EHR prefetch, then its periodic duties."""
+def build_worker(services: Services, *, worker_id: str = "", duties: frozenset[str] | None = None) -> Worker:
+    """The worker of ``claimbridge worker``/``serve``: jobs with EHR prefetch, then its periodic duties.
+
+    ``duties``: the names (:data:`app.worker.duties.DUTY_NAMES`) this process runs; None: all of them.
+    """
     settings, engine, clock, gateway = services.settings, services.engine, services.clock, services.gateway
     sweeper = Sweeper(engine=engine, gateway=gateway, settings=settings.ehr, metrics=services.metrics, clock=clock)
     cycle = ClearinghouseCycle(
@@ -259,15 +263,25 @@ def build_worker(services: Services, *, worker_id: str = "") -> Worker:
     )
     # the expansion first: jobs of the notifications acknowledged so far exist before the gap sweep looks
     expander = InboxExpander(engine=engine, metrics=services.metrics, batch_size=settings.worker.expand_batch_size)
-    duties: list[Duty] = [expander, sweeper, cycle, eligibility_duty(services), outbox, inquirer, authorized]
+    named: list[tuple[str, Callable[[], Duty]]] = [
+        ("expansion", lambda: expander),
+        ("ehr-recovery", lambda: sweeper),
+        ("clearinghouse", lambda: cycle),
+        ("eligibility", lambda: eligibility_duty(services)),
+        ("outbox", lambda: outbox),
+        ("priorauth-inquiry", lambda: inquirer),
+        ("priorauth-reevaluation", lambda: authorized),
+    ]
+    chosen = frozenset(DUTY_NAMES) if duties is None else duties
     return Worker(
         engine=engine,
         runtime=services.runtime,
         settings=settings.worker,
         metrics=services.metrics,
         prefetch=lambda jobs, now: prefetch_batch(engine, jobs, gateway=gateway, now=now),
-        duties=duties,
+        duties=[make() for name, make in named if name in chosen],
         worker_id=worker_id,
+        jobs="jobs" in chosen,
     )
 
 

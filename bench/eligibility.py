@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import socket
 import statistics
@@ -45,6 +46,7 @@ from app.db.models import EligibilityCheck, Job  # noqa: E402
 from app.logging import configure_logging  # noqa: E402
 from app.services import Services, build_services  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.worker.duties import DUTY_NAMES  # noqa: E402
 from bench.common import print_result  # noqa: E402
 from tests.eligibility.helpers import buckeye_bundle, eligibility_config, response  # noqa: E402
 from tests.spine.helpers import ADMIN, SECRET, clone_bundle, notification, register  # noqa: E402
@@ -95,6 +97,19 @@ class PayerDouble:
         self.process.join(timeout=5)
 
 
+def bench_settings(tmp: Path, name: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=f"sqlite:///{tmp / name / 'bench.db'}",
+        config_dir=tmp / name / "config",
+        refdata_dir=tmp / "refdata",
+        api={"admin_token": ADMIN},
+        log_level="WARNING",
+        adapters={"out_dir": str(tmp / name / "out")},
+        clearinghouse={"submit_interval_seconds": 0, "poll_interval_seconds": 0},
+    )
+
+
 def make_services(tmp: Path, name: str, *, payer_url: str | None) -> Services:
     config = eligibility_config(tmp / name, fhir_base_url=payer_url) if payer_url else eligibility_config(tmp / name)
     if payer_url is None:  # the same profile without its eligibility section
@@ -102,19 +117,48 @@ def make_services(tmp: Path, name: str, *, payer_url: str | None) -> Services:
         profile = yaml.safe_load(path.read_text())
         profile.pop("eligibility")
         path.write_text(yaml.safe_dump(profile))
-    settings = Settings(
-        env="test",
-        database_url=f"sqlite:///{tmp / name / 'bench.db'}",
-        config_dir=config,
-        refdata_dir=tmp / "refdata",
-        api={"admin_token": ADMIN},
-        log_level="WARNING",
-        adapters={"out_dir": str(tmp / name / "out")},
-        clearinghouse={"submit_interval_seconds": 0, "poll_interval_seconds": 0},
-    )
-    services = build_services(settings)
+    services = build_services(bench_settings(tmp, name))
     register(services, sub_id="claimbridge-demo")
     return services
+
+
+def _checks_process(tmp: Path, name: str, visits: int, ready: Any, go: Any, cpu: Any) -> None:
+    """``claimbridge worker --duties eligibility`` in its own process: the same loop as ``run_forever``
+    (a round, then ``poll_interval_seconds`` when it did nothing), until every answer is applied."""
+    configure_logging(level="WARNING", fmt="json")
+    services = build_services(bench_settings(tmp, name), upgrade=False)
+    worker = services.worker(worker_id="checks", duties=frozenset({"eligibility"}))
+    ready.set()
+    go.wait()
+    started = time.process_time()
+    try:
+        while count(services, EligibilityCheck, EligibilityCheck.reevaluated_at.is_not(None)) < visits:
+            if worker.run_once() == 0:
+                time.sleep(services.settings.worker.poll_interval_seconds)
+        cpu.put(time.process_time() - started)
+    finally:
+        services.close()
+
+
+class ChecksProcess:
+    """The eligibility-only worker process of ``--split``, started (and ready) before the clock starts."""
+
+    def __init__(self, tmp: Path, name: str, visits: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.ready, self.go, self.cpu = ctx.Event(), ctx.Event(), ctx.Queue()
+        self.process = ctx.Process(target=_checks_process, args=(tmp, name, visits, self.ready, self.go, self.cpu))
+
+    def __enter__(self) -> ChecksProcess:
+        self.process.start()
+        if not self.ready.wait(timeout=120):
+            raise SystemExit("the eligibility worker process did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
 
 
 def count(services: Services, model: Any, *where: Any) -> int:
@@ -122,16 +166,37 @@ def count(services: Services, model: Any, *where: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
 
 
-def run(tmp: Path, name: str, visits: int, payer_url: str | None, profile: Path | None = None) -> dict[str, Any]:
+def run(
+    tmp: Path, name: str, visits: int, payer_url: str | None, profile: Path | None = None, *, split: bool = False
+) -> dict[str, Any]:
     services = make_services(tmp, name, payer_url=payer_url)
     template = buckeye_bundle()
+    with contextlib.ExitStack() as stack:
+        return _run(stack, services, template, name, visits, payer_url, profile, tmp if split else None)
+
+
+def _run(
+    stack: contextlib.ExitStack,
+    services: Services,
+    template: dict[str, Any],
+    name: str,
+    visits: int,
+    payer_url: str | None,
+    profile: Path | None,
+    split: Path | None,
+) -> dict[str, Any]:
     try:
         with TestClient(create_app(services)) as client:
             for i in range(visits):
                 note = notification(clone_bundle(template, f"{name}{i}"), i + 1)
                 assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+        checks = stack.enter_context(ChecksProcess(split, name, visits)) if split is not None else None
+        # split: this process is ``claimbridge worker --no-duties eligibility``, the other one sends the checks
+        duties = frozenset(DUTY_NAMES) - {"eligibility"} if checks is not None else None
+        worker = services.worker(worker_id="bench", duties=duties)
         stored = datetime.now(UTC)
-        worker = services.worker(worker_id="bench")
+        if checks is not None:
+            checks.go.set()
         profiler = None
         if profile is not None:
             from pyinstrument import Profiler
@@ -149,6 +214,8 @@ def run(tmp: Path, name: str, visits: int, payer_url: str | None, profile: Path 
                 raise SystemExit(f"{name}: not done after 300 s")
         cpu = time.process_time() - cpu  # the worker thread, the eligibility loop thread and their libraries
         main_cpu = time.thread_time() - main_cpu  # the worker thread alone
+        if checks is not None:  # and the eligibility process's
+            cpu += checks.cpu.get(timeout=60)
         if profiler is not None and profile is not None:
             profiler.stop()
             profile.write_text(profiler.output_text(unicode=False, color=False))
@@ -180,7 +247,7 @@ def run(tmp: Path, name: str, visits: int, payer_url: str | None, profile: Path 
             "jobs_seconds": jobs_seconds,
             "cpu_ms_per_visit": 1000 * cpu / visits,
             "worker_cpu_ms_per_visit": 1000 * main_cpu / visits,
-        }
+        }  # (split: "cpu" adds the eligibility process; "worker thread" is the claim worker's)
     finally:
         services.close()
 
@@ -195,6 +262,10 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--rounds", type=int, default=1, help="off/on pairs, alternated (the median counts)")
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the last 'on' worker loop here")
+    parser.add_argument(
+        "--split", action="store_true",
+        help="on: one claim worker without eligibility (this process) + one eligibility-only worker process",
+    )  # fmt: skip
     args = parser.parse_args()
     configure_logging(level="WARNING", fmt="json")
     pairs = []
@@ -203,7 +274,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{payer.port}/fhir"
         for n in range(args.rounds):
             off = run(tmp, f"off{n}", args.visits, None)
-            on = run(tmp, f"on{n}", args.visits, url, profile=args.profile)
+            on = run(tmp, f"on{n}", args.visits, url, profile=args.profile, split=args.split)
             ratio = on["claims_per_s"] / off["claims_per_s"]
             pairs.append((ratio, off, on))
             print(f"off: {off['claims_per_s']:.1f} claims/s; on: {on['claims_per_s']:.1f} claims/s "
@@ -216,7 +287,7 @@ def main() -> None:
                   flush=True)  # fmt: skip
     ratio, off, on = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
     print_result(
-        bench="eligibility",
+        bench="eligibility-split" if args.split else "eligibility",
         metric="claim throughput with eligibility on / off",
         value=on["claims_per_s"],
         unit="claims/s",

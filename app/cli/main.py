@@ -32,6 +32,7 @@ from app.cli.x12_quarantine import quarantine_app
 from app.config.payers import effective_profile
 from app.domain.payers import PayerDirectory
 from app.settings import PLACEHOLDER_SECRETS, Settings
+from app.worker.duties import DUTY_NAMES, select_duties
 
 app = typer.Typer(name="claimbridge", help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Integration engineers' configuration files.", no_args_is_help=True)
@@ -103,10 +104,21 @@ def development_admin_token(settings: Settings) -> dict[str, Any]:
 @handles_errors
 def worker_command(
     drain: Annotated[bool, typer.Option("--drain", help="Process what is queued, then exit")] = False,
+    duties: Annotated[
+        list[str] | None,
+        typer.Option("--duties", help=f"Run only these duties (comma-separated or repeated): {', '.join(DUTY_NAMES)}"),
+    ] = None,
+    no_duties: Annotated[
+        list[str] | None, typer.Option("--no-duties", help="Run every duty but these (jobs included unless named)")
+    ] = None,
 ) -> None:
-    """Run workers alone (several processes may share one PostgreSQL database)."""
+    """Run workers alone (several processes may share one PostgreSQL database; docs: README "Operations")."""
+    try:
+        chosen = select_duties(duties or (), no_duties or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     with services_from_env() as services:
-        runner = services.worker()
+        runner = services.worker(duties=chosen)
         if drain:
             typer.echo(f"processed {runner.drain()} job(s)")
             return

@@ -68,9 +68,8 @@ async def post(
     """One POST, classified by :mod:`app.http_policy` (temporary -> PayerUnavailable, fatal -> PayerRefused)."""
     sent = {"Content-Type": content_type, "Accept": content_type, **(headers or {})}
     try:
-        response = await asyncio.wait_for(
-            client.post(url, content=content, headers=sent, timeout=httpx.Timeout(limit)), timeout=limit
-        )
+        async with asyncio.timeout(limit):  # the whole attempt (no extra task, unlike wait_for)
+            response = await client.post(url, content=content, headers=sent, timeout=httpx.Timeout(limit))
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise PayerUnavailable(f"no answer within {limit:g} s") from exc
     except httpx.TransportError as exc:
@@ -272,9 +271,8 @@ class EligibilityPort:
         while True:
             attempts += 1
             try:
-                return await asyncio.wait_for(
-                    adapter.verify(request, now=self.clock()), timeout=endpoint.timeout_seconds + 1
-                )
+                async with asyncio.timeout(endpoint.timeout_seconds + 1):
+                    return await adapter.verify(request, now=self.clock())
             except TimeoutError as exc:
                 error: TemporaryError = PayerUnavailable(f"no answer within {endpoint.timeout_seconds:g} s")
                 error.__cause__ = exc

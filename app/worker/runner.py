@@ -26,7 +26,8 @@ the server's Retry-After when it sent one), a fatal one is dead-lettered with it
 
 ``run_once`` is synchronous (one thread, one connection at a time); ``run_forever`` drives it from
 asyncio until asked to stop, so ``claimbridge serve`` runs it beside the API and ``claimbridge
-worker`` alone. Several worker processes may share a PostgreSQL database.
+worker`` alone. Several worker processes may share a PostgreSQL database, each with all or some of
+the duties (``jobs=False``: no claiming; :mod:`app.worker.duties`, ``claimbridge worker --duties``).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Worker:
     prefetch: Prefetch | None = None
     duties: Sequence[Duty] = ()
     worker_id: str = ""
+    #: False: this process claims no jobs, it runs its duties only (``claimbridge worker --duties``).
+    jobs: bool = True
     rng: random.Random = field(default_factory=random.Random)  # jitter only, not security
 
     def __post_init__(self) -> None:
@@ -101,6 +104,8 @@ class Worker:
         return found
 
     def claim(self) -> list[ClaimedJob]:
+        if not self.jobs:
+            return []
         with self.engine.begin() as conn:
             return queue_repo.claim_jobs(
                 conn,
