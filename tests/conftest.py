@@ -175,3 +175,14 @@ def postgres_db_url(pg_url: str | None, request: pytest.FixtureRequest) -> Itera
         skip_without_postgres()
     with fresh_database(pg_url, request.getfixturevalue("migrated_postgres")) as url:
         yield url
+
+
+@pytest.fixture
+def client(services: object) -> Iterator[object]:
+    """The real API (``create_app``) over the module's own ``services`` fixture, lifespan included."""
+    from fastapi.testclient import TestClient
+
+    from app.api.app import create_app
+
+    with TestClient(create_app(services)) as c:  # type: ignore[arg-type]
+        yield c

@@ -31,12 +31,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     svc.close()
 
 
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
-
-
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 

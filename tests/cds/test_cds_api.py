@@ -14,7 +14,6 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from app.api.app import create_app
 from app.db import cds_repo, ehr_repo
 from app.db.ehr_repo import EhrRecord
 from app.db.sql import utcnow
@@ -49,12 +48,6 @@ def keys(services: Services) -> CdsClientKeys:
     with services.engine.begin() as conn:
         cds_repo.add_client(conn, cds_repo.ClientRecord(k.iss, k.jwks(), None), now=utcnow())
     return k
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def bearer(token: str) -> dict[str, str]:

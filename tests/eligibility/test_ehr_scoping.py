@@ -26,15 +26,11 @@ from app.eligibility.duty import EligibilityDuty
 from app.mappers.ids import claim_id
 from app.services import Services
 from tests.eligibility.helpers import COVERAGE, ENCOUNTER, PATIENT, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import ADMIN, notification, register
+from tests.spine.helpers import ADMIN, bearer, notification, register
 
 SECRET_A, SECRET_B = "secret-of-ehr-a-0123456789", "secret-of-ehr-b-0123456789"
 EHR_B = "ehr-b"
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
@@ -48,7 +44,7 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
 
 def deliver(client: TestClient, services: Services, sub_id: str, secret: str) -> None:
     note = notification(buckeye_bundle(), 1, sub_id=sub_id)
-    assert client.post("/notifications", content=orjson.dumps(note), headers=auth(secret)).status_code == 202
+    assert client.post("/notifications", content=orjson.dumps(note), headers=bearer(secret)).status_code == 202
     worker = services.worker(worker_id="w")
     worker.drain()
     worker.duty(EligibilityDuty).drain(timeout=60)

@@ -16,19 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.api.app import create_app
 from app.db import claims_repo, mirror_repo
 from app.db.models import Job
 from app.domain.tenancy import DEFAULT_EHR
 from app.mappers.ids import claim_id
 from app.services import Services
-from tests.spine.helpers import make_services, notification, register, sample_bundles
+from tests.spine.helpers import bearer, make_services, notification, register, sample_bundles
 
 SECRET_A, SECRET_B = "secret-of-ehr-a-0123456789", "secret-of-ehr-b-0123456789"
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
@@ -38,12 +33,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     register(svc, sub_id="sub-b", secret=SECRET_B, ehr="ehr-b")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def of_type(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
@@ -62,7 +51,7 @@ def b_version(bundle: dict[str, Any], version: str) -> dict[str, Any]:
 
 
 def post(client: TestClient, note: dict[str, Any], secret: str) -> int:
-    return client.post("/notifications", content=orjson.dumps(note), headers=auth(secret)).status_code
+    return client.post("/notifications", content=orjson.dumps(note), headers=bearer(secret)).status_code
 
 
 def diagnoses(claim: dict[str, Any]) -> list[str]:
@@ -112,8 +101,8 @@ def test_a_rest_hook_put_of_another_ehrs_version_is_not_a_duplicate(client: Test
     patient = of_type(sample_bundles(1)[0], "Patient")[0]
     body = orjson.dumps(patient)
     url = f"/notifications/Patient/{patient['id']}"
-    assert client.put(url, content=body, headers=auth(SECRET_A)).status_code == 202
-    again = client.put(url, content=body, headers=auth(SECRET_A))
+    assert client.put(url, content=body, headers=bearer(SECRET_A)).status_code == 202
+    again = client.put(url, content=body, headers=bearer(SECRET_A))
     assert again.status_code == 200 and "duplicate" in again.text
-    assert client.put(url, content=body, headers=auth(SECRET_B)).status_code == 202  # B's own Patient/pat-001
-    assert client.put(url, content=body, headers=auth(SECRET_B)).status_code == 200
+    assert client.put(url, content=body, headers=bearer(SECRET_B)).status_code == 202  # B's own Patient/pat-001
+    assert client.put(url, content=body, headers=bearer(SECRET_B)).status_code == 200

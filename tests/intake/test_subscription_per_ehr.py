@@ -14,17 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.api.app import create_app
 from app.db import subscriptions_repo
 from app.db.models import Job, Subscription
 from app.services import Services
-from tests.spine.helpers import expand, make_services, notification, register, sample_bundles
+from tests.spine.helpers import bearer, expand, make_services, notification, register, sample_bundles
 
 SECRET_A, SECRET_B = "secret-of-ehr-a-0123456789", "secret-of-ehr-b-0123456789"
-
-
-def auth(secret: str) -> dict[str, str]:
-    return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
@@ -34,12 +29,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     register(svc, sub_id="sub-1", secret=SECRET_B, ehr="ehr-b")  # refused while ids were global
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def test_two_ehrs_register_the_same_subscription_id(services: Services) -> None:
@@ -60,11 +49,11 @@ def test_two_ehrs_register_the_same_subscription_id(services: Services) -> None:
 def test_the_credential_decides_whose_subscription_a_notification_is(client: TestClient, services: Services) -> None:
     bundle = sample_bundles(1)[0]
     note = orjson.dumps(notification(bundle, 1, sub_id="sub-1"))  # event 1 of "sub-1": the same bytes for both
-    assert client.post("/notifications", content=note, headers=auth(SECRET_A)).status_code == 202
-    assert client.post("/notifications", content=note, headers=auth(SECRET_B)).status_code == 202  # not a duplicate
-    assert client.post("/notifications", content=note, headers=auth(SECRET_B)).status_code == 200  # this one is
+    assert client.post("/notifications", content=note, headers=bearer(SECRET_A)).status_code == 202
+    assert client.post("/notifications", content=note, headers=bearer(SECRET_B)).status_code == 202  # not a duplicate
+    assert client.post("/notifications", content=note, headers=bearer(SECRET_B)).status_code == 200  # this one is
     other = orjson.dumps(notification(bundle, 2, sub_id="sub-2"))
-    response = client.post("/notifications", content=other, headers=auth(SECRET_B))
+    response = client.post("/notifications", content=other, headers=bearer(SECRET_B))
     assert response.status_code == 401 and "Subscription/sub-2" in response.text
     expand(services.engine)
     with services.engine.connect() as conn:

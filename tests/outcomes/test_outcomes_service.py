@@ -14,7 +14,6 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.app import create_app
 from app.services import Services
 from tests.spine.helpers import ADMIN, SECRET, make_services, notification, register, sample_bundles
 
@@ -30,12 +29,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     register(svc, sub_id="claimbridge-demo")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def encounter_of(bundle: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,11 @@ ADMIN = "test-admin-token-0123456789"
 SECRET = "SAMPLE_TOKEN"
 
 
+def bearer(secret: str = SECRET) -> dict[str, str]:
+    """Headers of a notification from the sender holding ``secret``."""
+    return {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {secret}"}
+
+
 def make_services(db_url: str, tmp: Path, *, clock: Any = utcnow, **overrides: Any) -> Services:
     settings = Settings(
         env="test",

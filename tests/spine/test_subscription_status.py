@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from app.api.app import create_app
 from app.db import intake_repo, subscriptions_repo
 from app.db.sql import utcnow
 from app.intake.notification import Notification
@@ -31,12 +30,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     register(svc)
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def status_of(engine: Engine, sid: str = "123") -> str:

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.api.app import create_app
 from app.db import claims_repo, intake_repo
 from app.db.models import ClaimVersion, Job, Outbox
 from app.db.sql import utcnow
@@ -31,12 +30,6 @@ def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
     register(svc, sub_id="claimbridge-demo")
     yield svc
     svc.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services)) as c:
-        yield c
 
 
 def post(client: TestClient, note: dict) -> int:
