@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.web import console, dead_rows, oidc, smart
+from app.web import console, console_config, console_messages, console_subscriptions, dead_rows, oidc, smart
 from app.web.render import STATIC_DIR, WebError, web_error_handler
 from app.web.sign_in_throttle import SignInThrottle
 
@@ -18,7 +18,8 @@ def mount_web(app: FastAPI) -> None:
 
     app.state.sign_in_throttle = SignInThrottle.for_services(app.state.services)
     app.add_exception_handler(WebError, web_error_handler)
-    app.include_router(console.router)
+    for module in (console, console_messages, console_subscriptions, console_config):
+        app.include_router(module.router)
     app.include_router(dead_rows.router)
     app.include_router(oidc.router)
     app.include_router(smart.router)
