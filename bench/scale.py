@@ -60,6 +60,7 @@ def main() -> None:
             "ratio_2_to_1": TARGET_RATIO,
             "duplicates": 0,
             "rates": {str(k): round(v, 1) for k, v in rates.items()},
+            "duplicates_found": duplicates,
         },
         passed=ratio is not None and ratio >= TARGET_RATIO and duplicates == 0,
     )
