@@ -52,12 +52,13 @@ def validate_resource(resource: dict[str, Any]) -> None:
     if not isinstance(resource, dict):
         raise InvalidResource("resource is not a JSON object")
     resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str):
-        raise InvalidResource("resource has no resourceType")
-    if resource_type not in _R4_TYPES and resource_type not in schema.resource_types():
-        validate_with_models(resource)
-        return
-    _R4_TYPES.add(resource_type)
+    if resource_type.__class__ is not str or resource_type not in _R4_TYPES:  # the type checked once
+        if not isinstance(resource_type, str):
+            raise InvalidResource("resource has no resourceType")
+        if resource_type not in schema.resource_types():
+            validate_with_models(resource)
+            return
+        _R4_TYPES.add(resource_type)
     reason = schema.first_error(resource_type, resource)
     if reason is not None:
         raise InvalidResource(f"{resource_type} invalid at {reason}")
