@@ -21,6 +21,9 @@ code so that they can be read and tested:
   required. The file requires only complex ones; a required primitive such as ``Encounter.status``
   may also come as its extension-only twin ``_status``, or, for ``value[x]``, as any of the choices.
 
+Valid or not is answered by ``app.fhir.schema_hot`` (one validator for all types over an equivalent,
+cheaper rewrite of these definitions); the per-type validators here explain what is wrong.
+
 Nothing here echoes resource values: errors name the element path and the rule only.
 """
 
@@ -179,7 +182,9 @@ def closure(name: str) -> set[str]:
 def validator(resource_type: str) -> jsonschema_rs.Validator:
     """The compiled validator of one R4 resource type: compiled on first use (~10 ms), then cached.
 
-    It holds only the definitions the type reaches (about 60 of 620), nested resources excluded.
+    It holds only the definitions the type reaches (about 60 of 620), nested resources excluded. The
+    hot path asks ``app.fhir.schema_hot`` (same verdicts, cheaper); this one explains the rejections:
+    its error paths name the FHIR primitive that failed.
     """
     if resource_type not in resource_types():
         raise KeyError(resource_type)
@@ -206,9 +211,7 @@ def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
 
     ``resource_type`` must be one of :func:`resource_types` (``KeyError`` otherwise).
     """
-    ready = _READY.get(resource_type)
-    if ready is None:
-        ready = _prepare(resource_type)
+    ready = _READY.get(resource_type) or hot_check(resource_type)
     if ready[0]({resource_type: resource}):
         if ready[1] not in resource:
             return None  # the common case, kept to one Rust call and one key lookup
@@ -218,7 +221,12 @@ def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
     return None if violation is None else f"{element_path(violation[0])}: {violation[1]}"
 
 
-def _prepare(resource_type: str) -> tuple[Callable[[Any], bool], str]:
+def hot_check(resource_type: str) -> tuple[Callable[[Any], bool], str]:
+    """``(is_valid, holder)``: ``is_valid({resource_type: resource})`` and ``holder not in resource`` means valid.
+
+    ``holder`` is the type's property that can hold nested resources ("" for none). ``KeyError`` for a
+    type that is not R4.
+    """
     if resource_type not in resource_types():
         raise KeyError(resource_type)
     from app.fhir.schema_hot import hot_validator  # here: schema_hot builds on this module
@@ -235,7 +243,7 @@ def first_violation(resource_type: str, resource: dict[str, Any]) -> tuple[list[
     Nested resources (contained, Bundle entries, Parameters) are validated after their container,
     each as its own type; their paths start from the container.
     """
-    ready = _READY.get(resource_type) or _prepare(resource_type)
+    ready = _READY.get(resource_type) or hot_check(resource_type)
     if not ready[0]({resource_type: resource}):
         return _explain(resource_type, resource)
     return _nested_violation(resource_type, resource)
