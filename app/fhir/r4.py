@@ -1,7 +1,7 @@
 """The one place that pins the FHIR release: R4 (4.0.1) on the wire, R4B models in code.
 
 Inbound resources are validated against the official FHIR R4 JSON Schema (``app.fhir.schema``),
-compiled per resource type on first use: 30-40x cheaper than building the models (bench/validate.py),
+compiled on first use (``app.fhir.schema_hot``): 30-40x cheaper than building the models (bench/validate.py),
 and it is R4, not R4B (ADR 0008). ``fhir.resources`` ships no R4 package; its R4B models stay where
 typed models serve: ``model_class``, the reference in tests and benchmarks (``validate_with_models``),
 and the few R4B-only resource types the R4 schema cannot know (``validate_resource`` hands those to
@@ -11,6 +11,7 @@ the models). The hot path works on dicts.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,8 @@ FHIR_VERSION = "4.0.1"
 MODEL_PACKAGE = "fhir.resources.R4B"
 
 
-_R4_TYPES: set[str] = set()  # the R4 types seen so far (saves a call per resource on the hot path)
+# R4 type -> the schema's hot check (``schema.hot_check``), for the types seen so far.
+_READY: dict[str, tuple[Callable[[Any], bool], str]] = {}
 
 
 class InvalidResource(FatalError, ValueError):
@@ -51,13 +53,17 @@ def validate_resource(resource: dict[str, Any]) -> None:
     """
     if not isinstance(resource, dict):
         raise InvalidResource("resource is not a JSON object")
-    resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str):
-        raise InvalidResource("resource has no resourceType")
-    if resource_type not in _R4_TYPES and resource_type not in schema.resource_types():
-        validate_with_models(resource)
-        return
-    _R4_TYPES.add(resource_type)
+    resource_type: Any = resource.get("resourceType")  # a str when ``ready`` is found
+    ready = _READY.get(resource_type) if resource_type.__class__ is str else None
+    if ready is None:
+        if not isinstance(resource_type, str):
+            raise InvalidResource("resource has no resourceType")
+        if resource_type not in schema.resource_types():
+            validate_with_models(resource)
+            return
+        ready = _READY[resource_type] = schema.hot_check(resource_type)
+    if ready[0]({resource_type: resource}) and ready[1] not in resource:
+        return  # valid: one Rust call and one key lookup
     reason = schema.first_error(resource_type, resource)
     if reason is not None:
         raise InvalidResource(f"{resource_type} invalid at {reason}")

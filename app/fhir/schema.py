@@ -21,6 +21,9 @@ code so that they can be read and tested:
   required. The file requires only complex ones; a required primitive such as ``Encounter.status``
   may also come as its extension-only twin ``_status``, or, for ``value[x]``, as any of the choices.
 
+Valid or not is answered by ``app.fhir.schema_hot`` (one validator for all types over an equivalent,
+cheaper rewrite of these definitions); the per-type validators here explain what is wrong.
+
 Nothing here echoes resource values: errors name the element path and the rule only.
 """
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -36,11 +39,13 @@ from typing import Any
 import jsonschema_rs
 
 from app.fhir.schema_errors import describe, element_path
-from app.fhir.schema_nested import holders, may_nest, nested_resources
+from app.fhir.schema_nested import holders, nested_resources
 
 SCHEMA_RESOURCE = "fhir.schema.json.gz"
 REQUIRED_RESOURCE = "r4-required-elements.json"  # tools/fhir_required_elements.py
 INT32_MAX = 2_147_483_647
+UNEXPLAINED = "violates the R4 schema"  # the two validators disagree: a bug, rejected all the same
+MASK = "[value]"  # what jsonschema-rs writes in its messages instead of a resource value
 
 # Resource types (and their backbone definitions) that Medplum adds to the HL7 file.
 MEDPLUM_TYPES = frozenset(
@@ -177,7 +182,9 @@ def closure(name: str) -> set[str]:
 def validator(resource_type: str) -> jsonschema_rs.Validator:
     """The compiled validator of one R4 resource type: compiled on first use (~10 ms), then cached.
 
-    It holds only the definitions the type reaches (about 60 of 620), nested resources excluded.
+    It holds only the definitions the type reaches (about 60 of 620), nested resources excluded. The
+    hot path asks ``app.fhir.schema_hot`` (same verdicts, cheaper); this one explains the rejections:
+    its error paths name the FHIR primitive that failed.
     """
     if resource_type not in resource_types():
         raise KeyError(resource_type)
@@ -188,11 +195,15 @@ def validator(resource_type: str) -> jsonschema_rs.Validator:
         "definitions": {name: defs[name] for name in sorted(closure(resource_type))},
     }
     # The `regex` crate (linear time, no backtracking on untrusted input): every R4 pattern fits it.
-    return jsonschema_rs.Draft7Validator(schema, pattern_options=jsonschema_rs.RegexOptions())
+    # `mask`: the library's own messages carry no values either (and skip rendering them: errors cost
+    # ~40% less to build); `describe` reads only the error's kind and paths.
+    return jsonschema_rs.Draft7Validator(schema, pattern_options=jsonschema_rs.RegexOptions(), mask=MASK)
 
 
-# The hot path's cache: type -> (validator, the type's properties that can hold nested resources).
-_READY: dict[str, tuple[jsonschema_rs.Validator, frozenset[str]]] = {}
+# The hot path's cache: type -> (the hot validator's ``is_valid``, the one property of the type that can
+# hold nested resources: ``contained``, ``entry`` or ``parameter``, "" for Binary). The hot validator
+# (``app.fhir.schema_hot``) accepts exactly what :func:`validator` accepts.
+_READY: dict[str, tuple[Callable[[Any], bool], str]] = {}
 
 
 def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
@@ -200,27 +211,51 @@ def first_error(resource_type: str, resource: dict[str, Any]) -> str | None:
 
     ``resource_type`` must be one of :func:`resource_types` (``KeyError`` otherwise).
     """
-    ready = _READY.get(resource_type)
-    if ready is None:
-        nesting = frozenset(holders().get(resource_type, ()))
-        ready = _READY.setdefault(resource_type, (validator(resource_type), nesting))
-    if ready[0].is_valid(resource) and resource.keys().isdisjoint(ready[1]):
-        return None  # the common case, kept to one Rust call and one set check
-    violation = first_violation(resource_type, resource)
+    ready = _READY.get(resource_type) or hot_check(resource_type)
+    if ready[0]({resource_type: resource}):
+        if ready[1] not in resource:
+            return None  # the common case, kept to one Rust call and one key lookup
+        violation = _nested_violation(resource_type, resource)
+    else:
+        violation = _explain(resource_type, resource)
     return None if violation is None else f"{element_path(violation[0])}: {violation[1]}"
+
+
+def hot_check(resource_type: str) -> tuple[Callable[[Any], bool], str]:
+    """``(is_valid, holder)``: ``is_valid({resource_type: resource})`` and ``holder not in resource`` means valid.
+
+    ``holder`` is the type's property that can hold nested resources ("" for none). ``KeyError`` for a
+    type that is not R4.
+    """
+    if resource_type not in resource_types():
+        raise KeyError(resource_type)
+    from app.fhir.schema_hot import hot_validator  # here: schema_hot builds on this module
+
+    nesting = tuple(holders().get(resource_type, ()))
+    if len(nesting) > 1:  # R4 has none such; the hot path checks one name
+        raise ValueError(f"{resource_type} holds nested resources in {nesting}: more than one property")
+    return _READY.setdefault(resource_type, (hot_validator().is_valid, nesting[0] if nesting else ""))
 
 
 def first_violation(resource_type: str, resource: dict[str, Any]) -> tuple[list[str | int], str] | None:
     """The first violated rule and where, or ``None``.
 
     Nested resources (contained, Bundle entries, Parameters) are validated after their container,
-    each with its own type's validator; their paths start from the container.
+    each as its own type; their paths start from the container.
     """
-    compiled = validator(resource_type)
-    if not compiled.is_valid(resource):
-        return describe(next(iter(compiled.iter_errors(resource))))
-    if not may_nest(resource, resource_type):
-        return None
+    ready = _READY.get(resource_type) or hot_check(resource_type)
+    if not ready[0]({resource_type: resource}):
+        return _explain(resource_type, resource)
+    return _nested_violation(resource_type, resource)
+
+
+def _explain(resource_type: str, resource: dict[str, Any]) -> tuple[list[str | int], str]:
+    """Why the hot validator rejected ``resource``: the first error of the type's own validator."""
+    error = next(iter(validator(resource_type).iter_errors(resource)), None)
+    return describe(error) if error is not None else ([], UNEXPLAINED)
+
+
+def _nested_violation(resource_type: str, resource: dict[str, Any]) -> tuple[list[str | int], str] | None:
     for path, nested in nested_resources(resource, resource_type):
         violation = first_violation(nested["resourceType"], nested)
         if violation is not None:

@@ -46,11 +46,6 @@ def holders() -> dict[str, dict[str, str]]:
     return out
 
 
-def may_nest(resource: dict[str, Any], resource_type: str) -> bool:
-    """Cheap pre-check (the hot path): does ``resource`` have any property that can lead to a resource?"""
-    return any(name in resource for name in holders().get(resource_type, ()))
-
-
 def nested_resources(node: dict[str, Any], definition: str, path: Path = ()) -> Iterator[tuple[Path, dict[str, Any]]]:
     """(path, resource) for each resource directly nested in ``node`` (not those nested in those)."""
     for prop_name, target in holders().get(definition, {}).items():

@@ -49,15 +49,20 @@ def test_every_r4_type_compiles() -> None:
 
 
 def test_nothing_is_loaded_or_compiled_at_import() -> None:
+    """The hot validator is compiled on first use; a type's own (explaining) validator on its first error."""
     code = (
         "import app.fhir.r4, app.worker.pipeline, app.cli.check\n"
-        "from app.fhir import schema\n"
-        "print(schema.definitions.cache_info().currsize, schema.validator.cache_info().currsize)\n"
+        "from app.fhir import schema, schema_hot\n"
+        "fns = schema.definitions, schema_hot.hot_validator, schema.validator\n"
+        "sizes = lambda: [f.cache_info().currsize for f in fns]\n"
+        "print(*sizes())\n"
+        "schema.first_error('Encounter', {'resourceType': 'Encounter', 'status': 'finished', 'class': {'code': 'A'}})\n"
+        "print(*sizes())\n"
         "schema.first_error('Encounter', {'resourceType': 'Encounter'})\n"
-        "print(schema.validator.cache_info().currsize)\n"
+        "print(*sizes())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
-    assert out == ["0", "0", "1"]
+    assert out == ["0", "0", "0", "1", "1", "0", "1", "1", "1"]
 
 
 @pytest.mark.parametrize(
