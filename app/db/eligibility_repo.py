@@ -49,7 +49,8 @@ class DueCheck:
 
 
 def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime) -> list[int]:
-    """Insert the verifications not already known; returns the ids of the new ones."""
+    """Insert the verifications not already known; returns the ids of the new ones (a key the planner
+    found stored, ``known``, costs no statement)."""
     rows = [
         {
             "ehr": k.ehr,
@@ -67,6 +68,7 @@ def request_checks(conn: Connection, keys: Iterable[CheckKey], *, now: datetime)
             "updated_at": now,
         }
         for k in keys
+        if not k.known
     ]
     return insert_ignore(conn, CHECK, rows, list(CHECK_KEY), "id")
 
@@ -397,6 +399,15 @@ def is_requested(conn: Connection, coverage: str, service_date: date, trigger: s
     return conn.execute(_REQUESTED, params).first() is not None
 
 
+def answer_state(
+    conn: Connection, coverage: str, service_date: date, trigger: str, *, since: datetime, ehr: str = DEFAULT_EHR
+) -> tuple[bool, bool]:
+    """(:func:`is_requested`, :func:`has_fresh_answer`) in one statement (a finished encounter's planning)."""
+    params = {"ehr": ehr, "coverage": coverage, "service_date": service_date, "trigger": trigger, "since": since}
+    requested, fresh = conn.execute(_STATE, params).one()
+    return bool(requested), bool(fresh)
+
+
 # Built once (the job path runs these per encounter): no statement construction per call.
 _REQUESTED = select(CHECK.c.id).where(*(CHECK.c[c] == bindparam(c) for c in CHECK_KEY))
 _FRESH = (
@@ -409,6 +420,7 @@ _FRESH = (
     )
     .limit(1)
 )
+_STATE = select(_REQUESTED.exists(), _FRESH.limit(None).exists())
 _COVERAGES = select(RES.c.body).where(
     RES.c.ehr == bindparam("ehr"), RES.c.patient == bindparam("patient"), RES.c.resource_type == "Coverage"
 )

@@ -212,6 +212,8 @@ class CheckKey:
     appointment: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     ehr: str = DEFAULT_EHR  # the EHR whose mirror holds the coverage
+    #: Planned again although already stored (the planner saw it): kept in the plan, never inserted again.
+    known: bool = field(default=False, compare=False)
 
 
 def _bound(value: str | None, *, last: bool) -> date | None:

@@ -113,6 +113,8 @@ def _request(
     lease: float,
     payers: PayerDirectory,
 ) -> None:
+    if key.known:  # stored already: its job or another worker has it
+        return
     if key.due_at > now:  # a day-before check: the duty claims it when it falls due
         eligibility_repo.request_checks(conn, [key], now=now)
         return

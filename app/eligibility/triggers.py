@@ -219,17 +219,18 @@ def _encounter(
     key = key_of(enc)
     out = []
     for coverage, payer in _covered(conn, patient, payers, ehr, memo, held):
+        known = False
         if status == "finished":
             window = payers.profile_for(payer).eligibility_max_age_days
             since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)
             # a fresh answer: no check, unless this very one is known (asked ahead of this job from its
-            # notification, its answer is the fresh one): planned again (ignored), so the Coverage is not
-            # checked a second time
-            fresh = eligibility_repo.has_fresh_answer(conn, coverage, since=since, ehr=ehr)
-            if fresh and not eligibility_repo.is_requested(conn, coverage, day, "finished", ehr=ehr):
+            # notification, its answer is the fresh one): planned again (``known``: not inserted again), so
+            # the Coverage is not checked a second time
+            known, fresh = eligibility_repo.answer_state(conn, coverage, day, "finished", since=since, ehr=ehr)
+            if fresh and not known:
                 continue
         trigger = "finished" if status == "finished" else "check-in"
-        out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key, ehr=ehr))
+        out.append(CheckKey(coverage, day, trigger, patient or "", payer, now, encounter=key, ehr=ehr, known=known))
     return out
 
 

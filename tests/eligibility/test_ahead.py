@@ -19,6 +19,7 @@ from app.api.app import create_app
 from app.db import claims_repo, eligibility_repo
 from app.db.models import EligibilityCheck, FindingRow, Job
 from app.eligibility.duty import EligibilityDuty
+from app.eligibility.triggers import plan_checks
 from app.mappers.ids import claim_id
 from app.services import Services
 from app.worker.expansion import InboxExpander
@@ -74,6 +75,25 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         assert claim is not None
         assert not any(f["rule"].startswith("eligibility.") for f in claim["findings"])
         assert route.call_count == 1
+
+
+def test_a_check_planned_again_stays_in_the_plan_and_is_not_inserted_again(services: Services) -> None:
+    with respx.mock(assert_all_called=True) as payer:
+        payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        post(services, buckeye_bundle())
+        worker = services.worker(worker_id="w")
+        worker.duty(InboxExpander).drain()
+        duty = worker.duty(EligibilityDuty)
+        assert duty.send_ahead() == 1
+        duty.wait(10)
+        worker.drain()
+    resources = {f"{r['resourceType']}/{r['id']}": r for r in (e["resource"] for e in buckeye_bundle()["entry"])}
+    with services.engine.begin() as conn:  # the visit's Encounter and Coverage change again
+        keys = plan_checks(conn, [resources[ENCOUNTER], resources[COVERAGE]], payers=services.config.payers,
+                           now=services.clock())  # fmt: skip
+        assert [(k.coverage, k.trigger, k.known) for k in keys] == [(COVERAGE, "finished", True)]  # no "coverage" check
+        assert eligibility_repo.request_checks(conn, keys, now=services.clock()) == []
+    assert len(rows(services, EligibilityCheck.id)) == 1
 
 
 def test_an_answer_stored_after_the_job_is_still_applied_by_re_evaluation(services: Services) -> None:
