@@ -91,12 +91,7 @@ class WorkerSettings(_Section):
     #: Jobs of a batch committed in one transaction (a SAVEPOINT each only when a failure reruns the
     #: chunk); 1 = one transaction per job.
     jobs_per_commit: int = Field(20, ge=1)
-    #: A chunk commits once its jobs have run this long, even short of ``jobs_per_commit``: at a
-    #: moderate rate a job's claim is stored within about this time, not after 19 others.
-    commit_after_seconds: float = Field(0.1, gt=0)
-    #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed;
-    #: only after a full batch (a backlog): a partial one means the queue is drained, and the jobs
-    #: that arrive are left to an idle worker instead of waiting behind this batch.
+    #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed.
     prefetch_ahead: bool = True
     #: Touched after every round of the worker loop (a liveness probe checks its age); None: off.
     heartbeat_file: Path | None = None

@@ -7,14 +7,11 @@ transaction, record failures, then the periodic duties.
       1 claim       a batch of due jobs, leased to this worker (FOR UPDATE SKIP LOCKED on PostgreSQL)
       2 prefetch    step 1b (:mod:`app.worker.prefetch`): what the notifications lack, from the EHR,
                     concurrently and outside any transaction; its result is handed to each job.
-                    With ``prefetch_ahead``, after a FULL batch (a backlog), the next batch is
-                    claimed and prefetched on a helper thread while this one is processed (id-only
-                    fetches overlap processing); after a partial one the new arrivals are left to
-                    whichever worker is free first
-      3 run         :func:`~app.worker.pipeline.process_job` per job; up to ``jobs_per_commit`` jobs
-                    share one transaction (fewer once they have run ``commit_after_seconds``),
-                    first without savepoints; if any job fails the transaction is rolled back
-                    whole and the jobs run again, each inside its own SAVEPOINT: a job
+                    With ``prefetch_ahead`` the NEXT batch is claimed and prefetched on a helper
+                    thread while this one is processed (id-only fetches overlap processing)
+      3 run         :func:`~app.worker.pipeline.process_job` per job; ``jobs_per_commit`` jobs share
+                    one transaction, first without savepoints; if any job fails the transaction is
+                    rolled back whole and the jobs run again, each inside its own SAVEPOINT: a job
                     that fails is rolled back to its savepoint and recorded as failed in the same
                     transaction, the others commit. Should the shared commit itself fail, the jobs
                     run again one transaction each (nothing was stored)
@@ -121,9 +118,7 @@ class Worker:
     def run_once(self) -> int:
         """One batch of jobs, then one round of the duties; returns how many things were done."""
         jobs, prepared = self.next_batch()
-        if len(jobs) >= self.settings.batch_size and self.prefetch is not None and self.settings.prefetch_ahead:
-            # a full batch: a backlog, claim the next one now. A partial batch drained the queue:
-            # what arrives next is left to a worker that is free (or to this one's next round)
+        if jobs and self.prefetch is not None and self.settings.prefetch_ahead:
             self.claim_ahead(exclude=frozenset(job.id for job in jobs))
         self.run_batch(jobs, prepared)
         done = len(jobs)
@@ -169,7 +164,7 @@ class Worker:
             self._pool = None
 
     def run_batch(self, jobs: Sequence[ClaimedJob], prepared: Mapping[int, Outcome]) -> None:
-        """Step 3: failures of step 1b are recorded, the rest in chunks of one transaction each."""
+        """Step 3: failures of step 1b are recorded, the rest run ``jobs_per_commit`` per transaction."""
         runnable: list[tuple[ClaimedJob, Prepared | None]] = []
         for job in jobs:
             outcome = prepared.get(job.id)
@@ -177,11 +172,13 @@ class Worker:
                 self.record_failure(job, outcome)
             else:
                 runnable.append((job, outcome))
-        while runnable:
-            if len(runnable) == 1:
-                self.run_job(*runnable[0])
-                return
-            runnable = runnable[self.run_jobs_together(runnable) :]
+        size = self.settings.jobs_per_commit
+        for start in range(0, len(runnable), size):
+            chunk = runnable[start : start + size]
+            if len(chunk) == 1:
+                self.run_job(*chunk[0])
+            else:
+                self.run_jobs_together(chunk)
 
     def prepare(self, jobs: Sequence[ClaimedJob]) -> Mapping[int, Outcome]:
         if not jobs or self.prefetch is None:
@@ -208,12 +205,8 @@ class Worker:
             self.metrics.latency.observe(time.perf_counter() - started)
         self._report_done(job, result)
 
-    def run_jobs_together(self, runnable: Sequence[tuple[ClaimedJob, Prepared | None]]) -> int:
-        """The first jobs of ``runnable`` in one transaction; returns how many (the chunk) were handled.
-
-        The chunk ends at ``jobs_per_commit`` jobs, or earlier once its jobs have run
-        ``commit_after_seconds`` (their claims are not held back for the rest of the batch).
-        A failing job never takes the others down.
+    def run_jobs_together(self, chunk: Sequence[tuple[ClaimedJob, Prepared | None]]) -> None:
+        """Several jobs in one transaction; a failing job never takes the others down.
 
         First without savepoints (two statements fewer per job) and with the jobs marked done in one
         statement at the end: should any job fail (or a lease be lost, or the commit fail),
@@ -223,29 +216,22 @@ class Worker:
         input, and its first run left nothing behind.
         """
         done: list[tuple[ClaimedJob, str, float]] = []
-        attempted, budget = 0, self.settings.commit_after_seconds
-        opened = time.perf_counter()
         try:
             with self.engine.begin() as conn:
-                for job, prepared in runnable[: self.settings.jobs_per_commit]:
-                    attempted += 1
+                for job, prepared in chunk:
                     _log_fetched(job, prepared)
                     started = time.perf_counter()
                     result = process_job(conn, job, runtime=self.runtime, prepared=prepared)
                     done.append((job, result, time.perf_counter() - started))
-                    if started + done[-1][2] - opened >= budget:
-                        break
                 finished = [(job.id, result) for job, result, _ in done]  # one statement for the chunk
                 queue_repo.finish_jobs(conn, finished, worker=self.worker_id, now=self.runtime.clock())
         except Exception as exc:  # rolled back as a whole: run it again, a savepoint per job
-            attempted = max(attempted, 1)  # the transaction did not even begin: the first job alone
-            log.info("worker.batch_guarded", jobs=attempted, failed_after=len(done), error=type(exc).__name__)
-            self.run_jobs_guarded(runnable[:attempted])
-            return attempted
+            log.info("worker.batch_guarded", jobs=len(chunk), failed_after=len(done), error=type(exc).__name__)
+            self.run_jobs_guarded(chunk)
+            return
         for job, result, seconds in done:
             self.metrics.latency.observe(seconds)
             self._report_done(job, result)
-        return attempted
 
     def run_jobs_guarded(self, chunk: Sequence[tuple[ClaimedJob, Prepared | None]]) -> None:
         """Several jobs in one transaction, a SAVEPOINT each; a failing job never takes the others down."""

@@ -51,9 +51,7 @@ def counting(engine: Engine) -> Iterator[collections.Counter[str]]:
 
 
 def services_for(db_url: str, tmp_path: Path) -> Services:
-    svc = make_services(
-        db_url, tmp_path, worker={"batch_size": JOBS, "jobs_per_commit": JOBS, "commit_after_seconds": 600}
-    )
+    svc = make_services(db_url, tmp_path, worker={"batch_size": JOBS, "jobs_per_commit": JOBS})
     register(svc, sub_id="claimbridge-demo")
     return svc
 
@@ -84,7 +82,7 @@ def test_a_clean_batch_stays_within_the_statement_budget(db_url: str, tmp_path: 
         svc.close()
 
 
-def test_a_failing_job_sends_its_chunk_again_with_a_savepoint_per_job(db_url: str, tmp_path: Path) -> None:
+def test_a_failing_job_sends_its_batch_again_with_a_savepoint_per_job(db_url: str, tmp_path: Path) -> None:
     svc = services_for(db_url, tmp_path)
     try:
         poison = bundles("p")
@@ -94,8 +92,6 @@ def test_a_failing_job_sends_its_chunk_again_with_a_savepoint_per_job(db_url: st
             dataclasses.replace(svc.worker(worker_id="w"), duties=()).drain()
         statuses = [s for _, s, _, _ in sorted(jobs(svc))]
         assert statuses[3] == "dead" and statuses.count("done") == JOBS - 1
-        # the chunk up to the failing fourth job runs again a savepoint each; the jobs after it
-        # form the next chunk, without savepoints
-        assert seen["SAVEPOINT"] == 4, seen
+        assert seen["SAVEPOINT"] == JOBS, seen
     finally:
         svc.close()
