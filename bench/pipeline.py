@@ -18,7 +18,9 @@ processes) by default, in a fresh database or private schema.
 - **latency**: notifications stored one per transaction at ``--rate``/s for ``--latency-seconds``
   while the workers run; p99 of job stored -> job done (its claim committed with it).
 
-Warm-up encounters run first (imports, caches, reference data). Logging at WARNING.
+Warm-up encounters run first (imports, caches, reference data); then, on PostgreSQL, the schema is
+ANALYZEd (``harness.analyze``: the local server has autovacuum off; ``--no-analyze`` skips it).
+Logging at WARNING.
 ``--stages`` instead prints worker-thread CPU per stage and encounter for one in-process worker
 (less sensitive to other load on the machine than the rates).
 Targets: >= 300 encounters/s with 2 workers on PostgreSQL, >= 150/s with 1 on SQLite, each
@@ -49,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_result  # noqa: E402
 from harness import (  # noqa: E402
     WorkerPool,
+    analyze,
     database,
     duplicate_claims,
     enqueue,
@@ -145,6 +148,8 @@ class Case:
     warmup: int
     latency_seconds: float
     rate: float
+    #: ANALYZE the PostgreSQL schema after the warm-up (:func:`harness.analyze`); False: a fresh schema's plans.
+    analyze: bool = True
 
 
 def open_services(url: str, tmp: Path) -> Services:
@@ -174,6 +179,8 @@ def run_case(case: Case, tmp: Path) -> dict[str, Any]:
                 enqueue(conn, SUBSCRIPTION, warm, services.clock())
             pool.release()
             wait_for_done(engine, len(warm), timeout=300)
+            if case.analyze:
+                analyze(engine)
             with engine.begin() as conn:
                 enqueue(conn, SUBSCRIPTION, timed, services.clock())
             started = time.perf_counter()
@@ -291,6 +298,7 @@ def stages_in_process(db: str, orders: int, count: int, tmp: Path) -> None:
         with services.engine.begin() as conn:
             enqueue(conn, SUBSCRIPTION, notification_bodies(orders, 20, "sw", 1), services.clock())
         worker.drain()
+        analyze(services.engine)
         spent.clear()
         with services.engine.begin() as conn:
             enqueue(conn, SUBSCRIPTION, notification_bodies(orders, count, "st", 100), services.clock())
@@ -316,6 +324,9 @@ def main() -> None:
     parser.add_argument("--cases", default="4", help="orders per encounter, comma-separated (e.g. 1,4,10)")
     parser.add_argument("--latency-seconds", type=float, default=10.0, help="paced phase (0: skip)")
     parser.add_argument("--rate", type=float, default=100.0, help="notifications/s of the paced phase")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="PostgreSQL: no ANALYZE after the warm-up (a fresh schema's plans)"
+    )
     parser.add_argument("--profile", action="store_true", help="pyinstrument one in-process SQLite worker first")
     parser.add_argument(
         "--stages", action="store_true", help="only: worker-thread CPU per stage, one in-process worker per --db"
@@ -333,7 +344,10 @@ def main() -> None:
         for db in args.db.split(","):
             workers = args.workers_sqlite if db == "sqlite" else args.workers_postgres
             for orders in (int(c) for c in args.cases.split(",")):
-                case = Case(db, workers, orders, args.encounters, args.warmup, args.latency_seconds, args.rate)
+                case = Case(
+                    db, workers, orders, args.encounters, args.warmup, args.latency_seconds, args.rate,
+                    analyze=not args.no_analyze,
+                )  # fmt: skip
                 r = run_case(case, Path(d))
                 results.append(r)
                 print(

@@ -28,7 +28,7 @@ from sqlalchemy import event
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_result
-from harness import database, enqueue
+from harness import analyze, database, enqueue
 from pipeline import SUBSCRIPTION, notification_bodies, open_services
 
 APP = str(Path(__file__).resolve().parent.parent / "app") + os.sep
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--encounters", type=int, default=200)
     parser.add_argument("--orders", type=int, default=4)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the timed drain (wall time)")
+    parser.add_argument("--no-analyze", action="store_true", help="no ANALYZE after the warm-up (harness.analyze)")
     args = parser.parse_args()
     os.environ.setdefault("CLAIMBRIDGE_SETTINGS_FILE", os.devnull)
     from app.services import build_worker
@@ -92,6 +93,8 @@ def main() -> None:
         with engine.begin() as conn:
             enqueue(conn, SUBSCRIPTION, notification_bodies(args.orders, 20, "sw", 1), services.clock())
         worker.drain()
+        if not args.no_analyze:
+            analyze(engine)
         with engine.begin() as conn:
             enqueue(conn, SUBSCRIPTION, notification_bodies(args.orders, args.encounters, "st", 100), services.clock())
         profiler = None
