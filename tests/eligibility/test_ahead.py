@@ -23,6 +23,7 @@ from app.eligibility.triggers import plan_checks
 from app.mappers.ids import claim_id
 from app.services import Services
 from app.worker.expansion import InboxExpander
+from app.worker.runner import Worker
 from tests.eligibility.helpers import COVERAGE, ENCOUNTER, SUBMIT, buckeye_bundle, make_services, response
 from tests.spine.helpers import SECRET, notification
 
@@ -77,14 +78,20 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         assert route.call_count == 1
 
 
+def sent_ahead(services: Services) -> tuple[Worker, EligibilityDuty]:
+    """The Buckeye visit acknowledged and expanded, and its one check sent ahead of its waiting job."""
+    post(services, buckeye_bundle())
+    worker = services.worker(worker_id="w")
+    worker.duty(InboxExpander).drain()
+    duty = worker.duty(EligibilityDuty)
+    assert duty.send_ahead() == 1
+    return worker, duty
+
+
 def test_a_check_planned_again_stays_in_the_plan_and_is_not_inserted_again(services: Services) -> None:
     with respx.mock(assert_all_called=True) as payer:
         payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
-        post(services, buckeye_bundle())
-        worker = services.worker(worker_id="w")
-        worker.duty(InboxExpander).drain()
-        duty = worker.duty(EligibilityDuty)
-        assert duty.send_ahead() == 1
+        worker, duty = sent_ahead(services)
         duty.wait(10)
         worker.drain()
     resources = {f"{r['resourceType']}/{r['id']}": r for r in (e["resource"] for e in buckeye_bundle()["entry"])}
@@ -99,11 +106,7 @@ def test_a_check_planned_again_stays_in_the_plan_and_is_not_inserted_again(servi
 def test_an_answer_stored_after_the_job_is_still_applied_by_re_evaluation(services: Services) -> None:
     with respx.mock(assert_all_called=True) as payer:
         payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
-        post(services, buckeye_bundle())
-        worker = services.worker(worker_id="w")
-        worker.duty(InboxExpander).drain()
-        duty = worker.duty(EligibilityDuty)
-        assert duty.send_ahead() == 1
+        worker, duty = sent_ahead(services)
         worker.run_batch(worker.claim(), {})  # the job runs before the answer is collected
         with services.engine.connect() as conn:
             first = claims_repo.get_claim(conn, CLAIM)
