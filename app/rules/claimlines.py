@@ -6,6 +6,7 @@ tolerant of malformed input like the rest of :mod:`app.rules.facts`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -174,6 +175,19 @@ def _read_any(item: Resource, index: int, default_dos: date | None, prefix: str)
         tuple(team) if team else (), _ndcs(details) if details else (), code in EM_CODES,
         _encounter_keys(get("encounter")),
     )  # fmt: skip
+
+
+def read_lines_of_codes(claim: Resource, wanted: Callable[[str], bool], prefix: str = "Claim") -> list[Line]:
+    """The lines of ``claim`` whose procedure code satisfies ``wanted``, as :func:`read_lines` reads them
+    (same indexes, same values); the other items' code is read, the rest of them never parsed."""
+    period = obj(claim.get("billablePeriod"))
+    default = parse_date(period.get("start"))
+    items = [i for i in claim.get("item") or () if isinstance(i, dict)]
+    return [
+        read_line(i, n, default, prefix)
+        for n, i in enumerate(items)
+        if wanted(_procedure(i.get("productOrService"))[1])
+    ]
 
 
 def read_lines(claim: Resource, prefix: str = "Claim") -> tuple[Line, ...]:

@@ -20,7 +20,7 @@ from app.domain.findings import Category, Severity
 from app.domain.history import History
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
-from app.rules.claimlines import _read_any, _read_usual, read_line, read_lines
+from app.rules.claimlines import _read_any, _read_usual, read_line, read_lines, read_lines_of_codes
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
 from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
@@ -132,6 +132,18 @@ def test_read_lines_counts_object_items_only() -> None:
     lines = read_lines(claim)
     assert [ln.path for ln in lines] == ["Claim.item[0]", "Claim.item[1]"]
     assert [ln.dos for ln in lines] == [DOS, DEFAULT_DOS]  # no servicedDate: billablePeriod.start
+
+
+def test_lines_of_some_codes_read_as_read_lines_reads_them() -> None:
+    """The global-surgery rules read only some codes of other claims: same indexes, paths and values."""
+    other = copy.deepcopy(_usual())
+    other["productOrService"] = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": " 99213 "}]}
+    odd = copy.deepcopy(_usual())
+    odd["productOrService"] = {"coding": [{"system": "urn:other", "code": "x"}, {"system": CPT, "code": "27447"}]}
+    claim = {"billablePeriod": {"start": "2026-03-01"}, "item": [_usual(), "x", other, None, odd]}
+    every = read_lines(claim, "Claim[2]")
+    for wanted in ({"99213"}, {"27447"}, {"99213", "27447"}, set(), {every[0].code}):
+        assert read_lines_of_codes(claim, wanted.__contains__, "Claim[2]") == [ln for ln in every if ln.code in wanted]
 
 
 @pytest.mark.parametrize("value", ["2026-03-02", "2026-03-02T23:59:59Z", "2026-02-30", "2026-03", "", None, 5, ["x"]])

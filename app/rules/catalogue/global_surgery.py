@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from app.domain.findings import Category, Severity
-from app.rules.claimlines import read_lines
+from app.rules.claimlines import read_lines_of_codes
 from app.rules.codes import OFFICE_EM
 from app.rules.facts import ClaimFacts, Line
 from app.rules.registry import Hit, Params, register
@@ -32,15 +32,21 @@ POST_OP_DAYS = {"010": 10, "090": 90}
 
 
 def provider_lines(f: ClaimFacts) -> list[tuple[Line, bool]]:
-    """``(line, on this claim)`` for this claim and the same billing provider's other claims."""
+    """``(line, on this claim)`` for this claim and the same billing provider's other claims (of
+    those, only the lines the rules below compare: office E/M visits and 010/090-global procedures)."""
     cached: list[tuple[Line, bool]] | None = f.memo.get("provider_lines")
     if cached is not None:
         return cached
     out = [(line, True) for line in f.lines]
     provider = ref_key(f.claim.get("provider"))
+    days = f.refdata.global_days
+
+    def wanted(code: str) -> bool:  # what the rules below read of other claims: office E/M, 010/090 globals
+        return code in OFFICE_EM or days.get(code) in POST_OP_DAYS
+
     for other in f.other_claims:
         if ref_key(other.get("provider")) == provider:
-            out += [(line, False) for line in read_lines(other)]
+            out += [(line, False) for line in read_lines_of_codes(other, wanted)]
     f.memo["provider_lines"] = out
     return out
 
