@@ -22,9 +22,12 @@ EVENTS = "events-under-test"  # an outbox destination with no adapter: the rows 
 
 
 def with_events(flow: Flow) -> None:
-    """The runtime a relay configures (``relay.nats_url``), without a NATS server: only rows are checked."""
+    """The runtime a relay configures (``relay.nats_url``), without a NATS server: only rows are checked.
+
+    The flow's workers are built from ``flow.services`` (the same engine and settings); intake, which
+    never reads the runtime, keeps the services the client was built with."""
     runtime = dataclasses.replace(flow.services.runtime, events_destination=EVENTS)
-    object.__setattr__(flow.services, "runtime", runtime)  # Services is frozen; this test builds its own
+    flow.services = dataclasses.replace(flow.services, runtime=runtime)
 
 
 def rows(flow: Flow, claim_id: str) -> list[tuple[str, str, dict[str, Any]]]:

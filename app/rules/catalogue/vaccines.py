@@ -1,4 +1,9 @@
-"""Coding: vaccine administration codes a payer bills its own way (Medicare G0008 / G0009 / G0010)."""
+"""Coding: vaccine administration codes a payer bills its own way (Medicare G0008 / G0009 / G0010).
+
+The denials this prevents: an administration line without its vaccine product (CARC B15: the
+qualifying service is missing) and administration units that do not pair one to one (CARC 16:
+a billing error); both codes let denial analytics count such a denial as one a rule flags.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from app.rules.registry import Hit, Params, register
 
 
 @register(
-    "coding.vaccine-admin-unpaired", category=Category.CODING, severity=Severity.WARNING,
+    "coding.vaccine-admin-unpaired", category=Category.CODING, severity=Severity.WARNING, carc=("B15", "16"),
     summary="At a payer with its own vaccine administration codes, each administration line (one unit) "
             "pairs with one vaccine product line, so each gets the right code.",
     fix="Bill one administration line (90471, then 90472) per vaccine product line, one unit each; the "
