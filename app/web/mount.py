@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.web import console, console_config, console_messages, console_subscriptions, dead_rows, oidc, smart
+from app.web import console, console_config, console_messages, console_subscriptions, dead_rows, oidc, smart, smart_app
 from app.web.render import STATIC_DIR, WebError, web_error_handler
 from app.web.sign_in_throttle import SignInThrottle
 
@@ -23,4 +23,5 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(dead_rows.router)
     app.include_router(oidc.router)
     app.include_router(smart.router)
+    app.include_router(smart_app.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
