@@ -19,6 +19,7 @@ from app.db import audit_repo, claims_repo, ehr_repo, queue_repo, subscriptions_
 from app.db.sql import iso
 from app.domain.claim_status import ClaimStatus
 from app.domain.findings import Category, Severity
+from app.overrides import override_and_audit
 from app.services import Services, services_of
 
 router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -77,20 +78,10 @@ async def override_finding(
 
     def run() -> dict[str, Any] | None:
         with services.engine.begin() as conn:  # a claim left with no open error becomes ready for the submitter
-            claim = claims_repo.override_finding(
-                conn, claim_id=claim_id, finding_id=finding_id, by=user, reason=body.reason, now=services.clock()
-            )
-            if claim is not None:
-                audit_repo.record(
-                    conn,
-                    actor=user,
-                    actor_kind="api",
-                    action="override",
-                    entity=f"Claim/{claim_id}/finding/{finding_id}",
-                    now=services.clock(),
-                    detail={"reason": body.reason},
-                )
-            return claim
+            return override_and_audit(
+                conn, claim_id=claim_id, finding_id=finding_id, by=user, actor_kind="api", reason=body.reason,
+                now=services.clock(),
+            )  # fmt: skip
 
     claim = await to_thread.run_sync(run)
     if claim is None:

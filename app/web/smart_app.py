@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.db import audit_repo, claims_repo, eligibility_repo, outcomes_repo, priorauth_repo, web_repo
 from app.db.engine import read_only
 from app.db.web_repo import SessionRecord, SmartAppRecord
+from app.overrides import override_and_audit
 from app.priorauth.alerts import rules_for
 from app.priorauth.submit import PasError, submit_order
 from app.services import Services, services_of
@@ -294,19 +295,10 @@ async def override(request: Request) -> Response:
             # only a claim of the launch's encounter in the session's scope (not another EHR's same id)
             if claim is None or claim["encounter"] != encounter or claim["ehr"] != _scope(conn, session):
                 return None
-            done = claims_repo.override_finding(
-                conn, claim_id=claim_id, finding_id=int(finding), by=user[:100], reason=reason, now=services.clock()
-            )
-            if done is not None:
-                audit_repo.record(
-                    conn,
-                    actor=user,
-                    actor_kind="smart",
-                    action="override",
-                    entity=f"Claim/{claim_id}/finding/{finding}",
-                    now=services.clock(),
-                    detail={"reason": reason, "ehr": session.data.get("ehr")},
-                )
+            done = override_and_audit(
+                conn, claim_id=claim_id, finding_id=int(finding), by=user[:100], actor_kind="smart", reason=reason,
+                now=services.clock(), detail={"ehr": session.data.get("ehr")},
+            )  # fmt: skip
             return done
 
     if await to_thread.run_sync(run) is None:
