@@ -46,6 +46,14 @@ async def _smart_session(request: Request) -> SessionRecord:
     return found
 
 
+async def _posted(request: Request) -> tuple[SessionRecord, dict[str, str]]:
+    """An action's session and form, its CSRF token checked (the session's, not a cookie's copy)."""
+    session = await _smart_session(request)
+    form = await read_form(request)
+    check_csrf(session.csrf, form)
+    return session, form
+
+
 def _encounter_of(data: dict[str, Any]) -> str | None:
     encounter = data.get("encounter")
     if isinstance(encounter, str) and encounter:
@@ -201,8 +209,7 @@ def _launch_encounter(session: SessionRecord) -> str:
 async def recheck_eligibility(request: Request) -> Response:
     """Queue a verification of the visit's coverage now (the worker calls the payer), audited with the user."""
     services = services_of(request)
-    session = await _smart_session(request)
-    check_csrf(session.csrf, await read_form(request))
+    session, _ = await _posted(request)
     encounter = _launch_encounter(session)
     user = str(session.subject)
 
@@ -236,9 +243,7 @@ async def recheck_eligibility(request: Request) -> Response:
 async def request_authorization(request: Request) -> Response:
     """Start PAS for one of the encounter's orders (``claimbridge pa submit``), audited with the user."""
     services = services_of(request)
-    session = await _smart_session(request)
-    form = await read_form(request)
-    check_csrf(session.csrf, form)
+    session, form = await _posted(request)
     encounter = _launch_encounter(session)
     order = form.get("order", "")[:200]
     user = str(session.subject)
@@ -276,9 +281,7 @@ async def request_authorization(request: Request) -> Response:
 @router.post("/app/override")
 async def override(request: Request) -> Response:
     services = services_of(request)
-    session = await _smart_session(request)
-    form = await read_form(request)
-    check_csrf(session.csrf, form)
+    session, form = await _posted(request)
     claim_id = form.get("claim", "")[:64]
     finding = form.get("finding", "")
     reason = form.get("reason", "").strip()
