@@ -9,7 +9,11 @@ fhirpathpy without a model (type check on the first step, lists flattened, JSON 
 :class:`~decimal.Decimal`, nulls skipped; ``=`` is FHIRPath collection equality, so the inner path
 must yield exactly the one value), and so does a union (``|``) of such paths (duplicates removed as
 fhirpathpy removes them); anything else runs the expression fhirpathpy compiled once.
-Tests compare the two on generated resources. Pure: no I/O.
+The walker paths are not interpreted step by step at evaluation: :func:`accessor` turns each into
+one generated Python function (nested loops over the path's elements, ``where`` as an inner
+function), built once at compile time; :func:`walk_path` is the step-by-step reference it is tested
+against, and both against fhirpathpy (generated resources, the example bundles, every expression
+of the shipped mapping config). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from app.errors import FatalError
 
 _IDENT = r"[a-z][A-Za-z0-9]*"
 _WHERE = rf"where\(({_IDENT}(?:\.{_IDENT})*) = '([^'\\]*)'\)"
+_NAME = re.compile(_IDENT)
 _STEP = re.compile(rf"\.(?:{_WHERE}|({_IDENT}))")
 PLAIN_PATH = re.compile(rf"^[A-Z][A-Za-z]*(?:\.(?:{_WHERE}|{_IDENT}))+$")
 # FHIRPath keywords that the grammar treats as operators, not functions.
@@ -169,6 +174,84 @@ def walk_union(resource: dict[str, Any], paths: tuple[tuple[str, tuple[Step, ...
     return [_plain(v) for v in found.values()]
 
 
+# Values _plain returns unchanged, tested by class before calling it (FP_Type is none of these).
+_KEPT = frozenset({str, dict, int, bool, list})
+
+
+def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -> str:
+    """Source of ``def <prefix>(root)``: the raw values of ``_walk([root], steps)``, same order.
+
+    One nested loop per step (a child that is a list is iterated, None skipped, a non-dict value
+    has no children); a ``where`` step is a test on the current value through its own generated
+    inner function. Element names (checked identifiers) are quoted into the source; ``where``
+    literals are bound in ``namespace``, never spliced into it.
+    """
+    lines = [f"def {prefix}(root):", "    out = []", "    append = out.append"]
+    inner_defs: list[str] = []
+    depth, var = 1, "root"
+    for n, step in enumerate(steps):
+        pad = "    " * depth
+        if isinstance(step, str):
+            if not _NAME.fullmatch(step):  # parse_steps only yields these; the source quotes nothing else
+                raise ExpressionError(f"not an element name: {step!r}")
+            lines.append(f"{pad}if isinstance({var}, dict):")
+            lines.append(f"{pad}    c{n} = {var}.get({step!r})")
+            lines.append(f"{pad}    for v{n} in (c{n} if isinstance(c{n}, list) else (c{n},)):")
+            lines.append(f"{pad}        if v{n} is not None:")
+            depth, var = depth + 3, f"v{n}"
+        else:
+            inner, literal = step
+            inner_name = f"{prefix}_w{n}"
+            inner_defs.append(_generate(inner, namespace, inner_name))
+            namespace[f"{prefix}_l{n}"] = [literal]
+            lines.append(f"{pad}if {inner_name}({var}) == {prefix}_l{n}:")
+            depth += 1
+    lines.append("    " * depth + f"append({var})")
+    lines.append("    return out")
+    return "\n".join([*inner_defs, "\n".join(lines)])
+
+
+def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
+    """A generated function giving ``_walk([value], steps)`` (no type check, values not converted)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(_generate(steps, namespace, "walk"), "<fhirpath walker>", "exec"), namespace)  # noqa: S102
+    walk: Callable[[Any], list[Any]] = namespace["walk"]
+    return walk
+
+
+def accessor(head: str, steps: tuple[Step, ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A generated function giving exactly ``walk_path(resource, head, steps)``."""
+    walk = raw_accessor(steps)
+    kept, plain = _KEPT, _plain
+
+    def run(resource: dict[str, Any]) -> list[Any]:
+        if resource.get("resourceType") != head:
+            return []
+        found = walk(resource)
+        for value in found:
+            if value.__class__ not in kept:
+                return [plain(v) for v in found]
+        return found
+
+    return run
+
+
+def union_accessor(paths: tuple[tuple[str, tuple[Step, ...]], ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A generated-walker version of :func:`walk_union`, same result."""
+    walks = tuple((head, raw_accessor(steps)) for head, steps in paths)
+
+    def run(resource: dict[str, Any]) -> list[Any]:
+        found: dict[str, Any] = {}
+        kind = resource.get("resourceType")
+        for head, walk in walks:
+            if kind == head:
+                for value in walk(resource):
+                    found.setdefault(_union_key(value), value)
+        return [_plain(v) for v in found.values()]
+
+    return run
+
+
 @dataclass(frozen=True)
 class CompiledPath:
     """One checked expression; call it with the resource it is about."""
@@ -203,12 +286,25 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
         raise ExpressionError(f"expression starts with {leading.group(1)} but is evaluated on {resource_type}")
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
-        return CompiledPath(expression, resource_type, lambda r: walk_path(r, head, steps), walked=True)
+        return CompiledPath(expression, resource_type, accessor(head, steps), walked=True)
     operands = split_union(expression)
     if operands is not None:
         paths = tuple(parse_steps(operand) for operand in operands)
-        return CompiledPath(expression, resource_type, lambda r: walk_union(r, paths), walked=True)
+        return CompiledPath(expression, resource_type, union_accessor(paths), walked=True)
     return CompiledPath(expression, resource_type, _fhirpathpy_runner(expression))
+
+
+def compile_stepwise(expression: str) -> CompiledPath:
+    """A walked expression on the step-by-step reference walker (:func:`walk_path` / :func:`walk_union`),
+    which the tests compare with the generated accessors."""
+    if PLAIN_PATH.match(expression):
+        head, steps = parse_steps(expression)
+        return CompiledPath(expression, None, lambda r: walk_path(r, head, steps), walked=True)
+    operands = split_union(expression)
+    if operands is None:
+        raise ExpressionError(f"not a walker expression: {expression}")
+    paths = tuple(parse_steps(operand) for operand in operands)
+    return CompiledPath(expression, None, lambda r: walk_union(r, paths), walked=True)
 
 
 def compile_slow(expression: str) -> CompiledPath:
