@@ -83,7 +83,7 @@ def _check_functions(expression: str) -> None:
             raise ExpressionError(f"unknown FHIRPath function {name}()")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(str(value))
     if isinstance(value, FP_Type):
@@ -131,7 +131,7 @@ def walk_path(resource: dict[str, Any], head: str, steps: tuple[Step, ...]) -> l
     """Evaluate a walker path (``head`` = resource type) the way fhirpathpy does."""
     if resource.get("resourceType") != head:
         return []
-    return [_plain(v) for v in _walk([resource], steps)]
+    return [plain(v) for v in _walk([resource], steps)]
 
 
 def split_union(expression: str) -> list[str] | None:
@@ -171,34 +171,38 @@ def walk_union(resource: dict[str, Any], paths: tuple[tuple[str, tuple[Step, ...
         if resource.get("resourceType") == head:
             for value in _walk([resource], steps):
                 found.setdefault(_union_key(value), value)
-    return [_plain(v) for v in found.values()]
+    return [plain(v) for v in found.values()]
 
 
-# Values _plain returns unchanged, tested by class before calling it (FP_Type is none of these).
-_KEPT = frozenset({str, dict, int, bool, list})
+# Values plain returns unchanged, tested by class before calling it (FP_Type is none of these).
+KEPT = frozenset({str, dict, int, bool, list})
 
 
-def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -> str:
-    """Source of ``def <prefix>(root)``: the raw values of ``_walk([root], steps)``, same order.
+def walk_lines(
+    steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str, root: str, depth: int
+) -> tuple[list[str], list[str]]:
+    """Source lines (indented ``depth`` levels) calling ``append(value)`` for each raw value of
+    ``_walk([<root>], steps)``, in order; and the inner functions they call, as source.
 
     One nested loop per step (a child that is a list is iterated, None skipped, a non-dict value
     has no children); a ``where`` step is a test on the current value through its own generated
     inner function. Element names (checked identifiers) are quoted into the source; ``where``
     literals are bound in ``namespace``, never spliced into it.
     """
-    lines = [f"def {prefix}(root):", "    out = []", "    append = out.append"]
+    lines: list[str] = []
     inner_defs: list[str] = []
-    depth, var = 1, "root"
+    var = root
     for n, step in enumerate(steps):
         pad = "    " * depth
         if isinstance(step, str):
             if not _NAME.fullmatch(step):  # parse_steps only yields these; the source quotes nothing else
                 raise ExpressionError(f"not an element name: {step!r}")
+            child, item = f"{prefix}c{n}", f"{prefix}v{n}"
             lines.append(f"{pad}if isinstance({var}, dict):")
-            lines.append(f"{pad}    c{n} = {var}.get({step!r})")
-            lines.append(f"{pad}    for v{n} in (c{n} if isinstance(c{n}, list) else (c{n},)):")
-            lines.append(f"{pad}        if v{n} is not None:")
-            depth, var = depth + 3, f"v{n}"
+            lines.append(f"{pad}    {child} = {var}.get({step!r})")
+            lines.append(f"{pad}    for {item} in ({child} if isinstance({child}, list) else ({child},)):")
+            lines.append(f"{pad}        if {item} is not None:")
+            depth, var = depth + 3, item
         else:
             inner, literal = step
             inner_name = f"{prefix}_w{n}"
@@ -207,7 +211,13 @@ def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -
             lines.append(f"{pad}if {inner_name}({var}) == {prefix}_l{n}:")
             depth += 1
     lines.append("    " * depth + f"append({var})")
-    lines.append("    return out")
+    return inner_defs, lines
+
+
+def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -> str:
+    """Source of ``def <prefix>(root)``: the raw values of ``_walk([root], steps)``, same order."""
+    inner_defs, body = walk_lines(steps, namespace, prefix, "root", 1)
+    lines = [f"def {prefix}(root):", "    out = []", "    append = out.append", *body, "    return out"]
     return "\n".join([*inner_defs, "\n".join(lines)])
 
 
@@ -222,7 +232,7 @@ def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
 def accessor(head: str, steps: tuple[Step, ...]) -> Callable[[dict[str, Any]], list[Any]]:
     """A generated function giving exactly ``walk_path(resource, head, steps)``."""
     walk = raw_accessor(steps)
-    kept, plain = _KEPT, _plain
+    kept = KEPT
 
     def run(resource: dict[str, Any]) -> list[Any]:
         if resource.get("resourceType") != head:
@@ -247,7 +257,7 @@ def union_accessor(paths: tuple[tuple[str, tuple[Step, ...]], ...]) -> Callable[
             if kind == head:
                 for value in walk(resource):
                     found.setdefault(_union_key(value), value)
-        return [_plain(v) for v in found.values()]
+        return [plain(v) for v in found.values()]
 
     return run
 
@@ -260,6 +270,8 @@ class CompiledPath:
     resource_type: str | None
     _run: Callable[[dict[str, Any]], list[Any]] = field(repr=False, compare=False)
     walked: bool = False  # True: runs on the internal walker, not fhirpathpy
+    #: (resource type, steps) of a plain dotted path, for callers that generate their own walker code.
+    path: tuple[str, tuple[Step, ...]] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, resource: dict[str, Any]) -> list[Any]:
         return self._run(resource)
@@ -269,7 +281,7 @@ def _fhirpathpy_runner(expression: str) -> Callable[[dict[str, Any]], list[Any]]
     compiled = fhirpathpy.compile(expression)
 
     def run(resource: dict[str, Any]) -> list[Any]:
-        return [_plain(v) for v in compiled(resource, {}) if v is not None]
+        return [plain(v) for v in compiled(resource, {}) if v is not None]
 
     return run
 
@@ -286,7 +298,7 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
         raise ExpressionError(f"expression starts with {leading.group(1)} but is evaluated on {resource_type}")
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
-        return CompiledPath(expression, resource_type, accessor(head, steps), walked=True)
+        return CompiledPath(expression, resource_type, accessor(head, steps), walked=True, path=(head, steps))
     operands = split_union(expression)
     if operands is not None:
         paths = tuple(parse_steps(operand) for operand in operands)

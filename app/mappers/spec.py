@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.mappers.fhirpath import CompiledPath
+from app.mappers.fhirpath import KEPT, CompiledPath, plain, walk_lines
 from app.mappers.tables import CodeTable
 from app.mappers.transforms import Step, apply_steps, compile_steps
 
@@ -165,20 +165,49 @@ class MappingSet:
 
 
 def _field_runner(rule: FieldRule, tables: Mapping[str, CodeTable]) -> Callable[[dict[str, Any] | None], list[Any]]:
-    """``MappingSet.values`` of one field, its sources and steps resolved once."""
-    on, steps = rule.on, compile_steps(rule.steps, tables)
-    sources = tuple(source._run for source in rule.sources)  # not through CompiledPath.__call__
+    """``MappingSet.values`` of one field as one generated function, built once.
 
-    def run(resource: dict[str, Any] | None) -> list[Any]:
-        if resource is None or resource.get("resourceType") != on:
-            return []
-        found: list[Any] = []
-        for source in sources:
-            found = source(resource)
-            if found:
-                break
-        for step in steps:
-            found = step(found)
-        return found
-
+    The resource type is tested once; each plain-path source's walker loops are written inline
+    (:func:`~app.mappers.fhirpath.walk_lines`), any other source is called; the first source with
+    values wins; JSON floats become Decimals as fhirpathpy gives them; then the transforms, each
+    bound to its argument and tables (``first`` inlined). :meth:`MappingSet.values_stepwise` is the
+    reference the tests compare it with.
+    """
+    namespace: dict[str, Any] = {"KEPT": KEPT, "plain": plain, "ON": rule.on}
+    inner: list[str] = []
+    body = [
+        "def field(resource):",
+        "    if resource is None or resource.get('resourceType') != ON:",
+        "        return []",
+        "    out = []",
+    ]
+    for n, source in enumerate(rule.sources):
+        if source.path is not None and source.path[0] != rule.on:
+            continue  # never matches a resource of this field's type: no values, as before
+        pad = "    " if n == 0 else "        "
+        if n:
+            body.append("    if not out:")
+        if source.path is not None:
+            defs, lines = walk_lines(source.path[1], namespace, f"s{n}", "resource", 2 if n else 1)
+            inner += defs
+            body += [f"{pad}out = []", f"{pad}append = out.append", *lines]
+        else:
+            namespace[f"source{n}"] = source._run
+            body.append(f"{pad}out = source{n}(resource)")
+    body += [
+        "    for value in out:",
+        "        if value.__class__ not in KEPT:",
+        "            out = [plain(v) for v in out]",
+        "            break",
+    ]
+    for n, (step, compiled) in enumerate(zip(rule.steps, compile_steps(rule.steps, tables), strict=True)):
+        if step.name == "first":
+            body.append("    out = out[:1]")
+        else:
+            namespace[f"step{n}"] = compiled
+            body.append(f"    out = step{n}(out)")
+    body.append("    return out")
+    source_text = "\n".join([*inner, "\n".join(body)])
+    exec(compile(source_text, f"<mapping field {rule.name}>", "exec"), namespace)  # noqa: S102
+    run: Callable[[dict[str, Any] | None], list[Any]] = namespace["field"]
     return run

@@ -171,3 +171,37 @@ def test_the_memo_is_bounded() -> None:
     for n in range(tables._MEMO_SIZE + 10):
         assert table.lookup("cpt", f"C{n}") is not None
     assert len(table._memo) <= tables._MEMO_SIZE
+
+
+def test_a_field_whose_source_names_another_type_gives_nothing_from_it(mappings: MappingSet) -> None:
+    from app.mappers.spec import FieldRule
+
+    rule = FieldRule(
+        name="encounter.start",
+        on="Encounter",
+        sources=(compile_expression("Patient.birthDate"), compile_expression("Encounter.period.start")),
+        steps=(Step("first"), Step("date")),
+    )
+    odd = MappingSet(version="t", profile="t", fields={"encounter.start": rule}, tables={})
+    resource = {"resourceType": "Encounter", "period": {"start": "2026-12-01T10:00:00Z"}, "birthDate": "1970-01-01"}
+    assert odd.values("encounter.start", resource) == odd.values_stepwise("encounter.start", resource)
+    assert odd.values("encounter.start", resource) == ["2026-12-01"]
+
+
+def test_a_field_mixing_fhirpathpy_union_and_plain_sources_gives_what_the_stepwise_values_give() -> None:
+    from app.mappers.spec import FieldRule
+
+    sources = (
+        compile_expression("Encounter.participant.where(period.exists()).individual"),  # fhirpathpy
+        compile_expression("Encounter.a.value | Encounter.b.value"),  # union walker
+        compile_expression("Encounter.length.value"),  # plain: floats become Decimals
+    )
+    assert [s.walked for s in sources] == [False, True, True]
+    rule = FieldRule(name="encounter.minutes", on="Encounter", sources=sources, steps=(Step("number"),))
+    odd = MappingSet(version="t", profile="t", fields={"encounter.minutes": rule}, tables={})
+    rng = random.Random(5)
+    for _ in range(200):
+        resource = {"resourceType": "Encounter", **random_object(rng, 3)}
+        if rng.random() < 0.5:
+            resource["length"] = {"value": rng.choice([1.5, 2, "x"])}
+        assert odd.values("encounter.minutes", resource) == odd.values_stepwise("encounter.minutes", resource)
