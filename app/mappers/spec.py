@@ -157,11 +157,14 @@ class MappingSet:
         return apply_steps([], rule.steps, self.tables)
 
     def one(self, name: str, resource: dict[str, Any] | None) -> Any:
-        found = self.values(name, resource)
+        run = self._runs.get(name)
+        found = run(resource) if run is not None else self.values_stepwise(name, resource)
         return found[0] if found else None
 
     def flag(self, name: str, resource: dict[str, Any] | None) -> bool:
-        return self.one(name, resource) is True
+        run = self._runs.get(name)
+        found = run(resource) if run is not None else self.values_stepwise(name, resource)
+        return bool(found) and found[0] is True
 
 
 def _field_runner(rule: FieldRule, tables: Mapping[str, CodeTable]) -> Callable[[dict[str, Any] | None], list[Any]]:
@@ -203,6 +206,16 @@ def _field_runner(rule: FieldRule, tables: Mapping[str, CodeTable]) -> Callable[
     for n, (step, compiled) in enumerate(zip(rule.steps, compile_steps(rule.steps, tables), strict=True)):
         if step.name == "first":
             body.append("    out = out[:1]")
+        elif step.name == "any_of":  # any(v in wanted for v in out), without the generator
+            namespace[f"wanted{n}"] = list(step.arg) if isinstance(step.arg, list | tuple) else [step.arg]
+            body += [
+                "    for value in out:",
+                f"        if value in wanted{n}:",
+                "            out = [True]",
+                "            break",
+                "    else:",
+                "        out = [False]",
+            ]
         else:
             namespace[f"step{n}"] = compiled
             body.append(f"    out = step{n}(out)")
