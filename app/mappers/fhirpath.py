@@ -9,7 +9,11 @@ fhirpathpy without a model (type check on the first step, lists flattened, JSON 
 :class:`~decimal.Decimal`, nulls skipped; ``=`` is FHIRPath collection equality, so the inner path
 must yield exactly the one value), and so does a union (``|``) of such paths (duplicates removed as
 fhirpathpy removes them); anything else runs the expression fhirpathpy compiled once.
-Tests compare the two on generated resources. Pure: no I/O.
+The walker paths are not interpreted step by step at evaluation: :func:`accessor` turns each into
+one generated Python function (nested loops over the path's elements, ``where`` as an inner
+function), built once at compile time; :func:`walk_path` is the step-by-step reference it is tested
+against, and both against fhirpathpy (generated resources, the example bundles, every expression
+of the shipped mapping config). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from app.errors import FatalError
 
 _IDENT = r"[a-z][A-Za-z0-9]*"
 _WHERE = rf"where\(({_IDENT}(?:\.{_IDENT})*) = '([^'\\]*)'\)"
+_NAME = re.compile(_IDENT)
 _STEP = re.compile(rf"\.(?:{_WHERE}|({_IDENT}))")
 PLAIN_PATH = re.compile(rf"^[A-Z][A-Za-z]*(?:\.(?:{_WHERE}|{_IDENT}))+$")
 # FHIRPath keywords that the grammar treats as operators, not functions.
@@ -78,7 +83,7 @@ def _check_functions(expression: str) -> None:
             raise ExpressionError(f"unknown FHIRPath function {name}()")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(str(value))
     if isinstance(value, FP_Type):
@@ -126,7 +131,7 @@ def walk_path(resource: dict[str, Any], head: str, steps: tuple[Step, ...]) -> l
     """Evaluate a walker path (``head`` = resource type) the way fhirpathpy does."""
     if resource.get("resourceType") != head:
         return []
-    return [_plain(v) for v in _walk([resource], steps)]
+    return [plain(v) for v in _walk([resource], steps)]
 
 
 def split_union(expression: str) -> list[str] | None:
@@ -166,7 +171,95 @@ def walk_union(resource: dict[str, Any], paths: tuple[tuple[str, tuple[Step, ...
         if resource.get("resourceType") == head:
             for value in _walk([resource], steps):
                 found.setdefault(_union_key(value), value)
-    return [_plain(v) for v in found.values()]
+    return [plain(v) for v in found.values()]
+
+
+# Values plain returns unchanged, tested by class before calling it (FP_Type is none of these).
+KEPT = frozenset({str, dict, int, bool, list})
+
+
+def walk_lines(
+    steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str, root: str, depth: int
+) -> tuple[list[str], list[str]]:
+    """Source lines (indented ``depth`` levels) calling ``append(value)`` for each raw value of
+    ``_walk([<root>], steps)``, in order; and the inner functions they call, as source.
+
+    One nested loop per step (a child that is a list is iterated, None skipped, a non-dict value
+    has no children); a ``where`` step is a test on the current value through its own generated
+    inner function. Element names (checked identifiers) are quoted into the source; ``where``
+    literals are bound in ``namespace``, never spliced into it.
+    """
+    lines: list[str] = []
+    inner_defs: list[str] = []
+    var = root
+    for n, step in enumerate(steps):
+        pad = "    " * depth
+        if isinstance(step, str):
+            if not _NAME.fullmatch(step):  # parse_steps only yields these; the source quotes nothing else
+                raise ExpressionError(f"not an element name: {step!r}")
+            child, item = f"{prefix}c{n}", f"{prefix}v{n}"
+            lines.append(f"{pad}if isinstance({var}, dict):")
+            lines.append(f"{pad}    {child} = {var}.get({step!r})")
+            lines.append(f"{pad}    for {item} in ({child} if isinstance({child}, list) else ({child},)):")
+            lines.append(f"{pad}        if {item} is not None:")
+            depth, var = depth + 3, item
+        else:
+            inner, literal = step
+            inner_name = f"{prefix}_w{n}"
+            inner_defs.append(_generate(inner, namespace, inner_name))
+            namespace[f"{prefix}_l{n}"] = [literal]
+            lines.append(f"{pad}if {inner_name}({var}) == {prefix}_l{n}:")
+            depth += 1
+    lines.append("    " * depth + f"append({var})")
+    return inner_defs, lines
+
+
+def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -> str:
+    """Source of ``def <prefix>(root)``: the raw values of ``_walk([root], steps)``, same order."""
+    inner_defs, body = walk_lines(steps, namespace, prefix, "root", 1)
+    lines = [f"def {prefix}(root):", "    out = []", "    append = out.append", *body, "    return out"]
+    return "\n".join([*inner_defs, "\n".join(lines)])
+
+
+def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
+    """A generated function giving ``_walk([value], steps)`` (no type check, values not converted)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(_generate(steps, namespace, "walk"), "<fhirpath walker>", "exec"), namespace)  # noqa: S102
+    walk: Callable[[Any], list[Any]] = namespace["walk"]
+    return walk
+
+
+def accessor(head: str, steps: tuple[Step, ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A generated function giving exactly ``walk_path(resource, head, steps)``."""
+    walk = raw_accessor(steps)
+    kept = KEPT
+
+    def run(resource: dict[str, Any]) -> list[Any]:
+        if resource.get("resourceType") != head:
+            return []
+        found = walk(resource)
+        for value in found:
+            if value.__class__ not in kept:
+                return [plain(v) for v in found]
+        return found
+
+    return run
+
+
+def union_accessor(paths: tuple[tuple[str, tuple[Step, ...]], ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A generated-walker version of :func:`walk_union`, same result."""
+    walks = tuple((head, raw_accessor(steps)) for head, steps in paths)
+
+    def run(resource: dict[str, Any]) -> list[Any]:
+        found: dict[str, Any] = {}
+        kind = resource.get("resourceType")
+        for head, walk in walks:
+            if kind == head:
+                for value in walk(resource):
+                    found.setdefault(_union_key(value), value)
+        return [plain(v) for v in found.values()]
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -177,6 +270,8 @@ class CompiledPath:
     resource_type: str | None
     _run: Callable[[dict[str, Any]], list[Any]] = field(repr=False, compare=False)
     walked: bool = False  # True: runs on the internal walker, not fhirpathpy
+    #: (resource type, steps) of a plain dotted path, for callers that generate their own walker code.
+    path: tuple[str, tuple[Step, ...]] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, resource: dict[str, Any]) -> list[Any]:
         return self._run(resource)
@@ -186,7 +281,7 @@ def _fhirpathpy_runner(expression: str) -> Callable[[dict[str, Any]], list[Any]]
     compiled = fhirpathpy.compile(expression)
 
     def run(resource: dict[str, Any]) -> list[Any]:
-        return [_plain(v) for v in compiled(resource, {}) if v is not None]
+        return [plain(v) for v in compiled(resource, {}) if v is not None]
 
     return run
 
@@ -203,12 +298,25 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
         raise ExpressionError(f"expression starts with {leading.group(1)} but is evaluated on {resource_type}")
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
-        return CompiledPath(expression, resource_type, lambda r: walk_path(r, head, steps), walked=True)
+        return CompiledPath(expression, resource_type, accessor(head, steps), walked=True, path=(head, steps))
     operands = split_union(expression)
     if operands is not None:
         paths = tuple(parse_steps(operand) for operand in operands)
-        return CompiledPath(expression, resource_type, lambda r: walk_union(r, paths), walked=True)
+        return CompiledPath(expression, resource_type, union_accessor(paths), walked=True)
     return CompiledPath(expression, resource_type, _fhirpathpy_runner(expression))
+
+
+def compile_stepwise(expression: str) -> CompiledPath:
+    """A walked expression on the step-by-step reference walker (:func:`walk_path` / :func:`walk_union`),
+    which the tests compare with the generated accessors."""
+    if PLAIN_PATH.match(expression):
+        head, steps = parse_steps(expression)
+        return CompiledPath(expression, None, lambda r: walk_path(r, head, steps), walked=True)
+    operands = split_union(expression)
+    if operands is None:
+        raise ExpressionError(f"not a walker expression: {expression}")
+    paths = tuple(parse_steps(operand) for operand in operands)
+    return CompiledPath(expression, None, lambda r: walk_union(r, paths), walked=True)
 
 
 def compile_slow(expression: str) -> CompiledPath:

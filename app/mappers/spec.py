@@ -8,13 +8,13 @@ resource types each may be evaluated on; the loader rejects unknown names and mi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.mappers.fhirpath import CompiledPath
+from app.mappers.fhirpath import KEPT, CompiledPath, plain, walk_lines
 from app.mappers.tables import CodeTable
-from app.mappers.transforms import Step, apply_steps
+from app.mappers.transforms import Step, apply_steps, compile_steps
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,14 @@ class MappingSet:
     fields: Mapping[str, FieldRule]
     tables: Mapping[str, CodeTable]
     settings: Settings = field(default_factory=Settings)
+    #: Each field's sources and transforms as one function, bound to ``tables`` (built once, here).
+    _runs: dict[str, Callable[[dict[str, Any] | None], list[Any]]] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        for name, rule in self.fields.items():
+            self._runs[name] = _field_runner(rule, self.tables)
 
     def on(self, name: str) -> str:
         """The resource type field ``name`` is evaluated on."""
@@ -128,6 +136,13 @@ class MappingSet:
         return rule.on if rule else FIELD_DEFS[name].on[0]
 
     def values(self, name: str, resource: dict[str, Any] | None) -> list[Any]:
+        run = self._runs.get(name)
+        if run is not None:
+            return run(resource)
+        return self.values_stepwise(name, resource)
+
+    def values_stepwise(self, name: str, resource: dict[str, Any] | None) -> list[Any]:
+        """:meth:`values` one source and one transform at a time (the reference the tests compare with)."""
         rule = self.fields.get(name)
         if rule is None:
             if name not in FIELD_DEFS:
@@ -142,8 +157,70 @@ class MappingSet:
         return apply_steps([], rule.steps, self.tables)
 
     def one(self, name: str, resource: dict[str, Any] | None) -> Any:
-        found = self.values(name, resource)
+        run = self._runs.get(name)
+        found = run(resource) if run is not None else self.values_stepwise(name, resource)
         return found[0] if found else None
 
     def flag(self, name: str, resource: dict[str, Any] | None) -> bool:
-        return self.one(name, resource) is True
+        run = self._runs.get(name)
+        found = run(resource) if run is not None else self.values_stepwise(name, resource)
+        return bool(found) and found[0] is True
+
+
+def _field_runner(rule: FieldRule, tables: Mapping[str, CodeTable]) -> Callable[[dict[str, Any] | None], list[Any]]:
+    """``MappingSet.values`` of one field as one generated function, built once.
+
+    The resource type is tested once; each plain-path source's walker loops are written inline
+    (:func:`~app.mappers.fhirpath.walk_lines`), any other source is called; the first source with
+    values wins; JSON floats become Decimals as fhirpathpy gives them; then the transforms, each
+    bound to its argument and tables (``first`` inlined). :meth:`MappingSet.values_stepwise` is the
+    reference the tests compare it with.
+    """
+    namespace: dict[str, Any] = {"KEPT": KEPT, "plain": plain, "ON": rule.on}
+    inner: list[str] = []
+    body = [
+        "def field(resource):",
+        "    if resource is None or resource.get('resourceType') != ON:",
+        "        return []",
+        "    out = []",
+    ]
+    for n, source in enumerate(rule.sources):
+        if source.path is not None and source.path[0] != rule.on:
+            continue  # never matches a resource of this field's type: no values, as before
+        pad = "    " if n == 0 else "        "
+        if n:
+            body.append("    if not out:")
+        if source.path is not None:
+            defs, lines = walk_lines(source.path[1], namespace, f"s{n}", "resource", 2 if n else 1)
+            inner += defs
+            body += [f"{pad}out = []", f"{pad}append = out.append", *lines]
+        else:
+            namespace[f"source{n}"] = source._run
+            body.append(f"{pad}out = source{n}(resource)")
+    body += [
+        "    for value in out:",
+        "        if value.__class__ not in KEPT:",
+        "            out = [plain(v) for v in out]",
+        "            break",
+    ]
+    for n, (step, compiled) in enumerate(zip(rule.steps, compile_steps(rule.steps, tables), strict=True)):
+        if step.name == "first":
+            body.append("    out = out[:1]")
+        elif step.name == "any_of":  # any(v in wanted for v in out), without the generator
+            namespace[f"wanted{n}"] = list(step.arg) if isinstance(step.arg, list | tuple) else [step.arg]
+            body += [
+                "    for value in out:",
+                f"        if value in wanted{n}:",
+                "            out = [True]",
+                "            break",
+                "    else:",
+                "        out = [False]",
+            ]
+        else:
+            namespace[f"step{n}"] = compiled
+            body.append(f"    out = step{n}(out)")
+    body.append("    return out")
+    source_text = "\n".join([*inner, "\n".join(body)])
+    exec(compile(source_text, f"<mapping field {rule.name}>", "exec"), namespace)  # noqa: S102
+    run: Callable[[dict[str, Any] | None], list[Any]] = namespace["field"]
+    return run

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+_MEMO_SIZE = 4096
+_MISSING = object()
+
 
 @dataclass(frozen=True, slots=True)
 class TableEntry:
@@ -56,6 +59,10 @@ class CodeTable:
     entries: Mapping[str, TableEntry] = field(default_factory=dict)
     passthrough: bool = False
     match: Literal["exact", "prefix"] = "exact"
+    #: (system, code) -> what :meth:`lookup` returned (results are immutable); bounded, cleared when full.
+    _memo: dict[tuple[str | None, str], MappedCode | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
     category: str | None = None
 
     def _entry(self, code: str) -> TableEntry | None:
@@ -68,7 +75,21 @@ class CodeTable:
         return None
 
     def lookup(self, system: str | None, code: str) -> MappedCode | None:
-        """Map one code; ``system`` None (a bare code) matches any table."""
+        """Map one code; ``system`` None (a bare code) matches any table. Remembered: the same code
+        of the same system recurs on every order and visit."""
+        if not (system is None or system.__class__ is str) or code.__class__ is not str:
+            return self._lookup(system, code)  # odd data (1 and True are one key): not remembered
+        key = (system, code)
+        memo = self._memo
+        found = memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        found = memo[key] = self._lookup(system, code)
+        return found
+
+    def _lookup(self, system: str | None, code: str) -> MappedCode | None:
         if self.sources and system is not None and system not in self.sources:
             return None
         entry = self._entry(code)

@@ -214,3 +214,39 @@ def apply_steps(values: list[Any], steps: tuple[Step, ...], tables: Tables) -> l
     for step in steps:
         values = TRANSFORMS[step.name].fn(values, step.arg, tables)
     return values
+
+
+Compiled = Callable[[list[Any]], list[Any]]
+
+
+def compile_step(step: Step, tables: Tables) -> Compiled:
+    """``step`` bound to its argument and tables once: ``compile_step(s, t)(v) == apply_steps(v, (s,), t)``.
+
+    ``map_code`` resolves its chain of tables here instead of for every value; ``first`` and
+    ``date`` are inlined; every other transform calls its registered function.
+    """
+    name, arg = step.name, step.arg
+    if name == "first":
+        return lambda v: v[:1]
+    if name == "date":
+        match = _DATE.match
+        return lambda v: [x[:10] for x in v if isinstance(x, str) and match(x)]
+    if name == "map_code":
+        chain = [tables[table] for table in _as_list(arg)]
+
+        def map_code(values: list[Any]) -> list[Any]:
+            out: list[Any] = []
+            for value in values:
+                for coding in _codings(value):
+                    hit = _map_one(coding, chain)
+                    if hit is not None:
+                        out.append(hit)
+            return out
+
+        return map_code
+    fn = TRANSFORMS[name].fn
+    return lambda v: fn(v, arg, tables)
+
+
+def compile_steps(steps: tuple[Step, ...], tables: Tables) -> tuple[Compiled, ...]:
+    return tuple(compile_step(step, tables) for step in steps)

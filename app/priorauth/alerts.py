@@ -44,6 +44,9 @@ PENDING = frozenset(
 RULE = "prior-auth.prior-auth-missing"
 
 
+_GATHERED = frozenset({"Coverage", "ClaimResponse"})
+
+
 @dataclass(frozen=True)
 class OrderRules:
     """What judging an order needs (the claim configuration's payers and code mapping)."""
@@ -77,7 +80,8 @@ def gathered_from(ctx: EncounterContext, patient: str, orders: list[dict[str, An
     The context holds every patient-level row of the patient (Coverages and ClaimResponses link to no
     encounter) and what they reference (the payor Organizations), as the mirror does.
     """
-    mine = [r for r in ctx.index if patient_of(r) == patient]
+    # by type first: patient_of only for the Coverages and ClaimResponses (same rows, same order)
+    mine = [r for r in ctx.index if r.get("resourceType") in _GATHERED and patient_of(r) == patient]
     coverages = sorted((r for r in mine if r.get("resourceType") == "Coverage"), key=key_of)
     payors: dict[str, dict[str, Any]] = {}
     for cov in coverages:
@@ -182,8 +186,17 @@ def consider_orders(conn: Connection, resources: Iterable[dict[str, Any]], rules
     return results
 
 
+_LAST_RULES: list[tuple[Any, OrderRules]] = []  # (config, its rules): the worker asks once per job
+
+
 def rules_for(config: Any) -> OrderRules:
-    """The order rules of a claim configuration (:class:`app.config.loader.ClaimConfig`)."""
+    """The order rules of a claim configuration (:class:`app.config.loader.ClaimConfig`); built once
+    for the configuration last asked about (a reloaded configuration is a new object)."""
+    last = _LAST_RULES[-1] if _LAST_RULES else None
+    if last is not None and last[0] is config:
+        return last[1]
     from app.cds.orders import mapping_code_map
 
-    return OrderRules(payers=config.payers, code_map=mapping_code_map(config.mappings.values))
+    rules = OrderRules(payers=config.payers, code_map=mapping_code_map(config.mappings.values))
+    _LAST_RULES[:] = [(config, rules)]
+    return rules
