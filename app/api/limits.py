@@ -26,7 +26,7 @@ big enough to hold that many items.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -68,8 +68,13 @@ def json_problem(body: bytes, *, max_depth: int, max_items: int) -> str | None:
 
 
 class RequestLimits:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    """``direct``: endpoints by (method, path) that get the checked request without the router (intake)."""
+
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, direct: Mapping[tuple[str, str], ASGIApp] | None = None
+    ) -> None:
         self.app = app
+        self.direct = direct or {}
         self.security = settings.security
         self.intake_limit = settings.intake.max_body_bytes
         self._slots: dict[int, asyncio.Semaphore] = {}
@@ -84,8 +89,9 @@ class RequestLimits:
             declared = self.declared_length(scope)
             if declared is not None and declared > limit:
                 raise LimitExceeded(413, f"request body larger than {limit} bytes")
+            target = self.direct.get((scope["method"], scope["path"]), self.app)
             if declared == 0 or (declared is None and scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS")):
-                await self.app(scope, receive, send)
+                await target(scope, receive, send)
                 return
             large = declared is not None and declared > self.security.large_body_bytes
             if large:
@@ -95,7 +101,7 @@ class RequestLimits:
                 large = large or late_large
                 if not scope["path"].startswith(INTAKE_PREFIX):  # intake: the same checks on its one parse
                     self.check_body(body)
-                await self.app(scope, replay(body, receive), send)
+                await target(scope, replay(body, receive), send)
             finally:
                 if large:
                     self.slots().release()
