@@ -18,6 +18,10 @@ Intake (``/notifications...``) gets the size and large-body limits here, and the
 after the sender is authenticated: the byte scan below cost ~80 us of a notification's CPU.
 
 The body is read once here and replayed to the route, so the route's own reading is unchanged.
+``POST /notifications`` (``direct``) is then handed straight to its ASGI endpoint
+(:func:`app.api.notifications.post_notification_asgi`) instead of the router: the same answers,
+without FastAPI's routing, dependency solving and exception-middleware layers, whose per-request
+reference cycles also made the collector run every ~8 requests (bench/README.md Notes, 2026-12-07).
 The depth check scans bytes (strings removed by one regular expression, then brackets counted), so
 it costs microseconds for a notification and never recurses; the array check parses only bodies
 big enough to hold that many items.

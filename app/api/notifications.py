@@ -8,6 +8,10 @@ Handshakes and heartbeats only update the subscription's health. Duplicates (sam
 event number, same bundle id, same resource version) are acknowledged with 200 and not processed
 again; an event both in a notification still waiting for expansion and in a later one is answered
 202 twice and still becomes one job.
+
+``POST /notifications`` itself is served by :func:`post_notification_asgi`, which the request-limits
+middleware calls without the router; the FastAPI route below documents it in the OpenAPI schema
+(and serves it should the middleware not be installed).
 """
 
 from __future__ import annotations
