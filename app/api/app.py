@@ -77,7 +77,8 @@ def create_app(services: Services, *, run_worker: bool = False) -> FastAPI:
     app.state.secret_keys = SecretKeys(security.secret_key.get_secret_value())
     app.state.credential_throttle = credential_throttle(services)
     app.state.throttle_reads = {}  # address -> the shared counters' read in flight (app.api.throttle)
-    app.add_middleware(RequestLimits, settings=services.settings)
+    direct = {("POST", "/notifications"): notifications.post_notification_asgi}  # intake without the router
+    app.add_middleware(RequestLimits, settings=services.settings, direct=direct)
     app.add_exception_handler(Exception, unhandled_error_handler)
     app.add_exception_handler(ClaimbridgeError, claimbridge_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

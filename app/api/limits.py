@@ -18,6 +18,10 @@ Intake (``/notifications...``) gets the size and large-body limits here, and the
 after the sender is authenticated: the byte scan below cost ~80 us of a notification's CPU.
 
 The body is read once here and replayed to the route, so the route's own reading is unchanged.
+``POST /notifications`` (``direct``) is then handed straight to its ASGI endpoint
+(:func:`app.api.notifications.post_notification_asgi`) instead of the router: the same answers,
+without FastAPI's routing, dependency solving and exception-middleware layers, whose per-request
+reference cycles also made the collector run every ~8 requests (bench/README.md Notes, 2026-12-07).
 The depth check scans bytes (strings removed by one regular expression, then brackets counted), so
 it costs microseconds for a notification and never recurses; the array check parses only bodies
 big enough to hold that many items.
@@ -26,7 +30,7 @@ big enough to hold that many items.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -68,8 +72,13 @@ def json_problem(body: bytes, *, max_depth: int, max_items: int) -> str | None:
 
 
 class RequestLimits:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    """``direct``: endpoints by (method, path) that get the checked request without the router (intake)."""
+
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, direct: Mapping[tuple[str, str], ASGIApp] | None = None
+    ) -> None:
         self.app = app
+        self.direct = direct or {}
         self.security = settings.security
         self.intake_limit = settings.intake.max_body_bytes
         self._slots: dict[int, asyncio.Semaphore] = {}
@@ -84,8 +93,9 @@ class RequestLimits:
             declared = self.declared_length(scope)
             if declared is not None and declared > limit:
                 raise LimitExceeded(413, f"request body larger than {limit} bytes")
+            target = self.direct.get((scope["method"], scope["path"]), self.app)
             if declared == 0 or (declared is None and scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS")):
-                await self.app(scope, receive, send)
+                await target(scope, receive, send)
                 return
             large = declared is not None and declared > self.security.large_body_bytes
             if large:
@@ -95,7 +105,7 @@ class RequestLimits:
                 large = large or late_large
                 if not scope["path"].startswith(INTAKE_PREFIX):  # intake: the same checks on its one parse
                     self.check_body(body)
-                await self.app(scope, replay(body, receive), send)
+                await target(scope, replay(body, receive), send)
             finally:
                 if large:
                     self.slots().release()

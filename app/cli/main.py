@@ -70,6 +70,7 @@ def serve(
     import uvicorn
 
     from app.api.app import create_app
+    from app.heap import settle_heap
 
     stopping: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):  # uvicorn re-raises the signal after its graceful stop:
@@ -77,8 +78,10 @@ def serve(
     overrides = development_admin_token(get_settings())
     with services_from_env(**overrides) as services:
         api = services.settings.api
+        application = create_app(services, run_worker=worker)
+        settle_heap()  # start-up is done: its objects are never scanned by the collector again
         uvicorn.run(
-            create_app(services, run_worker=worker),
+            application,
             host=host or api.host,
             port=port or api.port,
             access_log=False,
