@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError
 from starlette.types import Receive, Scope, Send
 
 from app.api.intake_writer import IntakeWriter, Pending
-from app.api.outcomes import OutcomeError, claimbridge_error_handler, outcome_response
+from app.api.outcomes import DIRECT_ROUTE, OutcomeError, claimbridge_error_handler, outcome_response
 from app.api.sender import find_sender
 from app.api.throttle import check_throttle_async, record_failure
 from app.db.errors import describe_error
@@ -180,6 +180,7 @@ async def post_notification_asgi(scope: Scope, receive_message: Receive, send: S
     per-request routing, dependency solving and exception-middleware layers (~40 us of a ~250 us
     request, measured in-process; bench/README.md Notes).
     """
+    scope[DIRECT_ROUTE] = "/notifications"  # what the 500 handler's log names, as the router's route would
     request = Request(scope, receive_message)
     try:
         response = await receive(request)

@@ -97,10 +97,13 @@ async def http_error_handler(_request: Request, exc: Exception) -> Response:
     return outcome_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
+DIRECT_ROUTE = "claimbridge.direct_route"  # the path template of an endpoint served without the router
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
     """Anything no other handler took: 500 as an OperationOutcome; the log names the class only."""
-    route = request.scope.get("route")
-    log.error("api.unhandled", error=type(exc).__name__, route=getattr(route, "path", None), method=request.method)
+    route = getattr(request.scope.get("route"), "path", None) or request.scope.get(DIRECT_ROUTE)
+    log.error("api.unhandled", error=type(exc).__name__, route=route, method=request.method)
     return outcome_response(500, "internal error")
 
 

@@ -10,7 +10,11 @@ import asyncio
 import gc
 from typing import Any
 
+from starlette.requests import Request
+from structlog.testing import capture_logs
+
 from app.api.limits import RequestLimits
+from app.api.outcomes import DIRECT_ROUTE, unhandled_error_handler
 from app.heap import YOUNG_THRESHOLD, settle_heap
 from app.metrics import Metrics
 from app.settings import Settings
@@ -90,3 +94,12 @@ def test_settle_heap_freezes_start_up_and_raises_the_young_threshold() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_an_unexpected_error_on_a_direct_endpoint_logs_its_route() -> None:
+    """The router sets ``scope["route"]``; the direct endpoint names its path for the 500 log instead."""
+    scope = {"type": "http", "method": "POST", "path": "/notifications", "headers": [], DIRECT_ROUTE: "/notifications"}
+    with capture_logs() as logs:
+        response = asyncio.run(unhandled_error_handler(Request(scope), RuntimeError("boom")))
+    assert response.status_code == 500
+    assert [(e["event"], e["route"]) for e in logs] == [("api.unhandled", "/notifications")]
