@@ -3,9 +3,9 @@
 The worker hands :func:`app.db.mirror_repo.load_context` the bodies it has just written
 (``held``) instead of reading and decoding them again. The reference path is the same function
 without them: everything read from the mirror. About 30 demo encounters (clinicians,
-organisations and payers recur across them, so "same version" rows the job did not write are read
-from the mirror; one patient comes twice) go through the real worker once per database; then each
-stored claim must be exactly what the reference path produces, and each context must be the same
+organisations and payers recur across them, so "same version" rows the job did not write are taken
+from the job, the mirror holding that version; one patient comes twice) go through the real worker
+once per database; then each stored claim must be exactly what the reference path produces, and each context must be the same
 resources in the same order. The evaluation must not change the resources it is given (they are
 the job's own now), and the context and eligibility reads must search indexes.
 """
@@ -183,3 +183,25 @@ def test_orders_judged_from_the_context_see_what_the_mirror_gives(
                 compared += bool(reference.coverages)
                 authorized += bool(reference.authorizations)
     assert compared >= len(bundles) - 5 and authorized >= 1  # coverages nearly everywhere; one authorization
+
+
+def test_a_version_in_hand_stands_for_the_stored_one_only_when_identical(db_url: str, tmp_path: Path) -> None:
+    """``written`` takes a ``same`` resource from the job only with the stored versionId AND lastUpdated."""
+    services = make_services(db_url, tmp_path)
+    now = START
+    org = {"resourceType": "Organization", "id": "o1", "meta": {"versionId": "3", "lastUpdated": "2026-01-01"}}
+    try:
+        with services.engine.begin() as conn:
+            mirror_repo.upsert_resources(conn, [org], now=now)
+        with services.engine.begin() as conn:
+            written: dict[str, dict[str, Any]] = {}
+            same = {**org, "name": "as delivered again"}
+            assert mirror_repo.upsert_resources(conn, [same], now=now, written=written) == {"Organization/o1": "same"}
+            assert written == {"Organization/o1": same}
+            written.clear()
+            other = {**org, "meta": {"versionId": "3", "lastUpdated": "2026-02-01"}}
+            assert mirror_repo.upsert_resources(conn, [other], now=now, written=written) == {"Organization/o1": "same"}
+            assert written == {}  # same versionId, another lastUpdated: the mirror's body is read, not this one
+            assert mirror_repo.get(conn, "Organization/o1") == org
+    finally:
+        services.close()
