@@ -5,9 +5,10 @@ The worker hands :func:`app.db.mirror_repo.load_context` the bodies it has just 
 without them: everything read from the mirror. About 30 demo encounters (clinicians,
 organisations and payers recur across them, so "same version" rows the job did not write are taken
 from the job, the mirror holding that version; one patient comes twice) go through the real worker
-once per database; then each stored claim must be exactly what the reference path produces, and each context must be the same
-resources in the same order. The evaluation must not change the resources it is given (they are
-the job's own now), and the context and eligibility reads must search indexes.
+once per database; then each stored claim must be exactly what the reference path produces, and
+each context must be the same resources in the same order. The evaluation must not change the
+resources it is given (they are the job's own now), and the context and eligibility reads must
+search indexes.
 """
 
 from __future__ import annotations
