@@ -66,3 +66,37 @@ def new_claim_params(new: NewVersion, status: ClaimStatus, now: datetime) -> dic
         "em": orjson.dumps(new.em).decode(), "source_job_id": new.source_job_id,
         "findings": orjson.dumps(findings).decode(),
     }  # fmt: skip
+
+
+# A claim this job takes to be new (the encounter's stored claims do not have it): its row, version 1,
+# its findings and its outbox rows in one statement, no locked read of its head first. Should the row
+# exist after all (another transaction stored it, or a claim the encounter's read does not list),
+# ``ON CONFLICT DO NOTHING`` leaves it and every later part selects from the empty ``new_claim``: nothing
+# is written and the statement answers 0, and the caller takes the path of a stored claim.
+NEW_CLAIM_IF_ABSENT = text(
+    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
+    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
+    " :filing_deadline, :now, :now) ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
+    " resource, em, source_job_id, created_at) SELECT c.id, 1, CAST(:fingerprint AS varchar),"
+    " CAST(:mapping_version AS varchar), CAST(:config_hash AS varchar), CAST(:resource AS jsonb),"
+    " CAST(:em AS jsonb), CAST(:source_job_id AS integer), :now FROM new_claim AS c),"
+    " new_findings AS (INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location,"
+    " source, fix, overridden_by, override_reason, overridden_at, hold)"
+    " SELECT c.id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
+    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n)"
+    " ORDER BY t.n),"
+    " new_outbox AS (INSERT INTO outbox (destination, kind, key, payload, status, attempts, available_at,"
+    " created_at) SELECT o->>'destination', o->>'kind', o->>'key', o->'payload', 'pending', 0, :now, :now"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS t(o, n)"
+    " ORDER BY t.n)"
+    " SELECT count(*) FROM new_claim"
+).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
+
+
+def new_claim_if_absent_params(
+    new: NewVersion, status: ClaimStatus, outbox: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """``outbox``: the rows (destination, kind, key, payload) in the order they are to be delivered."""
+    return {**new_claim_params(new, status, now), "outbox": orjson.dumps(outbox).decode()}

@@ -124,8 +124,10 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
                          writeback=destination, events=runtime.events_destination)  # fmt: skip
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
                        settled=settled, context=ctx)  # fmt: skip
+        listed = {c.claim_id for c in own.claims}
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
-            results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
+            results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination,
+                                   new=part.claim_id not in listed))  # fmt: skip
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
         return "pulled:" + (",".join(results) or "nothing-new")
@@ -258,14 +260,44 @@ def reevaluate(
 
 
 def persist(
-    conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
+    conn: Connection,
+    ev: Evaluation,
+    *,
+    job: ClaimedJob | None,
+    runtime: Runtime,
+    now: datetime,
+    writeback: str,
+    new: bool = False,
 ) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows.
 
     The claim's row is locked first, then its latest fingerprint read (a claim not stored yet has
     none: one statement fewer for every new claim). A withdrawn claim yielded again comes back even
-    with the same content.
+    with the same content. ``new``: the encounter's stored claims do not list this one; on
+    PostgreSQL it is then written with its findings and outbox rows in one statement, no head read
+    first (:func:`app.db.claims_repo.save_new_if_absent`), unless it turns out to be stored after all.
     """
+    version_row = claims_repo.NewVersion(
+        claim_id=ev.claim_id,
+        encounter=ev.encounter,
+        patient=ev.patient,
+        payer_id=ev.payer_id,
+        held=ev.held,
+        resource=ev.claim,
+        fingerprint=ev.fingerprint,
+        mapping_version=ev.mapping_version,
+        config_hash=ev.config_hash,
+        em=ev.em,
+        findings=ev.findings,
+        filing_deadline=ev.filing_deadline,
+        source_job_id=job.id if job else None,
+        ehr=ev.ehr,
+    )
+    if new and conn.dialect.name == "postgresql":
+        first = claims_repo.first_status(version_row)
+        rows = outbox_rows(ev, version=1, status=first, runtime=runtime, writeback=writeback)
+        if claims_repo.save_new_if_absent(conn, version_row, rows, now=now) is not None:
+            return f"{ev.claim_id}:v1:{first}"
     head = claims_repo.locked_head(conn, ev.claim_id)
     if (
         head is not None
@@ -273,31 +305,20 @@ def persist(
         and claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint
     ):
         return f"{ev.claim_id}:unchanged"
-    version, status = claims_repo.save_version_at(
-        conn,
-        claims_repo.NewVersion(
-            claim_id=ev.claim_id,
-            encounter=ev.encounter,
-            patient=ev.patient,
-            payer_id=ev.payer_id,
-            held=ev.held,
-            resource=ev.claim,
-            fingerprint=ev.fingerprint,
-            mapping_version=ev.mapping_version,
-            config_hash=ev.config_hash,
-            em=ev.em,
-            findings=ev.findings,
-            filing_deadline=ev.filing_deadline,
-            source_job_id=job.id if job else None,
-            ehr=ev.ehr,
-        ),
-        head,
-        now=now,
-    )
-    key = f"{ev.claim_id}/{version}"
+    version, status = claims_repo.save_version_at(conn, version_row, head, now=now)
+    for row in outbox_rows(ev, version=version, status=status, runtime=runtime, writeback=writeback):
+        outbox_repo.enqueue(conn, now=now, **row)
+    # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
+    return f"{ev.claim_id}:v{version}:{status}"
+
+
+def outbox_rows(ev: Evaluation, *, version: int, status: str, runtime: Runtime, writeback: str) -> list[dict[str, Any]]:
+    """The outbox rows of a new claim version, in delivery order: the write-back task (when there
+    are findings to show), then the event relayed to downstream consumers (when configured)."""
+    rows = []
     payload = writeback_payload(ev, version=version)
     if payload is not None:
-        outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
+        rows.append({"destination": writeback, "kind": "task", "key": f"{ev.claim_id}/{version}", "payload": payload})
     if runtime.events_destination is not None:  # relayed to NATS JetStream by the outbox (app.relay)
         event = claim_version_event(
             claim_id=ev.claim_id,
@@ -307,13 +328,6 @@ def persist(
             payer_id=ev.payer_id,
             fingerprint=ev.fingerprint,
         )
-        outbox_repo.enqueue(
-            conn,
-            destination=runtime.events_destination,
-            kind=CLAIM_VERSION,
-            key=event_key(ev.claim_id, version),
-            payload=event,
-            now=now,
-        )
-    # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
-    return f"{ev.claim_id}:v{version}:{status}"
+        rows.append({"destination": runtime.events_destination, "kind": CLAIM_VERSION,
+                     "key": event_key(ev.claim_id, version), "payload": event})  # fmt: skip
+    return rows

@@ -1,0 +1,79 @@
+"""A new claim on PostgreSQL: its row, version 1, findings and outbox rows in one statement.
+
+The job knows from the encounter's stored claims (read once per evaluation) that a claim is new, so
+:func:`app.worker.pipeline.persist` skips the locked head read and writes everything at once
+(``pg_writes.NEW_CLAIM_IF_ABSENT``). What it stores must be what the portable path stores (head
+read, claim + version + findings, outbox rows one by one), and a claim that is stored after all
+(the insert finds the row) must fall back to that path with nothing written twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from app.db.models import Claim, ClaimVersion, FindingRow, Outbox
+from app.domain.context import key_of
+from app.evaluate import Evaluation
+from app.worker.pipeline import evaluate, persist
+from tests.spine.helpers import make_services, register, sample_bundles
+from tests.worker.test_batch_commit import encounter_of, store
+from tests.worker.test_round_trips import counting
+
+
+def rows_of(conn: Connection, claim_id: str) -> Any:
+    """Every row stored for ``claim_id``, its id replaced by ``X`` and surrogate keys dropped."""
+    tables = [
+        select(Claim).where(Claim.id == claim_id),
+        select(ClaimVersion).where(ClaimVersion.claim_id == claim_id).order_by(ClaimVersion.id),
+        select(FindingRow).where(FindingRow.claim_id == claim_id).order_by(FindingRow.id),
+        select(Outbox).where(Outbox.key.contains(claim_id)).order_by(Outbox.id),  # type: ignore[attr-defined]
+    ]
+    found = []
+    for stmt in tables:
+        for row in conn.execute(stmt).mappings():
+            values = {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at", "available_at")}
+            text = orjson.dumps(values, default=str).decode().replace(claim_id, "X")
+            found.append(orjson.loads(text))
+    return found
+
+
+def renamed(ev: Evaluation, claim_id: str) -> Evaluation:
+    return dataclasses.replace(ev, claim={**ev.claim, "id": claim_id})
+
+
+def test_a_new_claim_in_one_statement_is_what_the_portable_path_stores(db_url: str, tmp_path: Path) -> None:
+    svc = make_services(db_url, tmp_path)
+    try:
+        register(svc, sub_id="claimbridge-demo")
+        bundle = sample_bundles(1)[0]
+        store(svc, [bundle])
+        svc.worker(worker_id="w").drain()
+        runtime = dataclasses.replace(svc.runtime, events_destination="events")  # two outbox rows
+        now = svc.clock()
+        with svc.engine.begin() as conn:
+            ev = evaluate(conn, key_of(encounter_of(bundle)), runtime=runtime, today=now.date(), now=now)
+            assert ev is not None and ev.findings
+            stored = {}
+            for tag, new in (("one-statement", True), ("portable", False)):
+                mine = renamed(ev, f"{ev.claim_id}-{tag}")
+                with counting(svc.engine) as seen:
+                    result = persist(conn, mine, job=None, runtime=runtime, now=now, writeback="wb", new=new)
+                assert result.startswith(f"{mine.claim_id}:v1:"), result
+                if new and conn.dialect.name == "postgresql":
+                    assert sum(seen.values()) == 1, seen
+                stored[tag] = rows_of(conn, mine.claim_id)
+            assert len(stored["portable"]) >= 4  # claim, version, a finding, the event row at least
+            assert stored["one-statement"] == stored["portable"]
+            # Taken to be new but stored already: the portable path, same content -> nothing written.
+            again = renamed(ev, f"{ev.claim_id}-one-statement")
+            assert persist(conn, again, job=None, runtime=runtime, now=now, writeback="wb", new=True) == (
+                f"{again.claim_id}:unchanged"
+            )
+            assert rows_of(conn, again.claim_id) == stored["one-statement"]
+    finally:
+        svc.close()
