@@ -117,9 +117,11 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ctx = contexts[encounter]
-        own = encounter_claims_repo.claims_of(conn, encounter, ehr=job.ehr)  # its stored claims, read once
+        # Its stored claims, read once, and the patient's prior billing, in one statement.
+        patient = patient_of(ctx.encounter) if ctx is not None else None
+        own, prior = encounter_claims_repo.claims_and_prior(conn, encounter, patient, ehr=job.ehr)
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx,
-                      stored=own, applied=True)  # fmt: skip
+                      stored=own, prior=prior, applied=True)  # fmt: skip
         settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own,  # no longer yielded
                          writeback=destination, events=runtime.events_destination)  # fmt: skip
         record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
@@ -210,13 +212,15 @@ def evaluate(
     held: dict[str, dict[str, Any]] | None = None,
     context: EncounterContext | None = None,
     stored: encounter_claims_repo.EncounterClaims | None = None,
+    prior: list[dict[str, Any]] | None = None,
     applied: bool = False,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
     ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
     encounter's context, already loaded from the mirror as it stands (None: load it here).
-    ``stored``: the encounter's own stored claims (None: asked here). ``applied``: this evaluation
+    ``stored``: the encounter's own stored claims (None: asked here). ``prior``: the patient's prior
+    claims (:func:`app.db.encounter_claims_repo.claims_and_prior`; None: asked here). ``applied``: this evaluation
     is stored (a job, a re-evaluation), so the encounter's eligibility results it reads count as applied.
     """
     ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
@@ -226,7 +230,8 @@ def evaluate(
         stored = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
     patient = patient_of(ctx.encounter)
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
-    prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
+    if prior is None:
+        prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
     history = replace(
         history,

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.config.loader import load_config
-from app.db import claims_repo, eligibility_repo, mirror_repo
+from app.db import claims_repo, eligibility_repo, encounter_claims_repo, mirror_repo
 from app.db.models import Claim, ClaimVersion
 from app.domain.context import EncounterContext, build_contexts, is_history, key_of, patient_of
 from app.evaluate import evaluate_encounter, history_for
@@ -156,7 +156,12 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
         )
         checks = _plan(conn, eligibility_repo._PATIENT_CHECKS, {"ehr": "default", "patient": "Patient/y"})
         prior = _plan(conn, claims_repo._PRIOR_CLAIMS, {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"})
-    for plan in (context, checks, prior):
+        both = _plan(
+            conn,
+            encounter_claims_repo._CLAIMS_AND_PRIOR,
+            {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"},
+        )
+    for plan in (context, checks, prior, both):
         assert "Seq Scan" not in plan and not any(line.startswith("SCAN ") for line in plan.splitlines()), plan
         assert "(ehr=?)" not in plan and "(status=?)" not in plan, plan
 
@@ -206,3 +211,22 @@ def test_a_version_in_hand_stands_for_the_stored_one_only_when_identical(db_url:
             assert mirror_repo.get(conn, "Organization/o1") == org
     finally:
         services.close()
+
+
+def test_an_encounters_claims_and_prior_billing_in_one_read_are_the_two_reads(
+    processed: tuple[Services, list[dict[str, Any]]],
+) -> None:
+    """``claims_and_prior`` (one statement per evaluated encounter) gives what ``claims_of`` and
+    ``prior_claims_for_patient`` give, in the same order (the patient seen twice has prior billing)."""
+    services, _ = processed
+    with services.engine.connect() as conn:
+        pairs = conn.execute(select(Claim.encounter, Claim.patient).distinct().order_by(Claim.encounter)).all()
+        with_prior = 0
+        for encounter, patient in [*pairs, ("Encounter/none", "Patient/none")]:
+            own, prior = encounter_claims_repo.claims_and_prior(conn, encounter, patient, ehr="default")
+            assert own == encounter_claims_repo.claims_of(conn, encounter, ehr="default"), encounter
+            assert prior == claims_repo.prior_claims_for_patient(
+                conn, patient, exclude_encounter=encounter, ehr="default"
+            ), encounter
+            with_prior += bool(prior)
+        assert with_prior >= 1
