@@ -9,19 +9,22 @@ read, claim + version + findings, outbox rows one by one), and a claim that is s
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, update
 
-from app.db.models import Claim, ClaimVersion, FindingRow, Outbox
+from app.db import mirror_repo, queue_repo
+from app.db.models import Claim, ClaimVersion, FindingRow, Job, Outbox
 from app.domain.context import key_of
 from app.evaluate import Evaluation
-from app.worker.pipeline import evaluate, persist
+from app.worker.pipeline import evaluate, persist, process_job
 from tests.spine.helpers import make_services, register, sample_bundles
-from tests.worker.test_batch_commit import encounter_of, store
+from tests.worker.test_batch_commit import encounter_of, jobs, store, wait_for_lock_wait
 from tests.worker.test_round_trips import counting
 
 
@@ -75,5 +78,50 @@ def test_a_new_claim_in_one_statement_is_what_the_portable_path_stores(db_url: s
                 f"{again.claim_id}:unchanged"
             )
             assert rows_of(conn, again.claim_id) == stored["one-statement"]
+    finally:
+        svc.close()
+
+
+def test_two_workers_storing_the_same_new_claim_both_finish_without_a_retry(
+    postgres_db_url: str, tmp_path: Path
+) -> None:
+    """The same encounter evaluated by two workers at once, its resources already in the mirror, the
+    claim not yet: b reads the encounter's claims while a's is uncommitted (none: new), waits on a's
+    uncommitted rows (the encounter's outcome row is written before the claim), then its one-statement
+    insert finds the claim stored and takes the stored-claim path (same content: unchanged). One
+    claim version, no UniqueViolation, no retry."""
+    svc = make_services(postgres_db_url, tmp_path)
+    try:
+        register(svc, sub_id="claimbridge-demo")
+        bundle = sample_bundles(1)[0]
+        with svc.engine.begin() as conn:
+            mirror_repo.upsert_resources(conn, [e["resource"] for e in bundle["entry"]], now=svc.clock())
+        again = copy.deepcopy(bundle)  # a later version of the Encounter (the same one is one job)
+        encounter_of(again)["meta"]["versionId"] = str(int(encounter_of(bundle)["meta"]["versionId"]) + 1)
+        store(svc, [bundle, again])
+        b = svc.worker(worker_id="b")
+        with svc.engine.begin() as conn:
+            (job_a,) = queue_repo.claim_jobs(conn, worker="a", now=svc.clock(), lease=60, limit=2)
+            # The claim never leases a job behind a pending one of the same ordering key; another key
+            # re-evaluating the same encounter (a patient-level change) can: leased to b by hand.
+            row = conn.execute(select(Job).where(Job.id != job_a.id)).one()
+            conn.execute(update(Job).where(Job.id == row.id).values(locked_by="b"))
+        job_b = dataclasses.replace(job_a, id=row.id, inbox_id=row.inbox_id, key=row.key, version_id=row.version_id,
+                                    event_number=row.event_number)  # fmt: skip
+        with svc.engine.begin() as conn:  # worker a's transaction stays open over b's attempt
+            assert ":v1:" in process_job(conn, job_a, runtime=svc.runtime)
+            queue_repo.finish_job(conn, job_id=job_a.id, worker="a", result="r", now=svc.clock())
+            thread = threading.Thread(target=b.run_job, args=(job_b,))
+            thread.start()
+            assert wait_for_lock_wait(svc, "%"), "worker b never waited on worker a's rows"
+        thread.join(60)
+        after = {i: (s, e) for i, s, e, _ in jobs(svc)}
+        assert after[job_b.id] == ("done", None), after[job_b.id]
+        with svc.engine.connect() as conn:
+            attempts, result = conn.execute(select(Job.attempts, Job.result).where(Job.id == job_b.id)).one()
+        assert str(result).endswith(":unchanged"), result
+        with svc.engine.connect() as conn:
+            versions = conn.execute(select(func.count()).select_from(ClaimVersion)).scalar_one()
+        assert attempts == 0 and versions == 1
     finally:
         svc.close()
