@@ -38,6 +38,7 @@ from app.db import (
     encounter_claims_repo,
     mirror_repo,
     outbox_repo,
+    outcomes_repo,
     queue_repo,
 )
 from app.db.queue_repo import ClaimedJob
@@ -54,7 +55,7 @@ from app.priorauth.alerts import consider_orders, rules_for
 from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
-from app.worker.outcomes import record_outcome
+from app.worker.outcomes import outcome_to_store, record_outcome
 from app.worker.prefetch import Prepared
 from app.worker.retire import settle
 from app.writeback import writeback_payload
@@ -124,12 +125,16 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
                       stored=own, prior=prior, applied=True)  # fmt: skip
         settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own,  # no longer yielded
                          writeback=destination, events=runtime.events_destination)  # fmt: skip
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
-                       settled=settled, context=ctx)  # fmt: skip
+        outcome = outcome_to_store(conn, encounter, ev, config=runtime.config, ehr=job.ehr, settled=settled,
+                                   context=ctx)  # fmt: skip
+        row = outcomes_repo.outcome_values(outcome, job_id=job.id, now=now, ehr=job.ehr) if outcome else None
         listed = {c.claim_id for c in own.claims}
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
             results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination,
-                                   new=part.claim_id not in listed))  # fmt: skip
+                                   new=part.claim_id not in listed, outcome=row))  # fmt: skip
+            row = None  # written with the first part
+        if row is not None:
+            outcomes_repo.save_values(conn, row)
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
         return "pulled:" + (",".join(results) or "nothing-new")
@@ -273,6 +278,7 @@ def persist(
     now: datetime,
     writeback: str,
     new: bool = False,
+    outcome: dict[str, Any] | None = None,
 ) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows.
 
@@ -281,6 +287,8 @@ def persist(
     with the same content. ``new``: the encounter's stored claims do not list this one; on
     PostgreSQL it is then written with its findings and outbox rows in one statement, no head read
     first (:func:`app.db.claims_repo.save_new_if_absent`), unless it turns out to be stored after all.
+    ``outcome``: the encounter's outcome row (``outcomes_repo.outcome_values``), written before the
+    claim (in that one statement on PostgreSQL).
     """
     version_row = claims_repo.NewVersion(
         claim_id=ev.claim_id,
@@ -301,8 +309,12 @@ def persist(
     if new and conn.dialect.name == "postgresql":
         first = claims_repo.first_status(version_row)
         rows = outbox_rows(ev, version=1, status=first, runtime=runtime, writeback=writeback)
-        if claims_repo.save_new_if_absent(conn, version_row, rows, now=now) is not None:
+        stored_new = claims_repo.save_new_if_absent(conn, version_row, rows, now=now, outcome=outcome)
+        if stored_new is not None:
             return f"{ev.claim_id}:v1:{first}"
+        outcome = None  # written by that statement
+    if outcome is not None:
+        outcomes_repo.save_values(conn, outcome)
     head = claims_repo.locked_head(conn, ev.claim_id)
     if (
         head is not None

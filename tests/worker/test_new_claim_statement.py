@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from app.db import mirror_repo, queue_repo
-from app.db.models import Claim, ClaimVersion, FindingRow, Job, Outbox
+from app.db import mirror_repo, outcomes_repo, queue_repo
+from app.db.models import Claim, ClaimVersion, EncounterOutcomeRow, FindingRow, Job, Outbox
 from app.domain.context import key_of
 from app.evaluate import Evaluation
 from app.worker.pipeline import evaluate, persist, process_job
@@ -78,6 +78,20 @@ def test_a_new_claim_in_one_statement_is_what_the_portable_path_stores(db_url: s
                 f"{again.claim_id}:unchanged"
             )
             assert rows_of(conn, again.claim_id) == stored["one-statement"]
+            # The encounter's outcome row written by that one statement is the portable path's.
+            assert ev.outcome is not None
+            values = outcomes_repo.outcome_values(ev.outcome, job_id=None, now=now, ehr=ev.ehr)
+            outcomes = {}
+            for tag, new in (("o-one-statement", True), ("o-portable", False)):
+                conn.execute(delete(EncounterOutcomeRow))
+                mine = renamed(ev, f"{ev.claim_id}-{tag}")
+                with counting(svc.engine) as seen:
+                    persist(conn, mine, job=None, runtime=runtime, now=now, writeback="wb", new=new, outcome=values)
+                if new and conn.dialect.name == "postgresql":
+                    assert sum(seen.values()) == 1, seen
+                outcomes[tag] = [dict(r) for r in conn.execute(select(EncounterOutcomeRow)).mappings()]
+            assert len(outcomes["o-portable"]) == 1
+            assert outcomes["o-one-statement"] == outcomes["o-portable"]
     finally:
         svc.close()
 
