@@ -136,6 +136,34 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     return version, status
 
 
+def first_status(new: NewVersion) -> ClaimStatus:
+    """The status of a claim's first version (no previous status: no submission to ask about)."""
+    return transition(None, version_event(held=new.held, previous=None, with_payer=lambda: False))
+
+
+def save_new_if_absent(
+    conn: Connection,
+    new: NewVersion,
+    outbox: list[dict[str, Any]],
+    *,
+    now: datetime,
+    outcome: dict[str, Any] | None = None,
+) -> ClaimStatus | None:
+    """PostgreSQL: store ``new`` as version 1 of a claim not stored yet, with its findings and
+    ``outbox`` rows (destination, kind, key, payload; written for version 1 with the returned
+    status), in one statement (:data:`app.db.pg_writes.NEW_CLAIM_IF_ABSENT`). None: the claim is
+    stored already (by another transaction, or a claim the caller's read did not list); nothing
+    was written, and the caller goes through :func:`locked_head` and :func:`save_version_at`.
+    ``outcome``: the encounter's outcome row (``outcomes_repo.outcome_values``), written first in
+    the same statement either way."""
+    status = first_status(new)
+    params = pg_writes.new_claim_if_absent_params(new, status, outbox, now)
+    if outcome is not None:
+        params = pg_writes.with_outcome_params(params, outcome)
+    stmt = pg_writes.NEW_CLAIM_IF_ABSENT if outcome is None else pg_writes.NEW_CLAIM_IF_ABSENT_WITH_OUTCOME
+    return status if conn.execute(stmt, params).scalar_one() else None
+
+
 def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:
     return {"claim_id": claim_id, "claim_version": version, "overridden_by": None, "override_reason": None,
             "overridden_at": None, **finding.to_dict(), "hold": finding.hold}  # fmt: skip

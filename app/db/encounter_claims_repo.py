@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, exists, select
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select
 
 from app.db import claims_repo
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
@@ -98,11 +98,45 @@ class EncounterClaims:
 
 def claims_of(conn: Connection, encounter: str, *, ehr: str) -> EncounterClaims:
     rows = conn.execute(_MAPPED, {"ehr": ehr, "encounter": encounter}).all()
-    return EncounterClaims(tuple(
-        StoredClaim(r.id, ClaimStatus(r.status), r.current_version, r.patient, r.payer_id, r.filing_deadline,
-                    dict(r.resource), r.mapping_version, r.config_hash, r.em, bool(r.with_payer))
+    return EncounterClaims(tuple(_stored(r) for r in rows))
+
+
+# The encounter's claims and the patient's (``ehr`` inside each branch: two index searches, SQLite's
+# multi-index OR, a PostgreSQL BitmapOr), in the order prior billing is listed.
+_CLAIMS_AND_PRIOR = (
+    select(*_MAPPED.selected_columns, CLAIM.c.encounter, CLAIM.c.created_at)
+    .join_from(CLAIM, VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
+    .where(
+        or_(
+            and_(CLAIM.c.ehr == bindparam("ehr"), CLAIM.c.encounter == bindparam("encounter")),
+            and_(CLAIM.c.ehr == bindparam("ehr"), CLAIM.c.patient == bindparam("patient")),
+        )
+    )
+    .order_by(CLAIM.c.created_at, CLAIM.c.id)
+)
+
+
+def claims_and_prior(
+    conn: Connection, encounter: str, patient: str | None, *, ehr: str
+) -> tuple[EncounterClaims, list[dict[str, Any]]]:
+    """:func:`claims_of` and :func:`app.db.claims_repo.prior_claims_for_patient` (``patient``'s claims
+    of other encounters first stored before this encounter's first claim) in one statement."""
+    if not patient:
+        return claims_of(conn, encounter, ehr=ehr), []
+    rows = conn.execute(_CLAIMS_AND_PRIOR, {"ehr": ehr, "encounter": encounter, "patient": patient}).all()
+    own = sorted((r for r in rows if r.encounter == encounter), key=lambda r: r.id)
+    first = min((r.created_at for r in own), default=None)
+    prior = [
+        dict(r.resource)
         for r in rows
-    ))  # fmt: skip
+        if r.encounter != encounter and r.patient == patient and (first is None or r.created_at < first)
+    ]
+    return EncounterClaims(tuple(_stored(r) for r in own)), prior
+
+
+def _stored(r: Any) -> StoredClaim:
+    return StoredClaim(r.id, ClaimStatus(r.status), r.current_version, r.patient, r.payer_id, r.filing_deadline,
+                       dict(r.resource), r.mapping_version, r.config_hash, r.em, bool(r.with_payer))  # fmt: skip
 
 
 def billed_elsewhere(conn: Connection, encounter: str, *, ehr: str) -> frozenset[str]:

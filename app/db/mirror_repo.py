@@ -123,7 +123,8 @@ def upsert_resources(
     inserts and updates go out as two batches, in key order. A row another transaction inserted
     since ``stored`` was read is not an error: it is compared with what this call holds (one more
     query), as an update would be. ``written``, if given, receives key -> the body
-    stored (new and updated ones), for :func:`load_context` to use without reading it back.
+    stored (new and updated ones), for :func:`load_context` to use without reading it back, and the
+    bodies of versions already stored with the same ``versionId`` and ``lastUpdated`` (``same``).
     """
     latest: dict[str, dict[str, Any]] = {}
     for resource in resources:  # a notification may carry the same resource twice: keep the newest
@@ -162,6 +163,14 @@ def upsert_resources(
         conn.execute(_UPDATE, sorted(updates, key=lambda u: str(u["k"])))
     if written is not None:
         written.update((key, latest[key]) for key, done in outcome.items() if done in ("new", "updated"))
+        # A version the mirror already holds (same versionId and lastUpdated) is that version's body:
+        # the mirror keeps the first delivery of a version and never rewrites it, so the job's copy
+        # stands for it (the shared clinicians and organisations of every notification).
+        written.update(
+            (key, latest[key])
+            for key, done in outcome.items()
+            if done == "same" and (known := stored.get(key)) is not None and version_of(latest[key]) == known
+        )
     return outcome
 
 

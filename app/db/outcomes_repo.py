@@ -50,7 +50,20 @@ def save_outcome(
     conn: Connection, outcome: EncounterOutcome, *, job_id: int | None, now: datetime, ehr: str = DEFAULT_EHR
 ) -> bool:
     """Insert or replace the encounter's outcome (of ``ehr``); False when it is unchanged (nothing written)."""
-    values = {
+    return save_values(conn, outcome_values(outcome, job_id=job_id, now=now, ehr=ehr))
+
+
+def save_values(conn: Connection, values: dict[str, Any]) -> bool:
+    """:func:`save_outcome` of the row :func:`outcome_values` built."""
+    return conn.execute(_upsert(conn.dialect.name), values).first() is not None
+
+
+def outcome_values(
+    outcome: EncounterOutcome, *, job_id: int | None, now: datetime, ehr: str = DEFAULT_EHR
+) -> dict[str, Any]:
+    """The row of ``outcome`` (written by :func:`save_values`, or with a new claim on PostgreSQL:
+    :data:`app.db.pg_writes.NEW_CLAIM_IF_ABSENT_WITH_OUTCOME`)."""
+    return {
         "ehr": ehr,
         "encounter": outcome.encounter,
         "patient": outcome.patient,
@@ -64,7 +77,6 @@ def save_outcome(
         "created_at": now,
         "updated_at": now,
     }
-    return conn.execute(_upsert(conn.dialect.name), values).first() is not None
 
 
 def _view(row: Any) -> dict[str, Any]:

@@ -66,3 +66,78 @@ def new_claim_params(new: NewVersion, status: ClaimStatus, now: datetime) -> dic
         "em": orjson.dumps(new.em).decode(), "source_job_id": new.source_job_id,
         "findings": orjson.dumps(findings).decode(),
     }  # fmt: skip
+
+
+# A claim this job takes to be new (the encounter's stored claims do not have it): its row, version 1,
+# its findings and its outbox rows in one statement, no locked read of its head first. Should the row
+# exist after all (another transaction stored it, or a claim the encounter's read does not list),
+# ``ON CONFLICT DO NOTHING`` leaves it and every later part selects from the empty ``new_claim``: nothing
+# is written and the statement answers 0, and the caller takes the path of a stored claim.
+NEW_CLAIM_IF_ABSENT = text(
+    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
+    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
+    " :filing_deadline, :now, :now) ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
+    " resource, em, source_job_id, created_at) SELECT c.id, 1, CAST(:fingerprint AS varchar),"
+    " CAST(:mapping_version AS varchar), CAST(:config_hash AS varchar), CAST(:resource AS jsonb),"
+    " CAST(:em AS jsonb), CAST(:source_job_id AS integer), :now FROM new_claim AS c),"
+    " new_findings AS (INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location,"
+    " source, fix, overridden_by, override_reason, overridden_at, hold)"
+    " SELECT c.id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
+    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n)"
+    " ORDER BY t.n),"
+    " new_outbox AS (INSERT INTO outbox (destination, kind, key, payload, status, attempts, available_at,"
+    " created_at) SELECT o->>'destination', o->>'kind', o->>'key', o->'payload', 'pending', 0, :now, :now"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS t(o, n)"
+    " ORDER BY t.n)"
+    " SELECT count(*) FROM new_claim"
+).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
+
+
+def new_claim_if_absent_params(
+    new: NewVersion, status: ClaimStatus, outbox: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    """``outbox``: the rows (destination, kind, key, payload) in the order they are to be delivered."""
+    return {**new_claim_params(new, status, now), "outbox": orjson.dumps(outbox).decode()}
+
+
+# The same with the encounter's outcome row first (app.db.outcomes_repo: inserted, or replaced unless
+# its fingerprint is the same). The claim's insert waits on the outcome's (an InitPlan over
+# ``new_outcome``), so the outcome row is locked before the claim row, as on the portable path, and
+# the outcome is written whether or not the claim turns out to be stored already.
+NEW_CLAIM_IF_ABSENT_WITH_OUTCOME = text(
+    "WITH new_outcome AS (INSERT INTO encounter_outcome (ehr, encounter, patient, status, outcome, claim_id, held,"
+    " findings, fingerprint, source_job_id, created_at, updated_at) VALUES (:o_ehr, :o_encounter, :o_patient,"
+    " :o_status, :o_outcome, :o_claim_id, :o_held, CAST(:o_findings AS jsonb), :o_fingerprint, :o_source_job_id,"
+    " :now, :now) ON CONFLICT (ehr, encounter) DO UPDATE SET patient = EXCLUDED.patient, status = EXCLUDED.status,"
+    " outcome = EXCLUDED.outcome, claim_id = EXCLUDED.claim_id, held = EXCLUDED.held, findings = EXCLUDED.findings,"
+    " fingerprint = EXCLUDED.fingerprint, source_job_id = EXCLUDED.source_job_id, updated_at = EXCLUDED.updated_at"
+    " WHERE encounter_outcome.fingerprint <> EXCLUDED.fingerprint RETURNING 1),"
+    " new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
+    " filing_deadline, created_at, updated_at) SELECT CAST(:id AS varchar), CAST(:ehr AS varchar),"
+    " CAST(:encounter AS varchar), CAST(:patient AS varchar), CAST(:payer_id AS varchar), CAST(:status AS varchar),"
+    " 1, :filing_deadline, :now, :now WHERE (SELECT count(*) FROM new_outcome) >= 0"
+    " ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
+    " resource, em, source_job_id, created_at) SELECT c.id, 1, CAST(:fingerprint AS varchar),"
+    " CAST(:mapping_version AS varchar), CAST(:config_hash AS varchar), CAST(:resource AS jsonb),"
+    " CAST(:em AS jsonb), CAST(:source_job_id AS integer), :now FROM new_claim AS c),"
+    " new_findings AS (INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location,"
+    " source, fix, overridden_by, override_reason, overridden_at, hold)"
+    " SELECT c.id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
+    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n)"
+    " ORDER BY t.n),"
+    " new_outbox AS (INSERT INTO outbox (destination, kind, key, payload, status, attempts, available_at,"
+    " created_at) SELECT o->>'destination', o->>'kind', o->>'key', o->'payload', 'pending', 0, :now, :now"
+    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS t(o, n)"
+    " ORDER BY t.n)"
+    " SELECT count(*) FROM new_claim"
+).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
+
+
+def with_outcome_params(params: dict[str, Any], outcome: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of :data:`NEW_CLAIM_IF_ABSENT` and the outcome row (``outcomes_repo.outcome_values``)."""
+    row = {f"o_{k}": v for k, v in outcome.items() if k not in ("created_at", "updated_at")}
+    return {**params, **row, "o_findings": orjson.dumps(outcome["findings"]).decode()}

@@ -40,6 +40,21 @@ def record_outcome(
     withdrew or voided, which the outcome carries after its own. ``context``: the encounter's context
     as loaded from the mirror for ``ev`` (None: loaded here if needed).
     """
+    outcome = outcome_to_store(conn, encounter, ev, config=config, ehr=ehr, settled=settled, context=context)
+    return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now, ehr=ehr)
+
+
+def outcome_to_store(
+    conn: Connection,
+    encounter: str,
+    ev: Evaluation | None,
+    *,
+    config: ClaimConfig,
+    ehr: str = DEFAULT_EHR,
+    settled: Settled | None = None,
+    context: EncounterContext | None = None,
+) -> EncounterOutcome | None:
+    """What :func:`record_outcome` stores (None: nothing, the Encounter is not stored at all)."""
     if ev is not None:
         outcome: EncounterOutcome | None = ev.outcome
     else:
@@ -48,7 +63,7 @@ def record_outcome(
         if outcome.claim_id is not None and not settled.keeps(outcome.claim_id):  # a void of nothing: not stored
             outcome = replace(outcome, claim_id=None, held=False)
         outcome = replace(outcome, findings=(*outcome.findings, *settled.retired))
-    return outcome is not None and outcomes_repo.save_outcome(conn, outcome, job_id=job_id, now=now, ehr=ehr)
+    return outcome
 
 
 def unbilled_outcome(

@@ -38,6 +38,7 @@ from app.db import (
     encounter_claims_repo,
     mirror_repo,
     outbox_repo,
+    outcomes_repo,
     queue_repo,
 )
 from app.db.queue_repo import ClaimedJob
@@ -54,7 +55,7 @@ from app.priorauth.alerts import consider_orders, rules_for
 from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
-from app.worker.outcomes import record_outcome
+from app.worker.outcomes import outcome_to_store, record_outcome
 from app.worker.prefetch import Prepared
 from app.worker.retire import settle
 from app.writeback import writeback_payload
@@ -117,15 +118,23 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     results = []
     for encounter in encounters:  # one at a time: a claim persisted here is prior billing for the next
         ctx = contexts[encounter]
-        own = encounter_claims_repo.claims_of(conn, encounter, ehr=job.ehr)  # its stored claims, read once
+        # Its stored claims, read once, and the patient's prior billing, in one statement.
+        patient = patient_of(ctx.encounter) if ctx is not None else None
+        own, prior = encounter_claims_repo.claims_and_prior(conn, encounter, patient, ehr=job.ehr)
         ev = evaluate(conn, encounter, runtime=runtime, today=now.date(), now=now, ehr=job.ehr, context=ctx,
-                      stored=own, applied=True)  # fmt: skip
+                      stored=own, prior=prior, applied=True)  # fmt: skip
         settled = settle(conn, encounter, ev, ehr=job.ehr, job_id=job.id, now=now, stored=own,  # no longer yielded
                          writeback=destination, events=runtime.events_destination)  # fmt: skip
-        record_outcome(conn, encounter, ev, config=runtime.config, job_id=job.id, now=now, ehr=job.ehr,
-                       settled=settled, context=ctx)  # fmt: skip
+        outcome = outcome_to_store(conn, encounter, ev, config=runtime.config, ehr=job.ehr, settled=settled,
+                                   context=ctx)  # fmt: skip
+        row = outcomes_repo.outcome_values(outcome, job_id=job.id, now=now, ehr=job.ehr) if outcome else None
+        listed = {c.claim_id for c in own.claims}
         for part in settled.keep:  # the claim, and the parts of one split for the 837P's limits
-            results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination))
+            results.append(persist(conn, part, job=job, runtime=runtime, now=now, writeback=destination,
+                                   new=part.claim_id not in listed, outcome=row))  # fmt: skip
+            row = None  # written with the first part
+        if row is not None:
+            outcomes_repo.save_values(conn, row)
     if fetched is not None and fetched.pulled:
         finish_pull(conn, job, fetched, now=now)
         return "pulled:" + (",".join(results) or "nothing-new")
@@ -208,13 +217,15 @@ def evaluate(
     held: dict[str, dict[str, Any]] | None = None,
     context: EncounterContext | None = None,
     stored: encounter_claims_repo.EncounterClaims | None = None,
+    prior: list[dict[str, Any]] | None = None,
     applied: bool = False,
 ) -> Evaluation | None:
     """Steps 2 and 3 for one encounter of ``ehr``, from the mirror and the stored claims of the patient.
 
     ``held``: the bodies this job has just stored (not read back from the mirror). ``context``: the
     encounter's context, already loaded from the mirror as it stands (None: load it here).
-    ``stored``: the encounter's own stored claims (None: asked here). ``applied``: this evaluation
+    ``stored``: the encounter's own stored claims (None: asked here). ``prior``: the patient's prior
+    claims (:func:`app.db.encounter_claims_repo.claims_and_prior`; None: asked here). ``applied``: this evaluation
     is stored (a job, a re-evaluation), so the encounter's eligibility results it reads count as applied.
     """
     ctx = context if context is not None else mirror_repo.load_context(conn, encounter, ehr=ehr, held=held)
@@ -224,7 +235,8 @@ def evaluate(
         stored = encounter_claims_repo.claims_of(conn, encounter, ehr=ehr)
     patient = patient_of(ctx.encounter)
     # Claims of this encounter are earlier versions of the same claim, not prior billing.
-    prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
+    if prior is None:
+        prior = claims_repo.prior_claims_for_patient(conn, patient, exclude_encounter=encounter, ehr=ehr)
     history = history_for(ctx, prior_claims=prior)
     history = replace(
         history,
@@ -258,14 +270,51 @@ def reevaluate(
 
 
 def persist(
-    conn: Connection, ev: Evaluation, *, job: ClaimedJob | None, runtime: Runtime, now: datetime, writeback: str
+    conn: Connection,
+    ev: Evaluation,
+    *,
+    job: ClaimedJob | None,
+    runtime: Runtime,
+    now: datetime,
+    writeback: str,
+    new: bool = False,
+    outcome: dict[str, Any] | None = None,
 ) -> str:
     """Step 4: a new claim version (unless nothing changed), its findings and its outbox rows.
 
     The claim's row is locked first, then its latest fingerprint read (a claim not stored yet has
     none: one statement fewer for every new claim). A withdrawn claim yielded again comes back even
-    with the same content.
+    with the same content. ``new``: the encounter's stored claims do not list this one; on
+    PostgreSQL it is then written with its findings and outbox rows in one statement, no head read
+    first (:func:`app.db.claims_repo.save_new_if_absent`), unless it turns out to be stored after all.
+    ``outcome``: the encounter's outcome row (``outcomes_repo.outcome_values``), written before the
+    claim (in that one statement on PostgreSQL).
     """
+    version_row = claims_repo.NewVersion(
+        claim_id=ev.claim_id,
+        encounter=ev.encounter,
+        patient=ev.patient,
+        payer_id=ev.payer_id,
+        held=ev.held,
+        resource=ev.claim,
+        fingerprint=ev.fingerprint,
+        mapping_version=ev.mapping_version,
+        config_hash=ev.config_hash,
+        em=ev.em,
+        findings=ev.findings,
+        filing_deadline=ev.filing_deadline,
+        source_job_id=job.id if job else None,
+        ehr=ev.ehr,
+    )
+    if new and conn.dialect.name == "postgresql":
+        first = claims_repo.first_status(version_row)
+        rows = outbox_rows(ev, version=1, status=first, runtime=runtime, writeback=writeback)
+        stored_new = claims_repo.save_new_if_absent(conn, version_row, rows, now=now, outcome=outcome)
+        if stored_new is not None:
+            return f"{ev.claim_id}:v1:{first}"
+        outcome = None  # written by that statement
+    if outcome is not None:
+        outcomes_repo.save_values(conn, outcome)
     head = claims_repo.locked_head(conn, ev.claim_id)
     if (
         head is not None
@@ -273,31 +322,20 @@ def persist(
         and claims_repo.latest_fingerprint(conn, ev.claim_id) == ev.fingerprint
     ):
         return f"{ev.claim_id}:unchanged"
-    version, status = claims_repo.save_version_at(
-        conn,
-        claims_repo.NewVersion(
-            claim_id=ev.claim_id,
-            encounter=ev.encounter,
-            patient=ev.patient,
-            payer_id=ev.payer_id,
-            held=ev.held,
-            resource=ev.claim,
-            fingerprint=ev.fingerprint,
-            mapping_version=ev.mapping_version,
-            config_hash=ev.config_hash,
-            em=ev.em,
-            findings=ev.findings,
-            filing_deadline=ev.filing_deadline,
-            source_job_id=job.id if job else None,
-            ehr=ev.ehr,
-        ),
-        head,
-        now=now,
-    )
-    key = f"{ev.claim_id}/{version}"
+    version, status = claims_repo.save_version_at(conn, version_row, head, now=now)
+    for row in outbox_rows(ev, version=version, status=status, runtime=runtime, writeback=writeback):
+        outbox_repo.enqueue(conn, now=now, **row)
+    # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
+    return f"{ev.claim_id}:v{version}:{status}"
+
+
+def outbox_rows(ev: Evaluation, *, version: int, status: str, runtime: Runtime, writeback: str) -> list[dict[str, Any]]:
+    """The outbox rows of a new claim version, in delivery order: the write-back task (when there
+    are findings to show), then the event relayed to downstream consumers (when configured)."""
+    rows = []
     payload = writeback_payload(ev, version=version)
     if payload is not None:
-        outbox_repo.enqueue(conn, destination=writeback, kind="task", key=key, payload=payload, now=now)
+        rows.append({"destination": writeback, "kind": "task", "key": f"{ev.claim_id}/{version}", "payload": payload})
     if runtime.events_destination is not None:  # relayed to NATS JetStream by the outbox (app.relay)
         event = claim_version_event(
             claim_id=ev.claim_id,
@@ -307,13 +345,6 @@ def persist(
             payer_id=ev.payer_id,
             fingerprint=ev.fingerprint,
         )
-        outbox_repo.enqueue(
-            conn,
-            destination=runtime.events_destination,
-            kind=CLAIM_VERSION,
-            key=event_key(ev.claim_id, version),
-            payload=event,
-            now=now,
-        )
-    # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
-    return f"{ev.claim_id}:v{version}:{status}"
+        rows.append({"destination": runtime.events_destination, "kind": CLAIM_VERSION,
+                     "key": event_key(ev.claim_id, version), "payload": event})  # fmt: skip
+    return rows

@@ -79,10 +79,15 @@ def sample_bundles(limit: int | None = None) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in files]
 
 
-def clone_bundle(bundle: dict[str, Any], suffix: str) -> dict[str, Any]:
-    """The same encounter under new ids (every resource renamed, references rewritten)."""
+def clone_bundle(bundle: dict[str, Any], suffix: str, *, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The same encounter under new ids (every resource renamed, references rewritten); resources of
+    the types in ``keep`` (shared clinicians, organisations) keep their ids."""
     clone = copy.deepcopy(bundle)
-    keys = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in clone["entry"]}
+    keys = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in clone["entry"]
+        if e["resource"]["resourceType"] not in keep
+    }
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):
@@ -93,7 +98,8 @@ def clone_bundle(bundle: dict[str, Any], suffix: str) -> dict[str, Any]:
 
     clone = rewrite(clone)
     for entry in clone["entry"]:
-        entry["resource"]["id"] = f"{entry['resource']['id']}-{suffix}"
+        if entry["resource"]["resourceType"] not in keep:
+            entry["resource"]["id"] = f"{entry['resource']['id']}-{suffix}"
         entry.pop("fullUrl", None)
     return clone
 

@@ -197,16 +197,17 @@ def clone_bundle_keeping_shared(bundle: dict, suffix: str) -> dict:
     return clone
 
 
-def wait_for_lock_wait(svc: Services, timeout: float = 60) -> bool:
-    """True once a session waits on a lock while inserting into resource (worker b behind worker a)."""
+def wait_for_lock_wait(svc: Services, query: str = "INSERT INTO resource %", timeout: float = 60) -> bool:
+    """True once a session waits on a lock while running ``query`` (a LIKE pattern; worker b behind worker a)."""
     deadline = time.monotonic() + timeout
     with svc.engine.connect() as conn:
         while time.monotonic() < deadline:
             waiting = conn.execute(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'INSERT INTO resource %' AND datname = current_database()"
-                )
+                    "AND query LIKE :query AND datname = current_database()"
+                ),
+                {"query": query},
             ).scalar_one()
             conn.rollback()
             if waiting:

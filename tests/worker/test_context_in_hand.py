@@ -3,11 +3,12 @@
 The worker hands :func:`app.db.mirror_repo.load_context` the bodies it has just written
 (``held``) instead of reading and decoding them again. The reference path is the same function
 without them: everything read from the mirror. About 30 demo encounters (clinicians,
-organisations and payers recur across them, so "same version" rows the job did not write are read
-from the mirror; one patient comes twice) go through the real worker once per database; then each
-stored claim must be exactly what the reference path produces, and each context must be the same
-resources in the same order. The evaluation must not change the resources it is given (they are
-the job's own now), and the context and eligibility reads must search indexes.
+organisations and payers recur across them, so "same version" rows the job did not write are taken
+from the job, the mirror holding that version; one patient comes twice) go through the real worker
+once per database; then each stored claim must be exactly what the reference path produces, and
+each context must be the same resources in the same order. The evaluation must not change the
+resources it is given (they are the job's own now), and the context and eligibility reads must
+search indexes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.config.loader import load_config
-from app.db import claims_repo, eligibility_repo, mirror_repo
+from app.db import claims_repo, eligibility_repo, encounter_claims_repo, mirror_repo
 from app.db.models import Claim, ClaimVersion
 from app.domain.context import EncounterContext, build_contexts, is_history, key_of, patient_of
 from app.evaluate import evaluate_encounter, history_for
@@ -155,7 +156,12 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
         )
         checks = _plan(conn, eligibility_repo._PATIENT_CHECKS, {"ehr": "default", "patient": "Patient/y"})
         prior = _plan(conn, claims_repo._PRIOR_CLAIMS, {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"})
-    for plan in (context, checks, prior):
+        both = _plan(
+            conn,
+            encounter_claims_repo._CLAIMS_AND_PRIOR,
+            {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"},
+        )
+    for plan in (context, checks, prior, both):
         assert "Seq Scan" not in plan and not any(line.startswith("SCAN ") for line in plan.splitlines()), plan
         assert "(ehr=?)" not in plan and "(status=?)" not in plan, plan
 
@@ -183,3 +189,44 @@ def test_orders_judged_from_the_context_see_what_the_mirror_gives(
                 compared += bool(reference.coverages)
                 authorized += bool(reference.authorizations)
     assert compared >= len(bundles) - 5 and authorized >= 1  # coverages nearly everywhere; one authorization
+
+
+def test_a_version_in_hand_stands_for_the_stored_one_only_when_identical(db_url: str, tmp_path: Path) -> None:
+    """``written`` takes a ``same`` resource from the job only with the stored versionId AND lastUpdated."""
+    services = make_services(db_url, tmp_path)
+    now = START
+    org = {"resourceType": "Organization", "id": "o1", "meta": {"versionId": "3", "lastUpdated": "2026-01-01"}}
+    try:
+        with services.engine.begin() as conn:
+            mirror_repo.upsert_resources(conn, [org], now=now)
+        with services.engine.begin() as conn:
+            written: dict[str, dict[str, Any]] = {}
+            same = {**org, "name": "as delivered again"}
+            assert mirror_repo.upsert_resources(conn, [same], now=now, written=written) == {"Organization/o1": "same"}
+            assert written == {"Organization/o1": same}
+            written.clear()
+            other = {**org, "meta": {"versionId": "3", "lastUpdated": "2026-02-01"}}
+            assert mirror_repo.upsert_resources(conn, [other], now=now, written=written) == {"Organization/o1": "same"}
+            assert written == {}  # same versionId, another lastUpdated: the mirror's body is read, not this one
+            assert mirror_repo.get(conn, "Organization/o1") == org
+    finally:
+        services.close()
+
+
+def test_an_encounters_claims_and_prior_billing_in_one_read_are_the_two_reads(
+    processed: tuple[Services, list[dict[str, Any]]],
+) -> None:
+    """``claims_and_prior`` (one statement per evaluated encounter) gives what ``claims_of`` and
+    ``prior_claims_for_patient`` give, in the same order (the patient seen twice has prior billing)."""
+    services, _ = processed
+    with services.engine.connect() as conn:
+        pairs = conn.execute(select(Claim.encounter, Claim.patient).distinct().order_by(Claim.encounter)).all()
+        with_prior = 0
+        for encounter, patient in [*pairs, ("Encounter/none", "Patient/none")]:
+            own, prior = encounter_claims_repo.claims_and_prior(conn, encounter, patient, ehr="default")
+            assert own == encounter_claims_repo.claims_of(conn, encounter, ehr="default"), encounter
+            assert prior == claims_repo.prior_claims_for_patient(
+                conn, patient, exclude_encounter=encounter, ehr="default"
+            ), encounter
+            with_prior += bool(prior)
+        assert with_prior >= 1
