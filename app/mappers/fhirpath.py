@@ -18,7 +18,10 @@ of the shipped mapping config). Pure: no I/O.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
+import linecache
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -181,8 +184,8 @@ KEPT = frozenset({str, dict, int, bool, list})
 def walk_lines(
     steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str, root: str, depth: int
 ) -> tuple[list[str], list[str]]:
-    """Source lines (indented ``depth`` levels) calling ``append(value)`` for each raw value of
-    ``_walk([<root>], steps)``, in order; and the inner functions they call, as source.
+    """The inner functions (as source) and the source lines (indented ``depth`` levels) calling
+    ``append(value)`` for each raw value of ``_walk([<root>], steps)``, in order.
 
     One nested loop per step (a child that is a list is iterated, None skipped, a non-dict value
     has no children); a ``where`` step is a test on the current value through its own generated
@@ -221,11 +224,60 @@ def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -
     return "\n".join([*inner_defs, "\n".join(lines)])
 
 
+# What generated code may hold besides checked element names (text), its own locals and the
+# namespace it runs in: these texts, builtins and attributes.
+_GENERATED_TEXTS = frozenset({"resourceType"})
+_GENERATED_BUILTINS = frozenset({"isinstance", "dict", "list"})
+_GENERATED_ATTRIBUTES = frozenset({"get", "append", "__class__"})
+
+
+def _check_generated(source: str, namespace: dict[str, Any]) -> None:
+    """Refuse generated source holding a text that is not a checked element name, or a name that is
+    neither its own, the namespace's nor an allowed builtin, or another attribute (defence in depth:
+    the generators quote nothing else; everything from the configuration is a namespace value)."""
+    tree = ast.parse(source)
+    own = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    own |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    own |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for a in n.args.args}
+    known = own | set(namespace) | _GENERATED_BUILTINS
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            if node.value in _GENERATED_TEXTS or (isinstance(node.value, str) and _NAME.fullmatch(node.value)):
+                continue
+            raise ExpressionError(f"generated code would hold the text {node.value!r}")
+        if isinstance(node, ast.Name) and node.id not in known:
+            raise ExpressionError(f"generated code would use the name {node.id!r}")
+        if isinstance(node, ast.Attribute) and node.attr not in _GENERATED_ATTRIBUTES:
+            raise ExpressionError(f"generated code would use the attribute {node.attr!r}")
+
+
+def exec_generated(source: str, namespace: dict[str, Any], name: str, what: str) -> Callable[..., Any]:
+    """Run generated ``source`` in ``namespace`` and return its function ``name``.
+
+    The source is kept on the function (``fn.__source__``) and registered with :mod:`linecache`
+    under a name of its own (``<what #hash>``), so tracebacks and debuggers show the generated lines.
+    """
+    _check_generated(source, namespace)
+    filename = f"<{what} #{hashlib.sha256(source.encode()).hexdigest()[:10]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    fn: Callable[..., Any] = namespace[name]
+    fn.__dict__["__source__"] = source
+    return fn
+
+
+def generated_source(fn: Callable[..., Any]) -> str | None:
+    """The Python source of a generated function (None for any other function)."""
+    source = getattr(fn, "__source__", None)
+    return source if isinstance(source, str) else None
+
+
 def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
     """A generated function giving ``_walk([value], steps)`` (no type check, values not converted)."""
     namespace: dict[str, Any] = {}
-    exec(compile(_generate(steps, namespace, "walk"), "<fhirpath walker>", "exec"), namespace)  # noqa: S102
-    walk: Callable[[Any], list[Any]] = namespace["walk"]
+    walk: Callable[[Any], list[Any]] = exec_generated(
+        _generate(steps, namespace, "walk"), namespace, "walk", "fhirpath walker"
+    )
     return walk
 
 

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from app.mappers import MappingSet
-from app.mappers.fhirpath import PLAIN_PATH, CompiledPath, compile_expression, compile_stepwise, parse_steps, split_union
+from app.mappers.fhirpath import (
+    PLAIN_PATH,
+    CompiledPath,
+    compile_expression,
+    compile_stepwise,
+    parse_steps,
+    split_union,
+)
 from app.mappers.spec import FieldRule
 from app.mappers.tables import CodeTable, TableEntry
 from app.mappers.transforms import Step, apply_steps
@@ -111,7 +118,7 @@ def generated_resources(mappings: MappingSet) -> tuple[dict[str, Any], ...]:
             resource: dict[str, Any] = {"resourceType": head}
             for steps in rng.sample(options, min(len(options), rng.randint(1, 6))):
                 filled = _fill(rng, steps, codings)
-                for key, value in (filled.items() if isinstance(filled, dict) else [("x", filled)]):
+                for key, value in filled.items() if isinstance(filled, dict) else [("x", filled)]:
                     resource.setdefault(key, value)
             out.append(resource)
     return tuple(out)
