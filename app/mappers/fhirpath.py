@@ -231,24 +231,30 @@ _GENERATED_BUILTINS = frozenset({"isinstance", "dict", "list"})
 _GENERATED_ATTRIBUTES = frozenset({"get", "append", "__class__"})
 
 
+def _allowed_constant(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in _GENERATED_TEXTS or _NAME.fullmatch(value) is not None
+    return not isinstance(value, bytes)
+
+
 def _check_generated(source: str, namespace: dict[str, Any]) -> None:
     """Refuse generated source holding a text that is not a checked element name, or a name that is
     neither its own, the namespace's nor an allowed builtin, or another attribute (defence in depth:
     the generators quote nothing else; everything from the configuration is a namespace value)."""
-    tree = ast.parse(source)
-    own = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    own |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-    own |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) for a in n.args.args}
-    known = own | set(namespace) | _GENERATED_BUILTINS
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
-            if node.value in _GENERATED_TEXTS or (isinstance(node.value, str) and _NAME.fullmatch(node.value)):
-                continue
-            raise ExpressionError(f"generated code would hold the text {node.value!r}")
-        if isinstance(node, ast.Name) and node.id not in known:
-            raise ExpressionError(f"generated code would use the name {node.id!r}")
-        if isinstance(node, ast.Attribute) and node.attr not in _GENERATED_ATTRIBUTES:
+    own, loaded = set(namespace) | _GENERATED_BUILTINS, set[str]()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (own if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            own.add(node.name)
+            own.update(a.arg for a in node.args.args)
+        elif isinstance(node, ast.Attribute) and node.attr not in _GENERATED_ATTRIBUTES:
             raise ExpressionError(f"generated code would use the attribute {node.attr!r}")
+        elif isinstance(node, ast.Constant) and not _allowed_constant(node.value):
+            raise ExpressionError(f"generated code would hold the text {node.value!r}")
+    unknown = sorted(loaded - own)
+    if unknown:
+        raise ExpressionError(f"generated code would use the name {unknown[0]!r}")
 
 
 def exec_generated(source: str, namespace: dict[str, Any], name: str, what: str) -> Callable[..., Any]:
