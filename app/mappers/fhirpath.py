@@ -263,10 +263,14 @@ def exec_generated(source: str, namespace: dict[str, Any], name: str, what: str)
     The source is kept on the function (``fn.__source__``) and registered with :mod:`linecache`
     under a name of its own (``<what #hash>``), so tracebacks and debuggers show the generated lines.
     """
-    _check_generated(source, namespace)
     filename = f"<{what} #{hashlib.sha256(source.encode()).hexdigest()[:10]}>"
+    try:
+        _check_generated(source, namespace)
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:  # a generator bug, or nesting past Python's limits: say so at load
+        raise ExpressionError(f"generated code does not compile ({what}): {exc.msg}") from exc
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102
+    exec(code, namespace)  # noqa: S102
     fn: Callable[..., Any] = namespace[name]
     fn.__dict__["__source__"] = source
     return fn
@@ -276,6 +280,18 @@ def generated_source(fn: Callable[..., Any]) -> str | None:
     """The Python source of a generated function (None for any other function)."""
     source = getattr(fn, "__source__", None)
     return source if isinstance(source, str) else None
+
+
+# Python compiles at most 20 nested loops in one function (and 100 indents): longer walker paths
+# (one loop per element step; a where path is a function of its own) run on the step-by-step walker.
+MAX_GENERATED_STEPS = 16
+
+
+def generable(steps: tuple[Step, ...]) -> bool:
+    """Whether ``steps`` can be a generated walker (else :func:`_walk` runs them)."""
+    if sum(isinstance(step, str) for step in steps) > MAX_GENERATED_STEPS:
+        return False
+    return all(isinstance(step, str) or len(step[0]) <= MAX_GENERATED_STEPS for step in steps)
 
 
 def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
@@ -328,7 +344,8 @@ class CompiledPath:
     resource_type: str | None
     _run: Callable[[dict[str, Any]], list[Any]] = field(repr=False, compare=False)
     walked: bool = False  # True: runs on the internal walker, not fhirpathpy
-    #: (resource type, steps) of a plain dotted path, for callers that generate their own walker code.
+    #: (resource type, steps) of a plain dotted path that :func:`generable` accepts, for callers that
+    #: generate their own walker code.
     path: tuple[str, tuple[Step, ...]] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, resource: dict[str, Any]) -> list[Any]:
@@ -356,10 +373,14 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
         raise ExpressionError(f"expression starts with {leading.group(1)} but is evaluated on {resource_type}")
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
+        if not generable(steps):
+            return CompiledPath(expression, resource_type, lambda r: walk_path(r, head, steps), walked=True)
         return CompiledPath(expression, resource_type, accessor(head, steps), walked=True, path=(head, steps))
     operands = split_union(expression)
     if operands is not None:
         paths = tuple(parse_steps(operand) for operand in operands)
+        if not all(generable(steps) for _, steps in paths):
+            return CompiledPath(expression, resource_type, lambda r: walk_union(r, paths), walked=True)
         return CompiledPath(expression, resource_type, union_accessor(paths), walked=True)
     return CompiledPath(expression, resource_type, _fhirpathpy_runner(expression))
 

@@ -9,7 +9,14 @@ import traceback
 import pytest
 
 from app.mappers import MappingSet
-from app.mappers.fhirpath import ExpressionError, compile_expression, exec_generated, generated_source, raw_accessor
+from app.mappers.fhirpath import (
+    ExpressionError,
+    compile_expression,
+    compile_stepwise,
+    exec_generated,
+    generated_source,
+    raw_accessor,
+)
 from app.mappers.spec import FieldRule
 from app.mappers.transforms import Step
 
@@ -54,3 +61,40 @@ def test_generated_source_with_anything_else_is_refused(source: str, refused: st
 def test_checked_names_and_the_resource_type_key_are_let_through() -> None:
     f = exec_generated("def f(r):\n    return r.get('resourceType'), r.get('code')\n", {}, "f", "test")
     assert f({"resourceType": "X", "code": 1}) == ("X", 1)
+
+
+LONG = ".".join(f"a{i}" for i in range(40))
+
+
+def nested(end: object) -> dict[str, object]:
+    deep: dict[str, object] = {"a39": end}
+    for n in reversed(range(39)):
+        deep = {f"a{n}": [deep, None]}
+    return deep
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        f"Encounter.{LONG}",  # 40 nested loops: more than Python compiles (20 blocks, 100 indents)
+        f"Encounter.x.where({LONG} = 'v').y",  # the same in a where path
+        f"Encounter.{LONG} | Encounter.b",
+    ],
+)
+def test_a_path_too_long_to_generate_still_loads_and_gives_the_stepwise_result(expression: str) -> None:
+    fast, stepwise = compile_expression(expression), compile_stepwise(expression)
+    resources = [
+        {"resourceType": "Encounter", **nested(["end", None, 2.5]), "b": 1},
+        {"resourceType": "Encounter", "x": [{"y": 1, **nested("v")}, {"y": 2, **nested(["v", "v"])}]},
+    ]
+    rule = FieldRule("encounter.minutes", "Encounter", (compile_expression("Encounter.z"), fast), ())
+    odd = MappingSet(version="t", profile="t", fields={"encounter.minutes": rule}, tables={})
+    for resource in resources:
+        assert fast(resource) == stepwise(resource)
+        assert odd.values("encounter.minutes", resource) == stepwise(resource)
+    assert any(stepwise(r) for r in resources)
+
+
+def test_generated_source_that_does_not_compile_is_an_expression_error() -> None:
+    with pytest.raises(ExpressionError, match="generated code does not compile"):
+        exec_generated("def f():\n" + "".join("    " * (i + 1) + "if 1:\n" for i in range(120)), {}, "f", "test")
