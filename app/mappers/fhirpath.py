@@ -283,13 +283,15 @@ def generated_source(fn: Callable[..., Any]) -> str | None:
 
 
 # Python compiles at most 20 nested loops in one function (and 100 indents): longer walker paths
-# (one loop per element step; a where path is a function of its own) run on the step-by-step walker.
+# (one loop and 3 indents per element step, an indent per where step, whose path is a function of
+# its own) run on the step-by-step walker.
 MAX_GENERATED_STEPS = 16
 
 
 def generable(steps: tuple[Step, ...]) -> bool:
     """Whether ``steps`` can be a generated walker (else :func:`_walk` runs them)."""
-    if sum(isinstance(step, str) for step in steps) > MAX_GENERATED_STEPS:
+    names = sum(isinstance(step, str) for step in steps)
+    if names > MAX_GENERATED_STEPS or 3 * names + (len(steps) - names) > 80:  # 3 indents a name, 1 a where
         return False
     return all(isinstance(step, str) or len(step[0]) <= MAX_GENERATED_STEPS for step in steps)
 

@@ -79,6 +79,7 @@ def nested(end: object) -> dict[str, object]:
         f"Encounter.{LONG}",  # 40 nested loops: more than Python compiles (20 blocks, 100 indents)
         f"Encounter.x.where({LONG} = 'v').y",  # the same in a where path
         f"Encounter.{LONG} | Encounter.b",
+        "Encounter" + ".where(b = 'v')" * 120 + ".a0",  # 120 nested ifs: more indents than Python takes
     ],
 )
 def test_a_path_too_long_to_generate_still_loads_and_gives_the_stepwise_result(expression: str) -> None:
@@ -86,6 +87,7 @@ def test_a_path_too_long_to_generate_still_loads_and_gives_the_stepwise_result(e
     resources = [
         {"resourceType": "Encounter", **nested(["end", None, 2.5]), "b": 1},
         {"resourceType": "Encounter", "x": [{"y": 1, **nested("v")}, {"y": 2, **nested(["v", "v"])}]},
+        {"resourceType": "Encounter", "b": "v", "a0": [1, 2.5]},
     ]
     rule = FieldRule("encounter.minutes", "Encounter", (compile_expression("Encounter.z"), fast), ())
     odd = MappingSet(version="t", profile="t", fields={"encounter.minutes": rule}, tables={})
