@@ -229,6 +229,44 @@ def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -
 _GENERATED_TEXTS = frozenset({"resourceType"})
 _GENERATED_BUILTINS = frozenset({"isinstance", "dict", "list"})
 _GENERATED_ATTRIBUTES = frozenset({"get", "append", "__class__"})
+# The syntax the generators write (no import, lambda, global, with, try, await, star, ...).
+_GENERATED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Module,
+    ast.FunctionDef,
+    ast.arguments,
+    ast.arg,
+    ast.Assign,
+    ast.Expr,
+    ast.Return,
+    ast.If,
+    ast.For,
+    ast.Break,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Attribute,
+    ast.Call,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.ListComp,
+    ast.comprehension,
+    ast.Subscript,
+    ast.Slice,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Is,
+    ast.IsNot,
+    ast.In,
+    ast.NotIn,
+)
 
 
 def _allowed_constant(value: Any) -> bool:
@@ -238,11 +276,14 @@ def _allowed_constant(value: Any) -> bool:
 
 
 def _check_generated(source: str, namespace: dict[str, Any]) -> None:
-    """Refuse generated source holding a text that is not a checked element name, or a name that is
-    neither its own, the namespace's nor an allowed builtin, or another attribute (defence in depth:
+    """Refuse generated source holding syntax the generators do not write, a text that is not a
+    checked element name, a name that is neither its own, the namespace's nor an allowed builtin,
+    or another attribute (defence in depth:
     the generators quote nothing else; everything from the configuration is a namespace value)."""
     own, loaded = set(namespace) | _GENERATED_BUILTINS, set[str]()
     for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, _GENERATED_NODES):
+            raise ExpressionError(f"generated code would hold {type(node).__name__} syntax")
         if isinstance(node, ast.Name):
             (own if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
         elif isinstance(node, ast.FunctionDef):

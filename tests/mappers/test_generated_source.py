@@ -47,10 +47,14 @@ def test_a_traceback_through_a_generated_field_shows_its_lines() -> None:
     [
         ("def f():\n    return 'not a name'\n", "the text 'not a name'"),
         ("def f():\n    return b'x'\n", "the text b'x'"),
-        ("def f():\n    return f'{1} x'\n", "the text ' x'"),
+        ("def f():\n    return f'{1} x'\n", "JoinedStr syntax"),
         ("def f():\n    return __import__('os')\n", "the name '__import__'"),
         ("def f(r):\n    return r.__class__.__subclasses__()\n", "the attribute '__subclasses__'"),
         ("def f(r):\n    return out\n", "the name 'out'"),
+        ("def walk(root):\n    c = root.get('code')\nimport os\n", "Import syntax"),  # a quote let through
+        ("def f(r):\n    return lambda: r\n", "Lambda syntax"),
+        ("def f(r):\n    global x\n    x = r\n", "Global syntax"),
+        ("def f(r):\n    return [*r]\n", "Starred syntax"),
     ],
 )
 def test_generated_source_with_anything_else_is_refused(source: str, refused: str) -> None:
