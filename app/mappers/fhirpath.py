@@ -18,7 +18,10 @@ of the shipped mapping config). Pure: no I/O.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
+import linecache
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -181,8 +184,8 @@ KEPT = frozenset({str, dict, int, bool, list})
 def walk_lines(
     steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str, root: str, depth: int
 ) -> tuple[list[str], list[str]]:
-    """Source lines (indented ``depth`` levels) calling ``append(value)`` for each raw value of
-    ``_walk([<root>], steps)``, in order; and the inner functions they call, as source.
+    """The inner functions (as source) and the source lines (indented ``depth`` levels) calling
+    ``append(value)`` for each raw value of ``_walk([<root>], steps)``, in order.
 
     One nested loop per step (a child that is a list is iterated, None skipped, a non-dict value
     has no children); a ``where`` step is a test on the current value through its own generated
@@ -221,11 +224,125 @@ def _generate(steps: tuple[Step, ...], namespace: dict[str, Any], prefix: str) -
     return "\n".join([*inner_defs, "\n".join(lines)])
 
 
+# What generated code may hold besides checked element names (text), its own locals and the
+# namespace it runs in: these texts, builtins and attributes.
+_GENERATED_TEXTS = frozenset({"resourceType"})
+_GENERATED_BUILTINS = frozenset({"isinstance", "dict", "list"})
+_GENERATED_ATTRIBUTES = frozenset({"get", "append", "__class__"})
+# The syntax the generators write (no import, lambda, global, with, try, await, star, ...).
+_GENERATED_NODES: tuple[type[ast.AST], ...] = (
+    ast.Module,
+    ast.FunctionDef,
+    ast.arguments,
+    ast.arg,
+    ast.Assign,
+    ast.Expr,
+    ast.Return,
+    ast.If,
+    ast.For,
+    ast.Break,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Attribute,
+    ast.Call,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.ListComp,
+    ast.comprehension,
+    ast.Subscript,
+    ast.Slice,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Is,
+    ast.IsNot,
+    ast.In,
+    ast.NotIn,
+)
+
+
+def _allowed_constant(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in _GENERATED_TEXTS or _NAME.fullmatch(value) is not None
+    return not isinstance(value, bytes)
+
+
+def _check_generated(source: str, namespace: dict[str, Any]) -> None:
+    """Refuse generated source holding syntax the generators do not write, a text that is not a
+    checked element name, a name that is neither its own, the namespace's nor an allowed builtin,
+    or another attribute (defence in depth:
+    the generators quote nothing else; everything from the configuration is a namespace value)."""
+    own, loaded = set(namespace) | _GENERATED_BUILTINS, set[str]()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, _GENERATED_NODES):
+            raise ExpressionError(f"generated code would hold {type(node).__name__} syntax")
+        if isinstance(node, ast.Name):
+            (own if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            own.add(node.name)
+            own.update(a.arg for a in node.args.args)
+        elif isinstance(node, ast.Attribute) and node.attr not in _GENERATED_ATTRIBUTES:
+            raise ExpressionError(f"generated code would use the attribute {node.attr!r}")
+        elif isinstance(node, ast.Constant) and not _allowed_constant(node.value):
+            raise ExpressionError(f"generated code would hold the text {node.value!r}")
+    unknown = sorted(loaded - own)
+    if unknown:
+        raise ExpressionError(f"generated code would use the name {unknown[0]!r}")
+
+
+def exec_generated(source: str, namespace: dict[str, Any], name: str, what: str) -> Callable[..., Any]:
+    """Run generated ``source`` in ``namespace`` and return its function ``name``.
+
+    The source is kept on the function (``fn.__source__``) and registered with :mod:`linecache`
+    under a name of its own (``<what #hash>``), so tracebacks and debuggers show the generated lines.
+    """
+    filename = f"<{what} #{hashlib.sha256(source.encode()).hexdigest()[:10]}>"
+    try:
+        _check_generated(source, namespace)
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:  # a generator bug, or nesting past Python's limits: say so at load
+        raise ExpressionError(f"generated code does not compile ({what}): {exc.msg}") from exc
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(code, namespace)  # noqa: S102
+    fn: Callable[..., Any] = namespace[name]
+    fn.__dict__["__source__"] = source
+    return fn
+
+
+def generated_source(fn: Callable[..., Any]) -> str | None:
+    """The Python source of a generated function (None for any other function)."""
+    source = getattr(fn, "__source__", None)
+    return source if isinstance(source, str) else None
+
+
+# Python compiles at most 20 nested loops in one function (and 100 indents): longer walker paths
+# (one loop and 3 indents per element step, an indent per where step, whose path is a function of
+# its own) run on the step-by-step walker.
+MAX_GENERATED_STEPS = 16
+
+
+def generable(steps: tuple[Step, ...]) -> bool:
+    """Whether ``steps`` can be a generated walker (else :func:`_walk` runs them)."""
+    names = sum(isinstance(step, str) for step in steps)
+    if names > MAX_GENERATED_STEPS or 3 * names + (len(steps) - names) > 80:  # 3 indents a name, 1 a where
+        return False
+    return all(isinstance(step, str) or len(step[0]) <= MAX_GENERATED_STEPS for step in steps)
+
+
 def raw_accessor(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
     """A generated function giving ``_walk([value], steps)`` (no type check, values not converted)."""
     namespace: dict[str, Any] = {}
-    exec(compile(_generate(steps, namespace, "walk"), "<fhirpath walker>", "exec"), namespace)  # noqa: S102
-    walk: Callable[[Any], list[Any]] = namespace["walk"]
+    walk: Callable[[Any], list[Any]] = exec_generated(
+        _generate(steps, namespace, "walk"), namespace, "walk", "fhirpath walker"
+    )
     return walk
 
 
@@ -270,7 +387,8 @@ class CompiledPath:
     resource_type: str | None
     _run: Callable[[dict[str, Any]], list[Any]] = field(repr=False, compare=False)
     walked: bool = False  # True: runs on the internal walker, not fhirpathpy
-    #: (resource type, steps) of a plain dotted path, for callers that generate their own walker code.
+    #: (resource type, steps) of a plain dotted path that :func:`generable` accepts, for callers that
+    #: generate their own walker code.
     path: tuple[str, tuple[Step, ...]] | None = field(default=None, repr=False, compare=False)
 
     def __call__(self, resource: dict[str, Any]) -> list[Any]:
@@ -298,10 +416,14 @@ def compile_expression(expression: str, *, resource_type: str | None = None) -> 
         raise ExpressionError(f"expression starts with {leading.group(1)} but is evaluated on {resource_type}")
     if PLAIN_PATH.match(expression):
         head, steps = parse_steps(expression)
+        if not generable(steps):
+            return CompiledPath(expression, resource_type, lambda r: walk_path(r, head, steps), walked=True)
         return CompiledPath(expression, resource_type, accessor(head, steps), walked=True, path=(head, steps))
     operands = split_union(expression)
     if operands is not None:
         paths = tuple(parse_steps(operand) for operand in operands)
+        if not all(generable(steps) for _, steps in paths):
+            return CompiledPath(expression, resource_type, lambda r: walk_union(r, paths), walked=True)
         return CompiledPath(expression, resource_type, union_accessor(paths), walked=True)
     return CompiledPath(expression, resource_type, _fhirpathpy_runner(expression))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.mappers.fhirpath import KEPT, CompiledPath, plain, walk_lines
+from app.mappers.fhirpath import KEPT, CompiledPath, exec_generated, generated_source, plain, walk_lines
 from app.mappers.tables import CodeTable
 from app.mappers.transforms import Step, apply_steps, compile_steps
 
@@ -156,6 +156,11 @@ class MappingSet:
                 return apply_steps(found, rule.steps, self.tables)
         return apply_steps([], rule.steps, self.tables)
 
+    def source_of(self, name: str) -> str | None:
+        """The generated Python source of field ``name`` (for debugging: ``print(spec.source_of(...))``)."""
+        run = self._runs.get(name)
+        return generated_source(run) if run is not None else None
+
     def one(self, name: str, resource: dict[str, Any] | None) -> Any:
         run = self._runs.get(name)
         found = run(resource) if run is not None else self.values_stepwise(name, resource)
@@ -221,6 +226,7 @@ def _field_runner(rule: FieldRule, tables: Mapping[str, CodeTable]) -> Callable[
             body.append(f"    out = step{n}(out)")
     body.append("    return out")
     source_text = "\n".join([*inner, "\n".join(body)])
-    exec(compile(source_text, f"<mapping field {rule.name}>", "exec"), namespace)  # noqa: S102
-    run: Callable[[dict[str, Any] | None], list[Any]] = namespace["field"]
+    run: Callable[[dict[str, Any] | None], list[Any]] = exec_generated(
+        source_text, namespace, "field", f"mapping field {rule.name}"
+    )
     return run
