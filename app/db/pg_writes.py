@@ -68,15 +68,9 @@ def new_claim_params(new: NewVersion, status: ClaimStatus, now: datetime) -> dic
     }  # fmt: skip
 
 
-# A claim this job takes to be new (the encounter's stored claims do not have it): its row, version 1,
-# its findings and its outbox rows in one statement, no locked read of its head first. Should the row
-# exist after all (another transaction stored it, or a claim the encounter's read does not list),
-# ``ON CONFLICT DO NOTHING`` leaves it and every later part selects from the empty ``new_claim``: nothing
-# is written and the statement answers 0, and the caller takes the path of a stored claim.
-NEW_CLAIM_IF_ABSENT = text(
-    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"
-    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
-    " :filing_deadline, :now, :now) ON CONFLICT (id) DO NOTHING RETURNING id),"
+# What follows the new claim row in both statements below: version 1, its findings and its outbox rows,
+# each selecting from ``new_claim`` (empty when the row was there already: then nothing is written).
+_AFTER_NEW_CLAIM = (
     " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
     " resource, em, source_job_id, created_at) SELECT c.id, 1, CAST(:fingerprint AS varchar),"
     " CAST(:mapping_version AS varchar), CAST(:config_hash AS varchar), CAST(:resource AS jsonb),"
@@ -92,6 +86,18 @@ NEW_CLAIM_IF_ABSENT = text(
     " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS t(o, n)"
     " ORDER BY t.n)"
     " SELECT count(*) FROM new_claim"
+)
+
+
+# A claim this job takes to be new (the encounter's stored claims do not have it): its row, version 1,
+# its findings and its outbox rows in one statement, no locked read of its head first. Should the row
+# exist after all (another transaction stored it, or a claim the encounter's read does not list),
+# ``ON CONFLICT DO NOTHING`` leaves it and every later part selects from the empty ``new_claim``: nothing
+# is written and the statement answers 0, and the caller takes the path of a stored claim.
+NEW_CLAIM_IF_ABSENT = text(  # constant text only (S608: no input is concatenated)
+    "WITH new_claim AS (INSERT INTO claim (id, ehr, encounter, patient, payer_id, status, current_version,"  # noqa: S608
+    " filing_deadline, created_at, updated_at) VALUES (:id, :ehr, :encounter, :patient, :payer_id, :status, 1,"
+    " :filing_deadline, :now, :now) ON CONFLICT (id) DO NOTHING RETURNING id)," + _AFTER_NEW_CLAIM
 ).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
 
 
@@ -106,8 +112,8 @@ def new_claim_if_absent_params(
 # its fingerprint is the same). The claim's insert waits on the outcome's (an InitPlan over
 # ``new_outcome``), so the outcome row is locked before the claim row, as on the portable path, and
 # the outcome is written whether or not the claim turns out to be stored already.
-NEW_CLAIM_IF_ABSENT_WITH_OUTCOME = text(
-    "WITH new_outcome AS (INSERT INTO encounter_outcome (ehr, encounter, patient, status, outcome, claim_id, held,"
+NEW_CLAIM_IF_ABSENT_WITH_OUTCOME = text(  # constant text only (S608: no input is concatenated)
+    "WITH new_outcome AS (INSERT INTO encounter_outcome (ehr, encounter, patient, status, outcome, claim_id, held,"  # noqa: S608
     " findings, fingerprint, source_job_id, created_at, updated_at) VALUES (:o_ehr, :o_encounter, :o_patient,"
     " :o_status, :o_outcome, :o_claim_id, :o_held, CAST(:o_findings AS jsonb), :o_fingerprint, :o_source_job_id,"
     " :now, :now) ON CONFLICT (ehr, encounter) DO UPDATE SET patient = EXCLUDED.patient, status = EXCLUDED.status,"
@@ -118,22 +124,7 @@ NEW_CLAIM_IF_ABSENT_WITH_OUTCOME = text(
     " filing_deadline, created_at, updated_at) SELECT CAST(:id AS varchar), CAST(:ehr AS varchar),"
     " CAST(:encounter AS varchar), CAST(:patient AS varchar), CAST(:payer_id AS varchar), CAST(:status AS varchar),"
     " 1, :filing_deadline, :now, :now WHERE (SELECT count(*) FROM new_outcome) >= 0"
-    " ON CONFLICT (id) DO NOTHING RETURNING id),"
-    " new_version AS (INSERT INTO claim_version (claim_id, version, fingerprint, mapping_version, config_hash,"
-    " resource, em, source_job_id, created_at) SELECT c.id, 1, CAST(:fingerprint AS varchar),"
-    " CAST(:mapping_version AS varchar), CAST(:config_hash AS varchar), CAST(:resource AS jsonb),"
-    " CAST(:em AS jsonb), CAST(:source_job_id AS integer), :now FROM new_claim AS c),"
-    " new_findings AS (INSERT INTO finding (claim_id, claim_version, rule, category, severity, message, location,"
-    " source, fix, overridden_by, override_reason, overridden_at, hold)"
-    " SELECT c.id, 1, f->>'rule', f->>'category', f->>'severity', f->>'message', f->>'location', f->>'source',"
-    " f->>'fix', NULL, NULL, NULL, CAST(f->>'hold' AS boolean)"
-    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:findings AS jsonb)) WITH ORDINALITY AS t(f, n)"
-    " ORDER BY t.n),"
-    " new_outbox AS (INSERT INTO outbox (destination, kind, key, payload, status, attempts, available_at,"
-    " created_at) SELECT o->>'destination', o->>'kind', o->>'key', o->'payload', 'pending', 0, :now, :now"
-    " FROM new_claim AS c CROSS JOIN jsonb_array_elements(CAST(:outbox AS jsonb)) WITH ORDINALITY AS t(o, n)"
-    " ORDER BY t.n)"
-    " SELECT count(*) FROM new_claim"
+    " ON CONFLICT (id) DO NOTHING RETURNING id)," + _AFTER_NEW_CLAIM
 ).bindparams(bindparam("now", type_=DateTime()), bindparam("filing_deadline", type_=Date()))
 
 
