@@ -19,6 +19,7 @@ from app.api.limits import RequestLimits, json_depth
 from app.domain.claim_status import ClaimStatus
 from app.services import Services
 from app.settings import Settings
+from tests.api.asgi import asgi_post
 from tests.spine.helpers import ADMIN, SECRET, make_services, register
 
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -177,20 +178,7 @@ def test_large_bodies_in_flight_are_capped() -> None:
     limits = RequestLimits(slow_app, settings=settings)
 
     async def call(size: int) -> int:
-        body = b"x" * size
-        scope = {"type": "http", "method": "POST", "path": "/api/x", "query_string": b"",
-                 "headers": [(b"content-length", str(size).encode())]}  # fmt: skip
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await limits(scope, receive, send)
-        return int(sent[0]["status"])
+        return (await asgi_post(limits, "/api/x", b"x" * size))[0]
 
     async def scenario() -> tuple[int, int, int, int]:
         first = asyncio.create_task(call(4096))

@@ -18,22 +18,12 @@ from app.api.outcomes import DIRECT_ROUTE, unhandled_error_handler
 from app.heap import YOUNG_THRESHOLD, settle_heap
 from app.metrics import Metrics
 from app.settings import Settings
+from tests.api.asgi import asgi_post
 
 
 def call(app: Any, method: str, path: str, body: bytes) -> tuple[int, list[str]]:
-    scope = {"type": "http", "method": method, "path": path, "query_string": b"",
-             "headers": [(b"content-length", str(len(body)).encode())]}  # fmt: skip
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return int(sent[0]["status"]), [m["body"].decode() for m in sent[1:]]
+    status, parts = asyncio.run(asgi_post(app, path, body, method))
+    return status, [p.decode() for p in parts]
 
 
 def answering(name: str, seen: list[str]) -> Any:
