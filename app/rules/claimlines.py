@@ -177,17 +177,19 @@ def _read_any(item: Resource, index: int, default_dos: date | None, prefix: str)
     )  # fmt: skip
 
 
+def item_codes(claim: Resource) -> tuple[date | None, list[tuple[int, Resource, str]]]:
+    """``(default date, [(index, item, CODE)])`` of ``claim``'s object items: the index and procedure
+    code :func:`read_lines` gives each, without parsing the rest of the item (see :func:`read_line`)."""
+    default = parse_date(obj(claim.get("billablePeriod")).get("start"))
+    items = [i for i in claim.get("item") or () if isinstance(i, dict)]
+    return default, [(n, i, _procedure(i.get("productOrService"))[1]) for n, i in enumerate(items)]
+
+
 def read_lines_of_codes(claim: Resource, wanted: Callable[[str], bool], prefix: str = "Claim") -> list[Line]:
     """The lines of ``claim`` whose procedure code satisfies ``wanted``, as :func:`read_lines` reads them
     (same indexes, same values); the other items' code is read, the rest of them never parsed."""
-    period = obj(claim.get("billablePeriod"))
-    default = parse_date(period.get("start"))
-    items = [i for i in claim.get("item") or () if isinstance(i, dict)]
-    return [
-        read_line(i, n, default, prefix)
-        for n, i in enumerate(items)
-        if wanted(_procedure(i.get("productOrService"))[1])
-    ]
+    default, coded = item_codes(claim)
+    return [read_line(i, n, default, prefix) for n, i, code in coded if wanted(code)]
 
 
 def read_lines(claim: Resource, prefix: str = "Claim") -> tuple[Line, ...]:

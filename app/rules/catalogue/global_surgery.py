@@ -17,38 +17,52 @@ same billing provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 
 from app.domain.findings import Category, Severity
-from app.rules.claimlines import read_lines_of_codes
+from app.rules.claimlines import item_codes, read_line
 from app.rules.codes import OFFICE_EM
 from app.rules.facts import ClaimFacts, Line
 from app.rules.registry import Hit, Params, register
-from app.rules.values import ref_key
+from app.rules.values import Resource, ref_key
 
 CO = Category.CODING
 POST_OP_DAYS = {"010": 10, "090": 90}
 
 
-def provider_lines(f: ClaimFacts) -> list[tuple[Line, bool]]:
-    """``(line, on this claim)`` for this claim and the same billing provider's other claims (of
-    those, only the lines the rules below compare: office E/M visits and 010/090-global procedures)."""
-    cached: list[tuple[Line, bool]] | None = f.memo.get("provider_lines")
-    if cached is not None:
-        return cached
-    out = [(line, True) for line in f.lines]
-    provider = ref_key(f.claim.get("provider"))
+def _provider_codes(f: ClaimFacts) -> list[tuple[date | None, list[tuple[int, Resource, str]]]]:
+    """The items (index, item, code) of the same billing provider's other claims, codes read once."""
+    cached: list[tuple[date | None, list[tuple[int, Resource, str]]]] | None = f.memo.get("provider_codes")
+    if cached is None:
+        provider = ref_key(f.claim.get("provider"))
+        cached = [item_codes(other) for other in f.other_claims if ref_key(other.get("provider")) == provider]
+        f.memo["provider_codes"] = cached
+    return cached
+
+
+def _other_lines(f: ClaimFacts, key: str, wanted: Callable[[str], bool]) -> list[Line]:
+    """The lines of the same provider's other claims whose code is ``wanted`` (read as read_lines reads
+    them, in claim then item order), read once per claim under ``memo[key]``."""
+    cached: list[Line] | None = f.memo.get(key)
+    if cached is None:
+        cached = [
+            read_line(item, n, default) for default, coded in _provider_codes(f) for n, item, code in coded
+            if wanted(code)
+        ]  # fmt: skip
+        f.memo[key] = cached
+    return cached
+
+
+def other_procedures(f: ClaimFacts) -> list[Line]:
+    """The 010/090-global procedure lines of the same provider's other claims."""
     days = f.refdata.global_days
+    return _other_lines(f, "provider_procedures", lambda code: days.get(code) in POST_OP_DAYS)
 
-    def wanted(code: str) -> bool:  # what the rules below read of other claims: office E/M, 010/090 globals
-        return code in OFFICE_EM or days.get(code) in POST_OP_DAYS
 
-    for other in f.other_claims:
-        if ref_key(other.get("provider")) == provider:
-            out += [(line, False) for line in read_lines_of_codes(other, wanted)]
-    f.memo["provider_lines"] = out
-    return out
+def other_visits(f: ClaimFacts) -> list[Line]:
+    """The office E/M lines of the same provider's other claims."""
+    return _other_lines(f, "provider_visits", OFFICE_EM.__contains__)
 
 
 def _office_em(f: ClaimFacts, modifier: str) -> list[Line]:
@@ -67,7 +81,7 @@ def check_modifier_57(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not visits:
         return
     days = f.refdata.global_days
-    majors = [ln for ln, _ in provider_lines(f) if ln.dos and days.get(ln.code) == "090"]
+    majors = [ln for ln in (*f.lines, *other_procedures(f)) if ln.dos and days.get(ln.code) == "090"]
     for visit in visits:
         assert visit.dos is not None
         hit = next((m for m in majors if m.dos in (visit.dos, visit.dos + timedelta(days=1))), None)
@@ -91,8 +105,7 @@ def check_modifier_57_earlier(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     majors = [ln for ln in f.lines if ln.dos and days.get(ln.code) == "090"]
     if not majors:
         return
-    visits = [ln for ln, here in provider_lines(f) if not here and ln.is_em and ln.code in OFFICE_EM and ln.dos
-              and "57" not in ln.modifiers]  # fmt: skip
+    visits = [ln for ln in other_visits(f) if ln.is_em and ln.dos and "57" not in ln.modifiers]
     for major in majors:
         assert major.dos is not None
         visit = next((v for v in visits if v.dos in (major.dos, major.dos - timedelta(days=1))), None)
@@ -114,7 +127,7 @@ def check_modifier_24(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not visits or not f.other_claims:
         return
     days = f.refdata.global_days
-    earlier = [ln for ln, here in provider_lines(f) if not here and ln.dos and days.get(ln.code) in POST_OP_DAYS]
+    earlier = [ln for ln in other_procedures(f) if ln.dos]
     for visit in visits:
         assert visit.dos is not None
         for surgery in earlier:

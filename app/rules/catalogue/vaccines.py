@@ -24,8 +24,8 @@ from app.rules.registry import Hit, Params, register
 )  # fmt: skip
 def check_vaccine_admin(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     table = f.profile.vaccine_administration
-    if not table:
-        return
+    if not table or not any(is_administration(line.code, table) for line in f.lines):
+        return  # no administration line: nothing to pair (what pair_administrations would answer)
     pairing = pair_administrations([(line.code, line.units) for line in f.lines], table)
     if pairing.problem is not None:
         first = next(line for line in f.lines if is_administration(line.code, table))
