@@ -181,8 +181,19 @@ def item_codes(claim: Resource) -> tuple[date | None, list[tuple[int, Resource, 
     """``(default date, [(index, item, CODE)])`` of ``claim``'s object items: the index and procedure
     code :func:`read_lines` gives each, without parsing the rest of the item (see :func:`read_line`)."""
     default = parse_date(obj(claim.get("billablePeriod")).get("start"))
-    items = [i for i in claim.get("item") or () if isinstance(i, dict)]
-    return default, [(n, i, _procedure(i.get("productOrService"))[1]) for n, i in enumerate(items)]
+    out: list[tuple[int, Resource, str]] = []
+    for item in claim.get("item") or ():
+        if not isinstance(item, dict):
+            continue
+        concept, code = item.get("productOrService"), None
+        codings = concept.get("coding") if concept.__class__ is dict else None
+        if codings.__class__ is list and len(codings) == 1:  # _procedure's usual case, inlined
+            coding = codings[0]
+            raw = coding.get("code") if coding.__class__ is dict else None
+            if raw and raw.__class__ is str and coding.get("system").__class__ is str:
+                code = raw.strip().upper()
+        out.append((len(out), item, code if code is not None else _procedure(concept)[1]))
+    return default, out
 
 
 def read_lines_of_codes(claim: Resource, wanted: Callable[[str], bool], prefix: str = "Claim") -> list[Line]:

@@ -18,9 +18,10 @@ import pytest
 from app.domain.context import build_contexts, ref_of
 from app.domain.findings import Category, Severity
 from app.domain.history import History
+from app.domain.vaccine_admin import pair_administrations
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
-from app.rules.claimlines import _read_any, _read_usual, read_line, read_lines, read_lines_of_codes
+from app.rules.claimlines import _read_any, _read_usual, item_codes, read_line, read_lines, read_lines_of_codes
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
 from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
@@ -144,6 +145,41 @@ def test_lines_of_some_codes_read_as_read_lines_reads_them() -> None:
     every = read_lines(claim, "Claim[2]")
     for wanted in ({"99213"}, {"27447"}, {"99213", "27447"}, set(), {every[0].code}):
         assert read_lines_of_codes(claim, wanted.__contains__, "Claim[2]") == [ln for ln in every if ln.code in wanted]
+
+
+def test_item_codes_are_the_codes_read_lines_reads() -> None:
+    """The global-surgery rules read other claims' codes without parsing their lines: same index and code."""
+    shapes: list[Any] = [
+        {"coding": [{"system": CPT, "code": " 99213 "}]},
+        {"coding": [{"code": "27447"}]},  # no system: not the usual shape
+        {"coding": [{"system": 5, "code": "27447"}]},
+        {"coding": [{"system": "urn:other", "code": "x"}, {"system": CPT, "code": "11042"}]},
+        {"coding": [{"system": CPT, "code": ""}]},
+        {"coding": ["x"]},
+        {"coding": {"system": CPT, "code": "99214"}},
+        "99215",
+        None,
+    ]
+    items: list[Any] = ["x"]
+    for concept in shapes:
+        line = copy.deepcopy(_usual())
+        line["productOrService"] = concept
+        items += [line, None]
+    claim = {"billablePeriod": {"start": "2026-03-01"}, "item": items}
+    default, coded = item_codes(claim)
+    assert default == parse_date("2026-03-01")
+    assert [(n, code) for n, _, code in coded] == [(ln.index, ln.code) for ln in read_lines(claim)]
+
+
+@pytest.mark.parametrize("codes", [["90686", "90732"], ["90686", "99213"], ["99213"], []])
+@pytest.mark.parametrize("units", [1.0, 2.0, None])
+def test_vaccine_rule_shortcut_without_an_administration_line(codes: list[str], units: float | None) -> None:
+    """coding.vaccine-admin-unpaired returns at once when no line is an administration: pairing would
+    find no problem either (so the shortcut changes no finding); with one, it does find them."""
+    table = {"G0008": frozenset({"90686"}), "G0009": frozenset({"90732"})}
+    assert pair_administrations([(c, units) for c in codes], table).problem is None
+    if codes and codes[0] == "90686":
+        assert pair_administrations([(c, units) for c in [*codes, "90471", "90472", "90472"]], table).problem
 
 
 @pytest.mark.parametrize("value", ["2026-03-02", "2026-03-02T23:59:59Z", "2026-02-30", "2026-03", "", None, 5, ["x"]])
