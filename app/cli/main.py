@@ -120,8 +120,11 @@ def worker_command(
         chosen = select_duties(duties or (), no_duties or ())
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    from app.heap import settle_heap
+
     with services_from_env() as services:
         runner = services.worker(duties=chosen)
+        settle_heap()  # as in serve: start-up's objects are never scanned by the collector again
         if drain:
             typer.echo(f"processed {runner.drain()} job(s)")
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.heap import YOUNG_THRESHOLD
 from tests.clearinghouse.answers import clm01s
 from tests.phi import phi_hits
 from tests.spine.helpers import ROOT, make_services, notification, sample_bundles
@@ -108,6 +110,18 @@ def test_dlq_list_and_replay_errors(env: str) -> None:
     assert code == 2
     assert "give a dead-letter ID or --all" in err
     assert run("dlq", "replay", "--all")[:2] == (0, "replayed 0 dead letter(s)\n")
+
+
+def test_worker_settles_the_heap_after_start_up(env: str) -> None:
+    """``worker`` (like ``serve``) freezes what start-up built and raises the young-GC threshold."""
+    before = gc.get_threshold()
+    try:
+        assert run("worker", "--drain")[:2] == (0, "processed 0 job(s)\n")
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], before[2])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 @pytest.mark.parametrize(
