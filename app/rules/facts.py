@@ -163,7 +163,6 @@ class ClaimFacts:
         dates = {line.dos for line in self.lines if line.dos}
         if not dates:
             return ()  # no line of another claim can be on one of this claim's dates
-        texts = {d.isoformat() for d in dates}
         out = []
         for n, other in enumerate(self.other_claims):
             i, default = -1, _UNREAD
@@ -171,9 +170,10 @@ class ClaimFacts:
                 if item.__class__ is not dict and not isinstance(item, dict):
                     continue
                 i += 1  # index among the object items, as read_lines counts them
-                served = item.get("servicedDate")
-                if (served.__class__ is str or isinstance(served, str)) and served[:10] not in texts:
-                    continue  # another date: skipped before it is parsed (the usual case)
+                served = parse_date(item.get("servicedDate"))  # what read_line takes as the date, when it is one
+                if served is not None and served not in dates:
+                    continue  # another date: skipped before it is parsed (the usual case); no date: parsed
+
                 if default is _UNREAD:
                     default = parse_date(obj(other.get("billablePeriod")).get("start"))
                 line = read_line(item, i, default, f"Claim[{n}]")

@@ -258,6 +258,20 @@ def test_history_lines_skip_other_dates_and_index_object_items(refdata: RefData)
     ]
 
 
+def test_history_lines_read_an_item_without_a_usable_date_as_read_lines_does(refdata: RefData) -> None:
+    """An item whose servicedDate is no date takes the claim's billablePeriod start, as read_lines gives it."""
+    sc = scenario(VARIANTS[0], refdata)
+    other = sc.copy_claim("old1")
+    other["billablePeriod"] = {"start": DOS.isoformat()}
+    other["item"][0]["servicedDate"] = "garbage"
+    other["item"][1]["servicedDate"] = "2026-W10-1"  # an ISO week date: Python reads it, so does read_line
+    sc.prior_claims = [other]
+    facts = _facts(sc)
+    expected = [(ln.path, ln.code) for ln in read_lines(other, "Claim[0]") if ln.dos in {x.dos for x in facts.lines}]
+    assert [(line.path, line.code) for _, line in facts.history_lines] == expected
+    assert ("Claim[0].item[0]", other["item"][0]["productOrService"]["coding"][0]["code"]) in expected
+
+
 def test_a_boolean_pointer_is_invalid_even_when_its_number_exists(refdata: RefData) -> None:
     sc = scenario(VARIANTS[0], refdata)
     sc.items[1]["diagnosisSequence"] = [True]
