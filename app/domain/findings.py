@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -53,15 +53,6 @@ class Finding:
         }
         if self.hold:
             data["hold"] = self.hold
-        return data
-
-    def to_dict_reference(self) -> dict[str, Any]:
-        """:meth:`to_dict` through ``dataclasses.asdict`` (the tests compare the two)."""
-        data = asdict(self)
-        data["category"] = self.category.value
-        data["severity"] = self.severity.value
-        if not self.hold:
-            del data["hold"]
         return data
 
     @classmethod

@@ -6,7 +6,6 @@ tolerant of malformed input like the rest of :mod:`app.rules.facts`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -183,24 +182,9 @@ def item_codes(claim: Resource) -> tuple[date | None, list[tuple[int, Resource, 
     default = parse_date(obj(claim.get("billablePeriod")).get("start"))
     out: list[tuple[int, Resource, str]] = []
     for item in claim.get("item") or ():
-        if not isinstance(item, dict):
-            continue
-        concept, code = item.get("productOrService"), None
-        codings = concept.get("coding") if concept.__class__ is dict else None
-        if codings.__class__ is list and len(codings) == 1:  # _procedure's usual case, inlined
-            coding = codings[0]
-            raw = coding.get("code") if coding.__class__ is dict else None
-            if raw and raw.__class__ is str and coding.get("system").__class__ is str:
-                code = raw.strip().upper()
-        out.append((len(out), item, code if code is not None else _procedure(concept)[1]))
+        if isinstance(item, dict):
+            out.append((len(out), item, _procedure(item.get("productOrService"))[1]))
     return default, out
-
-
-def read_lines_of_codes(claim: Resource, wanted: Callable[[str], bool], prefix: str = "Claim") -> list[Line]:
-    """The lines of ``claim`` whose procedure code satisfies ``wanted``, as :func:`read_lines` reads them
-    (same indexes, same values); the other items' code is read, the rest of them never parsed."""
-    default, coded = item_codes(claim)
-    return [read_line(i, n, default, prefix) for n, i, code in coded if wanted(code)]
 
 
 def read_lines(claim: Resource, prefix: str = "Claim") -> tuple[Line, ...]:

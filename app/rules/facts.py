@@ -173,7 +173,6 @@ class ClaimFacts:
                 served = parse_date(item.get("servicedDate"))  # what read_line takes as the date, when it is one
                 if served is not None and served not in dates:
                     continue  # another date: skipped before it is parsed (the usual case); no date: parsed
-
                 if default is _UNREAD:
                     default = parse_date(obj(other.get("billablePeriod")).get("start"))
                 line = read_line(item, i, default, f"Claim[{n}]")

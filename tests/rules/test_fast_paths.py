@@ -21,7 +21,7 @@ from app.domain.history import History
 from app.domain.vaccine_admin import pair_administrations
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
-from app.rules.claimlines import _read_any, _read_usual, item_codes, read_line, read_lines, read_lines_of_codes
+from app.rules.claimlines import _read_any, _read_usual, item_codes, read_line, read_lines
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
 from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
@@ -144,7 +144,9 @@ def test_lines_of_some_codes_read_as_read_lines_reads_them() -> None:
     claim = {"billablePeriod": {"start": "2026-03-01"}, "item": [_usual(), "x", other, None, odd]}
     every = read_lines(claim, "Claim[2]")
     for wanted in ({"99213"}, {"27447"}, {"99213", "27447"}, set(), {every[0].code}):
-        assert read_lines_of_codes(claim, wanted.__contains__, "Claim[2]") == [ln for ln in every if ln.code in wanted]
+        default, coded = item_codes(claim)  # what the global-surgery rules read, then parse
+        some = [read_line(item, n, default, "Claim[2]") for n, item, code in coded if code in wanted]
+        assert some == [ln for ln in every if ln.code in wanted]
 
 
 def test_item_codes_are_the_codes_read_lines_reads() -> None:
