@@ -9,7 +9,7 @@ the config loads.
 | name | argument | result |
 |---|---|---|
 | first / last | – | at most one value |
-| distinct | – | duplicates removed, order kept |
+| distinct | – | duplicates (``==``, lists and dicts too) removed, order kept |
 | count / exists | – | ``[n]`` / ``[bool]`` |
 | not | – | booleans negated |
 | any_of | list of values | ``[True]`` when any value is in the list, else ``[False]`` |
@@ -18,7 +18,7 @@ the config loads.
 | code | – | ``code`` of Codings / mapped codes; strings unchanged |
 | reference | – | ``Type/id`` keys of References |
 | text / upper / lower | – | strings |
-| number / integer | – | Decimal / int values |
+| number / integer | – | finite Decimal / int values (NaN and infinities dropped) |
 | date | – | ``YYYY-MM-DD`` from date and dateTime strings |
 | money | currency (optional, USD) | ``{"value", "currency"}`` rounded to cents |
 | join | separator | one string |
@@ -42,6 +42,7 @@ Tables = Mapping[str, CodeTable]
 ArgKind = Literal["none", "text", "texts", "tables", "scalar", "optional_text"]
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _CENT = Decimal("0.01")
+_MAX_INTEGER_DIGITS = 4300
 
 
 class TransformError(FatalError, ValueError):
@@ -64,8 +65,34 @@ def _codings(value: Any) -> list[Any]:
     return [value]
 
 
+class _Unhashable:
+    """The key of a value that cannot be hashed (a signalling NaN, a custom object): its type and
+    ``repr``, so two such values are duplicates when they print the same."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Any) -> None:
+        self.text = (type(value).__qualname__, repr(value))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unhashable) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
 def _key(value: Any) -> Any:
-    return repr(sorted(value.items())) if isinstance(value, dict) else value
+    """A hashable key equal for values that are ``==`` (dicts whatever their key order, lists item
+    by item, nested); a dict and a list never share a key."""
+    if isinstance(value, dict):
+        return (dict, frozenset((k, _key(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(_key(v) for v in value))
+    try:
+        hash(value)
+    except TypeError:
+        return _Unhashable(value)
+    return value
 
 
 def t_distinct(values: list[Any], arg: Any, tables: Tables) -> list[Any]:
@@ -102,22 +129,33 @@ def t_number(values: list[Any], arg: Any, tables: Tables) -> list[Any]:
         if isinstance(value, bool):
             continue
         try:
-            out.append(Decimal(str(value)))
+            number = Decimal(str(value))
         except (InvalidOperation, ValueError):
             continue
+        if number.is_finite():  # "NaN", "sNaN", "Infinity" (and float nan/inf) are not numbers either
+            out.append(number)
     return out
 
 
 def t_integer(values: list[Any], arg: Any, tables: Tables) -> list[Any]:
-    return [int(v) for v in t_number(values, None, tables) if v == v.to_integral_value()]
+    # ``int(Decimal("1e999999999"))`` would build a billion-digit int: past Python's own limit for
+    # int <-> text (4,300 digits) a value is not an integer this mapping can use.
+    return [
+        int(v)
+        for v in t_number(values, None, tables)
+        if v.adjusted() < _MAX_INTEGER_DIGITS and v == v.to_integral_value()
+    ]
 
 
 def t_money(values: list[Any], arg: Any, tables: Tables) -> list[Any]:
     currency = arg or "USD"
-    return [
-        {"value": v.quantize(_CENT, rounding=ROUND_HALF_UP), "currency": currency}
-        for v in t_number(values, None, tables)
-    ]
+    out = []
+    for v in t_number(values, None, tables):
+        try:  # more digits than the decimal context holds once in cents (1e30): not an amount
+            out.append({"value": v.quantize(_CENT, rounding=ROUND_HALF_UP), "currency": currency})
+        except InvalidOperation:
+            continue
+    return out
 
 
 def t_map_code(values: list[Any], arg: Any, tables: Tables) -> list[Any]:

@@ -209,3 +209,26 @@ def test_per_order_fields_of_the_shipped_config_never_run_fhirpathpy(mappings) -
         if not source.walked
     ]
     assert slow == []
+
+
+def test_distinct_removes_equal_lists_and_dicts_in_order() -> None:
+    values = [[1, 2], "a", [1, 2], {"b": [1], "a": {"x": 1, "y": 2}}, {"a": {"y": 2, "x": 1}, "b": [1]}, [], []]
+    assert run(values, "distinct") == [[1, 2], "a", {"b": [1], "a": {"x": 1, "y": 2}}, []]
+    assert run([["x"], [["x"]], ["x", "y"], {"c": "x"}, ["x"]], "distinct") == [["x"], [["x"]], ["x", "y"], {"c": "x"}]
+    assert run([{"a": [1]}, [{"a": [1]}], {"a": [1]}], "distinct", "count") == [2]
+
+
+def test_number_drops_non_finite_values_as_it_drops_other_non_numbers() -> None:
+    odd = ["NaN", "sNaN", "-nan", "Infinity", "-Infinity", "inf", float("nan"), float("inf"), Decimal("sNaN")]
+    assert run([*odd, "abc", "7"], "number") == run(["abc", "7"], "number") == [Decimal(7)]
+    assert run([*odd, "2.50"], "integer") == [] and run([*odd, "2.50"], ("money", "USD")) == [
+        {"value": Decimal("2.50"), "currency": "USD"}
+    ]
+    assert run(["NaN", "sNaN", "1"], "number", "distinct") == [Decimal(1)]
+
+
+def test_integer_and_money_drop_numbers_they_cannot_hold_instead_of_raising_or_hanging() -> None:
+    huge = ["1e30", "1e999999999", "-1e5000"]  # money: more digits than the context; integer: past int's digits
+    assert run([*huge, "12"], ("money", "USD")) == [{"value": Decimal("12.00"), "currency": "USD"}]
+    assert run([*huge, "12"], "integer") == [10**30, 12]
+    assert run(["1e4299", "1e4300"], "integer") == [10**4299]  # at most 4,300 digits, as int <-> text

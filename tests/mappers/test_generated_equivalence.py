@@ -180,6 +180,8 @@ EDGE_RESOURCES: list[dict[str, Any]] = [
     {"a": [{"code": 1}, {"code": True}, {"code": "1"}, {"code": "True"}, {"system": True, "code": "1"}]},
     {"a": [{"coding": [{"code": "1"}, {"system": 1, "code": "True"}, {"system": [1], "code": "1"}]}]},
     {"a": [[{"b": "x"}], {"b": ["", None]}], "b": 2.5},
+    {"a": {"c": [[1, 2], [1, 2], [True, 2], ["x"], [], [[]], {"d": [1]}, {"d": [1]}]}},  # list values
+    {"a": [{"c": "NaN"}, {"c": "sNaN"}, {"c": "-Infinity"}, {"c": "inf"}, {"c": "1.5"}, {"c": "abc"}]},
 ]
 EDGE_FIELDS = [
     ("Encounter.a.where(b = 'x').c", ()),
@@ -188,6 +190,10 @@ EDGE_FIELDS = [
     ("Encounter.a.c", (Step("any_of", ["1", "True"]),)),
     ("Encounter.a.c", (Step("number"),)),
     ("Encounter.a.c", (Step("text"), Step("distinct"))),
+    ("Encounter.a.c", (Step("distinct"),)),
+    ("Encounter.a.c", (Step("number"), Step("distinct"))),
+    ("Encounter.a.c", (Step("integer"),)),
+    ("Encounter.a.c", (Step("money"),)),
     ("Encounter.a", (Step("map_code", ["flags", "any"]), Step("code"))),
     ("Encounter.a.code", (Step("map_code", ["flags"]),)),
     ("Encounter.a.b | Encounter.b", (Step("text"),)),

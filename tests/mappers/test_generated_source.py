@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import traceback
+from typing import Any
 
 import pytest
 
 from app.mappers import MappingSet
 from app.mappers.fhirpath import (
+    CompiledPath,
     ExpressionError,
     compile_expression,
     compile_stepwise,
@@ -18,7 +20,6 @@ from app.mappers.fhirpath import (
     raw_accessor,
 )
 from app.mappers.spec import FieldRule
-from app.mappers.transforms import Step
 
 
 def test_each_field_keeps_its_generated_source(mappings: MappingSet) -> None:
@@ -33,13 +34,19 @@ def test_each_field_keeps_its_generated_source(mappings: MappingSet) -> None:
     assert walker is not None and "def walk(root):" in walker and "'x'" not in walker  # the literal is a value
 
 
+def _broken_source(resource: dict[str, Any]) -> list[Any]:
+    raise LookupError("a source that fails")  # stands for a fhirpathpy-run expression raising
+
+
 def test_a_traceback_through_a_generated_field_shows_its_lines() -> None:
-    rule = FieldRule("encounter.diagnosis", "Encounter", (compile_expression("Encounter.a"),), (Step("distinct"),))
+    broken = CompiledPath("Encounter.a.broken()", "Encounter", _broken_source)
+    rule = FieldRule("encounter.diagnosis", "Encounter", (compile_expression("Encounter.a"), broken))
     odd = MappingSet(version="t", profile="t", fields={"encounter.diagnosis": rule}, tables={})
-    with pytest.raises(TypeError) as caught:  # distinct of list values cannot hash them (as apply_steps)
-        odd.values("encounter.diagnosis", {"resourceType": "Encounter", "a": [[1]]})
+    assert odd.values("encounter.diagnosis", {"resourceType": "Encounter", "a": [[1]]}) == [[1]]
+    with pytest.raises(LookupError) as caught:  # the first source is empty: the second one runs
+        odd.values("encounter.diagnosis", {"resourceType": "Encounter"})
     text = "".join(traceback.format_exception(caught.value))
-    assert "mapping field encounter.diagnosis #" in text and "out = step0(out)" in text
+    assert "mapping field encounter.diagnosis #" in text and "out = source1(resource)" in text
 
 
 @pytest.mark.parametrize(
