@@ -23,6 +23,8 @@ import hashlib
 import json
 import linecache
 import re
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -310,11 +312,37 @@ def exec_generated(source: str, namespace: dict[str, Any], name: str, what: str)
         code = compile(source, filename, "exec")
     except SyntaxError as exc:  # a generator bug, or nesting past Python's limits: say so at load
         raise ExpressionError(f"generated code does not compile ({what}): {exc.msg}") from exc
-    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     exec(code, namespace)  # noqa: S102
     fn: Callable[..., Any] = namespace[name]
     fn.__dict__["__source__"] = source
+    _keep_lines(filename, source, fn)
     return fn
+
+
+# The linecache entries of generated functions, each with the number of live functions holding its
+# code. When one is collected (a replaced configuration), a finalizer notes its entry (a list
+# append: safe whenever the collector runs it); the next registration drops the entries no function
+# holds any more, so reloads do not grow linecache without bound. linecache never checks an entry
+# with no mtime against a file: an entry stays exactly as long as this registry keeps it.
+_HOLDERS: dict[str, int] = {}
+_RELEASED: list[str] = []
+_HOLDERS_LOCK = threading.Lock()
+
+
+def _keep_lines(filename: str, source: str, fn: Callable[..., Any]) -> None:
+    entry = (len(source), None, source.splitlines(keepends=True), filename)
+    with _HOLDERS_LOCK:
+        while _RELEASED:
+            released = _RELEASED.pop()
+            left = _HOLDERS.get(released, 0) - 1
+            if left > 0:
+                _HOLDERS[released] = left
+            else:
+                _HOLDERS.pop(released, None)
+                linecache.cache.pop(released, None)
+        _HOLDERS[filename] = _HOLDERS.get(filename, 0) + 1
+        linecache.cache[filename] = entry  # again: linecache.clearcache() may have emptied it
+    weakref.finalize(fn, _RELEASED.append, filename).atexit = False
 
 
 def generated_source(fn: Callable[..., Any]) -> str | None:

@@ -3,6 +3,8 @@ from the configuration other than checked element names."""
 
 from __future__ import annotations
 
+import gc
+import linecache
 import re
 import traceback
 from typing import Any
@@ -111,3 +113,33 @@ def test_a_path_too_long_to_generate_still_loads_and_gives_the_stepwise_result(e
 def test_generated_source_that_does_not_compile_is_an_expression_error() -> None:
     with pytest.raises(ExpressionError, match="generated code does not compile"):
         exec_generated("def f():\n" + "".join("    " * (i + 1) + "if 1:\n" for i in range(120)), {}, "f", "test")
+
+
+def test_sources_of_generated_functions_no_longer_alive_leave_linecache() -> None:
+    """A reload makes new functions; the lines of those dropped must not stay registered forever."""
+    kept = raw_accessor(("kept", "x"))
+    dropped = [raw_accessor((f"gone{n}", "x")).__code__.co_filename for n in range(300)]  # dropped at once
+    twin = raw_accessor(("kept", "x"))  # the same source: one entry, two holders
+    del kept
+    gc.collect()  # the functions are in cycles with their namespace
+    raw_accessor(("next", "x"))  # the next registration drops what no function holds
+    assert not [name for name in dropped if name in linecache.cache]
+    assert linecache.getline(twin.__code__.co_filename, 1) == "def walk(root):\n"  # its twin still holds it
+
+
+def test_a_reloaded_mapping_set_replaces_the_lines_of_the_one_it_replaced() -> None:
+    def load(n: int) -> MappingSet:
+        rule = FieldRule("encounter.minutes", "Encounter", (compile_expression(f"Encounter.v{n}.a"),), ())
+        return MappingSet(version=str(n), profile="t", fields={"encounter.minutes": rule}, tables={})
+
+    current, names = load(0), []
+    for n in range(1, 200):
+        names.append(current._runs["encounter.minutes"].__code__.co_filename)
+        current = load(n)  # each reload drops the set before
+    gc.collect()
+    current = load(200)
+    assert not [name for name in names if name in linecache.cache]
+    source = current.source_of("encounter.minutes")
+    assert source is not None and ".get('v200')" in source
+    filename = current._runs["encounter.minutes"].__code__.co_filename
+    assert linecache.getline(filename, 1) == "def field(resource):\n"
