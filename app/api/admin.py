@@ -91,8 +91,13 @@ async def override_finding(
 
 @router.get("/dead-letters")
 async def dead_letters(request: Request) -> list[dict[str, Any]]:
+    """Dead jobs; ``subscription_id`` is the subscription's id on its EHR, ``ehr`` the EHR's name."""
     return await read(
-        request, lambda conn: [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)]
+        request,
+        lambda conn: subscriptions_repo.named(
+            [{**asdict(d), "failed_at": iso(d.failed_at)} for d in queue_repo.list_dead(conn)],
+            subscriptions_repo.subscription_names(conn),
+        ),
     )
 
 
@@ -143,7 +148,11 @@ async def list_gaps(
 ) -> list[dict[str, Any]]:
     """Subscription gaps (``status``: failed (default: recovery stopped), open, repaired or all)."""
     rows = await read(
-        request, lambda conn: ehr_repo.list_gaps(conn, status=None if status == "all" else status, limit=limit)
+        request,
+        lambda conn: subscriptions_repo.named(
+            ehr_repo.list_gaps(conn, status=None if status == "all" else status, limit=limit),
+            subscriptions_repo.subscription_names(conn),
+        ),
     )
     return [{**r, "detected_at": iso(r["detected_at"]), "repaired_at": iso(r["repaired_at"])} for r in rows]
 

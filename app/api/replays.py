@@ -18,7 +18,7 @@ from app.api.outcomes import OutcomeError
 from app.api.params import RowId
 from app.api.reads import read
 from app.api.security import require_admin
-from app.db import inbox_dead_repo, outbox_repo
+from app.db import inbox_dead_repo, outbox_repo, subscriptions_repo
 from app.db.replays_repo import DeadKind, replay_dead
 from app.db.sql import iso
 from app.services import Services, services_of
@@ -29,12 +29,14 @@ Limit = Query(500, ge=1, le=5000)
 
 @router.get("/inbox/dead")
 async def dead_inbox_rows(request: Request, limit: int = Limit) -> list[dict[str, Any]]:
-    """Inbox rows whose expansion into jobs failed, oldest first, with the reason (never the body)."""
+    """Inbox rows whose expansion into jobs failed, oldest first, with the reason (never the body);
+    ``subscription_id`` is the subscription's id on its EHR, ``ehr`` the EHR's name."""
     return await read(
         request,
-        lambda conn: [
-            {**asdict(d), "received_at": iso(d.received_at)} for d in inbox_dead_repo.list_dead(conn, limit=limit)
-        ],
+        lambda conn: subscriptions_repo.named(
+            [{**asdict(d), "received_at": iso(d.received_at)} for d in inbox_dead_repo.list_dead(conn, limit=limit)],
+            subscriptions_repo.subscription_names(conn),
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from app.db.models import Claim, EncounterOutcomeRow, Inbox, Job, Outbox
 from app.db.sql import iso
+from app.db.subscriptions_repo import of_subscription
 
 JOB = Job.__table__  # type: ignore[attr-defined]
 INBOX = Inbox.__table__  # type: ignore[attr-defined]
@@ -27,7 +28,8 @@ KINDS = ("jobs", "notifications", "deliveries")
 @dataclass(frozen=True)
 class MessageFilter:
     status: str | None = None
-    subscription: str | None = None
+    subscription: str | None = None  # the id on its EHR (or an internal key)
+    ehr: str | None = None  # the subscription's EHR
     encounter: str | None = None
     patient: str | None = None
     claim: str | None = None
@@ -67,8 +69,8 @@ def _jobs(conn: Connection, f: MessageFilter, before: int | None, limit: int) ->
     stmt = select(*cols, JOB.c.attempts, JOB.c.last_error, JOB.c.result, JOB.c.created_at, JOB.c.finished_at)
     if f.status:
         stmt = stmt.where(JOB.c.status == f.status)
-    if f.subscription:
-        stmt = stmt.where(JOB.c.subscription_id == f.subscription)
+    if f.subscription or f.ehr:
+        stmt = stmt.where(of_subscription(JOB.c.subscription_id, f.subscription, f.ehr))
     if f.encounter:
         stmt = stmt.where(JOB.c.key == _encounter_key(f.encounter))
     if f.patient:
@@ -90,8 +92,8 @@ def _jobs(conn: Connection, f: MessageFilter, before: int | None, limit: int) ->
 
 def _notifications(conn: Connection, f: MessageFilter, before: int | None, limit: int) -> list[dict[str, Any]]:
     stmt = select(INBOX.c.id, INBOX.c.subscription_id, INBOX.c.bundle_id, INBOX.c.kind, INBOX.c.received_at)
-    if f.subscription:
-        stmt = stmt.where(INBOX.c.subscription_id == f.subscription)
+    if f.subscription or f.ehr:
+        stmt = stmt.where(of_subscription(INBOX.c.subscription_id, f.subscription, f.ehr))
     if f.since:
         stmt = stmt.where(INBOX.c.received_at >= f.since)
     if f.until:

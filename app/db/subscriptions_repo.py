@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, or_, select
 
 from app.credentials import DEVELOPMENT_KEYS, SecretKeys
 from app.db.models import Subscription, SubscriptionGap
@@ -109,6 +111,62 @@ def upgrade_credentials(conn: Connection, subscription_id: str, *, digest: str, 
     )
 
 
+@dataclass(frozen=True)
+class SubscriptionName:
+    """How the operator knows a subscription: its id on its EHR and the EHR's name (``None``: no EHR)."""
+
+    id: str
+    ehr: str | None
+
+
+def subscription_names(conn: Connection) -> dict[str, SubscriptionName]:
+    """Every subscription's name, by internal key (the value other tables' ``subscription_id`` holds)."""
+    rows = conn.execute(select(SUB.c.id, SUB.c.fhir_id, SUB.c.ehr))
+    return {str(r.id): SubscriptionName(str(r.fhir_id), r.ehr) for r in rows}
+
+
+def named(rows: Iterable[dict[str, Any]], names: Mapping[str, SubscriptionName]) -> list[dict[str, Any]]:
+    """``rows`` as the operator reads them: ``subscription_id`` is the id on the EHR, ``ehr`` the
+    EHR's name (the internal key stays internal). A key no subscription has any more (deleted)
+    keeps the row's own ``ehr``, and loses its ``@<ehr>`` suffix when it has that one."""
+    out = []
+    for row in rows:
+        key = row.get("subscription_id")
+        name = names.get(key) if isinstance(key, str) else None
+        if name is not None:
+            out.append({**row, "subscription_id": name.id, "ehr": name.ehr})
+        elif isinstance(key, str) and isinstance(row.get("ehr"), str) and key.endswith(f"@{row['ehr']}"):
+            out.append({**row, "subscription_id": key[: -len(row["ehr"]) - 1]})
+        else:
+            out.append(row)
+    return out
+
+
+def keys_named(subscription: str | None, ehr: str | None = None) -> Select[Any]:
+    """The internal keys of the subscriptions the operator means by ``subscription`` (an id on an
+    EHR; an internal key is taken too) and ``ehr`` (an EHR's name); either may be ``None`` (any)."""
+    stmt = select(SUB.c.id)
+    if subscription is not None:
+        stmt = stmt.where(or_(SUB.c.fhir_id == subscription, SUB.c.id == subscription))
+    return stmt if ehr is None else stmt.where(SUB.c.ehr == ehr)
+
+
+def of_subscription(column: Any, subscription: str | None, ehr: str | None) -> Any:
+    """The condition on ``column`` (a ``subscription_id``: internal keys) for rows of the
+    subscriptions ``subscription`` and ``ehr`` name (:func:`keys_named`); without an EHR a key no
+    subscription has any more (deleted) is matched as it is stored too."""
+    keys = column.in_(keys_named(subscription, ehr))
+    return keys if ehr is not None or subscription is None else or_(keys, column == subscription)
+
+
+def matching_keys(conn: Connection, subscription: str | None, ehr: str | None) -> frozenset[str] | None:
+    """:func:`of_subscription` for rows filtered in Python: the keys they may have (None: any)."""
+    if subscription is None and ehr is None:
+        return None
+    keys = frozenset(str(k) for k in conn.execute(keys_named(subscription, ehr)).scalars())
+    return keys | {subscription} if ehr is None and subscription is not None else keys
+
+
 def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(SUB).order_by(SUB.c.fhir_id, SUB.c.ehr)).all()
     counts = select(GAP.c.subscription_id, GAP.c.status, func.count()).where(GAP.c.status.in_(("open", "failed")))
@@ -119,7 +177,6 @@ def list_subscriptions(conn: Connection) -> list[dict[str, Any]]:
         {
             "id": r.fhir_id,
             "ehr": r.ehr,
-            "key": r.id,  # what jobs, dead letters and gaps name it by (the id, or <id>@<ehr> for a reused id)
             "status": r.status,
             "health": r.health,
             "content": r.content,

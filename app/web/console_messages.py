@@ -5,7 +5,7 @@ Viewing a raw payload and replaying need the engineer role, and both are written
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from anyio import to_thread
@@ -15,12 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.db import (
     messages_repo,
     queue_repo,
+    subscriptions_repo,
 )
 from app.db.engine import read_only
 from app.db.messages_repo import KINDS, MessageFilter
 from app.services import services_of
 from app.web.console import ENGINEER, JOB_STATUSES, PAGE_SIZE, VIEWER, parse_int, parse_time
-from app.web.dead_rows import REPLAYED, dead_rows
+from app.web.dead_rows import REPLAYED, dead_rows, scope_of
 from app.web.render import WebError, render
 from app.web.sessions import (
     ConsoleUser,
@@ -42,6 +43,7 @@ async def messages(request: Request, user: ConsoleUser = VIEWER) -> HTMLResponse
     filters = MessageFilter(
         status=q.get("status"),
         subscription=q.get("subscription"),
+        ehr=q.get("ehr"),
         encounter=q.get("encounter"),
         patient=q.get("patient"),
         claim=q.get("claim"),
@@ -54,7 +56,10 @@ async def messages(request: Request, user: ConsoleUser = VIEWER) -> HTMLResponse
 
     def run() -> messages_repo.Page:
         with read_only(services.engine) as conn:
-            return messages_repo.browse(conn, kind, filters, before=before, limit=PAGE_SIZE)
+            found = messages_repo.browse(conn, kind, filters, before=before, limit=PAGE_SIZE)
+            return replace(
+                found, rows=subscriptions_repo.named(found.rows, subscriptions_repo.subscription_names(conn))
+            )
 
     page = await to_thread.run_sync(run)
     params = {k: v for k, v in q.items() if k != "before"}
@@ -73,17 +78,19 @@ async def message_detail(request: Request, kind: str, message_id: str, user: Con
     def run() -> dict[str, Any] | None:
         with read_only(services.engine) as conn:
             if kind == "jobs":
-                return messages_repo.job_detail(conn, number)
-            if kind == "notifications":
-                return messages_repo.notification_detail(conn, number)
-            if kind == "deliveries":
+                found = messages_repo.job_detail(conn, number)
+            elif kind == "notifications":
+                found = messages_repo.notification_detail(conn, number)
+            else:
                 return messages_repo.delivery_detail(conn, number)
-        return None
+            names = subscriptions_repo.subscription_names(conn)
+        return subscriptions_repo.named([found], names)[0] if found is not None else None
 
     found = await to_thread.run_sync(run) if kind in KINDS else None
     if found is None:
         raise WebError(404, "Not found", f"No {kind} message {message_id}.", link=("/console/messages", "Messages"))
     payload = found.pop("payload", None)
+    found.pop("dedupe_key", None)  # internal (it holds the subscription's internal key)
     return render(request, "console/message.html", user=user, kind=kind, message=found, payload=payload)
 
 
@@ -113,12 +120,15 @@ async def raw_payload(request: Request, message_id: str, user: ConsoleUser = ENG
 async def dead_letters(request: Request, user: ConsoleUser = VIEWER) -> HTMLResponse:
     services = services_of(request)
     subscription = request.query_params.get("subscription", "").strip()[:200] or None
+    ehr = request.query_params.get("ehr", "").strip()[:200] or None
 
     def run() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
         with read_only(services.engine) as conn:
-            rows = [asdict(d) for d in queue_repo.list_dead(conn)]
-            others = dead_rows(conn, subscription)  # dead inbox rows and deliveries (app.web.dead_rows)
-        return [r for r in rows if subscription is None or r["subscription_id"] == subscription], others
+            keys = subscriptions_repo.matching_keys(conn, subscription, ehr)
+            rows = [asdict(d) for d in queue_repo.list_dead(conn) if keys is None or d.subscription_id in keys]
+            names = subscriptions_repo.subscription_names(conn)
+            others = dead_rows(conn, keys, names)  # dead inbox rows and deliveries (app.web.dead_rows)
+        return subscriptions_repo.named(rows, names), others
 
     rows, others = await to_thread.run_sync(run)
     replayed = request.query_params.get("replayed")
@@ -128,6 +138,8 @@ async def dead_letters(request: Request, user: ConsoleUser = VIEWER) -> HTMLResp
         user=user,
         rows=rows,
         subscription=subscription,
+        ehr=ehr,
+        scope=scope_of(subscription, ehr) if subscription or ehr else None,
         replayed=replayed if replayed is None or replayed.isdigit() else None,
         what=REPLAYED.get(request.query_params.get("kind", "jobs"), REPLAYED["jobs"]),
         inbox_rows=others["inbox_rows"],
@@ -143,13 +155,15 @@ async def replay(request: Request, user: ConsoleUser = ENGINEER) -> Response:
     check_csrf(user.csrf, form)
     one = parse_int(form.get("job"), "job")
     subscription = form.get("subscription", "").strip()[:200] or None
+    ehr = form.get("ehr", "").strip()[:200] or None
 
     def run() -> int:
         with services.engine.begin() as conn:
+            keys = subscriptions_repo.matching_keys(conn, subscription, ehr)
             if one is not None:
                 ids: list[int] | None = [one]
-            elif subscription is not None:
-                ids = [d.id for d in queue_repo.list_dead(conn, limit=100_000) if d.subscription_id == subscription]
+            elif keys is not None:
+                ids = [d.id for d in queue_repo.list_dead(conn, limit=100_000) if d.subscription_id in keys]
             else:
                 ids = None
             n = queue_repo.replay(conn, job_ids=ids, now=services.clock()) if ids != [] else 0
@@ -158,7 +172,7 @@ async def replay(request: Request, user: ConsoleUser = ENGINEER) -> Response:
                 services,
                 user,
                 "replay",
-                f"job/{one}" if one is not None else f"dead-letters/{subscription or 'all'}",
+                f"job/{one}" if one is not None else f"dead-letters/{scope_of(subscription, ehr)}",
                 detail={"replayed": n},
             )
             return n

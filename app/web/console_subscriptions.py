@@ -14,6 +14,7 @@ from app.db import (
     subscriptions_repo,
 )
 from app.db.engine import read_only
+from app.db.subscriptions_repo import SubscriptionName
 from app.ehr.recovery import Sweeper
 from app.services import services_of
 from app.web.console import ENGINEER, VIEWER, parse_int
@@ -34,17 +35,30 @@ async def subscriptions(request: Request, user: ConsoleUser = VIEWER) -> HTMLRes
 
     def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
         with read_only(services.engine) as conn:
+            names = subscriptions_repo.subscription_names(conn)
             return (
                 subscriptions_repo.list_subscriptions(conn),
-                ehr_repo.list_gaps(conn, status=None, limit=200),
+                subscriptions_repo.named(ehr_repo.list_gaps(conn, status=None, limit=200), names),
                 ehr_repo.list_ehrs(conn),
             )
 
     subs, gaps, ehrs = await to_thread.run_sync(run)
     reactivated = request.query_params.get("reactivated", "")[:200] or None
+    ehr = request.query_params.get("ehr", "")[:200] or None
     return render(
-        request, "console/subscriptions.html", user=user, subs=subs, gaps=gaps, ehrs=ehrs, reactivated=reactivated
+        request,
+        "console/subscriptions.html",
+        user=user,
+        subs=subs,
+        gaps=gaps,
+        ehrs=ehrs,
+        reactivated=_label(reactivated, ehr) if reactivated else None,
     )
+
+
+def _label(subscription: str, ehr: str | None) -> str:
+    """A subscription as the operator names it: ``sub-1 (EHR ehr-b)``."""
+    return f"{subscription} (EHR {ehr})" if ehr else subscription
 
 
 @router.post("/subscriptions/reactivate")
@@ -58,11 +72,20 @@ async def reactivate(request: Request, user: ConsoleUser = ENGINEER) -> Response
     services = services_of(request)
     form = await read_form(request)
     check_csrf(user.csrf, form)
-    sid = form.get("subscription", "").strip()[:200]
+    asked = form.get("subscription", "").strip()[:200]
+    ehr = form.get("ehr", "").strip()[:200] or None
+    found: list[SubscriptionName] = []  # the subscription meant, as the operator names it
     back = ("/console/subscriptions", "Subscriptions")
 
     def run() -> tuple[str, str]:
         with read_only(services.engine) as conn:
+            keys = sorted(subscriptions_repo.matching_keys(conn, asked, ehr) or ()) if asked else []
+            names = subscriptions_repo.subscription_names(conn)
+            known = [key for key in keys if key in names]
+            if len(known) > 1:  # the same id on several EHRs: which one?
+                return "ambiguous", ", ".join(sorted(str(names[key].ehr or "no EHR") for key in known))
+            sid = known[0] if known else ""
+            found.extend(names[key] for key in known)
             states = ehr_repo.sweep_states(conn, subscription_id=sid) if sid else []
         if not states:
             return "missing", ""
@@ -95,25 +118,32 @@ async def reactivate(request: Request, user: ConsoleUser = ENGINEER) -> Response
         return ("done" if ok else "failed"), after
 
     outcome, status = await to_thread.run_sync(run)
+    name = found[0] if found else SubscriptionName(asked, ehr)
+    label = _label(name.id, name.ehr)
     if outcome == "missing":
-        raise WebError(404, "Not found", f"No subscription {sid!r}.", link=back)
+        raise WebError(404, "Not found", f"No subscription {label!r}.", link=back)
+    if outcome == "ambiguous":
+        raise WebError(
+            409, "Which EHR?", f"Several EHRs have a subscription {asked!r} ({status}): name the EHR.", link=back
+        )
     if outcome == "not-stopped":
-        raise WebError(409, "Not stopped", f"Subscription {sid} is {status}: nothing to re-activate.", link=back)
+        raise WebError(409, "Not stopped", f"Subscription {label} is {status}: nothing to re-activate.", link=back)
     if outcome == "no-ehr":
         raise WebError(
             409,
             "No EHR to ask",
-            f"Subscription {sid} is not linked to a registered EHR: re-activate it on the EHR's side.",
+            f"Subscription {label} is not linked to a registered EHR: re-activate it on the EHR's side.",
             link=back,
         )
     if outcome == "failed":
         raise WebError(
             502,
             "Not re-activated",
-            f"The EHR did not re-activate subscription {sid} (status {status}); the sweep keeps trying.",
+            f"The EHR did not re-activate subscription {label} (status {status}); the sweep keeps trying.",
             link=back,
         )
-    return RedirectResponse(f"/console/subscriptions?reactivated={quote(sid)}", status_code=303)
+    query = f"reactivated={quote(name.id)}" + (f"&ehr={quote(name.ehr)}" if name.ehr else "")
+    return RedirectResponse(f"/console/subscriptions?{query}", status_code=303)
 
 
 @router.post("/subscriptions/gaps/retry")

@@ -9,6 +9,7 @@ keys); a replayed delivery goes out again with the same idempotency key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -17,8 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection
 
-from app.db import inbox_dead_repo, outbox_repo
+from app.db import inbox_dead_repo, outbox_repo, subscriptions_repo
 from app.db.replays_repo import DeadKind, replay_dead
+from app.db.subscriptions_repo import SubscriptionName
 from app.services import services_of
 from app.web.render import WebError, render
 from app.web.sessions import ConsoleUser, check_csrf, read_form, require
@@ -29,13 +31,23 @@ engineer = Depends(require("engineer"))
 REPLAYED = {"jobs": "dead letter(s)", "inbox": "dead inbox row(s)", "outbox": "dead delivery(ies)"}
 
 
-def dead_rows(conn: Connection, subscription: str | None) -> dict[str, list[dict[str, Any]]]:
-    """The page's inbox rows (of ``subscription`` when filtered) and deliveries (every destination)."""
-    inbox = [asdict(d) for d in inbox_dead_repo.list_dead(conn)]
+def dead_rows(
+    conn: Connection, keys: frozenset[str] | None, names: Mapping[str, SubscriptionName]
+) -> dict[str, list[dict[str, Any]]]:
+    """The page's inbox rows (of the subscriptions ``keys`` when filtered, named as the operator
+    knows them) and deliveries (every destination)."""
+    inbox = [asdict(d) for d in inbox_dead_repo.list_dead(conn) if keys is None or d.subscription_id in keys]
     return {
-        "inbox_rows": [r for r in inbox if subscription is None or r["subscription_id"] == subscription],
+        "inbox_rows": subscriptions_repo.named(inbox, names),
         "deliveries": [asdict(d) for d in outbox_repo.list_dead(conn)],
     }
+
+
+def scope_of(subscription: str | None, ehr: str | None) -> str:
+    """What a replay of all the dead rows of a filter is audited as: ``all``, ``sub-1``, ``sub-1 (EHR ehr-b)``."""
+    if ehr is None:
+        return subscription or "all"
+    return f"{subscription or '*'} (EHR {ehr})"
 
 
 def _row(value: str | None) -> int | None:
@@ -64,16 +76,16 @@ async def _replay(request: Request, user: ConsoleUser, kind: DeadKind) -> Respon
     check_csrf(user.csrf, form)
     row = _row(form.get("row"))
     subscription = (form.get("subscription", "").strip()[:200] or None) if kind == "inbox" else None
+    ehr = (form.get("ehr", "").strip()[:200] or None) if kind == "inbox" else None
 
     def run() -> int:
         with services.engine.begin() as conn:
             ids = None
-            if row is None and subscription is not None:
-                ids = [
-                    r.id for r in inbox_dead_repo.list_dead(conn, limit=100_000) if r.subscription_id == subscription
-                ]
+            keys = subscriptions_repo.matching_keys(conn, subscription, ehr)
+            if row is None and keys is not None:
+                ids = [r.id for r in inbox_dead_repo.list_dead(conn, limit=100_000) if r.subscription_id in keys]
             now = services.clock()
-            scope = subscription or "all"
+            scope = scope_of(subscription, ehr)
             return replay_dead(
                 conn, kind, row=row, ids=ids, scope=scope, actor=user.name, actor_kind="console", now=now
             )

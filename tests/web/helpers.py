@@ -36,8 +36,9 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> str:
     return csrf_of(client.get("/console/").text)
 
 
-def dead_inbox_row(services: Services, subscription_id: str) -> int:
-    """A two-event notification of ``subscription_id`` whose expansion failed (its stored jobs unreadable)."""
+def dead_inbox_row(services: Services, subscription_id: str, *, ehr: str | None = None, bundle: str = "b1") -> int:
+    """A two-event notification of ``subscription_id`` (an internal key; ``ehr``: its EHR's name)
+    whose expansion failed (its stored jobs unreadable)."""
     from sqlalchemy import update
 
     from app.db.intake_repo import IntakeBatch
@@ -46,13 +47,14 @@ def dead_inbox_row(services: Services, subscription_id: str) -> int:
     from tests.spine.helpers import expand
 
     events = (Event(1, "Encounter/enc-dead-1", "1"), Event(2, "Encounter/enc-dead-2", "1"))
+    bundle_id = f"{subscription_id}-{bundle}" if bundle == "b1" else bundle
     note = Notification(
-        kind="event-notification", subscription_id=None, bundle_id=f"{subscription_id}-b1", status="active",
+        kind="event-notification", subscription_id=None, bundle_id=bundle_id, status="active",
         content="id-only", events=events,
     )  # fmt: skip
     with services.engine.begin() as conn:
         batch = IntakeBatch(conn, utcnow())
-        inbox_id = batch.store(subscription_id, note, b"{}", None).inbox_id
+        inbox_id = batch.store(subscription_id, note, b"{}", None, **({"ehr": ehr} if ehr else {})).inbox_id
         batch.finish()
         assert inbox_id is not None
         conn.execute(update(Inbox).where(Inbox.id == inbox_id).values(events="[[not json"))

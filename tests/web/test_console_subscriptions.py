@@ -13,7 +13,7 @@ import httpx
 from app.api.app import create_app
 from app.db import audit_repo, ehr_repo
 from app.db.engine import read_only
-from tests.ehrflow.harness import Flow, running_flow
+from tests.ehrflow.harness import EHR_NAME, Flow, running_flow
 from tests.spine.helpers import register
 from tests.web.helpers import PASSWORD, add_user, csrf_of
 
@@ -55,7 +55,8 @@ async def test_an_engineer_reactivates_a_stopped_subscription(db_url: str, tmp_p
 
             csrf = await sign_in(console, "eng")
             page = await console.get("/console/subscriptions")
-            assert f'aria-label="Re-activate subscription {sid}"' in page.text and "no EHR linked" in page.text
+            assert f'aria-label="Re-activate subscription {sid} of {EHR_NAME}"' in page.text
+            assert "no EHR linked" in page.text
             forged = await console.post("/console/subscriptions/reactivate", data={"csrf": "x", "subscription": sid})
             assert forged.status_code == 403
 
@@ -65,7 +66,8 @@ async def test_an_engineer_reactivates_a_stopped_subscription(db_url: str, tmp_p
             assert flow.ehr.store.by_key(f"Subscription/{sid}")["status"] == "error"
 
             done = await console.post("/console/subscriptions/reactivate", data={"csrf": csrf, "subscription": sid})
-            assert done.status_code == 303 and done.headers["location"] == f"/console/subscriptions?reactivated={sid}"
+            assert done.status_code == 303  # the EHR is named on the way back (ids are unique per EHR only)
+            assert done.headers["location"] == f"/console/subscriptions?reactivated={sid}&ehr={EHR_NAME}"
             assert flow.ehr.store.by_key(f"Subscription/{sid}")["status"] == "active"  # PUT requested, handshake
             row = flow.subscription_row(sid)
             assert row["status"] in ("active", "requested") and row["health"] == "ok"
@@ -78,7 +80,7 @@ async def test_an_engineer_reactivates_a_stopped_subscription(db_url: str, tmp_p
                 ("eng", f"Subscription/{sid}", "success"),
             ]
             shown = await console.get(done.headers["location"])
-            assert f"Subscription {sid} re-activated" in shown.text
+            assert f"Subscription {sid} (EHR {EHR_NAME}) re-activated" in shown.text
 
             again = await console.post("/console/subscriptions/reactivate", data={"csrf": csrf, "subscription": sid})
             assert again.status_code == 409 and "nothing to re-activate" in again.text
