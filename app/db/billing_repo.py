@@ -1,63 +1,82 @@
-"""Clearinghouse statements: ready claims, ISA13 sequence, batches, inbound files and what they record.
+"""Clearinghouse submission statements: ready claims, PCN owners, the ISA13 sequence and batches.
 
 Writes only; the read models (denial queue, underpayments, KPIs' revenue book) are in
-:mod:`app.db.billing_views`. Money is integer cents. The interchange control number comes from the
-``x12_control_number`` row, incremented with ``UPDATE ... RETURNING`` inside the submitting
-transaction: the row lock serialises concurrent submitters on PostgreSQL (``BEGIN IMMEDIATE`` does
-on SQLite), so numbers are unique and increasing, and a rolled-back batch gives its number back.
+:mod:`app.db.billing_views`, inbound files and acknowledgements in :mod:`app.db.inbound_repo`, 835
+remittance rows in :mod:`app.db.remittance_repo` (their names stay importable from here). Money is
+integer cents. The interchange control number comes from the ``x12_control_number`` row, incremented
+with ``UPDATE ... RETURNING`` inside the submitting transaction: the row lock serialises concurrent
+submitters on PostgreSQL (``BEGIN IMMEDIATE`` does on SQLite), so numbers are unique and increasing,
+and a rolled-back batch gives its number back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
+from app.db.billing_tables import (
+    ACK277,
+    ACK999,
+    BATCH,
+    CLAIM,
+    CONTROL,
+    DENIAL,
+    INBOUND,
+    JOB,
+    PAYMENT,
+    POSTING,
+    REMITTANCE,
+    RES,
+    RESPONSE,
+    SUB,
+    SUBMISSION,
+    UNDERPAYMENT,
+    VERSION,
+)
 from app.db.claims_repo import apply_transitions
-from app.db.models import (
-    Ack277ca,
-    Ack999,
-    Claim,
-    ClaimPaymentRow,
-    ClaimResponseRow,
-    ClaimSubmission,
-    ClaimVersion,
-    DenialQueueEntry,
-    InboundFile,
-    Job,
-    PaymentPosting,
-    Remittance,
-    Resource,
-    SubmissionBatch,
-    Subscription,
-    UnderpaymentAlert,
-    X12ControlNumber,
+from app.db.inbound_repo import (
+    ClaimLink,
+    batch_by_control,
+    claims_in_transaction,
+    inbound_by_hash,
+    inbound_outcome,
+    insert_inbound,
+    links_by_id,
+    links_by_pcn,
+    record_ack_277,
+    record_ack_999,
+    record_claim_response,
+    set_inbound_outcome,
+    set_submission_ack,
+)
+from app.db.remittance_repo import (
+    documentation_refs,
+    record_claim_payment,
+    record_denials,
+    record_posting,
+    record_remittance,
+    record_underpayments,
+    set_reconciliation,
 )
 from app.db.sql import insert_ignore
 from app.domain.claim_status import ClaimEvent, ClaimStatus
 from app.domain.tenancy import DEFAULT_EHR
 from app.errors import FatalError
 
-CLAIM = Claim.__table__  # type: ignore[attr-defined]
-VERSION = ClaimVersion.__table__  # type: ignore[attr-defined]
-JOB = Job.__table__  # type: ignore[attr-defined]
-SUB = Subscription.__table__  # type: ignore[attr-defined]
-RES = Resource.__table__  # type: ignore[attr-defined]
-CONTROL = X12ControlNumber.__table__  # type: ignore[attr-defined]
-BATCH = SubmissionBatch.__table__  # type: ignore[attr-defined]
-SUBMISSION = ClaimSubmission.__table__  # type: ignore[attr-defined]
-INBOUND = InboundFile.__table__  # type: ignore[attr-defined]
-ACK999 = Ack999.__table__  # type: ignore[attr-defined]
-ACK277 = Ack277ca.__table__  # type: ignore[attr-defined]
-REMITTANCE = Remittance.__table__  # type: ignore[attr-defined]
-PAYMENT = ClaimPaymentRow.__table__  # type: ignore[attr-defined]
-POSTING = PaymentPosting.__table__  # type: ignore[attr-defined]
-RESPONSE = ClaimResponseRow.__table__  # type: ignore[attr-defined]
-DENIAL = DenialQueueEntry.__table__  # type: ignore[attr-defined]
-UNDERPAYMENT = UnderpaymentAlert.__table__  # type: ignore[attr-defined]
+__all__ = [
+    "ACK277", "ACK999", "BATCH", "CLAIM", "CONTROL", "DENIAL", "INBOUND", "JOB", "PAYMENT", "POSTING",
+    "REMITTANCE", "RES", "RESPONSE", "SUB", "SUBMISSION", "UNDERPAYMENT", "VERSION",
+    "ClaimLink", "ControlNumbersExhausted", "ReadyRow", "SubmittedItem",
+    "batch_by_control", "claims_in_transaction", "documentation_refs", "inbound_by_hash", "inbound_outcome",
+    "insert_inbound", "links_by_id", "links_by_pcn", "next_control_number", "pcn_owner", "ready_claims",
+    "record_ack_277", "record_ack_999", "record_batch", "record_claim_payment", "record_claim_response",
+    "record_denials", "record_posting", "record_remittance", "record_underpayments", "set_inbound_outcome",
+    "set_reconciliation", "set_submission_ack",
+]  # fmt: skip
 
 ISA13 = "isa13"
 MAX_CONTROL_NUMBER = 999_999_999
@@ -89,21 +108,6 @@ class SubmittedItem:
     charge_cents: int
     service_date: date | None
     encounter_closed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimLink:
-    """What an answer needs to know about the claim it matched."""
-
-    claim_id: str
-    status: ClaimStatus
-    patient: str | None
-    payer_id: str | None
-    encounter: str
-    patient_control_number: str | None
-    resource: dict[str, Any]
-    ehr: str | None
-    scope: str = DEFAULT_EHR  # the claim's EHR scope (app.domain.tenancy); ``ehr`` is its subscription's EHR
 
 
 # The payer's claim control number (ICN) of the claim's latest adjudication (835 CLP07), else of its
@@ -155,25 +159,6 @@ _NEXT_CONTROL = (
     .values(last_value=CONTROL.c.last_value + 1)
     .returning(CONTROL.c.last_value)
 )
-_LINK_COLUMNS = (
-    CLAIM.c.id,
-    CLAIM.c.status,
-    CLAIM.c.patient,
-    CLAIM.c.payer_id,
-    CLAIM.c.encounter,
-    CLAIM.c.patient_control_number,
-    VERSION.c.resource,
-    SUB.c.ehr,
-    CLAIM.c.ehr.label("scope"),
-)
-_LINKS = (
-    select(*_LINK_COLUMNS)
-    .join(VERSION, (VERSION.c.claim_id == CLAIM.c.id) & (VERSION.c.version == CLAIM.c.current_version))
-    .outerjoin(JOB, JOB.c.id == VERSION.c.source_job_id)
-    .outerjoin(SUB, SUB.c.id == JOB.c.subscription_id)
-)
-_LINKS_BY_PCN = _LINKS.where(CLAIM.c.patient_control_number.in_(bindparam("pcns", expanding=True)))
-_LINKS_BY_ID = _LINKS.where(CLAIM.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def ready_claims(conn: Connection, *, ready_before: datetime, limit: int) -> list[ReadyRow]:
@@ -269,142 +254,3 @@ def record_batch(
     }
     apply_transitions(conn, ClaimEvent.SUBMITTED, changes, now=now)
     return batch_id
-
-
-# -- inbound -------------------------------------------------------------------------------------
-
-
-def inbound_by_hash(conn: Connection, sha256: str) -> int | None:
-    return conn.execute(select(INBOUND.c.id).where(INBOUND.c.sha256 == sha256)).scalar_one_or_none()
-
-
-def insert_inbound(
-    conn: Connection,
-    *,
-    sha256: str,
-    name: str,
-    source: str,
-    kind: str,
-    content: str,
-    parse_issues: list[dict[str, Any]],
-    now: datetime,
-) -> int | None:
-    """Store an inbound file; ``None`` when a file with the same content is already stored."""
-    row = {
-        "sha256": sha256,
-        "name": name[:300],
-        "source": source,
-        "kind": kind,
-        "content": content,
-        "parse_issues": parse_issues,
-        "outcome": None,
-        "received_at": now,
-    }
-    ids = insert_ignore(conn, INBOUND, [row], ["sha256"], "id")
-    return int(ids[0]) if ids else None
-
-
-def set_inbound_outcome(conn: Connection, file_id: int, outcome: dict[str, Any]) -> None:
-    conn.execute(update(INBOUND).where(INBOUND.c.id == file_id).values(outcome=outcome))
-
-
-def inbound_outcome(conn: Connection, file_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(INBOUND.c.kind, INBOUND.c.outcome).where(INBOUND.c.id == file_id)).first()
-    return None if row is None else {"kind": row.kind, **(row.outcome or {})}
-
-
-def batch_by_control(conn: Connection, group_control_number: str) -> int | None:
-    if not group_control_number.strip().isdigit():
-        return None
-    stmt = select(BATCH.c.id).where(BATCH.c.interchange_control_number == int(group_control_number))
-    return conn.execute(stmt).scalar_one_or_none()
-
-
-def claims_in_transaction(conn: Connection, batch_id: int, st02: str) -> list[str]:
-    stmt = select(SUBMISSION.c.claim_id).where(
-        SUBMISSION.c.batch_id == batch_id, SUBMISSION.c.transaction_control_number == st02
-    )
-    return list(conn.execute(stmt.order_by(SUBMISSION.c.id)).scalars())
-
-
-def _link(r: Any) -> ClaimLink:
-    return ClaimLink(
-        r.id,
-        ClaimStatus(r.status),
-        r.patient,
-        r.payer_id,
-        r.encounter,
-        r.patient_control_number,
-        dict(r.resource),
-        r.ehr,
-        r.scope,
-    )
-
-
-def links_by_pcn(conn: Connection, pcns: Iterable[str]) -> dict[str, ClaimLink]:
-    wanted = sorted({p for p in pcns if p})
-    if not wanted:
-        return {}
-    rows = conn.execute(_LINKS_BY_PCN, {"pcns": wanted}).all()
-    return {r.patient_control_number: _link(r) for r in rows}
-
-
-def links_by_id(conn: Connection, claim_ids: Iterable[str]) -> dict[str, ClaimLink]:
-    wanted = sorted(set(claim_ids))
-    if not wanted:
-        return {}
-    return {r.id: _link(r) for r in conn.execute(_LINKS_BY_ID, {"ids": wanted}).all()}
-
-
-def set_submission_ack(conn: Connection, claim_id: str, *, kind: str, value: str, now: datetime) -> None:
-    """Record a 999 or 277CA verdict on the claim's latest submission."""
-    latest = select(func.max(SUBMISSION.c.id)).where(SUBMISSION.c.claim_id == claim_id).scalar_subquery()
-    column = "ack_999" if kind == "999" else "ack_277ca"
-    conn.execute(update(SUBMISSION).where(SUBMISSION.c.id == latest).values({column: value, f"{column}_at": now}))
-
-
-def record_ack_999(conn: Connection, **values: Any) -> None:
-    conn.execute(ACK999.insert(), values)
-
-
-def record_ack_277(conn: Connection, **values: Any) -> None:
-    conn.execute(ACK277.insert(), values)
-
-
-def record_remittance(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(REMITTANCE.insert().returning(REMITTANCE.c.id), values).scalar_one())
-
-
-def set_reconciliation(conn: Connection, remittance_id: int, resource: dict[str, Any], **balance: Any) -> None:
-    """The transaction's PaymentReconciliation, and its balance (claims paid, PLB total, balanced)."""
-    conn.execute(update(REMITTANCE).where(REMITTANCE.c.id == remittance_id).values(reconciliation=resource, **balance))
-
-
-def record_claim_payment(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(PAYMENT.insert().returning(PAYMENT.c.id), values).scalar_one())
-
-
-def record_posting(conn: Connection, **values: Any) -> None:
-    conn.execute(POSTING.insert(), values)
-
-
-def record_claim_response(conn: Connection, **values: Any) -> None:
-    conn.execute(RESPONSE.insert(), values)
-
-
-def record_denials(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(DENIAL.insert(), rows)
-
-
-def record_underpayments(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(UNDERPAYMENT.insert(), rows)
-
-
-def documentation_refs(conn: Connection, encounter: str, *, ehr: str = DEFAULT_EHR) -> list[str]:
-    """Mirror keys of the encounter's DocumentReference resources (what a denial appeal attaches)."""
-    stmt = select(RES.c.key).where(
-        RES.c.ehr == ehr, RES.c.encounter == encounter, RES.c.resource_type == "DocumentReference"
-    )
-    return sorted(conn.execute(stmt).scalars())

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from app.billing.records import Acknowledgement, Adjudication, Payment, RevenueBook, SubmittedClaim
-from app.db.billing_repo import (
+from app.db.billing_tables import (
     ACK277,
     ACK999,
     BATCH,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from app.billing.secondary import ledger_roots as roots_of
-from app.db.billing_repo import CLAIM, VERSION
+from app.db.billing_tables import CLAIM, VERSION
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, or_, select
 from app.billing.ledger import PATIENT_PAYMENT, ClaimBalance, LedgerEntry, claim_balance
 from app.billing.patient_payments import PatientPayment, row_reference
 from app.billing.posting import Posted
-from app.db.billing_repo import CLAIM, PAYMENT, SUBMISSION, VERSION
+from app.db.billing_tables import CLAIM, PAYMENT, SUBMISSION, VERSION
 from app.db.billing_views import money
 from app.db.ledger_groups import ledger_group, ledger_roots
 from app.db.models import ClaimLedgerEntry

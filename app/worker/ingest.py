@@ -32,8 +32,8 @@ from sqlalchemy import Connection, Engine
 
 from app.billing import answers
 from app.billing.summary import summarize_x12
-from app.db import billing_repo, claims_repo, outbox_repo
-from app.db.billing_repo import ClaimLink
+from app.db import claims_repo, inbound_repo, outbox_repo
+from app.db.inbound_repo import ClaimLink
 from app.logging import get_logger
 from app.worker.remit import RemittancePoster, references
 from app.x12 import (
@@ -93,7 +93,7 @@ class Ingester:
         """Store one inbound file and apply it; the same bytes twice change nothing."""
         sha = hashlib.sha256(raw).hexdigest()
         with self.engine.begin() as conn:
-            existing = billing_repo.inbound_by_hash(conn, sha)
+            existing = inbound_repo.inbound_by_hash(conn, sha)
             if existing is not None:
                 return self._duplicate(conn, existing)
             result = self._ingest(conn, decode(raw), sha=sha, name=name, source=source)
@@ -109,7 +109,7 @@ class Ingester:
         return result
 
     def _duplicate(self, conn: Connection, file_id: int) -> IngestResult:
-        stored = billing_repo.inbound_outcome(conn, file_id) or {}
+        stored = inbound_repo.inbound_outcome(conn, file_id) or {}
         return IngestResult(
             file_id,
             str(stored.get("kind", "")),
@@ -126,11 +126,11 @@ class Ingester:
         if isinstance(document, UnsupportedTransaction) and document.set_id == "271" and self.eligibility:
             kind, document.problems = "271", document.problems[:-1]  # read here after all
         issues = summarize_x12(document)["problems"]
-        file_id = billing_repo.insert_inbound(
+        file_id = inbound_repo.insert_inbound(
             conn, sha256=sha, name=name, source=source, kind=kind, content=text, parse_issues=issues, now=now
         )
         if file_id is None:  # stored meanwhile by another worker
-            return self._duplicate(conn, billing_repo.inbound_by_hash(conn, sha) or 0)
+            return self._duplicate(conn, inbound_repo.inbound_by_hash(conn, sha) or 0)
         result = IngestResult(file_id, kind, parse_issues=len(issues))
         context = _Context(conn, file_id, sha, now, result)
         if isinstance(document, Ack999):
@@ -150,18 +150,18 @@ class Ingester:
             matched, unmatched = self.eligibility(conn, text, now)
             result.matched += matched
             result.unmatched += unmatched
-        billing_repo.set_inbound_outcome(conn, file_id, result.outcome())
+        inbound_repo.set_inbound_outcome(conn, file_id, result.outcome())
         return result
 
     def _apply_999(self, ctx: _Context, ack: Ack999) -> None:
         for group in ack.groups:
-            batch_id = billing_repo.batch_by_control(ctx.conn, group.group_control_number)
+            batch_id = inbound_repo.batch_by_control(ctx.conn, group.group_control_number)
             for t in group.transactions:
                 self._apply_999_transaction(ctx, group.group_control_number, batch_id, t)
 
     def _apply_999_transaction(self, ctx: _Context, group: str, batch_id: int | None, t: TransactionAck) -> None:
         """AK102 named our batch (its ISA13/GS06), AK202 one of its ST02s: every claim in it gets the verdict."""
-        billing_repo.record_ack_999(
+        inbound_repo.record_ack_999(
             ctx.conn,
             file_id=ctx.file_id,
             batch_id=batch_id,
@@ -172,21 +172,21 @@ class Ingester:
             errors=answers.errors_999(t),
             created_at=ctx.now,
         )
-        claim_ids = billing_repo.claims_in_transaction(ctx.conn, batch_id, t.control_number) if batch_id else []
+        claim_ids = inbound_repo.claims_in_transaction(ctx.conn, batch_id, t.control_number) if batch_id else []
         if not claim_ids:
             ctx.result.unmatched.append({"kind": "999", "group": group, "transaction": t.control_number})
         verdict = "accepted" if t.accepted else "rejected"
-        for link in billing_repo.links_by_id(ctx.conn, claim_ids).values():
-            billing_repo.set_submission_ack(ctx.conn, link.claim_id, kind="999", value=verdict, now=ctx.now)
+        for link in inbound_repo.links_by_id(ctx.conn, claim_ids).values():
+            inbound_repo.set_submission_ack(ctx.conn, link.claim_id, kind="999", value=verdict, now=ctx.now)
             claims_repo.apply_transition(ctx.conn, link.claim_id, answers.event_999(t.accepted), now=ctx.now)
             response = claim_response_from_999(t, created=ctx.created, **references(link))
             self.respond(ctx, link, response, "999")
 
     def _apply_277(self, ctx: _Context, ack: Ack277) -> None:
-        links = billing_repo.links_by_pcn(ctx.conn, (c.patient_control_number for c in ack.claims))
+        links = inbound_repo.links_by_pcn(ctx.conn, (c.patient_control_number for c in ack.claims))
         for status in ack.claims:
             link = links.get(status.patient_control_number)
-            billing_repo.record_ack_277(
+            inbound_repo.record_ack_277(
                 ctx.conn,
                 file_id=ctx.file_id,
                 claim_id=link.claim_id if link else None,
@@ -199,7 +199,7 @@ class Ingester:
             if link is None:
                 ctx.result.unmatched.append({"kind": "277CA", "patient_control_number": status.patient_control_number})
                 continue
-            billing_repo.set_submission_ack(
+            inbound_repo.set_submission_ack(
                 ctx.conn, link.claim_id, kind="277CA", value=status.disposition, now=ctx.now
             )
             claims_repo.apply_transition(ctx.conn, link.claim_id, answers.event_277ca(status.disposition), now=ctx.now)
@@ -212,7 +212,7 @@ class Ingester:
         ctx.responses += 1
         identifier = answers.response_identifier(link.claim_id, source, ctx.sha, ctx.responses)
         resource = answers.with_identifier(response, identifier)
-        billing_repo.record_claim_response(
+        inbound_repo.record_claim_response(
             ctx.conn,
             claim_id=link.claim_id,
             file_id=ctx.file_id,

@@ -36,8 +36,8 @@ from app.billing.ledger import PROVIDER_ADJUSTMENT
 from app.billing.posting import Incoming, PostingPlan, plan_posting
 from app.billing.underpayment import check_underpayment
 from app.config.clearinghouse import ClearinghouseConfig
-from app.db import billing_repo, claims_repo, ledger_repo
-from app.db.billing_repo import ClaimLink
+from app.db import claims_repo, inbound_repo, ledger_repo, remittance_repo
+from app.db.inbound_repo import ClaimLink
 from app.db.ledger_groups import ledger_group
 from app.domain.findings import Finding
 from app.domain.payers import PayerDirectory
@@ -119,7 +119,7 @@ class RemittancePoster:
         self, p: _Posting, t: RemittanceTransaction, file_id: int, unmatched: list[dict[str, str]]
     ) -> None:
         h = p.header
-        remittance_id = billing_repo.record_remittance(
+        remittance_id = remittance_repo.record_remittance(
             p.conn,
             file_id=file_id,
             transaction_control_number=h.transaction_control_number[:9],
@@ -132,7 +132,7 @@ class RemittancePoster:
             reconciliation={},
             created_at=p.now,
         )
-        links = billing_repo.links_by_pcn(p.conn, (c.patient_control_number for c in t.claims))
+        links = inbound_repo.links_by_pcn(p.conn, (c.patient_control_number for c in t.claims))
         requests: dict[str, dict[str, Any]] = {}
         for claim in t.claims:
             link = links.get(claim.patient_control_number)
@@ -155,7 +155,7 @@ class RemittancePoster:
                         else {}
                     ),
                 )
-            payment_id = billing_repo.record_claim_payment(
+            payment_id = remittance_repo.record_claim_payment(
                 p.conn, remittance_id=remittance_id, created_at=p.now, **values
             )
             if link is None or plan is None:
@@ -175,7 +175,7 @@ class RemittancePoster:
             h, t.claims, created=p.now.isoformat(), trailer=t.trailer, claim_references=requests
         )
         balance = remittance_balance(h, t)
-        billing_repo.set_reconciliation(p.conn, remittance_id, resource, **balance)
+        remittance_repo.set_reconciliation(p.conn, remittance_id, resource, **balance)
         if balance["balanced"] is False:
             log.warning(
                 "remittance.unbalanced",
@@ -195,7 +195,7 @@ class RemittancePoster:
         self, p: _Posting, claim: ClaimPayment, link: ClaimLink, payer: str, payment_id: int, plan: PostingPlan
     ) -> None:
         if claim.paid is not None:
-            billing_repo.record_posting(
+            remittance_repo.record_posting(
                 p.conn,
                 claim_payment_id=payment_id,
                 claim_id=link.claim_id,
@@ -239,10 +239,10 @@ class RemittancePoster:
     ) -> None:
         views = claims_repo.current_findings(p.conn, [link.claim_id]).get(link.claim_id, [])
         finding_ids = {Finding.from_dict(v): int(v["id"]) for v in views}
-        documentation = tuple(billing_repo.documentation_refs(p.conn, link.encounter, ehr=link.scope))
+        documentation = tuple(remittance_repo.documentation_refs(p.conn, link.encounter, ehr=link.scope))
         remitted = RemittedClaim(claim, link.claim_id, payer, tuple(finding_ids), documentation)
         entries = build_denial_queue([remitted], rules=self.rules)
-        billing_repo.record_denials(
+        remittance_repo.record_denials(
             p.conn, answers.denial_rows(entries, claim_payment_id=payment_id, finding_ids=finding_ids, now=p.now)
         )
         if not check_fees:
@@ -253,7 +253,7 @@ class RemittancePoster:
             allowed=self.payers.profile_for(payer).allowed,
             policy=self.clearing.policy_for(payer),
         )
-        billing_repo.record_underpayments(
+        remittance_repo.record_underpayments(
             p.conn, answers.underpayment_rows(report, claim_payment_id=payment_id, claim_id=link.claim_id, now=p.now)
         )
 

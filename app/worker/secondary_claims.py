@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from app.billing.secondary import calls_for_next_payer, next_insurance, secondary_claim
 from app.db import claims_repo, mirror_repo
-from app.db.billing_repo import ClaimLink
+from app.db.inbound_repo import ClaimLink
 from app.domain.context import key_of
 from app.logging import get_logger
 from app.x12.systems import PAYER_ID

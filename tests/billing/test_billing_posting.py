@@ -28,7 +28,8 @@ from app.billing.records import RevenueBook
 from app.billing.secondary import ADJUDICATION_ID
 from app.cli.main import app as cli
 from app.db import billing_repo, billing_views, claims_repo, ledger_repo
-from app.db.billing_repo import PAYMENT, UNDERPAYMENT, SubmittedItem
+from app.db.billing_repo import SubmittedItem
+from app.db.billing_tables import PAYMENT, UNDERPAYMENT
 from app.services import Services
 from tests.clearinghouse.answers import Adj, Line, Payment, remit_835
 from tests.conftest import fresh_schema, skip_without_postgres
