@@ -31,15 +31,11 @@ its own thread), so the loop can wait for the write lock at most one worker tran
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from app.db import intake_repo
 from app.db.errors import describe_error
@@ -67,8 +63,6 @@ class IntakeWriter:
         self.inline = engine.dialect.name == "sqlite"
         self._pending: list[tuple[Pending, asyncio.Future[intake_repo.Stored]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._syncer: WalSyncer | None = None  # SQLite on disk in WAL mode: set by the first write
-        self._wal_checked = not self.inline
 
     async def store(self, item: Pending) -> intake_repo.Stored:
         loop = asyncio.get_running_loop()
@@ -81,14 +75,9 @@ class IntakeWriter:
 
     async def drain(self) -> None:
         """Wait until everything handed in so far is stored (or has failed)."""
-        loop = asyncio.get_running_loop()
         flusher = self._flusher
-        if flusher is not None and not flusher.done() and flusher.get_loop() is loop:
+        if flusher is not None and not flusher.done() and flusher.get_loop() is asyncio.get_running_loop():
             await asyncio.shield(flusher)
-        if self._syncer is not None:  # committed, waiting for their fsync
-            waiting = self._syncer.waiting(loop)
-            if waiting:
-                await asyncio.wait(waiting)
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,16 +96,9 @@ class IntakeWriter:
                 log.warning("intake.batch_failed", size=len(live), error=describe_error(exc))
                 await self._one_by_one(live, exc)
                 continue
-            self._acknowledge([(fut, result) for (_, fut), result in zip(live, results, strict=True)])
-
-    def _acknowledge(self, done: list[tuple[asyncio.Future[intake_repo.Stored], intake_repo.Stored]]) -> None:
-        """Answer committed members: at once when the commit was durable, else after the WAL's next fsync."""
-        if self._syncer is not None:
-            self._syncer.submit(done)
-            return
-        for fut, result in done:
-            if not fut.done():
-                fut.set_result(result)
+            for (_, fut), result in zip(live, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
 
     async def _run(self, items: list[Pending]) -> list[intake_repo.Stored]:
         return self._write(items) if self.inline else await asyncio.to_thread(self._write, items)
@@ -137,125 +119,13 @@ class IntakeWriter:
                 if not fut.done():
                     fut.set_exception(exc)
                 continue
-            self._acknowledge([(fut, result)])
+            if not fut.done():
+                fut.set_result(result)
 
     def _write(self, items: list[Pending]) -> list[intake_repo.Stored]:
         now = self.clock()
-        if not self._wal_checked:
-            wal = sqlite_wal_path(self.engine)
-            self._syncer, self._wal_checked = (WalSyncer(wal) if wal else None), True
-        if self._syncer is None:
-            with self.engine.begin() as conn:
-                return self._store(conn, items, now)
-        with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            raw.execute("PRAGMA synchronous=NORMAL")  # this commit writes the WAL; the fsync follows off the loop
-            try:
-                with conn.begin():
-                    results = self._store(conn, items, now)
-            finally:
-                try:
-                    raw.execute("PRAGMA synchronous=FULL")  # the pooled connection goes back as every other is
-                except Exception:
-                    conn.invalidate()  # never back in the pool with NORMAL
+        with self.engine.begin() as conn:
+            rows = intake_repo.IntakeBatch(conn, now)
+            results = [rows.store(i.subscription_id, i.note, i.body, i.content_type, ehr=i.ehr) for i in items]
+            rows.finish()
         return results
-
-    @staticmethod
-    def _store(conn: Connection, items: list[Pending], now: datetime) -> list[intake_repo.Stored]:
-        rows = intake_repo.IntakeBatch(conn, now)
-        results = [rows.store(i.subscription_id, i.note, i.body, i.content_type, ehr=i.ehr) for i in items]
-        rows.finish()
-        return results
-
-
-def sqlite_wal_path(engine: Engine) -> str | None:
-    """The WAL file of a SQLite database on disk (None: in memory, or not in WAL mode)."""
-    database = make_url(str(engine.url)).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        mode = raw.execute("PRAGMA journal_mode").fetchone()
-    return f"{os.path.abspath(database)}-wal" if mode and str(mode[0]).lower() == "wal" else None
-
-
-Acks = list[tuple[asyncio.Future[intake_repo.Stored], intake_repo.Stored]]
-
-
-class WalSyncer:
-    """fsyncs the SQLite WAL on its own thread and answers the commits it covers on their event loop.
-
-    ``synchronous=FULL`` in WAL mode is ``NORMAL`` plus an fsync of the WAL after each commit, inside
-    the commit, holding the write lock and (inline) the event loop. Here intake commits with
-    ``NORMAL`` and hands its answers to this thread, which takes every batch committed so far, fsyncs
-    the WAL file once (``os.fsync`` releases the GIL) and only then resolves their futures: a 2xx still
-    means on disk, and one fsync covers every batch committed before it began (the WAL is sequential),
-    while the loop parses and commits the next batches. A duplicate (200) found against a row not
-    synced yet waits for a later fsync, which covers that row too. If the fsync fails, the batches it
-    covered get the error (503: their rows may be committed but not durable; a retry is a duplicate).
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._cond = threading.Condition()
-        self._queue: Acks = []  # committed, not synced yet
-        self._syncing: Acks = []  # covered by the fsync under way
-        self._thread: threading.Thread | None = None
-
-    def submit(self, acks: Acks) -> None:
-        with self._cond:
-            self._queue.extend(acks)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="claimbridge-wal-sync", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-
-    def waiting(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Future[intake_repo.Stored]]:
-        """The futures of ``loop`` still waiting for an fsync."""
-        with self._cond:
-            return [fut for fut, _ in self._queue + self._syncing if fut.get_loop() is loop and not fut.done()]
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue:
-                    if not self._cond.wait(timeout=30) and not self._queue:  # idle: end; the next submit starts one
-                        self._thread = None
-                        return
-                taken = self._syncing = self._queue
-                self._queue = []
-            error: OSError | None = None
-            try:
-                self._fsync()
-            except OSError as exc:
-                error = exc
-            by_loop: dict[asyncio.AbstractEventLoop, Acks] = {}
-            for fut, result in taken:
-                by_loop.setdefault(fut.get_loop(), []).append((fut, result))
-            for loop, acks in by_loop.items():
-                with suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
-                    loop.call_soon_threadsafe(_resolve, acks, error)
-            with self._cond:
-                self._syncing = []
-
-    def _fsync(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR)
-        except FileNotFoundError:  # the last connection closed: SQLite checkpointed and synced it, then removed it
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _resolve(acks: Acks, error: OSError | None) -> None:
-    for fut, result in acks:
-        if fut.done():
-            continue
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(result)
