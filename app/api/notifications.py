@@ -228,7 +228,9 @@ async def post_notification_asgi(scope: Scope, receive_message: Receive, send: S
     middleware does not hand here): a :class:`~app.errors.ClaimbridgeError` gets the app's handler's
     OperationOutcome, anything else propagates to the app's 500 handler. What it skips is FastAPI's
     per-request routing, dependency solving and exception-middleware layers (~40 us of a ~250 us
-    request, measured in-process; bench/README.md Notes).
+    request, measured in-process; bench/README.md Notes). The middleware leaves the body it has read
+    and size-checked in ``scope[BODY_KEY]``; the headers are read in one pass and a 2xx is a prebuilt
+    :class:`Ack`.
     """
     scope[DIRECT_ROUTE] = "/notifications"  # what the 500 handler's log names, as the router's route would
     request = Request(scope, receive_message)
