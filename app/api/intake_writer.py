@@ -24,7 +24,12 @@ Tried 2026-12-03 and not kept: the statements inline and only the COMMIT (the fs
 CPU was unchanged, but end to end (``bench/intake.py``, same minutes, load 0.2-0.4) it gave 840/s
 and p99 260 ms at 500/s against 1,734/s and 13 ms inline: the thread that returns from the fsync
 waits for the GIL behind the busy loop (the 5 ms switch interval) while every member of the batch
-waits for it. No coroutine holds a SQLite transaction across an ``await`` (the worker runs its transactions on
+waits for it. Tried 2026-12-08 and not kept (commit 7bae3b9, reverted): the batch committed inline with
+``synchronous=NORMAL`` and the WAL fsynced by a thread before the answers (so the next batch can
+commit while the fsync runs; a 2xx still means on disk): +10-15 us of CPU per request in-process (GIL
+hand-offs) and end to end indistinguishable (median 0.71x the floor either way, 5 alternated pairs
+at load 6-8), since with every client in the batch there is nothing to overlap.
+No coroutine holds a SQLite transaction across an ``await`` (the worker runs its transactions on
 its own thread), so the loop can wait for the write lock at most one worker transaction long.
 """
 

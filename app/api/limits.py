@@ -46,6 +46,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 INTAKE_PREFIX = "/notifications"
+#: Where the body read (and size-checked: the intake limit) is left for the direct intake endpoint.
+BODY_KEY = "claimbridge.body"
 
 
 class LimitExceeded(Exception):
@@ -105,6 +107,8 @@ class RequestLimits:
                 large = large or late_large
                 if not scope["path"].startswith(INTAKE_PREFIX):  # intake: the same checks on its one parse
                     self.check_body(body)
+                elif target is not self.app:
+                    scope[BODY_KEY] = body  # the direct intake endpoint takes it from here (no replayed stream)
                 await target(scope, replay(body, receive), send)
             finally:
                 if large:

@@ -20,7 +20,9 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -28,7 +30,14 @@ from sqlalchemy.exc import DataError
 from starlette.types import Receive, Scope, Send
 
 from app.api.intake_writer import IntakeWriter, Pending
-from app.api.outcomes import DIRECT_ROUTE, OutcomeError, claimbridge_error_handler, outcome_response
+from app.api.limits import BODY_KEY
+from app.api.outcomes import (
+    DIRECT_ROUTE,
+    FHIR_JSON,
+    OutcomeError,
+    claimbridge_error_handler,
+    operation_outcome,
+)
 from app.api.sender import find_sender
 from app.api.throttle import check_throttle_async, record_failure
 from app.db.errors import describe_error
@@ -45,6 +54,33 @@ router = APIRouter(tags=["notifications"])
 log = get_logger("claimbridge.intake")
 _debug = logging.getLogger("claimbridge.intake")  # the standard logger structlog writes through
 ACCEPTED_TYPES = ("application/fhir+json", "application/json")
+_SIGNATURE = SIGNATURE_HEADER.encode()
+_HEADERS = frozenset({b"content-length", b"content-type", b"authorization", _SIGNATURE})
+
+
+def intake_headers(scope: Scope) -> dict[bytes, str]:
+    """The request headers intake reads, in one pass (the first of a repeated header, as Starlette's ``get``)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+class Ack(Response):
+    """A 2xx OperationOutcome whose bytes were built once (:func:`ack_parts`): the per-request path."""
+
+    def __init__(self, status: int, message: str) -> None:  # Response.__init__ unneeded: its attributes are set here
+        self.status_code = status
+        self.body, headers = ack_parts(status, message)
+        self.raw_headers = list(headers)  # a fresh list: middlewares may add to a response's headers
+        self.background = None
+
+
+@lru_cache(maxsize=512)
+def ack_parts(status: int, message: str) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    body = orjson.dumps(operation_outcome(status, message, severity="information"))
+    return body, ((b"content-length", str(len(body)).encode()), (b"content-type", FHIR_JSON.encode()))
 
 
 @dataclass
@@ -71,8 +107,11 @@ class SenderCache:
         self.entries[digest] = (sub, time.monotonic() + self.ttl)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(request: Request, limit: int, headers: dict[bytes, str]) -> bytes:
+    body = request.scope.get(BODY_KEY)
+    if body is not None:  # read and size-checked by the request-limits middleware (the same intake limit)
+        return bytes(body)
+    declared = headers.get(b"content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise OutcomeError(413, f"notification body larger than {limit} bytes")
     chunks, size = [], 0
@@ -84,16 +123,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_content_type(request: Request, body: bytes) -> str | None:
-    content_type = request.headers.get("content-type")
+def check_content_type(headers: dict[bytes, str], body: bytes) -> str | None:
+    content_type = headers.get(b"content-type")
     if body.strip() and (content_type is None or content_type.split(";")[0].strip().lower() not in ACCEPTED_TYPES):
         raise OutcomeError(415, f"content type {content_type!r} not accepted; send application/fhir+json")
     return content_type
 
 
-async def authenticate(request: Request, services: Services, body: bytes) -> SenderSubscription:
+async def authenticate(
+    request: Request, services: Services, body: bytes, headers: dict[bytes, str]
+) -> SenderSubscription:
     await check_throttle_async(request)
-    token = bearer_token(request.headers.get("authorization"))
+    token = bearer_token(headers.get(b"authorization"))
     if token is None:
         raise OutcomeError(401, "missing bearer credential", headers={"WWW-Authenticate": "Bearer"})
     digest = hashlib.sha256(token.encode()).hexdigest()
@@ -105,10 +146,19 @@ async def authenticate(request: Request, services: Services, body: bytes) -> Sen
             await to_thread.run_sync(record_failure, request)
             raise OutcomeError(401, "unknown subscription credential", headers={"WWW-Authenticate": "Bearer"})
         cache.put(digest, sub)
-    if sub.signing_secret and not signature_valid(body, sub.signing_secret, request.headers.get(SIGNATURE_HEADER)):
+    if sub.signing_secret and not signature_valid(body, sub.signing_secret, headers.get(_SIGNATURE)):
         await to_thread.run_sync(record_failure, request)
         raise OutcomeError(401, "missing or invalid X-Signature (HMAC-SHA256 of the body)")
     return sub
+
+
+def limits_of(request: Request, services: Services) -> IntakeLimits:
+    """:func:`intake_limits`, built once per app."""
+    state = request.app.state
+    limits: IntakeLimits | None = getattr(state, "intake_limits", None)
+    if limits is None:
+        limits = state.intake_limits = intake_limits(services)
+    return limits
 
 
 def intake_limits(services: Services) -> IntakeLimits:
@@ -126,15 +176,16 @@ async def receive(
     request: Request, *, path_type: str | None = None, path_id: str | None = None, delete: bool = False
 ) -> Response:
     services = services_of(request)
-    body = await read_body(request, services.settings.intake.max_body_bytes)
-    content_type = check_content_type(request, body)
-    sub = await authenticate(request, services, body)
+    headers = intake_headers(request.scope)
+    body = await read_body(request, services.settings.intake.max_body_bytes, headers)
+    content_type = check_content_type(headers, body)
+    sub = await authenticate(request, services, body, headers)
     try:
         if delete:
             check_reference_key(f"{path_type}/{path_id}", "the URL's resource")
             note = Notification(kind="delete", subscription_id=None)
         else:
-            note = parse_notification(body, path_type=path_type, path_id=path_id, limits=intake_limits(services))
+            note = parse_notification(body, path_type=path_type, path_id=path_id, limits=limits_of(request, services))
     except InvalidNotification as exc:
         services.metrics.notifications_rejected.labels(reason="invalid").inc()
         raise OutcomeError(exc.status, str(exc)) from exc
@@ -161,9 +212,8 @@ async def receive(
             duplicates=stored.duplicates,
         )
     if stored.jobs:
-        return outcome_response(202, f"accepted {stored.jobs} event(s)", severity="information")
-    message = "duplicate, already received" if stored.duplicates else f"{note.kind} received"
-    return outcome_response(200, message, severity="information")
+        return Ack(202, f"accepted {stored.jobs} event(s)")
+    return Ack(200, "duplicate, already received" if stored.duplicates else f"{note.kind} received")
 
 
 @router.post("/notifications", status_code=202, summary="Subscription notification (backport or rest-hook)")
@@ -178,7 +228,9 @@ async def post_notification_asgi(scope: Scope, receive_message: Receive, send: S
     middleware does not hand here): a :class:`~app.errors.ClaimbridgeError` gets the app's handler's
     OperationOutcome, anything else propagates to the app's 500 handler. What it skips is FastAPI's
     per-request routing, dependency solving and exception-middleware layers (~40 us of a ~250 us
-    request, measured in-process; bench/README.md Notes).
+    request, measured in-process; bench/README.md Notes). The middleware leaves the body it has read
+    and size-checked in ``scope[BODY_KEY]``; the headers are read in one pass and a 2xx is a prebuilt
+    :class:`Ack`.
     """
     scope[DIRECT_ROUTE] = "/notifications"  # what the 500 handler's log names, as the router's route would
     request = Request(scope, receive_message)
