@@ -274,6 +274,8 @@ STAGES = [
     ("app.worker.pipeline", "settle", "settle (retire, split)"),
     ("app.worker.pipeline", "outbox_rows", "outbox rows"),
     ("app.worker.pipeline", "take_notified_responses", "notified PAS responses"),
+    ("app.worker.pipeline", "plan_checks", "eligibility checks planned"),
+    ("app.db.eligibility_repo", "request_checks", "eligibility checks requested"),
     ("app.db.queue_repo", "finish_job", "finish job"),
 ]
 
