@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import pg_writes
 from app.db.models import Claim, ClaimSubmission, ClaimVersion, FindingRow
@@ -59,6 +60,9 @@ _HEAD = select(CLAIM.c.current_version, CLAIM.c.status).where(CLAIM.c.id == _ID)
 _STATUS = select(CLAIM.c.status).where(CLAIM.c.id == _ID)
 _STATUSES = select(CLAIM.c.id, CLAIM.c.status).where(CLAIM.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_CLAIM = CLAIM.insert()
+# SQLite: a claim the job takes to be new, inserted unless its row is there already (RETURNING its
+# id only when inserted): no head read first (:func:`save_first_version`).
+_INSERT_CLAIM_IF_ABSENT = sqlite_insert(CLAIM).on_conflict_do_nothing(index_elements=[CLAIM.c.id]).returning(CLAIM.c.id)
 _INSERT_VERSION = VERSION.insert()
 _INSERT_FINDING = FINDING.insert()
 _FIRST_CLAIM_OF_ENCOUNTER = (
@@ -116,16 +120,40 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     values = {"payer_id": new.payer_id, "patient": new.patient, "filing_deadline": new.filing_deadline}
     if head is None and conn.dialect.name == "postgresql":
         status = transition(None, event)
-        conn.execute(pg_writes.NEW_CLAIM, pg_writes.new_claim_params(new, status, now))  # claim, version 1, findings
+        params = pg_writes.new_claim_params(new, status, now)
+        pg_writes.execute_compiled(conn, pg_writes.NEW_CLAIM, params)  # claim, version 1, findings
         return 1, status
     if head is None:
         version, status = 1, transition(None, event)
-        conn.execute(_INSERT_CLAIM, {"id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter,
-                                     "current_version": 1, "status": status, "created_at": now, "updated_at": now,
-                                     **values})  # fmt: skip
+        conn.execute(_INSERT_CLAIM, _claim_row(new, status, now))
     else:
         version = head.current_version + 1
         status = apply_transition(conn, new.claim_id, event, now=now, values={**values, "current_version": version})
+    _insert_version(conn, new, version, now=now)
+    return version, status
+
+
+def _claim_row(new: NewVersion, status: ClaimStatus, now: datetime) -> dict[str, Any]:
+    return {"id": new.claim_id, "ehr": new.ehr, "encounter": new.encounter, "current_version": 1, "status": status,
+            "created_at": now, "updated_at": now, "payer_id": new.payer_id, "patient": new.patient,
+            "filing_deadline": new.filing_deadline}  # fmt: skip
+
+
+def save_first_version(conn: Connection, new: NewVersion, *, now: datetime) -> ClaimStatus | None:
+    """SQLite: store ``new`` as version 1 of a claim the caller takes to be new (the encounter's
+    stored claims do not list it), with its findings, without reading its head first: the claim's
+    row is inserted unless it is there already (``ON CONFLICT DO NOTHING``). Returns the first
+    status; None: the row was there (a claim the caller's read did not list), nothing was written,
+    and the caller goes through :func:`locked_head` and :func:`save_version_at`. What it stores is
+    what :func:`save_version_at` stores with no head."""
+    status = first_status(new)
+    if conn.execute(_INSERT_CLAIM_IF_ABSENT, _claim_row(new, status, now)).first() is None:
+        return None
+    _insert_version(conn, new, 1, now=now)
+    return status
+
+
+def _insert_version(conn: Connection, new: NewVersion, version: int, *, now: datetime) -> None:
     conn.execute(_INSERT_VERSION, {
         "claim_id": new.claim_id, "version": version, "fingerprint": new.fingerprint,
         "mapping_version": new.mapping_version, "config_hash": new.config_hash, "resource": new.resource,
@@ -133,7 +161,6 @@ def save_version_at(conn: Connection, new: NewVersion, head: Head | None, *, now
     })  # fmt: skip
     if new.findings:
         conn.execute(_INSERT_FINDING, [_finding_row(new.claim_id, version, f) for f in new.findings])
-    return version, status
 
 
 def first_status(new: NewVersion) -> ClaimStatus:
@@ -161,7 +188,7 @@ def save_new_if_absent(
     if outcome is not None:
         params = pg_writes.with_outcome_params(params, outcome)
     stmt = pg_writes.NEW_CLAIM_IF_ABSENT if outcome is None else pg_writes.NEW_CLAIM_IF_ABSENT_WITH_OUTCOME
-    return status if conn.execute(stmt, params).scalar_one() else None
+    return status if pg_writes.execute_compiled(conn, stmt, params).scalar_one() else None
 
 
 def _finding_row(claim_id: str, version: int, finding: Finding) -> dict[str, Any]:

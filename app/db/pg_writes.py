@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Date, DateTime, bindparam, text
+from sqlalchemy import Connection, CursorResult, Date, DateTime, TextClause, bindparam, text
+from sqlalchemy.engine import Dialect
 
 from app.domain.claim_status import ClaimStatus
 
@@ -132,3 +133,32 @@ def with_outcome_params(params: dict[str, Any], outcome: dict[str, Any]) -> dict
     """``params`` of :data:`NEW_CLAIM_IF_ABSENT` and the outcome row (``outcomes_repo.outcome_values``)."""
     row = {f"o_{k}": v for k, v in outcome.items() if k not in ("created_at", "updated_at")}
     return {**params, **row, "o_findings": orjson.dumps(outcome["findings"]).decode()}
+
+
+# Each statement's text for the driver, compiled once per statement and kind of dialect.
+_COMPILED: dict[tuple[int, str, str, str], str] = {}
+
+
+def execute_compiled(conn: Connection, stmt: TextClause, params: dict[str, Any]) -> CursorResult[Any]:
+    """``conn.execute(stmt, params)`` without SQLAlchemy's per-call parameter processing: ``stmt``'s
+    text compiled for the driver once, ``params`` handed to the driver as they are (none of these
+    statements' bind types processes a value for psycopg: :func:`driver_text` refuses one that does).
+    The statement still goes through the connection (its transaction, events, logging)."""
+    dialect = conn.dialect
+    key = (id(stmt), dialect.name, dialect.driver, str(dialect.paramstyle))
+    sql = _COMPILED.get(key)
+    if sql is None:
+        sql = _COMPILED[key] = driver_text(stmt, dialect)
+    return conn.exec_driver_sql(sql, params)
+
+
+def driver_text(stmt: TextClause, dialect: Dialect) -> str:
+    """``stmt`` compiled for ``dialect``'s driver; a named parameter style and no bind processing
+    required (so the caller's parameters are what the driver would get from ``conn.execute``)."""
+    compiled = stmt.compile(dialect=dialect)
+    if compiled.positiontup:
+        raise ValueError(f"{dialect.paramstyle} is not a named parameter style")
+    processed = [name for name, bind in compiled.binds.items() if bind.type._cached_bind_processor(dialect)]
+    if processed:
+        raise ValueError(f"bind parameters {processed} need processing: use conn.execute")
+    return str(compiled)

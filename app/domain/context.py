@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from app.domain.bundles import identify_entries
@@ -42,6 +43,12 @@ def reference_key(reference: str | None) -> str | None:
     """Normalise a literal reference to ``Type/id`` (drops base URL and ``_history``)."""
     if not reference:
         return None
+    if reference.__class__ is str:  # the same references recur in every job: each normalised once
+        return _string_key(reference)
+    return _reference_key(reference)
+
+
+def _reference_key(reference: str) -> str | None:
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         return reference
     parts = reference.split("/")
@@ -50,6 +57,10 @@ def reference_key(reference: str | None) -> str | None:
     if len(parts) < 2:
         return None
     return f"{parts[-2]}/{parts[-1]}"
+
+
+#: :func:`reference_key` of a ``str``, remembered (bounded: the cache only ever holds strings).
+_string_key = lru_cache(maxsize=16_384)(_reference_key)
 
 
 def ref_of(value: Any) -> str | None:

@@ -286,7 +286,9 @@ def persist(
     none: one statement fewer for every new claim). A withdrawn claim yielded again comes back even
     with the same content. ``new``: the encounter's stored claims do not list this one; on
     PostgreSQL it is then written with its findings and outbox rows in one statement, no head read
-    first (:func:`app.db.claims_repo.save_new_if_absent`), unless it turns out to be stored after all.
+    first (:func:`app.db.claims_repo.save_new_if_absent`), unless it turns out to be stored after all;
+    on SQLite its row is inserted unless it is there (no head read either:
+    :func:`app.db.claims_repo.save_first_version`), then its version, findings and outbox rows.
     ``outcome``: the encounter's outcome row (``outcomes_repo.outcome_values``), written before the
     claim (in that one statement on PostgreSQL).
     """
@@ -315,6 +317,11 @@ def persist(
         outcome = None  # written by that statement
     if outcome is not None:
         outcomes_repo.save_values(conn, outcome)
+    if new and conn.dialect.name == "sqlite":  # inserted unless stored after all: no head read first
+        saved = claims_repo.save_first_version(conn, version_row, now=now)
+        if saved is not None:
+            enqueue_rows(conn, outbox_rows(ev, version=1, status=saved, runtime=runtime, writeback=writeback), now=now)
+            return f"{ev.claim_id}:v1:{saved}"
     head = claims_repo.locked_head(conn, ev.claim_id)
     if (
         head is not None
@@ -323,10 +330,14 @@ def persist(
     ):
         return f"{ev.claim_id}:unchanged"
     version, status = claims_repo.save_version_at(conn, version_row, head, now=now)
-    for row in outbox_rows(ev, version=version, status=status, runtime=runtime, writeback=writeback):
-        outbox_repo.enqueue(conn, now=now, **row)
+    enqueue_rows(conn, outbox_rows(ev, version=version, status=status, runtime=runtime, writeback=writeback), now=now)
     # A ready claim waits for the batch submitter (app.worker.submit), which sends it in the next 837P.
     return f"{ev.claim_id}:v{version}:{status}"
+
+
+def enqueue_rows(conn: Connection, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    for row in rows:
+        outbox_repo.enqueue(conn, now=now, **row)
 
 
 def outbox_rows(ev: Evaluation, *, version: int, status: str, runtime: Runtime, writeback: str) -> list[dict[str, Any]]:

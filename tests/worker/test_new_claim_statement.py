@@ -1,4 +1,5 @@
-"""A new claim on PostgreSQL: its row, version 1, findings and outbox rows in one statement.
+"""A new claim on PostgreSQL: its row, version 1, findings and outbox rows in one statement; on
+SQLite its row inserted unless there (``ON CONFLICT DO NOTHING``), no head read first.
 
 The job knows from the encounter's stored claims (read once per evaluation) that a claim is new, so
 :func:`app.worker.pipeline.persist` skips the locked head read and writes everything at once
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import Connection, delete, func, select, update
 
 from app.db import mirror_repo, outcomes_repo, queue_repo
@@ -69,6 +71,10 @@ def test_a_new_claim_in_one_statement_is_what_the_portable_path_stores(db_url: s
                 assert result.startswith(f"{mine.claim_id}:v1:"), result
                 if new and conn.dialect.name == "postgresql":
                     assert sum(seen.values()) == 1, seen
+                # SQLite: the new claim's row is inserted unless there, with no head read first.
+                reads = sum(n for k, n in seen.items() if k.startswith("SELECT"))
+                if conn.dialect.name == "sqlite":
+                    assert reads == (0 if new else 1), seen
                 stored[tag] = rows_of(conn, mine.claim_id)
             assert len(stored["portable"]) >= 4  # claim, version, a finding, the event row at least
             assert stored["one-statement"] == stored["portable"]
@@ -139,3 +145,22 @@ def test_two_workers_storing_the_same_new_claim_both_finish_without_a_retry(
         assert attempts == 0 and versions == 1
     finally:
         svc.close()
+
+
+def test_the_driver_text_is_refused_where_parameters_need_processing() -> None:
+    """:func:`pg_writes.execute_compiled` hands parameters to psycopg as they are: the statements it
+    runs have no bind type that processes a value (else ``conn.execute`` would have sent another
+    value), and a positional parameter style (SQLite's) is refused, not mis-compiled."""
+    from sqlalchemy import JSON, bindparam, text
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.db import pg_writes
+
+    pg = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    for stmt in (pg_writes.NEW_CLAIM, pg_writes.NEW_CLAIM_IF_ABSENT, pg_writes.NEW_CLAIM_IF_ABSENT_WITH_OUTCOME):
+        sql = pg_writes.driver_text(stmt, pg)
+        assert "%(id)s" in sql and "%(now)s" in sql and ":id" not in sql
+    with pytest.raises(ValueError, match="need processing"):
+        pg_writes.driver_text(text("SELECT CAST(:doc AS jsonb)").bindparams(bindparam("doc", type_=JSON())), pg)
+    with pytest.raises(ValueError, match="not a named parameter style"):
+        pg_writes.driver_text(pg_writes.NEW_CLAIM, sqlite.dialect())  # type: ignore[no-untyped-call]
