@@ -299,6 +299,7 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: work_waiting(services.engine),
+        requested=runtime.requested,
         batch=batch_channel(services.settings, services.clearing, runtime.clearinghouse_destination),
     )
 
