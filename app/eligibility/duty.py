@@ -53,6 +53,7 @@ from app.eligibility.triggers import Requested, local_date, still_wanted
 from app.eligibility.writeback import response_resource, tasks
 from app.errors import FatalError
 from app.logging import get_logger
+from app.worker.prefetch import ParsedNotes
 
 log = get_logger("claimbridge.eligibility")
 #: How often a round looks for checks that outlived their payer's ``claim_wait_seconds``.
@@ -88,6 +89,8 @@ class EligibilityDuty:
     ahead_notifications: int = 256
     #: The check identities known stored, shared with the jobs' planning (``Runtime.requested``).
     requested: Requested = field(default_factory=Requested)
+    #: Where the ahead rounds leave the notifications they parsed, for their jobs' prefetch (None: nowhere).
+    parsed: ParsedNotes | None = None
     _ahead: Cursor = field(default_factory=Cursor)  # the inbox rows looked at
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
@@ -129,7 +132,8 @@ class EligibilityDuty:
         now = self.clock()
         with self.engine.begin() as conn:
             planned = plan_ahead(conn, after=self._ahead.after, limit=room, payers=self.payers, now=now,
-                                 lease=self.lease_seconds, also=self._ahead.gaps, requested=self.requested)  # fmt: skip
+                                 lease=self.lease_seconds, also=self._ahead.gaps, requested=self.requested,
+                                 parsed=self.parsed)  # fmt: skip
         self._ahead.advance(planned.seen, now=now)
         self.requested.add(planned.requested)  # committed: their jobs' planning need not ask again
         for check, request, endpoint in planned.ready:

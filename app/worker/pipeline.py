@@ -56,7 +56,7 @@ from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import outcome_to_store, record_outcome
-from app.worker.prefetch import Prepared
+from app.worker.prefetch import ParsedNotes, Prepared
 from app.worker.retire import settle
 from app.writeback import writeback_payload
 
@@ -76,6 +76,8 @@ class Runtime:
     events_destination: str | None = None
     #: Eligibility checks this process knows stored (the eligibility duty's ahead rounds add theirs).
     requested: Requested = field(default_factory=Requested, compare=False)
+    #: Notifications parsed by the eligibility duty's ahead rounds, taken by their jobs' prefetch.
+    parsed: ParsedNotes = field(default_factory=ParsedNotes, compare=False)
 
     def writeback_for(self, ehr: str | None) -> str:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination

@@ -59,6 +59,7 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         duty = worker.duty(EligibilityDuty)
         assert duty.send_ahead() == 1  # planned from the waiting job's notification: nothing in the mirror yet
         assert rows(services, Job.status) == [("pending",)]
+        assert len(services.runtime.parsed) == 1  # its parse, left for the job's prefetch
         assert duty.send_ahead() == 0  # that job is looked at once
         concurrent.futures.wait([f for _, _, f in duty._inflight.values()], timeout=10)
         assert duty.collect() == 1 and route.call_count == 1
@@ -66,6 +67,7 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         assert next(c for c in sent["contained"] if c["resourceType"] == "Coverage")["subscriberId"] == "BMH212835769"
 
         worker.drain()  # the job: it plans the same check (ignored) and evaluates with the stored answer
+        assert len(services.runtime.parsed) == 0  # taken by the job's prefetch
         [check] = rows(services, EligibilityCheck)
         assert (check.coverage, check.trigger, check.result_status) == (COVERAGE, "finished", "active")
         assert check.reevaluated_at is not None  # applied by the job itself
