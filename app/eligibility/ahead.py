@@ -19,8 +19,8 @@ the mirror's versions), exactly as the job will:
   process's :class:`~app.eligibility.triggers.Requested` (shared with the jobs' ``Runtime``): a job in
   this process then plans them as ``known`` without asking whether they are stored (a check row is
   never deleted), and reads the payer's Organization from the bodies it has just stored. Each
-  notification's parse goes to its job's prefetch (:class:`~app.worker.prefetch.ParsedNotes`): the
-  round only reads the resources it parsed and no longer touches them once it has committed.
+  notification's parse goes to its job's prefetch (:class:`~app.worker.prefetch.ParsedNotes`) once
+  the round is over (the round only reads the resources it parsed, and no longer once it returns).
 
 The job that evaluates the claim after the answer is stored uses it and marks it applied
 (:func:`app.db.eligibility_repo.results_applied`), so no re-evaluation follows. Reads and short
@@ -51,8 +51,7 @@ from app.domain.payers import PayerDirectory
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.triggers import Identity, Requested, identity, plan_checks
 from app.fhir.r4 import InvalidResource, validate_resource
-from app.intake.notification import InvalidNotification, parse_notification
-from app.worker.prefetch import ParsedNotes
+from app.intake.notification import InvalidNotification, Notification, parse_notification
 
 #: The resources a check's planning or request reads (validated before anything is sent from them).
 READ_TYPES = frozenset({"Encounter", "Appointment", "Coverage", "Patient", "Organization"})
@@ -106,6 +105,8 @@ class Planned:
     skipped: int = 0
     #: The identities of the checks planned, stored once the round's transaction commits.
     requested: list[Identity] = field(default_factory=list)
+    #: The notifications parsed (inbox id, parse): the round reads them no more once it returns.
+    notes: list[tuple[int, Notification]] = field(default_factory=list)
 
 
 def plan_ahead(
@@ -118,7 +119,6 @@ def plan_ahead(
     lease: float,
     also: Collection[int] = (),
     requested: Requested | None = None,
-    parsed: ParsedNotes | None = None,
 ) -> Planned:
     """The checks of up to ``limit`` waiting notifications after inbox row ``after`` (None: the first
     waiting) or among the rows ``also``, inserted (leased) and built."""
@@ -127,7 +127,7 @@ def plan_ahead(
     if not inboxes:
         return planned
     bodies = queue_repo.inbox_bodies(conn, [inbox for inbox, _ in inboxes])
-    notes = [(ehr, read) for inbox, ehr in inboxes if (read := _read(inbox, bodies[inbox], parsed))]
+    notes = [(ehr, read) for inbox, ehr in inboxes if (read := _read(inbox, bodies[inbox], planned.notes))]
     stored: dict[str, dict[str, tuple[str | None, str | None]]] = {}
     for ehr in dict.fromkeys(ehr for ehr, _ in notes):  # the versions stored: one query per EHR for the round
         keys = (key_of(r) for e, read in notes if e == ehr for r in read)
@@ -143,15 +143,14 @@ def plan_ahead(
     return planned
 
 
-def _read(inbox: int, body: bytes, parsed: ParsedNotes | None) -> list[dict[str, Any]]:
+def _read(inbox: int, body: bytes, notes: list[tuple[int, Notification]]) -> list[dict[str, Any]]:
     """The notification's resources that a check's planning or request reads ([]: unreadable, none);
-    the parse is handed to its job's prefetch (``parsed``), which then reads and parses nothing."""
+    its parse is kept in ``notes`` (for its job's prefetch, once the round is over)."""
     try:
         note = parse_notification(body)
     except InvalidNotification:
         return []
-    if parsed is not None:
-        parsed.put(inbox, note)
+    notes.append((inbox, note))
     resources = [r for r, _ in note.resources]
     read = [r for r in resources if r.get("resourceType") in READ_TYPES]
     return read if any(r.get("resourceType") in TRIGGER_TYPES for r in read) else []

@@ -132,10 +132,12 @@ class EligibilityDuty:
         now = self.clock()
         with self.engine.begin() as conn:
             planned = plan_ahead(conn, after=self._ahead.after, limit=room, payers=self.payers, now=now,
-                                 lease=self.lease_seconds, also=self._ahead.gaps, requested=self.requested,
-                                 parsed=self.parsed)  # fmt: skip
+                                 lease=self.lease_seconds, also=self._ahead.gaps, requested=self.requested)  # fmt: skip
         self._ahead.advance(planned.seen, now=now)
         self.requested.add(planned.requested)  # committed: their jobs' planning need not ask again
+        if self.parsed is not None:  # their jobs' prefetch need not read and parse them again
+            for inbox, note in planned.notes:
+                self.parsed.put(inbox, note)
         for check, request, endpoint in planned.ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))
         return len(planned.ready) + planned.skipped
