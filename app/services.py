@@ -278,7 +278,9 @@ def build_worker(services: Services, *, worker_id: str = "", duties: frozenset[s
         runtime=services.runtime,
         settings=settings.worker,
         metrics=services.metrics,
-        prefetch=lambda jobs, now: prefetch_batch(engine, jobs, gateway=gateway, now=now),
+        prefetch=lambda jobs, now: prefetch_batch(
+            engine, jobs, gateway=gateway, now=now, parsed=services.runtime.parsed
+        ),
         duties=[make() for name, make in named if name in chosen],
         worker_id=worker_id,
         jobs="jobs" in chosen,
@@ -299,6 +301,8 @@ def eligibility_duty(services: Services) -> EligibilityDuty:
         writeback_for=lambda ehr: runtime.writeback_for(None if ehr == DEFAULT_EHR else ehr),
         metrics=services.eligibility_metrics,
         busy=lambda: work_waiting(services.engine),
+        requested=runtime.requested,
+        parsed=runtime.parsed,
         batch=batch_channel(services.settings, services.clearing, runtime.clearinghouse_destination),
     )
 

@@ -12,7 +12,7 @@ worker died mid-call) is claimable again.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -96,27 +96,40 @@ def request_leased(conn: Connection, key: CheckKey, *, now: datetime, lease: flo
     return int(got[0]) if got else None
 
 
-def waiting_notifications(conn: Connection, *, after: int | None, limit: int) -> list[tuple[int, str]]:
+def waiting_notifications(
+    conn: Connection, *, after: int | None, limit: int, also: Collection[int] = ()
+) -> list[tuple[int, str]]:
     """(inbox id, ehr) of notifications whose work waits (not expanded yet, or with a pending job), after
-    inbox row ``after`` (None: from the first such row), in order: their checks can go ahead of their jobs."""
+    inbox row ``after`` (None: from the first such row), and of the rows ``also`` (ids at or below ``after``
+    not seen yet: on PostgreSQL a row can commit after a higher id was read), in order: their checks can
+    go ahead of their jobs."""
     if after is None:
         firsts = [conn.execute(_FIRST_PENDING_INBOX).scalar(), conn.execute(_FIRST_PENDING_JOB).scalar()]
         after = min((int(f) for f in firsts if f is not None), default=1) - 1
-    rows = conn.execute(_WAITING, {"after": after, "limit": limit})
+    if also:
+        rows = conn.execute(_WAITING_ALSO, {"after": after, "limit": limit, "also": sorted(also)})
+    else:
+        rows = conn.execute(_WAITING, {"after": after, "limit": limit})
     return [(int(r.id), str(r.ehr)) for r in rows]
 
 
 _FIRST_PENDING_INBOX = select(func.min(INBOX.c.id)).where(INBOX.c.status == "pending")
 _FIRST_PENDING_JOB = select(func.min(JOB.c.inbox_id)).where(JOB.c.status == "pending")
+_IS_WAITING = or_(
+    INBOX.c.status == "pending",
+    select(JOB.c.id).where(JOB.c.inbox_id == INBOX.c.id, JOB.c.status == "pending").exists(),
+)
 _WAITING = (
     select(INBOX.c.id, INBOX.c.ehr)
     .where(INBOX.c.id > bindparam("after"))
-    .where(
-        or_(
-            INBOX.c.status == "pending",
-            select(JOB.c.id).where(JOB.c.inbox_id == INBOX.c.id, JOB.c.status == "pending").exists(),
-        )
-    )
+    .where(_IS_WAITING)
+    .order_by(INBOX.c.id)
+    .limit(bindparam("limit"))
+)
+_WAITING_ALSO = (
+    select(INBOX.c.id, INBOX.c.ehr)
+    .where(or_(INBOX.c.id > bindparam("after"), INBOX.c.id.in_(bindparam("also", expanding=True))))
+    .where(_IS_WAITING)
     .order_by(INBOX.c.id)
     .limit(bindparam("limit"))
 )

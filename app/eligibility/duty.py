@@ -44,15 +44,16 @@ from app.db.eligibility_repo import DueCheck
 from app.domain.eligibility import CheckKey, EligibilityEndpoint, EligibilityRequest, EligibilityResult, unverified
 from app.domain.payers import PayerDirectory
 from app.domain.tenancy import DEFAULT_EHR
-from app.eligibility.ahead import plan_ahead
+from app.eligibility.ahead import Cursor, plan_ahead
 from app.eligibility.batch import BatchChannel, queue_batch
 from app.eligibility.gather import Skip, request_for
 from app.eligibility.metrics import EligibilityMetrics
 from app.eligibility.runner import EligibilityRunner
-from app.eligibility.triggers import local_date, still_wanted
+from app.eligibility.triggers import Requested, local_date, still_wanted
 from app.eligibility.writeback import response_resource, tasks
 from app.errors import FatalError
 from app.logging import get_logger
+from app.worker.prefetch import ParsedNotes
 
 log = get_logger("claimbridge.eligibility")
 #: How often a round looks for checks that outlived their payer's ``claim_wait_seconds``.
@@ -86,7 +87,11 @@ class EligibilityDuty:
     ahead: bool = True
     #: Waiting notifications looked at per round ahead of their jobs (bounded again by the room in flight).
     ahead_notifications: int = 256
-    _ahead_after: int | None = None  # the last inbox row looked at (None: none yet)
+    #: The check identities known stored, shared with the jobs' planning (``Runtime.requested``).
+    requested: Requested = field(default_factory=Requested)
+    #: Where the ahead rounds leave the notifications they parsed, for their jobs' prefetch (None: nowhere).
+    parsed: ParsedNotes | None = None
+    _ahead: Cursor = field(default_factory=Cursor)  # the inbox rows looked at
     _inflight: dict[int, tuple[DueCheck, EligibilityRequest, concurrent.futures.Future[EligibilityResult]]] = field(
         default_factory=dict
     )
@@ -124,10 +129,15 @@ class EligibilityDuty:
         room = min(self.max_in_flight - len(self._inflight), self.ahead_notifications)
         if not self.ahead or not self.enabled or room <= 0:
             return 0
+        now = self.clock()
         with self.engine.begin() as conn:
-            planned = plan_ahead(conn, after=self._ahead_after, limit=room, payers=self.payers, now=self.clock(),
-                                 lease=self.lease_seconds)  # fmt: skip
-        self._ahead_after = planned.cursor
+            planned = plan_ahead(conn, after=self._ahead.after, limit=room, payers=self.payers, now=now,
+                                 lease=self.lease_seconds, also=self._ahead.gaps, requested=self.requested)  # fmt: skip
+        self._ahead.advance(planned.seen, now=now)
+        self.requested.add(planned.requested)  # committed: their jobs' planning need not ask again
+        if self.parsed is not None:  # their jobs' prefetch need not read and parse them again
+            for inbox, note in planned.notes:
+                self.parsed.put(inbox, note)
         for check, request, endpoint in planned.ready:
             self._inflight[check.id] = (check, request, self.runner.submit(request, endpoint))
         return len(planned.ready) + planned.skipped

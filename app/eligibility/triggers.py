@@ -17,7 +17,9 @@ coverages, payers and answers read are that EHR's): it only inserts rows; nothin
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +33,35 @@ from app.domain.tenancy import DEFAULT_EHR
 from app.eligibility.gather import Held, endpoint_of
 
 DAY_BEFORE = timedelta(hours=24)
+
+#: A check's identity: (ehr, coverage, service_date, trigger), unique in ``eligibility_check``.
+Identity = tuple[str, str, date, str]
+
+
+def identity(key: CheckKey) -> Identity:
+    return (key.ehr, key.coverage, key.service_date, key.trigger)
+
+
+class Requested:
+    """Check identities this process knows to be stored: inserted (or found stored) by a transaction that
+    committed. A check row is never deleted and its identity is unique, so such a key stays requested: a
+    later planning in this process marks it ``known`` (not inserted again) without asking the database.
+    What it does not hold is asked as before. Bounded (the oldest are forgotten); shared by threads."""
+
+    def __init__(self, most: int = 8192) -> None:
+        self.most = most
+        self._keys: dict[Identity, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, keys: Iterable[Identity]) -> None:
+        with self._lock:
+            for key in keys:
+                self._keys[key] = None
+            while len(self._keys) > self.most:
+                del self._keys[next(iter(self._keys))]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
 
 
 def local_date(value: Any) -> date | None:
@@ -115,9 +146,12 @@ def plan_checks(
     now: datetime,
     ehr: str = DEFAULT_EHR,
     held: Held = None,
+    requested: Requested | None = None,
 ) -> list[CheckKey]:
     """The checks ``changed`` calls for. ``held``: resources not stored yet (a waiting job's
-    notification), read before the mirror's versions, so the checks are the ones its job will plan."""
+    notification), read before the mirror's versions, so the checks are the ones its job will plan
+    (or the bodies the job has just stored: the same as reading them back). ``requested``: identities
+    known to be stored (:class:`Requested`): their keys come back ``known`` without a lookup."""
     if not any(p.eligibility for p in payers.profiles.values()):
         return []  # no payer verifies in real time: nothing to read
     keys: list[CheckKey] = []
@@ -133,9 +167,13 @@ def plan_checks(
         elif kind == "Appointment":
             keys += _appointment(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo, held=held)
         elif kind == "Encounter":
-            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo, held=held)
+            keys += _encounter(conn, resource, payers=payers, now=now, ehr=ehr, memo=memo, held=held,
+                               requested=requested)  # fmt: skip
     planned = {k.coverage for k in keys}
-    return keys + [k for k in coverages if k.coverage not in planned]
+    keys += [k for k in coverages if k.coverage not in planned]
+    if requested is None:
+        return keys
+    return [replace(k, known=True) if not k.known and identity(k) in requested else k for k in keys]
 
 
 #: Appointment statuses the ``appointment-book`` hook is not booking (nothing to verify).
@@ -210,6 +248,7 @@ def _encounter(
     ehr: str,
     memo: Memo,
     held: Held = None,
+    requested: Requested | None = None,
 ) -> list[CheckKey]:
     status = enc.get("status")
     if (status not in CHECK_IN_STATUSES and status != "finished") or is_history(enc):
@@ -220,7 +259,9 @@ def _encounter(
     out = []
     for coverage, payer in _covered(conn, patient, payers, ehr, memo, held):
         known = False
-        if status == "finished":
+        if status == "finished" and requested is not None and (ehr, coverage, day, "finished") in requested:
+            known = True  # stored: planned again (not inserted), whatever the fresh answer
+        elif status == "finished":
             window = payers.profile_for(payer).eligibility_max_age_days
             since = datetime.combine(day - timedelta(days=window), datetime.min.time(), tzinfo=now.tzinfo)
             # a fresh answer: no check, unless this very one is known (asked ahead of this job from its

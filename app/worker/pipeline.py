@@ -24,7 +24,7 @@ claim version (same fingerprint).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ from app.domain.context import EncounterContext
 from app.domain.resources import is_newer, patient_of
 from app.domain.tenancy import DEFAULT_EHR
 from app.ehr.fetch import Fetched
-from app.eligibility.triggers import plan_checks
+from app.eligibility.triggers import Requested, plan_checks
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
@@ -56,7 +56,7 @@ from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import outcome_to_store, record_outcome
-from app.worker.prefetch import Prepared
+from app.worker.prefetch import ParsedNotes, Prepared
 from app.worker.retire import settle
 from app.writeback import writeback_payload
 
@@ -74,6 +74,10 @@ class Runtime:
     writeback_per_ehr: bool = False
     #: Outbox destination of the events relayed to downstream consumers (None: no event rows).
     events_destination: str | None = None
+    #: Eligibility checks this process knows stored (the eligibility duty's ahead rounds add theirs).
+    requested: Requested = field(default_factory=Requested, compare=False)
+    #: Notifications parsed by the eligibility duty's ahead rounds, taken by their jobs' prefetch.
+    parsed: ParsedNotes = field(default_factory=ParsedNotes, compare=False)
 
     def writeback_for(self, ehr: str | None) -> str:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
@@ -89,9 +93,11 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
     upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
-    eligibility_repo.request_checks(
-        conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now, ehr=job.ehr), now=now
-    )
+    # ``written``: the bodies just stored (no lookup of them); ``requested``: checks already stored (planned
+    # ahead from this notification): planned again as ``known``, so nothing is inserted or asked for them.
+    planned = plan_checks(conn, changed, payers=runtime.config.payers, now=now, ehr=job.ehr, held=written,
+                          requested=runtime.requested)  # fmt: skip
+    eligibility_repo.request_checks(conn, planned, now=now)
     foci = fetched.foci if fetched is not None else ((job.focus,) if job.focus else ())
     if fetched is None and job.focus is not None:
         carried = any(f"{r.get('resourceType')}/{r.get('id')}" == job.focus for r in resources)

@@ -18,6 +18,7 @@ EHR). Outcomes per job: a :class:`Prepared` (possibly ``gone``), or the exceptio
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,22 +47,55 @@ class Prepared:
 
 
 Outcome = Prepared | BaseException
+
+
+class ParsedNotes:
+    """Notifications parsed already in this process (the eligibility duty's ahead round), by inbox id,
+    handed to the prefetch of their job instead of reading and parsing the body again (a stored body
+    never changes, so its parse is the same). Each is taken once (a second job of the same row parses
+    its own copy); bounded, the oldest dropped; shared by threads. Whoever puts one in no longer reads it."""
+
+    def __init__(self, most: int = 256) -> None:
+        self.most = most
+        self._notes: dict[int, Notification] = {}
+        self._lock = threading.Lock()
+
+    def put(self, inbox_id: int, note: Notification) -> None:
+        with self._lock:
+            self._notes[inbox_id] = note
+            while len(self._notes) > self.most:
+                del self._notes[next(iter(self._notes))]
+
+    def take(self, inbox_id: int) -> Notification | None:
+        with self._lock:
+            return self._notes.pop(inbox_id, None)
+
+    def __len__(self) -> int:
+        return len(self._notes)
+
+
 CONTEXT_FOCI = CONTEXT_TYPES | {"Encounter"}
 
 
 def prefetch_batch(
-    engine: Engine, jobs: Sequence[ClaimedJob], *, gateway: EhrGateway, now: datetime
+    engine: Engine,
+    jobs: Sequence[ClaimedJob],
+    *,
+    gateway: EhrGateway,
+    now: datetime,
+    parsed: ParsedNotes | None = None,
 ) -> dict[int, Outcome]:
-    """Prepare every job of a batch; EHR fetches run concurrently."""
+    """Prepare every job of a batch; EHR fetches run concurrently. ``parsed``: notifications parsed already."""
     out: dict[int, Outcome] = {}
     plans: list[tuple[ClaimedJob, Prepared, Coroutine[Any, Any, Fetched]]] = []
+    notes = {job.id: note for job in jobs if parsed is not None and (note := parsed.take(job.inbox_id))}
     with read_only(engine) as conn:  # two queries for the whole batch
-        bodies = queue_repo.inbox_bodies(conn, (job.inbox_id for job in jobs))
+        bodies = queue_repo.inbox_bodies(conn, (job.inbox_id for job in jobs if job.id not in notes))
         subs = ehr_repo.subscription_infos(conn, (job.subscription_id for job in jobs))
     for job in jobs:
-        body, sub = bodies[job.inbox_id], subs.get(job.subscription_id)
+        note, sub = notes.get(job.id), subs.get(job.subscription_id)
         try:
-            prepared, work = plan(job, body, sub, gateway=gateway, now=now)
+            prepared, work = plan(job, bodies[job.inbox_id] if note is None else note, sub, gateway=gateway, now=now)
         except Exception as exc:  # classified by the caller
             out[job.id] = exc
             continue
@@ -81,10 +115,16 @@ async def _gather(works: list[Coroutine[Any, Any, Fetched]]) -> list[Fetched | B
 
 
 def plan(
-    job: ClaimedJob, body: bytes, sub: SubscriptionInfo | None, *, gateway: EhrGateway, now: datetime
+    job: ClaimedJob,
+    body: bytes | Notification,
+    sub: SubscriptionInfo | None,
+    *,
+    gateway: EhrGateway,
+    now: datetime,
 ) -> tuple[Prepared, Coroutine[Any, Any, Fetched] | None]:
+    """What the job needs fetched; ``body``: the stored notification, or its parse."""
     try:
-        note = parse_notification(body)
+        note = body if isinstance(body, Notification) else parse_notification(body)
     except InvalidNotification as exc:  # stored bodies were checked at intake; this is corruption
         raise FatalJobError(f"stored notification unreadable: {exc}") from exc
     ehr = sub.ehr if sub else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +14,19 @@ import orjson
 import pytest
 import respx
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, event, insert, select
 
 from app.api.app import create_app
 from app.db import claims_repo, eligibility_repo
-from app.db.models import EligibilityCheck, FindingRow, Job
+from app.db.models import EligibilityCheck, FindingRow, Inbox, InboxKey, Job
 from app.eligibility.duty import EligibilityDuty
-from app.eligibility.triggers import plan_checks
+from app.eligibility.triggers import Requested, plan_checks
 from app.mappers.ids import claim_id
 from app.services import Services
 from app.worker.expansion import InboxExpander
 from app.worker.runner import Worker
 from tests.eligibility.helpers import COVERAGE, ENCOUNTER, SUBMIT, buckeye_bundle, make_services, response
-from tests.spine.helpers import SECRET, notification
+from tests.spine.helpers import SECRET, clone_bundle, notification
 
 AUTH = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {SECRET}"}
 CLAIM = claim_id(ENCOUNTER, "60054")
@@ -58,6 +59,7 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         duty = worker.duty(EligibilityDuty)
         assert duty.send_ahead() == 1  # planned from the waiting job's notification: nothing in the mirror yet
         assert rows(services, Job.status) == [("pending",)]
+        assert len(services.runtime.parsed) == 1  # its parse, left for the job's prefetch
         assert duty.send_ahead() == 0  # that job is looked at once
         concurrent.futures.wait([f for _, _, f in duty._inflight.values()], timeout=10)
         assert duty.collect() == 1 and route.call_count == 1
@@ -65,6 +67,7 @@ def test_the_check_goes_before_its_job_and_the_job_applies_the_answer(services: 
         assert next(c for c in sent["contained"] if c["resourceType"] == "Coverage")["subscriberId"] == "BMH212835769"
 
         worker.drain()  # the job: it plans the same check (ignored) and evaluates with the stored answer
+        assert len(services.runtime.parsed) == 0  # taken by the job's prefetch
         [check] = rows(services, EligibilityCheck)
         assert (check.coverage, check.trigger, check.result_status) == (COVERAGE, "finished", "active")
         assert check.reevaluated_at is not None  # applied by the job itself
@@ -136,3 +139,72 @@ def test_an_invalid_notification_is_left_to_its_job(db_url: str, tmp_path: Path)
             assert rows(services, Job.status) == [("dead",)]
         finally:
             services.close()
+
+
+def test_a_notification_committed_after_a_higher_id_was_read_is_still_planned_ahead(services: Services) -> None:
+    """On PostgreSQL an inbox id is taken at the insert and the row is seen at its commit: row 1 can show up
+    after row 2 was read. Here row 1 is taken out before the first round and put back as it was after it."""
+    with respx.mock(assert_all_called=True) as payer:
+        route = payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        with TestClient(create_app(services)) as client:
+            for i in range(3):
+                note = notification(clone_bundle(buckeye_bundle(), f"late{i}"), i + 1)
+                assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+        duty = services.worker(worker_id="w").duty(EligibilityDuty)
+        assert duty.send_ahead() == 3  # the first round: rows 1-3
+        with TestClient(create_app(services)) as client:
+            for i in range(3, 6):
+                note = notification(clone_bundle(buckeye_bundle(), f"late{i}"), i + 1)
+                assert client.post("/notifications", content=orjson.dumps(note), headers=AUTH).status_code == 202
+        ids = [r.id for r in rows(services, Inbox.id)]
+        late = sorted(ids)[3]  # the first of the second three: not committed yet when the round reads
+        with services.engine.begin() as conn:
+            row = conn.execute(select(Inbox.__table__).where(Inbox.__table__.c.id == late)).one()._asdict()
+            keys = conn.execute(select(InboxKey.__table__).where(InboxKey.__table__.c.inbox_id == late)).all()
+            conn.execute(delete(InboxKey.__table__).where(InboxKey.__table__.c.inbox_id == late))
+            conn.execute(delete(Inbox.__table__).where(Inbox.__table__.c.id == late))
+        assert duty.send_ahead() == 2  # the two after it
+        with services.engine.begin() as conn:  # its commit
+            conn.execute(insert(Inbox.__table__), [row])
+            if keys:
+                conn.execute(insert(InboxKey.__table__), [k._asdict() for k in keys])
+        assert duty.send_ahead() == 1  # looked for again below the cursor
+        assert duty.send_ahead() == 0  # once
+        duty.wait(10)
+        assert route.call_count == 6
+        checks = rows(services, EligibilityCheck.coverage, EligibilityCheck.trigger, EligibilityCheck.result_status)
+        assert len({c for c, _, _ in checks}) == 6 and {(t, s) for _, t, s in checks} == {("finished", "active")}
+        worker = services.worker(worker_id="w2")
+        worker.drain()  # the jobs plan the same checks (ignored) and apply the answers
+        assert len(rows(services, EligibilityCheck.id)) == 6 and route.call_count == 6
+
+
+def test_the_job_plans_a_check_sent_ahead_as_known_without_asking_the_database(services: Services) -> None:
+    with respx.mock(assert_all_called=True) as payer:
+        payer.post(SUBMIT).mock(return_value=httpx.Response(200, json=response()))
+        worker, duty = sent_ahead(services)
+        duty.wait(10)
+        worker.drain()
+    assert duty.requested is services.runtime.requested  # the duty and the jobs' planning share it
+    resources = [e["resource"] for e in buckeye_bundle()["entry"]]
+    held = {f"{r['resourceType']}/{r['id']}": r for r in resources}  # the bodies stored, as the job holds them
+    statements: list[str] = []
+    now = services.clock()
+    with services.engine.begin() as conn:
+        event.listen(conn, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        asked = plan_checks(conn, resources, payers=services.config.payers, now=now)
+        n_asked = len(statements)
+        known = plan_checks(conn, resources, payers=services.config.payers, now=now, held=held,
+                            requested=duty.requested)  # fmt: skip
+    assert [(k.coverage, k.trigger, k.known) for k in asked] == [(COVERAGE, "finished", True)]
+    assert [(k, k.known) for k in known] == [(k, k.known) for k in asked]
+    assert n_asked - (len(statements) - n_asked) >= 2  # neither the answer state nor the payer's Organization
+
+
+def test_requested_forgets_the_oldest_beyond_its_bound() -> None:
+    requested = Requested(most=2)
+    day = date(2026, 10, 6)
+    requested.add([("default", f"Coverage/{i}", day, "finished") for i in range(3)])
+    assert ("default", "Coverage/0", day, "finished") not in requested
+    assert all(("default", f"Coverage/{i}", day, "finished") in requested for i in (1, 2))
+    assert ("other", "Coverage/1", day, "finished") not in requested  # per EHR
