@@ -38,6 +38,7 @@ _NUMBER = (int, float)
 _INT_FLOAT: frozenset[Any] = frozenset({int, float})
 _MEMO_LIMIT = 16384
 _ONE_KEY: dict[str, tuple[str, ...]] = {}  # reference text -> (Type/id,) or ()
+_UNREAD: Any = object()  # sentinel: not in the date memo
 
 
 def _first_code(concept: Any) -> str | None:
@@ -176,20 +177,39 @@ def _read_any(item: Resource, index: int, default_dos: date | None, prefix: str)
     )  # fmt: skip
 
 
-def item_codes(claim: Resource) -> tuple[date | None, list[tuple[int, Resource, str]]]:
-    """``(default date, [(index, item, CODE)])`` of ``claim``'s object items: the index and procedure
-    code :func:`read_lines` gives each, without parsing the rest of the item (see :func:`read_line`)."""
-    default = parse_date(obj(claim.get("billablePeriod")).get("start"))
-    out: list[tuple[int, Resource, str]] = []
+ItemKey = tuple[int, Resource, str, date | None]  # index among object items, item, CODE, servicedDate
+
+
+def item_keys(claim: Resource) -> list[ItemKey]:
+    """``[(index, item, CODE, servicedDate)]`` of ``claim``'s object items, without parsing the rest: the
+    index and code :func:`read_lines` gives each, and ``parse_date(servicedDate)`` (what the line reader
+    takes as the date when it is one). What the history readers filter on before they parse a line."""
+    out: list[ItemKey] = []
+    dates, unread = DATES, _UNREAD
     for item in claim.get("item") or ():
-        if isinstance(item, dict):
-            out.append((len(out), item, _procedure(item.get("productOrService"))[1]))
-    return default, out
+        if item.__class__ is not dict and not isinstance(item, dict):
+            continue
+        served = item.get("servicedDate")
+        concept = item.get("productOrService")
+        codings = concept.get("coding") if concept.__class__ is dict else None
+        if codings.__class__ is list and len(codings) == 1:  # the usual shape, _procedure inlined:
+            coding = codings[0]  # whatever its system, it reads one dict coding's non-empty code so
+            raw = coding.get("code") if coding.__class__ is dict else None
+            code = raw.strip().upper() if raw and raw.__class__ is str else _procedure(concept)[1]
+        else:
+            code = _procedure(concept)[1]
+        dos = dates.get(served, unread) if served.__class__ is str else unread  # parse_date's memo, inline
+        out.append((len(out), item, code, parse_date(served) if dos is unread else dos))
+    return out
+
+
+def default_dos(claim: Resource) -> date | None:
+    """The date a line without a usable date of its own takes: ``billablePeriod.start``."""
+    return parse_date(obj(claim.get("billablePeriod")).get("start"))
 
 
 def read_lines(claim: Resource, prefix: str = "Claim") -> tuple[Line, ...]:
-    period = obj(claim.get("billablePeriod"))
-    default = parse_date(period.get("start"))
+    default = default_dos(claim)
     items = [i for i in claim.get("item") or () if isinstance(i, dict)]
     usual, other = _read_usual, _read_any  # read_line, inlined
     return tuple([usual(i, n, default, prefix) or other(i, n, default, prefix) for n, i in enumerate(items)])

@@ -15,7 +15,7 @@ from app.domain.context import EncounterContext
 from app.domain.history import History
 from app.domain.payers import PayerDirectory, PayerProfile
 from app.refdata.tables import RefData
-from app.rules.claimlines import Line, read_line, read_lines
+from app.rules.claimlines import ItemKey, Line, default_dos, item_keys, read_line, read_lines
 from app.rules.codes import ICD10CM, MBI
 from app.rules.values import (
     Resource,
@@ -151,6 +151,15 @@ class ClaimFacts:
         return tuple(out)
 
     @property
+    def other_items(self) -> tuple[tuple[Resource, list[ItemKey]], ...]:
+        """``(claim, item_keys(claim))`` for each of :attr:`other_claims`: their items' index, code and
+        date read once, for every reader of other claims' lines to filter on before parsing one."""
+        cached: tuple[tuple[Resource, list[ItemKey]], ...] | None = self.memo.get("other_items")
+        if cached is None:
+            cached = self.memo["other_items"] = tuple([(other, item_keys(other)) for other in self.other_claims])
+        return cached
+
+    @property
     def history_lines(self) -> tuple[tuple[Resource, Line], ...]:
         """Lines of the other claims on this claim's dates of service (what NCCI, MUE and the
         duplicate rules compare against); other dates are skipped before they are parsed."""
@@ -164,17 +173,13 @@ class ClaimFacts:
         if not dates:
             return ()  # no line of another claim can be on one of this claim's dates
         out = []
-        for n, other in enumerate(self.other_claims):
-            i, default = -1, _UNREAD
-            for item in other.get("item") or ():
-                if item.__class__ is not dict and not isinstance(item, dict):
-                    continue
-                i += 1  # index among the object items, as read_lines counts them
-                served = parse_date(item.get("servicedDate"))  # what read_line takes as the date, when it is one
+        for n, (other, keyed) in enumerate(self.other_items):
+            default = _UNREAD
+            for i, item, _, served in keyed:
                 if served is not None and served not in dates:
                     continue  # another date: skipped before it is parsed (the usual case); no date: parsed
                 if default is _UNREAD:
-                    default = parse_date(obj(other.get("billablePeriod")).get("start"))
+                    default = default_dos(other)
                 line = read_line(item, i, default, f"Claim[{n}]")
                 if line.dos in dates:
                     out.append((other, line))
