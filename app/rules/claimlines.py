@@ -6,6 +6,7 @@ tolerant of malformed input like the rest of :mod:`app.rules.facts`.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -177,19 +178,15 @@ def _read_any(item: Resource, index: int, default_dos: date | None, prefix: str)
     )  # fmt: skip
 
 
-ItemKey = tuple[int, Resource, str, date | None]  # index among object items, item, CODE, servicedDate
-
-
-def item_keys(claim: Resource) -> list[ItemKey]:
-    """``[(index, item, CODE, servicedDate)]`` of ``claim``'s object items, without parsing the rest: the
-    index and code :func:`read_lines` gives each, and ``parse_date(servicedDate)`` (what the line reader
-    takes as the date when it is one). What the history readers filter on before they parse a line."""
-    out: list[ItemKey] = []
-    dates, unread = DATES, _UNREAD
+def items_coded(claim: Resource, wanted: Container[str]) -> list[tuple[int, Resource]]:
+    """``(index, item)`` of ``claim``'s object items whose procedure code (as :func:`read_lines` reads it)
+    is in ``wanted``, without parsing the rest of any item; the index is the one read_lines gives."""
+    out: list[tuple[int, Resource]] = []
+    i = -1
     for item in claim.get("item") or ():
         if item.__class__ is not dict and not isinstance(item, dict):
             continue
-        served = item.get("servicedDate")
+        i += 1
         concept = item.get("productOrService")
         codings = concept.get("coding") if concept.__class__ is dict else None
         if codings.__class__ is list and len(codings) == 1:  # the usual shape, _procedure inlined:
@@ -198,8 +195,27 @@ def item_keys(claim: Resource) -> list[ItemKey]:
             code = raw.strip().upper() if raw and raw.__class__ is str else _procedure(concept)[1]
         else:
             code = _procedure(concept)[1]
-        dos = dates.get(served, unread) if served.__class__ is str else unread  # parse_date's memo, inline
-        out.append((len(out), item, code, parse_date(served) if dos is unread else dos))
+        if code in wanted:
+            out.append((i, item))
+    return out
+
+
+def items_on(claim: Resource, dates: Container[date]) -> list[tuple[int, Resource]]:
+    """``(index, item)`` of ``claim``'s object items that may be on one of ``dates``: those whose
+    ``servicedDate`` is one of them and those where it is no date (their line takes another date, so
+    they must be parsed to tell); the index is the one :func:`read_lines` gives."""
+    out: list[tuple[int, Resource]] = []
+    i, memo, unread = -1, DATES, _UNREAD
+    for item in claim.get("item") or ():
+        if item.__class__ is not dict and not isinstance(item, dict):
+            continue
+        i += 1
+        served = item.get("servicedDate")
+        dos = memo.get(served, unread) if served.__class__ is str else unread  # parse_date's memo, inline
+        if dos is unread:
+            dos = parse_date(served)
+        if dos is None or dos in dates:
+            out.append((i, item))
     return out
 
 

@@ -15,7 +15,7 @@ from app.domain.context import EncounterContext
 from app.domain.history import History
 from app.domain.payers import PayerDirectory, PayerProfile
 from app.refdata.tables import RefData
-from app.rules.claimlines import ItemKey, Line, default_dos, item_keys, read_line, read_lines
+from app.rules.claimlines import Line, default_dos, items_on, read_line, read_lines
 from app.rules.codes import ICD10CM, MBI
 from app.rules.values import (
     Resource,
@@ -33,7 +33,6 @@ from app.rules.who import Provider, billing_provider, payer_ids_of, referring_pr
 
 _INACTIVE_CLAIM = frozenset({"cancelled", "entered-in-error"})
 _ICD_ONLY = (ICD10CM,)
-_UNREAD: Any = object()  # sentinel: a default date not parsed yet
 
 
 @dataclass(slots=True)
@@ -151,15 +150,6 @@ class ClaimFacts:
         return tuple(out)
 
     @property
-    def other_items(self) -> tuple[tuple[Resource, list[ItemKey]], ...]:
-        """``(claim, item_keys(claim))`` for each of :attr:`other_claims`: their items' index, code and
-        date read once, for every reader of other claims' lines to filter on before parsing one."""
-        cached: tuple[tuple[Resource, list[ItemKey]], ...] | None = self.memo.get("other_items")
-        if cached is None:
-            cached = self.memo["other_items"] = tuple([(other, item_keys(other)) for other in self.other_claims])
-        return cached
-
-    @property
     def history_lines(self) -> tuple[tuple[Resource, Line], ...]:
         """Lines of the other claims on this claim's dates of service (what NCCI, MUE and the
         duplicate rules compare against); other dates are skipped before they are parsed."""
@@ -173,16 +163,14 @@ class ClaimFacts:
         if not dates:
             return ()  # no line of another claim can be on one of this claim's dates
         out = []
-        for n, (other, keyed) in enumerate(self.other_items):
-            default = _UNREAD
-            for i, item, _, served in keyed:
-                if served is not None and served not in dates:
-                    continue  # another date: skipped before it is parsed (the usual case); no date: parsed
-                if default is _UNREAD:
-                    default = default_dos(other)
-                line = read_line(item, i, default, f"Claim[{n}]")
-                if line.dos in dates:
-                    out.append((other, line))
+        for n, other in enumerate(self.other_claims):
+            found = items_on(other, dates)  # other dates are skipped before they are parsed (the usual case)
+            if found:
+                default = default_dos(other)
+                for i, item in found:
+                    line = read_line(item, i, default, f"Claim[{n}]")
+                    if line.dos in dates:
+                        out.append((other, line))
         return tuple(out)
 
 

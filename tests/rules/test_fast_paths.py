@@ -21,7 +21,7 @@ from app.domain.history import History
 from app.domain.vaccine_admin import pair_administrations
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
-from app.rules.claimlines import _read_any, _read_usual, default_dos, item_keys, read_line, read_lines
+from app.rules.claimlines import _read_any, _read_usual, default_dos, items_coded, items_on, read_line, read_lines
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
 from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
@@ -144,43 +144,52 @@ def test_lines_of_some_codes_read_as_read_lines_reads_them() -> None:
     claim = {"billablePeriod": {"start": "2026-03-01"}, "item": [_usual(), "x", other, None, odd]}
     every = read_lines(claim, "Claim[2]")
     for wanted in ({"99213"}, {"27447"}, {"99213", "27447"}, set(), {every[0].code}):
-        keyed = item_keys(claim)  # what the global-surgery rules read, then parse
-        some = [read_line(item, n, default_dos(claim), "Claim[2]") for n, item, code, _ in keyed if code in wanted]
+        found = items_coded(claim, wanted)  # what the global-surgery rules read, then parse
+        some = [read_line(item, n, default_dos(claim), "Claim[2]") for n, item in found]
         assert some == [ln for ln in every if ln.code in wanted]
 
 
-def test_item_keys_are_the_codes_and_dates_read_lines_reads() -> None:
-    """The history readers read other claims' codes and dates without parsing their lines: same index and
-    code as read_lines, and parse_date of servicedDate (what read_line takes when it is a date)."""
+def test_items_coded_and_items_on_pick_what_read_lines_reads() -> None:
+    """The history readers pick other claims' items by code or date without parsing their lines: the
+    same index and code as read_lines; by date, every item whose line may be on one of the dates."""
     shapes: list[Any] = [
         {"coding": [{"system": CPT, "code": " 99213 "}]},
         {"coding": [{"code": "27447"}]},  # no system: not the usual shape
         {"coding": [{"system": 5, "code": "27447"}]},
         {"coding": [{"system": "urn:other", "code": "x"}, {"system": CPT, "code": "11042"}]},
         {"coding": [{"system": CPT, "code": ""}]},
+        {"coding": [{"system": CPT, "code": 99213}]},
         {"coding": ["x"]},
         {"coding": {"system": CPT, "code": "99214"}},
         "99215",
         None,
     ]
+    dates: list[Any] = ["2026-03-02", "2026-03-02T10:30:00Z", "garbage", 20260302, None, ["2026-03-02"], "2026-W10-1"]
     items: list[Any] = ["x"]
-    for concept in shapes:
+    for n, concept in enumerate(shapes):
         line = copy.deepcopy(_usual())
         line["productOrService"] = concept
-        items += [line, None]
-    claim = {"billablePeriod": {"start": "2026-03-01"}, "item": items}
-    dates: list[Any] = ["2026-03-02", "2026-03-02T10:30:00Z", "garbage", 20260302, None, ["2026-03-02"], "2026-W10-1"]
-    for n, line in enumerate(x for x in items if isinstance(x, dict)):
         served = dates[n % len(dates)]
         if served is None:
             line.pop("servicedDate")
         else:
             line["servicedDate"] = served
-    keyed = item_keys(claim)
+        items += [line, None]
+    claim = {"billablePeriod": {"start": "2026-03-01"}, "item": items}
+    every = read_lines(claim)
     assert default_dos(claim) == parse_date("2026-03-01")
-    assert [(n, code) for n, _, code, _ in keyed] == [(ln.index, ln.code) for ln in read_lines(claim)]
-    assert [dos for *_, dos in keyed] == [parse_date(i.get("servicedDate")) for i in items if isinstance(i, dict)]
-    assert all(item is ln for (_, item, _, _), ln in zip(keyed, (i for i in items if isinstance(i, dict)), strict=True))
+    for wanted in ({"99213"}, {"27447", "11042"}, {""}, {"X", "99214"}, set(), {ln.code for ln in every}):
+        found = items_coded(claim, wanted)
+        assert [(n, item["productOrService"]) for n, item in found] == [
+            (ln.index, shapes[ln.index]) for ln in every if ln.code in wanted
+        ]
+    objects = [i for i in items if isinstance(i, dict)]
+    for on in ({date(2026, 3, 2)}, {date(2026, 3, 1)}, {parse_date("2026-W10-1")}, set()):
+        found = items_on(claim, on)
+        expected = [(n, i) for n, i in enumerate(objects) if parse_date(i.get("servicedDate")) in (None, *on)]
+        assert [(n, id(i)) for n, i in found] == [(n, id(i)) for n, i in expected]
+        parsed = [ln for ln in (read_line(i, n, default_dos(claim)) for n, i in found) if ln.dos in on]
+        assert parsed == [ln for ln in every if ln.dos in on]  # no line on those dates is left out
 
 
 @pytest.mark.parametrize("codes", [["90686", "90732"], ["90686", "99213"], ["99213"], []])

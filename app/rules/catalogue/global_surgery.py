@@ -21,7 +21,7 @@ from collections.abc import Container, Iterator
 from datetime import timedelta
 
 from app.domain.findings import Category, Severity
-from app.rules.claimlines import ItemKey, default_dos, read_line
+from app.rules.claimlines import default_dos, items_coded, read_line
 from app.rules.codes import OFFICE_EM
 from app.rules.facts import ClaimFacts, Line
 from app.rules.registry import Hit, Params, register
@@ -44,25 +44,27 @@ def _post_op_codes(days: dict[str, str]) -> frozenset[str]:
     return found[1]
 
 
-def _provider_items(f: ClaimFacts) -> list[tuple[Resource, list[ItemKey]]]:
-    """The keyed items of the same billing provider's other claims (codes read once, see ``other_items``)."""
-    cached: list[tuple[Resource, list[ItemKey]]] | None = f.memo.get("provider_items")
+def _provider_claims(f: ClaimFacts) -> list[Resource]:
+    """The same billing provider's other claims."""
+    cached: list[Resource] | None = f.memo.get("provider_claims")
     if cached is None:
         provider = ref_key(f.claim.get("provider"))
-        cached = [(other, keyed) for other, keyed in f.other_items if ref_key(other.get("provider")) == provider]
-        f.memo["provider_items"] = cached
+        cached = [other for other in f.other_claims if ref_key(other.get("provider")) == provider]
+        f.memo["provider_claims"] = cached
     return cached
 
 
 def _other_lines(f: ClaimFacts, key: str, wanted: Container[str]) -> list[Line]:
     """The lines of the same provider's other claims whose code is in ``wanted`` (read as read_lines reads
-    them, in claim then item order), read once per claim under ``memo[key]``."""
+    them, in claim then item order; only those parsed), read once per claim under ``memo[key]``."""
     cached: list[Line] | None = f.memo.get(key)
     if cached is None:
-        cached = [
-            read_line(item, n, default_dos(other)) for other, keyed in _provider_items(f) for n, item, code, _ in keyed
-            if code in wanted
-        ]  # fmt: skip
+        cached = []
+        for other in _provider_claims(f):
+            found = items_coded(other, wanted)
+            if found:
+                default = default_dos(other)
+                cached.extend(read_line(item, n, default) for n, item in found)
         f.memo[key] = cached
     return cached
 
