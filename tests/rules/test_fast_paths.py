@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict, defaultdict
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -18,13 +19,14 @@ import pytest
 from app.domain.context import build_contexts, ref_of
 from app.domain.findings import Category, Severity
 from app.domain.history import History
-from app.domain.vaccine_admin import pair_administrations
+from app.domain.vaccine_admin import is_administration, pair_administrations
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
+from app.rules.catalogue.labs import is_clia_lab
 from app.rules.claimlines import _read_any, _read_usual, default_dos, items_coded, items_on, read_line, read_lines
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
-from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
+from tests.rules.factories import CPT, DOS, HCPCS, POS, VARIANTS, Scenario, coding, item, scenario
 
 DEFAULT_DOS = date(2026, 3, 1)
 
@@ -369,3 +371,58 @@ def test_findings_carry_every_field_in_place(refdata: RefData) -> None:
     assert finding.category is Category.MISSING_DATA and finding.severity is Severity.ERROR
     assert finding.message == "Patient has no administrative gender."
     assert (finding.location, finding.source, finding.fix) == ("Patient.gender", "Patient/p1", spec.fix)
+
+
+@pytest.mark.parametrize(
+    "code", ["80047", "80053", "89398", "80046", "89399", "8005", "800530", "8005A", "J1030", "36415", "99213"]
+)
+def test_clia_rule_reads_lab_codes_as_is_clia_lab(code: str, refdata: RefData) -> None:
+    """coding's CLIA test, inlined in the rule, is is_clia_lab (the mapper's test) on each line code."""
+    sc = scenario(VARIANTS[0], refdata)
+    billing = sc.res["billing"]
+    billing["identifier"] = [i for i in billing["identifier"] if i["system"] != "urn:oid:2.16.840.1.113883.4.7"]
+    sc.claim["item"] = [item(1, "99213", net=100.0)]
+    sc.add_item(code)
+    expected = any(is_clia_lab(str(i["productOrService"]["coding"][0]["code"])) for i in sc.items)
+    assert ("missing-data.clia-number-missing" in sc.rule_ids()) is expected
+
+
+@pytest.mark.parametrize("codes", [["90686", "90471"], ["90686", "G0008"], ["90686", "90472", "90472"], ["90686"], []])
+def test_vaccine_rule_finds_administration_lines_as_is_administration(codes: list[str], refdata: RefData) -> None:
+    """The rule's inlined administration test is is_administration: with none, no finding; with one,
+    the finding is what pair_administrations says."""
+    sc = scenario(VARIANTS[0], refdata)  # Medicare: a vaccine administration table
+    for code in codes:
+        sc.add_item(code, net=20.0, system=HCPCS if code.startswith("G") else CPT)
+    table = sc.payers.find(("01112",)).vaccine_administration
+    assert table
+    lines = [(str(i["productOrService"]["coding"][0]["code"]), 1.0) for i in sc.items]
+    due = any(is_administration(c, table) for c, _ in lines) and pair_administrations(lines, table).problem
+    assert ("coding.vaccine-admin-unpaired" in sc.rule_ids()) is bool(due)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "forbidden"),
+    [
+        ({"VR": ["02", "10"]}, {"AMB": ["02", "10", "21"]}),
+        ({"VR": ["02", 10]}, {"AMB": [21, ["11"], "22"]}),  # not the configured shape: kept as lists
+        ({"AMB": []}, {"AMB": []}),
+        ({}, {"AMB": ["11"]}),
+    ],
+)
+def test_pos_rule_reads_its_parameters_as_list_membership(allowed: Any, forbidden: Any, refdata: RefData) -> None:
+    """missing-data.pos-encounter-mismatch holds its POS lists as sets: the same answers as the lists."""
+    check = {s.id: s for s in all_rules()}["missing-data.pos-encounter-mismatch"].check
+    for variant in VARIANTS:
+        sc = scenario(variant, refdata)
+        sc.items[1]["locationCodeableConcept"] = coding(POS, "22")
+        facts = _facts(sc)
+        cls = facts.encounter["class"]["code"]
+        params = MappingProxyType({"allowed": allowed, "forbidden": forbidden})
+        got = [hit.location for hit in check(facts, params)]
+        ok, no = allowed.get(cls), forbidden.get(cls)
+        expected = [
+            f"{ln.path}.locationCodeableConcept" for ln in facts.lines
+            if ln.pos is not None and ((ok is not None and ln.pos not in ok) or (no and ln.pos in no))
+        ]  # fmt: skip
+        assert got == expected
