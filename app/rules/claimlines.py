@@ -189,8 +189,8 @@ def items_coded(claim: Resource, wanted: Container[str]) -> list[tuple[int, Reso
         i += 1
         concept = item.get("productOrService")
         codings = concept.get("coding") if concept.__class__ is dict else None
-        if codings.__class__ is list and len(codings) == 1:  # the usual shape, _procedure inlined:
-            coding = codings[0]  # whatever its system, it reads one dict coding's non-empty code so
+        if codings.__class__ is list and len(codings) == 1:  # the usual shape, _procedure inlined: it
+            coding = codings[0]  # reads one dict coding's non-empty code so, whatever the system
             raw = coding.get("code") if coding.__class__ is dict else None
             code = raw.strip().upper() if raw and raw.__class__ is str else _procedure(concept)[1]
         else:
