@@ -6,6 +6,7 @@ tolerant of malformed input like the rest of :mod:`app.rules.facts`.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -38,6 +39,7 @@ _NUMBER = (int, float)
 _INT_FLOAT: frozenset[Any] = frozenset({int, float})
 _MEMO_LIMIT = 16384
 _ONE_KEY: dict[str, tuple[str, ...]] = {}  # reference text -> (Type/id,) or ()
+_UNREAD: Any = object()  # sentinel: not in the date memo
 
 
 def _first_code(concept: Any) -> str | None:
@@ -176,20 +178,54 @@ def _read_any(item: Resource, index: int, default_dos: date | None, prefix: str)
     )  # fmt: skip
 
 
-def item_codes(claim: Resource) -> tuple[date | None, list[tuple[int, Resource, str]]]:
-    """``(default date, [(index, item, CODE)])`` of ``claim``'s object items: the index and procedure
-    code :func:`read_lines` gives each, without parsing the rest of the item (see :func:`read_line`)."""
-    default = parse_date(obj(claim.get("billablePeriod")).get("start"))
-    out: list[tuple[int, Resource, str]] = []
+def items_coded(claim: Resource, wanted: Container[str]) -> list[tuple[int, Resource]]:
+    """``(index, item)`` of ``claim``'s object items whose procedure code (as :func:`read_lines` reads it)
+    is in ``wanted``, without parsing the rest of any item; the index is the one read_lines gives."""
+    out: list[tuple[int, Resource]] = []
+    i = -1
     for item in claim.get("item") or ():
-        if isinstance(item, dict):
-            out.append((len(out), item, _procedure(item.get("productOrService"))[1]))
-    return default, out
+        if item.__class__ is not dict and not isinstance(item, dict):
+            continue
+        i += 1
+        concept = item.get("productOrService")
+        codings = concept.get("coding") if concept.__class__ is dict else None
+        if codings.__class__ is list and len(codings) == 1:  # the usual shape, _procedure inlined: it
+            coding = codings[0]  # reads one dict coding's non-empty code so, whatever the system
+            raw = coding.get("code") if coding.__class__ is dict else None
+            code = raw.strip().upper() if raw and raw.__class__ is str else _procedure(concept)[1]
+        else:
+            code = _procedure(concept)[1]
+        if code in wanted:
+            out.append((i, item))
+    return out
+
+
+def items_on(claim: Resource, dates: Container[date]) -> list[tuple[int, Resource]]:
+    """``(index, item)`` of ``claim``'s object items that may be on one of ``dates``: those whose
+    ``servicedDate`` is one of them and those where it is no date (their line takes another date, so
+    they must be parsed to tell); the index is the one :func:`read_lines` gives."""
+    out: list[tuple[int, Resource]] = []
+    i, memo, unread = -1, DATES, _UNREAD
+    for item in claim.get("item") or ():
+        if item.__class__ is not dict and not isinstance(item, dict):
+            continue
+        i += 1
+        served = item.get("servicedDate")
+        dos = memo.get(served, unread) if served.__class__ is str else unread  # parse_date's memo, inline
+        if dos is unread:
+            dos = parse_date(served)
+        if dos is None or dos in dates:
+            out.append((i, item))
+    return out
+
+
+def default_dos(claim: Resource) -> date | None:
+    """The date a line without a usable date of its own takes: ``billablePeriod.start``."""
+    return parse_date(obj(claim.get("billablePeriod")).get("start"))
 
 
 def read_lines(claim: Resource, prefix: str = "Claim") -> tuple[Line, ...]:
-    period = obj(claim.get("billablePeriod"))
-    default = parse_date(period.get("start"))
+    default = default_dos(claim)
     items = [i for i in claim.get("item") or () if isinstance(i, dict)]
     usual, other = _read_usual, _read_any  # read_line, inlined
     return tuple([usual(i, n, default, prefix) or other(i, n, default, prefix) for n, i in enumerate(items)])

@@ -15,7 +15,7 @@ from app.domain.context import EncounterContext
 from app.domain.history import History
 from app.domain.payers import PayerDirectory, PayerProfile
 from app.refdata.tables import RefData
-from app.rules.claimlines import Line, read_line, read_lines
+from app.rules.claimlines import Line, default_dos, items_on, read_line, read_lines
 from app.rules.codes import ICD10CM, MBI
 from app.rules.values import (
     Resource,
@@ -33,7 +33,6 @@ from app.rules.who import Provider, billing_provider, payer_ids_of, referring_pr
 
 _INACTIVE_CLAIM = frozenset({"cancelled", "entered-in-error"})
 _ICD_ONLY = (ICD10CM,)
-_UNREAD: Any = object()  # sentinel: a default date not parsed yet
 
 
 @dataclass(slots=True)
@@ -165,19 +164,13 @@ class ClaimFacts:
             return ()  # no line of another claim can be on one of this claim's dates
         out = []
         for n, other in enumerate(self.other_claims):
-            i, default = -1, _UNREAD
-            for item in other.get("item") or ():
-                if item.__class__ is not dict and not isinstance(item, dict):
-                    continue
-                i += 1  # index among the object items, as read_lines counts them
-                served = parse_date(item.get("servicedDate"))  # what read_line takes as the date, when it is one
-                if served is not None and served not in dates:
-                    continue  # another date: skipped before it is parsed (the usual case); no date: parsed
-                if default is _UNREAD:
-                    default = parse_date(obj(other.get("billablePeriod")).get("start"))
-                line = read_line(item, i, default, f"Claim[{n}]")
-                if line.dos in dates:
-                    out.append((other, line))
+            found = items_on(other, dates)  # other dates are skipped before they are parsed (the usual case)
+            if found:
+                default = default_dos(other)
+                for i, item in found:
+                    line = read_line(item, i, default, f"Claim[{n}]")
+                    if line.dos in dates:
+                        out.append((other, line))
         return tuple(out)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict, defaultdict
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -18,13 +19,14 @@ import pytest
 from app.domain.context import build_contexts, ref_of
 from app.domain.findings import Category, Severity
 from app.domain.history import History
-from app.domain.vaccine_admin import pair_administrations
+from app.domain.vaccine_admin import is_administration, pair_administrations
 from app.refdata import RefData
 from app.rules import all_rules, build_facts
-from app.rules.claimlines import _read_any, _read_usual, item_codes, read_line, read_lines
+from app.rules.catalogue.labs import is_clia_lab
+from app.rules.claimlines import _read_any, _read_usual, default_dos, items_coded, items_on, read_line, read_lines
 from app.rules.ruleset import RuleOverride, RuleSets
 from app.rules.values import parse_date, ref_key
-from tests.rules.factories import CPT, DOS, POS, VARIANTS, Scenario, coding, item, scenario
+from tests.rules.factories import CPT, DOS, HCPCS, POS, VARIANTS, Scenario, coding, item, scenario
 
 DEFAULT_DOS = date(2026, 3, 1)
 
@@ -144,33 +146,52 @@ def test_lines_of_some_codes_read_as_read_lines_reads_them() -> None:
     claim = {"billablePeriod": {"start": "2026-03-01"}, "item": [_usual(), "x", other, None, odd]}
     every = read_lines(claim, "Claim[2]")
     for wanted in ({"99213"}, {"27447"}, {"99213", "27447"}, set(), {every[0].code}):
-        default, coded = item_codes(claim)  # what the global-surgery rules read, then parse
-        some = [read_line(item, n, default, "Claim[2]") for n, item, code in coded if code in wanted]
+        found = items_coded(claim, wanted)  # what the global-surgery rules read, then parse
+        some = [read_line(item, n, default_dos(claim), "Claim[2]") for n, item in found]
         assert some == [ln for ln in every if ln.code in wanted]
 
 
-def test_item_codes_are_the_codes_read_lines_reads() -> None:
-    """The global-surgery rules read other claims' codes without parsing their lines: same index and code."""
+def test_items_coded_and_items_on_pick_what_read_lines_reads() -> None:
+    """The history readers pick other claims' items by code or date without parsing their lines: the
+    same index and code as read_lines; by date, every item whose line may be on one of the dates."""
     shapes: list[Any] = [
         {"coding": [{"system": CPT, "code": " 99213 "}]},
         {"coding": [{"code": "27447"}]},  # no system: not the usual shape
         {"coding": [{"system": 5, "code": "27447"}]},
         {"coding": [{"system": "urn:other", "code": "x"}, {"system": CPT, "code": "11042"}]},
         {"coding": [{"system": CPT, "code": ""}]},
+        {"coding": [{"system": CPT, "code": 99213}]},
         {"coding": ["x"]},
         {"coding": {"system": CPT, "code": "99214"}},
         "99215",
         None,
     ]
+    dates: list[Any] = ["2026-03-02", "2026-03-02T10:30:00Z", "garbage", 20260302, None, ["2026-03-02"], "2026-W10-1"]
     items: list[Any] = ["x"]
-    for concept in shapes:
+    for n, concept in enumerate(shapes):
         line = copy.deepcopy(_usual())
         line["productOrService"] = concept
+        served = dates[n % len(dates)]
+        if served is None:
+            line.pop("servicedDate")
+        else:
+            line["servicedDate"] = served
         items += [line, None]
     claim = {"billablePeriod": {"start": "2026-03-01"}, "item": items}
-    default, coded = item_codes(claim)
-    assert default == parse_date("2026-03-01")
-    assert [(n, code) for n, _, code in coded] == [(ln.index, ln.code) for ln in read_lines(claim)]
+    every = read_lines(claim)
+    assert default_dos(claim) == parse_date("2026-03-01")
+    for wanted in ({"99213"}, {"27447", "11042"}, {""}, {"X", "99214"}, set(), {ln.code for ln in every}):
+        found = items_coded(claim, wanted)
+        assert [(n, item["productOrService"]) for n, item in found] == [
+            (ln.index, shapes[ln.index]) for ln in every if ln.code in wanted
+        ]
+    objects = [i for i in items if isinstance(i, dict)]
+    for on in ({date(2026, 3, 2)}, {date(2026, 3, 1)}, {parse_date("2026-W10-1")}, set()):
+        found = items_on(claim, on)
+        expected = [(n, i) for n, i in enumerate(objects) if parse_date(i.get("servicedDate")) in (None, *on)]
+        assert [(n, id(i)) for n, i in found] == [(n, id(i)) for n, i in expected]
+        parsed = [ln for ln in (read_line(i, n, default_dos(claim)) for n, i in found) if ln.dos in on]
+        assert parsed == [ln for ln in every if ln.dos in on]  # no line on those dates is left out
 
 
 @pytest.mark.parametrize("codes", [["90686", "90732"], ["90686", "99213"], ["99213"], []])
@@ -350,3 +371,58 @@ def test_findings_carry_every_field_in_place(refdata: RefData) -> None:
     assert finding.category is Category.MISSING_DATA and finding.severity is Severity.ERROR
     assert finding.message == "Patient has no administrative gender."
     assert (finding.location, finding.source, finding.fix) == ("Patient.gender", "Patient/p1", spec.fix)
+
+
+@pytest.mark.parametrize(
+    "code", ["80047", "80053", "89398", "80046", "89399", "8005", "800530", "8005A", "J1030", "36415", "99213"]
+)
+def test_clia_rule_reads_lab_codes_as_is_clia_lab(code: str, refdata: RefData) -> None:
+    """coding's CLIA test, inlined in the rule, is is_clia_lab (the mapper's test) on each line code."""
+    sc = scenario(VARIANTS[0], refdata)
+    billing = sc.res["billing"]
+    billing["identifier"] = [i for i in billing["identifier"] if i["system"] != "urn:oid:2.16.840.1.113883.4.7"]
+    sc.claim["item"] = [item(1, "99213", net=100.0)]
+    sc.add_item(code)
+    expected = any(is_clia_lab(str(i["productOrService"]["coding"][0]["code"])) for i in sc.items)
+    assert ("missing-data.clia-number-missing" in sc.rule_ids()) is expected
+
+
+@pytest.mark.parametrize("codes", [["90686", "90471"], ["90686", "G0008"], ["90686", "90472", "90472"], ["90686"], []])
+def test_vaccine_rule_finds_administration_lines_as_is_administration(codes: list[str], refdata: RefData) -> None:
+    """The rule's inlined administration test is is_administration: with none, no finding; with one,
+    the finding is what pair_administrations says."""
+    sc = scenario(VARIANTS[0], refdata)  # Medicare: a vaccine administration table
+    for code in codes:
+        sc.add_item(code, net=20.0, system=HCPCS if code.startswith("G") else CPT)
+    table = sc.payers.find(("01112",)).vaccine_administration
+    assert table
+    lines = [(str(i["productOrService"]["coding"][0]["code"]), 1.0) for i in sc.items]
+    due = any(is_administration(c, table) for c, _ in lines) and pair_administrations(lines, table).problem
+    assert ("coding.vaccine-admin-unpaired" in sc.rule_ids()) is bool(due)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "forbidden"),
+    [
+        ({"VR": ["02", "10"]}, {"AMB": ["02", "10", "21"]}),
+        ({"VR": ["02", 10]}, {"AMB": [21, ["11"], "22"]}),  # not the configured shape: kept as lists
+        ({"AMB": []}, {"AMB": []}),
+        ({}, {"AMB": ["11"]}),
+    ],
+)
+def test_pos_rule_reads_its_parameters_as_list_membership(allowed: Any, forbidden: Any, refdata: RefData) -> None:
+    """missing-data.pos-encounter-mismatch holds its POS lists as sets: the same answers as the lists."""
+    check = {s.id: s for s in all_rules()}["missing-data.pos-encounter-mismatch"].check
+    for variant in VARIANTS:
+        sc = scenario(variant, refdata)
+        sc.items[1]["locationCodeableConcept"] = coding(POS, "22")
+        facts = _facts(sc)
+        cls = facts.encounter["class"]["code"]
+        params = MappingProxyType({"allowed": allowed, "forbidden": forbidden})
+        got = [hit.location for hit in check(facts, params)]
+        ok, no = allowed.get(cls), forbidden.get(cls)
+        expected = [
+            f"{ln.path}.locationCodeableConcept" for ln in facts.lines
+            if ln.pos is not None and ((ok is not None and ln.pos not in ok) or (no and ln.pos in no))
+        ]  # fmt: skip
+        assert got == expected

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from app.domain.findings import Category, Severity
-from app.refdata.icd10 import BILLABLE, EXTERNAL_CAUSE, MANIFESTATION
+from app.refdata.icd10 import BILLABLE, EXTERNAL_CAUSE, MANIFESTATION, Icd10Table
 from app.refdata.icd10_releases import fiscal_year
 from app.rules.codes import ICD10CM
 from app.rules.facts import ClaimFacts
@@ -15,6 +15,15 @@ CO = Category.CODING
 ERR, WARN = Severity.ERROR, Severity.WARNING
 MAX_DX = 12  # 837P HI segment limit
 MAX_POINTERS = 4
+
+
+def icd10_table(f: ClaimFacts) -> Icd10Table | None:
+    """``refdata.icd10_for(f.dos)``, looked up once per claim."""
+    memo = f.memo
+    if "icd10" not in memo:
+        memo["icd10"] = f.refdata.icd10_for(f.dos)
+    table: Icd10Table | None = memo["icd10"]
+    return table
 
 
 @register(
@@ -33,7 +42,7 @@ def check_dx_present(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Pick a current ICD-10-CM code for the condition.",
 )  # fmt: skip
 def check_icd_exists(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10_for(f.dos)
+    table = icd10_table(f)
     for dx in f.dx:
         if dx.system and dx.system != ICD10CM:
             yield Hit(f"Diagnosis {dx.raw} is not coded in ICD-10-CM.", dx.path, dx.source or f.claim_key)
@@ -51,7 +60,7 @@ def check_icd_release(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if f.dos is None or not f.dx or (refdata.icd10 is None and not refdata.icd10_releases):
         return
     if not refdata.icd10_in_force(f.dos):
-        used = refdata.icd10_for(f.dos)
+        used = icd10_table(f)
         yield Hit(
             f"No ICD-10-CM release for FY{fiscal_year(f.dos)} (date of service {f.dos.isoformat()}) is loaded; "
             f"diagnoses were checked against {used.version if used else 'none'}.",
@@ -66,7 +75,7 @@ def check_icd_release(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="Code to the highest specificity (a billable leaf code).",
 )  # fmt: skip
 def check_icd_billable(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10_for(f.dos)
+    table = icd10_table(f)
     if table is None:
         return
     for dx in f.dx:
@@ -81,7 +90,7 @@ def check_icd_billable(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     fix="List the underlying condition first and the manifestation after it.",
 )  # fmt: skip
 def check_principal_manifestation(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    table = f.refdata.icd10_for(f.dos)
+    table = icd10_table(f)
     if table is not None and f.dx and table.lookup(f.dx[0].code) & MANIFESTATION:
         dx = f.dx[0]
         yield Hit(f"{dx.raw} is a manifestation code and cannot be listed first.", dx.path,
@@ -97,7 +106,7 @@ def check_principal_external(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if not f.dx:
         return
     dx = f.dx[0]
-    table = f.refdata.icd10_for(f.dos)
+    table = icd10_table(f)
     external = table.lookup(dx.code) & EXTERNAL_CAUSE if table else dx.code[:1] in "VWXY"
     if external and dx.code:
         yield Hit(f"{dx.raw} is an external-cause code and cannot be listed first.", dx.path,

@@ -17,11 +17,11 @@ same billing provider.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections.abc import Container, Iterator
+from datetime import timedelta
 
 from app.domain.findings import Category, Severity
-from app.rules.claimlines import item_codes, read_line
+from app.rules.claimlines import default_dos, items_coded, read_line
 from app.rules.codes import OFFICE_EM
 from app.rules.facts import ClaimFacts, Line
 from app.rules.registry import Hit, Params, register
@@ -31,38 +31,52 @@ CO = Category.CODING
 POST_OP_DAYS = {"010": 10, "090": 90}
 
 
-def _provider_codes(f: ClaimFacts) -> list[tuple[date | None, list[tuple[int, Resource, str]]]]:
-    """The items (index, item, code) of the same billing provider's other claims, codes read once."""
-    cached: list[tuple[date | None, list[tuple[int, Resource, str]]]] | None = f.memo.get("provider_codes")
+_POST_OP: dict[int, tuple[dict[str, str], frozenset[str]]] = {}  # id(global_days) -> (it, its 010/090 codes)
+
+
+def _post_op_codes(days: dict[str, str]) -> frozenset[str]:
+    """The codes with a 010 or 090 global period in ``days`` (computed once per table)."""
+    found = _POST_OP.get(id(days))
+    if found is None or found[0] is not days:
+        if len(_POST_OP) >= 64:
+            _POST_OP.clear()
+        found = _POST_OP[id(days)] = (days, frozenset(c for c, d in days.items() if d in POST_OP_DAYS))
+    return found[1]
+
+
+def _provider_claims(f: ClaimFacts) -> list[Resource]:
+    """The same billing provider's other claims."""
+    cached: list[Resource] | None = f.memo.get("provider_claims")
     if cached is None:
         provider = ref_key(f.claim.get("provider"))
-        cached = [item_codes(other) for other in f.other_claims if ref_key(other.get("provider")) == provider]
-        f.memo["provider_codes"] = cached
+        cached = [other for other in f.other_claims if ref_key(other.get("provider")) == provider]
+        f.memo["provider_claims"] = cached
     return cached
 
 
-def _other_lines(f: ClaimFacts, key: str, wanted: Callable[[str], bool]) -> list[Line]:
-    """The lines of the same provider's other claims whose code is ``wanted`` (read as read_lines reads
-    them, in claim then item order), read once per claim under ``memo[key]``."""
+def _other_lines(f: ClaimFacts, key: str, wanted: Container[str]) -> list[Line]:
+    """The lines of the same provider's other claims whose code is in ``wanted`` (read as read_lines reads
+    them, in claim then item order; only those parsed), read once per claim under ``memo[key]``."""
     cached: list[Line] | None = f.memo.get(key)
     if cached is None:
-        cached = [
-            read_line(item, n, default) for default, coded in _provider_codes(f) for n, item, code in coded
-            if wanted(code)
-        ]  # fmt: skip
+        cached = []
+        for other in _provider_claims(f):
+            found = items_coded(other, wanted)
+            if found:
+                default = default_dos(other)
+                cached.extend(read_line(item, n, default) for n, item in found)
         f.memo[key] = cached
     return cached
 
 
 def other_procedures(f: ClaimFacts) -> list[Line]:
     """The 010/090-global procedure lines of the same provider's other claims."""
-    days = f.refdata.global_days
-    return _other_lines(f, "provider_procedures", lambda code: days.get(code) in POST_OP_DAYS)
+    return _other_lines(f, "provider_procedures", _post_op_codes(f.refdata.global_days))
 
 
 def other_visits(f: ClaimFacts) -> list[Line]:
     """The office E/M lines of the same provider's other claims."""
-    return _other_lines(f, "provider_visits", OFFICE_EM.__contains__)
+    return _other_lines(f, "provider_visits", OFFICE_EM)
 
 
 def _office_em(f: ClaimFacts, modifier: str) -> list[Line]:

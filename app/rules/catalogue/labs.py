@@ -14,7 +14,8 @@ CLAIM_INFO = "urn:claimbridge:claim-info"
 
 
 def is_clia_lab(code: str) -> bool:
-    """A CLIA-covered laboratory test: CPT 80047-89398 (pathology and laboratory)."""
+    """A CLIA-covered laboratory test: CPT 80047-89398 (pathology and laboratory); inlined in
+    :func:`check_clia_number`."""
     return len(code) == 5 and code.isdigit() and "80047" <= code <= "89398"
 
 
@@ -34,7 +35,7 @@ def clia_on_claim(f: ClaimFacts) -> bool:
         "billing Organization's identifier (system urn:oid:2.16.840.1.113883.4.7).",
 )  # fmt: skip
 def check_clia_number(f: ClaimFacts, p: Params) -> Iterator[Hit]:
-    labs = [line for line in f.lines if is_clia_lab(line.code)]
+    labs = [ln for ln in f.lines if "80047" <= ln.code <= "89398" and len(ln.code) == 5 and ln.code.isdigit()]
     if labs and not clia_on_claim(f):
         codes = ", ".join(dict.fromkeys(line.code for line in labs))
         yield Hit(f"Lab test(s) {codes} need the lab's CLIA number (Medicare: CO-16 / MA120).",

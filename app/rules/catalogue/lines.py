@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from app.domain.findings import Category, Severity
 from app.refdata.pos import POS_CODES
@@ -77,6 +78,29 @@ def check_pos(f: ClaimFacts, p: Params) -> Iterator[Hit]:
             yield Hit(f"Line has {what}.", f"{line.path}.locationCodeableConcept", f.claim_key)
 
 
+_POS_SETS: dict[int, tuple[Params, dict[str, tuple[Any, Any]]]] = {}
+
+
+def _pos_sets(p: Params, cls: str) -> tuple[Any, Any]:
+    """``p["allowed"].get(cls)`` and ``p["forbidden"].get(cls)`` as sets, made once per rule parameters."""
+    state = _POS_SETS.get(id(p))
+    if state is None or state[0] is not p:
+        if len(_POS_SETS) >= 64:
+            _POS_SETS.clear()
+        state = _POS_SETS[id(p)] = (p, {})
+    found = state[1].get(cls)
+    if found is None:
+        found = state[1][cls] = (_as_set(p["allowed"].get(cls)), _as_set(p["forbidden"].get(cls)))
+    return found
+
+
+def _as_set(codes: Any) -> Any:
+    """``codes`` as a frozenset when it is a list of strings (the configured shape), else as it is."""
+    if codes.__class__ is list and all(c.__class__ is str for c in codes):
+        return frozenset(codes)
+    return codes
+
+
 @register(
     "missing-data.pos-encounter-mismatch", category=MD, severity=ERR, carc=("5", "58"),
     summary="Place of service agrees with Encounter.class (virtual -> 02/10, inpatient -> 21, ...).",
@@ -90,7 +114,7 @@ def check_pos_vs_class(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     cls = obj(f.encounter.get("class")).get("code")
     if not isinstance(cls, str):
         return
-    allowed, forbidden = p["allowed"].get(cls), p["forbidden"].get(cls)
+    allowed, forbidden = _pos_sets(p, cls)
     for line in f.lines:
         if line.pos is None:
             continue

@@ -105,6 +105,12 @@ def check_billing_tin(f: ClaimFacts, p: Params) -> Iterator[Hit]:
         yield Hit("Billing provider tax id is not a valid EIN.", f.billing.at("identifier"), f.billing.source)
 
 
+@lru_cache(maxsize=4096)
+def _is_po_box(line: str) -> bool:
+    """Whether an address line is a PO box (a billing address repeats on every claim of a practice)."""
+    return _PO_BOX.search(line) is not None
+
+
 def _billing_address(f: ClaimFacts) -> tuple[int, dict[str, Any]] | None:
     addresses = (f.billing.resource or {}).get("address") or ()
     for n, addr in enumerate(addresses):
@@ -154,7 +160,7 @@ def check_billing_po_box(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     if found is None:
         return
     n, addr = found
-    if any(isinstance(line, str) and _PO_BOX.search(line) for line in addr.get("line") or ()):
+    if any(isinstance(line, str) and _is_po_box(line) for line in addr.get("line") or ()):
         yield Hit("Billing address is a PO box.", f.billing.at(f"address[{n}].line"), f.billing.source)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from app.domain.findings import Category, Severity
-from app.domain.vaccine_admin import is_administration, pair_administrations
+from app.domain.vaccine_admin import ADMIN_CODES, is_administration, pair_administrations
 from app.rules.facts import ClaimFacts
 from app.rules.registry import Hit, Params, register
 
@@ -24,7 +24,12 @@ from app.rules.registry import Hit, Params, register
 )  # fmt: skip
 def check_vaccine_admin(f: ClaimFacts, p: Params) -> Iterator[Hit]:
     table = f.profile.vaccine_administration
-    if not table or not any(is_administration(line.code, table) for line in f.lines):
+    if not table:
+        return
+    for line in f.lines:  # is_administration, inlined
+        if line.code in ADMIN_CODES or line.code in table:
+            break
+    else:
         return  # no administration line: nothing to pair (what pair_administrations would answer)
     pairing = pair_administrations([(line.code, line.units) for line in f.lines], table)
     if pairing.problem is not None:

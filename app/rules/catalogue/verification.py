@@ -30,8 +30,13 @@ def _mine(f: ClaimFacts) -> list[dict[str, Any]]:
 
 
 def latest_answer(f: ClaimFacts) -> dict[str, Any] | None:
-    answered = [r for r in _mine(f) if r.get("status") in ANSWERED]
-    return max(answered, key=lambda r: str(r.get("checked_at")), default=None)
+    """The latest answered verification of this coverage (computed once per claim)."""
+    memo = f.memo
+    if "latest_answer" not in memo:
+        answered = [r for r in _mine(f) if r.get("status") in ANSWERED]
+        memo["latest_answer"] = max(answered, key=lambda r: str(r.get("checked_at")), default=None)
+    latest: dict[str, Any] | None = memo["latest_answer"]
+    return latest
 
 
 def _where(result: dict[str, Any]) -> str:
