@@ -11,8 +11,8 @@ Identity is per EHR (:mod:`app.domain.tenancy`): every row and every query is sc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -126,52 +126,97 @@ def upsert_resources(
     stored (new and updated ones), for :func:`load_context` to use without reading it back, and the
     bodies of versions already stored with the same ``versionId`` and ``lastUpdated`` (``same``).
     """
+    plan = plan_upserts([resources], stored if stored is not None else {})
+    if not plan.latest[0]:
+        return {}
+    if stored is None:
+        plan = plan_upserts(plan.latest, stored_versions(conn, plan.latest[0], ehr=ehr))
+    plan = write_upserts(conn, plan, now=now, ehr=ehr)
+    if written is not None:
+        written.update(plan.held)
+    return plan.outcomes[0]
+
+
+@dataclass(frozen=True)
+class UpsertPlan:
+    """The resources of several jobs stored as if one job's upsert followed the other's, in one write.
+
+    ``latest``: each job's resources by key (the newest of a key it carries twice). ``base``: the
+    stored versions read before (of every key). ``before``: per job, the versions of its keys as
+    they stand when its turn comes (``base`` with the earlier jobs' writes over it): what that job's
+    :func:`is_known` and superseded checks read. ``outcomes``: per job, key -> new|updated|same|stale
+    against ``before``. ``final``: key -> the body the batch leaves stored (keys it writes only).
+    ``held``: key -> the stored body after the write, for :func:`load_context` (written ones, and
+    versions stored already with the same ``versionId`` and ``lastUpdated``).
+    """
+
+    latest: list[dict[str, dict[str, Any]]]
+    base: dict[str, tuple[str | None, str | None]]
+    before: list[dict[str, tuple[str | None, str | None]]]
+    outcomes: list[dict[str, str]]
+    final: dict[str, dict[str, Any]]
+    held: dict[str, dict[str, Any]]
+
+
+def plan_upserts(
+    jobs: Sequence[Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]]],
+    base: dict[str, tuple[str | None, str | None]],
+) -> UpsertPlan:
+    """What upserting each job's resources one job after another does, over the stored ``base`` (pure)."""
+    latest = [dict(job) if isinstance(job, Mapping) else _newest_by_key(job) for job in jobs]
+    view = dict(base)  # key -> the version stored when the next job's turn comes
+    final: dict[str, dict[str, Any]] = {}
+    same: dict[str, dict[str, Any]] = {}
+    before, outcomes = [], []
+    for resources in latest:
+        before.append({key: view[key] for key in resources if key in view})
+        outcome: dict[str, str] = {}
+        for key, resource in resources.items():
+            version, known = version_of(resource), view.get(key)
+            done = "new" if known is None else _against(version, known)
+            outcome[key] = done
+            if done in ("new", "updated"):
+                view[key] = version
+                final[key] = resource
+            elif done == "same" and known == version:
+                # A version the mirror already holds (same versionId and lastUpdated) is that version's
+                # body: the mirror keeps the first delivery of a version and never rewrites it, so the
+                # job's copy stands for it (the shared clinicians and organisations of every notification).
+                same.setdefault(key, resource)
+        outcomes.append(outcome)
+    return UpsertPlan(latest, base, before, outcomes, final, {**same, **final})
+
+
+def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str = DEFAULT_EHR) -> UpsertPlan:
+    """Store ``plan.final``: one insert of the keys ``plan.base`` lacks, one batch of updates, in key order.
+
+    A row another transaction inserted since ``plan.base`` was read is not an error: its version is
+    read (one more query) and the plan made again over it, so it is compared as an update would be.
+    Returns the plan as written.
+    """
+    inserts = [
+        {"ehr": ehr, "key": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key not in plan.base
+    ]
+    if inserts:
+        inserted = _insert_new(conn, inserts, ehr=ehr, now=now)
+        if raced := [r["key"] for r in inserts if r["key"] not in inserted]:
+            # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
+            # workers' first notifications naming the same new Organization: compared as an update.
+            plan = plan_upserts(plan.latest, {**plan.base, **stored_versions(conn, raced, ehr=ehr)})
+    # key order: two transactions writing the same rows lock them in one order
+    updates = [{"scope": ehr, "k": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key in plan.base]
+    if updates:
+        conn.execute(_UPDATE, updates)
+    return plan
+
+
+def _newest_by_key(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for resource in resources:  # a notification may carry the same resource twice: keep the newest
         key = key_of(resource)
         if key not in latest or is_newer(version_of(resource), version_of(latest[key])) is True:
             latest[key] = resource
-    if not latest:
-        return {}
-    if stored is None:
-        stored = stored_versions(conn, latest, ehr=ehr)
-    outcome: dict[str, str] = {}
-    inserts, updates = [], []
-    for key in sorted(latest):  # key order: two transactions writing the same rows lock them in one order
-        resource, known = latest[key], stored.get(key)
-        row = _row(resource, now)
-        if known is None:
-            inserts.append({"ehr": ehr, "key": key, **row})
-            outcome[key] = "new"
-        elif (done := _against(version_of(resource), known)) == "updated":
-            updates.append({"scope": ehr, "k": key, **row})
-            outcome[key] = done
-        else:
-            outcome[key] = done
-    if inserts:
-        inserted = _insert_new(conn, inserts, ehr=ehr, now=now)
-        if raced := [r for r in inserts if r["key"] not in inserted]:
-            # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
-            # workers' first notifications naming the same new Organization: compared as an update.
-            now_stored = stored_versions(conn, (r["key"] for r in raced), ehr=ehr)
-            for r in raced:
-                key = r["key"]
-                outcome[key] = _against(version_of(latest[key]), now_stored[key])
-                if outcome[key] == "updated":
-                    updates.append({"scope": ehr, "k": key, **_row(latest[key], now)})
-    if updates:
-        conn.execute(_UPDATE, sorted(updates, key=lambda u: str(u["k"])))
-    if written is not None:
-        written.update((key, latest[key]) for key, done in outcome.items() if done in ("new", "updated"))
-        # A version the mirror already holds (same versionId and lastUpdated) is that version's body:
-        # the mirror keeps the first delivery of a version and never rewrites it, so the job's copy
-        # stands for it (the shared clinicians and organisations of every notification).
-        written.update(
-            (key, latest[key])
-            for key, done in outcome.items()
-            if done == "same" and (known := stored.get(key)) is not None and version_of(latest[key]) == known
-        )
-    return outcome
+    return latest
 
 
 def _row(resource: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -23,7 +23,7 @@ claim version (same fingerprint).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -79,15 +79,28 @@ class Runtime:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
 
 
-def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None = None) -> str:
-    """Run one job (with step 1b's result, if any); returns a short result (claim ids and what happened)."""
+def process_job(
+    conn: Connection,
+    job: ClaimedJob,
+    *,
+    runtime: Runtime,
+    prepared: Prepared | None = None,
+    gathered: Gathered | None = None,
+) -> str:
+    """Run one job (with step 1b's result, if any); returns a short result (claim ids and what happened).
+
+    ``gathered``: its step 1 done already, with the other jobs of its batch (:func:`gather_batch`).
+    """
     now = runtime.clock()
     fetched = prepared.fetched if prepared else None
     if fetched is not None and fetched.gone is not None:
         return "gone"
-    resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
-    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
+    if gathered is None:
+        resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
+        written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
+        upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
+    else:  # gathered and stored with the other jobs of its batch (gather_batch)
+        resources, stored, upserted, written = gathered.resources, gathered.stored, gathered.upserted, gathered.held
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
     eligibility_repo.request_checks(
         conn, plan_checks(conn, changed, payers=runtime.config.payers, now=now, ehr=job.ehr), now=now
@@ -175,14 +188,68 @@ def gather(
     keys = (f"{r.get('resourceType')}/{r.get('id')}" for r in resources)
     stored = mirror_repo.stored_versions(conn, keys, ehr=job.ehr)
     if runtime.validate_inputs:
-        for resource in resources:
-            if mirror_repo.is_known(resource, stored):
-                continue
-            try:
-                validate_resource(resource)
-            except InvalidResource as exc:
-                raise FatalJobError(str(exc)) from exc
+        _validate(resources, stored)
     return resources, stored
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Step 1 of one job of a batch (:func:`gather_batch`): its resources, the stored versions of
+    their keys as they stood when its turn came, what its upsert did to each, and the stored bodies."""
+
+    resources: list[dict[str, Any]]
+    stored: dict[str, tuple[str | None, str | None]]
+    upserted: dict[str, str]
+    held: dict[str, dict[str, Any]]
+
+
+def gather_batch(
+    conn: Connection, items: Sequence[tuple[ClaimedJob, Prepared | None]], *, runtime: Runtime
+) -> dict[int, Gathered]:
+    """Step 1 and the mirror's upsert for a batch of jobs sharing a transaction: per EHR, one read of
+    the stored versions and one write (:func:`app.db.mirror_repo.write_upserts`), before any of the
+    jobs runs on.
+
+    Each job is judged as if the jobs had been upserted one after another in batch order: its
+    validation, ``changed`` resources, superseded check and ``upserted`` outcomes read the versions
+    stored before the batch with the earlier jobs' writes over them. What it then reads from the
+    mirror (contexts, links) is the mirror after the whole batch: a job may see a newer version
+    that a later job of its batch carries, as if both notifications had arrived together. Raises as
+    :func:`gather` does (an invalid resource: :class:`FatalJobError`); the caller then runs the jobs
+    one by one. A job whose focus is gone is left out (it writes nothing).
+    """
+    now = runtime.clock()
+    per_ehr: dict[str, list[tuple[ClaimedJob, list[dict[str, Any]]]]] = {}
+    for job, prepared in items:
+        fetched = prepared.fetched if prepared else None
+        if fetched is not None and fetched.gone is not None:
+            continue
+        note = prepared.note if prepared else read_notification(conn, job)
+        resources = [r for r, _ in note.resources] + (list(fetched.resources) if fetched else [])
+        per_ehr.setdefault(job.ehr, []).append((job, resources))
+    gathered: dict[int, Gathered] = {}
+    for ehr, jobs in per_ehr.items():
+        keys = (f"{r.get('resourceType')}/{r.get('id')}" for _, resources in jobs for r in resources)
+        plan = mirror_repo.plan_upserts(
+            [resources for _, resources in jobs], mirror_repo.stored_versions(conn, keys, ehr=ehr)
+        )
+        if runtime.validate_inputs:
+            for (_, resources), before in zip(jobs, plan.before, strict=True):
+                _validate(resources, before)
+        plan = mirror_repo.write_upserts(conn, plan, now=now, ehr=ehr)
+        for (job, resources), before, outcome in zip(jobs, plan.before, plan.outcomes, strict=True):
+            gathered[job.id] = Gathered(resources, before, outcome, plan.held)
+    return gathered
+
+
+def _validate(resources: list[dict[str, Any]], stored: dict[str, tuple[str | None, str | None]]) -> None:
+    for resource in resources:
+        if mirror_repo.is_known(resource, stored):
+            continue
+        try:
+            validate_resource(resource)
+        except InvalidResource as exc:
+            raise FatalJobError(str(exc)) from exc
 
 
 def read_notification(conn: Connection, job: ClaimedJob) -> Notification:
