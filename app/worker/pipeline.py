@@ -237,8 +237,13 @@ def gather_batch(
             for (_, resources), before in zip(jobs, plan.before, strict=True):
                 _validate(resources, before)
         plan = mirror_repo.write_upserts(conn, plan, now=now, ehr=ehr)
-        for (job, resources), before, outcome in zip(jobs, plan.before, plan.outcomes, strict=True):
-            gathered[job.id] = Gathered(resources, before, outcome, plan.held)
+        for (job, resources), latest, before, outcome in zip(
+            jobs, plan.latest, plan.before, plan.outcomes, strict=True
+        ):
+            # The stored bodies of its own keys (the batch's last write of each): a context's read
+            # leaves out only what its job holds, as with one job per upsert.
+            held = {key: body for key in latest if (body := plan.held.get(key)) is not None}
+            gathered[job.id] = Gathered(resources, before, outcome, held)
     return gathered
 
 

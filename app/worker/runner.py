@@ -55,7 +55,8 @@ from app.logging import get_logger
 from app.metrics import Metrics
 from app.retry import RetryPolicy
 from app.settings import WorkerSettings
-from app.worker.pipeline import Runtime, gather_batch, process_job
+from app.worker import pipeline
+from app.worker.pipeline import Runtime, process_job
 from app.worker.prefetch import Outcome, Prepared
 
 log = get_logger("claimbridge.worker")
@@ -223,7 +224,7 @@ class Worker:
         try:
             with self.engine.begin() as conn:
                 started = time.perf_counter()
-                gathered = gather_batch(conn, chunk, runtime=self.runtime)  # one mirror read and write
+                gathered = pipeline.gather_batch(conn, chunk, runtime=self.runtime)  # one mirror read and write
                 shared = (time.perf_counter() - started) / len(chunk)  # each job's share of it
                 for job, prepared in chunk:
                     _log_fetched(job, prepared)
