@@ -260,6 +260,7 @@ STAGES = [
     ("app.db.mirror_repo", "upsert_resources", "upsert"),
     ("app.worker.pipeline", "consider_orders", "prior-auth alerts of the orders"),
     ("app.db.mirror_repo", "load_context", "load context"),
+    ("app.db.mirror_repo", "load_contexts", "load contexts (of a batch, in its gather)"),
     ("app.db.claims_repo", "prior_claims_for_patient", "prior claims"),
     ("app.db.eligibility_repo", "results_for_patient", "eligibility results"),
     ("app.evaluate", "map_encounter", "map"),

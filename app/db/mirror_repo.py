@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, any_, bindparam, case, null, or_, select
+from sqlalchemy import Connection, Text, and_, any_, bindparam, case, literal_column, null, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -194,6 +194,8 @@ def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str
     read (one more query) and the plan made again over it, so it is compared as an update would be.
     Returns the plan as written.
     """
+    if plan.final:
+        _count_write(conn)
     inserts = [
         {"ehr": ehr, "key": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key not in plan.base
     ]
@@ -208,6 +210,18 @@ def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str
     if updates:
         conn.execute(_UPDATE, updates)
     return plan
+
+
+def writes(conn: Connection) -> int:
+    """How many writes to the mirror this connection has sent (contexts read before the last one may be stale)."""
+    return int(conn.info.get(_WRITES, 0))
+
+
+_WRITES = "claimbridge.mirror_writes"
+
+
+def _count_write(conn: Connection) -> None:
+    conn.info[_WRITES] = writes(conn) + 1
 
 
 def _newest_by_key(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -277,23 +291,33 @@ def _body_unless_held(dialect: str) -> Any:
     return case((_key_in("have", dialect), null()), else_=RES.c.body).label("body")
 
 
-# ``ehr`` is repeated inside each branch of the OR so that every branch is an index search (SQLite's
-# multi-index OR; a PostgreSQL BitmapOr): with it outside, SQLite scanned every row of the EHR.
-_SELECT_ENCOUNTER_ONLY = _per_dialect(
-    lambda d: select(RES.c.key, _body_unless_held(d)).where(
-        RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
-    )
-)
-_SELECT_ENCOUNTER_AND_PATIENT = _per_dialect(
-    lambda d: select(RES.c.key, _body_unless_held(d)).where(
+def _in(column: Any, name: str, dialect: str) -> Any:
+    """``column`` in the list bound as ``name`` (as :func:`_key_in`)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Text)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _ehr_beside_a_list(dialect: str) -> Any:
+    """``ehr`` beside ``encounter IN (...)``: on SQLite as ``+ehr`` (no index searched on it), else
+    SQLite searches the key's index by ``ehr`` alone, every row of the EHR, not the encounter's index."""
+    return literal_column("+resource.ehr", RES.c.ehr.type) if dialect == "sqlite" else RES.c.ehr
+
+
+# The rows of several encounters' contexts: each one's own rows, its patient's patient-level rows and
+# encounters, and the patient; split per encounter by :func:`_belongs`. ``ehr`` is repeated inside each
+# branch of the OR so that every branch is an index search (SQLite's multi-index OR; a PostgreSQL
+# BitmapOr): with it outside, SQLite scanned every row of the EHR.
+_SELECT_CONTEXT_ROWS = _per_dialect(
+    lambda d: select(RES.c.key, RES.c.resource_type, RES.c.encounter, RES.c.patient, _body_unless_held(d)).where(
         or_(
-            and_(RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")),
+            and_(_ehr_beside_a_list(d) == _EHR, _in(RES.c.encounter, "encounters", d)),
             and_(
                 RES.c.ehr == _EHR,
-                RES.c.patient == bindparam("patient"),
+                _in(RES.c.patient, "patients", d),
                 or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
             ),
-            and_(RES.c.ehr == _EHR, RES.c.key == bindparam("patient")),
+            and_(RES.c.ehr == _EHR, _in(RES.c.key, "patients", d)),
         ),
     )
 )
@@ -337,43 +361,80 @@ def load_context(
     being read and decoded again. Which resources belong to the context is still the mirror's
     answer, so the context is the same as without them.
     """
+    return load_contexts(conn, [encounter_key], ehr=ehr, held=held)[encounter_key]
+
+
+def load_contexts(
+    conn: Connection,
+    encounters: Sequence[str],
+    *,
+    ehr: str = DEFAULT_EHR,
+    held: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, EncounterContext | None]:
+    """:func:`load_context` of each of ``encounters``, their rows read by one query for all of them
+    (and each round of referenced resources by one more), split per encounter with the query's
+    predicates: each context is the one :func:`load_context` alone would build."""
     held = held or {}
-    encounter = held.get(encounter_key)
-    encounter = dict(encounter) if encounter is not None else get(conn, encounter_key, ehr=ehr)
-    if encounter is None:
-        return None
-    patient = patient_of(encounter)
-    have = sorted(held)
-    if patient:
-        params = {"ehr": ehr, "encounter": encounter_key, "patient": patient, "have": have}
-        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name], params)
-    else:
-        rows = conn.execute(
-            _SELECT_ENCOUNTER_ONLY[conn.dialect.name], {"ehr": ehr, "encounter": encounter_key, "have": have}
+    bodies_of = {e: dict(held[e]) for e in encounters if e in held}
+    if missing := sorted(set(encounters) - bodies_of.keys()):
+        bodies_of.update(
+            (r.key, dict(r.body))
+            for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": missing})
         )
-    bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in rows)
-    walk, asked = list(bodies.values()), set(bodies)
+    found = {e: body for e in dict.fromkeys(encounters) if (body := bodies_of.get(e)) is not None}
+    patients = {e: patient_of(body) for e, body in found.items()}
+    params = {
+        "ehr": ehr,
+        "encounters": sorted(found),
+        "patients": sorted({p for p in patients.values() if p}),
+        "have": sorted(held),
+    }
+    rows = list(conn.execute(_SELECT_CONTEXT_ROWS[conn.dialect.name], params)) if found else []
+    walks: dict[str, tuple[dict[str, dict[str, Any]], list[dict[str, Any]], set[str]]] = {}
+    for e, patient in patients.items():
+        mine = (r for r in rows if _belongs(r, e, patient))
+        bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in mine)
+        walks[e] = (bodies, list(bodies.values()), set(bodies))
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
         # Only the bodies added by the previous round are walked again, and a key asked for once is
         # not asked again (it was found, or the mirror does not have it).
-        wanted = {k for body in walk for k in _references(body)} - asked
-        if not wanted:
-            break
-        asked |= wanted
-        found = [(k, dict(held[k])) for k in wanted if k in held]
-        unread = sorted(wanted - held.keys())
-        if unread:
-            found += [
-                (r.key, dict(r.body))
-                for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": unread})
+        wanted_of = {}
+        for e, (_, walk, asked) in walks.items():
+            wanted = {k for body in walk for k in _references(body)} - asked
+            asked |= wanted
+            wanted_of[e] = wanted
+        unread = sorted({k for wanted in wanted_of.values() for k in wanted} - held.keys())
+        read = (
+            {r.key: r.body for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": unread})}
+            if unread
+            else {}
+        )
+        for e, wanted in wanted_of.items():
+            bodies, _, asked = walks[e]
+            pairs = [(k, dict(held[k])) for k in wanted if k in held] + [
+                (k, dict(read[k])) for k in wanted if k in read
             ]
-        added = _in_key_order(found)
-        bodies.update(added)
-        walk = list(added.values())
-    history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
-    current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
-    contexts = build_contexts(current, history=history)
-    return replace(contexts[0], ehr=ehr) if contexts else None
+            added = _in_key_order(pairs)
+            bodies.update(added)
+            walks[e] = (bodies, list(added.values()), asked)
+    contexts: dict[str, EncounterContext | None] = dict.fromkeys(encounters)
+    for e, (bodies, _, _) in walks.items():
+        history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != e]
+        current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != e)]
+        built = build_contexts(current, history=history)
+        contexts[e] = replace(built[0], ehr=ehr) if built else None
+    return contexts
+
+
+def _belongs(row: Any, encounter: str, patient: str | None) -> bool:
+    """Whether a row of :data:`_SELECT_CONTEXT_ROWS` is in ``encounter``'s context (its predicates, per encounter)."""
+    if row.encounter == encounter:
+        return True
+    if not patient:
+        return False
+    return row.key == patient or (
+        row.patient == patient and (row.encounter is None or row.resource_type == "Encounter")
+    )
 
 
 def _in_key_order(pairs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

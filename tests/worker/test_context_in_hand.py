@@ -151,8 +151,13 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
     with services.engine.begin() as conn:
         context = _plan(
             conn,
-            mirror_repo._SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name],
-            {"ehr": "default", "encounter": "Encounter/x", "patient": "Patient/y", "have": ["Patient/y"]},
+            mirror_repo._SELECT_CONTEXT_ROWS[conn.dialect.name],
+            {
+                "ehr": "default",
+                "encounters": ["Encounter/x", "Encounter/z"],
+                "patients": ["Patient/y"],
+                "have": ["Patient/y"],
+            },
         )
         checks = _plan(conn, eligibility_repo._PATIENT_CHECKS, {"ehr": "default", "patient": "Patient/y"})
         prior = _plan(conn, claims_repo._PRIOR_CLAIMS, {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"})
