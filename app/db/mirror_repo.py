@@ -305,7 +305,7 @@ def _ehr_beside_a_list(dialect: str) -> Any:
 
 
 # The rows of several encounters' contexts: each one's own rows, its patient's patient-level rows and
-# encounters, and the patient; split per encounter by :func:`_belongs`. ``ehr`` is repeated inside each
+# encounters, and the patient; split per encounter in :func:`load_contexts`. ``ehr`` is repeated inside each
 # branch of the OR so that every branch is an index search (SQLite's multi-index OR; a PostgreSQL
 # BitmapOr): with it outside, SQLite scanned every row of the EHR.
 _SELECT_CONTEXT_ROWS = _per_dialect(
@@ -390,10 +390,23 @@ def load_contexts(
         "have": sorted(held),
     }
     rows = list(conn.execute(_SELECT_CONTEXT_ROWS[conn.dialect.name], params)) if found else []
+    by_encounter: dict[str, list[Any]] = {}
+    by_patient: dict[str, list[Any]] = {}  # the patient-level rows and encounters of each patient
+    by_key: dict[str, Any] = {}
+    for r in rows:  # split per encounter with the query's predicates
+        if r.encounter is not None:
+            by_encounter.setdefault(r.encounter, []).append(r)
+        if r.patient is not None and (r.encounter is None or r.resource_type == "Encounter"):
+            by_patient.setdefault(r.patient, []).append(r)
+        by_key[r.key] = r
     walks: dict[str, tuple[dict[str, dict[str, Any]], list[dict[str, Any]], set[str]]] = {}
     for e, patient in patients.items():
-        mine = (r for r in rows if _belongs(r, e, patient))
-        bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in mine)
+        mine = {r.key: r for r in by_encounter.get(e, ())}
+        if patient:
+            mine.update((r.key, r) for r in by_patient.get(patient, ()))
+            if (own := by_key.get(patient)) is not None:
+                mine[patient] = own
+        bodies = _in_key_order((k, dict(r.body) if r.body is not None else dict(held[k])) for k, r in mine.items())
         walks[e] = (bodies, list(bodies.values()), set(bodies))
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
         # Only the bodies added by the previous round are walked again, and a key asked for once is
@@ -424,17 +437,6 @@ def load_contexts(
         built = build_contexts(current, history=history)
         contexts[e] = replace(built[0], ehr=ehr) if built else None
     return contexts
-
-
-def _belongs(row: Any, encounter: str, patient: str | None) -> bool:
-    """Whether a row of :data:`_SELECT_CONTEXT_ROWS` is in ``encounter``'s context (its predicates, per encounter)."""
-    if row.encounter == encounter:
-        return True
-    if not patient:
-        return False
-    return row.key == patient or (
-        row.patient == patient and (row.encounter is None or row.resource_type == "Encounter")
-    )
 
 
 def _in_key_order(pairs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
