@@ -255,9 +255,12 @@ def profile_in_process(orders: int, count: int, tmp: Path) -> None:
 # inflates it far less than wall time. Nested ones are included in their callers' figures.
 STAGES = [
     ("app.worker.pipeline", "gather", "gather (stored versions, validation)"),
+    ("app.worker.pipeline", "gather_batch", "gather + upsert of a batch (per job)"),
+    ("app.db.mirror_repo", "write_upserts", "upsert: the write (in the batch gather)"),
     ("app.db.mirror_repo", "upsert_resources", "upsert"),
     ("app.worker.pipeline", "consider_orders", "prior-auth alerts of the orders"),
     ("app.db.mirror_repo", "load_context", "load context"),
+    ("app.db.mirror_repo", "load_contexts", "load contexts (of a batch, in its gather)"),
     ("app.db.claims_repo", "prior_claims_for_patient", "prior claims"),
     ("app.db.eligibility_repo", "results_for_patient", "eligibility results"),
     ("app.evaluate", "map_encounter", "map"),

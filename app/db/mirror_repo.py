@@ -11,13 +11,13 @@ Identity is per EHR (:mod:`app.domain.tenancy`): every row and every query is sc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, any_, bindparam, case, null, or_, select
+from sqlalchemy import Connection, Text, and_, any_, bindparam, case, literal_column, null, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -126,52 +126,111 @@ def upsert_resources(
     stored (new and updated ones), for :func:`load_context` to use without reading it back, and the
     bodies of versions already stored with the same ``versionId`` and ``lastUpdated`` (``same``).
     """
+    plan = plan_upserts([resources], stored if stored is not None else {})
+    if not plan.latest[0]:
+        return {}
+    if stored is None:
+        plan = plan_upserts(plan.latest, stored_versions(conn, plan.latest[0], ehr=ehr))
+    plan = write_upserts(conn, plan, now=now, ehr=ehr)
+    if written is not None:
+        written.update(plan.held)
+    return plan.outcomes[0]
+
+
+@dataclass(frozen=True)
+class UpsertPlan:
+    """The resources of several jobs stored as if one job's upsert followed the other's, in one write.
+
+    ``latest``: each job's resources by key (the newest of a key it carries twice). ``base``: the
+    stored versions read before (of every key). ``before``: per job, the versions of its keys as
+    they stand when its turn comes (``base`` with the earlier jobs' writes over it): what that job's
+    :func:`is_known` and superseded checks read. ``outcomes``: per job, key -> new|updated|same|stale
+    against ``before``. ``final``: key -> the body the batch leaves stored (keys it writes only).
+    ``held``: key -> the stored body after the write, for :func:`load_context` (written ones, and
+    versions stored already with the same ``versionId`` and ``lastUpdated``).
+    """
+
+    latest: list[dict[str, dict[str, Any]]]
+    base: dict[str, tuple[str | None, str | None]]
+    before: list[dict[str, tuple[str | None, str | None]]]
+    outcomes: list[dict[str, str]]
+    final: dict[str, dict[str, Any]]
+    held: dict[str, dict[str, Any]]
+
+
+def plan_upserts(
+    jobs: Sequence[Iterable[dict[str, Any]] | Mapping[str, dict[str, Any]]],
+    base: dict[str, tuple[str | None, str | None]],
+) -> UpsertPlan:
+    """What upserting each job's resources one job after another does, over the stored ``base`` (pure)."""
+    latest = [dict(job) if isinstance(job, Mapping) else _newest_by_key(job) for job in jobs]
+    view = dict(base)  # key -> the version stored when the next job's turn comes
+    final: dict[str, dict[str, Any]] = {}
+    same: dict[str, dict[str, Any]] = {}
+    before, outcomes = [], []
+    for resources in latest:
+        before.append({key: view[key] for key in resources if key in view})
+        outcome: dict[str, str] = {}
+        for key, resource in resources.items():
+            version, known = version_of(resource), view.get(key)
+            done = "new" if known is None else _against(version, known)
+            outcome[key] = done
+            if done in ("new", "updated"):
+                view[key] = version
+                final[key] = resource
+            elif done == "same" and known == version:
+                # A version the mirror already holds (same versionId and lastUpdated) is that version's
+                # body: the mirror keeps the first delivery of a version and never rewrites it, so the
+                # job's copy stands for it (the shared clinicians and organisations of every notification).
+                same.setdefault(key, resource)
+        outcomes.append(outcome)
+    return UpsertPlan(latest, base, before, outcomes, final, {**same, **final})
+
+
+def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str = DEFAULT_EHR) -> UpsertPlan:
+    """Store ``plan.final``: one insert of the keys ``plan.base`` lacks, one batch of updates, in key order.
+
+    A row another transaction inserted since ``plan.base`` was read is not an error: its version is
+    read (one more query) and the plan made again over it, so it is compared as an update would be.
+    Returns the plan as written.
+    """
+    if plan.final:
+        _count_write(conn)
+    inserts = [
+        {"ehr": ehr, "key": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key not in plan.base
+    ]
+    if inserts:
+        inserted = _insert_new(conn, inserts, ehr=ehr, now=now)
+        if raced := [r["key"] for r in inserts if r["key"] not in inserted]:
+            # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
+            # workers' first notifications naming the same new Organization: compared as an update.
+            plan = plan_upserts(plan.latest, {**plan.base, **stored_versions(conn, raced, ehr=ehr)})
+    # key order: two transactions writing the same rows lock them in one order
+    updates = [{"scope": ehr, "k": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key in plan.base]
+    if updates:
+        conn.execute(_UPDATE, updates)
+    return plan
+
+
+def writes(conn: Connection) -> int:
+    """How many writes to the mirror this connection has sent (contexts read before the last one may be stale)."""
+    return int(conn.info.get(_WRITES, 0))
+
+
+_WRITES = "claimbridge.mirror_writes"
+
+
+def _count_write(conn: Connection) -> None:
+    conn.info[_WRITES] = writes(conn) + 1
+
+
+def _newest_by_key(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for resource in resources:  # a notification may carry the same resource twice: keep the newest
         key = key_of(resource)
         if key not in latest or is_newer(version_of(resource), version_of(latest[key])) is True:
             latest[key] = resource
-    if not latest:
-        return {}
-    if stored is None:
-        stored = stored_versions(conn, latest, ehr=ehr)
-    outcome: dict[str, str] = {}
-    inserts, updates = [], []
-    for key in sorted(latest):  # key order: two transactions writing the same rows lock them in one order
-        resource, known = latest[key], stored.get(key)
-        row = _row(resource, now)
-        if known is None:
-            inserts.append({"ehr": ehr, "key": key, **row})
-            outcome[key] = "new"
-        elif (done := _against(version_of(resource), known)) == "updated":
-            updates.append({"scope": ehr, "k": key, **row})
-            outcome[key] = done
-        else:
-            outcome[key] = done
-    if inserts:
-        inserted = _insert_new(conn, inserts, ehr=ehr, now=now)
-        if raced := [r for r in inserts if r["key"] not in inserted]:
-            # Stored meanwhile by another transaction (committed: the insert waited for it), e.g. two
-            # workers' first notifications naming the same new Organization: compared as an update.
-            now_stored = stored_versions(conn, (r["key"] for r in raced), ehr=ehr)
-            for r in raced:
-                key = r["key"]
-                outcome[key] = _against(version_of(latest[key]), now_stored[key])
-                if outcome[key] == "updated":
-                    updates.append({"scope": ehr, "k": key, **_row(latest[key], now)})
-    if updates:
-        conn.execute(_UPDATE, sorted(updates, key=lambda u: str(u["k"])))
-    if written is not None:
-        written.update((key, latest[key]) for key, done in outcome.items() if done in ("new", "updated"))
-        # A version the mirror already holds (same versionId and lastUpdated) is that version's body:
-        # the mirror keeps the first delivery of a version and never rewrites it, so the job's copy
-        # stands for it (the shared clinicians and organisations of every notification).
-        written.update(
-            (key, latest[key])
-            for key, done in outcome.items()
-            if done == "same" and (known := stored.get(key)) is not None and version_of(latest[key]) == known
-        )
-    return outcome
+    return latest
 
 
 def _row(resource: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -232,23 +291,33 @@ def _body_unless_held(dialect: str) -> Any:
     return case((_key_in("have", dialect), null()), else_=RES.c.body).label("body")
 
 
-# ``ehr`` is repeated inside each branch of the OR so that every branch is an index search (SQLite's
-# multi-index OR; a PostgreSQL BitmapOr): with it outside, SQLite scanned every row of the EHR.
-_SELECT_ENCOUNTER_ONLY = _per_dialect(
-    lambda d: select(RES.c.key, _body_unless_held(d)).where(
-        RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")
-    )
-)
-_SELECT_ENCOUNTER_AND_PATIENT = _per_dialect(
-    lambda d: select(RES.c.key, _body_unless_held(d)).where(
+def _in(column: Any, name: str, dialect: str) -> Any:
+    """``column`` in the list bound as ``name`` (as :func:`_key_in`)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Text)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _ehr_beside_a_list(dialect: str) -> Any:
+    """``ehr`` beside ``encounter IN (...)``: on SQLite as ``+ehr`` (no index searched on it), else
+    SQLite searches the key's index by ``ehr`` alone, every row of the EHR, not the encounter's index."""
+    return literal_column("+resource.ehr", RES.c.ehr.type) if dialect == "sqlite" else RES.c.ehr
+
+
+# The rows of several encounters' contexts: each one's own rows, its patient's patient-level rows and
+# encounters, and the patient; split per encounter in :func:`load_contexts`. ``ehr`` is repeated inside each
+# branch of the OR so that every branch is an index search (SQLite's multi-index OR; a PostgreSQL
+# BitmapOr): with it outside, SQLite scanned every row of the EHR.
+_SELECT_CONTEXT_ROWS = _per_dialect(
+    lambda d: select(RES.c.key, RES.c.resource_type, RES.c.encounter, RES.c.patient, _body_unless_held(d)).where(
         or_(
-            and_(RES.c.ehr == _EHR, RES.c.encounter == bindparam("encounter")),
+            and_(_ehr_beside_a_list(d) == _EHR, _in(RES.c.encounter, "encounters", d)),
             and_(
                 RES.c.ehr == _EHR,
-                RES.c.patient == bindparam("patient"),
+                _in(RES.c.patient, "patients", d),
                 or_(RES.c.encounter.is_(None), RES.c.resource_type == "Encounter"),
             ),
-            and_(RES.c.ehr == _EHR, RES.c.key == bindparam("patient")),
+            and_(RES.c.ehr == _EHR, _in(RES.c.key, "patients", d)),
         ),
     )
 )
@@ -292,43 +361,82 @@ def load_context(
     being read and decoded again. Which resources belong to the context is still the mirror's
     answer, so the context is the same as without them.
     """
+    return load_contexts(conn, [encounter_key], ehr=ehr, held=held)[encounter_key]
+
+
+def load_contexts(
+    conn: Connection,
+    encounters: Sequence[str],
+    *,
+    ehr: str = DEFAULT_EHR,
+    held: Mapping[str, dict[str, Any]] | None = None,
+) -> dict[str, EncounterContext | None]:
+    """:func:`load_context` of each of ``encounters``, their rows read by one query for all of them
+    (and each round of referenced resources by one more), split per encounter with the query's
+    predicates: each context is the one :func:`load_context` alone would build."""
     held = held or {}
-    encounter = held.get(encounter_key)
-    encounter = dict(encounter) if encounter is not None else get(conn, encounter_key, ehr=ehr)
-    if encounter is None:
-        return None
-    patient = patient_of(encounter)
-    have = sorted(held)
-    if patient:
-        params = {"ehr": ehr, "encounter": encounter_key, "patient": patient, "have": have}
-        rows = conn.execute(_SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name], params)
-    else:
-        rows = conn.execute(
-            _SELECT_ENCOUNTER_ONLY[conn.dialect.name], {"ehr": ehr, "encounter": encounter_key, "have": have}
+    bodies_of = {e: dict(held[e]) for e in encounters if e in held}
+    if missing := sorted(set(encounters) - bodies_of.keys()):
+        bodies_of.update(
+            (r.key, dict(r.body))
+            for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": missing})
         )
-    bodies = _in_key_order((r.key, dict(r.body) if r.body is not None else dict(held[r.key])) for r in rows)
-    walk, asked = list(bodies.values()), set(bodies)
+    found = {e: body for e in dict.fromkeys(encounters) if (body := bodies_of.get(e)) is not None}
+    patients = {e: patient_of(body) for e, body in found.items()}
+    params = {
+        "ehr": ehr,
+        "encounters": sorted(found),
+        "patients": sorted({p for p in patients.values() if p}),
+        "have": sorted(held),
+    }
+    rows = list(conn.execute(_SELECT_CONTEXT_ROWS[conn.dialect.name], params)) if found else []
+    by_encounter: dict[str, list[Any]] = {}
+    by_patient: dict[str, list[Any]] = {}  # the patient-level rows and encounters of each patient
+    by_key: dict[str, Any] = {}
+    for r in rows:  # split per encounter with the query's predicates
+        if r.encounter is not None:
+            by_encounter.setdefault(r.encounter, []).append(r)
+        if r.patient is not None and (r.encounter is None or r.resource_type == "Encounter"):
+            by_patient.setdefault(r.patient, []).append(r)
+        by_key[r.key] = r
+    walks: dict[str, tuple[dict[str, dict[str, Any]], list[dict[str, Any]], set[str]]] = {}
+    for e, patient in patients.items():
+        mine = {r.key: r for r in by_encounter.get(e, ())}
+        if patient:
+            mine.update((r.key, r) for r in by_patient.get(patient, ()))
+            if (own := by_key.get(patient)) is not None:
+                mine[patient] = own
+        bodies = _in_key_order((k, dict(r.body) if r.body is not None else dict(held[k])) for k, r in mine.items())
+        walks[e] = (bodies, list(bodies.values()), set(bodies))
     for _ in range(2):  # referenced resources, and what those reference (Coverage -> payor Organization)
         # Only the bodies added by the previous round are walked again, and a key asked for once is
         # not asked again (it was found, or the mirror does not have it).
-        wanted = {k for body in walk for k in _references(body)} - asked
-        if not wanted:
-            break
-        asked |= wanted
-        found = [(k, dict(held[k])) for k in wanted if k in held]
-        unread = sorted(wanted - held.keys())
-        if unread:
-            found += [
-                (r.key, dict(r.body))
-                for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": unread})
+        wanted_of = {}
+        for e, (_, walk, asked) in walks.items():
+            wanted = {k for body in walk for k in _references(body)} - asked
+            asked |= wanted
+            wanted_of[e] = wanted
+        unread = sorted({k for wanted in wanted_of.values() for k in wanted} - held.keys())
+        read = (
+            {r.key: r.body for r in conn.execute(_SELECT_BODIES[conn.dialect.name], {"ehr": ehr, "keys": unread})}
+            if unread
+            else {}
+        )
+        for e, wanted in wanted_of.items():
+            bodies, _, asked = walks[e]
+            pairs = [(k, dict(held[k])) for k in wanted if k in held] + [
+                (k, dict(read[k])) for k in wanted if k in read
             ]
-        added = _in_key_order(found)
-        bodies.update(added)
-        walk = list(added.values())
-    history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != encounter_key]
-    current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != encounter_key)]
-    contexts = build_contexts(current, history=history)
-    return replace(contexts[0], ehr=ehr) if contexts else None
+            added = _in_key_order(pairs)
+            bodies.update(added)
+            walks[e] = (bodies, list(added.values()), asked)
+    contexts: dict[str, EncounterContext | None] = dict.fromkeys(encounters)
+    for e, (bodies, _, _) in walks.items():
+        history = [b for k, b in bodies.items() if b.get("resourceType") == "Encounter" and k != e]
+        current = [b for k, b in bodies.items() if not (b.get("resourceType") == "Encounter" and k != e)]
+        built = build_contexts(current, history=history)
+        contexts[e] = replace(built[0], ehr=ehr) if built else None
+    return contexts
 
 
 def _in_key_order(pairs: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

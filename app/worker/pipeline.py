@@ -23,7 +23,7 @@ claim version (same fingerprint).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -83,15 +83,28 @@ class Runtime:
         return f"ehr:{ehr}" if self.writeback_per_ehr and ehr else self.writeback_destination
 
 
-def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared: Prepared | None = None) -> str:
-    """Run one job (with step 1b's result, if any); returns a short result (claim ids and what happened)."""
+def process_job(
+    conn: Connection,
+    job: ClaimedJob,
+    *,
+    runtime: Runtime,
+    prepared: Prepared | None = None,
+    gathered: Gathered | None = None,
+) -> str:
+    """Run one job (with step 1b's result, if any); returns a short result (claim ids and what happened).
+
+    ``gathered``: its step 1 done already, with the other jobs of its batch (:func:`gather_batch`).
+    """
     now = runtime.clock()
     fetched = prepared.fetched if prepared else None
     if fetched is not None and fetched.gone is not None:
         return "gone"
-    resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
-    written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
-    upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
+    if gathered is None:
+        resources, stored = gather(conn, job, runtime=runtime, prepared=prepared)
+        written: dict[str, dict[str, Any]] = {}  # the bodies stored: each encounter's context starts from them
+        upserted = mirror_repo.upsert_resources(conn, resources, now=now, stored=stored, ehr=job.ehr, written=written)
+    else:  # gathered and stored with the other jobs of its batch (gather_batch)
+        resources, stored, upserted, written = gathered.resources, gathered.stored, gathered.upserted, gathered.held
     changed = [r for r in resources if not mirror_repo.is_known(r, stored)]
     # ``written``: the bodies just stored (no lookup of them); ``requested``: checks already stored (planned
     # ahead from this notification): planned again as ``known``, so nothing is inserted or asked for them.
@@ -110,7 +123,12 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
     take_notified_responses(conn, resources, writeback=destination, now=now)  # PAS decisions notified by the payer
     # The mirror does not change after this point in the job: each context is loaded once, for the
     # orders' prior-auth judgement and for the claim.
-    contexts = {e: mirror_repo.load_context(conn, e, ehr=job.ehr, held=written) for e in encounters}
+    # Read with its batch's (gather_batch) unless the mirror was written since (a PAS decision just taken).
+    preloaded = gathered.contexts if gathered is not None and gathered.read_at == mirror_repo.writes(conn) else {}
+    contexts = {
+        e: preloaded[e] if e in preloaded else mirror_repo.load_context(conn, e, ehr=job.ehr, held=written)
+        for e in encounters
+    }
     by_patient = {patient_of(c.encounter): c for c in reversed(contexts.values()) if c is not None}
     consider_orders(
         conn,
@@ -151,9 +169,16 @@ def process_job(conn: Connection, job: ClaimedJob, *, runtime: Runtime, prepared
 
 def encounters_for(conn: Connection, focus: str, upserted: dict[str, str], *, ehr: str = DEFAULT_EHR) -> list[str]:
     """The encounters a change to ``focus`` affects; an Encounter this job just stored is its own."""
+    if (own := encounters_for_stored(focus, upserted)) is not None:
+        return own
+    return mirror_repo.encounters_for(conn, focus, ehr=ehr)
+
+
+def encounters_for_stored(focus: str, upserted: dict[str, str]) -> list[str] | None:
+    """:func:`encounters_for` without the mirror: an Encounter this job just stored is its own (None: ask)."""
     if focus.startswith("Encounter/") and upserted.get(focus) in ("new", "updated", "same"):
         return [focus]
-    return mirror_repo.encounters_for(conn, focus, ehr=ehr)
+    return None
 
 
 def finish_pull(conn: Connection, job: ClaimedJob, fetched: Fetched, *, now: datetime) -> None:
@@ -181,14 +206,100 @@ def gather(
     keys = (f"{r.get('resourceType')}/{r.get('id')}" for r in resources)
     stored = mirror_repo.stored_versions(conn, keys, ehr=job.ehr)
     if runtime.validate_inputs:
-        for resource in resources:
-            if mirror_repo.is_known(resource, stored):
-                continue
-            try:
-                validate_resource(resource)
-            except InvalidResource as exc:
-                raise FatalJobError(str(exc)) from exc
+        _validate(resources, stored)
     return resources, stored
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Step 1 of one job of a batch (:func:`gather_batch`): its resources, the stored versions of
+    their keys as they stood when its turn came, what its upsert did to each, and the stored bodies."""
+
+    resources: list[dict[str, Any]]
+    stored: dict[str, tuple[str | None, str | None]]
+    upserted: dict[str, str]
+    held: dict[str, dict[str, Any]]
+    #: The contexts of the encounters it will evaluate, read with the batch's, and the mirror's write
+    #: count (:func:`app.db.mirror_repo.writes`) when they were: used only if no write came since.
+    contexts: dict[str, EncounterContext | None] = field(default_factory=dict)
+    read_at: int = -1
+
+
+def gather_batch(
+    conn: Connection, items: Sequence[tuple[ClaimedJob, Prepared | None]], *, runtime: Runtime
+) -> dict[int, Gathered]:
+    """Step 1 and the mirror's upsert for a batch of jobs sharing a transaction: per EHR, one read of
+    the stored versions and one write (:func:`app.db.mirror_repo.write_upserts`), before any of the
+    jobs runs on.
+
+    Each job is judged as if the jobs had been upserted one after another in batch order: its
+    validation, ``changed`` resources, superseded check and ``upserted`` outcomes read the versions
+    stored before the batch with the earlier jobs' writes over them. What it then reads from the
+    mirror (contexts, links) is the mirror after the whole batch: a job may see a newer version
+    that a later job of its batch carries, as if both notifications had arrived together. The
+    contexts of the encounters the jobs name as their focus (stored, not stale) are read here too,
+    in one query per EHR for the batch (:func:`app.db.mirror_repo.load_contexts`); a job uses them
+    unless the mirror was written after (:attr:`Gathered.read_at`). Raises as
+    :func:`gather` does (an invalid resource: :class:`FatalJobError`); the caller then runs the jobs
+    one by one. A job whose focus is gone is left out (it writes nothing).
+    """
+    now = runtime.clock()
+    per_ehr: dict[str, list[tuple[ClaimedJob, list[dict[str, Any]]]]] = {}
+    fetched_jobs = {job.id for job, prepared in items if prepared is not None and prepared.fetched is not None}
+    for job, prepared in items:
+        fetched = prepared.fetched if prepared else None
+        if fetched is not None and fetched.gone is not None:
+            continue
+        note = prepared.note if prepared else read_notification(conn, job)
+        resources = [r for r, _ in note.resources] + (list(fetched.resources) if fetched else [])
+        per_ehr.setdefault(job.ehr, []).append((job, resources))
+    gathered: dict[int, Gathered] = {}
+    own: dict[str, dict[int, list[str]]] = {}  # per EHR: job -> the encounters it evaluates, if known now
+    held_of: dict[str, dict[str, dict[str, Any]]] = {}
+    for ehr, jobs in per_ehr.items():
+        keys = (f"{r.get('resourceType')}/{r.get('id')}" for _, resources in jobs for r in resources)
+        plan = mirror_repo.plan_upserts(
+            [resources for _, resources in jobs], mirror_repo.stored_versions(conn, keys, ehr=ehr)
+        )
+        if runtime.validate_inputs:
+            for (_, resources), before in zip(jobs, plan.before, strict=True):
+                _validate(resources, before)
+        plan = mirror_repo.write_upserts(conn, plan, now=now, ehr=ehr)
+        held_of[ehr] = plan.held
+        for (job, resources), latest, before, outcome in zip(
+            jobs, plan.latest, plan.before, plan.outcomes, strict=True
+        ):
+            # The stored bodies of its own keys (the batch's last write of each): a context's read
+            # leaves out only what its job holds, as with one job per upsert.
+            held = {key: body for key in latest if (body := plan.held.get(key)) is not None}
+            gathered[job.id] = Gathered(resources, before, outcome, held)
+            found = encounters_for_stored(job.focus, outcome) if job.focus and job.id not in fetched_jobs else None
+            if found is not None:
+                own.setdefault(ehr, {})[job.id] = found
+    # The encounters' contexts in one read per EHR, once every EHR's resources are written (the mirror
+    # as the batch leaves it); a job whose focus turns out superseded does not use its context.
+    contexts = {
+        ehr: mirror_repo.load_contexts(
+            conn, sorted({e for f in of_jobs.values() for e in f}), ehr=ehr, held=held_of[ehr]
+        )
+        for ehr, of_jobs in own.items()
+    }
+    read_at = mirror_repo.writes(conn)
+    for ehr, of_jobs in own.items():
+        for job_id, encounters in of_jobs.items():
+            mine = {e: contexts[ehr][e] for e in encounters}
+            gathered[job_id] = replace(gathered[job_id], contexts=mine, read_at=read_at)
+    return gathered
+
+
+def _validate(resources: list[dict[str, Any]], stored: dict[str, tuple[str | None, str | None]]) -> None:
+    for resource in resources:
+        if mirror_repo.is_known(resource, stored):
+            continue
+        try:
+            validate_resource(resource)
+        except InvalidResource as exc:
+            raise FatalJobError(str(exc)) from exc
 
 
 def read_notification(conn: Connection, job: ClaimedJob) -> Notification:

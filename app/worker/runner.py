@@ -10,7 +10,8 @@ transaction, record failures, then the periodic duties.
                     With ``prefetch_ahead`` the NEXT batch is claimed and prefetched on a helper
                     thread while this one is processed (id-only fetches overlap processing)
       3 run         :func:`~app.worker.pipeline.process_job` per job; ``jobs_per_commit`` jobs share
-                    one transaction, first without savepoints; if any job fails the transaction is
+                    one transaction, first without savepoints and with their resources stored in the
+                    mirror together (one read, one write: ``gather_batch``); if any job fails the transaction is
                     rolled back whole and the jobs run again, each inside its own SAVEPOINT: a job
                     that fails is rolled back to its savepoint and recorded as failed in the same
                     transaction, the others commit. Should the shared commit itself fail, the jobs
@@ -54,6 +55,7 @@ from app.logging import get_logger
 from app.metrics import Metrics
 from app.retry import RetryPolicy
 from app.settings import WorkerSettings
+from app.worker import pipeline
 from app.worker.pipeline import Runtime, process_job
 from app.worker.prefetch import Outcome, Prepared
 
@@ -208,20 +210,28 @@ class Worker:
     def run_jobs_together(self, chunk: Sequence[tuple[ClaimedJob, Prepared | None]]) -> None:
         """Several jobs in one transaction; a failing job never takes the others down.
 
-        First without savepoints (two statements fewer per job) and with the jobs marked done in one
-        statement at the end: should any job fail (or a lease be lost, or the commit fail),
-        the whole transaction is rolled back, nothing of the chunk is stored, and the chunk runs again
-        with a SAVEPOINT per job (:meth:`run_jobs_guarded`), where the failing job alone is rolled back
-        and recorded. Running a job twice is safe: it is a function of the database and its prepared
+        First without savepoints (two statements fewer per job), the chunk's resources stored in the
+        mirror before its first job runs on (:func:`~app.worker.pipeline.gather_batch`: one read of
+        the stored versions and one write for the chunk), and with the jobs marked done in one
+        statement at the end: should any job fail (an invalid resource in any job's notification
+        included), a lease be lost or the commit fail, the whole transaction is rolled back, nothing of
+        the chunk is stored, and the chunk runs again with a SAVEPOINT per job (:meth:`run_jobs_guarded`:
+        each job gathers and upserts its own), where the failing job alone is rolled back and
+        recorded. Running a job twice is safe: it is a function of the database and its prepared
         input, and its first run left nothing behind.
         """
         done: list[tuple[ClaimedJob, str, float]] = []
         try:
             with self.engine.begin() as conn:
+                started = time.perf_counter()
+                gathered = pipeline.gather_batch(conn, chunk, runtime=self.runtime)  # one mirror read and write
+                shared = (time.perf_counter() - started) / len(chunk)  # each job's share of it
                 for job, prepared in chunk:
                     _log_fetched(job, prepared)
-                    started = time.perf_counter()
-                    result = process_job(conn, job, runtime=self.runtime, prepared=prepared)
+                    started = time.perf_counter() - shared
+                    result = process_job(
+                        conn, job, runtime=self.runtime, prepared=prepared, gathered=gathered.get(job.id)
+                    )
                     done.append((job, result, time.perf_counter() - started))
                 finished = [(job.id, result) for job, result, _ in done]  # one statement for the chunk
                 queue_repo.finish_jobs(conn, finished, worker=self.worker_id, now=self.runtime.clock())

@@ -151,8 +151,13 @@ def test_context_and_verification_reads_search_indexes_not_every_row(
     with services.engine.begin() as conn:
         context = _plan(
             conn,
-            mirror_repo._SELECT_ENCOUNTER_AND_PATIENT[conn.dialect.name],
-            {"ehr": "default", "encounter": "Encounter/x", "patient": "Patient/y", "have": ["Patient/y"]},
+            mirror_repo._SELECT_CONTEXT_ROWS[conn.dialect.name],
+            {
+                "ehr": "default",
+                "encounters": ["Encounter/x", "Encounter/z"],
+                "patients": ["Patient/y"],
+                "have": ["Patient/y"],
+            },
         )
         checks = _plan(conn, eligibility_repo._PATIENT_CHECKS, {"ehr": "default", "patient": "Patient/y"})
         prior = _plan(conn, claims_repo._PRIOR_CLAIMS, {"ehr": "default", "patient": "Patient/y", "encounter": "E/x"})
@@ -230,3 +235,39 @@ def test_an_encounters_claims_and_prior_billing_in_one_read_are_the_two_reads(
             ), encounter
             with_prior += bool(prior)
         assert with_prior >= 1
+
+
+def test_the_contexts_of_many_encounters_read_together_are_each_ones_own(
+    processed: tuple[Services, list[dict[str, Any]]],
+) -> None:
+    """One read for a batch's encounters (patients shared, one seen twice) splits into the contexts
+    each encounter's own read gives, with some bodies held and the rest read."""
+    services, bundles = processed
+    resources = [e["resource"] for b in bundles for e in b["entry"]]
+    encounters = sorted({key_of(r) for r in resources if r["resourceType"] == "Encounter" and not is_history(r)})
+    held = dict(itertools.islice(((key_of(r), r) for r in resources), 0, None, 3))
+    with services.engine.connect() as conn:
+        together = mirror_repo.load_contexts(conn, [*encounters, "Encounter/not-stored"], held=held)
+        assert together.pop("Encounter/not-stored") is None
+        assert list(together) == encounters
+        for encounter in encounters:
+            alone = mirror_repo.load_context(conn, encounter)
+            assert alone is not None and (mine := together[encounter]) is not None
+            assert _shape(mine) == _shape(alone), encounter
+
+
+def test_every_write_to_the_mirror_is_counted_on_its_connection(db_url: str, tmp_path: Path) -> None:
+    """A context read before a write is not used after it (pipeline.gather_batch's ``read_at``)."""
+    services = make_services(db_url, tmp_path)
+    try:
+        org = {"resourceType": "Organization", "id": "w1", "meta": {"versionId": "1"}, "name": "n"}
+        with services.engine.begin() as conn:
+            before = mirror_repo.writes(conn)
+            mirror_repo.upsert_resources(conn, [org], now=services.clock())
+            assert mirror_repo.writes(conn) == before + 1
+            mirror_repo.upsert_resources(conn, [org], now=services.clock())  # the same version: nothing written
+            assert mirror_repo.writes(conn) == before + 1
+            mirror_repo.upsert_resources(conn, [{**org, "meta": {"versionId": "2"}}], now=services.clock())
+            assert mirror_repo.writes(conn) == before + 2
+    finally:
+        services.close()
