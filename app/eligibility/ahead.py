@@ -19,7 +19,7 @@ the mirror's versions), exactly as the job will:
   process's :class:`~app.eligibility.triggers.Requested` (shared with the jobs' ``Runtime``): a job in
   this process then plans them as ``known`` without asking whether they are stored (a check row is
   never deleted), and reads the payer's Organization from the bodies it has just stored. Each
-  notification's parse goes to its job's prefetch (:class:`~app.worker.prefetch.ParsedNotes`) once
+  notification's parse goes to its job's prefetch (:class:`~app.intake.parsed.ParsedNotes`) once
   the round is over (the round only reads the resources it parsed, and no longer once it returns).
 
 The job that evaluates the claim after the answer is stored uses it and marks it applied

@@ -52,8 +52,8 @@ from app.eligibility.runner import EligibilityRunner
 from app.eligibility.triggers import Requested, local_date, still_wanted
 from app.eligibility.writeback import response_resource, tasks
 from app.errors import FatalError
+from app.intake.parsed import ParsedNotes
 from app.logging import get_logger
-from app.worker.prefetch import ParsedNotes
 
 log = get_logger("claimbridge.eligibility")
 #: How often a round looks for checks that outlived their payer's ``claim_wait_seconds``.

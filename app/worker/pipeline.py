@@ -51,12 +51,13 @@ from app.eligibility.triggers import Requested, plan_checks
 from app.evaluate import Evaluation, evaluate_encounter, history_for
 from app.fhir.r4 import InvalidResource, validate_resource
 from app.intake.notification import InvalidNotification, Notification, parse_notification
+from app.intake.parsed import ParsedNotes
 from app.priorauth.alerts import consider_orders, rules_for
 from app.priorauth.submit import take_notified_responses
 from app.relay.events import CLAIM_VERSION, claim_version_event, event_key
 from app.worker.errors import FatalJobError
 from app.worker.outcomes import outcome_to_store, record_outcome
-from app.worker.prefetch import ParsedNotes, Prepared
+from app.worker.prefetch import Prepared
 from app.worker.retire import settle
 from app.writeback import writeback_payload
 
