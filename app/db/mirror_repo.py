@@ -32,6 +32,7 @@ from app.domain.context import (
 )
 from app.domain.resources import encounter_of, is_newer, patient_of, version_of
 from app.domain.tenancy import DEFAULT_EHR
+from app.errors import TemporaryError
 
 RES = Resource.__table__  # type: ignore[attr-defined]
 
@@ -78,9 +79,16 @@ def _per_dialect(build: Callable[[str], Any]) -> dict[str, Any]:
 _SELECT_VERSIONS = _per_dialect(
     lambda d: select(RES.c.key, RES.c.version_id, RES.c.last_updated).where(RES.c.ehr == _EHR, _key_in("keys", d))
 )
+# Overwrites a row only while it holds the version read (``was_v``, ``was_lu``): the read does not lock,
+# so another transaction may have stored a newer version since (:func:`write_upserts` then reads it).
 _UPDATE = (
     RES.update()
-    .where(RES.c.ehr == bindparam("scope"), RES.c.key == bindparam("k"))
+    .where(
+        RES.c.ehr == bindparam("scope"),
+        RES.c.key == bindparam("k"),
+        RES.c.version_id.is_not_distinct_from(bindparam("was_v")),
+        RES.c.last_updated.is_not_distinct_from(bindparam("was_lu")),
+    )
     .values(
         {
             c: bindparam(c)
@@ -192,7 +200,10 @@ def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str
 
     A row another transaction inserted since ``plan.base`` was read is not an error: its version is
     read (one more query) and the plan made again over it, so it is compared as an update would be.
-    Returns the plan as written.
+    Likewise an update applies only while the row holds the version read (the read does not lock):
+    should fewer rows be updated than sent, the others' versions are read and the plan made again over
+    them (an older version never overwrites a newer one stored meanwhile; :class:`MirrorRace` after
+    ``_UPDATE_ROUNDS`` tries). Returns the plan as written.
     """
     if plan.final:
         _count_write(conn)
@@ -206,10 +217,45 @@ def write_upserts(conn: Connection, plan: UpsertPlan, *, now: datetime, ehr: str
             # workers' first notifications naming the same new Organization: compared as an update.
             plan = plan_upserts(plan.latest, {**plan.base, **stored_versions(conn, raced, ehr=ehr)})
     # key order: two transactions writing the same rows lock them in one order
-    updates = [{"scope": ehr, "k": key, **_row(plan.final[key], now)} for key in sorted(plan.final) if key in plan.base]
-    if updates:
-        conn.execute(_UPDATE, updates)
-    return plan
+    pending = [key for key in sorted(plan.final) if key in plan.base]
+    for _ in range(_UPDATE_ROUNDS):
+        if not pending:
+            return plan
+        updates = [
+            {
+                "scope": ehr,
+                "k": key,
+                "was_v": plan.base[key][0],
+                "was_lu": plan.base[key][1],
+                **_row(plan.final[key], now),
+            }
+            for key in pending
+        ]
+        if conn.execute(_UPDATE, updates).rowcount == len(updates):
+            return plan
+        # A row no longer holds the version read: another transaction stored another version since (and
+        # committed: the update waited for it). Its version is read and the plan made again over it, so
+        # an older version never overwrites a newer one; the rows updated already are left as they are.
+        now_stored = stored_versions(conn, pending, ehr=ehr)
+        missed = {
+            key: known
+            for key in pending
+            if (known := now_stored.get(key)) is not None and known != version_of(plan.final[key])
+        }
+        plan = plan_upserts(plan.latest, {**plan.base, **missed})
+        pending = [key for key in sorted(missed) if key in plan.final]
+    if not pending:
+        return plan
+    raise MirrorRace(f"the mirror rows {sorted(pending)} kept changing under this transaction")
+
+
+#: How many times :func:`write_upserts` sends its updates again over rows changed meanwhile.
+_UPDATE_ROUNDS = 3
+
+
+class MirrorRace(TemporaryError):
+    """Rows kept changing under a transaction's updates (other workers storing versions of them): the
+    job is tried again later."""
 
 
 def writes(conn: Connection) -> int:

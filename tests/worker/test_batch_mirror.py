@@ -162,3 +162,44 @@ def test_the_plan_judges_each_job_after_the_earlier_ones() -> None:
     ]
     assert [b.get("Organization/o1") for b in plan.before] == [None, ("2", None), ("2", None), ("2", None)]
     assert plan.final["Organization/o1"]["name"] == "c" and plan.held["Organization/o1"]["name"] == "c"
+
+
+def test_an_update_never_overwrites_a_version_stored_after_the_versions_were_read(services: Services) -> None:
+    """Another worker stored version 4 after this one read version 2 (the read does not lock): this
+    worker's version 3 must not overwrite it. It is judged against version 4 instead (stale)."""
+    now = services.clock()
+    with services.engine.begin() as conn:
+        mirror_repo.upsert_resources(conn, [org("2", "read")], now=now)
+    with services.engine.begin() as conn:
+        read = mirror_repo.stored_versions(conn, ["Organization/o1"])
+        mirror_repo.upsert_resources(conn, [org("4", "stored meanwhile")], now=now)  # as another worker's, committed
+        plan = mirror_repo.plan_upserts([[org("3", "mine")], [org("5", "later job")]], read)
+        assert plan.outcomes == [{"Organization/o1": "updated"}, {"Organization/o1": "updated"}]
+        written = mirror_repo.write_upserts(conn, mirror_repo.plan_upserts([[org("3", "mine")]], read), now=now)
+        assert written.outcomes == [{"Organization/o1": "stale"}]
+        assert written.before == [{"Organization/o1": ("4", None)}]
+        assert "Organization/o1" not in written.held
+        assert (mirror_repo.get(conn, "Organization/o1") or {})["name"] == "stored meanwhile"
+        newer = mirror_repo.write_upserts(conn, plan, now=now)  # a later job of the batch carries version 5
+        assert newer.outcomes == [{"Organization/o1": "stale"}, {"Organization/o1": "updated"}]
+        assert newer.held["Organization/o1"]["name"] == "later job"
+        assert (mirror_repo.get(conn, "Organization/o1") or {})["name"] == "later job"
+
+
+def test_updates_that_all_apply_send_one_statement(services: Services) -> None:
+    """The check that no row changed since the read costs nothing when none did (the rows updated counted)."""
+    now = services.clock()
+    orgs = [{**org("1", "a"), "id": f"o{n}"} for n in range(3)]
+    with services.engine.begin() as conn:
+        mirror_repo.upsert_resources(conn, orgs, now=now)
+    newer = [{**o, "meta": {"versionId": "2"}, "name": "b"} for o in orgs]
+    with services.engine.begin() as conn:
+        plan = mirror_repo.plan_upserts(
+            [newer], mirror_repo.stored_versions(conn, [f"Organization/o{n}" for n in range(3)])
+        )
+        with counting(services.engine) as seen:
+            written = mirror_repo.write_upserts(conn, plan, now=now)
+    assert written.outcomes == [{f"Organization/o{n}": "updated" for n in range(3)}]
+    assert sum(seen.values()) == 1 and all(k.startswith("UPDATE resource") for k in seen), seen
+    with services.engine.connect() as conn:
+        assert [(mirror_repo.get(conn, f"Organization/o{n}") or {}).get("name") for n in range(3)] == ["b"] * 3
