@@ -257,7 +257,7 @@ def gather_batch(
     gathered: dict[int, Gathered] = {}
     own: dict[str, dict[int, list[str]]] = {}  # per EHR: job -> the encounters it evaluates, if known now
     held_of: dict[str, dict[str, dict[str, Any]]] = {}
-    for ehr, jobs in per_ehr.items():
+    for ehr, jobs in sorted(per_ehr.items()):  # EHRs in one order in every worker: row locks taken alike
         keys = (f"{r.get('resourceType')}/{r.get('id')}" for _, resources in jobs for r in resources)
         plan = mirror_repo.plan_upserts(
             [resources for _, resources in jobs], mirror_repo.stored_versions(conn, keys, ehr=ehr)
