@@ -91,6 +91,9 @@ class WorkerSettings(_Section):
     #: Jobs of a batch committed in one transaction (a SAVEPOINT each only when a failure reruns the
     #: chunk); 1 = one transaction per job.
     jobs_per_commit: int = Field(20, ge=1)
+    #: Smallest chunk whose resources are stored in the mirror together (``pipeline.gather_batch``,
+    #: ADR 0026); a smaller one (a low arrival rate) runs each job's own gather, cheaper below ~10 jobs.
+    batch_gather_min_jobs: int = Field(10, ge=2)
     #: Claim the next batch and run its step 1b (EHR fetches) while the current batch is processed.
     prefetch_ahead: bool = True
     #: Touched after every round of the worker loop (a liveness probe checks its age); None: off.

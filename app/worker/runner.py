@@ -224,7 +224,11 @@ class Worker:
         try:
             with self.engine.begin() as conn:
                 started = time.perf_counter()
-                gathered = pipeline.gather_batch(conn, chunk, runtime=self.runtime)  # one mirror read and write
+                gathered = (  # one mirror read and write; a smaller chunk: per job (ADR 0026)
+                    pipeline.gather_batch(conn, chunk, runtime=self.runtime)
+                    if len(chunk) >= self.settings.batch_gather_min_jobs
+                    else {}
+                )
                 shared = (time.perf_counter() - started) / len(chunk)  # each job's share of it
                 for job, prepared in chunk:
                     _log_fetched(job, prepared)

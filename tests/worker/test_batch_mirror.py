@@ -22,7 +22,7 @@ from tests.worker.test_round_trips import counting
 
 @pytest.fixture
 def services(db_url: str, tmp_path: Path) -> Iterator[Services]:
-    svc = make_services(db_url, tmp_path, worker={"batch_size": 10, "jobs_per_commit": 10})
+    svc = make_services(db_url, tmp_path, worker={"batch_size": 10, "jobs_per_commit": 10, "batch_gather_min_jobs": 2})
     register(svc, sub_id="claimbridge-demo")
     yield svc
     svc.close()
@@ -63,6 +63,20 @@ def test_a_batch_reads_the_stored_versions_once_and_inserts_once(services: Servi
     assert mirror_reads_and_inserts(seen) == (1, 1), seen
     with services.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(ClaimVersion)).scalar_one() == 6
+
+
+def test_a_chunk_below_the_minimum_gathers_job_by_job(db_url: str, tmp_path: Path) -> None:
+    """``worker.batch_gather_min_jobs``: a chunk of fewer jobs reads and inserts per job (cheaper for 2-4)."""
+    svc = make_services(db_url, tmp_path, worker={"batch_size": 10, "jobs_per_commit": 10, "batch_gather_min_jobs": 4})
+    register(svc, sub_id="claimbridge-demo")
+    try:
+        base = sample_bundles(1)[0]
+        store(svc, [clone_bundle(base, f"s{n}") for n in range(3)])
+        seen = drain_counting(svc)
+        assert [s for s, _ in results(svc)] == ["done"] * 3
+        assert mirror_reads_and_inserts(seen) == (3, 3), seen
+    finally:
+        svc.close()
 
 
 def test_jobs_of_one_encounter_never_share_a_batch(services: Services) -> None:

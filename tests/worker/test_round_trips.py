@@ -63,7 +63,9 @@ def counting(engine: Engine) -> Iterator[collections.Counter[str]]:
 
 
 def services_for(db_url: str, tmp_path: Path) -> Services:
-    svc = make_services(db_url, tmp_path, worker={"batch_size": JOBS, "jobs_per_commit": JOBS})
+    svc = make_services(
+        db_url, tmp_path, worker={"batch_size": JOBS, "jobs_per_commit": JOBS, "batch_gather_min_jobs": JOBS}
+    )
     register(svc, sub_id="claimbridge-demo")
     return svc
 
