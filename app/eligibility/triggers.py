@@ -17,7 +17,6 @@ coverages, payers and answers read are that EHR's): it only inserts rows; nothin
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -25,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from app.bounded import Bounded
 from app.db import eligibility_repo, mirror_repo
 from app.domain.context import is_history, key_of, patient_of, ref_of
 from app.domain.eligibility import CHECK_IN_STATUSES, CheckKey
@@ -42,26 +42,17 @@ def identity(key: CheckKey) -> Identity:
     return (key.ehr, key.coverage, key.service_date, key.trigger)
 
 
-class Requested:
+class Requested(Bounded[Identity, None]):
     """Check identities this process knows to be stored: inserted (or found stored) by a transaction that
     committed. A check row is never deleted and its identity is unique, so such a key stays requested: a
     later planning in this process marks it ``known`` (not inserted again) without asking the database.
     What it does not hold is asked as before. Bounded (the oldest are forgotten); shared by threads."""
 
     def __init__(self, most: int = 8192) -> None:
-        self.most = most
-        self._keys: dict[Identity, None] = {}
-        self._lock = threading.Lock()
+        super().__init__(most)
 
     def add(self, keys: Iterable[Identity]) -> None:
-        with self._lock:
-            for key in keys:
-                self._keys[key] = None
-            while len(self._keys) > self.most:
-                del self._keys[next(iter(self._keys))]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
+        self.put_all((key, None) for key in keys)
 
 
 def local_date(value: Any) -> date | None:

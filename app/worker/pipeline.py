@@ -200,15 +200,21 @@ def gather(
     again (Practitioners, Organizations, Patients repeat in every notification). Returns the
     resources and the stored versions read to decide that.
     """
-    note = prepared.note if prepared else read_notification(conn, job)
-    resources = [r for r, _ in note.resources]
-    if prepared and prepared.fetched:
-        resources += prepared.fetched.resources
+    resources = carried(conn, job, prepared)
     keys = (f"{r.get('resourceType')}/{r.get('id')}" for r in resources)
     stored = mirror_repo.stored_versions(conn, keys, ehr=job.ehr)
     if runtime.validate_inputs:
         _validate(resources, stored)
     return resources, stored
+
+
+def carried(conn: Connection, job: ClaimedJob, prepared: Prepared | None) -> list[dict[str, Any]]:
+    """The resources the job's notification carries, then those step 1b fetched."""
+    note = prepared.note if prepared else read_notification(conn, job)
+    resources = [r for r, _ in note.resources]
+    if prepared and prepared.fetched:
+        resources += prepared.fetched.resources
+    return resources
 
 
 @dataclass(frozen=True)
@@ -251,8 +257,7 @@ def gather_batch(
         fetched = prepared.fetched if prepared else None
         if fetched is not None and fetched.gone is not None:
             continue
-        note = prepared.note if prepared else read_notification(conn, job)
-        resources = [r for r, _ in note.resources] + (list(fetched.resources) if fetched else [])
+        resources = carried(conn, job, prepared)
         per_ehr.setdefault(job.ehr, []).append((job, resources))
     gathered: dict[int, Gathered] = {}
     own: dict[str, dict[int, list[str]]] = {}  # per EHR: job -> the encounters it evaluates, if known now
